@@ -1,0 +1,87 @@
+"""HTTP plumbing every service shares: health, readiness, Prometheus, and serving with drain."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from wacommon.runtime import Runtime
+from wacommon.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def health_router(runtime: Runtime | None) -> APIRouter:
+    """`/healthz`, `/readyz` and `/metrics`."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if runtime is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        checks = await runtime.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def service_app(runtime: Runtime | None, title: str) -> FastAPI:
+    """A FastAPI app with the operations routes; services add their own routers."""
+    app = FastAPI(title=title)
+    app.include_router(health_router(runtime))
+    return app
+
+
+async def serve(
+    app: FastAPI, settings: Settings, *, on_stop: list[Callable[[], Awaitable[None]]] | None = None,
+    background: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
+) -> None:
+    """Serve HTTP and background loops until SIGTERM/SIGINT; then drain and stop."""
+    config = uvicorn.Config(
+        app, host=settings.http_host, port=settings.port, log_level="warning",
+        access_log=False, lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server_task = asyncio.create_task(server.serve())
+    tasks = [asyncio.create_task(fn(stop)) for fn in background or []]
+    log.info("service_started", port=settings.port)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([waiter, server_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    log.info("service_stopping")
+    for fn in on_stop or []:
+        try:
+            await fn()
+        except Exception as exc:
+            log.warning("stop_hook_failed", error=repr(exc))
+    for task in tasks:
+        try:
+            await asyncio.wait_for(task, 10)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+        except Exception as exc:
+            log.warning("background_task_failed", error=repr(exc))
+    server.should_exit = True
+    await server_task
+    log.info("service_stopped")

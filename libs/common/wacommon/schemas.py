@@ -1,0 +1,200 @@
+"""Message schemas: a versioned envelope and the pipeline's messages.
+
+Within a schema version only additive changes are allowed. Events are named in
+the past tense, commands in the imperative.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the schemas use."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Provider(StrEnum):
+    META = "meta"
+    LANCEPILOT = "lancepilot"
+    UAZAPI = "uazapi"
+    SANDBOX = "sandbox"
+
+
+class SenderRole(StrEnum):
+    """Who wrote a message, seen from the conversation."""
+
+    CUSTOMER = "customer"
+    BOT = "bot"
+    HUMAN = "human"
+    CAMPAIGN = "campaign"
+    SYSTEM = "system"
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    INTERACTIVE = "interactive"
+    BUTTON = "button"
+    REACTION = "reaction"
+    ORDER = "order"
+    SYSTEM = "system"
+    POLL = "poll"
+    UNSUPPORTED = "unsupported"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Contact(Frozen):
+    """The customer. `key` is what a conversation is keyed on (phone, else a provider id)."""
+
+    key: str
+    phone: str | None = None
+    name: str | None = None
+    provider_ids: dict[str, str] = Field(default_factory=dict)
+
+
+class MediaRef(Frozen):
+    """Where to fetch an inbound media object from its provider."""
+
+    media_id: str | None = None
+    url: str | None = None
+    mime_type: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    voice: bool = False
+    size_bytes: int | None = None
+    seconds: float | None = None
+
+
+class InboundMessage(Frozen):
+    """One provider message normalised; the same shape for Meta, LancePilot and Uazapi."""
+
+    provider: Provider
+    instance_id: str | None = None
+    tenant_id: str
+    contact: Contact
+    provider_message_id: str
+    kind: MessageKind
+    text: str = ""
+    media: MediaRef | None = None
+    sent_at: datetime
+    sender: SenderRole = SenderRole.CUSTOMER
+    reply_to: str | None = None
+    is_group: bool = False
+    # Provider-specific facts the pipeline may use (referral, campaign, edit of, ...)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+    DROPPED = "dropped"
+
+
+class StatusUpdate(Frozen):
+    """A provider delivery receipt for one of our outbound messages."""
+
+    provider: Provider
+    tenant_id: str
+    provider_message_id: str
+    state: DeliveryState
+    at: datetime
+    recipient: str | None = None
+    error_code: str | None = None
+    error_title: str | None = None
+    callback_data: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class Envelope(Frozen):
+    """Every message on the bus carries these fields."""
+
+    TYPE: ClassVar[str] = "envelope"
+    ROUTING_KEY: ClassVar[str] = "envelope.v1"
+
+    type: str = ""
+    schema_version: int = 1
+    message_id: str = Field(default_factory=new_id)
+    correlation_id: str = Field(default_factory=new_id)
+    tenant_id: str | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.type:
+            object.__setattr__(self, "type", self.TYPE)
+
+
+class WebhookReceived(Envelope):
+    """A provider webhook accepted at the edge: raw body kept, parsing happens downstream."""
+
+    TYPE: ClassVar[str] = "webhook.received"
+    ROUTING_KEY: ClassVar[str] = "webhook.received.v1"
+
+    provider: Provider
+    instance_id: str | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    body: str
+
+
+class BurstReady(Envelope):
+    """The customer stopped typing: these stored messages are answered as one unit."""
+
+    TYPE: ClassVar[str] = "conversation.burst_ready"
+    ROUTING_KEY: ClassVar[str] = "conversation.burst_ready.v1"
+
+    conversation_id: str
+    burst_id: str
+    message_ids: list[int]
+    first_message_at: datetime
+
+
+class SendReply(Envelope):
+    """Deliver one stored outbound message (a `chat_messages` row) through its provider."""
+
+    TYPE: ClassVar[str] = "reply.send"
+    ROUTING_KEY: ClassVar[str] = "reply.send.v1"
+
+    conversation_id: str
+    outbound_id: int
+    # bot replies are re-checked against the conversation state before sending;
+    # operator and follow-up sends say so here
+    origin: Literal["bot", "followup", "reminder", "operator", "system"] = "bot"
+    mark_read_of: str | None = None
+
+
+MESSAGE_TYPES: dict[str, type[Envelope]] = {
+    cls.TYPE: cls for cls in (WebhookReceived, BurstReady, SendReply)
+}
+
+
+def decode(body: bytes) -> Envelope:
+    """Parse a bus message body into its schema class by its `type` field."""
+    probe = Envelope.model_validate_json(body)
+    cls = MESSAGE_TYPES.get(probe.type)
+    if cls is None:
+        raise ValueError(f"unknown message type {probe.type!r}")
+    return cls.model_validate_json(body)

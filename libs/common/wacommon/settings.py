@@ -1,0 +1,85 @@
+"""Typed settings, built once per process in `main` and passed down."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS: dict[str, int] = {
+    "meta-gateway": 8000,
+    "lancepilot-ingest": 8001,
+    "rag-worker": 8002,
+    "sender": 8003,
+    "followup": 8004,
+    "metrics": 8005,
+}
+
+
+class Settings(BaseSettings):
+    """Infrastructure and product settings shared by every service."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    service_name: str = "wa"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/wa_assistant"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    log_level: str = "INFO"
+    log_format: str = Field(default="auto", description="auto | json | console")
+
+    # Isolation: every broker name and Redis key carries these prefixes (tests use random ones).
+    broker_prefix: str = ""
+    redis_prefix: str = "wa:"
+
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    prefetch: int = 50
+    # deliveries of one message (crash loops included) before it is dead-lettered
+    delivery_limit: int = 5
+    # handler-level retries with back-off before dead-lettering
+    max_retries: int = 4
+    retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 300000])
+    publish_timeout_s: float = 10.0
+
+    http_host: str = "127.0.0.1"
+    # HTTP_PORT wins; else the service's own variable; else the layout default 8000-8005
+    http_port: int | None = None
+    meta_gateway_port: int = 8000
+    lancepilot_ingest_port: int = 8001
+    rag_worker_port: int = 8002
+    sender_port: int = 8003
+    followup_port: int = 8004
+    metrics_port: int = 8005
+
+    admin_token: SecretStr | None = None
+    # Fernet key (urlsafe base64, 32 bytes) for provider secrets at rest
+    encryption_key: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:8001"
+
+    # Meta
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = "v23.0"
+    meta_app_id: str | None = None
+
+    # provider base URLs (tests and the local sandbox point them at fakes)
+    lancepilot_url: str = "https://api.lancepilot.com"
+    media_max_bytes: int = 16 * 1024 * 1024
+
+    @cached_property
+    def port(self) -> int:
+        if self.http_port:
+            return self.http_port
+        own = getattr(self, self.service_name.replace("-", "_") + "_port", None)
+        return int(own) if own else SERVICE_PORTS.get(self.service_name, 8000)
+
+    def q(self, name: str) -> str:
+        """A broker name (exchange or queue) with this deployment's prefix."""
+        return f"{self.broker_prefix}{name}"
+
+    def rkey(self, *parts: str) -> str:
+        """A Redis key with this deployment's prefix."""
+        return self.redis_prefix + ":".join(parts)

@@ -1,0 +1,101 @@
+"""Shared fixtures: each test run gets its own database, broker names and Redis prefix."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aio_pika.abc import AbstractRobustConnection
+
+from wacommon.broker.connection import connect
+from wacommon.broker.topology import declare_topology, delete_topology
+from wacommon.db import create_pool
+from wacommon.migrations import apply_migrations, ensure_database
+from wacommon.settings import Settings
+
+RUN_ID = uuid.uuid4().hex[:10]
+PG_BASE = os.environ.get("TEST_PG_BASE", "postgresql://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return RUN_ID
+
+
+@pytest.fixture(scope="session")
+def test_env() -> dict[str, str]:
+    """Environment for this run: services started by e2e tests get the same isolation."""
+    return {
+        "DATABASE_URL": f"{PG_BASE}/wa_test_{RUN_ID}",
+        "AMQP_URL": os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+        "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "BROKER_PREFIX": f"t{RUN_ID}.",
+        "REDIS_PREFIX": f"t{RUN_ID}:",
+        "LOG_FORMAT": "json",
+        "ADMIN_TOKEN": "test-admin-token",
+        "META_APP_SECRET": "test-app-secret",
+        "META_VERIFY_TOKEN": "test-verify-token",
+        "ENCRYPTION_KEY": "test-encryption-passphrase",
+        "RETRY_DELAYS_MS": "[200, 400, 800, 1600]",
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(test_env: dict[str, str]) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        **{k.lower(): v for k, v in test_env.items()},
+    )
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[str]:
+    await ensure_database(settings.database_url)
+    await apply_migrations(settings.database_url)
+    yield settings.database_url
+    conn = await asyncpg.connect(f"{PG_BASE}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "wa_test_{RUN_ID}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def pool(database: str, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(settings, min_size=1, max_size=10)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def amqp(settings: Settings) -> AsyncIterator[AbstractRobustConnection]:
+    conn = await connect(settings)
+    channel = await conn.channel()
+    await declare_topology(channel, settings)
+    yield conn
+    channel = await conn.channel()
+    await delete_topology(channel, settings)
+    await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(settings.redis_url)
+    yield client
+    keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+CORPUS_DIR = os.path.join(os.path.dirname(__file__), "data", "corpus")
+
+
+@pytest.fixture()
+def corpus_dir() -> Iterator[str]:
+    """Real provider payloads (a copy of shared/corpus kept in the repo)."""
+    yield CORPUS_DIR
