@@ -1,0 +1,27 @@
+"""Event types of `conversation_events` and the keys their `data` carries.
+
+Every service writes through `wacommon.events`; the metrics service reads these names.
+"""
+
+MSG_RECEIVED = "msg_received"  # {provider, kind, role}
+MSG_SENT = "msg_sent"  # {provider, kind, role: bot|human|followup|reminder|operator}
+AI_RESPONDED = "ai_responded"  # {model, tokens_in, tokens_out, latency_ms, bubbles}
+TOOL_USED = "tool_used"  # {tool, ok, error?}
+HUMAN_TAKEOVER = "human_takeover"  # {cause, until?}
+HUMAN_RESPONDED = "human_responded"  # {provider}
+BOT_RESUMED = "bot_resumed"  # {cause}
+FOLLOWUP_SENT = "followup_sent"  # {stage}
+FOLLOWUP_SKIPPED = "followup_skipped"  # {stage, why}
+FOLLOWUP_CONVERTED = "followup_converted"  # {stage}
+RESOLVED = "resolved"  # {by: ai|human, cause, duration_ms?}
+REPLY_DROPPED = "reply_dropped"  # {why}
+SEND_FAILED = "send_failed"  # {provider, code, retryable}
+MEDIA_PROCESSED = "media_processed"  # {kind: audio|image|document, seconds?, images?, ok, model?}
+OPTED_OUT = "opted_out"  # {cause}
+OPT_OUT_CLEARED = "opt_out_cleared"  # {cause}
+CONVERSATION_STARTED = "conversation_started"  # {provider}
+CONVERSATION_RESET = "conversation_reset"  # {cause}
+CONVERSATION_CLOSED = "conversation_closed"  # {cause}
+WEBHOOK_EVENT = "webhook_event"  # non-message provider events {provider, field|event}
+OFF_HOURS_REPLIED = "off_hours_replied"  # {period}
+LLM_USAGE = "llm_usage"  # {model, tokens_in, tokens_out, purpose}

@@ -1,0 +1,1 @@
+"""Provider wire formats: webhook parsers (to the normalised schemas) and media download."""

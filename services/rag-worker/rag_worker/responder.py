@@ -1,0 +1,67 @@
+"""The responder port: given a conversation and the new burst, decide and write the reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of the conversation as the model sees it."""
+
+    role: Literal["customer", "bot", "human", "campaign", "system"]
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The tenant facts a responder needs (`clients` row, decrypted)."""
+
+    id: str
+    name: str
+    system_prompt: str
+    timezone: str
+    tools_config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResponderInput:
+    """Everything the responder may use; `burst` is what the customer just wrote."""
+
+    tenant: Tenant
+    conversation_id: str
+    contact_key: str
+    contact_name: str | None
+    history: list[Turn]
+    burst: list[Turn]
+    now: datetime
+    correlation_id: str = ""
+
+
+@dataclass
+class Usage:
+    """Model usage of one reply, for cost metrics."""
+
+    model: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ResponderOutput:
+    """What to do: send `messages` (bubbles, in order), and/or hand over to a human."""
+
+    messages: list[str]
+    handover_reason: str | None = None
+    opt_out: bool = False
+    usage: Usage = field(default_factory=Usage)
+
+
+class Responder(Protocol):
+    """Produces the reply to a burst."""
+
+    async def respond(self, inp: ResponderInput) -> ResponderOutput: ...

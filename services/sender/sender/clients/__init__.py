@@ -1,0 +1,1 @@
+"""Provider clients used by the sender."""
