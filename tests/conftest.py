@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from unittest import mock
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -10,7 +11,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
-
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
 from wacommon.db import create_pool
@@ -46,10 +46,8 @@ def test_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def settings(test_env: dict[str, str]) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        **{k.lower(): v for k, v in test_env.items()},
-    )
+    with mock.patch.dict(os.environ, test_env):
+        return Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")

@@ -46,13 +46,19 @@ def resolve_credentials(
     """
     client_id = str(client["id"])
     candidates = [
-        r for r in provider_rows
-        if r["provider_type"] == provider_type and r.get("is_active", True)
+        r
+        for r in provider_rows
+        if r["provider_type"] == provider_type
+        and r.get("is_active", True)
         and str(r["client_id"]) == client_id
     ]
     if candidates:
-        row = sorted(candidates, key=lambda r: (not r.get("is_default", False), r.get("created_at") or 0))[0]
-        return ProviderCredentials(provider_type, client_id, str(row["id"]), dict(row["config"] or {}))
+        row = sorted(
+            candidates, key=lambda r: (not r.get("is_default", False), r.get("created_at") or 0)
+        )[0]
+        return ProviderCredentials(
+            provider_type, client_id, str(row["id"]), dict(row["config"] or {})
+        )
 
     whatsapp = (client.get("tools_config") or {}).get("whatsapp") or {}
     if not isinstance(whatsapp, dict):

@@ -10,10 +10,19 @@ from cryptography.fernet import Fernet, InvalidToken
 
 PREFIX = "enc:"
 # config keys whose values are secrets, at any depth of a provider config or tools_config
-SECRET_KEYS = frozenset({
-    "access_token", "token", "api_key", "app_secret", "secret", "password", "client_secret",
-    "secret_token", "key",
-})
+SECRET_KEYS = frozenset(
+    {
+        "access_token",
+        "token",
+        "api_key",
+        "app_secret",
+        "secret",
+        "password",
+        "client_secret",
+        "secret_token",
+        "key",
+    }
+)
 
 
 class SecretBox:
@@ -37,7 +46,7 @@ class SecretBox:
         if self._fernet is None:
             raise ValueError("an encrypted secret needs ENCRYPTION_KEY")
         try:
-            return self._fernet.decrypt(value[len(PREFIX):].encode()).decode()
+            return self._fernet.decrypt(value[len(PREFIX) :].encode()).decode()
         except InvalidToken as exc:
             raise ValueError("secret cannot be decrypted with this ENCRYPTION_KEY") from exc
 
@@ -72,6 +81,8 @@ def _walk(value: Any, fn: Any, key: str = "") -> Any:
 
 def mask(config: Any) -> Any:
     """A copy safe to show in API answers: secret values replaced by a hint."""
+
     def hide(v: str) -> str:
         return "****" if v.startswith(PREFIX) or len(v) < 8 else f"****{v[-4:]}"
+
     return _walk(config, hide)

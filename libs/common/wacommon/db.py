@@ -26,8 +26,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    settings: Settings, *, dsn: str | None = None, min_size: int | None = None,
-    max_size: int | None = None, attempts: int = 30,
+    settings: Settings,
+    *,
+    dsn: str | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    attempts: int = 30,
 ) -> asyncpg.Pool:
     """Open the pool, retrying while the database is starting."""
     delay = 0.2

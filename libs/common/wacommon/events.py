@@ -87,11 +87,18 @@ class BufferedEventLog(PgEventLog):
     ) -> None:
         if conn is not None:
             await super().append(
-                client_id, event_type, data, conversation_id=conversation_id,
-                correlation_id=correlation_id, at=at, conn=conn,
+                client_id,
+                event_type,
+                data,
+                conversation_id=conversation_id,
+                correlation_id=correlation_id,
+                at=at,
+                conn=conn,
             )
             return
-        self._buffer.append((client_id, conversation_id, event_type, data or {}, correlation_id, at))
+        self._buffer.append(
+            (client_id, conversation_id, event_type, data or {}, correlation_id, at)
+        )
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         if len(self._buffer) >= self._max_batch:
@@ -144,10 +151,16 @@ class FakeEventLog:
         at: datetime | None = None,
         conn: asyncpg.Connection | None = None,
     ) -> None:
-        self.events.append({
-            "client_id": client_id, "event_type": event_type, "data": data or {},
-            "conversation_id": conversation_id, "correlation_id": correlation_id, "at": at,
-        })
+        self.events.append(
+            {
+                "client_id": client_id,
+                "event_type": event_type,
+                "data": data or {},
+                "conversation_id": conversation_id,
+                "correlation_id": correlation_id,
+                "at": at,
+            }
+        )
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event_type"] == event_type]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
 import uvicorn
@@ -32,8 +33,10 @@ def health_router(runtime: Runtime | None) -> APIRouter:
             return JSONResponse({"status": "starting"}, status_code=503)
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -50,13 +53,20 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
 
 
 async def serve(
-    app: FastAPI, settings: Settings, *, on_stop: list[Callable[[], Awaitable[None]]] | None = None,
-    background: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
+    app: FastAPI,
+    settings: Settings,
+    *,
+    on_stop: list[Callable[[], Awaitable[None]]] | None = None,
+    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
     """Serve HTTP and background loops until SIGTERM/SIGINT; then drain and stop."""
     config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.port, log_level="warning",
-        access_log=False, lifespan="off",
+        app,
+        host=settings.http_host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     stop = asyncio.Event()

@@ -90,4 +90,6 @@ def bind_message_context(**fields: Any) -> None:
     """Clear per-message context and bind the new one (keeps the service name)."""
     service = structlog.contextvars.get_contextvars().get("service")
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(service=service, **{k: v for k, v in fields.items() if v is not None})
+    structlog.contextvars.bind_contextvars(
+        service=service, **{k: v for k, v in fields.items() if v is not None}
+    )

@@ -53,7 +53,9 @@ class Runtime:
             await apply_migrations(s.database_url)
         self.pool = await create_pool(s)
         self.events = BufferedEventLog(self.pool)
-        self.redis = aioredis.from_url(s.redis_url, decode_responses=False, health_check_interval=15)
+        self.redis = aioredis.from_url(
+            s.redis_url, decode_responses=False, health_check_interval=15
+        )
         if self._broker:
             self.connection = await connect(s)
             channel = await self.connection.channel()
@@ -64,7 +66,9 @@ class Runtime:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         with contextlib.suppress(Exception):
@@ -93,9 +97,11 @@ class Runtime:
         await check("database", lambda: self.pool.fetchval("SELECT 1"))
         await check("redis", self.redis.ping)
         if self._broker:
+
             async def broker() -> None:
                 if self.connection.is_closed:
                     raise ConnectionError("closed")
+
             await check("broker", broker)
         return out
 

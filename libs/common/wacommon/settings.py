@@ -67,6 +67,8 @@ class Settings(BaseSettings):
 
     # provider base URLs (tests and the local sandbox point them at fakes)
     lancepilot_url: str = "https://api.lancepilot.com"
+    # a `sending` row older than this with no status webhook is sent again
+    send_reconcile_s: float = 60.0
     media_max_bytes: int = 16 * 1024 * 1024
 
     @cached_property

@@ -19,7 +19,9 @@ async def connect(settings: Settings, *, attempts: int = 30) -> AbstractRobustCo
     for attempt in range(1, attempts + 1):
         try:
             return await aio_pika.connect_robust(
-                settings.amqp_url, reconnect_interval=2, client_properties={
+                settings.amqp_url,
+                reconnect_interval=2,
+                client_properties={
                     "connection_name": settings.service_name,
                 },
             )

@@ -50,8 +50,14 @@ class Consumer:
     """Consumes one work queue with a handler."""
 
     def __init__(
-        self, connection: AbstractRobustConnection, settings: Settings, queue: str, handler: Handler,
-        *, prefetch: int | None = None, drain_timeout: float = 30.0,
+        self,
+        connection: AbstractRobustConnection,
+        settings: Settings,
+        queue: str,
+        handler: Handler,
+        *,
+        prefetch: int | None = None,
+        drain_timeout: float = 30.0,
     ) -> None:
         self._connection = connection
         self._settings = settings
@@ -103,8 +109,10 @@ class Consumer:
             await self._settle(message.reject(requeue=False))
             return
         bind_message_context(
-            message_id=envelope.message_id, correlation_id=envelope.correlation_id,
-            tenant_id=envelope.tenant_id, message_type=envelope.type,
+            message_id=envelope.message_id,
+            correlation_id=envelope.correlation_id,
+            tenant_id=envelope.tenant_id,
+            message_type=envelope.type,
         )
         try:
             await self._handler(envelope, delivery)
@@ -125,34 +133,55 @@ class Consumer:
         await self._settle(message.ack())
 
     async def _retry_or_dead_letter(
-        self, message: AbstractIncomingMessage, headers: dict[str, Any], retry_count: int,
+        self,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        retry_count: int,
         exc: Exception,
     ) -> None:
         delays = self._settings.retry_delays_ms
         if retry_count >= self._settings.max_retries or not delays:
-            log.error("message_dead_lettered", reason="retries_exhausted", retries=retry_count,
-                      error=repr(exc)[:500])
+            log.error(
+                "message_dead_lettered",
+                reason="retries_exhausted",
+                retries=retry_count,
+                error=repr(exc)[:500],
+            )
             HANDLED.labels(self._label, "exhausted").inc()
             await self._settle(message.reject(requeue=False))
             return
         delay = delays[min(retry_count, len(delays) - 1)]
-        headers.update({"x-retry-count": retry_count + 1, "x-retry-tier": str(delay)})
+        headers.update({"x-retry-count": retry_count + 1, "wa-retry-tier": str(delay)})
         headers.pop("x-delivery-count", None)
         copy = aio_pika.Message(
-            body=message.body, headers=headers, content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message.message_id,
-            correlation_id=message.correlation_id, type=message.type, timestamp=message.timestamp,
+            body=message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            timestamp=message.timestamp,
         )
         try:
             assert self._channel is not None
-            retry_ex = await self._channel.get_exchange(self._settings.q(topology.RETRY), ensure=False)
-            await retry_ex.publish(copy, routing_key=self._queue_name, timeout=self._settings.publish_timeout_s)
+            retry_ex = await self._channel.get_exchange(
+                self._settings.q(topology.RETRY), ensure=False
+            )
+            await retry_ex.publish(
+                copy, routing_key=self._queue_name, timeout=self._settings.publish_timeout_s
+            )
         except Exception as pub_exc:
             log.warning("retry_publish_failed", error=repr(pub_exc))
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
             return
-        log.warning("message_retry_scheduled", attempt=retry_count + 1, delay_ms=delay, error=repr(exc)[:500])
+        log.warning(
+            "message_retry_scheduled",
+            attempt=retry_count + 1,
+            delay_ms=delay,
+            error=repr(exc)[:500],
+        )
         HANDLED.labels(self._label, "retry").inc()
         await self._settle(message.ack())
 

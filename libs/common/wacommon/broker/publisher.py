@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import aio_pika
 import structlog
-from pamqp.commands import Basic
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from pamqp.commands import Basic
 
 from wacommon.broker import topology
 from wacommon.errors import RetryableError
@@ -26,14 +26,21 @@ class Publisher(Protocol):
     """Publishes bus messages; returns only after the broker confirmed them."""
 
     async def publish(
-        self, message: Envelope, *, exchange: str, routing_key: str | None = None,
+        self,
+        message: Envelope,
+        *,
+        exchange: str,
+        routing_key: str | None = None,
         headers: dict[str, Any] | None = None,
     ) -> None: ...
 
 
 def build_message(message: Envelope, headers: dict[str, Any] | None = None) -> aio_pika.Message:
     """The AMQP message for an envelope: persistent, ids and type in the properties."""
-    all_headers: dict[str, Any] = {"tenant_id": message.tenant_id or "", "schema_version": message.schema_version}
+    all_headers: dict[str, Any] = {
+        "tenant_id": message.tenant_id or "",
+        "schema_version": message.schema_version,
+    }
     if headers:
         all_headers.update(headers)
     return aio_pika.Message(
@@ -75,20 +82,29 @@ class AioPikaPublisher:
         return ex
 
     async def publish(
-        self, message: Envelope, *, exchange: str, routing_key: str | None = None,
+        self,
+        message: Envelope,
+        *,
+        exchange: str,
+        routing_key: str | None = None,
         headers: dict[str, Any] | None = None,
     ) -> None:
         await self.publish_raw(
-            build_message(message, headers), exchange=exchange,
+            build_message(message, headers),
+            exchange=exchange,
             routing_key=routing_key or message.ROUTING_KEY,
         )
 
-    async def publish_raw(self, amqp_message: aio_pika.Message, *, exchange: str, routing_key: str) -> None:
+    async def publish_raw(
+        self, amqp_message: aio_pika.Message, *, exchange: str, routing_key: str
+    ) -> None:
         """Publish a prepared AMQP message (retries and replay keep the original properties)."""
         try:
             ex = await asyncio.wait_for(self._exchange(exchange), self._settings.publish_timeout_s)
             confirmation = await ex.publish(
-                amqp_message, routing_key=routing_key, mandatory=True,
+                amqp_message,
+                routing_key=routing_key,
+                mandatory=True,
                 timeout=self._settings.publish_timeout_s,
             )
         except PublishFailed:
@@ -96,7 +112,9 @@ class AioPikaPublisher:
         except Exception as exc:
             # timeouts, nacks (DeliveryError), returns, closed channels: never report success
             self._exchanges = {}
-            raise PublishFailed(f"publish to {exchange}/{routing_key} not confirmed: {exc!r}") from exc
+            raise PublishFailed(
+                f"publish to {exchange}/{routing_key} not confirmed: {exc!r}"
+            ) from exc
         if not isinstance(confirmation, Basic.Ack):
             # a returned (unroutable) message or no confirm at all
             raise PublishFailed(f"publish to {exchange}/{routing_key} not acked: {confirmation!r}")
@@ -114,7 +132,11 @@ class FakePublisher:
         self.fail_with: Exception | None = None
 
     async def publish(
-        self, message: Envelope, *, exchange: str, routing_key: str | None = None,
+        self,
+        message: Envelope,
+        *,
+        exchange: str,
+        routing_key: str | None = None,
         headers: dict[str, Any] | None = None,
     ) -> None:
         if self.fail_with is not None:
@@ -125,4 +147,11 @@ class FakePublisher:
         return [m for _, _, m in self.published if isinstance(m, cls)]
 
 
-__all__ = ["AioPikaPublisher", "FakePublisher", "PublishFailed", "Publisher", "build_message", "topology"]
+__all__ = [
+    "AioPikaPublisher",
+    "FakePublisher",
+    "PublishFailed",
+    "Publisher",
+    "build_message",
+    "topology",
+]

@@ -1,11 +1,11 @@
 """The broker topology, declared idempotently at start-up by every service.
 
-    wa.ingest   (topic)   webhook.<provider>.v1       -> ingest.webhooks (+ stream ingest.log)
-    wa.pipeline (topic)   conversation.burst_ready.v1 -> rag.bursts
-                          reply.send.v1               -> sender.replies
-    wa.retry    (headers) x-retry-tier=<ms>           -> wa.retry.<ms> (TTL) --DLX--> wa.requeue
-    wa.requeue  (direct)  <queue name>                -> that work queue (retries come back here)
-    wa.dlx      (direct)  <queue name>                -> <queue>.dlq
+wa.ingest   (topic)   webhook.<provider>.v1       -> ingest.webhooks (+ stream ingest.log)
+wa.pipeline (topic)   conversation.burst_ready.v1 -> rag.bursts
+                      reply.send.v1               -> sender.replies
+wa.retry    (headers) wa-retry-tier=<ms>           -> wa.retry.<ms> (TTL) --DLX--> wa.requeue
+wa.requeue  (direct)  <queue name>                -> that work queue (retries come back here)
+wa.dlx      (direct)  <queue name>                -> <queue>.dlq
 """
 
 from __future__ import annotations
@@ -51,11 +51,15 @@ def retry_queue_name(settings: Settings, delay_ms: int) -> str:
     return settings.q(f"{RETRY}.{delay_ms}")
 
 
-async def declare_topology(channel: AbstractChannel, settings: Settings) -> dict[str, AbstractQueue]:
+async def declare_topology(
+    channel: AbstractChannel, settings: Settings
+) -> dict[str, AbstractQueue]:
     """Declare every exchange, queue and binding; safe to run from many processes at once."""
     q = settings.q
     ingest = await channel.declare_exchange(q(INGEST), aio_pika.ExchangeType.TOPIC, durable=True)
-    pipeline = await channel.declare_exchange(q(PIPELINE), aio_pika.ExchangeType.TOPIC, durable=True)
+    pipeline = await channel.declare_exchange(
+        q(PIPELINE), aio_pika.ExchangeType.TOPIC, durable=True
+    )
     retry = await channel.declare_exchange(q(RETRY), aio_pika.ExchangeType.HEADERS, durable=True)
     requeue = await channel.declare_exchange(q(REQUEUE), aio_pika.ExchangeType.DIRECT, durable=True)
     dlx = await channel.declare_exchange(q(DLX), aio_pika.ExchangeType.DIRECT, durable=True)
@@ -87,7 +91,11 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> dict
     stream = await channel.declare_queue(
         q(INGEST_STREAM),
         durable=True,
-        arguments={"x-queue-type": "stream", "x-max-age": "7D", "x-stream-max-segment-size-bytes": 8_000_000},
+        arguments={
+            "x-queue-type": "stream",
+            "x-max-age": "7D",
+            "x-stream-max-segment-size-bytes": 8_000_000,
+        },
     )
     await stream.bind(ingest, routing_key="webhook.#")
     queues[INGEST_STREAM] = stream
@@ -98,7 +106,7 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> dict
             durable=True,
             arguments={"x-message-ttl": delay, "x-dead-letter-exchange": q(REQUEUE)},
         )
-        await tier.bind(retry, arguments={"x-match": "all", "x-retry-tier": str(delay)})
+        await tier.bind(retry, arguments={"x-match": "all", "wa-retry-tier": str(delay)})
     return queues
 
 

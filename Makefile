@@ -1,0 +1,44 @@
+# Every target is one line; the work lives in scripts/ and the Python packages.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+
+.PHONY: install infra run test lint typecheck migrate bench chat replay format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	scripts/install.sh $(VENV) && touch $@
+
+infra:
+	scripts/infra.sh
+
+run: install infra
+	$(PY) -m wacommon.localdev && $(PY) -m wacommon.supervisor $$($(PY) -m wacommon.localdev --sandbox-flag)
+
+test: install infra
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+migrate: install infra
+	$(PY) -m wacommon.migrations --create-db
+
+bench: install infra
+	scripts/bench.sh
+
+chat: install
+	$(PY) -m wacommon.chat
+
+replay: install
+	$(PY) -m wacommon.replay $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

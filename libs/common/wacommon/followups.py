@@ -1,0 +1,196 @@
+"""Follow-up plans (`clients.followup_config`) and the due time the followup service scans.
+
+`active_conversations.followup_stage` counts the follow-ups sent since the
+customer last wrote; `followup_due_at` is when the next one is due (NULL: none).
+The rag-worker calls `schedule_followup` after a bot reply; ingest calls
+`cancel_followups` on every customer message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from wacommon import event_types as ev
+from wacommon.pgconn import Conn, append_event
+
+WINDOW = timedelta(hours=24)
+# providers whose WhatsApp rules allow free text only inside the customer-service window
+WINDOWED_PROVIDERS = frozenset({"meta", "lancepilot"})
+DEFAULT_DELAY_MIN = 60.0
+DEFAULT_CONVERSION_H = 24.0
+
+
+@dataclass(frozen=True)
+class FollowupStage:
+    """One stage: LLM text from `instruction`, a fixed `message`, or media at `media_url`."""
+
+    index: int
+    kind: str = "text"
+    delay: timedelta = timedelta(minutes=DEFAULT_DELAY_MIN)
+    instruction: str = ""
+    message: str = ""
+    media_url: str | None = None
+    # an approved template {name, language, components} for use outside the 24-hour window
+    template: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FollowupPlan:
+    """A tenant's follow-up rules, parsed once per scan."""
+
+    active: bool = False
+    stages: list[FollowupStage] = field(default_factory=list)
+    allowed_hours: dict[str, Any] = field(default_factory=dict)
+    conversion_window: timedelta = timedelta(hours=DEFAULT_CONVERSION_H)
+    reminder_template: dict[str, Any] | None = None
+
+    def stage(self, index: int) -> FollowupStage | None:
+        """The stage to send after `index` follow-ups, or None when the plan is exhausted."""
+        return self.stages[index] if self.active and 0 <= index < len(self.stages) else None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in {"true", "1", "yes", "sim", "on"}
+
+
+def _minutes(value: Any, default: float) -> float:
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_plan(config: dict[str, Any] | None) -> FollowupPlan:
+    """Parse `followup_config` (the seed's keys plus message, media_url, template, max_stages)."""
+    cfg = config or {}
+    stages: list[FollowupStage] = []
+    for i, raw in enumerate(s for s in cfg.get("stages") or [] if isinstance(s, dict)):
+        kind = str(raw.get("type") or "text").lower()
+        template = raw.get("template")
+        stages.append(
+            FollowupStage(
+                index=i,
+                kind=kind,
+                delay=timedelta(minutes=_minutes(raw.get("delay_minutes"), DEFAULT_DELAY_MIN)),
+                instruction=str(raw.get("prompt") or raw.get("instruction") or ""),
+                message=str(raw.get("message") or raw.get("text") or ""),
+                media_url=raw.get("media_url") or raw.get("audio_url"),
+                template=template if isinstance(template, dict) and template.get("name") else None,
+            )
+        )
+    limit = cfg.get("max_stages")
+    if isinstance(limit, int) and limit >= 0:
+        stages = stages[:limit]
+    hours = cfg.get("allowed_hours")
+    reminder_template = cfg.get("reminder_template")
+    return FollowupPlan(
+        active=_truthy(cfg.get("active", False)) and bool(stages),
+        stages=stages,
+        allowed_hours=hours if isinstance(hours, dict) else {},
+        conversion_window=timedelta(
+            hours=_minutes(cfg.get("conversion_window_hours"), DEFAULT_CONVERSION_H)
+        ),
+        reminder_template=reminder_template if isinstance(reminder_template, dict) else None,
+    )
+
+
+def free_text_allowed(provider: str, last_customer_at: datetime | None, now: datetime) -> bool:
+    """WhatsApp's customer-service window: official providers need a customer message < 24 h old."""
+    if provider not in WINDOWED_PROVIDERS:
+        return True
+    return last_customer_at is not None and now - last_customer_at < WINDOW
+
+
+async def schedule_followup(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    followup_config: dict[str, Any] | None,
+    last_bot_at: datetime,
+) -> datetime | None:
+    """After a bot message: when the next follow-up is due (stored), or None if there is none."""
+    plan = parse_plan(followup_config)
+    async with conn.transaction():
+        stage_index = await conn.fetchval(
+            "SELECT followup_stage FROM active_conversations"
+            " WHERE client_id = $1 AND id = $2 AND state = 'bot' FOR UPDATE",
+            client_id,
+            conversation_id,
+        )
+        if stage_index is None:
+            return None
+        stage = plan.stage(stage_index)
+        due = last_bot_at + stage.delay if stage else None
+        await conn.execute(
+            "UPDATE active_conversations SET followup_due_at = $3, updated_at = now()"
+            " WHERE client_id = $1 AND id = $2",
+            client_id,
+            conversation_id,
+            due,
+        )
+        return due
+
+
+async def cancel_followups(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    now: datetime | None = None,
+    correlation_id: str | None = None,
+) -> bool:
+    """The customer wrote: reset the stages, drop queued follow-ups; True if one converted."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT a.followup_stage, (a.attributes->>'last_followup_at')::timestamptz AS sent_at,"
+            " (a.attributes->>'last_followup_stage')::int AS sent_stage, c.followup_config,"
+            " coalesce($3::timestamptz, now()) AS now"
+            " FROM active_conversations a JOIN clients c ON c.id = a.client_id"
+            " WHERE a.client_id = $1 AND a.id = $2 FOR UPDATE OF a",
+            client_id,
+            conversation_id,
+            now,
+        )
+        if row is None:
+            return False
+        dropped = await conn.fetch(
+            "UPDATE chat_messages SET status = 'dropped', error_detail = 'customer_replied',"
+            " updated_at = now() WHERE client_id = $1 AND conversation_id = $2"
+            " AND direction = 'out' AND status = 'pending' AND payload->>'origin' = 'followup'"
+            " RETURNING id",
+            client_id,
+            conversation_id,
+        )
+        for d in dropped:
+            await append_event(
+                conn,
+                client_id,
+                ev.REPLY_DROPPED,
+                {"why": "customer_replied", "origin": "followup", "outbound_id": d["id"]},
+                conversation_id=conversation_id,
+                correlation_id=correlation_id,
+                at=now,
+            )
+        await conn.execute(
+            "UPDATE active_conversations SET followup_stage = 0, followup_due_at = NULL,"
+            " attributes = attributes - 'last_followup_at' - 'last_followup_stage',"
+            " updated_at = now() WHERE client_id = $1 AND id = $2",
+            client_id,
+            conversation_id,
+        )
+        window = parse_plan(row["followup_config"]).conversion_window
+        sent_at: datetime | None = row["sent_at"]
+        if dropped or sent_at is None or row["now"] - sent_at > window:
+            return False
+        await append_event(
+            conn,
+            client_id,
+            ev.FOLLOWUP_CONVERTED,
+            {"stage": row["sent_stage"]},
+            conversation_id=conversation_id,
+            correlation_id=correlation_id,
+            at=now,
+        )
+        return True

@@ -1,0 +1,130 @@
+"""Local set-up for `make run`: `.env` with generated secrets, database, migrations, demo tenant.
+
+With no Meta credentials configured, the stack talks to the local Graph sandbox
+(the fake Graph server the tests use) and a demo tenant is seeded, so the whole
+loop works offline; `make chat` then plays a customer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from wacommon.crypto import SecretBox
+from wacommon.migrations import apply_migrations, ensure_database
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.settings import Settings
+
+ENV_FILE = Path(".env")
+SANDBOX_PORT = 9100
+DEMO_NAME = "Pizzaria Demo (sandbox)"
+DEMO_PHONE_ID = "100000000000001"
+DEMO_DISPLAY = "5511900000001"
+DEMO_TOKEN = "sandbox-access-token"
+DEMO_PROMPT = (
+    "Você é a assistente virtual da Pizzaria Demo. Responda em português, curto e simpático, "
+    "apenas com informações da base de conhecimento."
+)
+
+
+def read_env(path: Path = ENV_FILE) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def ensure_env_file(path: Path = ENV_FILE) -> dict[str, str]:
+    """Add the local secrets `make run` needs to `.env` (kept across runs, never committed)."""
+    values = read_env(path)
+    generated = {
+        "ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        "META_APP_SECRET": secrets.token_hex(16),
+        "META_VERIFY_TOKEN": secrets.token_urlsafe(16),
+    }
+    if "META_GRAPH_URL" not in values:
+        generated["META_GRAPH_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}"
+        generated["WA_SANDBOX"] = "1"
+    added = {k: v for k, v in generated.items() if k not in values}
+    if added:
+        with path.open("a") as fh:
+            fh.write("# written by `make run` (local defaults; edit freely)\n")
+            for key, value in added.items():
+                fh.write(f"{key}={value}\n")
+        values.update(added)
+    return values
+
+
+async def seed_demo(settings: Settings) -> str:
+    """The demo tenant with a sandbox Meta number and a small knowledge base; idempotent."""
+    box = SecretBox(settings.encryption_key.get_secret_value() if settings.encryption_key else None)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        existing = await conn.fetchval("SELECT id FROM clients WHERE name = $1", DEMO_NAME)
+        if existing:
+            return str(existing)
+        from wacommon.db import _init_connection
+
+        await _init_connection(conn)
+        client = await clients_repo.create_client(conn, {
+            "name": DEMO_NAME, "system_prompt": DEMO_PROMPT,
+            "tools_config": {"debounce": {"quiet_seconds": 1.5}},
+        })
+        await providers_repo.create_provider(conn, box, str(client["id"]), {
+            "provider_type": "meta", "instance_name": "Sandbox", "is_default": True,
+            "config": {"phone_id": DEMO_PHONE_ID, "display_phone_number": DEMO_DISPLAY,
+                       "access_token": DEMO_TOKEN, "waba_id": "sandbox-waba"},
+        })
+        await _seed_knowledge(conn, str(client["id"]))
+        return str(client["id"])
+    finally:
+        await conn.close()
+
+
+async def _seed_knowledge(conn: asyncpg.Connection, client_id: str) -> None:
+    kb = Path("tests/data/kb")
+    if not kb.is_dir():
+        return
+    try:
+        from rag_worker.knowledge.ingest import ingest_path
+    except ImportError:
+        return
+    await ingest_path(conn, client_id, kb)
+
+
+def main() -> None:
+    """Prepare the local environment (idempotent)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--sandbox-flag", action="store_true",
+                        help="print the supervisor flag for the sandbox, nothing else")
+    args = parser.parse_args()
+    if args.sandbox_flag:
+        print("--sandbox" if read_env().get("WA_SANDBOX") == "1" else "")
+        return
+    values = ensure_env_file()
+    settings = Settings()
+
+    async def run() -> str:
+        await ensure_database(settings.database_url)
+        await apply_migrations(settings.database_url)
+        return await seed_demo(settings) if values.get("WA_SANDBOX") == "1" else ""
+
+    demo = asyncio.run(run())
+    print(f"local set-up done: secrets in {ENV_FILE.resolve()} (ADMIN_TOKEN is there)", file=sys.stderr)
+    if demo:
+        print(f"sandbox mode: demo tenant {demo}; run `make chat` in another terminal", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from wacommon.migrations import main
+
+main()

@@ -1,0 +1,94 @@
+"""All SQL about tenants (`clients`)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import asyncpg
+
+_COLUMNS = (
+    "id, name, system_prompt, bot_active, timezone, tools_config, followup_config,"
+    " human_attendant_timeout, token, api_url, whatsapp_provider, created_at, updated_at"
+)
+UPDATABLE = frozenset(
+    {
+        "name",
+        "system_prompt",
+        "bot_active",
+        "timezone",
+        "tools_config",
+        "followup_config",
+        "human_attendant_timeout",
+        "token",
+        "api_url",
+        "whatsapp_provider",
+    }
+)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_client(
+    conn: asyncpg.Connection | asyncpg.Pool, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Insert a tenant; unknown keys are ignored."""
+    data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
+    if fields.get("api_key"):
+        data["api_key_hash"] = hash_api_key(fields["api_key"])
+    cols = ", ".join(data)
+    params = ", ".join(f"${i}" for i in range(1, len(data) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO clients ({cols}) VALUES ({params}) RETURNING {_COLUMNS}"
+        if data
+        else f"INSERT INTO clients DEFAULT VALUES RETURNING {_COLUMNS}",
+        *data.values(),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def get_client(
+    conn: asyncpg.Connection | asyncpg.Pool, client_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE id = $1", client_id)
+    return dict(row) if row else None
+
+
+async def list_clients(
+    conn: asyncpg.Connection | asyncpg.Pool, *, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM clients ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
+    )
+    return [dict(r) for r in rows]
+
+
+async def update_client(
+    conn: asyncpg.Connection | asyncpg.Pool, client_id: str, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    data = {k: v for k, v in fields.items() if k in UPDATABLE}
+    if fields.get("api_key"):
+        data["api_key_hash"] = hash_api_key(fields["api_key"])
+    if not data:
+        return await get_client(conn, client_id)
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(data, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE clients SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        client_id,
+        *data.values(),
+    )
+    return dict(row) if row else None
+
+
+async def delete_client(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> bool:
+    status = await conn.execute("DELETE FROM clients WHERE id = $1", client_id)
+    return bool(status.endswith(" 1"))
+
+
+async def client_id_for_api_key(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> str | None:
+    """The tenant a dashboard/API key belongs to."""
+    value = await conn.fetchval("SELECT id FROM clients WHERE api_key_hash = $1", hash_api_key(key))
+    return str(value) if value else None

@@ -1,0 +1,139 @@
+"""SQL about conversations (`active_conversations`): upserts and reads.
+
+State transitions (handover, resume, opt-out, ...) live in `wacommon.conversation_state`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from wacommon.schemas import Contact
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+_COLUMNS = (
+    "id, client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,"
+    " state, state_since, state_reason, state_until, last_message_at, last_customer_message_at,"
+    " last_bot_message_at, last_human_message_at, last_role, context_reset_at, followup_stage,"
+    " followup_due_at, attributes, created_at, updated_at"
+)
+
+
+async def upsert_for_message(
+    conn: Conn,
+    client_id: str,
+    contact: Contact,
+    *,
+    provider: str,
+    instance_id: str | None,
+    at: datetime,
+    role: str,
+) -> tuple[dict[str, Any], bool]:
+    """The conversation of a tenant with a contact, created on first contact; (row, created)."""
+    customer_at = at if role == "customer" else None
+    human_at = at if role == "human" else None
+    row = await conn.fetchrow(
+        f"""INSERT INTO active_conversations AS c
+              (client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,
+               last_message_at, last_customer_message_at, last_human_message_at, last_role)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (client_id, contact_key) DO UPDATE SET
+              contact_phone = coalesce(EXCLUDED.contact_phone, c.contact_phone),
+              contact_name = coalesce(EXCLUDED.contact_name, c.contact_name),
+              provider = EXCLUDED.provider,
+              provider_instance_id = coalesce(EXCLUDED.provider_instance_id, c.provider_instance_id),
+              last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
+              last_customer_message_at = greatest(c.last_customer_message_at,
+                                                  EXCLUDED.last_customer_message_at),
+              last_human_message_at = greatest(c.last_human_message_at,
+                                               EXCLUDED.last_human_message_at),
+              last_role = CASE WHEN EXCLUDED.last_message_at >= coalesce(c.last_message_at, '-infinity')
+                               THEN EXCLUDED.last_role ELSE c.last_role END,
+              updated_at = now()
+            RETURNING {_COLUMNS}, (xmax = 0) AS created""",
+        client_id,
+        contact.key,
+        contact.phone,
+        contact.name,
+        provider,
+        instance_id,
+        at,
+        customer_at,
+        human_at,
+        role,
+    )
+    assert row is not None
+    data = dict(row)
+    created = bool(data.pop("created"))
+    return data, created
+
+
+async def get_conversation(
+    conn: Conn, client_id: str, conversation_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM active_conversations WHERE client_id = $1 AND id = $2",
+        client_id,
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def lock_conversation(
+    conn: asyncpg.Connection, client_id: str, conversation_id: str
+) -> dict[str, Any] | None:
+    """Read and row-lock a conversation inside the caller's transaction."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE",
+        client_id,
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def list_conversations(
+    conn: Conn,
+    client_id: str,
+    *,
+    contact: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM active_conversations
+            WHERE client_id = $1 AND ($2::text IS NULL OR contact_key = $2 OR contact_phone = $2)
+              AND ($3::text IS NULL OR state = $3)
+            ORDER BY last_message_at DESC NULLS LAST, id LIMIT $4 OFFSET $5""",
+        client_id,
+        contact,
+        state,
+        limit,
+        offset,
+    )
+    return [dict(r) for r in rows]
+
+
+async def record_outbound(
+    conn: Conn, client_id: str, conversation_id: str, *, role: str, at: datetime
+) -> None:
+    """A message of ours (bot or operator) reached the customer."""
+    await conn.execute(
+        """UPDATE active_conversations SET
+             last_message_at = greatest(last_message_at, $3),
+             last_bot_message_at = CASE WHEN $4 = 'bot' THEN greatest(last_bot_message_at, $3)
+                                        ELSE last_bot_message_at END,
+             last_human_message_at = CASE WHEN $4 = 'human' THEN greatest(last_human_message_at, $3)
+                                          ELSE last_human_message_at END,
+             last_role = CASE WHEN $3 >= coalesce(last_message_at, '-infinity') THEN $4
+                              ELSE last_role END,
+             updated_at = now()
+           WHERE client_id = $1 AND id = $2""",
+        client_id,
+        conversation_id,
+        at,
+        role,
+    )

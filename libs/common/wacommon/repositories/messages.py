@@ -1,0 +1,367 @@
+"""SQL about messages (`chat_messages`): inbound storage, the outbound outbox, delivery state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from wacommon.schemas import DeliveryState, InboundMessage
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+_COLUMNS = (
+    "id, client_id, conversation_id, direction, role, provider, provider_instance_id,"
+    " provider_message_id, kind, content, media, payload, status, error_code, error_detail,"
+    " reply_to, idempotency_key, burst_id, attempts, sent_at, delivered_at, read_at, failed_at,"
+    " provider_sent_at, created_at, updated_at"
+)
+# forward-only delivery states; failed is terminal
+_RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
+
+
+async def store_inbound(
+    conn: Conn, msg: InboundMessage, conversation_id: str, *, status: str = "received"
+) -> int | None:
+    """Store an inbound message once; None when this provider message id was already stored."""
+    value = await conn.fetchval(
+        """INSERT INTO chat_messages
+             (client_id, conversation_id, direction, role, provider, provider_instance_id,
+              provider_message_id, kind, content, media, payload, raw, status, reply_to,
+              provider_sent_at)
+           VALUES ($1, $2, 'in', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id""",
+        msg.tenant_id,
+        conversation_id,
+        msg.sender.value,
+        msg.provider.value,
+        msg.instance_id,
+        msg.provider_message_id,
+        msg.kind.value,
+        msg.text,
+        msg.media.model_dump(exclude_none=True) if msg.media else None,
+        {
+            "attributes": msg.attributes,
+            "contact": msg.contact.model_dump(),
+            "is_group": msg.is_group,
+        },
+        msg.raw,
+        status,
+        msg.reply_to,
+        msg.sent_at,
+    )
+    return int(value) if value is not None else None
+
+
+async def insert_outbound(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    provider: str,
+    instance_id: str | None,
+    role: str,
+    kind: str,
+    content: str,
+    payload: dict[str, Any],
+    idempotency_key: str,
+    burst_id: str | None = None,
+    reply_to: str | None = None,
+) -> int | None:
+    """Queue an outbound message (the outbox row); None when the idempotency key exists."""
+    value = await conn.fetchval(
+        """INSERT INTO chat_messages
+             (client_id, conversation_id, direction, role, provider, provider_instance_id, kind,
+              content, payload, status, idempotency_key, burst_id, reply_to)
+           VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+        client_id,
+        conversation_id,
+        role,
+        provider,
+        instance_id,
+        kind,
+        content,
+        payload,
+        idempotency_key,
+        burst_id,
+        reply_to,
+    )
+    return int(value) if value is not None else None
+
+
+async def get_message(conn: Conn, client_id: str, message_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE client_id = $1 AND id = $2",
+        client_id,
+        message_id,
+    )
+    return dict(row) if row else None
+
+
+async def get_by_idempotency_key(conn: Conn, client_id: str, key: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE client_id = $1 AND idempotency_key = $2",
+        client_id,
+        key,
+    )
+    return dict(row) if row else None
+
+
+async def outbound_group(conn: Conn, client_id: str, first_id: int) -> list[dict[str, Any]]:
+    """The bubbles sent together with `first_id` (same burst), in order."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM chat_messages
+            WHERE client_id = $1 AND direction = 'out' AND (
+              id = $2 OR (burst_id IS NOT NULL AND burst_id = (
+                SELECT burst_id FROM chat_messages WHERE client_id = $1 AND id = $2)))
+            ORDER BY id""",
+        client_id,
+        first_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def messages_by_ids(conn: Conn, client_id: str, ids: list[int]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE client_id = $1 AND id = ANY($2::bigint[])"
+        " ORDER BY provider_sent_at, id",
+        client_id,
+        ids,
+    )
+    return [dict(r) for r in rows]
+
+
+async def conversation_history(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    since: datetime | None,
+    limit: int,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """The latest `limit` messages (oldest first), after `since`, excluding failed/dropped sends."""
+    rows = await conn.fetch(
+        f"""SELECT * FROM (
+              SELECT {_COLUMNS} FROM chat_messages
+              WHERE client_id = $1 AND conversation_id = $2
+                AND ($3::timestamptz IS NULL OR created_at >= $3)
+                AND ($5::bigint IS NULL OR id < $5)
+                AND status NOT IN ('failed', 'dropped', 'pending')
+              ORDER BY id DESC LIMIT $4) t ORDER BY id""",
+        client_id,
+        conversation_id,
+        since,
+        limit,
+        before_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def unanswered_customer_messages(
+    conn: Conn, client_id: str, conversation_id: str, *, up_to_id: int, since: datetime | None
+) -> list[dict[str, Any]]:
+    """Customer messages after the last message of ours (or a human's), up to `up_to_id`."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM chat_messages m
+            WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
+              AND m.role IN ('customer', 'campaign') AND m.id <= $3
+              AND ($4::timestamptz IS NULL OR m.created_at >= $4)
+              AND m.id > coalesce((
+                SELECT max(o.id) FROM chat_messages o
+                WHERE o.client_id = $1 AND o.conversation_id = $2
+                  AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
+                       OR (o.direction = 'in' AND o.role = 'human'))), 0)
+            ORDER BY m.id""",
+        client_id,
+        conversation_id,
+        up_to_id,
+        since,
+    )
+    return [dict(r) for r in rows]
+
+
+async def newer_customer_message_exists(
+    conn: Conn, client_id: str, conversation_id: str, after_id: int
+) -> bool:
+    value = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM chat_messages WHERE client_id = $1 AND conversation_id = $2
+             AND direction = 'in' AND role = 'customer' AND id > $3)""",
+        client_id,
+        conversation_id,
+        after_id,
+    )
+    return bool(value)
+
+
+async def set_inbound_text(
+    conn: Conn, client_id: str, message_id: int, *, content: str, extra: dict[str, Any]
+) -> None:
+    """Store what media processing produced (transcript, description) on the message."""
+    await conn.execute(
+        """UPDATE chat_messages SET content = $3, payload = payload || $4::jsonb, updated_at = now()
+           WHERE client_id = $1 AND id = $2""",
+        client_id,
+        message_id,
+        content,
+        extra,
+    )
+
+
+async def claim_for_send(conn: Conn, client_id: str, message_id: int) -> dict[str, Any] | None:
+    """pending -> sending; None when another attempt holds or finished it."""
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages SET status = 'sending', attempts = attempts + 1, updated_at = now()
+            WHERE client_id = $1 AND id = $2 AND status = 'pending' RETURNING {_COLUMNS}""",
+        client_id,
+        message_id,
+    )
+    return dict(row) if row else None
+
+
+async def reclaim_stale_sending(
+    conn: Conn, client_id: str, message_id: int, older_than_s: float
+) -> dict[str, Any] | None:
+    """A `sending` row whose attempt died long ago (no status webhook reconciled it): take it over."""
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages SET attempts = attempts + 1, updated_at = now()
+            WHERE client_id = $1 AND id = $2 AND status = 'sending'
+              AND updated_at < now() - make_interval(secs => $3) RETURNING {_COLUMNS}""",
+        client_id,
+        message_id,
+        older_than_s,
+    )
+    return dict(row) if row else None
+
+
+async def mark_sent(
+    conn: Conn, client_id: str, message_id: int, provider_message_id: str | None
+) -> None:
+    await conn.execute(
+        """UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending') THEN 'sent'
+                                             ELSE status END,
+             provider_message_id = coalesce(provider_message_id, $3),
+             sent_at = coalesce(sent_at, now()), updated_at = now()
+           WHERE client_id = $1 AND id = $2""",
+        client_id,
+        message_id,
+        provider_message_id,
+    )
+
+
+async def mark_pending(conn: Conn, client_id: str, message_id: int, error: str | None) -> None:
+    """A retryable failure: the row waits for the next attempt."""
+    await conn.execute(
+        """UPDATE chat_messages SET status = 'pending', error_detail = $3, updated_at = now()
+           WHERE client_id = $1 AND id = $2 AND status = 'sending'""",
+        client_id,
+        message_id,
+        error,
+    )
+
+
+async def mark_failed(
+    conn: Conn,
+    client_id: str,
+    message_id: int,
+    *,
+    status: str,
+    code: str | None,
+    detail: str | None,
+) -> None:
+    """failed (the provider refused) or dropped (we decided not to send)."""
+    await conn.execute(
+        """UPDATE chat_messages SET status = $3, error_code = $4, error_detail = $5,
+             failed_at = now(), updated_at = now()
+           WHERE client_id = $1 AND id = $2""",
+        client_id,
+        message_id,
+        status,
+        code,
+        detail,
+    )
+
+
+async def apply_status(
+    conn: Conn,
+    client_id: str,
+    *,
+    provider: str,
+    provider_message_id: str,
+    state: DeliveryState,
+    at: datetime,
+    error_code: str | None,
+    error_detail: str | None,
+    callback_data: str | None,
+) -> dict[str, Any] | None:
+    """Move an outbound message forward through sent, delivered, read; failed is terminal.
+
+    Status webhooks arrive out of order and duplicated: a state never moves back. A
+    `callback_data` that names our row reconciles a send whose answer we never saw.
+    """
+    if callback_data and callback_data.isdigit():
+        await conn.execute(
+            """UPDATE chat_messages SET provider_message_id = $4, updated_at = now()
+               WHERE client_id = $1 AND id = $2 AND direction = 'out' AND provider = $3
+                 AND provider_message_id IS NULL""",
+            client_id,
+            int(callback_data),
+            provider,
+            provider_message_id,
+        )
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE client_id = $1 AND provider = $2"
+        " AND provider_message_id = $3 AND direction = 'out' FOR UPDATE",
+        client_id,
+        provider,
+        provider_message_id,
+    )
+    if row is None:
+        return None
+    current = row["status"]
+    new = state.value
+    if current in ("failed", "dropped"):
+        return None
+    if new == "failed":
+        await conn.execute(
+            """UPDATE chat_messages SET status = 'failed', error_code = $3, error_detail = $4,
+                 failed_at = $5, updated_at = now() WHERE client_id = $1 AND id = $2""",
+            client_id,
+            row["id"],
+            error_code,
+            error_detail,
+            at,
+        )
+        return dict(row) | {"status": "failed"}
+    if _RANK.get(new, -1) <= _RANK.get(current, -1):
+        return None
+    column = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}.get(new)
+    stamp = f", {column} = coalesce({column}, $4)" if column else ""
+    await conn.execute(
+        f"UPDATE chat_messages SET status = $3{stamp}, updated_at = now()"
+        " WHERE client_id = $1 AND id = $2",
+        client_id,
+        row["id"],
+        new,
+        *([at] if column else []),
+    )
+    return dict(row) | {"status": new}
+
+
+async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> list[dict[str, Any]]:
+    """Outbox rows nobody published or sent (a publish lost after commit), across tenants.
+
+    Operational sweep: each row still carries its tenant and every later query is scoped.
+    """
+    rows = await conn.fetch(
+        """SELECT id, client_id, conversation_id, role, burst_id,
+                  coalesce(payload->>'origin', 'bot') AS origin FROM chat_messages
+           WHERE direction = 'out' AND status = 'pending'
+             AND updated_at < now() - make_interval(secs => $1)
+           ORDER BY id LIMIT $2""",
+        older_than_s,
+        limit,
+    )
+    return [dict(r) for r in rows]

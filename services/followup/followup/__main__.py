@@ -1,0 +1,3 @@
+from followup.main import main
+
+main()

@@ -1,0 +1,333 @@
+"""What happens to one claimed follow-up or reminder: decide, then write and publish exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import asyncpg
+import structlog
+from wacommon import conversation_state as cs
+from wacommon import event_types as ev
+from wacommon.broker import topology
+from wacommon.broker.publisher import Publisher
+from wacommon.business_hours import next_allowed_at
+from wacommon.followups import FollowupPlan, FollowupStage, free_text_allowed, parse_plan
+from wacommon.pgconn import append_event
+from wacommon.schemas import SendReply
+
+from followup import store
+from followup.store import FollowupClaim, ReminderClaim, Tenant
+from followup.writers import FollowupRequest, FollowupWriter, ReminderCheck, ReminderRequest
+
+log = structlog.get_logger(__name__)
+MEDIA_KINDS = ("audio", "image", "video", "document")
+
+
+def _next_due(plan: FollowupPlan, stage: int, now: datetime) -> datetime | None:
+    following = plan.stage(stage)
+    return now + following.delay if following else None
+
+
+async def _advance(
+    pool: asyncpg.Pool,
+    claim: FollowupClaim,
+    *,
+    stage: int,
+    due: datetime | None,
+    event: tuple[str, dict[str, Any]] | None = None,
+    now: datetime,
+) -> bool:
+    """Move the claimed row on without sending (wait, skip, stop), if it is still ours."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await store.lock_followup(conn, claim):
+            return False
+        await store.set_followup(conn, claim, stage=stage, due=due)
+        if event is not None:
+            await append_event(
+                conn,
+                claim.client_id,
+                event[0],
+                event[1],
+                conversation_id=claim.conversation_id,
+                at=now,
+            )
+        return True
+
+
+def _payload(
+    stage: FollowupStage, text: str, *, windowed: bool, number: int
+) -> tuple[str, dict[str, Any]]:
+    """(kind, provider-neutral body) of the outbound row."""
+    base: dict[str, Any] = {"origin": "followup", "stage": number}
+    if windowed:
+        return "template", {**base, "kind": "template", "template": stage.template}
+    if stage.kind in MEDIA_KINDS and stage.media_url:
+        return stage.kind, {
+            **base,
+            "kind": stage.kind,
+            "media_url": stage.media_url,
+            "caption": text or None,
+            "voice": stage.kind == "audio",
+        }
+    return "text", {**base, "kind": "text", "text": text}
+
+
+async def handle_followup(
+    claim: FollowupClaim,
+    tenant: Tenant | None,
+    *,
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    writer: FollowupWriter,
+    now: datetime,
+) -> str:
+    """Send, wait, skip or finish one claimed conversation; returns what happened."""
+    plan = parse_plan(tenant.followup_config if tenant else None)
+    stage = plan.stage(claim.stage)
+    number = claim.stage + 1
+    if tenant is None or not tenant.bot_active or stage is None:
+        await _advance(pool, claim, stage=claim.stage, due=None, now=now)
+        return "stopped"
+    allowed = next_allowed_at(plan.allowed_hours, now, tenant.timezone)
+    if allowed is None:
+        await _advance(
+            pool,
+            claim,
+            stage=claim.stage,
+            due=None,
+            now=now,
+            event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "no_allowed_hours"}),
+        )
+        return "stopped"
+    if allowed > now:
+        await _advance(pool, claim, stage=claim.stage, due=allowed, now=now)
+        return "waiting"
+    windowed = not free_text_allowed(claim.provider, claim.last_customer_at, now)
+    if windowed and stage.template is None:
+        await _advance(
+            pool,
+            claim,
+            stage=number,
+            due=_next_due(plan, number, now),
+            now=now,
+            event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "outside_24h_window"}),
+        )
+        return "skipped"
+    text = ""
+    if not windowed:
+        history = await store.history(
+            pool, claim.client_id, claim.conversation_id, since=claim.context_reset_at
+        )
+        decision = await writer.write(
+            FollowupRequest(
+                client_id=claim.client_id,
+                conversation_id=claim.conversation_id,
+                stage=stage,
+                stage_number=number,
+                contact_name=claim.contact_name,
+                history=history,
+                now=now,
+            )
+        )
+        if decision.finished:
+            return await _finish(pool, claim, now)
+        text = decision.text.strip()
+        if not text and not (stage.kind in MEDIA_KINDS and stage.media_url):
+            await _advance(
+                pool,
+                claim,
+                stage=number,
+                due=_next_due(plan, number, now),
+                now=now,
+                event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "nothing_to_send"}),
+            )
+            return "skipped"
+    kind, payload = _payload(stage, text, windowed=windowed, number=number)
+    outbound_id = await _commit_send(
+        pool, claim, plan, kind=kind, text=text, payload=payload, number=number, now=now
+    )
+    if outbound_id is None:
+        return "superseded"
+    await publish_send(publisher, claim.client_id, claim.conversation_id, outbound_id, "followup")
+    return "sent"
+
+
+async def _finish(pool: asyncpg.Pool, claim: FollowupClaim, now: datetime) -> str:
+    """The writer judged the conversation finished: close it (event resolved by ai)."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await store.lock_followup(conn, claim):
+            return "superseded"
+        await store.set_followup(conn, claim, stage=claim.stage, due=None)
+        await cs.close(
+            conn,
+            claim.client_id,
+            claim.conversation_id,
+            by="ai",
+            cause="followup_finished",
+            now=now,
+        )
+    return "finished"
+
+
+async def _commit_send(
+    pool: asyncpg.Pool,
+    claim: FollowupClaim,
+    plan: FollowupPlan,
+    *,
+    kind: str,
+    text: str,
+    payload: dict[str, Any],
+    number: int,
+    now: datetime,
+) -> int | None:
+    """Re-check, store the outbound row and advance the stage in one transaction."""
+    key = f"followup:{claim.conversation_id}:{claim.cycle}:{number}"
+    async with pool.acquire() as conn, conn.transaction():
+        # a customer reply, a handover or another replica since the claim: not ours any more
+        if not await store.lock_followup(conn, claim):
+            return None
+        outbound_id = await store.insert_outbound(
+            conn,
+            client_id=claim.client_id,
+            conversation_id=claim.conversation_id,
+            provider=claim.provider,
+            provider_instance_id=claim.provider_instance_id,
+            kind=kind,
+            content=text,
+            payload=payload,
+            idempotency_key=key,
+            now=now,
+        )
+        await store.set_followup(
+            conn, claim, stage=number, due=_next_due(plan, number, now), sent_at=now
+        )
+        if outbound_id is None:
+            return None
+        await append_event(
+            conn,
+            claim.client_id,
+            ev.FOLLOWUP_SENT,
+            {"stage": number, "kind": kind, "outbound_id": outbound_id},
+            conversation_id=claim.conversation_id,
+            at=now,
+        )
+        return outbound_id
+
+
+async def publish_send(
+    publisher: Publisher,
+    client_id: str,
+    conversation_id: str,
+    outbound_id: int,
+    origin: Literal["followup", "reminder"],
+) -> bool:
+    """Hand the stored row to the sender; a lost publish is retried by the republish pass."""
+    message = SendReply(
+        tenant_id=client_id,
+        conversation_id=conversation_id,
+        outbound_id=outbound_id,
+        origin=origin,
+    )
+    try:
+        await publisher.publish(message, exchange=topology.PIPELINE)
+    except Exception as exc:
+        log.warning("scheduled_publish_failed", outbound_id=outbound_id, error=repr(exc))
+        return False
+    return True
+
+
+async def handle_reminder(
+    claim: ReminderClaim,
+    tenant: Tenant | None,
+    *,
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    checker: ReminderCheck,
+    now: datetime,
+    retry: timedelta,
+    max_delay: timedelta,
+) -> str:
+    """Send one due reminder once, or cancel, postpone or fail it with a reason."""
+    conv = await pool.fetchrow(
+        "SELECT state, provider, provider_instance_id, last_customer_message_at"
+        " FROM active_conversations WHERE client_id = $1 AND id = $2",
+        claim.client_id,
+        claim.conversation_id,
+    )
+    if conv is None or tenant is None or conv["state"] == cs.OPTED_OUT:
+        return await _end_reminder(pool, claim, "cancelled", "opted_out", now)
+    if conv["state"] == cs.HUMAN:
+        if now - claim.due_at > max_delay:
+            return await _end_reminder(pool, claim, "cancelled", "human_handover", now)
+        async with pool.acquire() as conn, conn.transaction():
+            if await store.lock_reminder(conn, claim):
+                await store.finish_reminder(conn, claim, status="pending", locked_until=now + retry)
+        return "postponed"
+    newer = await store.history(
+        pool, claim.client_id, claim.conversation_id, since=claim.created_at, limit=50
+    )
+    decision = await checker.check(
+        ReminderRequest(
+            client_id=claim.client_id,
+            conversation_id=claim.conversation_id,
+            text=claim.text,
+            due_at=claim.due_at,
+            created_at=claim.created_at,
+            newer=newer,
+        )
+    )
+    if not decision.send:
+        return await _end_reminder(pool, claim, "cancelled", decision.why or "check", now)
+    template = parse_plan(tenant.followup_config).reminder_template
+    windowed = not free_text_allowed(conv["provider"], conv["last_customer_message_at"], now)
+    if windowed and template is None:
+        return await _end_reminder(pool, claim, "failed", "outside_24h_window", now)
+    payload: dict[str, Any] = (
+        {"kind": "template", "template": template, "origin": "reminder"}
+        if windowed
+        else {"kind": "text", "text": decision.text, "origin": "reminder"}
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        if not await store.lock_reminder(conn, claim):
+            return "superseded"
+        outbound_id = await store.insert_outbound(
+            conn,
+            client_id=claim.client_id,
+            conversation_id=claim.conversation_id,
+            provider=conv["provider"],
+            provider_instance_id=str(conv["provider_instance_id"])
+            if conv["provider_instance_id"]
+            else None,
+            kind=payload["kind"],
+            content=decision.text,
+            payload=payload,
+            idempotency_key=f"reminder:{claim.id}",
+            now=now,
+        )
+        await store.finish_reminder(
+            conn, claim, status="sent", outbound_id=outbound_id, sent_at=now
+        )
+    if outbound_id is not None:
+        await publish_send(
+            publisher, claim.client_id, claim.conversation_id, outbound_id, "reminder"
+        )
+    return "sent"
+
+
+async def _end_reminder(
+    pool: asyncpg.Pool, claim: ReminderClaim, status: str, why: str, now: datetime
+) -> str:
+    async with pool.acquire() as conn, conn.transaction():
+        if not await store.lock_reminder(conn, claim):
+            return "superseded"
+        await store.finish_reminder(conn, claim, status=status, error=why)
+        await append_event(
+            conn,
+            claim.client_id,
+            ev.REPLY_DROPPED,
+            {"why": why, "origin": "reminder", "reminder_id": claim.id},
+            conversation_id=claim.conversation_id,
+            at=now,
+        )
+    return status

@@ -1,0 +1,170 @@
+"""One scan: end timed handovers, send due follow-ups and reminders, republish lost sends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import asyncpg
+import structlog
+from wacommon.broker.publisher import Publisher
+from wacommon.conversation_state import expire_handovers
+
+from followup import handlers, store
+from followup.settings import FollowupSettings
+from followup.writers import (
+    FollowupWriter,
+    OfflineFollowupWriter,
+    OfflineReminderCheck,
+    ReminderCheck,
+)
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class ScanResult:
+    """What one scan did, by outcome."""
+
+    resumed: int = 0
+    followups: Counter[str] = field(default_factory=Counter)
+    reminders: Counter[str] = field(default_factory=Counter)
+    republished: int = 0
+
+
+@dataclass
+class FollowupScanner:
+    """The service's work, with its ports; `run_once` is what tests and the loop call."""
+
+    settings: FollowupSettings
+    pool: asyncpg.Pool
+    publisher: Publisher
+    writer: FollowupWriter
+    checker: ReminderCheck
+
+    async def run_once(self, now: datetime | None = None) -> ScanResult:
+        """One full scan at `now` (injected by tests; the clock otherwise)."""
+        at = now or datetime.now(UTC)
+        result = ScanResult()
+        result.resumed = await expire_handovers(self.pool, now=at)
+        result.followups = await self._drain(self._followups, at)
+        result.reminders = await self._drain(self._reminders, at)
+        result.republished = await self._republish(at)
+        return result
+
+    async def _drain(
+        self, batch: Callable[[datetime], Awaitable[Counter[str]]], now: datetime
+    ) -> Counter[str]:
+        total: Counter[str] = Counter()
+        while True:
+            done = await batch(now)
+            total.update(done)
+            if done.total() < self.settings.followup_batch:
+                return total
+
+    async def _followups(self, now: datetime) -> Counter[str]:
+        lease = timedelta(seconds=self.settings.followup_lease_s)
+        claims = await store.claim_followups(self.pool, now, self.settings.followup_batch, lease)
+        by_id = await store.tenants(self.pool, {c.client_id for c in claims}) if claims else {}
+        return await self._each(
+            claims,
+            lambda c: handlers.handle_followup(
+                c,
+                by_id.get(c.client_id),
+                pool=self.pool,
+                publisher=self.publisher,
+                writer=self.writer,
+                now=now,
+            ),
+        )
+
+    async def _reminders(self, now: datetime) -> Counter[str]:
+        lease = timedelta(seconds=self.settings.followup_lease_s)
+        claims = await store.claim_reminders(self.pool, now, self.settings.followup_batch, lease)
+        by_id = await store.tenants(self.pool, {c.client_id for c in claims}) if claims else {}
+        return await self._each(
+            claims,
+            lambda c: handlers.handle_reminder(
+                c,
+                by_id.get(c.client_id),
+                pool=self.pool,
+                publisher=self.publisher,
+                checker=self.checker,
+                now=now,
+                retry=timedelta(seconds=self.settings.reminder_retry_s),
+                max_delay=timedelta(seconds=self.settings.reminder_max_delay_s),
+            ),
+        )
+
+    async def _each(self, items: Sequence[T], work: Callable[[T], Awaitable[str]]) -> Counter[str]:
+        """Run `work` on every claimed item, a few at a time; one failure does not stop the rest."""
+        gate = asyncio.Semaphore(self.settings.followup_concurrency)
+        outcomes: Counter[str] = Counter()
+
+        async def one(item: T) -> None:
+            async with gate:
+                try:
+                    outcomes[await work(item)] += 1
+                except Exception as exc:
+                    # the lease runs out and the next scan retries it
+                    log.exception("scheduled_item_failed", error=repr(exc))
+                    outcomes["error"] += 1
+
+        await asyncio.gather(*(one(i) for i in items))
+        return outcomes
+
+    async def _republish(self, now: datetime) -> int:
+        older = timedelta(seconds=self.settings.republish_after_s)
+        rows = await store.stale_outbound(self.pool, now, older)
+        count = 0
+        for r in rows:
+            if await handlers.publish_send(
+                self.publisher,
+                str(r["client_id"]),
+                str(r["conversation_id"]),
+                r["id"],
+                r["origin"],
+            ):
+                count += 1
+        return count
+
+    async def loop(self, stop: asyncio.Event) -> None:
+        """Scan every `followup_interval_s` until `stop` is set."""
+        while not stop.is_set():
+            try:
+                result = await self.run_once()
+                log.info(
+                    "scan_done",
+                    resumed=result.resumed,
+                    followups=dict(result.followups),
+                    reminders=dict(result.reminders),
+                    republished=result.republished,
+                )
+            except Exception as exc:
+                log.exception("scan_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.followup_interval_s)
+
+
+def bootstrap(
+    settings: FollowupSettings,
+    *,
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    writer: FollowupWriter | None = None,
+    checker: ReminderCheck | None = None,
+) -> FollowupScanner:
+    """The composition root: offline writer and check unless real ones are given."""
+    return FollowupScanner(
+        settings=settings,
+        pool=pool,
+        publisher=publisher,
+        writer=writer or OfflineFollowupWriter(),
+        checker=checker or OfflineReminderCheck(),
+    )

@@ -1,0 +1,3 @@
+from lancepilot_ingest.main import main
+
+main()

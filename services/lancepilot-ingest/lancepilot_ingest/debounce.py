@@ -1,0 +1,479 @@
+"""Durable debounce: answer a burst of customer messages once, after the customer stops typing.
+
+Redis holds the working state, PostgreSQL the truth:
+- the caller stores each inbound customer message with `chat_messages.status = 'buffered'`,
+  commits, then calls `Debouncer.add`;
+- per (tenant, conversation) Redis keeps a buffer (`b:` hash id -> message time, `a:` zset
+  id -> arrival) and one entry in the `due` sorted set scored by the flush deadline:
+  min(last arrival + quiet, first arrival + max wait), or now on a flush keyword or when the
+  burst reaches its maximum size. Arrivals use Redis `TIME`, one clock for every replica;
+- `run` polls `due` (about every 20 ms, sooner when the next deadline is nearer) and claims due
+  conversations atomically in Lua: the buffer is renamed to an in-flight snapshot (`f:`) and
+  the conversation gets a lease in `claimed` with a fencing token. Claims whose lease expired
+  (a crashed replica) are re-claimed by anyone, with the same snapshot, so the same burst id;
+- a flush keeps only ids still 'buffered' in PostgreSQL, calls `on_flush` (publish with a
+  confirm), marks the rows 'flushed' with the burst id, then drops snapshot and claim. When
+  `on_flush` raises the claim is released for a retry after `retry_delay_ms`. A crash between
+  `on_flush` and the row update re-publishes the same burst id: consumers deduplicate on it;
+- `recover` re-buffers 'buffered' rows missing from Redis (Redis lost its data); `run` calls it
+  at start and every `recover_interval_s` for rows older than `recover_min_age_s`.
+
+Overlap policy: a message arriving while a flushed burst is being answered starts the next
+burst (a fresh buffer with its own window). A conversation never has two bursts in flight at
+once in this module, and the rag-worker checks staleness (newer customer messages than the
+burst) before sending. The Lua scripts build per-conversation key names from a prefix, so they
+target a single Redis node (no cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+from wacommon.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_FORCE_FIELD = "_f"
+
+_ADD_LUA = """
+local arrival = tonumber(ARGV[8])
+if arrival == 0 then
+  local t = redis.call('TIME')
+  arrival = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], arrival, ARGV[2])
+if ARGV[7] == '1' then redis.call('HSET', KEYS[2], '_f', '1') end
+local first = tonumber(redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2])
+local last = tonumber(redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2])
+local deadline = math.min(last + tonumber(ARGV[4]), first + tonumber(ARGV[5]))
+if redis.call('HEXISTS', KEYS[2], '_f') == 1
+   or redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
+  deadline = math.min(deadline, arrival)
+end
+redis.call('ZADD', KEYS[1], string.format('%d', deadline), ARGV[1])
+return 1
+"""
+
+# KEYS: due, claimed, tokens. ARGV: key prefix, lease ms, batch, token base.
+_CLAIM_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease_until = string.format('%d', now + tonumber(ARGV[2]))
+local batch = tonumber(ARGV[3])
+local out = {}
+local n = 0
+local function take(m)
+  n = n + 1
+  local tok = ARGV[4] .. ':' .. n
+  redis.call('ZADD', KEYS[2], lease_until, m)
+  redis.call('HSET', KEYS[3], m, tok)
+  out[#out + 1] = {m, tok, redis.call('HGETALL', ARGV[1] .. 'f:' .. m)}
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)) do
+  take(m)
+end
+if n < batch then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch * 4)
+  for _, m in ipairs(due) do
+    if n >= batch then break end
+    if not redis.call('ZSCORE', KEYS[2], m) then
+      redis.call('ZREM', KEYS[1], m)
+      local b = ARGV[1] .. 'b:' .. m
+      if redis.call('EXISTS', b) == 1 then
+        redis.call('RENAME', b, ARGV[1] .. 'f:' .. m)
+        redis.call('DEL', ARGV[1] .. 'a:' .. m)
+        take(m)
+      end
+    end
+  end
+end
+local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+return {now, nxt[2] or '-1', out}
+"""
+
+# KEYS: claimed, tokens. ARGV: key prefix, mode ('done' | retry delay ms), member, token, ...
+_SETTLE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local settled = 0
+for i = 3, #ARGV, 2 do
+  local m = ARGV[i]
+  if redis.call('HGET', KEYS[2], m) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[2], m)
+    if ARGV[2] == 'done' then
+      redis.call('DEL', ARGV[1] .. 'f:' .. m)
+      redis.call('ZREM', KEYS[1], m)
+    else
+      redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), m)
+    end
+    settled = settled + 1
+  end
+end
+return settled
+"""
+
+
+@dataclass(frozen=True)
+class DebounceConfig:
+    """A tenant's debounce window (milliseconds); quiet 0 turns debouncing off."""
+
+    quiet_ms: int = 6000
+    max_wait_ms: int = 30000
+    max_burst: int = 20
+    flush_keywords: tuple[str, ...] = ()
+
+    @classmethod
+    def from_tools_config(cls, tools_config: dict[str, Any]) -> DebounceConfig:
+        """Read `tools_config["debounce"]` (seconds), falling back to the defaults."""
+        raw = tools_config.get("debounce") if isinstance(tools_config, dict) else None
+        if not isinstance(raw, dict):
+            return cls()
+        default = cls()
+        quiet = _seconds_ms(raw.get("quiet_seconds"), default.quiet_ms)
+        max_wait = _seconds_ms(raw.get("max_wait_seconds"), default.max_wait_ms)
+        try:
+            max_burst = max(1, int(raw.get("max_burst", default.max_burst)))
+        except (TypeError, ValueError):
+            max_burst = default.max_burst
+        words = raw.get("flush_keywords") or ()
+        if isinstance(words, str):
+            words = [w for w in words.split(",")]
+        keywords = tuple(str(w).strip().casefold() for w in words if str(w).strip())
+        return cls(quiet, max(max_wait, quiet), max_burst, keywords)
+
+    def is_flush_keyword(self, text: str) -> bool:
+        """True when the text contains one of the flush keywords as a whole word or phrase."""
+        folded = text.casefold()
+        return any(_keyword_re(k).search(folded) for k in self.flush_keywords)
+
+
+def _seconds_ms(value: Any, default_ms: int) -> int:
+    try:
+        return max(0, round(float(value) * 1000)) if value is not None else default_ms
+    except (TypeError, ValueError):
+        return default_ms
+
+
+def _keyword_re(keyword: str) -> re.Pattern[str]:
+    left = r"(?<!\w)" if keyword[:1].isalnum() else ""
+    right = r"(?!\w)" if keyword[-1:].isalnum() else ""
+    return re.compile(left + re.escape(keyword) + right)
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Stored messages of one conversation answered as one unit, in order."""
+
+    tenant_id: str
+    conversation_id: str
+    burst_id: str
+    message_ids: list[int]
+    first_message_at: datetime
+
+
+@dataclass(frozen=True)
+class _Claim:
+    member: str
+    token: str
+    # (message time ms, id), in order
+    messages: list[tuple[int, int]]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.member.split(":", 1)[0]
+
+    @property
+    def conversation_id(self) -> str:
+        return self.member.split(":", 1)[1]
+
+
+def burst_id_for(tenant_id: str, conversation_id: str, message_ids: Iterable[int]) -> str:
+    """A burst id that depends only on the set of messages (stable across re-flushes)."""
+    ids = ",".join(str(i) for i in sorted(message_ids))
+    return hashlib.sha256(f"{tenant_id}|{conversation_id}|{ids}".encode()).hexdigest()[:32]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Debouncer:
+    """Buffers inbound messages per conversation in Redis and flushes each burst exactly once."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        poll_interval_s: float = 0.02,
+        lease_ms: int = 30000,
+        retry_delay_ms: int = 1000,
+        batch: int = 200,
+        max_inflight_batches: int = 8,
+        recover_interval_s: float = 30.0,
+        recover_min_age_s: float = 90.0,
+    ) -> None:
+        self._redis = redis
+        self._pool = pool
+        self._prefix = settings.rkey("debounce", "")
+        self._due = settings.rkey("debounce", "due")
+        self._claimed = settings.rkey("debounce", "claimed")
+        self._tokens = settings.rkey("debounce", "tokens")
+        self._poll = poll_interval_s
+        self._lease_ms = lease_ms
+        self._retry_ms = retry_delay_ms
+        self._batch = batch
+        self._slots = asyncio.Semaphore(max_inflight_batches)
+        self._recover_every = recover_interval_s
+        self._recover_age = recover_min_age_s
+        self._add = redis.register_script(_ADD_LUA)
+        self._claim_script = redis.register_script(_CLAIM_LUA)
+        self._settle_script = redis.register_script(_SETTLE_LUA)
+
+    def _keys(self, member: str) -> list[str]:
+        return [self._due, *(f"{self._prefix}{kind}:{member}" for kind in ("b", "a", "f"))]
+
+    async def add(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        message_id: int,
+        text: str,
+        at: datetime,
+        config: DebounceConfig,
+    ) -> None:
+        """Buffer a stored message (status 'buffered') and push its conversation's deadline."""
+        force = config.quiet_ms <= 0 or config.is_flush_keyword(text)
+        await self._buffer(tenant_id, conversation_id, message_id, at, config, force, 0)
+
+    async def _buffer(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        message_id: int,
+        at: datetime,
+        config: DebounceConfig,
+        force: bool,
+        arrival_ms: int,
+    ) -> bool:
+        member = f"{tenant_id}:{conversation_id}"
+        added = await self._add(
+            keys=self._keys(member),
+            args=[
+                member,
+                message_id,
+                int(at.timestamp() * 1000),
+                config.quiet_ms,
+                config.max_wait_ms,
+                config.max_burst,
+                "1" if force else "0",
+                arrival_ms,
+            ],
+        )
+        return bool(added)
+
+    async def recover(self, older_than_s: float = 0.0, config: DebounceConfig | None = None) -> int:
+        """Re-buffer 'buffered' rows that Redis lost; returns how many were re-added."""
+        config = config or DebounceConfig()
+        added = 0
+        async with self._pool.acquire() as conn:
+            tenants = await conn.fetch("SELECT id FROM clients")
+            for tenant in tenants:
+                rows = await conn.fetch(
+                    "SELECT id, conversation_id, created_at,"
+                    " coalesce(provider_sent_at, created_at) AS at FROM chat_messages"
+                    " WHERE client_id = $1 AND status = 'buffered' AND direction = 'in'"
+                    " AND created_at < now() - make_interval(secs => $2) ORDER BY id",
+                    tenant["id"],
+                    older_than_s,
+                )
+                for row in rows:
+                    arrival = int(row["created_at"].timestamp() * 1000)
+                    if await self._buffer(
+                        str(tenant["id"]),
+                        str(row["conversation_id"]),
+                        row["id"],
+                        row["at"],
+                        config,
+                        False,
+                        max(arrival, 1),
+                    ):
+                        added += 1
+        if added:
+            log.warning("debounce_recovered", messages=added)
+        return added
+
+    async def run(self, stop: asyncio.Event, on_flush: Callable[[Burst], Awaitable[None]]) -> None:
+        """Poll for due bursts and flush them until `stop` is set."""
+        tasks: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        next_recover = loop.time()
+        try:
+            while not stop.is_set():
+                if loop.time() >= next_recover:
+                    next_recover = loop.time() + self._recover_every
+                    await self._recover_quietly()
+                await self._slots.acquire()  # bounds the batches in flight
+                try:
+                    claims, wait_ms = await self._claim()
+                except Exception as exc:
+                    self._slots.release()
+                    log.warning("debounce_claim_failed", error=repr(exc))
+                    claims, wait_ms = [], 500.0
+                if claims:
+                    task = asyncio.create_task(self._flush_batch(claims, on_flush))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    if len(claims) >= self._batch:
+                        continue
+                else:
+                    self._slots.release()
+                delay = self._poll if wait_ms < 0 else max(min(wait_ms / 1000, self._poll), 0.001)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _recover_quietly(self) -> None:
+        try:
+            await self.recover(self._recover_age)
+        except Exception as exc:
+            log.warning("debounce_recover_failed", error=repr(exc))
+
+    async def _claim(self) -> tuple[list[_Claim], float]:
+        """Claim due conversations; returns the claims and ms until the next deadline (-1)."""
+        raw = await self._claim_script(
+            keys=[self._due, self._claimed, self._tokens],
+            args=[self._prefix, self._lease_ms, self._batch, uuid.uuid4().hex],
+        )
+        now, nxt, items = int(raw[0]), float(_text(raw[1])), raw[2]
+        claims = []
+        for member, token, fields in items:
+            flat = [_text(f) for f in fields]
+            messages = sorted(
+                (int(flat[i + 1]), int(flat[i]))
+                for i in range(0, len(flat), 2)
+                if flat[i] != _FORCE_FIELD
+            )
+            claims.append(_Claim(_text(member), _text(token), messages))
+        return claims, (nxt - now if nxt >= 0 else -1.0)
+
+    async def _flush_batch(
+        self, claims: list[_Claim], on_flush: Callable[[Burst], Awaitable[None]]
+    ) -> None:
+        try:
+            await self._flush_claims(claims, on_flush)
+        except Exception as exc:
+            log.error("debounce_flush_failed", error=repr(exc), claims=len(claims))
+            with contextlib.suppress(Exception):
+                await self._settle(claims, str(self._retry_ms))
+        finally:
+            self._slots.release()
+
+    async def _flush_claims(
+        self, claims: list[_Claim], on_flush: Callable[[Burst], Awaitable[None]]
+    ) -> None:
+        pending = await self._still_buffered(claims)
+        bursts = {}
+        for claim in claims:
+            kept = [(at, mid) for at, mid in claim.messages if mid in pending]
+            if kept:
+                ids = [mid for _, mid in kept]
+                bursts[claim.member] = Burst(
+                    claim.tenant_id,
+                    claim.conversation_id,
+                    burst_id_for(claim.tenant_id, claim.conversation_id, ids),
+                    ids,
+                    datetime.fromtimestamp(kept[0][0] / 1000, UTC),
+                )
+        outcomes = await asyncio.gather(
+            *(on_flush(b) for b in bursts.values()), return_exceptions=True
+        )
+        failed = set()
+        for member, out in zip(bursts, outcomes, strict=True):
+            if isinstance(out, BaseException):
+                failed.add(member)
+                log.warning(
+                    "burst_flush_retry",
+                    conversation_id=bursts[member].conversation_id,
+                    burst_id=bursts[member].burst_id,
+                    error=repr(out),
+                )
+        flushed = [b for m, b in bursts.items() if m not in failed]
+        await self._mark_flushed(flushed)
+        for b in flushed:
+            log.info(
+                "burst_flushed",
+                tenant_id=b.tenant_id,
+                conversation_id=b.conversation_id,
+                burst_id=b.burst_id,
+                messages=len(b.message_ids),
+            )
+        await self._settle([c for c in claims if c.member not in failed], "done")
+        await self._settle([c for c in claims if c.member in failed], str(self._retry_ms))
+
+    async def _still_buffered(self, claims: list[_Claim]) -> set[int]:
+        by_tenant: dict[str, list[int]] = defaultdict(list)
+        owner: dict[int, str] = {}
+        for claim in claims:
+            for _, mid in claim.messages:
+                by_tenant[claim.tenant_id].append(mid)
+                owner[mid] = claim.conversation_id
+        kept: set[int] = set()
+        if not by_tenant:
+            return kept
+        async with self._pool.acquire() as conn:
+            for tenant_id, ids in by_tenant.items():
+                rows = await conn.fetch(
+                    "SELECT id, conversation_id FROM chat_messages"
+                    " WHERE client_id = $1 AND id = ANY($2::bigint[]) AND status = 'buffered'",
+                    tenant_id,
+                    ids,
+                )
+                kept.update(r["id"] for r in rows if str(r["conversation_id"]) == owner[r["id"]])
+        return kept
+
+    async def _mark_flushed(self, bursts: list[Burst]) -> None:
+        by_tenant: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
+        for b in bursts:
+            ids, burst_ids = by_tenant[b.tenant_id]
+            ids.extend(b.message_ids)
+            burst_ids.extend([b.burst_id] * len(b.message_ids))
+        if not by_tenant:
+            return
+        async with self._pool.acquire() as conn:
+            for tenant_id, (ids, burst_ids) in by_tenant.items():
+                await conn.execute(
+                    "UPDATE chat_messages AS m SET status = 'flushed', burst_id = u.burst_id,"
+                    " updated_at = now() FROM unnest($2::bigint[], $3::text[]) AS u(id, burst_id)"
+                    " WHERE m.client_id = $1 AND m.id = u.id AND m.status = 'buffered'",
+                    tenant_id,
+                    ids,
+                    burst_ids,
+                )
+
+    async def _settle(self, claims: list[_Claim], mode: str) -> None:
+        if not claims:
+            return
+        args: list[str] = [self._prefix, mode]
+        for claim in claims:
+            args += [claim.member, claim.token]
+        await self._settle_script(keys=[self._claimed, self._tokens], args=args)

@@ -1,0 +1,189 @@
+"""Consumer handlers of the ingest service: raw webhooks in, stored messages and bursts out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from lancepilot_ingest.debounce import Burst, Debouncer
+from lancepilot_ingest.pipeline import INBOUND, InboundOutcome, process_inbound
+from wacommon import event_types as ev
+from wacommon.broker.consumer import Delivery
+from wacommon.broker.publisher import Publisher
+from wacommon.broker.topology import PIPELINE
+from wacommon.crypto import SecretBox
+from wacommon.errors import PermanentError
+from wacommon.events import EventLog
+from wacommon.providers.lancepilot import parse_lancepilot_webhook
+from wacommon.providers.meta import (
+    MetaErrorItem,
+    MetaFieldEvent,
+    MetaItem,
+    MetaMessageItem,
+    MetaStatusItem,
+    parse_meta_webhook,
+)
+from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
+from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.schemas import BurstReady, Envelope, InboundMessage, Provider, SendReply, WebhookReceived
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class IngestDeps:
+    """What the ingest handlers talk to."""
+
+    pool: asyncpg.Pool
+    publisher: Publisher
+    events: EventLog
+    debouncer: Debouncer
+    secrets: SecretBox
+
+
+async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: IngestDeps) -> None:
+    """Parse a raw provider webhook and process every item in it."""
+    if not isinstance(msg, WebhookReceived):
+        raise PermanentError(f"unexpected message type {msg.type}")
+    try:
+        payload = orjson.loads(msg.body)
+    except orjson.JSONDecodeError as exc:
+        raise PermanentError("webhook body is not JSON") from exc
+    if msg.provider is Provider.META:
+        for item in parse_meta_webhook(payload):
+            await _meta_item(item, msg, deps)
+        return
+    if not msg.tenant_id:
+        raise PermanentError("non-Meta webhook without a tenant")
+    parsed = (parse_uazapi_webhook(payload) if msg.provider is Provider.UAZAPI
+              else parse_lancepilot_webhook(payload))
+    if parsed.ignored is not None:
+        await _ignored(deps, msg.tenant_id, msg.provider, parsed.ignored, msg.correlation_id)
+    for item in parsed.messages:
+        await _parsed_message(item, msg.tenant_id, msg.instance_id, msg, deps)
+
+
+async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> None:
+    instance = await providers_repo.find_meta_instance(
+        deps.pool, deps.secrets, item.phone_number_id, item.display_phone_number
+    )
+    if instance is None:
+        await deps.pool.execute(
+            "INSERT INTO unrouted_webhooks (provider, route_key, body) VALUES ('meta', $1, $2)",
+            item.phone_number_id or item.display_phone_number, msg.body,
+        )
+        log.warning("webhook_unrouted", phone_number_id=item.phone_number_id,
+                    display_phone_number=item.display_phone_number, item=item.item_type)
+        return
+    tenant_id, instance_id = str(instance["client_id"]), str(instance["id"])
+    if isinstance(item, MetaMessageItem):
+        await _inbound(item.to_inbound(tenant_id, instance_id, received_at=msg.received_at), msg, deps)
+    elif isinstance(item, MetaStatusItem):
+        await _status(item, tenant_id, msg, deps)
+    elif isinstance(item, MetaErrorItem):
+        await deps.events.append(tenant_id, ev.WEBHOOK_EVENT, {
+            "provider": "meta", "field": "errors", "code": item.code, "title": item.title,
+        }, correlation_id=msg.correlation_id)
+    elif isinstance(item, MetaFieldEvent):
+        await deps.events.append(tenant_id, ev.WEBHOOK_EVENT, {
+            "provider": "meta", "field": item.field, "value": item.value,
+        }, correlation_id=msg.correlation_id)
+    else:
+        log.info("meta_item_ignored", item=item.item_type, reason=getattr(item, "reason", None))
+
+
+async def _status(item: MetaStatusItem, tenant_id: str, msg: WebhookReceived, deps: IngestDeps) -> None:
+    status = item.to_status(tenant_id, received_at=msg.received_at)
+    if not status.provider_message_id:
+        return
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await msg_repo.apply_status(
+            conn, tenant_id, provider="meta", provider_message_id=status.provider_message_id,
+            state=status.state, at=status.at, error_code=status.error_code,
+            error_detail=status.error_title, callback_data=status.callback_data,
+        )
+        if row is not None and status.state.value == "failed":
+            await deps.events.append(
+                tenant_id, ev.SEND_FAILED,
+                {"provider": "meta", "code": status.error_code, "retryable": False, "async": True},
+                conversation_id=str(row["conversation_id"]), correlation_id=msg.correlation_id,
+                conn=conn,
+            )
+
+
+async def _ignored(
+    deps: IngestDeps, tenant_id: str, provider: Provider, event: IgnoredEvent, correlation_id: str
+) -> None:
+    await deps.events.append(tenant_id, ev.WEBHOOK_EVENT,
+                             {"provider": provider.value, "event": event.name, **event.detail},
+                             correlation_id=correlation_id)
+
+
+async def _parsed_message(
+    item: ParsedMessage, tenant_id: str, instance_id: str | None, msg: WebhookReceived,
+    deps: IngestDeps,
+) -> None:
+    if item.own_echo:
+        # our own API send, already stored by the sender
+        INBOUND.labels(item.provider.value, "own_echo").inc()
+        return
+    await _inbound(item.to_inbound(tenant_id, instance_id), msg, deps)
+
+
+async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDeps) -> None:
+    client = await clients_repo.get_client(deps.pool, inbound.tenant_id)
+    if client is None:
+        return
+    client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
+    async with deps.pool.acquire() as conn, conn.transaction():
+        outcome = await process_inbound(
+            conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
+        )
+    INBOUND.labels(inbound.provider.value, outcome.reason or "buffered").inc()
+    log.info("inbound_processed", tenant_id=inbound.tenant_id, conversation_id=outcome.conversation_id,
+             provider_message_id=inbound.provider_message_id, outcome=outcome.reason or "buffered")
+    await _after_commit(inbound, outcome, msg, deps)
+
+
+async def _after_commit(
+    inbound: InboundMessage, outcome: InboundOutcome, msg: WebhookReceived, deps: IngestDeps
+) -> None:
+    for outbound_id in outcome.outbound_ids:
+        await deps.publisher.publish(
+            SendReply(tenant_id=inbound.tenant_id, correlation_id=msg.correlation_id,
+                      conversation_id=outcome.conversation_id or "", outbound_id=outbound_id,
+                      origin="system"),
+            exchange=PIPELINE,
+        )
+    if outcome.buffer and outcome.stored_id is not None and outcome.debounce is not None:
+        # if Redis is down here the `buffered` row is recovered into the buffer later
+        await deps.debouncer.add(
+            inbound.tenant_id, outcome.conversation_id or "", outcome.stored_id, inbound.text,
+            inbound.sent_at, outcome.debounce,
+        )
+
+
+async def publish_burst(burst: Burst, *, publisher: Publisher) -> None:
+    """The debounce buffer flushed: hand the burst to the rag-worker (with a confirm)."""
+    await publisher.publish(
+        BurstReady(
+            tenant_id=burst.tenant_id, conversation_id=burst.conversation_id,
+            burst_id=burst.burst_id, message_ids=list(burst.message_ids),
+            first_message_at=burst.first_message_at, correlation_id=burst.burst_id,
+        ),
+        exchange=PIPELINE,
+    )
+
+
+def handler_for(deps: IngestDeps) -> Any:
+    """The consumer callback bound to its dependencies."""
+    async def handle(msg: Envelope, delivery: Delivery) -> None:
+        await handle_webhook_received(msg, delivery, deps=deps)
+    return handle

@@ -1,0 +1,57 @@
+"""lancepilot-ingest: Uazapi/LancePilot webhooks, the ingest consumer, the debounce buffer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from lancepilot_ingest.debounce import Burst, Debouncer
+from lancepilot_ingest.handlers import IngestDeps, handler_for, publish_burst
+from lancepilot_ingest.webhooks import webhooks_router
+from wacommon.broker.consumer import Consumer
+from wacommon.broker.topology import INGEST_QUEUE
+from wacommon.http import serve, service_app
+from wacommon.logging import configure_logging
+from wacommon.runtime import Runtime
+from wacommon.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+RECOVER_EVERY_S = 30.0
+
+
+async def run(settings: Settings) -> None:
+    async with Runtime(settings) as rt:
+        debouncer = Debouncer(rt.redis, settings, rt.pool)
+        deps = IngestDeps(rt.pool, rt.publisher, rt.events, debouncer, rt.secrets)
+        app = service_app(rt, "lancepilot-ingest")
+        app.include_router(webhooks_router(rt.pool, rt.secrets, rt.publisher))
+        consumer = Consumer(rt.connection, settings, INGEST_QUEUE, handler_for(deps))
+        await consumer.start()
+
+        async def flush(burst: Burst) -> None:
+            await publish_burst(burst, publisher=rt.publisher)
+
+        async def debounce_loop(stop: asyncio.Event) -> None:
+            await debouncer.run(stop, flush)
+
+        async def recover_loop(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                try:
+                    recovered = await debouncer.recover()
+                    if recovered:
+                        log.warning("debounce_recovered", messages=recovered)
+                except Exception as exc:
+                    log.warning("debounce_recover_failed", error=repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RECOVER_EVERY_S)
+
+        await serve(app, settings, on_stop=[consumer.stop], background=[debounce_loop, recover_loop])
+
+
+def main() -> None:
+    settings = Settings(service_name="lancepilot-ingest")
+    configure_logging(settings)
+    asyncio.run(run(settings))

@@ -1,0 +1,107 @@
+"""Uazapi and LancePilot webhook endpoints.
+
+Neither provider signs its bodies, so each provider instance has its own
+unguessable URL secret; Uazapi bodies must also carry the instance token. A
+legacy tenant without a `client_providers` row may use its `clients.token` as
+the secret (the system we replace routed on it). Accepted bodies are published
+with a confirm; the ingest consumer does the rest.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from wacommon.broker.publisher import Publisher, PublishFailed
+from wacommon.broker.topology import INGEST
+from wacommon.crypto import SecretBox
+from wacommon.providers.errors import InvalidWebhookPayload
+from wacommon.providers.lancepilot import check_lancepilot_envelope
+from wacommon.providers.uazapi import check_uazapi_envelope, token_matches
+from wacommon.repositories import providers as providers_repo
+from wacommon.schemas import Provider, WebhookReceived
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Whom a webhook URL secret belongs to."""
+
+    tenant_id: str
+    instance_id: str | None
+    token: str | None
+
+
+async def resolve_secret(
+    pool: asyncpg.Pool, box: SecretBox, provider: Provider, secret: str
+) -> Endpoint | None:
+    """The provider instance (or legacy tenant) a webhook URL secret names."""
+    row = await providers_repo.find_by_webhook_secret(pool, box, secret)
+    if row is not None:
+        if row["provider_type"] != provider.value or not row["is_active"]:
+            return None
+        return Endpoint(str(row["client_id"]), str(row["id"]), row["config"].get("token"))
+    legacy = await pool.fetchrow("SELECT id, token FROM clients WHERE token = $1", secret)
+    if legacy is not None and hmac.compare_digest(str(legacy["token"]).encode(), secret.encode()):
+        return Endpoint(str(legacy["id"]), None, str(legacy["token"]))
+    return None
+
+
+def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) -> APIRouter:
+    """`POST /uazapi/webhook/{secret}` and `POST /lancepilot/webhook/{secret}`."""
+    router = APIRouter(tags=["provider webhooks"])
+
+    async def accept(provider: Provider, secret: str, request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        if not secret or len(secret) < 16:
+            return JSONResponse({"error": "unknown webhook URL"}, status_code=401)
+        endpoint = await resolve_secret(pool, box, provider, secret)
+        if endpoint is None:
+            return JSONResponse({"error": "unknown webhook URL"}, status_code=401)
+        try:
+            payload: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        try:
+            if provider is Provider.UAZAPI:
+                check_uazapi_envelope(payload)
+                if not token_matches(payload.get("token"), endpoint.token):
+                    return JSONResponse({"error": "instance token does not match"}, status_code=403)
+            else:
+                check_lancepilot_envelope(payload)
+        except InvalidWebhookPayload as exc:
+            return JSONResponse({"error": exc.reason}, status_code=400)
+        message = WebhookReceived(
+            provider=provider, tenant_id=endpoint.tenant_id, instance_id=endpoint.instance_id,
+            body=raw.decode("utf-8", "replace"),
+        )
+        try:
+            await publisher.publish(message, exchange=INGEST, routing_key=f"webhook.{provider.value}.v1")
+        except PublishFailed as exc:
+            log.error("webhook_not_accepted", provider=provider.value, error=str(exc))
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        return JSONResponse({"status": "accepted"})
+
+    @router.post("/uazapi/webhook/{secret}")
+    async def uazapi(secret: str, request: Request) -> Response:
+        """A Uazapi instance webhook."""
+        return await accept(Provider.UAZAPI, secret, request)
+
+    @router.post("/lancepilot/webhook/{secret}")
+    async def lancepilot(secret: str, request: Request) -> Response:
+        """A LancePilot workspace webhook."""
+        return await accept(Provider.LANCEPILOT, secret, request)
+
+    return router

@@ -1,0 +1,3 @@
+from meta_gateway.main import main
+
+main()

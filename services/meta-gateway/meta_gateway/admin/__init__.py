@@ -1,0 +1,1 @@
+"""Admin API (operator token): tenants, provider instances, knowledge base, conversations."""

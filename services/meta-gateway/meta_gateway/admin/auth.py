@@ -1,0 +1,39 @@
+"""Operator authentication: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import HTTPException, Request, status
+
+from wacommon.settings import Settings
+
+
+def require_admin(settings: Settings) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing every call without the operator token (and all calls when none is set)."""
+    expected = settings.admin_token.get_secret_value().encode() if settings.admin_token else b""
+
+    async def check(request: Request) -> None:
+        if not expected:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "admin API disabled: ADMIN_TOKEN is not configured"
+            )
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def parse_id(value: str, what: str) -> str:
+    """A UUID path parameter; anything else is simply not found."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found") from None

@@ -1,0 +1,162 @@
+"""Admin routes for tenants and their provider instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+
+from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.models import (
+    ClientCreate,
+    ClientOut,
+    ClientUpdate,
+    ProviderCreate,
+    ProviderOut,
+    ProviderUpdate,
+)
+from wacommon.crypto import SecretBox, mask
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.settings import Settings
+
+
+def _client_out(row: dict[str, Any]) -> ClientOut:
+    return ClientOut(**{**row, "id": str(row["id"]), "tools_config": mask(row["tools_config"])})
+
+
+def webhook_url(settings: Settings, row: dict[str, Any]) -> str | None:
+    """The URL an unsigned provider (Uazapi, LancePilot) must post to for this instance."""
+    if row["provider_type"] == "meta":
+        return None
+    return f"{settings.public_base_url.rstrip('/')}/{row['provider_type']}/webhook/{row['webhook_secret']}"
+
+
+def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:
+    return ProviderOut(
+        **{k: v for k, v in row.items() if k in ProviderOut.model_fields},
+        **{"id": str(row["id"]), "client_id": str(row["client_id"])}
+        | {"config": mask(row["config"]), "webhook_url": webhook_url(settings, row)},
+    )
+
+
+def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> APIRouter:
+    """`/admin/clients` and `/admin/clients/{id}/providers`."""
+    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))])
+
+    async def existing_client(client_id: str) -> str:
+        cid = parse_id(client_id, "client")
+        if await clients_repo.get_client(pool, cid) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return cid
+
+    @router.post("/clients", status_code=status.HTTP_201_CREATED, response_model=ClientOut)
+    async def create_client(body: ClientCreate) -> ClientOut:
+        """Create a tenant."""
+        fields = body.model_dump(exclude_none=True)
+        if "tools_config" in fields:
+            fields["tools_config"] = box.seal(fields["tools_config"])
+        try:
+            row = await clients_repo.create_client(pool, fields)
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(status.HTTP_409_CONFLICT, "token or api_key already in use") from None
+        return _client_out(row)
+
+    @router.get("/clients", response_model=list[ClientOut])
+    async def list_clients(
+        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+    ) -> list[ClientOut]:
+        """List tenants."""
+        return [_client_out(r) for r in await clients_repo.list_clients(pool, limit=limit, offset=offset)]
+
+    @router.get("/clients/{client_id}", response_model=ClientOut)
+    async def get_client(client_id: str) -> ClientOut:
+        """One tenant."""
+        row = await clients_repo.get_client(pool, parse_id(client_id, "client"))
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return _client_out(row)
+
+    @router.patch("/clients/{client_id}", response_model=ClientOut)
+    async def update_client(client_id: str, body: ClientUpdate) -> ClientOut:
+        """Change some fields of a tenant."""
+        fields = body.model_dump(exclude_unset=True)
+        if "name" in fields and fields["name"] is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "name cannot be null")
+        if fields.get("tools_config") is not None:
+            fields["tools_config"] = box.seal(fields["tools_config"])
+        try:
+            row = await clients_repo.update_client(pool, parse_id(client_id, "client"), fields)
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(status.HTTP_409_CONFLICT, "token or api_key already in use") from None
+        except asyncpg.NotNullViolationError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{exc.column_name} cannot be null") from None
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return _client_out(row)
+
+    @router.delete("/clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_client(client_id: str) -> Response:
+        """Delete a tenant and everything it owns."""
+        if not await clients_repo.delete_client(pool, parse_id(client_id, "client")):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.post(
+        "/clients/{client_id}/providers", status_code=status.HTTP_201_CREATED, response_model=ProviderOut
+    )
+    async def create_provider(client_id: str, body: ProviderCreate) -> ProviderOut:
+        """Add a provider instance; the answer carries its id and, for Uazapi/LancePilot, its webhook URL."""
+        cid = await existing_client(client_id)
+        try:
+            row = await providers_repo.create_provider(pool, box, cid, body.model_dump())
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "an instance with this provider_type and instance_name exists"
+            ) from None
+        return _provider_out(settings, row)
+
+    @router.get("/clients/{client_id}/providers", response_model=list[ProviderOut])
+    async def list_providers(client_id: str) -> list[ProviderOut]:
+        """The tenant's provider instances (secrets masked)."""
+        cid = await existing_client(client_id)
+        return [_provider_out(settings, r) for r in await providers_repo.list_providers(pool, box, cid)]
+
+    @router.get("/clients/{client_id}/providers/{provider_id}", response_model=ProviderOut)
+    async def get_provider(client_id: str, provider_id: str) -> ProviderOut:
+        """One provider instance of this tenant."""
+        row = await providers_repo.get_provider(
+            pool, box, parse_id(client_id, "client"), parse_id(provider_id, "provider")
+        )
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
+        return _provider_out(settings, row)
+
+    @router.patch("/clients/{client_id}/providers/{provider_id}", response_model=ProviderOut)
+    async def update_provider(client_id: str, provider_id: str, body: ProviderUpdate) -> ProviderOut:
+        """Change an instance; `config` keys are merged into the stored config."""
+        try:
+            row = await providers_repo.update_provider(
+                pool, box, parse_id(client_id, "client"), parse_id(provider_id, "provider"),
+                body.model_dump(exclude_unset=True),
+            )
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(status.HTTP_409_CONFLICT, "instance_name already in use") from None
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
+        return _provider_out(settings, row)
+
+    @router.delete(
+        "/clients/{client_id}/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT
+    )
+    async def delete_provider(client_id: str, provider_id: str) -> Response:
+        """Remove an instance of this tenant."""
+        deleted = await providers_repo.delete_provider(
+            pool, parse_id(client_id, "client"), parse_id(provider_id, "provider")
+        )
+        if not deleted:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router

@@ -1,0 +1,38 @@
+"""meta-gateway: Meta webhooks and the admin API. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+
+from meta_gateway.admin.tenants import tenants_router
+from meta_gateway.webhook import webhook_router
+from wacommon.http import serve, service_app
+from wacommon.logging import configure_logging
+from wacommon.runtime import Runtime
+from wacommon.settings import Settings
+
+
+def build_app(runtime: Runtime) -> FastAPI:
+    """The gateway's HTTP app on an opened runtime."""
+    settings = runtime.settings
+    app = service_app(runtime, "meta-gateway")
+    app.include_router(webhook_router(settings, runtime.publisher))
+    app.include_router(tenants_router(settings, runtime.pool, runtime.secrets))
+    return app
+
+
+async def run(settings: Settings) -> None:
+    async with Runtime(settings) as runtime:
+        await serve(build_app(runtime), settings)
+
+
+def main() -> None:
+    settings = Settings(service_name="meta-gateway")
+    configure_logging(settings)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m metrics`."""
+
+from metrics.main import main
+
+main()

@@ -1,0 +1,89 @@
+"""Read API of the dashboard: daily series and totals per tenant, and the operator view."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+
+from metrics import queries
+from metrics.auth import KeyResolver, Principal
+
+_JSON = "application/json"
+_NO_STORE = {"Cache-Control": "no-store"}
+_DEFAULT_DAYS = 30
+
+Auth = Annotated[str | None, Header()]
+From = Annotated[date | None, Query(alias="from")]
+To = Annotated[date | None, Query(alias="to")]
+
+
+def _json(text: str) -> Response:
+    return Response(content=text, media_type=_JSON, headers=_NO_STORE)
+
+
+def _range(start: date | None, end: date | None, max_days: int) -> tuple[date, date]:
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=_DEFAULT_DAYS - 1)
+    if start > end:
+        raise HTTPException(422, "from must not be after to")
+    if (end - start).days + 1 > max_days:
+        raise HTTPException(422, f"range longer than {max_days} days")
+    return start, end
+
+
+def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> APIRouter:
+    """Routes under /api; every one needs a bearer token."""
+    router = APIRouter(prefix="/api", tags=["metrics"])
+
+    async def caller(authorization: str | None) -> Principal:
+        principal = await resolver.resolve(authorization)
+        if principal is None:
+            raise HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        return principal
+
+    async def operator(authorization: str | None) -> Principal:
+        principal = await caller(authorization)
+        if not principal.operator:
+            raise HTTPException(403, "operator token required")
+        return principal
+
+    @router.get("/clients/{client_id}/metrics/daily")
+    async def tenant_daily(
+        client_id: uuid.UUID, authorization: Auth = None, start: From = None, end: To = None
+    ) -> Response:
+        principal = await caller(authorization)
+        cid = str(client_id)
+        if not principal.may_read(cid):
+            raise HTTPException(404, "not found")
+        first, last = _range(start, end, max_days)
+        return _json(await queries.tenant_daily(pool, cid, first, last))
+
+    @router.get("/metrics/daily")
+    async def operator_daily(
+        authorization: Auth = None, start: From = None, end: To = None
+    ) -> Response:
+        await operator(authorization)
+        first, last = _range(start, end, max_days)
+        return _json(await queries.operator_daily(pool, first, last))
+
+    @router.get("/metrics/tenants")
+    async def tenants(authorization: Auth = None) -> Response:
+        await operator(authorization)
+        return _json(await queries.tenant_list(pool))
+
+    @router.get("/whoami")
+    async def whoami(authorization: Auth = None) -> Response:
+        principal = await caller(authorization)
+        body = {
+            "role": "operator" if principal.operator else "tenant",
+            "client_id": principal.client_id,
+            "name": principal.name,
+        }
+        return Response(content=orjson.dumps(body), media_type=_JSON, headers=_NO_STORE)
+
+    return router

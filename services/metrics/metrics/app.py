@@ -1,0 +1,22 @@
+"""The metrics service's HTTP app: operations routes, read API and dashboard."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import FastAPI
+from wacommon.http import service_app
+from wacommon.runtime import Runtime
+
+from metrics.api import api_router
+from metrics.auth import KeyResolver
+from metrics.dashboard import dashboard_router
+from metrics.settings import MetricsSettings
+
+
+def create_app(runtime: Runtime | None, pool: asyncpg.Pool, settings: MetricsSettings) -> FastAPI:
+    """Build the app around an open pool (tests may pass `runtime=None`)."""
+    app = service_app(runtime, "metrics")
+    resolver = KeyResolver(pool, settings.admin_token, settings.metrics_auth_cache_s)
+    app.include_router(api_router(pool, resolver, max_days=settings.metrics_max_range_days))
+    app.include_router(dashboard_router())
+    return app

@@ -1,0 +1,53 @@
+"""Composition root: settings, logging, runtime, app and the aggregation loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+from datetime import date
+
+from wacommon.http import serve
+from wacommon.logging import configure_logging
+from wacommon.runtime import Runtime
+
+from metrics.aggregate import recompute
+from metrics.app import create_app
+from metrics.loop import aggregation_loop
+from metrics.settings import MetricsSettings
+
+
+async def run(settings: MetricsSettings) -> None:
+    """Serve the API and dashboard and aggregate in the background until SIGTERM."""
+    async with Runtime(settings, broker=False) as runtime:
+        app = create_app(runtime, runtime.pool, settings)
+        loop = functools.partial(aggregation_loop, pool=runtime.pool, settings=settings)
+        await serve(app, settings, background=[loop])
+
+
+async def rebuild(
+    settings: MetricsSettings, start: date | None, end: date | None, client_id: str | None
+) -> None:
+    """Recompute `metrics_daily` from the event log for a range (or everything)."""
+    async with Runtime(settings, broker=False) as runtime:
+        result = await recompute(
+            runtime.pool, settings.price_map(), start=start, end=end, client_id=client_id
+        )
+        print(f"recomputed: {result.events} events, {result.rows} tenant-days")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m metrics` serves; `python -m metrics recompute --from D --to D` rebuilds."""
+    parser = argparse.ArgumentParser(prog="metrics", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command")
+    rec = sub.add_parser("recompute", help="rebuild metrics_daily from conversation_events")
+    rec.add_argument("--from", dest="start", type=date.fromisoformat)
+    rec.add_argument("--to", dest="end", type=date.fromisoformat)
+    rec.add_argument("--client", dest="client_id")
+    args = parser.parse_args(argv)
+    settings = MetricsSettings()
+    configure_logging(settings)
+    if args.command == "recompute":
+        asyncio.run(rebuild(settings, args.start, args.end, args.client_id))
+    else:
+        asyncio.run(run(settings))

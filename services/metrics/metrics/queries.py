@@ -1,0 +1,119 @@
+"""Read queries of the dashboard API: one statement each, JSON built by PostgreSQL.
+
+They read `metrics_daily` only (plus tenant names); the response body is the text
+PostgreSQL returns, so no per-row work happens in Python.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+
+_DAY_FIELDS = """
+    'day', day, 'conversations', conversations, 'messages_in', messages_in,
+    'messages_out_bot', messages_out_bot, 'messages_out_human', messages_out_human,
+    'resolved_by_ai', resolved_by_ai, 'resolved_by_human', resolved_by_human,
+    'human_takeovers', human_takeovers, 'followups_sent', followups_sent,
+    'followups_converted', followups_converted, 'response_count', response_count,
+    'response_time_avg_ms', round(response_time_sum_ms::numeric / nullif(response_count, 0)),
+    'response_time_p90_ms', response_time_p90_ms, 'resolution_count', resolution_count,
+    'resolution_time_avg_ms', round(resolution_time_sum_ms::numeric / nullif(resolution_count, 0)),
+    'replies_dropped', replies_dropped, 'opt_outs', opt_outs, 'bot_resumptions', bot_resumptions,
+    'cost_usd', cost_usd, 'tools_used', tools_used, 'tool_errors', tool_errors,
+    'failed_sends', failed_sends
+"""
+
+_TOTAL_FIELDS = """
+    'days', count(*), 'conversations', coalesce(sum(conversations), 0),
+    'messages_in', coalesce(sum(messages_in), 0),
+    'messages_out_bot', coalesce(sum(messages_out_bot), 0),
+    'messages_out_human', coalesce(sum(messages_out_human), 0),
+    'resolved_by_ai', coalesce(sum(resolved_by_ai), 0),
+    'resolved_by_human', coalesce(sum(resolved_by_human), 0),
+    'human_takeovers', coalesce(sum(human_takeovers), 0),
+    'followups_sent', coalesce(sum(followups_sent), 0),
+    'followups_converted', coalesce(sum(followups_converted), 0),
+    'response_count', coalesce(sum(response_count), 0),
+    'response_time_avg_ms', round(sum(response_time_sum_ms)::numeric
+                                  / nullif(sum(response_count), 0)),
+    'resolution_count', coalesce(sum(resolution_count), 0),
+    'resolution_time_avg_ms', round(sum(resolution_time_sum_ms)::numeric
+                                    / nullif(sum(resolution_count), 0)),
+    'replies_dropped', coalesce(sum(replies_dropped), 0),
+    'opt_outs', coalesce(sum(opt_outs), 0),
+    'bot_resumptions', coalesce(sum(bot_resumptions), 0),
+    'cost_usd', coalesce(sum(cost_usd), 0)
+"""
+
+
+def _merged(column: str) -> str:
+    return (
+        f"(SELECT coalesce(jsonb_object_agg(key, n), '{{}}') FROM (SELECT key,"
+        f" sum(value::numeric) AS n FROM d, jsonb_each_text(d.{column}) GROUP BY key) x)"
+    )
+
+
+TENANT_SQL = f"""
+WITH d AS (
+    SELECT * FROM metrics_daily WHERE client_id = $1 AND day BETWEEN $2 AND $3
+)
+SELECT json_build_object(
+    'client_id', $1::uuid, 'from', $2::date, 'to', $3::date,
+    'series', coalesce((SELECT json_agg(json_build_object({_DAY_FIELDS}) ORDER BY day) FROM d),
+                       '[]'::json),
+    'totals', (SELECT json_build_object({_TOTAL_FIELDS}) FROM d),
+    'response_time_p90_ms', metrics_hist_quantile({_merged("response_time_hist")}, 0.9),
+    'tools_used', {_merged("tools_used")},
+    'tool_errors', {_merged("tool_errors")},
+    'failed_sends', {_merged("failed_sends")},
+    'usage', {_merged("usage")}
+)::text
+"""
+
+# Operator view: every tenant's totals over the range and the all-tenant daily series.
+OPERATOR_SQL = f"""
+WITH d AS (SELECT * FROM metrics_daily WHERE day BETWEEN $1 AND $2),
+per_tenant AS (
+    SELECT d.client_id, c.name, json_build_object({_TOTAL_FIELDS}) AS totals,
+           sum(d.messages_in) AS rank
+    FROM d LEFT JOIN clients c ON c.id = d.client_id
+    GROUP BY d.client_id, c.name
+),
+per_day AS (
+    SELECT day, json_build_object('day', day, {_TOTAL_FIELDS}) AS t FROM d GROUP BY day
+)
+SELECT json_build_object(
+    'from', $1::date, 'to', $2::date,
+    'tenants', coalesce((SELECT json_agg(json_build_object('client_id', client_id, 'name', name,
+                                                            'totals', totals)
+                                         ORDER BY rank DESC, client_id) FROM per_tenant),
+                        '[]'::json),
+    'series', coalesce((SELECT json_agg(t ORDER BY day) FROM per_day), '[]'::json),
+    'totals', (SELECT json_build_object({_TOTAL_FIELDS}) FROM d)
+)::text
+"""
+
+TENANTS_SQL = """
+SELECT coalesce(json_agg(json_build_object('client_id', id, 'name', name, 'timezone', timezone)
+                         ORDER BY name, id), '[]'::json)::text
+FROM clients
+"""
+
+
+async def tenant_daily(pool: asyncpg.Pool, client_id: str, start: date, end: date) -> str:
+    """One tenant's daily series and totals over [start, end], as JSON text."""
+    text: str = await pool.fetchval(TENANT_SQL, client_id, start, end)
+    return text
+
+
+async def operator_daily(pool: asyncpg.Pool, start: date, end: date) -> str:
+    """Every tenant's totals and the all-tenant series over [start, end], as JSON text."""
+    text: str = await pool.fetchval(OPERATOR_SQL, start, end)
+    return text
+
+
+async def tenant_list(pool: asyncpg.Pool) -> str:
+    """Tenants an operator can pick on the dashboard, as JSON text."""
+    text: str = await pool.fetchval(TENANTS_SQL)
+    return text

@@ -1,0 +1,175 @@
+"""rag-worker handlers: a burst in, the reply written to the outbox and handed to the sender."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from rag_worker.formatting import shape_reply
+from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
+from wacommon import conversation_state, followups
+from wacommon import event_types as ev
+from wacommon.broker.consumer import Delivery
+from wacommon.broker.publisher import Publisher
+from wacommon.broker.topology import PIPELINE
+from wacommon.crypto import SecretBox
+from wacommon.errors import PermanentError
+from wacommon.events import EventLog
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
+
+log = structlog.get_logger(__name__)
+
+REPLIES = Counter("wa_replies_total", "Bursts handled by the rag-worker", ["outcome"])
+
+HISTORY_MESSAGES = 20
+HISTORY_HOURS = 72
+
+MediaProcessor = Callable[[dict[str, Any], dict[str, Any]], Awaitable[str | None]]
+
+
+@dataclass
+class RagDeps:
+    """What the rag-worker handlers talk to."""
+
+    pool: asyncpg.Pool
+    publisher: Publisher
+    events: EventLog
+    secrets: SecretBox
+    responder_for: Callable[[Tenant], Responder]
+    # (client row, message row) -> text that replaces the message content, or None
+    process_media: MediaProcessor | None = None
+
+
+def _turn(row: dict[str, Any]) -> Turn:
+    role = row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
+    return Turn(role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"])
+
+
+def _window(client: dict[str, Any]) -> tuple[int, int]:
+    llm = (client.get("tools_config") or {}).get("llm_config") or {}
+    return int(llm.get("history_messages", HISTORY_MESSAGES)), int(llm.get("history_hours", HISTORY_HOURS))
+
+
+async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
+    """Answer one burst once; a redelivery republishes the reply instead of writing a new one."""
+    if not isinstance(msg, BurstReady) or not msg.tenant_id:
+        raise PermanentError(f"unexpected message {msg.type}")
+    tenant_id, cid = msg.tenant_id, msg.conversation_id
+    first_key = f"reply:{msg.burst_id}:0"
+    existing = await msg_repo.get_by_idempotency_key(deps.pool, tenant_id, first_key)
+    if existing is not None:
+        await _publish(deps, msg, int(existing["id"]), existing["payload"].get("origin", "bot"))
+        REPLIES.labels("redelivered").inc()
+        return
+    client = await clients_repo.get_client(deps.pool, tenant_id)
+    conv = await conv_repo.get_conversation(deps.pool, tenant_id, cid)
+    if client is None or conv is None:
+        REPLIES.labels("unknown_conversation").inc()
+        return
+    client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
+    if not client["bot_active"] or conv["state"] != "bot":
+        REPLIES.labels("bot_silent").inc()
+        log.info("burst_not_answered", why="bot_off" if not client["bot_active"] else conv["state"])
+        return
+    last_id = max(msg.message_ids)
+    burst_rows = await msg_repo.unanswered_customer_messages(
+        deps.pool, tenant_id, cid, up_to_id=last_id, since=conv["context_reset_at"]
+    )
+    if not burst_rows:
+        REPLIES.labels("nothing_to_answer").inc()
+        return
+    if deps.process_media is not None:
+        for row in burst_rows:
+            if row["media"] and not (row["payload"] or {}).get("media_processed"):
+                text = await deps.process_media(client, row)
+                if text is not None:
+                    row["content"] = text
+    max_messages, max_hours = _window(client)
+    now = utcnow()
+    since = now - timedelta(hours=max_hours)
+    if conv["context_reset_at"] and conv["context_reset_at"] > since:
+        since = conv["context_reset_at"]
+    history_rows = await msg_repo.conversation_history(
+        deps.pool, tenant_id, cid, since=since, limit=max_messages, before_id=burst_rows[0]["id"]
+    )
+    tenant = Tenant(
+        id=tenant_id, name=client["name"], system_prompt=client["system_prompt"],
+        timezone=client["timezone"], tools_config=client["tools_config"],
+    )
+    inp = ResponderInput(
+        tenant=tenant, conversation_id=cid, contact_key=conv["contact_key"],
+        contact_name=conv["contact_name"], history=[_turn(r) for r in history_rows],
+        burst=[_turn(r) for r in burst_rows], now=now, correlation_id=msg.correlation_id,
+    )
+    output = await deps.responder_for(tenant).respond(inp)
+    await _commit_reply(deps, msg, client, output, last_id, msg.first_message_at)
+
+
+async def _commit_reply(
+    deps: RagDeps, msg: BurstReady, client: dict[str, Any], output: ResponderOutput, last_id: int,
+    first_at: datetime,
+) -> None:
+    tenant_id, cid = msg.tenant_id or "", msg.conversation_id
+    bubbles = [bubble for text in output.messages for bubble in shape_reply(text)]
+    origin = "system" if output.handover_reason or output.opt_out else "bot"
+    first_id: int | None = None
+    async with deps.pool.acquire() as conn, conn.transaction():
+        conv = await conv_repo.lock_conversation(conn, tenant_id, cid)
+        if conv is None:
+            return
+        why = None
+        if conv["state"] != "bot":
+            why = f"state_{conv['state']}"
+        elif await msg_repo.newer_customer_message_exists(conn, tenant_id, cid, last_id):
+            why = "stale"
+        if why is not None:
+            await deps.events.append(tenant_id, ev.REPLY_DROPPED, {"why": why, "stage": "generated"},
+                                     conversation_id=cid, correlation_id=msg.correlation_id, conn=conn)
+            REPLIES.labels(f"dropped_{why}").inc()
+            log.info("reply_dropped", why=why)
+            return
+        for i, text in enumerate(bubbles):
+            new_id = await msg_repo.insert_outbound(
+                conn, tenant_id, cid, provider=conv["provider"],
+                instance_id=str(conv["provider_instance_id"]) if conv["provider_instance_id"] else None,
+                role="bot", kind="text", content=text, payload={"origin": origin},
+                idempotency_key=f"reply:{msg.burst_id}:{i}", burst_id=msg.burst_id,
+            )
+            if first_id is None:
+                first_id = new_id
+        usage = output.usage
+        await deps.events.append(tenant_id, ev.AI_RESPONDED, {
+            "model": usage.model, "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out,
+            "latency_ms": int((utcnow() - first_at).total_seconds() * 1000),
+            "bubbles": len(bubbles), "messages": len(msg.message_ids),
+        }, conversation_id=cid, correlation_id=msg.correlation_id, conn=conn)
+        if output.handover_reason:
+            await conversation_state.handover(conn, tenant_id, cid, cause=f"ai:{output.handover_reason}",
+                                              until=None, correlation_id=msg.correlation_id)
+        elif output.opt_out:
+            await conversation_state.opt_out(conn, tenant_id, cid, cause="ai_tool",
+                                             correlation_id=msg.correlation_id)
+        elif bubbles:
+            await followups.schedule_followup(conn, tenant_id, cid, client.get("followup_config") or {},
+                                              utcnow())
+    REPLIES.labels("answered" if first_id else "empty").inc()
+    if first_id is not None:
+        await _publish(deps, msg, first_id, origin)
+
+
+async def _publish(deps: RagDeps, msg: BurstReady, outbound_id: int, origin: str) -> None:
+    await deps.publisher.publish(
+        SendReply(tenant_id=msg.tenant_id, correlation_id=msg.correlation_id,
+                  conversation_id=msg.conversation_id, outbound_id=outbound_id,
+                  origin=cast(Any, origin)),
+        exchange=PIPELINE,
+    )

@@ -1,0 +1,1 @@
+"""The tenant's knowledge base: extraction, chunking, storage and retrieval."""

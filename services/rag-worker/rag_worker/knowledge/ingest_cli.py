@@ -1,0 +1,74 @@
+"""`python -m rag_worker.knowledge.ingest_cli --client ID PATH...`: import files or folders."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+from wacommon.db import create_pool
+from wacommon.settings import Settings
+
+from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable, source_kind
+from rag_worker.knowledge.ingest import ingest_document
+
+
+def collect(paths: list[str]) -> list[Path]:
+    """The supported files named, or found (recursively) in the folders named."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for candidate in candidates:
+            try:
+                source_kind(candidate.name)
+            except DocumentNotSupported:
+                if not path.is_dir():
+                    raise
+                continue
+            found.append(candidate)
+    return found
+
+
+async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: str) -> int:
+    """Ingest every file with a progress bar; returns the number of failures."""
+    failures = 0
+    pool = await create_pool(settings, min_size=1, max_size=2)
+    try:
+        with tqdm(files, unit="file", desc="importing") as bar:
+            for path in bar:
+                name = f"{prefix}{path.name}"
+                bar.set_postfix_str(name)
+                try:
+                    doc = await ingest_document(pool, client_id, name, path.read_bytes())
+                except (DocumentNotSupported, DocumentUnreadable, OSError) as exc:
+                    failures += 1
+                    tqdm.write(f"failed: {path}: {exc}")
+                    continue
+                tqdm.write(f"{doc.name}: {doc.chunk_count} chunks ({doc.id})")
+    finally:
+        await pool.close()
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, import, exit non-zero when a file failed."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--client", required=True, help="tenant id (clients.id)")
+    parser.add_argument("--prefix", default="", help="prepended to every document name")
+    parser.add_argument("paths", nargs="+", help="files (.txt .md .pdf .csv .html) or folders")
+    args = parser.parse_args(argv)
+    try:
+        files = collect(args.paths)
+    except DocumentNotSupported as exc:
+        parser.error(f"unsupported file type: {exc}")
+    if not files:
+        parser.error("no supported files found")
+    failures = asyncio.run(run(Settings(), args.client, files, prefix=args.prefix))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

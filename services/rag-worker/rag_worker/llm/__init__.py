@@ -1,0 +1,1 @@
+"""LLM responders (OpenAI, Gemini) with tool calling, and the per-tenant configuration."""

@@ -1,0 +1,131 @@
+"""Replies through Gemini generateContent with function declarations, with a bounded tool loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx2
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from rag_worker.llm.config import LLMConfig
+from rag_worker.llm.errors import LLMRejected, LLMUnavailable
+from rag_worker.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
+from rag_worker.responder import ResponderInput, ResponderOutput, Usage
+from rag_worker.tools.registry import Toolbox
+
+CONVERSATION_START = "(início da conversa)"
+
+
+class GeminiResponder:
+    """A tenant's responder on the Gemini API."""
+
+    def __init__(
+        self, client: genai.Client, config: LLMConfig, toolbox: Toolbox, deps: ResponderDeps
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._toolbox = toolbox
+        self._deps = deps
+
+    async def respond(self, inp: ResponderInput) -> ResponderOutput:
+        """Retrieve, call the model, run the functions it asks for, and shape the answer."""
+        prepared = await prepare(inp, self._config, self._toolbox, self._deps)
+        usage = Usage(model=self._config.model)
+        try:
+            async with asyncio.timeout(self._deps.settings.llm_timeout_s):
+                text = await self._loop(prepared, usage)
+        except (TimeoutError, httpx2.TransportError) as exc:
+            raise LLMUnavailable(f"gemini: {type(exc).__name__}") from exc
+        except genai_errors.APIError as exc:
+            if exc.code == 429 or exc.code >= 500:
+                raise LLMUnavailable(f"gemini: HTTP {exc.code}") from exc
+            raise LLMRejected(f"gemini: HTTP {exc.code}") from exc
+        return finish(text, prepared, usage, self._deps.settings)
+
+    async def _loop(self, prepared: Prepared, usage: Usage) -> str:
+        contents = _contents(prepared)
+        steps = self._deps.settings.llm_max_tool_steps
+        for step in range(steps + 1):
+            resp = await self._client.aio.models.generate_content(
+                model=self._config.model,
+                contents=contents,
+                config=self._config_for(prepared.system, last=step == steps),
+            )
+            meta = resp.usage_metadata
+            if meta is not None:
+                usage.tokens_in += meta.prompt_token_count or 0
+                usage.tokens_out += meta.candidates_token_count or 0
+            calls = resp.function_calls or []
+            if not calls or step == steps or not resp.candidates:
+                return _text(resp)
+            model_turn = resp.candidates[0].content
+            if model_turn is not None:
+                contents.append(model_turn)
+            parts = []
+            for call in calls:
+                name = call.name or ""
+                result = await self._toolbox.execute(prepared.ctx, name, call.args or {})
+                record_call(usage, result)
+                parts.append(
+                    types.Part(
+                        function_response=types.FunctionResponse(
+                            id=call.id, name=name, response=json.loads(result.content)
+                        )
+                    )
+                )
+            contents.append(types.Content(role="user", parts=parts))
+        return ""
+
+    def _config_for(self, system: str, *, last: bool) -> types.GenerateContentConfig:
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=self._config.temperature,
+            max_output_tokens=self._config.max_tokens,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        specs = self._toolbox.specs
+        if specs:
+            config.tools = [
+                types.Tool(
+                    function_declarations=[
+                        types.FunctionDeclaration(
+                            name=s.name,
+                            description=s.description,
+                            parameters_json_schema=s.parameters,
+                        )
+                        for s in specs
+                    ]
+                )
+            ]
+            # the last step may not call functions: the model must answer with what it has
+            mode = (
+                types.FunctionCallingConfigMode.NONE
+                if last
+                else types.FunctionCallingConfigMode.AUTO
+            )
+            config.tool_config = types.ToolConfig(
+                function_calling_config=types.FunctionCallingConfig(mode=mode)
+            )
+        return config
+
+
+def _contents(prepared: Prepared) -> list[types.Content]:
+    contents = [
+        types.Content(role="user" if t.role == "user" else "model", parts=[types.Part(text=t.text)])
+        for t in prepared.turns
+    ]
+    if contents and contents[0].role == "model":
+        # Gemini wants a conversation to open with the user (e.g. a reply to our campaign)
+        contents.insert(0, types.Content(role="user", parts=[types.Part(text=CONVERSATION_START)]))
+    return contents
+
+
+def _text(resp: types.GenerateContentResponse) -> str:
+    if not resp.candidates or resp.candidates[0].content is None:
+        return ""
+    parts: list[Any] = resp.candidates[0].content.parts or []
+    return "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)

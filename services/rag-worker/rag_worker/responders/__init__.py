@@ -1,0 +1,1 @@
+"""Responders: implementations of the `Responder` port."""

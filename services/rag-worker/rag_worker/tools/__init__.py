@@ -1,0 +1,1 @@
+"""Tools the model can call, enabled per tenant in `tools_config`."""

@@ -1,0 +1,121 @@
+"""Custom HTTP tools a tenant defines in `tools_config["custom_tools"]`, without code."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from rag_worker.tools.netguard import check_url, fetch_capped
+from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+
+_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
+_PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+_QUERY_METHODS = frozenset({"GET", "DELETE"})
+
+
+class CustomToolInvalid(ValueError):
+    """A custom tool definition a tenant saved cannot be used."""
+
+
+@dataclass(frozen=True)
+class CustomToolDef:
+    """One custom tool: what the model sees and the request it becomes."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    method: str
+    url: str
+    headers: dict[str, str]
+    instructions: str = ""
+
+
+def parse_custom_tool(raw: Mapping[str, Any]) -> CustomToolDef:
+    """Validate one definition from `custom_tools`."""
+    name = str(raw.get("name") or "")
+    if not _NAME.match(name):
+        raise CustomToolInvalid(f"invalid custom tool name {name!r}")
+    method = str(raw.get("method") or "GET").upper()
+    if method not in _METHODS:
+        raise CustomToolInvalid(f"invalid method {method!r} for {name}")
+    url = raw.get("url") or raw.get("url_template")
+    if not isinstance(url, str) or not url:
+        raise CustomToolInvalid(f"custom tool {name} has no url")
+    params = raw.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(params, Mapping) or params.get("type", "object") != "object":
+        raise CustomToolInvalid(f"parameters of {name} must be a JSON-schema object")
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise CustomToolInvalid(f"headers of {name} must be an object")
+    return CustomToolDef(
+        name=name,
+        description=str(raw.get("description") or name)[:1000],
+        parameters={"type": "object", **dict(params)},
+        method=method,
+        url=url,
+        headers={str(k): str(v) for k, v in headers.items()},
+        instructions=str(raw.get("instructions") or ""),
+    )
+
+
+def custom_tool(defn: CustomToolDef) -> Tool:
+    """A tool that sends the request its definition describes; the answer is size-capped."""
+
+    async def run(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        url, rest = render_url(defn.url, args)
+        target = await check_url(url, ctx.settings.tool_allowed_hosts)
+        headers = {k: ctx.decrypt(v) for k, v in defn.headers.items()}
+        query = rest if defn.method in _QUERY_METHODS else None
+        body = None if defn.method in _QUERY_METHODS else rest
+        resp = await fetch_capped(
+            ctx.http,
+            defn.method,
+            target,
+            max_bytes=ctx.settings.custom_tool_max_bytes,
+            timeout_s=ctx.settings.tool_timeout_s,
+            headers=headers,
+            params={k: _scalar(v) for k, v in (query or {}).items()},
+            json_body=body,
+        )
+        if not 200 <= resp.status < 300:
+            raise ToolFailed(f"http_{resp.status}", f"The service answered: {resp.text[:300]}")
+        return {
+            "status": resp.status,
+            "body": _body(resp.text, resp.truncated, resp.content_type),
+            "truncated": resp.truncated,
+        }
+
+    return Tool(ToolSpec(defn.name, defn.description, defn.parameters), run, defn.instructions)
+
+
+def render_url(template: str, args: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Fill `{name}` placeholders (URL-encoded); the arguments not used are returned."""
+    used: set[str] = set()
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if args.get(key) in (None, ""):
+            raise ToolFailed("invalid_arguments", f"Missing required argument {key!r}.")
+        used.add(key)
+        return quote(str(_scalar(args[key])), safe="")
+
+    url = _PLACEHOLDER.sub(fill, template)
+    return url, {k: v for k, v in args.items() if k not in used}
+
+
+def _scalar(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _body(text: str, truncated: bool, content_type: str) -> Any:
+    if not truncated and "json" in content_type:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text

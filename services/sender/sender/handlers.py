@@ -1,0 +1,241 @@
+"""Sender handlers: one outbox group (the bubbles of a reply) delivered in order, at most once.
+
+Each row moves pending -> sending -> sent|failed|dropped. `sending` is written
+before the provider call: a redelivered command never sends a row again while
+that attempt may still be in flight, and a row left `sending` by a dead process is
+taken over only after `send_reconcile_s` (Meta echoes the row id in status
+webhooks, which reconcile it earlier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
+from sender.ratelimit import RateLimiter
+from wacommon import conversation_state
+from wacommon import event_types as ev
+from wacommon.broker.consumer import Delivery
+from wacommon.crypto import SecretBox
+from wacommon.credentials import ProviderCredentials
+from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
+from wacommon.events import EventLog
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.schemas import Envelope, SendReply, utcnow
+
+log = structlog.get_logger(__name__)
+
+SENDS = Counter("wa_sends_total", "Outbound sends", ["provider", "outcome"])
+
+THROTTLING_CODES = frozenset({"130429", "131056", "80007", "4", "429"})
+DEFAULT_NUMBER_RATE = 80.0
+PAIR_RATE = 1 / 6
+PAIR_BURST = 45
+FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped"})
+
+
+class SendInFlight(RetryableError):
+    """Another attempt holds the row; look again later."""
+
+
+@dataclass
+class SenderDeps:
+    """What the sender handlers talk to."""
+
+    pool: asyncpg.Pool
+    events: EventLog
+    secrets: SecretBox
+    clients: Mapping[str, ProviderClient]
+    limiter: RateLimiter
+    reconcile_s: float = 60.0
+    pacer: Any = None
+
+
+def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
+    """The provider-neutral message of an outbox row."""
+    payload = row.get("payload") or {}
+    return OutboundMessage(
+        to=to, kind=row["kind"], text=row["content"], media_url=payload.get("media_url"),
+        media_id=payload.get("media_id"), caption=payload.get("caption"),
+        filename=payload.get("filename"), voice=bool(payload.get("voice")),
+        template=payload.get("template"), interactive=payload.get("interactive"),
+        reply_to=payload.get("reply_to_message"), callback_data=str(row["id"]),
+    )
+
+
+async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDeps) -> None:
+    """Deliver every not-yet-final row of the group, in order."""
+    if not isinstance(msg, SendReply) or not msg.tenant_id:
+        raise PermanentError(f"unexpected message {msg.type}")
+    tenant_id = msg.tenant_id
+    group = await msg_repo.outbound_group(deps.pool, tenant_id, msg.outbound_id)
+    if not group:
+        log.warning("send_target_missing", outbound_id=msg.outbound_id)
+        return
+    conv = await conv_repo.get_conversation(deps.pool, tenant_id, msg.conversation_id)
+    if conv is None:
+        return
+    sent_any = False
+    for row in group:
+        if row["status"] in FINAL:
+            continue
+        claimed = await _claim(deps, tenant_id, row)
+        if not await _still_allowed(deps, msg, claimed):
+            continue
+        try:
+            creds = await providers_repo.load_credentials(
+                deps.pool, deps.secrets, tenant_id, claimed["provider"],
+                str(claimed["provider_instance_id"]) if claimed["provider_instance_id"] else None,
+            )
+        except CredentialNotFound as exc:
+            await _fail(deps, msg, claimed, code="no_credentials", detail=str(exc), retryable=False)
+            continue
+        await _send_one(deps, msg, claimed, creds, conv)
+        sent_any = True
+    if sent_any:
+        await _mark_read(deps, tenant_id, conv)
+
+
+async def _claim(deps: SenderDeps, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    claimed = await msg_repo.claim_for_send(deps.pool, tenant_id, int(row["id"]))
+    if claimed is None:
+        claimed = await msg_repo.reclaim_stale_sending(
+            deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+        )
+    if claimed is None:
+        current = await msg_repo.get_message(deps.pool, tenant_id, int(row["id"]))
+        if current is not None and current["status"] in FINAL:
+            raise SendInFlight("row finished by another attempt; re-check the rest of the group")
+        raise SendInFlight(f"outbound {row['id']} is being sent by another attempt")
+    return claimed
+
+
+async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> bool:
+    """Bot-written messages go out only while the conversation is the bot's."""
+    if msg.origin in ("operator", "system"):
+        return True
+    async with deps.pool.acquire() as conn, conn.transaction():
+        ok, why = await conversation_state.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
+        if ok:
+            return True
+        await msg_repo.mark_failed(conn, msg.tenant_id or "", int(row["id"]), status="dropped",
+                                   code=None, detail=why)
+        await deps.events.append(msg.tenant_id or "", ev.REPLY_DROPPED, {"why": why, "stage": "send"},
+                                 conversation_id=msg.conversation_id,
+                                 correlation_id=msg.correlation_id, conn=conn)
+    SENDS.labels(row["provider"], "dropped").inc()
+    log.info("send_dropped", outbound_id=row["id"], why=why)
+    return False
+
+
+async def _send_one(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], creds: ProviderCredentials,
+    conv: dict[str, Any],
+) -> None:
+    tenant_id = msg.tenant_id or ""
+    provider = row["provider"]
+    client = deps.clients.get(provider)
+    if client is None:
+        await _fail(deps, msg, row, code="no_client", detail=f"no client for {provider}", retryable=False)
+        return
+    to = conv["contact_phone"] or conv["contact_key"]
+    number_key = creds.instance_id or f"legacy:{tenant_id}"
+    config = creds.config
+    try:
+        await deps.limiter.acquire(
+            f"number:{number_key}", float(config.get("rate_limit_per_s") or DEFAULT_NUMBER_RATE),
+            int(config.get("rate_limit_burst") or 10),
+        )
+        if provider == "meta":
+            await deps.limiter.acquire(f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST)
+        elif provider == "uazapi" and deps.pacer is not None:
+            await deps.pacer.wait_turn(number_key, config)
+    except Exception as exc:
+        await msg_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
+        raise RetryableError(f"pacing: {exc}") from exc
+    try:
+        result = await client.send(creds, outbound_message(row, to))
+    except ProviderSendError as exc:
+        await _provider_error(deps, msg, row, creds, exc, number_key)
+        return
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await msg_repo.mark_sent(conn, tenant_id, int(row["id"]), result.provider_message_id)
+        await conv_repo.record_outbound(conn, tenant_id, msg.conversation_id,
+                                        role="human" if row["role"] == "human" else "bot", at=utcnow())
+        await deps.events.append(tenant_id, ev.MSG_SENT, {
+            "provider": provider, "kind": row["kind"], "role": row["role"], "origin": msg.origin,
+        }, conversation_id=msg.conversation_id, correlation_id=msg.correlation_id, conn=conn)
+    SENDS.labels(provider, "sent").inc()
+    log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
+
+
+async def _provider_error(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], creds: ProviderCredentials,
+    exc: ProviderSendError, number_key: str,
+) -> None:
+    tenant_id = msg.tenant_id or ""
+    if exc.retryable:
+        if exc.code in THROTTLING_CODES or exc.http_status == 429:
+            await deps.limiter.penalize(f"number:{number_key}", exc.retry_after or 1.0)
+        if not exc.ambiguous:
+            await msg_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), str(exc)[:500])
+        SENDS.labels(row["provider"], "retry").inc()
+        raise RetryableError(f"provider {row['provider']} failed ({exc.code}): {exc}") from exc
+    if exc.credentials_invalid and creds.instance_id:
+        await providers_repo.mark_health(deps.pool, tenant_id, creds.instance_id, healthy=False,
+                                         error=f"{exc.code}: {exc}"[:500])
+    await _fail(deps, msg, row, code=exc.code or str(exc.http_status), detail=str(exc)[:500],
+                retryable=False)
+
+
+async def _fail(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], *, code: str | None, detail: str,
+    retryable: bool,
+) -> None:
+    tenant_id = msg.tenant_id or ""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await msg_repo.mark_failed(conn, tenant_id, int(row["id"]), status="failed", code=code,
+                                   detail=detail)
+        await deps.events.append(tenant_id, ev.SEND_FAILED, {
+            "provider": row["provider"], "code": code, "retryable": retryable,
+        }, conversation_id=msg.conversation_id, correlation_id=msg.correlation_id, conn=conn)
+    SENDS.labels(row["provider"], "failed").inc()
+    log.warning("send_failed", outbound_id=row["id"], code=code)
+
+
+async def _mark_read(deps: SenderDeps, tenant_id: str, conv: dict[str, Any]) -> None:
+    """Mark the customer's last message read once answered (per-tenant switch, best effort)."""
+    client_row = await deps.pool.fetchrow(
+        "SELECT tools_config FROM clients WHERE id = $1", tenant_id
+    )
+    tools = (client_row["tools_config"] if client_row else None) or {}
+    if tools.get("mark_read", True) is False:
+        return
+    last = await deps.pool.fetchrow(
+        """SELECT provider, provider_instance_id, provider_message_id FROM chat_messages
+           WHERE client_id = $1 AND conversation_id = $2 AND direction = 'in' AND role = 'customer'
+           ORDER BY id DESC LIMIT 1""",
+        tenant_id, conv["id"],
+    )
+    if last is None or not last["provider_message_id"]:
+        return
+    client = deps.clients.get(last["provider"])
+    if client is None:
+        return
+    try:
+        creds = await providers_repo.load_credentials(
+            deps.pool, deps.secrets, tenant_id, last["provider"],
+            str(last["provider_instance_id"]) if last["provider_instance_id"] else None,
+        )
+        await client.mark_read(creds, last["provider_message_id"],
+                               chat=conv["contact_phone"] or conv["contact_key"])
+    except Exception as exc:
+        log.info("mark_read_failed", error=repr(exc)[:300])

@@ -1,0 +1,78 @@
+"""sender: provider clients, rate limits, retries, delivery state. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, cast
+
+import httpx
+import structlog
+
+from sender.clients.base import ProviderClient
+from sender.clients.lancepilot import LancePilotClient
+from sender.clients.meta import MetaGraphClient
+from sender.clients.uazapi import UazapiClient
+from sender.handlers import SenderDeps, handle_send_reply
+from sender.ratelimit import RateLimiter, UazapiPacer
+from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.topology import PIPELINE, SEND_QUEUE
+from wacommon.http import serve, service_app
+from wacommon.logging import configure_logging
+from wacommon.repositories import messages as msg_repo
+from wacommon.runtime import Runtime
+from wacommon.schemas import Envelope, SendReply
+from wacommon.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+RELAY_EVERY_S = 15.0
+RELAY_AFTER_S = 30.0
+
+
+async def run(settings: Settings) -> None:
+    async with Runtime(settings) as rt, httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    ) as http:
+        clients: dict[str, ProviderClient] = {
+            "meta": MetaGraphClient(http, base_url=settings.meta_graph_url,
+                                    version=settings.meta_graph_version),
+            "uazapi": UazapiClient(http),
+            "lancepilot": LancePilotClient(http, default_base_url=settings.lancepilot_url),
+        }
+        deps = SenderDeps(
+            rt.pool, rt.events, rt.secrets, clients, RateLimiter(rt.redis, settings),
+            reconcile_s=settings.send_reconcile_s, pacer=UazapiPacer(rt.redis, settings),
+        )
+
+        async def handle(msg: Envelope, delivery: Delivery) -> None:
+            await handle_send_reply(msg, delivery, deps=deps)
+
+        consumer = Consumer(rt.connection, settings, SEND_QUEUE, handle)
+        await consumer.start()
+
+        async def relay(stop: asyncio.Event) -> None:
+            """Republish outbox rows whose command was lost after their commit."""
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RELAY_EVERY_S)
+                try:
+                    for row in await msg_repo.stale_pending(rt.pool, RELAY_AFTER_S):
+                        await rt.publisher.publish(
+                            SendReply(tenant_id=str(row["client_id"]),
+                                      conversation_id=str(row["conversation_id"]),
+                                      outbound_id=int(row["id"]), origin=cast(Any, row["origin"])),
+                            exchange=PIPELINE,
+                        )
+                        log.warning("outbox_relayed", outbound_id=row["id"])
+                except Exception as exc:
+                    log.warning("outbox_relay_failed", error=repr(exc))
+
+        await serve(service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay])
+
+
+def main() -> None:
+    settings = Settings(service_name="sender")
+    configure_logging(settings)
+    asyncio.run(run(settings))

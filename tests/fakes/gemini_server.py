@@ -1,0 +1,141 @@
+"""A fake Gemini API on loopback: scripted generateContent with function calls and inline images."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tests.fakes.server import serve_in_thread
+
+Item = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
+PROMPT_TOKENS = 13
+CANDIDATE_TOKENS = 5
+
+
+def text(content: str) -> dict[str, Any]:
+    """A scripted answer: plain text."""
+    return {"text": content}
+
+
+def function_call(name: str, **args: Any) -> dict[str, Any]:
+    """A scripted answer: one function call."""
+    return {"calls": [(name, args)]}
+
+
+def error(status: int, message: str = "scripted error") -> dict[str, Any]:
+    """A scripted answer: an HTTP error in Google's error shape."""
+    return {"status": status, "message": message}
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    return obj.get(camel, obj.get(snake))
+
+
+class FakeGemini:
+    """Serves `/{version}/models/{model}:generateContent` from a script; records every request."""
+
+    def __init__(self) -> None:
+        self.script: deque[Item] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.url = ""
+        self._ids = itertools.count(1)
+        self.app = self._build()
+
+    def queue(self, *items: Item) -> None:
+        """Append scripted answers, consumed one per generateContent request."""
+        self.script.extend(items)
+
+    def function_responses(self, index: int = -1) -> list[dict[str, Any]]:
+        """The functionResponse parts the client sent in request `index`."""
+        out = []
+        for content in self.requests[index].get("contents", []):
+            for part in content.get("parts", []):
+                response = _get(part, "functionResponse", "function_response")
+                if response:
+                    out.append(response)
+        return out
+
+    def inline_images(self, index: int = -1) -> list[tuple[str, bytes]]:
+        """(mime type, bytes) of the inline data parts of request `index`."""
+        out = []
+        for content in self.requests[index].get("contents", []):
+            for part in content.get("parts", []):
+                inline = _get(part, "inlineData", "inline_data")
+                if inline:
+                    mime = _get(inline, "mimeType", "mime_type")
+                    out.append((mime, base64.b64decode(inline["data"])))
+        return out
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/{version}/models/{target}")
+        async def generate(version: str, target: str, request: Request) -> JSONResponse:
+            model, _, action = target.partition(":")
+            if action != "generateContent":
+                return JSONResponse(
+                    {"error": {"code": 404, "message": "not faked", "status": "NOT_FOUND"}},
+                    status_code=404,
+                )
+            body = await request.json()
+            self.requests.append(
+                {
+                    **body,
+                    "_model": model,
+                    "_version": version,
+                    "_key": request.headers.get("x-goog-api-key"),
+                }
+            )
+            item = self.script.popleft() if self.script else text("ok")
+            if callable(item):
+                item = item(body)
+            if "status" in item:
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": item["status"],
+                            "message": item["message"],
+                            "status": "FAKE",
+                        }
+                    },
+                    status_code=item["status"],
+                )
+            return JSONResponse(self._response(model, item))
+
+        return app
+
+    def _response(self, model: str, item: dict[str, Any]) -> dict[str, Any]:
+        if item.get("calls"):
+            parts = [
+                {"functionCall": {"id": f"fc_{next(self._ids)}", "name": name, "args": args}}
+                for name, args in item["calls"]
+            ]
+        else:
+            parts = [{"text": item["text"]}]
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": PROMPT_TOKENS,
+                "candidatesTokenCount": CANDIDATE_TOKENS,
+                "totalTokenCount": PROMPT_TOKENS + CANDIDATE_TOKENS,
+            },
+            "modelVersion": model,
+        }
+
+    @classmethod
+    @contextmanager
+    def serve(cls) -> Iterator[FakeGemini]:
+        """Run a fresh fake on a free loopback port."""
+        fake = cls()
+        with serve_in_thread(fake.app) as server:
+            fake.url = server.url
+            yield fake
