@@ -24,14 +24,20 @@ def text(content: str) -> dict[str, Any]:
     return {"text": content}
 
 
-def function_call(name: str, **args: Any) -> dict[str, Any]:
+def function_call(fn: str, /, **args: Any) -> dict[str, Any]:
     """A scripted answer: one function call."""
-    return {"calls": [(name, args)]}
+    return {"calls": [(fn, args)]}
 
 
 def error(status: int, message: str = "scripted error") -> dict[str, Any]:
     """A scripted answer: an HTTP error in Google's error shape."""
     return {"status": status, "message": message}
+
+
+def _b64(data: str) -> bytes:
+    """Either base64 alphabet (the SDK sends the URL-safe one), padding optional."""
+    data = data.replace("+", "-").replace("/", "_")
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
 def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
@@ -70,7 +76,7 @@ class FakeGemini:
                 inline = _get(part, "inlineData", "inline_data")
                 if inline:
                     mime = _get(inline, "mimeType", "mime_type")
-                    out.append((mime, base64.b64decode(inline["data"])))
+                    out.append((mime, _b64(inline["data"])))
         return out
 
     def _build(self) -> FastAPI:

@@ -24,9 +24,9 @@ def text(content: str) -> dict[str, Any]:
     return {"content": content}
 
 
-def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
+def tool_call(tool: str, /, **arguments: Any) -> dict[str, Any]:
     """A scripted answer: one tool call."""
-    return {"tool_calls": [(name, arguments)]}
+    return {"tool_calls": [(tool, arguments)]}
 
 
 def error(status: int, message: str = "scripted error") -> dict[str, Any]:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-
 from lancepilot_ingest.debounce import Burst, DebounceConfig, Debouncer, burst_id_for
 from wacommon.settings import Settings
 
@@ -85,6 +84,8 @@ async def running(
     tasks: list[asyncio.Task[None]] = []
 
     async def start(on_flush: Recorder, **kwargs: object) -> Debouncer:
+        # the session database is shared: never sweep up other tests' buffered rows
+        kwargs.setdefault("recover_min_age_s", 10 * 365 * 86400.0)
         deb = Debouncer(redis_client, dsettings, pool, **kwargs)  # type: ignore[arg-type]
         tasks.append(asyncio.create_task(deb.run(stop, on_flush)))
         return deb
@@ -112,8 +113,14 @@ async def statuses(pool: asyncpg.Pool, tenant_id: str, ids: list[int]) -> set[tu
 
 def test_config_from_tools_config() -> None:
     cfg = DebounceConfig.from_tools_config(
-        {"debounce": {"quiet_seconds": 0, "max_wait_seconds": 12.5, "max_burst": 7,
-                      "flush_keywords": ["Pronto", "?"]}}
+        {
+            "debounce": {
+                "quiet_seconds": 0,
+                "max_wait_seconds": 12.5,
+                "max_burst": 7,
+                "flush_keywords": ["Pronto", "?"],
+            }
+        }
     )
     assert cfg == DebounceConfig(0, 12500, 7, ("pronto", "?"))
     assert DebounceConfig.from_tools_config({}) == DebounceConfig()
@@ -286,11 +293,11 @@ async def test_redis_wiped_buffers_are_recovered_from_postgres(
     assert keys
     await redis_client.delete(*keys)  # Redis lost its data
 
-    assert await deb.recover() == 3
-    assert await deb.recover() == 0  # already buffered: nothing added twice
+    assert await deb.recover(tenant_id=tenant) == 3
+    assert await deb.recover(tenant_id=tenant) == 0  # already buffered: nothing added twice
     rec = Recorder()
     await running(rec)
     await wait_until(lambda: len(rec.bursts) == 1)
     await asyncio.sleep(0.3)
     assert rec.ids_of(conv) == [ids]
-    assert await deb.recover() == 0  # flushed rows are not buffered again
+    assert await deb.recover(tenant_id=tenant) == 0  # flushed rows are not buffered again

@@ -15,15 +15,15 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-
 from rag_worker.llm.config import AISettings
 from rag_worker.tools.catalog import build_toolbox
-from rag_worker.tools.registry import ToolContext, Toolbox
-from tests.fakes.server import serve_in_thread
-from tests.fakes.viacep_server import FakeViaCep
+from rag_worker.tools.registry import Toolbox, ToolContext
 from wacommon.crypto import SecretBox
 from wacommon.event_types import TOOL_USED
 from wacommon.events import FakeEventLog, PgEventLog
+
+from tests.fakes.server import serve_in_thread
+from tests.fakes.viacep_server import FakeViaCep
 
 TZ = ZoneInfo("America/Sao_Paulo")
 BOX = SecretBox("tools-test-key")
@@ -40,7 +40,8 @@ def next_weekday(weekday: int, *, after_days: int = 2) -> date:
 async def new_tenant(pool: asyncpg.Pool, tools_config: dict[str, Any]) -> str:
     row = await pool.fetchrow(
         "INSERT INTO clients (name, tools_config) VALUES ($1, $2) RETURNING id",
-        "Clínica Teste", tools_config,
+        "Clínica Teste",
+        tools_config,
     )
     assert row is not None
     return str(row["id"])
@@ -61,58 +62,89 @@ def viacep() -> Iterator[FakeViaCep]:
 class Env:
     """A tenant's toolbox and a way to make contexts for its customers."""
 
-    def __init__(self, pool: asyncpg.Pool, client_id: str, toolbox: Toolbox,
-                 http: httpx.AsyncClient, settings: AISettings) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client_id: str,
+        toolbox: Toolbox,
+        http: httpx.AsyncClient,
+        settings: AISettings,
+    ) -> None:
         self.pool, self.client_id, self.toolbox = pool, client_id, toolbox
         self.http, self.settings = http, settings
         self.events = FakeEventLog()
 
     def ctx(self, contact: str = "5511999990001") -> ToolContext:
         return ToolContext(
-            pool=self.pool, client_id=self.client_id, conversation_id=str(uuid.uuid4()),
-            contact_key=contact, contact_name="Ana", timezone="America/Sao_Paulo",
-            now=datetime.now(TZ), http=self.http, events=self.events, settings=self.settings,
+            pool=self.pool,
+            client_id=self.client_id,
+            conversation_id=str(uuid.uuid4()),
+            contact_key=contact,
+            contact_name="Ana",
+            timezone="America/Sao_Paulo",
+            now=datetime.now(TZ),
+            http=self.http,
+            events=self.events,
+            settings=self.settings,
             decrypt=BOX.decrypt,
         )
 
-    async def call(self, name: str, ctx: ToolContext | None = None, **args: Any
-                   ) -> dict[str, Any]:
-        result = await self.toolbox.execute(ctx or self.ctx(), name, json.dumps(args))
+    async def call(
+        self, tool: str, ctx: ToolContext | None = None, /, **args: Any
+    ) -> dict[str, Any]:
+        result = await self.toolbox.execute(ctx or self.ctx(), tool, json.dumps(args))
         return dict(json.loads(result.content))
 
 
-async def make_env(pool: asyncpg.Pool, http: httpx.AsyncClient, tools_config: dict[str, Any],
-                   **settings: Any) -> Env:
+async def make_env(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, tools_config: dict[str, Any], **settings: Any
+) -> Env:
     client_id = await new_tenant(pool, tools_config)
     return Env(pool, client_id, build_toolbox(tools_config), http, AISettings(**settings))
 
 
-CALENDAR = {"calendar": {"active": True, "slot_minutes": 60,
-                         "hours": {"seg": {"on": True, "start": "09:00", "end": "12:00"},
-                                   "ter": ["14:00", "16:00"]}}}
+CALENDAR = {
+    "calendar": {
+        "active": True,
+        "slot_minutes": 60,
+        "hours": {"seg": {"on": True, "start": "09:00", "end": "12:00"}, "ter": ["14:00", "16:00"]},
+    }
+}
 
 
 async def test_tools_enabled_per_tenant(pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
     env = await make_env(pool, http, {**CALENDAR, "consultar_cep": True, "opt_out": False})
     names = {s.name for s in env.toolbox.specs}
-    assert names == {"check_availability", "book_appointment", "cancel_appointment",
-                     "lookup_cep", "transfer_to_human"}
+    assert names == {
+        "check_availability",
+        "book_appointment",
+        "cancel_appointment",
+        "lookup_cep",
+        "transfer_to_human",
+    }
     assert {s.name for s in build_toolbox({}).specs} == {"transfer_to_human", "opt_out"}
 
 
-async def test_availability_lists_business_hours_slots(pool: asyncpg.Pool,
-                                                       http: httpx.AsyncClient) -> None:
+async def test_availability_lists_business_hours_slots(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
     env = await make_env(pool, http, CALENDAR)
     monday = next_weekday(0)
     answer = await env.call("check_availability", date=monday.isoformat(), days=2)
     assert answer["ok"] is True
-    assert answer["days"][0] == {"date": monday.isoformat(), "weekday": "segunda-feira",
-                                 "free": ["09:00", "10:00", "11:00"]}
+    assert answer["days"][0] == {
+        "date": monday.isoformat(),
+        "weekday": "segunda-feira",
+        "free": ["09:00", "10:00", "11:00"],
+    }
     assert answer["days"][1]["free"] == ["14:00", "15:00"]
+    # a model may send a whole number as 2.0 (Gemini does): it still counts as an integer
+    assert (await env.call("check_availability", date=monday.isoformat(), days=2.0)) == answer
 
 
-async def test_booking_takes_the_slot_and_cancelling_frees_it(pool: asyncpg.Pool,
-                                                              http: httpx.AsyncClient) -> None:
+async def test_booking_takes_the_slot_and_cancelling_frees_it(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
     env = await make_env(pool, http, CALENDAR)
     monday = next_weekday(0).isoformat()
     ctx = env.ctx()
@@ -122,8 +154,9 @@ async def test_booking_takes_the_slot_and_cancelling_frees_it(pool: asyncpg.Pool
     assert free == ["09:00", "11:00"]
     again = await env.call("book_appointment", ctx, start=f"{monday} 10:00", name="Ana")
     assert again["appointment_id"] == booked["appointment_id"]  # a retried turn, not a new row
-    other = await env.call("cancel_appointment", env.ctx("5511000000000"),
-                           appointment_id=booked["appointment_id"])
+    other = await env.call(
+        "cancel_appointment", env.ctx("5511000000000"), appointment_id=booked["appointment_id"]
+    )
     assert other["error"] == "appointment_not_found"  # only the customer's own bookings
     cancelled = await env.call("cancel_appointment", ctx, reason="imprevisto")
     assert cancelled["ok"] is True and cancelled["appointment_id"] == booked["appointment_id"]
@@ -131,38 +164,52 @@ async def test_booking_takes_the_slot_and_cancelling_frees_it(pool: asyncpg.Pool
     assert free == ["09:00", "10:00", "11:00"]
 
 
-async def test_concurrent_bookings_of_one_slot_book_it_once(pool: asyncpg.Pool,
-                                                            http: httpx.AsyncClient) -> None:
+async def test_concurrent_bookings_of_one_slot_book_it_once(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
     env = await make_env(pool, http, CALENDAR)
     start = f"{next_weekday(1).isoformat()} 14:00"
-    results = await asyncio.gather(*[
-        env.call("book_appointment", env.ctx(f"55119000000{i:02d}"), start=start, name=f"C{i}")
-        for i in range(8)])
+    results = await asyncio.gather(
+        *[
+            env.call("book_appointment", env.ctx(f"55119000000{i:02d}"), start=start, name=f"C{i}")
+            for i in range(8)
+        ]
+    )
     assert sorted(r["ok"] for r in results) == [False] * 7 + [True]
     assert {r.get("error") for r in results if not r["ok"]} == {"slot_taken"}
-    count = await pool.fetchval("SELECT count(*) FROM appointments WHERE client_id = $1"
-                                " AND status = 'booked'", env.client_id)
+    count = await pool.fetchval(
+        "SELECT count(*) FROM appointments WHERE client_id = $1 AND status = 'booked'",
+        env.client_id,
+    )
     assert count == 1
     # another tenant's calendar is its own
     other = await make_env(pool, http, CALENDAR)
     assert (await other.call("book_appointment", start=start, name="X"))["ok"] is True
 
 
-async def test_booking_outside_hours_or_in_the_past_is_refused(pool: asyncpg.Pool,
-                                                               http: httpx.AsyncClient) -> None:
+async def test_booking_outside_hours_or_in_the_past_is_refused(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
     env = await make_env(pool, http, CALENDAR)
     monday = next_weekday(0).isoformat()
     assert (await env.call("book_appointment", start=f"{monday} 13:00", name="A"))["error"] == (
-        "outside_business_hours")
+        "outside_business_hours"
+    )
     assert (await env.call("book_appointment", start=f"{monday} 09:30", name="A"))["error"] == (
-        "outside_business_hours")
+        "outside_business_hours"
+    )
     assert (await env.call("book_appointment", start="2020-01-06 09:00", name="A"))["error"] == (
-        "in_the_past")
+        "in_the_past"
+    )
     assert (await env.call("book_appointment", start="amanhã", name="A"))["error"] == (
-        "invalid_date")
+        "invalid_date"
+    )
     assert (await env.call("book_appointment", name="A"))["error"] == "invalid_arguments"
     assert [e["data"] for e in env.events.of_type(TOOL_USED)][-1] == {
-        "tool": "book_appointment", "ok": False, "error": "invalid_arguments"}
+        "tool": "book_appointment",
+        "ok": False,
+        "error": "invalid_arguments",
+    }
 
 
 async def test_cep_lookup_known_unknown_malformed_and_cached(
@@ -182,13 +229,15 @@ async def test_cep_lookup_known_unknown_malformed_and_cached(
     malformed = await env.call("lookup_cep", cep="0131-10")
     assert malformed["error"] == "malformed_cep" and "8" in malformed["message"]
     assert viacep.calls[before:] == ["01310100", "99999999"]
-    cached = await pool.fetch("SELECT cep, found FROM cep_cache WHERE client_id = $1 ORDER BY cep",
-                              env.client_id)
+    cached = await pool.fetch(
+        "SELECT cep, found FROM cep_cache WHERE client_id = $1 ORDER BY cep", env.client_id
+    )
     assert [(r["cep"], r["found"]) for r in cached] == [("01310100", True), ("99999999", False)]
 
 
-async def test_cep_service_down_is_a_tool_error(pool: asyncpg.Pool,
-                                                http: httpx.AsyncClient) -> None:
+async def test_cep_service_down_is_a_tool_error(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
     env = await make_env(pool, http, {"lookup_cep": True}, viacep_url="http://127.0.0.1:9")
     assert (await env.call("lookup_cep", cep="01310100"))["error"] == "cep_service_unavailable"
 
@@ -203,11 +252,16 @@ class Echo:
         @self.app.api_route("/{path:path}", methods=["GET", "POST"], response_model=None)
         async def any_path(path: str, request: Request) -> Any:
             body = await request.body()
-            self.requests.append({"method": request.method, "path": request.url.path,
-                                  "raw": request.scope["raw_path"].decode(),
-                                  "query": dict(request.query_params),
-                                  "auth": request.headers.get("authorization"),
-                                  "json": json.loads(body) if body else None})
+            self.requests.append(
+                {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "raw": request.scope["raw_path"].decode(),
+                    "query": dict(request.query_params),
+                    "auth": request.headers.get("authorization"),
+                    "json": json.loads(body) if body else None,
+                }
+            )
             if path.startswith("big"):
                 return PlainTextResponse("x" * 5000)
             if path.startswith("fail"):
@@ -223,24 +277,42 @@ def echo() -> Iterator[tuple[Echo, str]]:
 
 
 def custom(name: str, url: str, method: str = "GET") -> dict[str, Any]:
-    return {"name": name, "description": "Consulta pedido no ERP", "method": method, "url": url,
-            "headers": {"Authorization": BOX.encrypt("Bearer erp-secret")},
-            "parameters": {"type": "object", "properties": {"numero": {"type": "string"},
-                                                            "loja": {"type": "string"}},
-                           "required": ["numero"]}}
+    return {
+        "name": name,
+        "description": "Consulta pedido no ERP",
+        "method": method,
+        "url": url,
+        "headers": {"Authorization": BOX.encrypt("Bearer erp-secret")},
+        "parameters": {
+            "type": "object",
+            "properties": {"numero": {"type": "string"}, "loja": {"type": "string"}},
+            "required": ["numero"],
+        },
+    }
 
 
 async def test_custom_http_tool_fills_the_url_and_decrypts_headers(
     pool: asyncpg.Pool, http: httpx.AsyncClient, echo: tuple[Echo, str]
 ) -> None:
     erp, url = echo
-    env = await make_env(pool, http, {"custom_tools": [
-        custom("consultar_pedido", url + "/pedidos/{numero}"),
-        custom("criar_pedido", url + "/novo", "POST")]},
-        tool_allowed_hosts=frozenset({"127.0.0.1"}))
+    env = await make_env(
+        pool,
+        http,
+        {
+            "custom_tools": [
+                custom("consultar_pedido", url + "/pedidos/{numero}"),
+                custom("criar_pedido", url + "/novo", "POST"),
+            ]
+        },
+        tool_allowed_hosts=frozenset({"127.0.0.1"}),
+    )
     got = await env.call("consultar_pedido", numero="12/3 x", loja="centro")
-    assert got == {"ok": True, "status": 200, "truncated": False,
-                   "body": {"pedido": "pedidos/12/3 x", "status": "enviado"}}
+    assert got == {
+        "ok": True,
+        "status": 200,
+        "truncated": False,
+        "body": {"pedido": "pedidos/12/3 x", "status": "enviado"},
+    }
     assert erp.requests[-1]["raw"] == "/pedidos/12%2F3%20x"
     assert erp.requests[-1]["query"] == {"loja": "centro"}
     assert erp.requests[-1]["auth"] == "Bearer erp-secret"
@@ -253,25 +325,37 @@ async def test_custom_http_tool_response_is_truncated(
     pool: asyncpg.Pool, http: httpx.AsyncClient, echo: tuple[Echo, str]
 ) -> None:
     _, url = echo
-    env = await make_env(pool, http, {"custom_tools": [custom("grande", url + "/big/{numero}"),
-                                                       custom("falha", url + "/fail/{numero}")]},
-                         tool_allowed_hosts=frozenset({"127.0.0.1"}), custom_tool_max_bytes=300)
+    env = await make_env(
+        pool,
+        http,
+        {
+            "custom_tools": [
+                custom("grande", url + "/big/{numero}"),
+                custom("falha", url + "/fail/{numero}"),
+            ]
+        },
+        tool_allowed_hosts=frozenset({"127.0.0.1"}),
+        custom_tool_max_bytes=300,
+    )
     got = await env.call("grande", numero="1")
     assert got["truncated"] is True and got["body"] == "x" * 300
     failed = await env.call("falha", numero="1")
     assert failed["error"] == "http_404" and "pedido inexistente" in failed["message"]
 
 
-@pytest.mark.parametrize("url", [
-    "https://127.0.0.1/pedidos/{numero}",
-    "https://localhost/pedidos/{numero}",
-    "https://10.1.2.3/pedidos/{numero}",
-    "https://169.254.169.254/latest/meta-data/{numero}",
-    "https://[::1]/pedidos/{numero}",
-    "https://[::ffff:192.168.0.1]/pedidos/{numero}",
-    "http://erp.example.com/pedidos/{numero}",
-    "ftp://erp.example.com/{numero}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/pedidos/{numero}",
+        "https://localhost/pedidos/{numero}",
+        "https://10.1.2.3/pedidos/{numero}",
+        "https://169.254.169.254/latest/meta-data/{numero}",
+        "https://[::1]/pedidos/{numero}",
+        "https://[::ffff:192.168.0.1]/pedidos/{numero}",
+        "http://erp.example.com/pedidos/{numero}",
+        "ftp://erp.example.com/{numero}",
+    ],
+)
 async def test_custom_http_tool_refuses_private_and_plain_http_urls(
     pool: asyncpg.Pool, http: httpx.AsyncClient, url: str
 ) -> None:
@@ -279,17 +363,27 @@ async def test_custom_http_tool_refuses_private_and_plain_http_urls(
     got = await env.call("consultar_pedido", numero="1")
     assert got["ok"] is False and got["error"] == "url_blocked"
     assert env.events.of_type(TOOL_USED)[-1]["data"] == {
-        "tool": "consultar_pedido", "ok": False, "error": "url_blocked"}
+        "tool": "consultar_pedido",
+        "ok": False,
+        "error": "url_blocked",
+    }
 
 
-async def test_invalid_custom_tools_are_skipped(pool: asyncpg.Pool,
-                                                http: httpx.AsyncClient) -> None:
-    box = build_toolbox({"custom_tools": [
-        {"name": "bad name!", "url": "https://x.example"},
-        {"name": "lookup_cep", "url": "https://x.example"},
-        {"name": "sem_url"},
-        {"name": "desligada", "url": "https://x.example", "active": False},
-        {"name": "boa", "url": "https://x.example", "method": "post"}]})
+async def test_invalid_custom_tools_are_skipped(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    box = build_toolbox(
+        {
+            "custom_tools": [
+                {"name": "bad name!", "url": "https://x.example"},
+                {"name": "lookup_cep", "url": "https://x.example"},
+                {"name": "sem_url"},
+                {"name": "host_livre", "url": "https://{host}.example/x"},
+                {"name": "desligada", "url": "https://x.example", "active": False},
+                {"name": "boa", "url": "https://x.example", "method": "post"},
+            ]
+        }
+    )
     assert [s.name for s in box.specs] == ["transfer_to_human", "opt_out", "boa"]
 
 
@@ -297,10 +391,18 @@ async def test_crm_upserts_lead_adds_note_and_calls_the_webhook(
     pool: asyncpg.Pool, http: httpx.AsyncClient, echo: tuple[Echo, str]
 ) -> None:
     erp, url = echo
-    env = await make_env(pool, http, {"crm": {
-        "active": True, "webhook_url": url + "/crm",
-        "webhook_headers": {"Authorization": BOX.encrypt("Bearer crm-secret")}}},
-        tool_allowed_hosts=frozenset({"127.0.0.1"}))
+    env = await make_env(
+        pool,
+        http,
+        {
+            "crm": {
+                "active": True,
+                "webhook_url": url + "/crm",
+                "webhook_headers": {"Authorization": BOX.encrypt("Bearer crm-secret")},
+            }
+        },
+        tool_allowed_hosts=frozenset({"127.0.0.1"}),
+    )
     ctx = env.ctx("5511988887777")
     first = await env.call("crm_upsert_lead", ctx, email="ana@example.com", interest="implante")
     assert first["ok"] is True and first["webhook"] == "sent"
@@ -310,7 +412,11 @@ async def test_crm_upserts_lead_adds_note_and_calls_the_webhook(
     lead = await pool.fetchrow("SELECT * FROM leads WHERE client_id = $1", env.client_id)
     assert lead is not None
     assert (lead["name"], lead["email"], lead["interest"], lead["stage"]) == (
-        "Ana", "ana@example.com", "implante", "qualified")
+        "Ana",
+        "ana@example.com",
+        "implante",
+        "qualified",
+    )
     notes = await pool.fetch("SELECT note FROM lead_notes WHERE client_id = $1", env.client_id)
     assert [n["note"] for n in notes] == ["Prefere manhãs"]
     hook = erp.requests[-1]
@@ -326,16 +432,20 @@ async def test_crm_webhook_to_a_private_host_is_skipped_not_fatal(
     assert got["ok"] is True and got["webhook"] == "failed"
 
 
-async def test_tool_use_is_written_to_the_event_log(pool: asyncpg.Pool,
-                                                    http: httpx.AsyncClient) -> None:
+async def test_tool_use_is_written_to_the_event_log(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
     env = await make_env(pool, http, CALENDAR)
     ctx = env.ctx()
     ctx.events = PgEventLog(pool)
     await env.call("check_availability", ctx)
     await env.call("nao_existe", ctx)
     rows = await pool.fetch(
-        "SELECT data FROM conversation_events WHERE client_id = $1 AND event_type = $2"
-        " ORDER BY id", env.client_id, TOOL_USED)
+        "SELECT data FROM conversation_events WHERE client_id = $1 AND event_type = $2 ORDER BY id",
+        env.client_id,
+        TOOL_USED,
+    )
     assert [r["data"] for r in rows] == [
         {"tool": "check_availability", "ok": True},
-        {"tool": "nao_existe", "ok": False, "error": "unknown_tool"}]
+        {"tool": "nao_existe", "ok": False, "error": "unknown_tool"},
+    ]

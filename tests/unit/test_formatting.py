@@ -73,8 +73,11 @@ def test_plain_text_has_nothing_to_copy() -> None:
 
 def test_copyable_value_is_its_own_bubble_right_after_its_text() -> None:
     bubbles = shape_reply("Pague com a chave Pix `pix@loja.com.br`.\n\nDepois me avise!", 40)
-    assert bubbles == ["Pague com a chave Pix `pix@loja.com.br`.", "pix@loja.com.br",
-                       "Depois me avise!"]
+    assert bubbles == [
+        "Pague com a chave Pix `pix@loja.com.br`.",
+        "pix@loja.com.br",
+        "Depois me avise!",
+    ]
 
 
 def test_random_pix_key_is_copyable_once() -> None:

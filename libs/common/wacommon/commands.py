@@ -96,7 +96,7 @@ def parse_customer_command(text: str, tools_config: dict[str, Any]) -> Command |
     norm = normalize(text)
     if not norm:
         return None
-    first = norm.split(" ", 1)[0]
+    first = re.split(r"[\s,.;:!?]+", norm, maxsplit=1)[0]
     for action in CommandAction:
         for word in _words(cfg.get(action.value), DEFAULT_COMMANDS[action.value]):
             if first == word or norm == word:

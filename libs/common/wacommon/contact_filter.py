@@ -9,7 +9,9 @@ from typing import Any
 def canonical_phone(phone: str) -> str:
     """Digits only, Brazilian numbers with country code and the mobile ninth digit."""
     digits = re.sub(r"\D", "", phone.split("@", 1)[0])
-    if len(digits) in (10, 11) and not digits.startswith("55"):
+    # national format: DDD + 8-digit number, or DDD + 9 + 8 digits (mobile)
+    national = len(digits) == 10 or (len(digits) == 11 and digits[2] == "9")
+    if national and digits[0] != "0":
         digits = "55" + digits
     # WhatsApp often reports Brazilian mobiles without the ninth digit: 55 DD 8 digits
     if len(digits) == 12 and digits.startswith("55") and digits[4] in "6789":

@@ -96,11 +96,11 @@ async def _seed_knowledge(conn: asyncpg.Connection, client_id: str) -> None:
     kb = Path("tests/data/kb")
     if not kb.is_dir():
         return
-    try:
-        from rag_worker.knowledge.ingest import ingest_path
-    except ImportError:
-        return
-    await ingest_path(conn, client_id, kb)
+    from rag_worker.knowledge.ingest import ingest_document
+
+    for path in sorted(kb.iterdir()):
+        if path.suffix in (".md", ".txt", ".csv", ".html", ".pdf"):
+            await ingest_document(conn, client_id, path.name, path.read_bytes())
 
 
 def main() -> None:

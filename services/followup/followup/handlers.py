@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from wacommon.broker import topology
 from wacommon.broker.publisher import Publisher
 from wacommon.business_hours import next_allowed_at
 from wacommon.followups import FollowupPlan, FollowupStage, free_text_allowed, parse_plan
-from wacommon.pgconn import append_event
+from wacommon.pgconn import Conn, append_event
 from wacommon.schemas import SendReply
 
 from followup import store
@@ -73,80 +74,146 @@ def _payload(
     return "text", {**base, "kind": "text", "text": text}
 
 
-async def handle_followup(
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a locked due conversation, decided without I/O."""
+
+    what: str  # stop | wait | skip | send | write (the writer, an LLM, must run first)
+    stage: int
+    due: datetime | None = None
+    event: tuple[str, dict[str, Any]] | None = None
+    kind: str = ""
+    text: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def _needs_writer(stage: FollowupStage) -> bool:
+    if stage.kind in MEDIA_KINDS and stage.media_url:
+        return bool(stage.instruction)
+    return not stage.message
+
+
+def decide(claim: FollowupClaim, tenant: Tenant | None, now: datetime) -> Decision:
+    """Stop, wait for allowed hours, skip (24-hour window), send fixed content, or write first."""
+    plan = parse_plan(tenant.followup_config if tenant else None)
+    stage = plan.stage(claim.stage)
+    number = claim.stage + 1
+    if tenant is None or not tenant.bot_active or stage is None:
+        return Decision("stop", claim.stage)
+    allowed = next_allowed_at(plan.allowed_hours, now, tenant.timezone)
+    if allowed is None:
+        why = {"stage": number, "why": "no_allowed_hours"}
+        return Decision("stop", claim.stage, event=(ev.FOLLOWUP_SKIPPED, why))
+    if allowed > now:
+        return Decision("wait", claim.stage, due=allowed)
+    windowed = not free_text_allowed(claim.provider, claim.last_customer_at, now)
+    if windowed and stage.template is None:
+        why = {"stage": number, "why": "outside_24h_window"}
+        return Decision("skip", number, _next_due(plan, number, now), (ev.FOLLOWUP_SKIPPED, why))
+    if not windowed and _needs_writer(stage):
+        return Decision("write", claim.stage)
+    text = "" if windowed else stage.message
+    kind, payload = _payload(stage, text, windowed=windowed, number=number)
+    return Decision(
+        "send", number, _next_due(plan, number, now), kind=kind, text=text, payload=payload
+    )
+
+
+async def apply_locked(conn: Conn, claim: FollowupClaim, d: Decision, now: datetime) -> int | None:
+    """Carry out a decision on a row this transaction locked; the outbound id when it sends."""
+    if d.what == "send":
+        return await _write_send(conn, claim, d, now)
+    await store.set_followup(conn, claim, stage=d.stage, due=d.due)
+    if d.event is not None:
+        await append_event(
+            conn,
+            claim.client_id,
+            d.event[0],
+            d.event[1],
+            conversation_id=claim.conversation_id,
+            at=now,
+        )
+    return None
+
+
+async def _write_send(conn: Conn, claim: FollowupClaim, d: Decision, now: datetime) -> int | None:
+    """Store the outbound row (idempotent per conversation, silence and stage) and advance."""
+    key = f"followup:{claim.conversation_id}:{claim.cycle}:{d.stage}"
+    outbound_id = await store.insert_outbound(
+        conn,
+        client_id=claim.client_id,
+        conversation_id=claim.conversation_id,
+        provider=claim.provider,
+        provider_instance_id=claim.provider_instance_id,
+        kind=d.kind,
+        content=d.text,
+        payload=d.payload,
+        idempotency_key=key,
+        now=now,
+    )
+    await store.set_followup(conn, claim, stage=d.stage, due=d.due, sent_at=now)
+    if outbound_id is not None:
+        await append_event(
+            conn,
+            claim.client_id,
+            ev.FOLLOWUP_SENT,
+            {"stage": d.stage, "kind": d.kind, "outbound_id": outbound_id},
+            conversation_id=claim.conversation_id,
+            at=now,
+        )
+    return outbound_id
+
+
+async def handle_written(
     claim: FollowupClaim,
-    tenant: Tenant | None,
+    tenant: Tenant,
     *,
     pool: asyncpg.Pool,
     publisher: Publisher,
     writer: FollowupWriter,
     now: datetime,
 ) -> str:
-    """Send, wait, skip or finish one claimed conversation; returns what happened."""
-    plan = parse_plan(tenant.followup_config if tenant else None)
+    """A stage that needs the writer, outside any transaction; the lease keeps others off."""
+    plan = parse_plan(tenant.followup_config)
     stage = plan.stage(claim.stage)
+    assert stage is not None
     number = claim.stage + 1
-    if tenant is None or not tenant.bot_active or stage is None:
-        await _advance(pool, claim, stage=claim.stage, due=None, now=now)
-        return "stopped"
-    allowed = next_allowed_at(plan.allowed_hours, now, tenant.timezone)
-    if allowed is None:
-        await _advance(
-            pool,
-            claim,
-            stage=claim.stage,
-            due=None,
+    history = await store.history(
+        pool, claim.client_id, claim.conversation_id, since=claim.context_reset_at
+    )
+    decision = await writer.write(
+        FollowupRequest(
+            client_id=claim.client_id,
+            conversation_id=claim.conversation_id,
+            stage=stage,
+            stage_number=number,
+            contact_name=claim.contact_name,
+            history=history,
             now=now,
-            event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "no_allowed_hours"}),
         )
-        return "stopped"
-    if allowed > now:
-        await _advance(pool, claim, stage=claim.stage, due=allowed, now=now)
-        return "waiting"
-    windowed = not free_text_allowed(claim.provider, claim.last_customer_at, now)
-    if windowed and stage.template is None:
+    )
+    if decision.finished:
+        return await _finish(pool, claim, now)
+    text = decision.text.strip()
+    if not text and not (stage.kind in MEDIA_KINDS and stage.media_url):
         await _advance(
             pool,
             claim,
             stage=number,
             due=_next_due(plan, number, now),
             now=now,
-            event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "outside_24h_window"}),
+            event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "nothing_to_send"}),
         )
         return "skipped"
-    text = ""
-    if not windowed:
-        history = await store.history(
-            pool, claim.client_id, claim.conversation_id, since=claim.context_reset_at
-        )
-        decision = await writer.write(
-            FollowupRequest(
-                client_id=claim.client_id,
-                conversation_id=claim.conversation_id,
-                stage=stage,
-                stage_number=number,
-                contact_name=claim.contact_name,
-                history=history,
-                now=now,
-            )
-        )
-        if decision.finished:
-            return await _finish(pool, claim, now)
-        text = decision.text.strip()
-        if not text and not (stage.kind in MEDIA_KINDS and stage.media_url):
-            await _advance(
-                pool,
-                claim,
-                stage=number,
-                due=_next_due(plan, number, now),
-                now=now,
-                event=(ev.FOLLOWUP_SKIPPED, {"stage": number, "why": "nothing_to_send"}),
-            )
-            return "skipped"
-    kind, payload = _payload(stage, text, windowed=windowed, number=number)
-    outbound_id = await _commit_send(
-        pool, claim, plan, kind=kind, text=text, payload=payload, number=number, now=now
+    kind, payload = _payload(stage, text, windowed=False, number=number)
+    send = Decision(
+        "send", number, _next_due(plan, number, now), kind=kind, text=text, payload=payload
     )
+    async with pool.acquire() as conn, conn.transaction():
+        # a customer reply, a handover or another replica since the claim: not ours any more
+        if not await store.lock_followup(conn, claim):
+            return "superseded"
+        outbound_id = await _write_send(conn, claim, send, now)
     if outbound_id is None:
         return "superseded"
     await publish_send(publisher, claim.client_id, claim.conversation_id, outbound_id, "followup")
@@ -168,51 +235,6 @@ async def _finish(pool: asyncpg.Pool, claim: FollowupClaim, now: datetime) -> st
             now=now,
         )
     return "finished"
-
-
-async def _commit_send(
-    pool: asyncpg.Pool,
-    claim: FollowupClaim,
-    plan: FollowupPlan,
-    *,
-    kind: str,
-    text: str,
-    payload: dict[str, Any],
-    number: int,
-    now: datetime,
-) -> int | None:
-    """Re-check, store the outbound row and advance the stage in one transaction."""
-    key = f"followup:{claim.conversation_id}:{claim.cycle}:{number}"
-    async with pool.acquire() as conn, conn.transaction():
-        # a customer reply, a handover or another replica since the claim: not ours any more
-        if not await store.lock_followup(conn, claim):
-            return None
-        outbound_id = await store.insert_outbound(
-            conn,
-            client_id=claim.client_id,
-            conversation_id=claim.conversation_id,
-            provider=claim.provider,
-            provider_instance_id=claim.provider_instance_id,
-            kind=kind,
-            content=text,
-            payload=payload,
-            idempotency_key=key,
-            now=now,
-        )
-        await store.set_followup(
-            conn, claim, stage=number, due=_next_due(plan, number, now), sent_at=now
-        )
-        if outbound_id is None:
-            return None
-        await append_event(
-            conn,
-            claim.client_id,
-            ev.FOLLOWUP_SENT,
-            {"stage": number, "kind": kind, "outbound_id": outbound_id},
-            conversation_id=claim.conversation_id,
-            at=now,
-        )
-        return outbound_id
 
 
 async def publish_send(

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -26,6 +26,7 @@ from followup.writers import (
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+OUTCOMES = {"send": "sent", "skip": "skipped", "wait": "waiting", "stop": "stopped"}
 
 
 @dataclass
@@ -69,20 +70,42 @@ class FollowupScanner:
                 return total
 
     async def _followups(self, now: datetime) -> Counter[str]:
-        lease = timedelta(seconds=self.settings.followup_lease_s)
-        claims = await store.claim_followups(self.pool, now, self.settings.followup_batch, lease)
-        by_id = await store.tenants(self.pool, {c.client_id for c in claims}) if claims else {}
-        return await self._each(
-            claims,
-            lambda c: handlers.handle_followup(
-                c,
-                by_id.get(c.client_id),
-                pool=self.pool,
-                publisher=self.publisher,
-                writer=self.writer,
-                now=now,
-            ),
+        """Lock a batch, write what needs no LLM in that transaction; the writer's under a lease."""
+        lease = now + timedelta(seconds=self.settings.followup_lease_s)
+        outcomes: Counter[str] = Counter()
+        sent: list[tuple[store.FollowupClaim, int]] = []
+        deferred: list[store.FollowupClaim] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            claims = await store.lock_due_followups(conn, now, self.settings.followup_batch)
+            by_id = await store.tenants(conn, {c.client_id for c in claims}) if claims else {}
+            for claim in claims:
+                decision = handlers.decide(claim, by_id.get(claim.client_id), now)
+                if decision.what == "write":
+                    await store.set_followup(conn, claim, stage=claim.stage, due=lease)
+                    deferred.append(replace(claim, lease=lease))
+                    continue
+                outbound_id = await handlers.apply_locked(conn, claim, decision, now)
+                outcomes[OUTCOMES[decision.what]] += 1
+                if outbound_id is not None:
+                    sent.append((claim, outbound_id))
+        for claim, outbound_id in sent:
+            await handlers.publish_send(
+                self.publisher, claim.client_id, claim.conversation_id, outbound_id, "followup"
+            )
+        outcomes.update(
+            await self._each(
+                deferred,
+                lambda c: handlers.handle_written(
+                    c,
+                    by_id[c.client_id],
+                    pool=self.pool,
+                    publisher=self.publisher,
+                    writer=self.writer,
+                    now=now,
+                ),
+            )
         )
+        return outcomes
 
     async def _reminders(self, now: datetime) -> Counter[str]:
         lease = timedelta(seconds=self.settings.followup_lease_s)

@@ -11,20 +11,16 @@ from wacommon.pgconn import Conn
 
 from followup.writers import Line
 
-# one statement: the partial index on followup_due_at finds the due rows, SKIP LOCKED lets
-# replicas share them, and the lease makes them not due for anyone else until it ends
-CLAIM_FOLLOWUPS = """
-WITH due AS (
-    SELECT id, client_id FROM active_conversations
-     WHERE state = 'bot' AND followup_due_at <= $1
-     ORDER BY followup_due_at
-     LIMIT $2
-       FOR UPDATE SKIP LOCKED
-)
-UPDATE active_conversations a SET followup_due_at = $3
-  FROM due WHERE a.id = due.id AND a.client_id = due.client_id
-RETURNING a.id, a.client_id, a.provider, a.provider_instance_id, a.contact_name,
-          a.followup_stage, a.last_customer_message_at, a.context_reset_at
+# the partial index on followup_due_at finds the due rows and SKIP LOCKED lets replicas share
+# them; the locks last for the claiming transaction, which writes everything that needs no LLM
+LOCK_DUE_FOLLOWUPS = """
+SELECT id, client_id, provider, provider_instance_id, contact_name, followup_stage,
+       last_customer_message_at, context_reset_at, followup_due_at
+  FROM active_conversations
+ WHERE state = 'bot' AND followup_due_at <= $1
+ ORDER BY followup_due_at
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED
 """
 
 CLAIM_REMINDERS = """
@@ -43,7 +39,7 @@ RETURNING r.id, r.client_id, r.conversation_id, r.due_at, r.text, r.created_at
 
 @dataclass(frozen=True)
 class FollowupClaim:
-    """A conversation this scan owns until `lease`, as it was when claimed."""
+    """A due conversation as claimed; `lease` is its due time, moved later while a writer works."""
 
     conversation_id: str
     client_id: str
@@ -84,12 +80,9 @@ class Tenant:
     followup_config: dict[str, Any]
 
 
-async def claim_followups(
-    pool: asyncpg.Pool, now: datetime, limit: int, lease: timedelta
-) -> list[FollowupClaim]:
-    """Claim up to `limit` due follow-ups (all tenants)."""
-    until = now + lease
-    rows = await pool.fetch(CLAIM_FOLLOWUPS, now, limit, until)
+async def lock_due_followups(conn: Conn, now: datetime, limit: int) -> list[FollowupClaim]:
+    """Lock up to `limit` due follow-ups (all tenants) for the caller's transaction."""
+    rows = await conn.fetch(LOCK_DUE_FOLLOWUPS, now, limit)
     return [
         FollowupClaim(
             conversation_id=str(r["id"]),
@@ -102,7 +95,7 @@ async def claim_followups(
             stage=r["followup_stage"],
             last_customer_at=r["last_customer_message_at"],
             context_reset_at=r["context_reset_at"],
-            lease=until,
+            lease=r["followup_due_at"],
         )
         for r in rows
     ]
@@ -128,9 +121,9 @@ async def claim_reminders(
     ]
 
 
-async def tenants(pool: asyncpg.Pool, ids: set[str]) -> dict[str, Tenant]:
+async def tenants(conn: Conn | asyncpg.Pool, ids: set[str]) -> dict[str, Tenant]:
     """The tenants of a batch of claims."""
-    rows = await pool.fetch(
+    rows = await conn.fetch(
         "SELECT id, timezone, bot_active, followup_config FROM clients WHERE id = ANY($1::uuid[])",
         list(ids),
     )
@@ -189,12 +182,12 @@ async def set_followup(
 ) -> None:
     """Store the stage and the next due time; `sent_at` when a follow-up was queued."""
     await conn.execute(
-        "UPDATE active_conversations SET followup_stage = $3, followup_due_at = $4,"
+        "UPDATE active_conversations SET followup_stage = $3::int, followup_due_at = $4,"
         " last_bot_message_at = coalesce($5, last_bot_message_at),"
         " last_message_at = coalesce($5, last_message_at),"
         " last_role = CASE WHEN $5::timestamptz IS NULL THEN last_role ELSE 'bot' END,"
         " attributes = CASE WHEN $5::timestamptz IS NULL THEN attributes ELSE attributes"
-        " || jsonb_build_object('last_followup_at', $5::timestamptz, 'last_followup_stage', $3)"
+        " || jsonb_build_object('last_followup_at', $5::timestamptz, 'last_followup_stage', $3::int)"
         " END, updated_at = now() WHERE client_id = $1 AND id = $2",
         claim.client_id,
         claim.conversation_id,

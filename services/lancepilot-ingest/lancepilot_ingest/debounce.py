@@ -67,7 +67,7 @@ if redis.call('HEXISTS', KEYS[2], '_f') == 1
   deadline = math.min(deadline, arrival)
 end
 redis.call('ZADD', KEYS[1], string.format('%d', deadline), ARGV[1])
-return 1
+return deadline
 """
 
 # KEYS: due, claimed, tokens. ARGV: key prefix, lease ms, batch, token base.
@@ -92,7 +92,7 @@ if n < batch then
   local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch * 4)
   for _, m in ipairs(due) do
     if n >= batch then break end
-    if not redis.call('ZSCORE', KEYS[2], m) then
+    if true then
       redis.call('ZREM', KEYS[1], m)
       local b = ARGV[1] .. 'b:' .. m
       if redis.call('EXISTS', b) == 1 then
@@ -258,10 +258,14 @@ class Debouncer:
         text: str,
         at: datetime,
         config: DebounceConfig,
-    ) -> None:
-        """Buffer a stored message (status 'buffered') and push its conversation's deadline."""
+    ) -> datetime | None:
+        """Buffer a stored message (status 'buffered'); returns the burst's new deadline.
+
+        None when the message was already buffered or is being flushed (a redelivery).
+        """
         force = config.quiet_ms <= 0 or config.is_flush_keyword(text)
-        await self._buffer(tenant_id, conversation_id, message_id, at, config, force, 0)
+        deadline = await self._buffer(tenant_id, conversation_id, message_id, at, config, force, 0)
+        return datetime.fromtimestamp(deadline / 1000, UTC) if deadline else None
 
     async def _buffer(
         self,
@@ -272,7 +276,7 @@ class Debouncer:
         config: DebounceConfig,
         force: bool,
         arrival_ms: int,
-    ) -> bool:
+    ) -> int:
         member = f"{tenant_id}:{conversation_id}"
         added = await self._add(
             keys=self._keys(member),
@@ -287,27 +291,36 @@ class Debouncer:
                 arrival_ms,
             ],
         )
-        return bool(added)
+        return int(added)
 
-    async def recover(self, older_than_s: float = 0.0, config: DebounceConfig | None = None) -> int:
-        """Re-buffer 'buffered' rows that Redis lost; returns how many were re-added."""
+    async def recover(
+        self,
+        older_than_s: float = 0.0,
+        config: DebounceConfig | None = None,
+        *,
+        tenant_id: str | None = None,
+    ) -> int:
+        """Re-buffer 'buffered' rows that Redis lost (all tenants or one); returns how many."""
         config = config or DebounceConfig()
         added = 0
         async with self._pool.acquire() as conn:
-            tenants = await conn.fetch("SELECT id FROM clients")
+            if tenant_id is None:
+                tenants = [r["id"] for r in await conn.fetch("SELECT id FROM clients")]
+            else:
+                tenants = [tenant_id]
             for tenant in tenants:
                 rows = await conn.fetch(
                     "SELECT id, conversation_id, created_at,"
                     " coalesce(provider_sent_at, created_at) AS at FROM chat_messages"
                     " WHERE client_id = $1 AND status = 'buffered' AND direction = 'in'"
                     " AND created_at < now() - make_interval(secs => $2) ORDER BY id",
-                    tenant["id"],
+                    tenant,
                     older_than_s,
                 )
                 for row in rows:
                     arrival = int(row["created_at"].timestamp() * 1000)
                     if await self._buffer(
-                        str(tenant["id"]),
+                        str(tenant),
                         str(row["conversation_id"]),
                         row["id"],
                         row["at"],
@@ -345,7 +358,12 @@ class Debouncer:
                         continue
                 else:
                     self._slots.release()
-                delay = self._poll if wait_ms < 0 else max(min(wait_ms / 1000, self._poll), 0.001)
+                # sleep until the next deadline, but batch claims: at least a quarter poll
+                delay = (
+                    self._poll
+                    if wait_ms < 0
+                    else max(min(wait_ms / 1000, self._poll), self._poll / 4)
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         finally:

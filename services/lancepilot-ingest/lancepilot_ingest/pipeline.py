@@ -126,6 +126,10 @@ async def _customer_rules(
         out.reason = "bot_off"
         return out
     state = await conversation_state_now(conn, tenant_id, cid)
+    if state == "closed" and await conversation_state.reopen(
+        conn, tenant_id, cid, cause="customer", correlation_id=correlation_id
+    ):
+        state = "bot"
     if state != "bot":
         out.reason = f"state_{state}"
         return out

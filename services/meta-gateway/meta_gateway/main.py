@@ -6,6 +6,8 @@ import asyncio
 
 from fastapi import FastAPI
 
+from meta_gateway.admin.conversations import conversations_router
+from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.webhook import webhook_router
 from wacommon.http import serve, service_app
@@ -20,6 +22,8 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = service_app(runtime, "meta-gateway")
     app.include_router(webhook_router(settings, runtime.publisher))
     app.include_router(tenants_router(settings, runtime.pool, runtime.secrets))
+    app.include_router(knowledge_router(settings, runtime.pool))
+    app.include_router(conversations_router(settings, runtime.pool))
     return app
 
 

@@ -21,7 +21,8 @@ RANGE_FILTER = (
 RANGE_DAYS = "WHERE day BETWEEN $6 AND $7"
 
 _TEMPLATE = """
-WITH zones AS (
+WITH zones AS MATERIALIZED (
+    -- materialized: the zone check runs once per distinct zone, not once per event
     SELECT tz, metrics_tz(tz) AS zone FROM (SELECT DISTINCT timezone AS tz FROM clients) z
 ),
 ev AS (
@@ -131,12 +132,14 @@ usage AS (
 ),
 conv AS (
     -- l1 holds one row per (tenant, day, conversation) for msg_received: already distinct
-    INSERT INTO metrics_daily_conversations (client_id, day, conversation_id)
-    SELECT client_id, day, k1::uuid FROM l1 WHERE event_type = 'msg_received' AND k1 IS NOT NULL
-    ON CONFLICT DO NOTHING
-    RETURNING client_id, day
+    INSERT INTO metrics_daily_conversations AS s (client_id, day, conversation_ids)
+    SELECT client_id, day, array_agg(k1::uuid) FROM l1
+    WHERE event_type = 'msg_received' AND k1 IS NOT NULL
+    GROUP BY 1, 2
+    ON CONFLICT (client_id, day) DO UPDATE SET conversation_ids = ARRAY(
+        SELECT DISTINCT x FROM unnest(s.conversation_ids || EXCLUDED.conversation_ids) x)
+    RETURNING client_id, day, cardinality(conversation_ids) AS n
 ),
-conv_n AS (SELECT client_id, day, count(*) AS n FROM conv GROUP BY 1, 2),
 up AS (
     INSERT INTO metrics_daily AS t (
         client_id, day, events, conversations, messages_in, messages_out_bot,
@@ -153,14 +156,15 @@ up AS (
            coalesce(u.u, '{{}}'), coalesce(u.cost, 0), d.dropped, d.opt_outs,
            d.resumed, now()
     FROM days d
-    LEFT JOIN conv_n c USING (client_id, day)
+    LEFT JOIN conv c USING (client_id, day)
     LEFT JOIN tools tl USING (client_id, day)
     LEFT JOIN failed f USING (client_id, day)
     LEFT JOIN hist h USING (client_id, day)
     LEFT JOIN usage u USING (client_id, day)
     ON CONFLICT (client_id, day) DO UPDATE SET
         events = t.events + EXCLUDED.events,
-        conversations = t.conversations + EXCLUDED.conversations,
+        -- the merged set's size; a set only grows, and a run without messages sends 0
+        conversations = greatest(t.conversations, EXCLUDED.conversations),
         messages_in = t.messages_in + EXCLUDED.messages_in,
         messages_out_bot = t.messages_out_bot + EXCLUDED.messages_out_bot,
         messages_out_human = t.messages_out_human + EXCLUDED.messages_out_human,

@@ -153,8 +153,11 @@ async def _commit_reply(
             "bubbles": len(bubbles), "messages": len(msg.message_ids),
         }, conversation_id=cid, correlation_id=msg.correlation_id, conn=conn)
         if output.handover_reason:
+            until = conversation_state.human_pause_until(
+                client["tools_config"], client.get("human_attendant_timeout"), utcnow()
+            )
             await conversation_state.handover(conn, tenant_id, cid, cause=f"ai:{output.handover_reason}",
-                                              until=None, correlation_id=msg.correlation_id)
+                                              until=until, correlation_id=msg.correlation_id)
         elif output.opt_out:
             await conversation_state.opt_out(conn, tenant_id, cid, cause="ai_tool",
                                              correlation_id=msg.correlation_id)

@@ -18,7 +18,7 @@ import structlog
 from prometheus_client import Counter
 
 from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
-from sender.ratelimit import RateLimiter
+from sender.ratelimit import DailyCapReached, RateLimiter, UazapiPacer, UazapiPacing
 from wacommon import conversation_state
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
@@ -56,7 +56,7 @@ class SenderDeps:
     clients: Mapping[str, ProviderClient]
     limiter: RateLimiter
     reconcile_s: float = 60.0
-    pacer: Any = None
+    pacer: UazapiPacer | None = None
 
 
 def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
@@ -157,7 +157,10 @@ async def _send_one(
         if provider == "meta":
             await deps.limiter.acquire(f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST)
         elif provider == "uazapi" and deps.pacer is not None:
-            await deps.pacer.wait_turn(number_key, config)
+            await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config))
+    except DailyCapReached as exc:
+        await _fail(deps, msg, row, code="daily_cap", detail=str(exc), retryable=False)
+        return
     except Exception as exc:
         await msg_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
         raise RetryableError(f"pacing: {exc}") from exc

@@ -12,12 +12,13 @@ CREATE TABLE metrics_watermark (
 );
 INSERT INTO metrics_watermark (name, xact_hi) VALUES ('daily', '0');
 
--- Distinct conversations per tenant-day: inserting the pairs makes the count exact incrementally.
+-- The distinct conversations of each tenant-day (16 bytes each): merging sets keeps the
+-- count exact when a conversation's messages of one day land in different runs.
 CREATE TABLE metrics_daily_conversations (
-    client_id        uuid NOT NULL,
-    day              date NOT NULL,
-    conversation_id  uuid NOT NULL,
-    PRIMARY KEY (client_id, day, conversation_id)
+    client_id         uuid NOT NULL,
+    day               date NOT NULL,
+    conversation_ids  uuid[] NOT NULL,
+    PRIMARY KEY (client_id, day)
 );
 
 ALTER TABLE metrics_daily

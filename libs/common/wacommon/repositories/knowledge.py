@@ -16,7 +16,7 @@ SourceKind = Literal["txt", "md", "pdf", "csv", "html"]
 Db = asyncpg.Connection | asyncpg.Pool
 
 # Passages scoring below this share of the best possible score are not relevant.
-DEFAULT_MIN_SCORE = 0.3
+DEFAULT_MIN_SCORE = 0.35
 # A misspelt word is replaced by document words at least this similar (pg_trgm similarity).
 MIN_SPELLING_SIMILARITY = 0.45
 _HEADING_BOOST = 1.3
@@ -164,6 +164,9 @@ CROSS JOIN LATERAL (
 
 # BM25-like without term frequency: each query word (or its best synonym/correction) found in
 # a chunk adds its weight times its rarity among the tenant's chunks; a heading match counts more.
+# The score is that sum over the best achievable one: per word, the rarest of its forms the
+# documents contain at full weight, or, when none does, an unseen word's rarity (an off-topic
+# word in the question lowers every passage's score).
 _SEARCH = """
 WITH q AS (
     SELECT t.lex, t.grp, max(t.w) AS w,
@@ -173,12 +176,13 @@ WITH q AS (
 ), n AS (
     SELECT count(*)::float8 AS n FROM kb_chunks WHERE client_id = $1
 ), qi AS (
-    SELECT q.*, ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) AS idf
+    SELECT q.*, d.df, ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) AS idf
     FROM q CROSS JOIN n CROSS JOIN LATERAL (
         SELECT count(*)::float8 AS df FROM kb_chunks c WHERE c.client_id = $1 AND c.tsv @@ q.tq
     ) d
 ), best AS (
-    SELECT sum(m) AS total FROM (SELECT max(w * idf) AS m FROM qi GROUP BY grp) g
+    SELECT sum(m) AS total
+    FROM (SELECT coalesce(max(idf) FILTER (WHERE df > 0), max(idf)) AS m FROM qi GROUP BY grp) g
 ), hits AS (
     SELECT c.id, qi.grp,
            max(qi.w * qi.idf * CASE WHEN c.tsv @@ qi.tqa THEN $6::float8 ELSE 1 END) AS s

@@ -34,11 +34,10 @@ def webhook_url(settings: Settings, row: dict[str, Any]) -> str | None:
 
 
 def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:
-    return ProviderOut(
-        **{k: v for k, v in row.items() if k in ProviderOut.model_fields},
-        **{"id": str(row["id"]), "client_id": str(row["client_id"])}
-        | {"config": mask(row["config"]), "webhook_url": webhook_url(settings, row)},
-    )
+    fields = {k: v for k, v in row.items() if k in ProviderOut.model_fields}
+    fields.update(id=str(row["id"]), client_id=str(row["client_id"]), config=mask(row["config"]),
+                  webhook_url=webhook_url(settings, row))
+    return ProviderOut(**fields)
 
 
 def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> APIRouter:

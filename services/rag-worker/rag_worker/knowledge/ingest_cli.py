@@ -7,8 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+import asyncpg
 from tqdm import tqdm
 from wacommon.db import create_pool
+from wacommon.repositories.clients import get_client
 from wacommon.settings import Settings
 
 from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable, source_kind
@@ -20,6 +22,8 @@ def collect(paths: list[str]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(raw)
         candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for candidate in candidates:
             try:
@@ -32,11 +36,21 @@ def collect(paths: list[str]) -> list[Path]:
     return found
 
 
+class UnknownClient(Exception):
+    """The --client id names no tenant."""
+
+
 async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: str) -> int:
     """Ingest every file with a progress bar; returns the number of failures."""
     failures = 0
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
+        try:
+            tenant = await get_client(pool, client_id)
+        except asyncpg.DataError:
+            tenant = None
+        if tenant is None:
+            raise UnknownClient(client_id)
         with tqdm(files, unit="file", desc="importing") as bar:
             for path in bar:
                 name = f"{prefix}{path.name}"
@@ -64,9 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         files = collect(args.paths)
     except DocumentNotSupported as exc:
         parser.error(f"unsupported file type: {exc}")
+    except FileNotFoundError as exc:
+        parser.error(f"no such file or folder: {exc}")
     if not files:
         parser.error("no supported files found")
-    failures = asyncio.run(run(Settings(), args.client, files, prefix=args.prefix))
+    try:
+        failures = asyncio.run(run(Settings(), args.client, files, prefix=args.prefix))
+    except UnknownClient as exc:
+        parser.error(f"no tenant with id {exc}")
     return 1 if failures else 0
 
 

@@ -46,6 +46,9 @@ def parse_custom_tool(raw: Mapping[str, Any]) -> CustomToolDef:
     url = raw.get("url") or raw.get("url_template")
     if not isinstance(url, str) or not url:
         raise CustomToolInvalid(f"custom tool {name} has no url")
+    if "{" in url.split("://", 1)[-1].split("/", 1)[0]:
+        # the model fills placeholders: it must never choose where the tenant's headers go
+        raise CustomToolInvalid(f"custom tool {name} has a placeholder in its host")
     params = raw.get("parameters") or {"type": "object", "properties": {}}
     if not isinstance(params, Mapping) or params.get("type", "object") != "object":
         raise CustomToolInvalid(f"parameters of {name} must be a JSON-schema object")

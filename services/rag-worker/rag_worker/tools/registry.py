@@ -174,16 +174,20 @@ def _parse_args(arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _check_args(schema: Mapping[str, Any], args: dict[str, Any]) -> None:
+    """Required arguments present and top-level types right (whole floats pass as integers)."""
     for key in schema.get("required", []):
         if args.get(key) in (None, ""):
             raise ToolFailed("invalid_arguments", f"Missing required argument {key!r}.")
     for key, prop in (schema.get("properties") or {}).items():
-        expected = _JSON_TYPES.get(prop.get("type", "")) if isinstance(prop, Mapping) else None
+        kind = prop.get("type") if isinstance(prop, Mapping) else None
         value = args.get(key)
-        if value is None or expected is None:
+        if value is None or not isinstance(kind, str) or kind not in _JSON_TYPES:
             continue
+        if kind == "integer" and isinstance(value, float) and value.is_integer():
+            args[key] = value = int(value)
+        expected = _JSON_TYPES[kind]
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            raise ToolFailed("invalid_arguments", f"Argument {key!r} must be {prop['type']}.")
+            raise ToolFailed("invalid_arguments", f"Argument {key!r} must be {kind}.")
 
 
 def _error(code: str, message: str) -> str:

@@ -1,0 +1,104 @@
+"""Admin routes for conversations: list with state, operator handover and resume."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from meta_gateway.admin.auth import parse_id, require_admin
+from wacommon import conversation_state
+from wacommon.repositories import conversations as conv_repo
+from wacommon.settings import Settings
+
+State = Literal["bot", "human", "opted_out", "closed"]
+
+
+class ConversationOut(BaseModel):
+    id: str
+    contact_key: str
+    contact_phone: str | None
+    contact_name: str | None
+    provider: str
+    state: str
+    state_since: datetime
+    state_reason: str | None
+    state_until: datetime | None
+    last_message_at: datetime | None
+    followup_stage: int
+
+
+class HandoverIn(BaseModel):
+    reason: str = Field(default="operator", max_length=200)
+    minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30,
+                                description="omit to keep the human until resumed")
+
+
+class ResumeIn(BaseModel):
+    reason: str = Field(default="operator", max_length=200)
+    clear_opt_out: bool = Field(default=False, description="also lift a customer's opt-out")
+
+
+def _out(row: dict[str, Any]) -> ConversationOut:
+    return ConversationOut(**{**{k: row[k] for k in ConversationOut.model_fields if k != "id"},
+                              "id": str(row["id"])})
+
+
+def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
+    """`/admin/clients/{id}/conversations` and the handover/resume actions."""
+    router = APIRouter(prefix="/admin/clients/{client_id}/conversations", tags=["conversations"],
+                       dependencies=[Depends(require_admin(settings))])
+
+    async def load(client_id: str, conversation_id: str) -> tuple[str, str]:
+        cid = parse_id(client_id, "client")
+        conv_id = parse_id(conversation_id, "conversation")
+        if await conv_repo.get_conversation(pool, cid, conv_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found")
+        return cid, conv_id
+
+    @router.get("", response_model=list[ConversationOut])
+    async def list_conversations(
+        client_id: str, contact: str | None = None, state: State | None = None,
+        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    ) -> list[ConversationOut]:
+        """Conversations with their state, since when and why."""
+        rows = await conv_repo.list_conversations(
+            pool, parse_id(client_id, "client"), contact=contact, state=state, limit=limit,
+            offset=offset,
+        )
+        return [_out(r) for r in rows]
+
+    @router.post("/{conversation_id}/handover", response_model=ConversationOut)
+    async def handover(client_id: str, conversation_id: str, body: HandoverIn) -> ConversationOut:
+        """A human takes the conversation; the bot stays silent until resumed or the timeout."""
+        cid, conv_id = await load(client_id, conversation_id)
+        async with pool.acquire() as conn, conn.transaction():
+            now = await conn.fetchval("SELECT now()")
+            until = now + timedelta(minutes=body.minutes) if body.minutes else None
+            ok = await conversation_state.handover(conn, cid, conv_id,
+                                                   cause=f"operator:{body.reason}", until=until)
+        if not ok:
+            raise HTTPException(status.HTTP_409_CONFLICT, "conversation cannot be handed over in its state")
+        row = await conv_repo.get_conversation(pool, cid, conv_id)
+        assert row is not None
+        return _out(row)
+
+    @router.post("/{conversation_id}/resume", response_model=ConversationOut)
+    async def resume(client_id: str, conversation_id: str, body: ResumeIn) -> ConversationOut:
+        """The bot answers again (and, if asked, an opt-out is cleared)."""
+        cid, conv_id = await load(client_id, conversation_id)
+        async with pool.acquire() as conn, conn.transaction():
+            ok = await conversation_state.resume(conn, cid, conv_id, cause=f"operator:{body.reason}")
+            if not ok and body.clear_opt_out:
+                ok = await conversation_state.clear_opt_out(conn, cid, conv_id,
+                                                            cause=f"operator:{body.reason}")
+        if not ok:
+            raise HTTPException(status.HTTP_409_CONFLICT, "conversation is not in human handover")
+        row = await conv_repo.get_conversation(pool, cid, conv_id)
+        assert row is not None
+        return _out(row)
+
+    return router

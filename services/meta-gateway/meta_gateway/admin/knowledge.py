@@ -1,0 +1,114 @@
+"""Admin routes for a tenant's knowledge base: documents and the retrieval preview."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, Field, ValidationError
+
+from meta_gateway.admin.auth import parse_id, require_admin
+from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable
+from rag_worker.knowledge.ingest import ingest_document
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import knowledge as kb
+from wacommon.settings import Settings
+
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+
+
+class TextDocument(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1)
+
+
+class DocumentOut(BaseModel):
+    id: str
+    name: str
+    source_kind: str
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PassageOut(BaseModel):
+    document: str
+    text: str
+    score: float
+
+
+def _doc_out(doc: Any) -> DocumentOut:
+    return DocumentOut(id=str(doc.id), name=doc.name, source_kind=doc.source_kind,
+                       chunk_count=doc.chunk_count, created_at=doc.created_at,
+                       updated_at=doc.updated_at)
+
+
+def knowledge_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
+    """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
+    router = APIRouter(prefix="/admin/clients/{client_id}", tags=["knowledge base"],
+                       dependencies=[Depends(require_admin(settings))])
+
+    async def tenant(client_id: str) -> str:
+        cid = parse_id(client_id, "client")
+        if await clients_repo.get_client(pool, cid) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return cid
+
+    @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
+    async def add_document(client_id: str, request: Request) -> DocumentOut:
+        """Add or replace a document: a multipart `file` upload, or JSON `{name, text}`."""
+        cid = await tenant(client_id)
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "multipart field 'file' is required")
+            data = await upload.read()
+            name = str(form.get("name") or upload.filename or "documento.txt")
+        else:
+            try:
+                body = TextDocument.model_validate_json(await request.body())
+            except ValidationError as exc:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, exc.errors(include_url=False)) from None
+            name, data = body.name, body.text.encode()
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "document over 20 MB")
+        try:
+            doc = await ingest_document(pool, cid, name, data)
+        except DocumentNotSupported as exc:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
+        except DocumentUnreadable as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        return _doc_out(doc)
+
+    @router.get("/documents", response_model=list[DocumentOut])
+    async def list_documents(client_id: str) -> list[DocumentOut]:
+        """The tenant's documents."""
+        return [_doc_out(d) for d in await kb.list_documents(pool, await tenant(client_id))]
+
+    @router.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_document(client_id: str, doc_id: str) -> Response:
+        """Remove a document; it leaves retrieval at once."""
+        cid = await tenant(client_id)
+        try:
+            uuid.UUID(doc_id)
+        except ValueError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found") from None
+        if not await kb.delete_document(pool, cid, doc_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.get("/knowledge/search", response_model=list[PassageOut])
+    async def search(
+        client_id: str, q: str = Query(min_length=1, max_length=500), k: int = Query(3, ge=1, le=20)
+    ) -> list[PassageOut]:
+        """The passages the responder would receive for `q`, ranked."""
+        cid = await tenant(client_id)
+        return [PassageOut(document=p.document, text=p.text, score=round(p.score, 4))
+                for p in await kb.search(pool, cid, q, k)]
+
+    return router

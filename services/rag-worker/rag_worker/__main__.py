@@ -1,0 +1,3 @@
+from rag_worker.main import main
+
+main()

@@ -1,0 +1,60 @@
+"""rag-worker: context, retrieval, LLM and tools -> the reply. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import httpx
+
+from rag_worker.handlers import RagDeps, handle_burst_ready
+from rag_worker.knowledge.retrieval import PgRetriever
+from rag_worker.llm.clients import LLMClients
+from rag_worker.llm.config import ai_settings_from_env
+from rag_worker.llm.factory import build_responder
+from rag_worker.media import MediaProcessor
+from rag_worker.responder import Responder, Tenant
+from rag_worker.responders.offline import OfflineResponder
+from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.topology import BURST_QUEUE
+from wacommon.http import serve, service_app
+from wacommon.logging import configure_logging
+from wacommon.runtime import Runtime
+from wacommon.schemas import Envelope
+from wacommon.settings import Settings
+
+
+async def run(settings: Settings) -> None:
+    ai = ai_settings_from_env(os.environ)
+    async with Runtime(settings) as rt, httpx.AsyncClient(timeout=30.0) as http:
+        clients = LLMClients(timeout_s=ai.llm_timeout_s)
+        retriever = PgRetriever(rt.pool)
+        offline = OfflineResponder(retriever)
+
+        def responder_for(tenant: Tenant) -> Responder:
+            return build_responder(
+                tenant, settings=ai, retriever=retriever, pool=rt.pool, http=http,
+                events=rt.events, decrypt=rt.secrets.decrypt, clients=clients, offline=offline,
+            )
+
+        deps = RagDeps(
+            rt.pool, rt.publisher, rt.events, rt.secrets, responder_for,
+            process_media=MediaProcessor(rt.pool, http, settings, ai, clients, rt.secrets, rt.events),
+        )
+
+        async def handle(msg: Envelope, delivery: Delivery) -> None:
+            await handle_burst_ready(msg, delivery, deps=deps)
+
+        consumer = Consumer(rt.connection, settings, BURST_QUEUE, handle,
+                            prefetch=min(settings.prefetch, 20))
+        await consumer.start()
+        try:
+            await serve(service_app(rt, "rag-worker"), settings, on_stop=[consumer.stop])
+        finally:
+            await clients.aclose()
+
+
+def main() -> None:
+    settings = Settings(service_name="rag-worker")
+    configure_logging(settings)
+    asyncio.run(run(settings))

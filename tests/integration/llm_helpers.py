@@ -1,0 +1,73 @@
+"""Shared pieces of the LLM responder tests: tenants, a static retriever, an offline stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from rag_worker.responder import ResponderInput, ResponderOutput, Tenant
+from wacommon.crypto import SecretBox
+
+TZ = ZoneInfo("America/Sao_Paulo")
+BOX = SecretBox("llm-test-key")
+CALENDAR = {
+    "calendar": {
+        "active": True,
+        "slot_minutes": 60,
+        "hours": {"seg": ["09:00", "12:00"], "ter": ["09:00", "12:00"]},
+    }
+}
+
+
+def next_monday(after_days: int = 2) -> date:
+    """The first Monday at least `after_days` from today in São Paulo."""
+    day = datetime.now(TZ).date() + timedelta(days=after_days)
+    while day.weekday() != 0:
+        day += timedelta(days=1)
+    return day
+
+
+async def new_tenant(pool: asyncpg.Pool, tools_config: dict[str, Any], prompt: str) -> Tenant:
+    row = await pool.fetchrow(
+        "INSERT INTO clients (name, system_prompt, tools_config) VALUES ($1, $2, $3) RETURNING id",
+        "Clínica Sorriso",
+        prompt,
+        tools_config,
+    )
+    assert row is not None
+    return Tenant(
+        id=str(row["id"]),
+        name="Clínica Sorriso",
+        system_prompt=prompt,
+        timezone="America/Sao_Paulo",
+        tools_config=tools_config,
+    )
+
+
+@dataclass(frozen=True)
+class Passage:
+    document: str
+    text: str
+    score: float
+
+
+class StaticRetriever:
+    """The same passage for every query; records queries."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, str, int]] = []
+
+    async def search(self, client_id: str, query: str, k: int) -> Sequence[Passage]:
+        self.queries.append((client_id, query, k))
+        return [Passage("horarios.md", "Atendemos de segunda a sexta, das 9h às 18h.", 0.9)]
+
+
+class Offline:
+    """Stands in for the offline responder."""
+
+    async def respond(self, inp: ResponderInput) -> ResponderOutput:
+        return ResponderOutput(messages=["offline"])

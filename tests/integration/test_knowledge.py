@@ -1,0 +1,98 @@
+"""The knowledge base against the real database: store, replace, delete, search, tenant walls."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+from rag_worker.knowledge.ingest import ingest_document
+from rag_worker.knowledge.retrieval import PgRetriever
+from wacommon.repositories import knowledge
+from wacommon.repositories.clients import create_client
+
+KB = Path(__file__).resolve().parent.parent / "data" / "kb"
+
+
+async def _tenant(pool: asyncpg.Pool) -> str:
+    row = await create_client(pool, {"name": f"kb-{uuid.uuid4().hex[:6]}"})
+    return str(row["id"])
+
+
+async def _load_kb(pool: asyncpg.Pool, client_id: str) -> None:
+    for path in sorted(KB.iterdir()):
+        if path.suffix in {".md", ".txt", ".csv", ".html", ".pdf"}:
+            await ingest_document(pool, client_id, path.name, path.read_bytes())
+
+
+async def test_a_question_returns_the_passage_that_answers_it(pool: asyncpg.Pool) -> None:
+    client_id = await _tenant(pool)
+    await _load_kb(pool, client_id)
+    found = await PgRetriever(pool).search(client_id, "qto é a taxa de entrega pro taquaral", k=3)
+    assert found[0].document == "entregas.txt"
+    assert "R$ 12,00 para o Taquaral" in found[0].text
+    assert 0 < found[0].score <= 1
+    assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
+
+
+async def test_misspelt_and_unaccented_questions_still_find_the_answer(pool: asyncpg.Pool) -> None:
+    client_id = await _tenant(pool)
+    await _load_kb(pool, client_id)
+    margherita = await knowledge.search(pool, client_id, "qto ta a margerita", k=1)
+    assert "Margherita" in margherita[0].text
+    pix = await knowledge.search(pool, client_id, "me passa a chave pix pfv", k=1)
+    assert "12.345.678/0001-90" in pix[0].text
+
+
+async def test_nothing_relevant_returns_no_passage(pool: asyncpg.Pool) -> None:
+    client_id = await _tenant(pool)
+    await _load_kb(pool, client_id)
+    assert await knowledge.search(pool, client_id, "vcs vendem pneu de bicicleta?") == []
+    assert await knowledge.search(pool, client_id, "oi, bom dia!") == []
+
+
+async def test_re_adding_a_document_replaces_it(pool: asyncpg.Pool) -> None:
+    client_id = await _tenant(pool)
+    first = await ingest_document(pool, client_id, "horario.txt", b"Abrimos as 8h da manha.")
+    second = await ingest_document(
+        pool, client_id, "horario.txt", b"Funcionamos das 10h as 22h.\n\nFechamos aos domingos."
+    )
+    assert second.id == first.id
+    assert second.content_hash != first.content_hash
+    docs = await knowledge.list_documents(pool, client_id)
+    assert [(d.name, d.chunk_count, d.source_kind) for d in docs] == [("horario.txt", 1, "txt")]
+    found = await knowledge.search(pool, client_id, "que horas abre?")
+    assert [p.text for p in found] == ["Funcionamos das 10h as 22h.\n\nFechamos aos domingos."]
+
+
+async def test_deleting_a_document_removes_it_from_retrieval(pool: asyncpg.Pool) -> None:
+    client_id = await _tenant(pool)
+    doc = await ingest_document(
+        pool, client_id, "pix.md", b"# Pix\n\nChave Pix: 11.222.333/0001-44"
+    )
+    assert await knowledge.search(pool, client_id, "qual a chave pix")
+    assert await knowledge.get_document(pool, client_id, doc.id) == doc
+    assert await knowledge.delete_document(pool, client_id, doc.id) is True
+    assert await knowledge.search(pool, client_id, "qual a chave pix") == []
+    assert await knowledge.list_documents(pool, client_id) == []
+    assert await knowledge.delete_document(pool, client_id, doc.id) is False
+
+
+async def test_a_tenant_never_retrieves_another_tenants_passages(pool: asyncpg.Pool) -> None:
+    tenant_a, tenant_b = await _tenant(pool), await _tenant(pool)
+    await _load_kb(pool, tenant_a)
+    assert await knowledge.search(pool, tenant_b, "qual a chave pix") == []
+    await ingest_document(pool, tenant_b, "b.txt", b"A chave Pix da loja B e o telefone.")
+    found = await knowledge.search(pool, tenant_b, "qual a chave pix", k=3)
+    assert [p.document for p in found] == ["b.txt"]
+    doc_a = (await knowledge.list_documents(pool, tenant_a))[0]
+    assert await knowledge.delete_document(pool, tenant_b, doc_a.id) is False
+    assert await knowledge.get_document(pool, tenant_b, doc_a.id) is None
+
+
+async def test_spelling_vocabulary_is_per_tenant(pool: asyncpg.Pool) -> None:
+    tenant_a, tenant_b = await _tenant(pool), await _tenant(pool)
+    await ingest_document(pool, tenant_a, "a.txt", b"Temos margherita e calabresa.")
+    await ingest_document(pool, tenant_b, "b.txt", b"Temos sorvete.")
+    assert await knowledge.search(pool, tenant_b, "margerita") == []
+    assert (await knowledge.search(pool, tenant_a, "margerita"))[0].document == "a.txt"

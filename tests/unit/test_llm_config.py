@@ -1,0 +1,119 @@
+"""Per-tenant LLM configuration and what the system prompt carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from rag_worker.llm.config import AISettings, LLMConfigInvalid, ai_settings_from_env, llm_config
+from rag_worker.llm.prompt import system_prompt
+from rag_worker.responder import Tenant
+from rag_worker.tools.registry import ToolSpec
+from wacommon.crypto import SecretBox
+
+BOX = SecretBox("unit-key")
+
+
+def test_tenant_key_is_decrypted_and_overrides_the_global_one() -> None:
+    cfg = llm_config(
+        {
+            "llm_config": {
+                "provider": "openai",
+                "api_key": BOX.encrypt("sk-t"),
+                "temperature": "0.1",
+                "history_messages": 8,
+            }
+        },
+        AISettings(openai_api_key="sk-global", openai_base_url="http://o"),
+        BOX.decrypt,
+    )
+    assert (cfg.provider, cfg.api_key, cfg.base_url, cfg.model) == (
+        "openai",
+        "sk-t",
+        "http://o",
+        "gpt-4o-mini",
+    )
+    assert (cfg.temperature, cfg.history_messages, cfg.history_hours) == (0.1, 8, 24.0)
+
+
+def test_global_key_and_default_provider() -> None:
+    defaults = AISettings(llm_provider="gemini", gemini_api_key="g", gemini_model="gem")
+    cfg = llm_config({}, defaults, BOX.decrypt)
+    assert (cfg.provider, cfg.api_key, cfg.model) == ("gemini", "g", "gem")
+
+
+def test_no_key_falls_back_to_offline_but_a_self_hosted_server_needs_none() -> None:
+    assert (
+        llm_config({"llm_config": {"provider": "openai"}}, AISettings(), BOX.decrypt).provider
+        == "offline"
+    )
+    local = llm_config(
+        {"llm_config": {"provider": "openai", "base_url": "http://llm:8000/v1", "model": "qwen"}},
+        AISettings(),
+        BOX.decrypt,
+    )
+    assert (local.provider, local.base_url, local.model) == ("openai", "http://llm:8000/v1", "qwen")
+
+
+def test_invalid_config_is_refused() -> None:
+    with pytest.raises(LLMConfigInvalid):
+        llm_config({"llm_config": {"provider": "claude"}}, AISettings(), BOX.decrypt)
+    with pytest.raises(LLMConfigInvalid):
+        llm_config(
+            {"llm_config": {"provider": "gemini", "temperature": "hot"}},
+            AISettings(gemini_api_key="k"),
+            BOX.decrypt,
+        )
+
+
+def test_settings_from_env() -> None:
+    s = ai_settings_from_env(
+        {
+            "OPENAI_API_KEY": "sk",
+            "LLM_MAX_TOOL_STEPS": "3",
+            "TOOL_ALLOWED_HOSTS": "ERP.local, 10.0.0.5",
+            "LLM_TIMEOUT_S": "12.5",
+            "LLM_PROVIDER": "openai",
+        }
+    )
+    assert (s.openai_api_key, s.llm_max_tool_steps, s.llm_timeout_s, s.llm_provider) == (
+        "sk",
+        3,
+        12.5,
+        "openai",
+    )
+    assert s.tool_allowed_hosts == frozenset({"erp.local", "10.0.0.5"})
+
+
+@dataclass(frozen=True)
+class P:
+    document: str
+    text: str
+    score: float
+
+
+def test_system_prompt_has_persona_time_passages_and_tools() -> None:
+    tenant = Tenant(
+        id="t",
+        name="Pizzaria Bella",
+        system_prompt="Você é a Bella.",
+        timezone="America/Manaus",
+        tools_config={},
+    )
+    now = datetime(2026, 3, 10, 16, 30, tzinfo=UTC)  # 12:30 in Manaus (UTC-4)
+    prompt = system_prompt(
+        tenant,
+        now=now,
+        passages=[P("cardapio.pdf", "Pizza grande R$ 50", 1)],
+        tools=[ToolSpec("lookup_cep", "Endereço do CEP.", {})],
+        tool_instructions={"lookup_cep": "Use para calcular o frete."},
+        contact_name="Rui",
+    )
+    assert prompt.startswith("Você é a Bella.")
+    assert "terça-feira, 10/03/2026 12:30 (fuso America/Manaus)" in prompt
+    assert "[cardapio.pdf] Pizza grande R$ 50" in prompt
+    assert "- lookup_cep: Endereço do CEP. Use para calcular o frete." in prompt
+    assert "Rui" in prompt
+    empty = system_prompt(tenant, now=now, passages=[], tools=[], tool_instructions={})
+    assert "Nenhum trecho" in empty and "Ferramentas" not in empty
