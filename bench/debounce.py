@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+
 from lancepilot_ingest.debounce import Burst, DebounceConfig, Debouncer
 from wacommon.db import create_pool
 from wacommon.logging import configure_logging

@@ -154,11 +154,16 @@ class Generator:
         tod = self.tod
         stamps = [names[s // 86400 - d0] + tod[s % 86400] for s in secs]
         who = rng.choices(range(len(self.tenants)), k=n)
-        pick = rng.choices(range(len(self.convs[0])), k=n)
+        # about 7 conversations per tenant and day, a few messages each
+        pick = rng.choices(range(7), k=n)
         convs = self.convs
+        pool = len(convs[0])
         rows = zip(
             [self.tenants[t] for t in who],
-            [convs[t][k] for t, k in zip(who, pick, strict=True)],
+            [
+                convs[t][(s // 86400 * 7 + k) % pool]
+                for t, k, s in zip(who, pick, secs, strict=True)
+            ],
             rng.choices(self.templates, k=n),
             stamps,
             strict=True,

@@ -23,6 +23,7 @@ import time
 import uuid
 
 import redis.asyncio as aioredis
+
 from sender.ratelimit import RateLimiter
 from wacommon.settings import Settings
 

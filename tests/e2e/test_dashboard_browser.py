@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
 from wacommon import event_types as et
 from wacommon.events import PgEventLog
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+
 from lancepilot_ingest.debounce import Burst, DebounceConfig, Debouncer, burst_id_for
 from wacommon.settings import Settings
 
@@ -146,6 +147,24 @@ async def test_burst_of_five_flushes_once_in_order(
     assert burst.burst_id == burst_id_for(tenant, conv, ids)
     assert abs((burst.first_message_at - base).total_seconds()) < 0.002
     assert await statuses(pool, tenant, ids) == {("flushed", burst.burst_id)}
+
+
+async def test_redelivered_messages_are_not_answered_twice(
+    running: Callable[..., Awaitable[Debouncer]], pool: asyncpg.Pool, tenant: str
+) -> None:
+    rec = Recorder()
+    deb = await running(rec)
+    conv = await new_conversation(pool, tenant)
+    ids = [await store(pool, tenant, conv, f"m{i}") for i in range(2)]
+    for mid in [*ids, ids[0]]:  # the broker redelivers the first message while buffered
+        await deb.add(tenant, conv, mid, "m", datetime.now(UTC), FAST)
+    await wait_until(lambda: len(rec.bursts) == 1)
+    assert await deb.add(tenant, conv, ids[1], "m", datetime.now(UTC), FAST)  # and once more
+    late = await store(pool, tenant, conv, "late")
+    await deb.add(tenant, conv, late, "late", datetime.now(UTC), FAST)
+    await wait_until(lambda: len(rec.bursts) == 2)
+    await asyncio.sleep(0.4)
+    assert rec.ids_of(conv) == [ids, [late]]
 
 
 async def test_quiet_window_slides(

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from metrics.aggregate import aggregate_increment, recompute
 from metrics.settings import MetricsSettings
 from wacommon import event_types as et

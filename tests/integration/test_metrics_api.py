@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
 from metrics.aggregate import aggregate_increment
 from metrics.app import create_app
 from metrics.settings import MetricsSettings

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
+
 from sender.ratelimit import (
     PAIR_BURST,
     PAIR_RATE_PER_S,

@@ -68,7 +68,12 @@ async def chat(gateway: str, sandbox: str, secret: str) -> None:
         poller = asyncio.create_task(poll_replies(http, sandbox, sender, stop))
         loop = asyncio.get_running_loop()
         while True:
-            line = await loop.run_in_executor(None, lambda: input(f"{BOLD}você{RESET} › "))
+            try:
+                line = await loop.run_in_executor(None, lambda: input(f"{BOLD}você{RESET} › "))
+            except EOFError:
+                # piped input ended: give the bot time to answer what was sent
+                await asyncio.sleep(0 if sys.stdin.isatty() else 8)
+                break
             text = line.strip()
             if not text:
                 continue

@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
+
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -92,7 +93,7 @@ if n < batch then
   local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch * 4)
   for _, m in ipairs(due) do
     if n >= batch then break end
-    if true then
+    if not redis.call('ZSCORE', KEYS[2], m) then
       redis.call('ZREM', KEYS[1], m)
       local b = ARGV[1] .. 'b:' .. m
       if redis.call('EXISTS', b) == 1 then

@@ -32,7 +32,14 @@ from wacommon.providers.uazapi import parse_uazapi_webhook
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import BurstReady, Envelope, InboundMessage, Provider, SendReply, WebhookReceived
+from wacommon.schemas import (
+    BurstReady,
+    Envelope,
+    InboundMessage,
+    Provider,
+    SendReply,
+    WebhookReceived,
+)
 
 log = structlog.get_logger(__name__)
 

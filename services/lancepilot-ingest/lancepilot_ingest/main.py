@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -18,8 +17,6 @@ from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-RECOVER_EVERY_S = 30.0
 
 
 async def run(settings: Settings) -> None:
@@ -37,18 +34,7 @@ async def run(settings: Settings) -> None:
         async def debounce_loop(stop: asyncio.Event) -> None:
             await debouncer.run(stop, flush)
 
-        async def recover_loop(stop: asyncio.Event) -> None:
-            while not stop.is_set():
-                try:
-                    recovered = await debouncer.recover()
-                    if recovered:
-                        log.warning("debounce_recovered", messages=recovered)
-                except Exception as exc:
-                    log.warning("debounce_recover_failed", error=repr(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RECOVER_EVERY_S)
-
-        await serve(app, settings, on_stop=[consumer.stop], background=[debounce_loop, recover_loop])
+        await serve(app, settings, on_stop=[consumer.stop], background=[debounce_loop])
 
 
 def main() -> None:

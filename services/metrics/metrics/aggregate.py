@@ -16,11 +16,11 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from metrics.rollup_sql import ALL_SQL, INCREMENT_SQL, RANGE_SQL
+from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, RANGE_STAGE, UPSERT_SQL
 
 WATERMARK = "daily"
 # the rollup hashes and sorts in memory; JIT compilation costs more than it saves here
-_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL hash_mem_multiplier = 8"
+_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off"
 # local days are computed in the tenant's zone: UTC offsets stay within +-14 h
 _ZONE_MARGIN = timedelta(days=2)
 
@@ -48,7 +48,7 @@ async def aggregate_increment(pool: asyncpg.Pool, prices: dict[str, Any]) -> Rol
         if int(hi) <= int(lo):
             return RollupResult(0, 0, lo, lo)
         await conn.execute(_SESSION)
-        row = await _rollup(conn, INCREMENT_SQL, prices, lo, hi)
+        row = await _rollup(conn, prices, INCREMENT_STAGE, lo, hi)
         await conn.execute(
             "UPDATE metrics_watermark SET xact_hi = $2::text::xid8, runs = runs + 1,"
             " updated_at = now() WHERE name = $1",
@@ -83,17 +83,25 @@ async def recompute(
                 raise ValueError("a tenant recompute needs a date range")
             await conn.execute("DELETE FROM metrics_daily_conversations")
             await conn.execute("DELETE FROM metrics_daily")
-            row = await _rollup(conn, ALL_SQL, prices, hi)
+            row = await _rollup(conn, prices, ALL_STAGE, hi)
         else:
             await _delete_range(conn, start, end, client_id)
             t0 = datetime.combine(start, time(), UTC) - _ZONE_MARGIN
             t1 = datetime.combine(end, time(), UTC) + _ZONE_MARGIN
-            row = await _rollup(conn, RANGE_SQL, prices, hi, t0, t1, client_id, start, end)
+            row = await _rollup(conn, prices, RANGE_STAGE, hi, t0, t1, client_id, start, end)
         return RollupResult(int(row["events"]), int(row["rows"]), "0", hi)
 
 
-async def _rollup(conn: PoolConnectionProxy[Any], sql: str, *args: Any) -> asyncpg.Record:
-    row: asyncpg.Record | None = await conn.fetchrow(sql, *args)
+async def _rollup(
+    conn: PoolConnectionProxy[Any], prices: dict[str, Any], stage: str, *args: Any
+) -> asyncpg.Record:
+    zones = await conn.fetch(
+        "SELECT DISTINCT timezone AS tz, metrics_tz(timezone) AS zone FROM clients"
+    )
+    await conn.execute(stage, [z["tz"] for z in zones], [z["zone"] for z in zones], *args)
+    await conn.execute("ANALYZE metrics_stage")
+    row: asyncpg.Record | None = await conn.fetchrow(UPSERT_SQL, prices)
+    await conn.execute("DROP TABLE metrics_stage")
     assert row is not None  # an aggregate-only SELECT always returns one row
     return row
 

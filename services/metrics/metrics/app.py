@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncpg
 from fastapi import FastAPI
-from wacommon.http import service_app
-from wacommon.runtime import Runtime
 
 from metrics.api import api_router
 from metrics.auth import KeyResolver
 from metrics.dashboard import dashboard_router
 from metrics.settings import MetricsSettings
+from wacommon.http import service_app
+from wacommon.runtime import Runtime
 
 
 def create_app(runtime: Runtime | None, pool: asyncpg.Pool, settings: MetricsSettings) -> FastAPI:

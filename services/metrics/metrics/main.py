@@ -7,14 +7,13 @@ import asyncio
 import functools
 from datetime import date
 
-from wacommon.http import serve
-from wacommon.logging import configure_logging
-from wacommon.runtime import Runtime
-
 from metrics.aggregate import recompute
 from metrics.app import create_app
 from metrics.loop import aggregation_loop
 from metrics.settings import MetricsSettings
+from wacommon.http import serve
+from wacommon.logging import configure_logging
+from wacommon.runtime import Runtime
 
 
 async def run(settings: MetricsSettings) -> None:

@@ -1,76 +1,75 @@
-"""The rollup statement: events selected by a filter -> additive upsert into `metrics_daily`.
+"""The rollup: events selected by a filter -> additive upsert into `metrics_daily`.
 
-One statement does everything: a first GROUP BY shrinks the events to one row per
-(tenant, day, type, key), the rest works on that small set. `$1` is always the price
-map; the filters below supply the other parameters.
+Two statements in the aggregation transaction. STAGE shrinks the events to one row
+per (tenant, local day, type, key) in a temporary table; it only reads and uses
+count/sum, so PostgreSQL may run it with parallel workers. UPSERT derives every
+metric from that small table and merges it into `metrics_daily` (and the per-day
+conversation sets). Parameters: STAGE takes `$1` zone names and `$2` the zones they
+resolve to, then the filter's; UPSERT takes `$1` the price map.
 """
 
 from __future__ import annotations
 
-# events committed in [lo, hi) transaction ids: $2 lo, $3 hi
-INCREMENT_FILTER = "e.xact_id >= $2::text::xid8 AND e.xact_id < $3::text::xid8"
+# events committed in [lo, hi) transaction ids: $3 lo, $4 hi
+INCREMENT_FILTER = "e.xact_id >= $3::text::xid8 AND e.xact_id < $4::text::xid8"
 
-# everything below the watermark $2
-ALL_FILTER = "e.xact_id < $2::text::xid8"
+# everything below the watermark $3
+ALL_FILTER = "e.xact_id < $3::text::xid8"
 
-# below the watermark $2, created in [$3, $4), optionally one tenant ($5), local days [$6, $7]
+# below the watermark $3, created in [$4, $5), optionally one tenant ($6), local days [$7, $8]
 RANGE_FILTER = (
-    "e.xact_id < $2::text::xid8 AND e.created_at >= $3 AND e.created_at < $4"
-    " AND ($5::uuid IS NULL OR e.client_id = $5::uuid)"
+    "e.xact_id < $3::text::xid8 AND e.created_at >= $4 AND e.created_at < $5"
+    " AND ($6::uuid IS NULL OR e.client_id = $6::uuid)"
 )
-RANGE_DAYS = "WHERE day BETWEEN $6 AND $7"
+RANGE_DAYS = "WHERE day BETWEEN $7 AND $8"
 
-_TEMPLATE = """
-WITH zones AS MATERIALIZED (
-    -- materialized: the zone check runs once per distinct zone, not once per event
-    SELECT tz, metrics_tz(tz) AS zone FROM (SELECT DISTINCT timezone AS tz FROM clients) z
-),
-ev AS (
+_STAGE = """
+CREATE TEMP TABLE metrics_stage ON COMMIT DROP AS
+SELECT client_id, day, event_type, k1, conv, bucket, count(*) AS n,
+       sum(s1) AS s1, sum(s2) AS s2, sum(s3) AS s3, count(s3) AS n3,
+       count(*) FILTER (WHERE failed) AS n_err
+FROM (
     SELECT e.client_id, (e.created_at AT TIME ZONE z.zone)::date AS day, e.event_type,
-           e.conversation_id, e.data
+           CASE e.event_type
+               WHEN 'msg_sent' THEN CASE WHEN e.data->>'role' IN ('human', 'operator')
+                                         THEN 'human' ELSE 'bot' END
+               WHEN 'resolved' THEN CASE WHEN e.data->>'by' IN ('human', 'operator')
+                                         THEN 'human' ELSE 'ai' END
+               WHEN 'tool_used' THEN coalesce(e.data->>'tool', 'unknown')
+               WHEN 'send_failed' THEN coalesce(e.data->>'code', 'unknown')
+               WHEN 'ai_responded' THEN coalesce(e.data->>'model', 'default')
+               WHEN 'llm_usage' THEN coalesce(e.data->>'model', 'default')
+               WHEN 'media_processed' THEN coalesce(e.data->>'model', 'default')
+           END AS k1,
+           CASE WHEN e.event_type = 'msg_received' THEN e.conversation_id END AS conv,
+           CASE WHEN e.event_type = 'ai_responded'
+                THEN metrics_bucket(round(metrics_num(e.data->'latency_ms'))::bigint) END AS bucket,
+           -- bigint sums are far cheaper than numeric ones; audio is summed in milliseconds
+           CASE WHEN e.event_type IN ('ai_responded', 'llm_usage')
+                    THEN round(metrics_num(e.data->'tokens_in'))::bigint
+                WHEN e.event_type = 'media_processed' AND e.data->'ok' IS DISTINCT FROM 'false'
+                    THEN round(metrics_num(e.data->'seconds') * 1000)::bigint
+           END AS s1,
+           CASE WHEN e.event_type IN ('ai_responded', 'llm_usage')
+                    THEN round(metrics_num(e.data->'tokens_out'))::bigint
+                WHEN e.event_type = 'media_processed' AND e.data->'ok' IS DISTINCT FROM 'false'
+                    THEN round(metrics_num(e.data->'images'))::bigint
+           END AS s2,
+           CASE e.event_type
+               WHEN 'ai_responded' THEN round(metrics_num(e.data->'latency_ms'))::bigint
+               WHEN 'resolved' THEN round(metrics_num(e.data->'duration_ms'))::bigint
+           END AS s3,
+           e.event_type = 'tool_used' AND e.data->'ok' = 'false' AS failed
     FROM conversation_events e
     JOIN clients c ON c.id = e.client_id
-    JOIN zones z ON z.tz = c.timezone
+    JOIN unnest($1::text[], $2::text[]) AS z(tz, zone) ON z.tz = c.timezone
     WHERE {filter}
-),
-l1 AS (
-    SELECT client_id, day, event_type, k1, k2, count(*) AS n,
-           sum(s1) AS s1, sum(s2) AS s2, sum(s3) AS s3, count(s3) AS n3
-    FROM (
-        SELECT client_id, day, event_type,
-               CASE event_type
-                   WHEN 'msg_received' THEN conversation_id::text
-                   WHEN 'msg_sent' THEN CASE WHEN data->>'role' IN ('human', 'operator')
-                                             THEN 'human' ELSE 'bot' END
-                   WHEN 'resolved' THEN CASE WHEN data->>'by' IN ('human', 'operator')
-                                             THEN 'human' ELSE 'ai' END
-                   WHEN 'tool_used' THEN coalesce(data->>'tool', 'unknown')
-                   WHEN 'send_failed' THEN coalesce(data->>'code', 'unknown')
-                   WHEN 'ai_responded' THEN coalesce(data->>'model', 'default')
-                   WHEN 'llm_usage' THEN coalesce(data->>'model', 'default')
-                   WHEN 'media_processed' THEN coalesce(data->>'model', 'default')
-               END AS k1,
-               CASE event_type
-                   WHEN 'ai_responded' THEN metrics_bucket(round(metrics_num(data->'latency_ms'))::bigint)
-                   WHEN 'tool_used' THEN CASE WHEN data->'ok' = 'false'::jsonb THEN 0 ELSE 1 END
-               END AS k2,
-               CASE WHEN event_type IN ('ai_responded', 'llm_usage')
-                        THEN metrics_num(data->'tokens_in')
-                    WHEN event_type = 'media_processed' AND data->'ok' IS DISTINCT FROM 'false'
-                        THEN metrics_num(data->'seconds')
-               END AS s1,
-               CASE WHEN event_type IN ('ai_responded', 'llm_usage')
-                        THEN metrics_num(data->'tokens_out')
-                    WHEN event_type = 'media_processed' AND data->'ok' IS DISTINCT FROM 'false'
-                        THEN metrics_num(data->'images')
-               END AS s2,
-               CASE event_type
-                   WHEN 'ai_responded' THEN round(metrics_num(data->'latency_ms'))
-                   WHEN 'resolved' THEN round(metrics_num(data->'duration_ms'))
-               END AS s3
-        FROM ev {days}) x
-    GROUP BY 1, 2, 3, 4, 5
-),
+) x {days}
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+_UPSERT = """
+WITH l1 AS MATERIALIZED (SELECT * FROM metrics_stage),
 days AS (
     SELECT client_id, day, sum(n) AS events,
         coalesce(sum(n) FILTER (WHERE event_type = 'msg_received'), 0) AS messages_in,
@@ -94,7 +93,7 @@ days AS (
 tools AS (
     SELECT client_id, day, jsonb_object_agg(k1, n) AS used,
            coalesce(jsonb_object_agg(k1, errors) FILTER (WHERE errors > 0), '{{}}') AS errors
-    FROM (SELECT client_id, day, k1, sum(n) AS n, coalesce(sum(n) FILTER (WHERE k2 = 0), 0) AS errors
+    FROM (SELECT client_id, day, k1, sum(n) AS n, sum(n_err) AS errors
           FROM l1 WHERE event_type = 'tool_used' GROUP BY 1, 2, 3) t
     GROUP BY 1, 2
 ),
@@ -110,8 +109,8 @@ hist AS (
     FROM (SELECT client_id, day, b, n,
                  sum(n) OVER (PARTITION BY client_id, day ORDER BY b) AS cum,
                  sum(n) OVER (PARTITION BY client_id, day) AS total
-          FROM (SELECT client_id, day, k2 AS b, sum(n3) AS n
-                FROM l1 WHERE event_type = 'ai_responded' AND k2 IS NOT NULL
+          FROM (SELECT client_id, day, bucket AS b, sum(n3) AS n
+                FROM l1 WHERE event_type = 'ai_responded' AND bucket IS NOT NULL
                 GROUP BY 1, 2, 3) hb) s
     GROUP BY 1, 2
 ),
@@ -123,7 +122,7 @@ usage AS (
           FROM l1 CROSS JOIN LATERAL (VALUES
               ('in', CASE WHEN event_type <> 'media_processed' THEN s1 END),
               ('out', CASE WHEN event_type <> 'media_processed' THEN s2 END),
-              ('audio_s', CASE WHEN event_type = 'media_processed' THEN s1 END),
+              ('audio_s', CASE WHEN event_type = 'media_processed' THEN s1 / 1000.0 END),
               ('images', CASE WHEN event_type = 'media_processed' THEN s2 END)) v(unit, amount)
           WHERE event_type IN ('ai_responded', 'llm_usage', 'media_processed')
           GROUP BY 1, 2, 3, 4) ur
@@ -131,10 +130,10 @@ usage AS (
     GROUP BY 1, 2
 ),
 conv AS (
-    -- l1 holds one row per (tenant, day, conversation) for msg_received: already distinct
+    -- the stage holds one row per (tenant, day, conversation) for msg_received: distinct
     INSERT INTO metrics_daily_conversations AS s (client_id, day, conversation_ids)
-    SELECT client_id, day, array_agg(k1::uuid) FROM l1
-    WHERE event_type = 'msg_received' AND k1 IS NOT NULL
+    SELECT client_id, day, array_agg(conv) FROM l1
+    WHERE event_type = 'msg_received' AND conv IS NOT NULL
     GROUP BY 1, 2
     ON CONFLICT (client_id, day) DO UPDATE SET conversation_ids = ARRAY(
         SELECT DISTINCT x FROM unnest(s.conversation_ids || EXCLUDED.conversation_ids) x)
@@ -205,11 +204,12 @@ SELECT (SELECT coalesce(sum(events), 0) FROM days)::bigint AS events,
 """
 
 
-def rollup_sql(filter_sql: str, days_sql: str = "") -> str:
-    """The rollup statement over the events `filter_sql` selects (trusted constants only)."""
-    return _TEMPLATE.format(filter=filter_sql, days=days_sql)
+def stage_sql(filter_sql: str, days_sql: str = "") -> str:
+    """The staging statement over the events `filter_sql` selects (trusted constants only)."""
+    return _STAGE.format(filter=filter_sql, days=days_sql)
 
 
-INCREMENT_SQL = rollup_sql(INCREMENT_FILTER)
-ALL_SQL = rollup_sql(ALL_FILTER)
-RANGE_SQL = rollup_sql(RANGE_FILTER, RANGE_DAYS)
+INCREMENT_STAGE = stage_sql(INCREMENT_FILTER)
+ALL_STAGE = stage_sql(ALL_FILTER)
+RANGE_STAGE = stage_sql(RANGE_FILTER, RANGE_DAYS)
+UPSERT_SQL = _UPSERT.replace("{{", "{").replace("}}", "}")

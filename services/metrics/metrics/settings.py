@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
+
 from wacommon.settings import Settings
 
 _PER_MILLION = Decimal(1_000_000)

@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
+
 from wacommon.errors import PermanentError, RetryableError
 from wacommon.settings import Settings
 

@@ -13,6 +13,7 @@ from rag_worker.tools.crm import crm_tools
 from rag_worker.tools.custom_http import custom_tool, parse_custom_tool
 from rag_worker.tools.handover import opt_out_tool, transfer_tool
 from rag_worker.tools.registry import Tool, Toolbox, tool_settings
+from rag_worker.tools.reminder import reminder_tool
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +27,7 @@ BUILTIN_NAMES = frozenset(
         "crm_add_note",
         "transfer_to_human",
         "opt_out",
+        "create_reminder",
     }
 )
 
@@ -41,6 +43,7 @@ def build_toolbox(tools_config: Mapping[str, Any]) -> Toolbox:
         ),
         (("lookup_cep", "consultar_cep"), False, lambda c: [cep_tool(_instr(c))]),
         (("crm",), False, lambda c: crm_tools(c, _instr(c))),
+        (("reminders", "criar_lembrete"), False, lambda c: [reminder_tool(_instr(c))]),
         # handing over and opting out stay available unless a tenant turns them off
         (("transfer_to_human", "atendimento_humano"), True, lambda c: [transfer_tool(_instr(c))]),
         (("opt_out", "desativar_ia"), True, lambda c: [opt_out_tool(_instr(c))]),
