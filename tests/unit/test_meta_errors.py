@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sender.clients.meta import classify_graph_error
-from sender.clients.meta_errors import parse_retry_after
+from wacommon.providers.meta_errors import parse_retry_after
 
 ERRORS = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta" / "errors"
 

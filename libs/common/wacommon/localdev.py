@@ -26,7 +26,7 @@ SANDBOX_PORT = 9100
 DEMO_NAME = "Pizzaria Demo (sandbox)"
 DEMO_PHONE_ID = "100000000000001"
 DEMO_DISPLAY = "5511900000001"
-DEMO_TOKEN = "sandbox-access-token"
+DEMO_TOKEN = "sandbox-access-token"  # noqa: S105 - the local sandbox accepts any token
 DEMO_PROMPT = (
     "Você é a assistente virtual da Pizzaria Demo. Responda em português, curto e simpático, "
     "apenas com informações da base de conhecimento."
@@ -92,15 +92,19 @@ async def seed_demo(settings: Settings) -> str:
         await conn.close()
 
 
+def _demo_documents(folder: Path = Path("tests/data/kb")) -> list[tuple[str, bytes]]:
+    """The demo knowledge base shipped with the tests (a fictional pizzeria)."""
+    if not folder.is_dir():
+        return []
+    suffixes = (".md", ".txt", ".csv", ".html", ".pdf")
+    return [(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix in suffixes]
+
+
 async def _seed_knowledge(conn: asyncpg.Connection, client_id: str) -> None:
-    kb = Path("tests/data/kb")
-    if not kb.is_dir():
-        return
     from rag_worker.knowledge.ingest import ingest_document
 
-    for path in sorted(kb.iterdir()):
-        if path.suffix in (".md", ".txt", ".csv", ".html", ".pdf"):
-            await ingest_document(conn, client_id, path.name, path.read_bytes())
+    for name, data in await asyncio.to_thread(_demo_documents):
+        await ingest_document(conn, client_id, name, data)
 
 
 def main() -> None:

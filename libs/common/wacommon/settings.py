@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     meta_graph_url: str = "https://graph.facebook.com"
     meta_graph_version: str = "v23.0"
     meta_app_id: str | None = None
+    # two-step verification PIN used when Embedded Signup registers a number (else generated)
+    meta_register_pin: SecretStr | None = None
 
     # provider base URLs (tests and the local sandbox point them at fakes)
     lancepilot_url: str = "https://api.lancepilot.com"

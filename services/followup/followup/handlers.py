@@ -8,6 +8,10 @@ from typing import Any, Literal
 
 import asyncpg
 import structlog
+
+from followup import store
+from followup.store import FollowupClaim, ReminderClaim, Tenant
+from followup.writers import FollowupRequest, FollowupWriter, ReminderCheck, ReminderRequest
 from wacommon import conversation_state as cs
 from wacommon import event_types as ev
 from wacommon.broker import topology
@@ -16,10 +20,6 @@ from wacommon.business_hours import next_allowed_at
 from wacommon.followups import FollowupPlan, FollowupStage, free_text_allowed, parse_plan
 from wacommon.pgconn import Conn, append_event
 from wacommon.schemas import SendReply
-
-from followup import store
-from followup.store import FollowupClaim, ReminderClaim, Tenant
-from followup.writers import FollowupRequest, FollowupWriter, ReminderCheck, ReminderRequest
 
 log = structlog.get_logger(__name__)
 MEDIA_KINDS = ("audio", "image", "video", "document")

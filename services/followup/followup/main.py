@@ -1,23 +1,38 @@
-"""Wiring only: settings, logging, runtime, HTTP health and the scan loop."""
+"""Wiring only: settings, logging, runtime, LLM clients, HTTP health and the scan loop."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
+from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
+from followup.scanner import bootstrap
+from followup.settings import FollowupSettings
+from rag_worker.llm.clients import LLMClients
+from rag_worker.llm.config import ai_settings_from_env
 from wacommon.http import serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 
-from followup.scanner import bootstrap
-from followup.settings import FollowupSettings
-
 
 async def run(settings: FollowupSettings) -> None:
     """Open the runtime, then serve health endpoints and scan until stopped."""
+    ai = ai_settings_from_env(os.environ)
     async with Runtime(settings) as runtime:
-        scanner = bootstrap(settings, pool=runtime.pool, publisher=runtime.publisher)
+        clients = LLMClients(timeout_s=ai.llm_timeout_s)
+        tenants = TenantLLMs(runtime.pool, ai, runtime.secrets)
+        scanner = bootstrap(
+            settings,
+            pool=runtime.pool,
+            publisher=runtime.publisher,
+            writer=LLMFollowupWriter(tenants, clients, runtime.events),
+            checker=LLMReminderCheck(tenants, clients, runtime.events),
+        )
         app = service_app(runtime, "followup")
-        await serve(app, settings, background=[scanner.loop])
+        try:
+            await serve(app, settings, background=[scanner.loop])
+        finally:
+            await clients.aclose()
 
 
 def main() -> None:

@@ -12,8 +12,6 @@ from typing import TypeVar
 
 import asyncpg
 import structlog
-from wacommon.broker.publisher import Publisher
-from wacommon.conversation_state import expire_handovers
 
 from followup import handlers, store
 from followup.settings import FollowupSettings
@@ -23,6 +21,8 @@ from followup.writers import (
     OfflineReminderCheck,
     ReminderCheck,
 )
+from wacommon.broker.publisher import Publisher
+from wacommon.conversation_state import expire_handovers
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from wacommon.pgconn import Conn
 
 from followup.writers import Line
+from wacommon.pgconn import Conn
 
 # the partial index on followup_due_at finds the due rows and SKIP LOCKED lets replicas share
 # them; the locks last for the claiming transaction, which writes everything that needs no LLM

@@ -82,14 +82,24 @@ async def process_inbound(
         {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
         conversation_id=cid, correlation_id=correlation_id, at=msg.sent_at, conn=conn,
     )
+    campaign = msg.attributes.get("campaign")
+    if isinstance(campaign, dict) and campaign:
+        # a campaign send or a reply to one: the conversation carries the campaign's context
+        await conn.execute(
+            "UPDATE active_conversations SET attributes = attributes || jsonb_build_object("
+            "'campaign', $3::jsonb) WHERE client_id = $1 AND id = $2",
+            tenant_id, cid, campaign,
+        )
     if msg.sender is SenderRole.HUMAN:
         await conversation_state.on_human_message(
             conn, tenant_id, cid, tenant_tools_config=tools,
             human_timeout_s=client.get("human_attendant_timeout"), correlation_id=correlation_id,
+            text=msg.text, provider=msg.provider.value,
         )
         out.reason = "human_message"
         return out
-    if msg.sender is not SenderRole.CUSTOMER and msg.sender is not SenderRole.CAMPAIGN:
+    if msg.sender is not SenderRole.CUSTOMER:
+        # a campaign send is stored as context for the reply to it, never answered itself
         out.reason = f"{msg.sender.value}_message"
         return out
     await followups.cancel_followups(conn, tenant_id, cid, now=now)

@@ -104,4 +104,12 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
         """A LancePilot workspace webhook."""
         return await accept(Provider.LANCEPILOT, secret, request)
 
+    @router.post("/uazapi/webhook", include_in_schema=False)
+    @router.post("/uazapi/webhook/", include_in_schema=False)
+    @router.post("/lancepilot/webhook", include_in_schema=False)
+    @router.post("/lancepilot/webhook/", include_in_schema=False)
+    async def no_secret() -> Response:
+        """A webhook URL without its secret (otherwise a 404 or a redirect)."""
+        return JSONResponse({"error": "unknown webhook URL"}, status_code=401)
+
     return router

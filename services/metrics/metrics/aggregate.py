@@ -20,7 +20,7 @@ from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, RANGE_STAGE, UPSERT_S
 
 WATERMARK = "daily"
 # the rollup hashes and sorts in memory; JIT compilation costs more than it saves here
-_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off"
+_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL hash_mem_multiplier = 4; SET LOCAL jit = off"
 # local days are computed in the tenant's zone: UTC offsets stay within +-14 h
 _ZONE_MARGIN = timedelta(days=2)
 
@@ -95,10 +95,11 @@ async def recompute(
 async def _rollup(
     conn: PoolConnectionProxy[Any], prices: dict[str, Any], stage: str, *args: Any
 ) -> asyncpg.Record:
-    zones = await conn.fetch(
-        "SELECT DISTINCT timezone AS tz, metrics_tz(timezone) AS zone FROM clients"
+    unknown = await conn.fetchval(
+        "SELECT coalesce(array_agg(tz), '{}') FROM (SELECT DISTINCT timezone AS tz FROM clients) z"
+        " WHERE metrics_tz(tz) <> tz"
     )
-    await conn.execute(stage, [z["tz"] for z in zones], [z["zone"] for z in zones], *args)
+    await conn.execute(stage, unknown, *args)
     await conn.execute("ANALYZE metrics_stage")
     row: asyncpg.Record | None = await conn.fetchrow(UPSERT_SQL, prices)
     await conn.execute("DROP TABLE metrics_stage")

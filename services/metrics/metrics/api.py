@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 
-from metrics import queries
+from metrics import queries, report
 from metrics.auth import KeyResolver, Principal
 
 _JSON = "application/json"
@@ -22,7 +22,7 @@ From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
 
 
-def _json(text: str) -> Response:
+def _json(text: str | bytes) -> Response:
     return Response(content=text, media_type=_JSON, headers=_NO_STORE)
 
 
@@ -61,7 +61,7 @@ def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> A
         if not principal.may_read(cid):
             raise HTTPException(404, "not found")
         first, last = _range(start, end, max_days)
-        return _json(await queries.tenant_daily(pool, cid, first, last))
+        return _json(await report.tenant_daily(pool, cid, first, last))
 
     @router.get("/metrics/daily")
     async def operator_daily(

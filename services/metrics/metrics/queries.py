@@ -1,7 +1,7 @@
-"""Read queries of the dashboard API: one statement each, JSON built by PostgreSQL.
+"""Operator read queries: one statement each, JSON built by PostgreSQL from `metrics_daily`.
 
-They read `metrics_daily` only (plus tenant names); the response body is the text
-PostgreSQL returns, so no per-row work happens in Python.
+Across tenants the rows are many and the answer small, so PostgreSQL folds them; the
+tenant report (few rows, several maps to merge) is built in Python by `report`.
 """
 
 from __future__ import annotations
@@ -47,30 +47,6 @@ _TOTAL_FIELDS = """
 """
 
 
-def _merged(column: str) -> str:
-    return (
-        f"(SELECT coalesce(jsonb_object_agg(key, n), '{{}}') FROM (SELECT key,"
-        f" sum(value::numeric) AS n FROM d, jsonb_each_text(d.{column}) GROUP BY key) x)"
-    )
-
-
-TENANT_SQL = f"""
-WITH d AS (
-    SELECT * FROM metrics_daily WHERE client_id = $1 AND day BETWEEN $2 AND $3
-)
-SELECT json_build_object(
-    'client_id', $1::uuid, 'from', $2::date, 'to', $3::date,
-    'series', coalesce((SELECT json_agg(json_build_object({_DAY_FIELDS}) ORDER BY day) FROM d),
-                       '[]'::json),
-    'totals', (SELECT json_build_object({_TOTAL_FIELDS}) FROM d),
-    'response_time_p90_ms', metrics_hist_quantile({_merged("response_time_hist")}, 0.9),
-    'tools_used', {_merged("tools_used")},
-    'tool_errors', {_merged("tool_errors")},
-    'failed_sends', {_merged("failed_sends")},
-    'usage', {_merged("usage")}
-)::text
-"""
-
 # Operator view: every tenant's totals over the range and the all-tenant daily series.
 OPERATOR_SQL = f"""
 WITH d AS (SELECT * FROM metrics_daily WHERE day BETWEEN $1 AND $2),
@@ -99,12 +75,6 @@ SELECT coalesce(json_agg(json_build_object('client_id', id, 'name', name, 'timez
                          ORDER BY name, id), '[]'::json)::text
 FROM clients
 """
-
-
-async def tenant_daily(pool: asyncpg.Pool, client_id: str, start: date, end: date) -> str:
-    """One tenant's daily series and totals over [start, end], as JSON text."""
-    text: str = await pool.fetchval(TENANT_SQL, client_id, start, end)
-    return text
 
 
 async def operator_daily(pool: asyncpg.Pool, start: date, end: date) -> str:

@@ -4,24 +4,24 @@ Two statements in the aggregation transaction. STAGE shrinks the events to one r
 per (tenant, local day, type, key) in a temporary table; it only reads and uses
 count/sum, so PostgreSQL may run it with parallel workers. UPSERT derives every
 metric from that small table and merges it into `metrics_daily` (and the per-day
-conversation sets). Parameters: STAGE takes `$1` zone names and `$2` the zones they
-resolve to, then the filter's; UPSERT takes `$1` the price map.
+conversation sets). Parameters: STAGE takes `$1` the zone names PostgreSQL does not know
+(those tenants count in UTC), then the filter's; UPSERT takes `$1` the price map.
 """
 
 from __future__ import annotations
 
-# events committed in [lo, hi) transaction ids: $3 lo, $4 hi
-INCREMENT_FILTER = "e.xact_id >= $3::text::xid8 AND e.xact_id < $4::text::xid8"
+# events committed in [lo, hi) transaction ids: $2 lo, $3 hi
+INCREMENT_FILTER = "e.xact_id >= $2::text::xid8 AND e.xact_id < $3::text::xid8"
 
-# everything below the watermark $3
-ALL_FILTER = "e.xact_id < $3::text::xid8"
+# everything below the watermark $2
+ALL_FILTER = "e.xact_id < $2::text::xid8"
 
-# below the watermark $3, created in [$4, $5), optionally one tenant ($6), local days [$7, $8]
+# below the watermark $2, created in [$3, $4), optionally one tenant ($5), local days [$6, $7]
 RANGE_FILTER = (
-    "e.xact_id < $3::text::xid8 AND e.created_at >= $4 AND e.created_at < $5"
-    " AND ($6::uuid IS NULL OR e.client_id = $6::uuid)"
+    "e.xact_id < $2::text::xid8 AND e.created_at >= $3 AND e.created_at < $4"
+    " AND ($5::uuid IS NULL OR e.client_id = $5::uuid)"
 )
-RANGE_DAYS = "WHERE day BETWEEN $7 AND $8"
+RANGE_DAYS = "WHERE day BETWEEN $6 AND $7"
 
 _STAGE = """
 CREATE TEMP TABLE metrics_stage ON COMMIT DROP AS
@@ -29,7 +29,10 @@ SELECT client_id, day, event_type, k1, conv, bucket, count(*) AS n,
        sum(s1) AS s1, sum(s2) AS s2, sum(s3) AS s3, count(s3) AS n3,
        count(*) FILTER (WHERE failed) AS n_err
 FROM (
-    SELECT e.client_id, (e.created_at AT TIME ZONE z.zone)::date AS day, e.event_type,
+    SELECT e.client_id,
+           (e.created_at AT TIME ZONE CASE WHEN c.timezone = ANY($1::text[]) THEN 'UTC'
+                                          ELSE c.timezone END)::date AS day,
+           e.event_type,
            CASE e.event_type
                WHEN 'msg_sent' THEN CASE WHEN e.data->>'role' IN ('human', 'operator')
                                          THEN 'human' ELSE 'bot' END
@@ -62,14 +65,13 @@ FROM (
            e.event_type = 'tool_used' AND e.data->'ok' = 'false' AS failed
     FROM conversation_events e
     JOIN clients c ON c.id = e.client_id
-    JOIN unnest($1::text[], $2::text[]) AS z(tz, zone) ON z.tz = c.timezone
     WHERE {filter}
 ) x {days}
 GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 _UPSERT = """
-WITH l1 AS MATERIALIZED (SELECT * FROM metrics_stage),
+WITH l1 AS (SELECT * FROM metrics_stage),
 days AS (
     SELECT client_id, day, sum(n) AS events,
         coalesce(sum(n) FILTER (WHERE event_type = 'msg_received'), 0) AS messages_in,
@@ -119,12 +121,14 @@ usage AS (
            round(sum(amount * coalesce($1::jsonb -> k1 ->> unit,
                                        $1::jsonb -> 'default' ->> unit, '0')::numeric), 6) AS cost
     FROM (SELECT client_id, day, k1, unit, sum(amount) AS amount
-          FROM l1 CROSS JOIN LATERAL (VALUES
+          FROM (SELECT client_id, day, event_type, k1, sum(s1) AS s1, sum(s2) AS s2
+                FROM l1 WHERE event_type IN ('ai_responded', 'llm_usage', 'media_processed')
+                GROUP BY 1, 2, 3, 4) m
+          CROSS JOIN LATERAL (VALUES
               ('in', CASE WHEN event_type <> 'media_processed' THEN s1 END),
               ('out', CASE WHEN event_type <> 'media_processed' THEN s2 END),
               ('audio_s', CASE WHEN event_type = 'media_processed' THEN s1 / 1000.0 END),
               ('images', CASE WHEN event_type = 'media_processed' THEN s2 END)) v(unit, amount)
-          WHERE event_type IN ('ai_responded', 'llm_usage', 'media_processed')
           GROUP BY 1, 2, 3, 4) ur
     WHERE amount > 0
     GROUP BY 1, 2

@@ -50,13 +50,27 @@ class RagDeps:
 
 
 def _turn(row: dict[str, Any]) -> Turn:
-    role = row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
-    return Turn(role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"])
+    role = (
+        row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
+    )
+    return Turn(
+        role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]
+    )
 
 
-def _window(client: dict[str, Any]) -> tuple[int, int]:
+def _window(client: dict[str, Any]) -> tuple[int, float]:
     llm = (client.get("tools_config") or {}).get("llm_config") or {}
-    return int(llm.get("history_messages", HISTORY_MESSAGES)), int(llm.get("history_hours", HISTORY_HOURS))
+    if not isinstance(llm, dict):
+        llm = {}
+    messages, hours = llm.get("history_messages"), llm.get("history_hours")
+    try:
+        # fractional hours ("1.5") are valid llm_config; a broken value must not fail the burst
+        return (
+            HISTORY_MESSAGES if messages in (None, "") else int(float(messages)),
+            HISTORY_HOURS if hours in (None, "") else float(hours),
+        )
+    except (TypeError, ValueError):
+        return HISTORY_MESSAGES, HISTORY_HOURS
 
 
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
@@ -76,9 +90,12 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("unknown_conversation").inc()
         return
     client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
-    if not client["bot_active"] or conv["state"] != "bot":
+    # a handover whose pause already ended is resumed here, not left to the next scan
+    async with deps.pool.acquire() as conn:
+        allowed, why = await conversation_state.bot_may_reply(conn, tenant_id, cid)
+    if not allowed:
         REPLIES.labels("bot_silent").inc()
-        log.info("burst_not_answered", why="bot_off" if not client["bot_active"] else conv["state"])
+        log.info("burst_not_answered", why=why)
         return
     last_id = max(msg.message_ids)
     burst_rows = await msg_repo.unanswered_customer_messages(
@@ -102,27 +119,41 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         deps.pool, tenant_id, cid, since=since, limit=max_messages, before_id=burst_rows[0]["id"]
     )
     tenant = Tenant(
-        id=tenant_id, name=client["name"], system_prompt=client["system_prompt"],
-        timezone=client["timezone"], tools_config=client["tools_config"],
+        id=tenant_id,
+        name=client["name"],
+        system_prompt=client["system_prompt"],
+        timezone=client["timezone"],
+        tools_config=client["tools_config"],
     )
     inp = ResponderInput(
-        tenant=tenant, conversation_id=cid, contact_key=conv["contact_key"],
-        contact_name=conv["contact_name"], history=[_turn(r) for r in history_rows],
-        burst=[_turn(r) for r in burst_rows], now=now, correlation_id=msg.correlation_id,
+        tenant=tenant,
+        conversation_id=cid,
+        contact_key=conv["contact_key"],
+        contact_name=conv["contact_name"],
+        history=[_turn(r) for r in history_rows],
+        burst=[_turn(r) for r in burst_rows],
+        now=now,
+        correlation_id=msg.correlation_id,
     )
     output = await deps.responder_for(tenant).respond(inp)
     await _commit_reply(deps, msg, client, output, last_id, msg.first_message_at)
 
 
 async def _commit_reply(
-    deps: RagDeps, msg: BurstReady, client: dict[str, Any], output: ResponderOutput, last_id: int,
+    deps: RagDeps,
+    msg: BurstReady,
+    client: dict[str, Any],
+    output: ResponderOutput,
+    last_id: int,
     first_at: datetime,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     bubbles = [bubble for text in output.messages for bubble in shape_reply(text)]
     origin = "system" if output.handover_reason or output.opt_out else "bot"
     first_id: int | None = None
-    async with deps.pool.acquire() as conn, conn.transaction():
+    async with deps.pool.acquire() as proxy, proxy.transaction():
+        # the repositories are typed for Connection; a pool's proxy behaves as one
+        conn = cast(asyncpg.Connection, proxy)
         conv = await conv_repo.lock_conversation(conn, tenant_id, cid)
         if conv is None:
             return
@@ -132,38 +163,71 @@ async def _commit_reply(
         elif await msg_repo.newer_customer_message_exists(conn, tenant_id, cid, last_id):
             why = "stale"
         if why is not None:
-            await deps.events.append(tenant_id, ev.REPLY_DROPPED, {"why": why, "stage": "generated"},
-                                     conversation_id=cid, correlation_id=msg.correlation_id, conn=conn)
+            await deps.events.append(
+                tenant_id,
+                ev.REPLY_DROPPED,
+                {"why": why, "stage": "generated"},
+                conversation_id=cid,
+                correlation_id=msg.correlation_id,
+                conn=conn,
+            )
             REPLIES.labels(f"dropped_{why}").inc()
             log.info("reply_dropped", why=why)
             return
         for i, text in enumerate(bubbles):
             new_id = await msg_repo.insert_outbound(
-                conn, tenant_id, cid, provider=conv["provider"],
-                instance_id=str(conv["provider_instance_id"]) if conv["provider_instance_id"] else None,
-                role="bot", kind="text", content=text, payload={"origin": origin},
-                idempotency_key=f"reply:{msg.burst_id}:{i}", burst_id=msg.burst_id,
+                conn,
+                tenant_id,
+                cid,
+                provider=conv["provider"],
+                instance_id=str(conv["provider_instance_id"])
+                if conv["provider_instance_id"]
+                else None,
+                role="bot",
+                kind="text",
+                content=text,
+                payload={"origin": origin},
+                idempotency_key=f"reply:{msg.burst_id}:{i}",
+                burst_id=msg.burst_id,
             )
             if first_id is None:
                 first_id = new_id
         usage = output.usage
-        await deps.events.append(tenant_id, ev.AI_RESPONDED, {
-            "model": usage.model, "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out,
-            "latency_ms": int((utcnow() - first_at).total_seconds() * 1000),
-            "bubbles": len(bubbles), "messages": len(msg.message_ids),
-        }, conversation_id=cid, correlation_id=msg.correlation_id, conn=conn)
+        await deps.events.append(
+            tenant_id,
+            ev.AI_RESPONDED,
+            {
+                "model": usage.model,
+                "tokens_in": usage.tokens_in,
+                "tokens_out": usage.tokens_out,
+                "latency_ms": int((utcnow() - first_at).total_seconds() * 1000),
+                "bubbles": len(bubbles),
+                "messages": len(msg.message_ids),
+            },
+            conversation_id=cid,
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
         if output.handover_reason:
             until = conversation_state.human_pause_until(
                 client["tools_config"], client.get("human_attendant_timeout"), utcnow()
             )
-            await conversation_state.handover(conn, tenant_id, cid, cause=f"ai:{output.handover_reason}",
-                                              until=until, correlation_id=msg.correlation_id)
+            await conversation_state.handover(
+                conn,
+                tenant_id,
+                cid,
+                cause=f"ai:{output.handover_reason}",
+                until=until,
+                correlation_id=msg.correlation_id,
+            )
         elif output.opt_out:
-            await conversation_state.opt_out(conn, tenant_id, cid, cause="ai_tool",
-                                             correlation_id=msg.correlation_id)
+            await conversation_state.opt_out(
+                conn, tenant_id, cid, cause="ai_tool", correlation_id=msg.correlation_id
+            )
         elif bubbles:
-            await followups.schedule_followup(conn, tenant_id, cid, client.get("followup_config") or {},
-                                              utcnow())
+            await followups.schedule_followup(
+                conn, tenant_id, cid, client.get("followup_config") or {}, utcnow()
+            )
     REPLIES.labels("answered" if first_id else "empty").inc()
     if first_id is not None:
         await _publish(deps, msg, first_id, origin)
@@ -171,8 +235,12 @@ async def _commit_reply(
 
 async def _publish(deps: RagDeps, msg: BurstReady, outbound_id: int, origin: str) -> None:
     await deps.publisher.publish(
-        SendReply(tenant_id=msg.tenant_id, correlation_id=msg.correlation_id,
-                  conversation_id=msg.conversation_id, outbound_id=outbound_id,
-                  origin=cast(Any, origin)),
+        SendReply(
+            tenant_id=msg.tenant_id,
+            correlation_id=msg.correlation_id,
+            conversation_id=msg.conversation_id,
+            outbound_id=outbound_id,
+            origin=cast(Any, origin),
+        ),
         exchange=PIPELINE,
     )

@@ -22,8 +22,8 @@ from sender.ratelimit import DailyCapReached, RateLimiter, UazapiPacer, UazapiPa
 from wacommon import conversation_state
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
-from wacommon.crypto import SecretBox
 from wacommon.credentials import ProviderCredentials
+from wacommon.crypto import SecretBox
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
 from wacommon.events import EventLog
 from wacommon.repositories import conversations as conv_repo

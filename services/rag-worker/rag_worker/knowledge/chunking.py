@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from wacommon.repositories.knowledge import ChunkIn
-
 from rag_worker.knowledge.extract import Section
+from wacommon.repositories.knowledge import ChunkIn
 
 MAX_CHARS = 700
 OVERLAP_CHARS = 120

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pypdf
+
 from wacommon.repositories.knowledge import SourceKind
 
 _KINDS: dict[str, SourceKind] = {

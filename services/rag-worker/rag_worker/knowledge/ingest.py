@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from wacommon.repositories import knowledge
-from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
-
 from rag_worker.knowledge.chunking import chunk_sections
 from rag_worker.knowledge.extract import extract
+from wacommon.repositories import knowledge
+from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
 
 
 def prepare_chunks(

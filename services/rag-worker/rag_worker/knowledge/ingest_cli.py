@@ -9,12 +9,12 @@ from pathlib import Path
 
 import asyncpg
 from tqdm import tqdm
-from wacommon.db import create_pool
-from wacommon.repositories.clients import get_client
-from wacommon.settings import Settings
 
 from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable, source_kind
 from rag_worker.knowledge.ingest import ingest_document
+from wacommon.db import create_pool
+from wacommon.repositories.clients import get_client
+from wacommon.settings import Settings
 
 
 def collect(paths: list[str]) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import asyncpg
+
 from wacommon.repositories import knowledge
 from wacommon.repositories.knowledge import DEFAULT_MIN_SCORE, Passage
 

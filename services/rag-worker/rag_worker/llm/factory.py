@@ -7,7 +7,6 @@ from collections.abc import Callable
 import asyncpg
 import httpx
 import structlog
-from wacommon.events import EventLog
 
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings, llm_config
@@ -17,6 +16,7 @@ from rag_worker.llm.ports import Retriever
 from rag_worker.llm.turn import ResponderDeps
 from rag_worker.responder import Responder, Tenant
 from rag_worker.tools.catalog import build_toolbox
+from wacommon.events import EventLog
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 import httpx
 import structlog
-from wacommon.events import EventLog
 
 from rag_worker.formatting import shape_reply
 from rag_worker.llm.config import AISettings, LLMConfig
@@ -17,6 +16,7 @@ from rag_worker.llm.ports import PassageLike, Retriever
 from rag_worker.llm.prompt import ChatTurn, chat_turns, system_prompt, window
 from rag_worker.responder import ResponderInput, ResponderOutput, Usage
 from rag_worker.tools.registry import Toolbox, ToolContext, ToolResult
+from wacommon.events import EventLog
 
 log = structlog.get_logger(__name__)
 

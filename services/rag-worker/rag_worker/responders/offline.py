@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from wacommon.repositories.knowledge_text import unaccent
-
 from rag_worker.formatting import shape_reply
 from rag_worker.knowledge.retrieval import KnowledgeRetriever, Passage
 from rag_worker.responder import ResponderInput, ResponderOutput, Usage
+from wacommon.repositories.knowledge_text import unaccent
 
 MODEL_NAME = "offline"
 HANDOVER_ASKED = "customer_asked_for_human"

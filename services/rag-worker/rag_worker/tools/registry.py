@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 import httpx
 import structlog
-from wacommon.event_types import TOOL_USED
-from wacommon.events import EventLog
 
 from rag_worker.llm.config import AISettings
+from wacommon.event_types import TOOL_USED
+from wacommon.events import EventLog
 
 log = structlog.get_logger(__name__)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from wacommon.credentials import ProviderCredentials
+from wacommon.providers.send_errors import ProviderSendError
 
 OutboundKind = Literal[
     "text", "image", "audio", "video", "document", "sticker", "template", "interactive", "reaction"
@@ -42,32 +43,19 @@ class SendResult:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-class ProviderSendError(Exception):
-    """The provider refused or failed; `retryable` says whether trying later can help."""
-
-    def __init__(
-        self, message: str, *, retryable: bool, code: str | None = None,
-        http_status: int | None = None, retry_after: float | None = None,
-        # the token or instance is broken: mark the provider instance unhealthy
-        credentials_invalid: bool = False,
-        # the send may have happened (timeout after the request went out)
-        ambiguous: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.code = code
-        self.http_status = http_status
-        self.retry_after = retry_after
-        self.credentials_invalid = credentials_invalid
-        self.ambiguous = ambiguous
-
-
 class ProviderClient(Protocol):
     """Sends messages through one provider."""
 
     async def send(self, creds: ProviderCredentials, message: OutboundMessage) -> SendResult: ...
 
     async def mark_read(
-        self, creds: ProviderCredentials, provider_message_id: str, *, chat: str | None = None,
+        self,
+        creds: ProviderCredentials,
+        provider_message_id: str,
+        *,
+        chat: str | None = None,
         typing: bool = False,
     ) -> None: ...
+
+
+__all__ = ["OutboundKind", "OutboundMessage", "ProviderClient", "ProviderSendError", "SendResult"]

@@ -12,10 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from wacommon.credentials import ProviderCredentials
 
 from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
 from sender.clients.gateway_http import call_json
+from wacommon.credentials import ProviderCredentials
 
 DEFAULT_BASE_URL = "https://lancepilot.com/api/v3"
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document"})

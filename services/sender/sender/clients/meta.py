@@ -11,10 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from wacommon.credentials import ProviderCredentials
 
 from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
-from sender.clients.meta_errors import classify_graph_error
 from sender.clients.meta_payloads import (
     envelope,
     mark_read_body,
@@ -23,6 +21,8 @@ from sender.clients.meta_payloads import (
     template_object,
     text_object,
 )
+from wacommon.credentials import ProviderCredentials
+from wacommon.providers.meta_errors import classify_graph_error
 
 __all__ = ["MetaGraphClient", "classify_graph_error"]
 

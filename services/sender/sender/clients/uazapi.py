@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from wacommon.credentials import ProviderCredentials
 
 from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
 from sender.clients.gateway_http import call_json
+from wacommon.credentials import ProviderCredentials
 
 # echoed back in webhooks as message.track_source: tells our sends from other API users
 TRACK_SOURCE = "wa-assistant"

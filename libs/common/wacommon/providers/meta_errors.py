@@ -12,8 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from wacommon.logging import redact_text
-
-from sender.clients.base import ProviderSendError
+from wacommon.providers.send_errors import ProviderSendError
 
 THROTTLED = frozenset({130429, 131056, 80007, 4})
 TEMPORARY = frozenset({1, 2, 131000, 131016, 133004, 131057, 131048})

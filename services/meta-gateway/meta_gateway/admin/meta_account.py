@@ -1,0 +1,334 @@
+"""Admin routes for a tenant's Meta account: Embedded Signup, message templates, business profile."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import asyncpg
+import httpx
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.meta_account_models import (
+    COEXISTENCE_EVENT,
+    PIN_KEY,
+    BusinessProfile,
+    BusinessProfilePatch,
+    EmbeddedSignupIn,
+    SignupOut,
+    TemplateCreated,
+    TemplateIn,
+)
+from meta_gateway.admin.models import ProviderOut
+from wacommon.crypto import SecretBox, mask
+from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def graph_failure(exc: GraphCallFailed) -> HTTPException:
+    """A 502 naming the Graph step, code and message (which never carry a token)."""
+    detail = {
+        "error": "meta_graph_error",
+        "step": exc.step,
+        "code": exc.code,
+        "message": exc.message,
+        "retryable": exc.retryable,
+    }
+    return HTTPException(status.HTTP_502_BAD_GATEWAY, detail)
+
+
+def meta_account_router(
+    settings: Settings, pool: asyncpg.Pool, box: SecretBox, *, http: httpx.AsyncClient | None = None
+) -> APIRouter:
+    """`/admin/clients/{id}/meta/...`: embedded-signup, templates, business-profile."""
+    router = APIRouter(
+        prefix="/admin/clients/{client_id}/meta",
+        tags=["meta account"],
+        dependencies=[Depends(require_admin(settings))],
+    )
+    app_secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else None
+
+    @asynccontextmanager
+    async def graph() -> AsyncIterator[MetaAdminClient]:
+        def client(h: httpx.AsyncClient) -> MetaAdminClient:
+            return MetaAdminClient(
+                h,
+                base_url=settings.meta_graph_url,
+                version=settings.meta_graph_version,
+                app_id=settings.meta_app_id,
+                app_secret=app_secret,
+            )
+
+        if http is not None:
+            yield client(http)
+            return
+        async with httpx.AsyncClient(timeout=15.0) as own:
+            yield client(own)
+
+    async def tenant(client_id: str) -> str:
+        cid = parse_id(client_id, "client")
+        if await clients_repo.get_client(pool, cid) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return cid
+
+    async def meta_instance(cid: str, provider_id: str | None) -> dict[str, Any]:
+        if provider_id:
+            row = await providers_repo.get_provider(
+                pool, box, cid, parse_id(provider_id, "provider")
+            )
+            if row is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
+            if row["provider_type"] != "meta":
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "provider_id: not a meta provider instance",
+                )
+            return row
+        rows = [
+            r
+            for r in await providers_repo.list_providers(pool, box, cid)
+            if r["provider_type"] == "meta" and r["is_active"]
+        ]
+        if not rows:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client has no active meta provider")
+        return sorted(rows, key=lambda r: not r["is_default"])[0]
+
+    def credential(row: dict[str, Any], key: str) -> str:
+        value = row["config"].get(key)
+        if not value:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"meta provider has no {key}")
+        return str(value)
+
+    async def failed(cid: str, row: dict[str, Any], exc: GraphCallFailed) -> HTTPException:
+        log.warning("meta_graph_call_failed", client_id=cid, step=exc.step, code=exc.code)
+        if exc.credentials_invalid:
+            await providers_repo.mark_health(
+                pool, cid, str(row["id"]), healthy=False, error=exc.message[:500]
+            )
+        return graph_failure(exc)
+
+    @router.post("/embedded-signup", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
+    async def embedded_signup(client_id: str, body: EmbeddedSignupIn) -> SignupOut:
+        """Finish Embedded Signup: token exchange, app subscription, registration, storage."""
+        cid = await tenant(client_id)
+        if not settings.meta_app_id or not app_secret:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "Embedded Signup needs META_APP_ID and META_APP_SECRET",
+            )
+        await _refuse_other_tenant(pool, box, cid, body.phone_number_id)
+        existing = await _own_instance(pool, box, cid, body.phone_number_id)
+        pin, generated = _choose_pin(body.pin, existing, box, settings)
+        register = body.event != COEXISTENCE_EVENT
+        try:
+            async with graph() as meta:
+                token = await meta.exchange_code(body.code)
+                await meta.subscribe_app(body.waba_id, token)
+                if register:
+                    await meta.register_number(body.phone_number_id, token, pin)
+                info = await meta.phone_number_info(body.phone_number_id, token)
+        except GraphCallFailed as exc:
+            log.warning("meta_signup_failed", client_id=cid, step=exc.step, code=exc.code)
+            raise graph_failure(exc) from None
+        config: dict[str, Any] = {
+            "phone_id": body.phone_number_id,
+            "access_token": token,
+            "waba_id": body.waba_id,
+            "app_id": settings.meta_app_id,
+            "display_phone_number": info.display_phone_number,
+            "verified_name": info.verified_name,
+            "onboarding": "embedded_signup",
+        }
+        if register:
+            config[PIN_KEY] = box.encrypt(pin)
+        config = {k: v for k, v in config.items() if v is not None}
+        row = await _store(pool, box, cid, body.phone_number_id, config)
+        log.info(
+            "meta_signup_completed",
+            client_id=cid,
+            provider_id=str(row["id"]),
+            phone_number_id=body.phone_number_id,
+            waba_id=body.waba_id,
+            registered=register,
+        )
+        return SignupOut(
+            **_out_fields(row), registered=register, pin=pin if generated and register else None
+        )
+
+    @router.get("/templates", response_model=list[dict[str, Any]])
+    async def list_templates(
+        client_id: str,
+        provider_id: str | None = None,
+        template_status: str | None = Query(None, alias="status", pattern=r"^[A-Z_]{1,32}$"),
+    ) -> list[dict[str, Any]]:
+        """The WABA's message templates (optionally one status: APPROVED, PENDING, ...)."""
+        cid = await tenant(client_id)
+        row = await meta_instance(cid, provider_id)
+        waba, token = credential(row, "waba_id"), credential(row, "access_token")
+        try:
+            async with graph() as meta:
+                return await meta.list_templates(waba, token, template_status)
+        except GraphCallFailed as exc:
+            raise await failed(cid, row, exc) from None
+
+    @router.post("/templates", status_code=status.HTTP_201_CREATED, response_model=TemplateCreated)
+    async def create_template(
+        client_id: str, body: TemplateIn, provider_id: str | None = None
+    ) -> TemplateCreated:
+        """Submit a template for Meta's review; it starts PENDING."""
+        cid = await tenant(client_id)
+        row = await meta_instance(cid, provider_id)
+        waba, token = credential(row, "waba_id"), credential(row, "access_token")
+        try:
+            async with graph() as meta:
+                answer = await meta.create_template(waba, token, body.model_dump(exclude_none=True))
+        except GraphCallFailed as exc:
+            raise await failed(cid, row, exc) from None
+        log.info("meta_template_created", client_id=cid, template=body.name, id=answer.get("id"))
+        return TemplateCreated(
+            id=str(answer.get("id") or ""),
+            status=answer.get("status"),
+            category=answer.get("category"),
+        )
+
+    @router.get("/business-profile", response_model=BusinessProfile)
+    async def get_business_profile(
+        client_id: str, provider_id: str | None = None
+    ) -> BusinessProfile:
+        """The number's business profile as WhatsApp users see it."""
+        cid = await tenant(client_id)
+        row = await meta_instance(cid, provider_id)
+        phone, token = credential(row, "phone_id"), credential(row, "access_token")
+        try:
+            async with graph() as meta:
+                profile = await meta.get_business_profile(phone, token)
+        except GraphCallFailed as exc:
+            raise await failed(cid, row, exc) from None
+        return BusinessProfile.model_validate(
+            {k: v for k, v in profile.items() if k in BusinessProfile.model_fields}
+        )
+
+    @router.patch("/business-profile", response_model=BusinessProfile)
+    async def update_business_profile(
+        client_id: str, body: BusinessProfilePatch, provider_id: str | None = None
+    ) -> BusinessProfile:
+        """Change some profile fields; answers the profile as Graph now holds it."""
+        fields = body.model_dump(exclude_none=True)
+        if not fields:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body: no field to change")
+        cid = await tenant(client_id)
+        row = await meta_instance(cid, provider_id)
+        phone, token = credential(row, "phone_id"), credential(row, "access_token")
+        try:
+            async with graph() as meta:
+                await meta.update_business_profile(phone, token, fields)
+                profile = await meta.get_business_profile(phone, token)
+        except GraphCallFailed as exc:
+            raise await failed(cid, row, exc) from None
+        log.info("meta_business_profile_updated", client_id=cid, fields=sorted(fields))
+        return BusinessProfile.model_validate(
+            {k: v for k, v in profile.items() if k in BusinessProfile.model_fields}
+        )
+
+    return router
+
+
+async def _refuse_other_tenant(
+    conn: providers_repo.Conn, box: SecretBox, cid: str, phone_id: str
+) -> None:
+    # routing picks one tenant per phone_number_id: a number cannot serve two tenants
+    owner = await providers_repo.find_meta_instance(conn, box, phone_id, None)
+    if owner is not None and str(owner["client_id"]) != cid:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "phone_number_id is connected to another client"
+        )
+
+
+async def _own_instance(
+    conn: providers_repo.Conn, box: SecretBox, cid: str, phone_id: str
+) -> dict[str, Any] | None:
+    rows = await providers_repo.list_providers(conn, box, cid)
+    found = [r for r in rows if r["provider_type"] == "meta" and r["external_id"] == phone_id]
+    return found[0] if found else None
+
+
+def _choose_pin(
+    given: str | None, existing: dict[str, Any] | None, box: SecretBox, settings: Settings
+) -> tuple[str, bool]:
+    """(pin, generated): the request's, the one set at a previous signup, the setting's, or new."""
+    if given:
+        return given, False
+    stored = existing["config"].get(PIN_KEY) if existing else None
+    if isinstance(stored, str) and stored:
+        try:
+            return box.decrypt(stored), False
+        except ValueError:
+            pass
+    configured = getattr(settings, "meta_register_pin", None)
+    if configured is not None:
+        value = (
+            configured.get_secret_value() if hasattr(configured, "get_secret_value") else configured
+        )
+        if value:
+            return str(value), False
+    return f"{secrets.randbelow(10**6):06d}", True
+
+
+async def _store(
+    pool: asyncpg.Pool, box: SecretBox, cid: str, phone_id: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Create or refresh the tenant's instance for this number, as the default meta instance."""
+    async with pool.acquire() as proxy, proxy.transaction():
+        conn = cast(asyncpg.Connection, proxy)
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"meta-signup:{phone_id}"
+        )
+        await _refuse_other_tenant(conn, box, cid, phone_id)
+        existing = await _own_instance(conn, box, cid, phone_id)
+        if existing is not None:
+            row = await providers_repo.update_provider(
+                conn,
+                box,
+                cid,
+                str(existing["id"]),
+                {"config": config, "is_active": True, "is_default": True},
+            )
+            assert row is not None
+            await providers_repo.mark_health(conn, cid, str(row["id"]), healthy=True, error=None)
+            return {**row, "healthy": True, "last_error": None}
+        fields = {
+            "provider_type": "meta",
+            "config": config,
+            "is_active": True,
+            "is_default": True,
+            "instance_name": _instance_name(config),
+        }
+        try:
+            async with conn.transaction():
+                return await providers_repo.create_provider(conn, box, cid, fields)
+        except asyncpg.UniqueViolationError:
+            fields["instance_name"] = f"{fields['instance_name']} ({phone_id})"
+            return await providers_repo.create_provider(conn, box, cid, fields)
+
+
+def _instance_name(config: dict[str, Any]) -> str:
+    return f"Meta {config.get('display_phone_number') or config['phone_id']}"[:100]
+
+
+def _out_fields(row: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: v for k, v in row.items() if k in ProviderOut.model_fields}
+    config = mask(row["config"])
+    if config.get(PIN_KEY):
+        config[PIN_KEY] = "****"
+    fields.update(
+        id=str(row["id"]), client_id=str(row["client_id"]), config=config, webhook_url=None
+    )
+    return fields

@@ -1,0 +1,206 @@
+"""Admin simulator: try a tenant's real responder before going live (PRODUCT.md F2).
+
+Turns are stored as `chat_messages` of a `sandbox` conversation keyed "SIM:<session>", so
+history works across calls; nothing is published, so nothing reaches a provider, and no
+event is logged, so the dashboard does not count simulated traffic.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, cast
+
+import asyncpg
+import httpx
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from meta_gateway.admin.auth import parse_id, require_admin
+from rag_worker.formatting import shape_reply
+from rag_worker.knowledge.retrieval import PgRetriever
+from rag_worker.llm.clients import LLMClients
+from rag_worker.llm.config import AISettings, ai_settings_from_env
+from rag_worker.llm.factory import build_responder
+from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
+from rag_worker.responders.offline import OfflineResponder
+from wacommon.crypto import SecretBox
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
+from wacommon.settings import Settings
+
+SIM_PREFIX = "SIM:"
+HISTORY_MESSAGES = 20
+HISTORY_HOURS = 72.0
+
+Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class SimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[Message] = Field(min_length=1, max_length=20, description="one burst")
+    session: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="omit to start a new one"
+    )
+
+
+class UsageOut(BaseModel):
+    model: str
+    tokens_in: int
+    tokens_out: int
+    tool_calls: list[dict[str, Any]]
+
+
+class SimulateOut(BaseModel):
+    session: str
+    conversation_id: str
+    replies: list[str] = Field(description="the bubbles the customer would receive, in order")
+    handover_reason: str | None
+    opt_out: bool
+    usage: UsageOut
+
+
+class _DiscardEvents:
+    """Simulated turns stay out of the event log (and so out of metrics and cost)."""
+
+    async def append(
+        self,
+        client_id: str,
+        event_type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        conversation_id: str | None = None,
+        correlation_id: str | None = None,
+        at: datetime | None = None,
+        conn: asyncpg.Connection | None = None,
+    ) -> None:
+        return None
+
+
+def _turn(row: dict[str, Any]) -> Turn:
+    role = row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
+    return Turn(role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"])
+
+
+def _window(tools_config: dict[str, Any]) -> tuple[int, float]:
+    llm = tools_config.get("llm_config")
+    llm = llm if isinstance(llm, dict) else {}
+    try:
+        return int(llm.get("history_messages", HISTORY_MESSAGES)), float(
+            llm.get("history_hours", HISTORY_HOURS)
+        )
+    except (TypeError, ValueError):
+        return HISTORY_MESSAGES, HISTORY_HOURS
+
+
+def simulator_router(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    *,
+    ai: AISettings | None = None,
+    responder_for: Callable[[Tenant], Responder] | None = None,
+) -> APIRouter:
+    """`POST /admin/clients/{id}/simulate`: the tenant's responder on a sandbox conversation."""
+    router = APIRouter(
+        prefix="/admin", tags=["simulator"], dependencies=[Depends(require_admin(settings))]
+    )
+    ai_settings = ai or ai_settings_from_env(os.environ)
+    retriever = PgRetriever(pool)
+    offline = OfflineResponder(retriever)
+    events = _DiscardEvents()
+
+    async def respond(tenant: Tenant, inp: ResponderInput) -> ResponderOutput:
+        if responder_for is not None:
+            return await responder_for(tenant).respond(inp)
+        # clients live for one call: the simulator is rare, and nothing outlives the request
+        clients = LLMClients(timeout_s=ai_settings.llm_timeout_s)
+        try:
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                responder = build_responder(
+                    tenant, settings=ai_settings, retriever=retriever, pool=pool, http=http,
+                    events=events, decrypt=box.decrypt, clients=clients, offline=offline,
+                )
+                return await responder.respond(inp)
+        finally:
+            await clients.aclose()
+
+    @router.post("/clients/{client_id}/simulate", response_model=SimulateOut)
+    async def simulate(client_id: str, body: SimulateIn) -> SimulateOut:
+        """Answer `messages` as one burst with the tenant's real responder; nothing is sent."""
+        cid = parse_id(client_id, "client")
+        client = await clients_repo.get_client(pool, cid)
+        if client is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        session = body.session or uuid.uuid4().hex[:12]
+        burst_id = f"sim-{uuid.uuid4().hex}"
+        now = utcnow()
+        contact = Contact(key=SIM_PREFIX + session)
+        async with pool.acquire() as proxy, proxy.transaction():
+            conn = cast(asyncpg.Connection, proxy)
+            conv, _ = await conv_repo.upsert_for_message(
+                conn, cid, contact, provider=Provider.SANDBOX.value, instance_id=None, at=now,
+                role="customer",
+            )
+            conv_id = str(conv["id"])
+            burst_ids: list[int] = []
+            for i, text in enumerate(body.messages):
+                stored = await msg_repo.store_inbound(conn, InboundMessage(
+                    provider=Provider.SANDBOX, tenant_id=cid, contact=contact,
+                    provider_message_id=f"{burst_id}:{i}", kind=MessageKind.TEXT, text=text,
+                    sent_at=now,
+                ), conv_id)
+                assert stored is not None
+                burst_ids.append(stored)
+        tools_config = box.open(client.get("tools_config") or {})
+        max_messages, max_hours = _window(tools_config)
+        since = now - timedelta(hours=max_hours)
+        if conv["context_reset_at"] and conv["context_reset_at"] > since:
+            since = conv["context_reset_at"]
+        history = await msg_repo.conversation_history(
+            pool, cid, conv_id, since=since, limit=max_messages, before_id=burst_ids[0]
+        )
+        burst = await msg_repo.messages_by_ids(pool, cid, burst_ids)
+        tenant = Tenant(
+            id=cid, name=client["name"], system_prompt=client["system_prompt"],
+            timezone=client["timezone"], tools_config=tools_config,
+        )
+        output = await respond(tenant, ResponderInput(
+            tenant=tenant, conversation_id=conv_id, contact_key=contact.key, contact_name=None,
+            history=[_turn(r) for r in history], burst=[_turn(r) for r in burst], now=now,
+            correlation_id=burst_id,
+        ))
+        replies = [bubble for text in output.messages for bubble in shape_reply(text)]
+        await _store_replies(pool, cid, conv_id, burst_id, replies)
+        usage = output.usage
+        return SimulateOut(
+            session=session, conversation_id=conv_id, replies=replies,
+            handover_reason=output.handover_reason, opt_out=output.opt_out,
+            usage=UsageOut(model=usage.model, tokens_in=usage.tokens_in,
+                           tokens_out=usage.tokens_out, tool_calls=usage.tool_calls),
+        )
+
+    return router
+
+
+async def _store_replies(
+    pool: asyncpg.Pool, client_id: str, conv_id: str, burst_id: str, replies: list[str]
+) -> None:
+    """The bot's bubbles, stored as already sent (the sandbox delivers nothing)."""
+    async with pool.acquire() as proxy, proxy.transaction():
+        conn = cast(asyncpg.Connection, proxy)
+        for i, text in enumerate(replies):
+            new_id = await msg_repo.insert_outbound(
+                conn, client_id, conv_id, provider=Provider.SANDBOX.value, instance_id=None,
+                role="bot", kind="text", content=text, payload={"origin": "bot", "simulated": True},
+                idempotency_key=f"{burst_id}:{i}", burst_id=burst_id,
+            )
+            if new_id is not None:
+                await msg_repo.mark_sent(conn, client_id, new_id, None)
+        if replies:
+            await conv_repo.record_outbound(conn, client_id, conv_id, role="bot", at=utcnow())

@@ -1,0 +1,179 @@
+"""The sender re-checks the conversation right before a send: a human took over -> dropped."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from sender.clients.base import OutboundMessage, SendResult
+from sender.handlers import SenderDeps, handle_send_reply
+from sender.ratelimit import RateLimiter
+from wacommon import conversation_state as cs
+from wacommon.broker.consumer import Delivery
+from wacommon.credentials import ProviderCredentials
+from wacommon.crypto import SecretBox
+from wacommon.events import PgEventLog
+from wacommon.followups import cancel_followups
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.schemas import Contact, SendReply, utcnow
+from wacommon.settings import Settings
+
+DELIVERY = Delivery(redelivered=False, delivery_count=1, retry_count=0)
+
+
+class RecordingClient:
+    """A ProviderClient that accepts every message and remembers it."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+        self.read: list[str] = []
+
+    async def send(self, creds: ProviderCredentials, message: OutboundMessage) -> SendResult:
+        self.sent.append(message)
+        return SendResult(provider_message_id=f"msg-{uuid.uuid4().hex[:12]}")
+
+    async def mark_read(
+        self,
+        creds: ProviderCredentials,
+        provider_message_id: str,
+        *,
+        chat: str | None = None,
+        typing: bool = False,
+    ) -> None:
+        self.read.append(provider_message_id)
+
+
+class Outbox:
+    """A tenant with legacy Uazapi credentials, one conversation, and the sender's deps."""
+
+    def __init__(self, pool: asyncpg.Pool, deps: SenderDeps, client: RecordingClient) -> None:
+        self.pool, self.deps, self.client = pool, deps, client
+        self.client_id = ""
+        self.conversation_id = ""
+
+    async def seed(self) -> None:
+        tenant = await clients_repo.create_client(
+            self.pool,
+            {"name": "s", "api_url": "https://uaz.example", "token": uuid.uuid4().hex},
+        )
+        self.client_id = str(tenant["id"])
+        conv, _ = await conv_repo.upsert_for_message(
+            self.pool,
+            self.client_id,
+            Contact(key=f"55119{uuid.uuid4().int % 10**8:08d}"),
+            provider="uazapi",
+            instance_id=None,
+            at=utcnow(),
+            role="customer",
+        )
+        self.conversation_id = str(conv["id"])
+
+    async def write(self, text: str, origin: str) -> int:
+        """An outbox row as the rag-worker or the followup service writes it."""
+        row_id = await msg_repo.insert_outbound(
+            self.pool,
+            self.client_id,
+            self.conversation_id,
+            provider="uazapi",
+            instance_id=None,
+            role="bot",
+            kind="text",
+            content=text,
+            payload={"origin": origin},
+            idempotency_key=f"test:{uuid.uuid4().hex}",
+        )
+        assert row_id is not None
+        return row_id
+
+    async def send(self, row_id: int, origin: Any) -> None:
+        msg = SendReply(
+            tenant_id=self.client_id,
+            conversation_id=self.conversation_id,
+            outbound_id=row_id,
+            origin=origin,
+        )
+        await handle_send_reply(msg, DELIVERY, deps=self.deps)
+
+    async def status(self, row_id: int) -> str:
+        row = await msg_repo.get_message(self.pool, self.client_id, row_id)
+        assert row is not None
+        return str(row["status"])
+
+    async def dropped_events(self) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM conversation_events WHERE client_id = $1 AND conversation_id = $2"
+            " AND event_type = 'reply_dropped' ORDER BY id",
+            self.client_id,
+            self.conversation_id,
+        )
+        return [dict(r["data"]) for r in rows]
+
+    async def human_takes_over(self) -> None:
+        async with self.pool.acquire() as conn:
+            assert await cs.handover(
+                conn, self.client_id, self.conversation_id, cause="human_reply", until=None
+            )
+
+
+@pytest.fixture()
+async def outbox(pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings) -> Outbox:
+    client = RecordingClient()
+    deps = SenderDeps(
+        pool=pool,
+        events=PgEventLog(pool),
+        secrets=SecretBox(None),
+        clients={"uazapi": client},
+        limiter=RateLimiter(redis_client, settings),
+    )
+    box = Outbox(pool, deps, client)
+    await box.seed()
+    return box
+
+
+async def test_bot_reply_is_sent_while_the_bot_has_the_conversation(outbox: Outbox) -> None:
+    row_id = await outbox.write("Olá! Como posso ajudar?", "bot")
+    await outbox.send(row_id, "bot")
+
+    assert [m.text for m in outbox.client.sent] == ["Olá! Como posso ajudar?"]
+    assert await outbox.status(row_id) == "sent"
+
+
+@pytest.mark.parametrize("origin", ["bot", "followup", "reminder"])
+async def test_reply_is_dropped_when_a_human_took_over_after_publish(
+    outbox: Outbox, origin: str
+) -> None:
+    row_id = await outbox.write("Temos horário às 15h.", origin)
+    await outbox.human_takes_over()
+    await outbox.send(row_id, origin)
+
+    assert outbox.client.sent == []
+    assert await outbox.status(row_id) == "dropped"
+    assert await outbox.dropped_events() == [{"why": "human", "stage": "send"}]
+
+
+async def test_system_message_is_sent_during_a_handover(outbox: Outbox) -> None:
+    row_id = await outbox.write("Vou transferir você para um atendente.", "system")
+    await outbox.human_takes_over()
+    await outbox.send(row_id, "system")
+
+    assert [m.text for m in outbox.client.sent] == ["Vou transferir você para um atendente."]
+    assert await outbox.status(row_id) == "sent"
+    assert await outbox.dropped_events() == []
+
+
+async def test_followup_cancelled_by_a_customer_reply_is_not_sent(outbox: Outbox) -> None:
+    row_id = await outbox.write("Oi! Ainda posso ajudar?", "followup")
+    async with outbox.pool.acquire() as conn:
+        await cancel_followups(conn, outbox.client_id, outbox.conversation_id)
+    assert await outbox.status(row_id) == "dropped"
+    await outbox.send(row_id, "followup")
+
+    assert outbox.client.sent == []
+    assert await outbox.status(row_id) == "dropped"
+    assert [e["why"] for e in await outbox.dropped_events()] == ["customer_replied"]
