@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra run test lint typecheck migrate bench chat replay format clean
+.PHONY: install infra run test lint typecheck migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ typecheck: install
 
 migrate: install infra
 	$(PY) -m wacommon.migrations --create-db
+
+migrate-legacy: install infra
+	$(PY) -m wacommon.legacy $(ARGS)
 
 bench: install infra
 	scripts/bench.sh

@@ -65,6 +65,25 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return fields.get("VmRSS", float("nan")), fields.get("VmHWM", float("nan"))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def find_pids(comm: str) -> list[int]:
+    """Processes whose command name is `comm` (e.g. beam.smp for RabbitMQ)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == comm:
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
 @dataclass
 class Proc:
     """A process the bench started; logs go to `.run/bench-logs/<name>-<port>.log`."""

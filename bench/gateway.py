@@ -40,6 +40,8 @@ from bench.common import (  # noqa: E402
     BenchEnv,
     Proc,
     bench_env,
+    cpu_seconds,
+    find_pids,
     purge_queue,
     queue_depth,
     rss_mb,
@@ -105,6 +107,9 @@ class Result:
     errors: dict[str, int]
     started: int
     queued: int
+    cpu_ms: float  # server process CPU per 200 answer
+    broker_cpu_ms: float  # RabbitMQ CPU per 200 answer
+    load: float  # 1-min load average after the run
 
     @property
     def rate(self) -> float:
@@ -165,10 +170,16 @@ async def measure(env: BenchEnv, proc: Proc, folder: Path, args: argparse.Namesp
         await asyncio.to_thread(run_wrk, url, folder, args.connections, args.threads, args.warmup)
     await asyncio.sleep(0.5)
     await purge_queue(settings, INGEST_QUEUE)
+    beams = find_pids("beam.smp")
+    cpu0 = cpu_seconds(proc.pid)
+    broker0 = sum(cpu_seconds(p) for p in beams)
     s = await asyncio.to_thread(run_wrk, url, folder, args.connections, args.threads, args.seconds)
+    cpu = cpu_seconds(proc.pid) - cpu0
+    broker = sum(cpu_seconds(p) for p in beams) - broker0
     await asyncio.sleep(1.0)  # answers still in flight when wrk stopped may add messages
     queued = await queue_depth(settings, INGEST_QUEUE)
     errors = {k: int(s[k]) for k in ("non2xx", "connect", "read", "write", "timeout") if s[k]}
+    ok = max(1, int(s["requests"]) - int(s["non2xx"]))
     return Result(
         proc.name,
         int(s["requests"]),
@@ -181,6 +192,9 @@ async def measure(env: BenchEnv, proc: Proc, folder: Path, args: argparse.Namesp
         errors,
         int(s["started"]),
         queued,
+        cpu * 1000 / ok,
+        broker * 1000 / ok,
+        os.getloadavg()[0],
     )
 
 
@@ -189,7 +203,8 @@ def report(r: Result, rss: float) -> None:
     print(
         f"{r.name:13s} {r.rate:8.0f} webhooks/s  p50 {r.p50_ms:6.2f} ms  p90 {r.p90_ms:6.2f} ms"
         f"  p99 {r.p99_ms:6.2f} ms  max {r.max_ms:7.1f} ms  200s {r.ok}  errors {r.errors or 0}"
-        f"  queued {r.queued} ({lost})  rss {rss:.0f} MB"
+        f"  queued {r.queued} ({lost})\n{'':13s} cpu {r.cpu_ms:.3f} ms/webhook (broker"
+        f" {r.broker_cpu_ms:.3f})  rss {rss:.0f} MB  load avg {r.load:.1f}"
     )
 
 
@@ -204,10 +219,24 @@ async def run(args: argparse.Namespace) -> None:
             f"bodies: {count} unique wamids, {size} B each; load: wrk -t{args.threads} "
             f"-c{args.connections} -d{args.seconds}s (+{args.warmup}s warm-up per target)"
         )
+        variant = "python -m meta_gateway (as deployed)"
+        if args.uvloop or args.fast_path:
+            applied = [
+                f for f, on in (("uvloop", args.uvloop), ("fast path", args.fast_path)) if on
+            ]
+            variant = "meta_gateway main with " + " + ".join(applied)
+        print(f"gateway: {variant}; bare endpoint on {'uvloop' if args.uvloop else 'asyncio'}")
         async with bench_env("gateway") as env:
-            gateway = env.service("meta-gateway").start()
-            bare = env.module("bare", "bench.gateway", ["bare"])
+            gateway = env.service("meta-gateway")
+            options = ["--uvloop"] if args.uvloop else []
+            if args.uvloop or args.fast_path:
+                # the service's own main, with the proposed wiring applied by `launch`
+                flags = options + (["--fast-path"] if args.fast_path else [])
+                gateway.argv = [sys.executable, "-m", "bench.gateway", "launch", *flags]
+                gateway.env["PYTHONPATH"] = str(ROOT)
+            bare = env.module("bare", "bench.gateway", ["bare", *options])
             bare.env["HTTP_PORT"] = str(bare.port)
+            gateway.start()
             bare.start()
             await gateway.wait_http("/readyz")
             await bare.wait_http("/healthz")
@@ -220,6 +249,12 @@ async def run(args: argparse.Namespace) -> None:
             g = max(results["meta-gateway"], key=lambda r: r.rate)
             b = max(results["bare"], key=lambda r: r.rate)
             ratio = g.rate / b.rate if b.rate else float("nan")
+            g_cpu = min(r.cpu_ms for r in results["meta-gateway"])
+            b_cpu = min(r.cpu_ms for r in results["bare"])
+            print(
+                f"server CPU per webhook: gateway {g_cpu:.3f} ms, bare {b_cpu:.3f} ms"
+                f" (ratio bare/gateway {b_cpu / g_cpu:.2f}; independent of other load)"
+            )
             wrapped = any(r.started > count for rs in results.values() for r in rs)
             print(
                 f"ratio gateway/bare: {ratio:.2f} (best rounds)"
@@ -234,7 +269,31 @@ async def run(args: argparse.Namespace) -> None:
 # --- the bare endpoint (its own process) ---
 
 
-def bare_main() -> None:
+def launch_gateway(flags: list[str]) -> None:
+    """`python -m meta_gateway` with the proposed wiring: uvloop and/or the webhook fast path."""
+    import runpy
+
+    if "--uvloop" in flags:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if "--fast-path" in flags:
+        import meta_gateway.main as gateway_main
+        from meta_gateway.webhook import install_fast_path
+
+        build = gateway_main.build_app
+
+        def build_app(runtime: Any) -> Any:
+            app = build(runtime)
+            install_fast_path(app, runtime.settings, runtime.publisher)
+            return app
+
+        gateway_main.build_app = build_app
+    sys.argv = [sys.argv[0]]
+    runpy.run_module("meta_gateway", run_name="__main__", alter_sys=True)
+
+
+def bare_main(flags: list[str]) -> None:
     """A FastAPI endpoint that only publishes the raw body with a confirm."""
     import aio_pika
     import uvicorn
@@ -283,12 +342,19 @@ def bare_main() -> None:
         )
         await uvicorn.Server(config).serve()
 
+    if "--uvloop" in flags:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(serve())
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "bare":
-        bare_main()
+        bare_main(sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "launch":
+        launch_gateway(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=32)
@@ -297,6 +363,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
     parser.add_argument("--rounds", type=int, default=1, help="gateway/bare pairs to run")
     parser.add_argument("--bodies", type=int, default=0, help="unique wamids (default: enough)")
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run the gateway and the bare endpoint on uvloop (default: the loop `python -m"
+        " meta_gateway` uses)",
+    )
+    parser.add_argument(
+        "--fast-path",
+        action="store_true",
+        help="start the gateway with `install_fast_path` applied to its app (proposed wiring)",
+    )
     args = parser.parse_args()
     asyncio.run(run(args))
 

@@ -23,8 +23,13 @@ from wacommon.settings import Settings
 
 BOX = SecretBox("test-encryption-passphrase")
 ACTIVE = {"form_context": {"active": True}}
-GREETING = {"form_context": {"active": True, "send_greeting": True,
-                             "greeting": "Olá {nome}! Vi que você quer o {Interesse}."}}
+GREETING = {
+    "form_context": {
+        "active": True,
+        "send_greeting": True,
+        "greeting": "Olá {nome}! Vi que você quer o {Interesse}.",
+    }
+}
 
 
 class Clock:
@@ -47,8 +52,11 @@ def clock() -> Clock:
 
 @pytest.fixture()
 async def api(
-    pool: asyncpg.Pool, settings: Settings, redis_client: aioredis.Redis,
-    publisher: FakePublisher, clock: Clock,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    redis_client: aioredis.Redis,
+    publisher: FakePublisher,
+    clock: Clock,
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(forms_router(settings, pool, redis_client, publisher, BOX, clock=clock))
@@ -59,24 +67,34 @@ async def api(
 async def tenant(pool: asyncpg.Pool, tools_config: dict[str, Any] | None = None) -> tuple[str, str]:
     """(client id, id of its default uazapi instance)."""
     row = await clients_repo.create_client(
-        pool, {"name": "Imobiliária", "tools_config": BOX.seal(tools_config or ACTIVE)})
+        pool, {"name": "Imobiliária", "tools_config": BOX.seal(tools_config or ACTIVE)}
+    )
     cid = str(row["id"])
-    prov = await providers_repo.create_provider(pool, BOX, cid, {
-        "provider_type": "uazapi", "is_default": True,
-        "config": {"url": "https://x.uazapi.com", "token": "t"}})
+    prov = await providers_repo.create_provider(
+        pool,
+        BOX,
+        cid,
+        {
+            "provider_type": "uazapi",
+            "is_default": True,
+            "config": {"url": "https://x.uazapi.com", "token": "t"},
+        },
+    )
     return cid, str(prov["id"])
 
 
 async def conversation(pool: asyncpg.Pool, cid: str, phone: str) -> dict[str, Any]:
     row = await pool.fetchrow(
-        "SELECT * FROM active_conversations WHERE client_id = $1 AND contact_key = $2", cid, phone)
+        "SELECT * FROM active_conversations WHERE client_id = $1 AND contact_key = $2", cid, phone
+    )
     assert row is not None
     return dict(row)
 
 
 async def outbound(pool: asyncpg.Pool, cid: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT * FROM chat_messages WHERE client_id = $1 AND direction = 'out' ORDER BY id", cid)
+        "SELECT * FROM chat_messages WHERE client_id = $1 AND direction = 'out' ORDER BY id", cid
+    )
     return [dict(r) for r in rows]
 
 
@@ -88,9 +106,17 @@ async def test_flat_json_becomes_lead_context_on_a_new_conversation(
     api: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
     cid, instance = await tenant(pool)
-    resp = await submit(api, cid, {"nome": "Maria Silva", "telefone": "(11) 98888-7777",
-                                   "Interesse": "Apartamento", "utm_source": "instagram",
-                                   "utm_campaign": "verao"})
+    resp = await submit(
+        api,
+        cid,
+        {
+            "nome": "Maria Silva",
+            "telefone": "(11) 98888-7777",
+            "Interesse": "Apartamento",
+            "utm_source": "instagram",
+            "utm_campaign": "verao",
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["chat_id"] == "5511988887777" and resp.json()["greeting"] == "off"
     conv = await conversation(pool, cid, "5511988887777")
@@ -103,13 +129,23 @@ async def test_flat_json_becomes_lead_context_on_a_new_conversation(
     assert await outbound(pool, cid) == []
 
 
-@pytest.mark.parametrize("body", [
-    [{"name": "whatsapp", "value": "+55 21 97777-6666"}, {"name": "Cidade", "value": "Niterói"}],
-    [{"field": "celular", "value": "21977776666"}, {"field": "Cidade", "value": "Niterói"}],
-    {"headers": {"host": "n8n"}, "webhookUrl": "https://n8n/x",
-     "body": {"celular": "21 97777-6666", "Cidade": "Niterói"}},
-    {"body": {"Telefone WhatsApp": 21977776666, "Cidade": "Niterói"}},
-], ids=["name-value", "field-value", "n8n", "n8n-bare"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [
+            {"name": "whatsapp", "value": "+55 21 97777-6666"},
+            {"name": "Cidade", "value": "Niterói"},
+        ],
+        [{"field": "celular", "value": "21977776666"}, {"field": "Cidade", "value": "Niterói"}],
+        {
+            "headers": {"host": "n8n"},
+            "webhookUrl": "https://n8n/x",
+            "body": {"celular": "21 97777-6666", "Cidade": "Niterói"},
+        },
+        {"body": {"Telefone WhatsApp": 21977776666, "Cidade": "Niterói"}},
+    ],
+    ids=["name-value", "field-value", "n8n", "n8n-bare"],
+)
 async def test_arrays_and_the_n8n_wrapper_are_unwrapped(
     api: httpx.AsyncClient, pool: asyncpg.Pool, body: Any
 ) -> None:
@@ -122,21 +158,56 @@ async def test_arrays_and_the_n8n_wrapper_are_unwrapped(
 
 async def test_typeform_payload(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     cid, _ = await tenant(pool)
-    body = {"event_id": "01H", "event_type": "form_response", "form_response": {
-        "form_id": "lT4Z3j", "submitted_at": "2024-05-01T12:00:00Z",
-        "hidden": {"utm_source": "google", "utm_medium": ""},
-        "definition": {"id": "lT4Z3j", "title": "Simulação de financiamento", "fields": [
-            {"id": "f1", "title": "Qual é o seu nome?", "type": "short_text", "ref": "nome"},
-            {"id": "f2", "title": "Como falamos com você?", "type": "phone_number", "ref": "tel"},
-            {"id": "f3", "title": "Qual imóvel?", "type": "multiple_choice", "ref": "imovel"},
-        ]},
-        "answers": [
-            {"type": "text", "text": "Carlos Souza", "field": {"id": "f1", "type": "short_text"}},
-            {"type": "phone_number", "phone_number": "+5531955554444",
-             "field": {"id": "f2", "type": "phone_number"}},
-            {"type": "choice", "choice": {"label": "Casa"},
-             "field": {"id": "f3", "type": "multiple_choice"}},
-        ]}}
+    body = {
+        "event_id": "01H",
+        "event_type": "form_response",
+        "form_response": {
+            "form_id": "lT4Z3j",
+            "submitted_at": "2024-05-01T12:00:00Z",
+            "hidden": {"utm_source": "google", "utm_medium": ""},
+            "definition": {
+                "id": "lT4Z3j",
+                "title": "Simulação de financiamento",
+                "fields": [
+                    {
+                        "id": "f1",
+                        "title": "Qual é o seu nome?",
+                        "type": "short_text",
+                        "ref": "nome",
+                    },
+                    {
+                        "id": "f2",
+                        "title": "Como falamos com você?",
+                        "type": "phone_number",
+                        "ref": "tel",
+                    },
+                    {
+                        "id": "f3",
+                        "title": "Qual imóvel?",
+                        "type": "multiple_choice",
+                        "ref": "imovel",
+                    },
+                ],
+            },
+            "answers": [
+                {
+                    "type": "text",
+                    "text": "Carlos Souza",
+                    "field": {"id": "f1", "type": "short_text"},
+                },
+                {
+                    "type": "phone_number",
+                    "phone_number": "+5531955554444",
+                    "field": {"id": "f2", "type": "phone_number"},
+                },
+                {
+                    "type": "choice",
+                    "choice": {"label": "Casa"},
+                    "field": {"id": "f3", "type": "multiple_choice"},
+                },
+            ],
+        },
+    }
     resp = await submit(api, cid, body)
     assert resp.status_code == 200, resp.text
     ctx = (await conversation(pool, cid, "5531955554444"))["attributes"]["lead_context"]
@@ -146,15 +217,23 @@ async def test_typeform_payload(api: httpx.AsyncClient, pool: asyncpg.Pool) -> N
 
 async def test_respondi_payload(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     cid, _ = await tenant(pool)
-    body = {"form": {"form_name": "Landing Verão", "form_id": "ag9uytVv"}, "respondent": {
-        "answers": {"Qual seu nome?": "Ana Lima", "Orçamento": "R$ 500 mil"},
-        "raw_answers": [
-            {"question": {"question_type": "name", "question_title": "Qual seu nome?"},
-             "answer": "Ana Lima"},
-            {"question": {"question_type": "phone", "question_title": "Seu WhatsApp"},
-             "answer": {"country": "55", "phone": "41944443333"}},
-        ],
-        "respondent_utms": {"utm_source": "facebook", "utm_term": None}}}
+    body = {
+        "form": {"form_name": "Landing Verão", "form_id": "ag9uytVv"},
+        "respondent": {
+            "answers": {"Qual seu nome?": "Ana Lima", "Orçamento": "R$ 500 mil"},
+            "raw_answers": [
+                {
+                    "question": {"question_type": "name", "question_title": "Qual seu nome?"},
+                    "answer": "Ana Lima",
+                },
+                {
+                    "question": {"question_type": "phone", "question_title": "Seu WhatsApp"},
+                    "answer": {"country": "55", "phone": "41944443333"},
+                },
+            ],
+            "respondent_utms": {"utm_source": "facebook", "utm_term": None},
+        },
+    }
     resp = await submit(api, cid, body)
     assert resp.status_code == 200, resp.text
     ctx = (await conversation(pool, cid, "5541944443333"))["attributes"]["lead_context"]
@@ -164,8 +243,9 @@ async def test_respondi_payload(api: httpx.AsyncClient, pool: asyncpg.Pool) -> N
 
 async def test_url_encoded_forms_are_accepted(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     cid, _ = await tenant(pool)
-    resp = await api.post(f"/api/v1/forms/{cid}/submit",
-                          data={"fone": "11 95555-1234", "mensagem": "quero visitar"})
+    resp = await api.post(
+        f"/api/v1/forms/{cid}/submit", data={"fone": "11 95555-1234", "mensagem": "quero visitar"}
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["chat_id"] == "5511955551234"
 
@@ -176,7 +256,9 @@ async def test_a_later_submission_updates_an_existing_conversation(
     cid, _ = await tenant(pool)
     await pool.execute(
         "INSERT INTO active_conversations (client_id, contact_key, contact_phone, provider,"
-        " attributes) VALUES ($1, '5511977770000', '5511977770000', 'meta', '{\"x\": 1}')", cid)
+        " attributes) VALUES ($1, '5511977770000', '5511977770000', 'meta', '{\"x\": 1}')",
+        cid,
+    )
     resp = await submit(api, cid, {"phone": "11977770000", "Bairro": "Centro"})
     assert resp.status_code == 200
     conv = await conversation(pool, cid, "5511977770000")
@@ -224,7 +306,9 @@ async def test_an_opted_out_customer_is_never_greeted(
     cid, _ = await tenant(pool, GREETING)
     await pool.execute(
         "INSERT INTO active_conversations (client_id, contact_key, provider, state)"
-        " VALUES ($1, '5511988882222', 'uazapi', 'opted_out')", cid)
+        " VALUES ($1, '5511988882222', 'uazapi', 'opted_out')",
+        cid,
+    )
     resp = await submit(api, cid, {"telefone": "11988882222", "nome": "Zé"})
     assert resp.status_code == 200 and resp.json()["greeting"] == "skipped_opted_out"
     assert await outbound(pool, cid) == [] and publisher.published == []
@@ -233,8 +317,16 @@ async def test_an_opted_out_customer_is_never_greeted(
 async def test_a_missing_name_leaves_no_dangling_placeholder(
     api: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    cid, _ = await tenant(pool, {"form_context": {
-        "active": True, "send_greeting": True, "greeting": "Olá {nome}! Tudo bem?"}})
+    cid, _ = await tenant(
+        pool,
+        {
+            "form_context": {
+                "active": True,
+                "send_greeting": True,
+                "greeting": "Olá {nome}! Tudo bem?",
+            }
+        },
+    )
     await submit(api, cid, {"telefone": "11988883333"})
     (row,) = await outbound(pool, cid)
     assert row["content"] == "Olá! Tudo bem?"
@@ -266,8 +358,9 @@ async def test_bad_bodies_are_client_errors(
     api: httpx.AsyncClient, pool: asyncpg.Pool, content: bytes
 ) -> None:
     cid, _ = await tenant(pool)
-    resp = await api.post(f"/api/v1/forms/{cid}/submit", content=content,
-                          headers={"content-type": "application/json"})
+    resp = await api.post(
+        f"/api/v1/forms/{cid}/submit", content=content, headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 400, resp.text
 
 
@@ -282,8 +375,7 @@ async def test_submissions_are_rate_limited_per_tenant(
 ) -> None:
     cid, _ = await tenant(pool, {"form_context": {"active": True, "rate_limit_per_minute": 2}})
     other, _ = await tenant(pool, {"form_context": {"active": True, "rate_limit_per_minute": 2}})
-    codes = [(await submit(api, cid, {"telefone": f"1198888600{i}"})).status_code
-             for i in range(3)]
+    codes = [(await submit(api, cid, {"telefone": f"1198888600{i}"})).status_code for i in range(3)]
     assert codes == [200, 200, 429]
     assert (await submit(api, other, {"telefone": "11988886009"})).status_code == 200
     clock.now += 60
@@ -302,3 +394,25 @@ async def test_a_configured_secret_is_required(api: httpx.AsyncClient, pool: asy
 async def test_get_answers_the_providers_probe(api: httpx.AsyncClient) -> None:
     resp = await api.get(f"/api/v1/forms/{uuid.uuid4()}/submit")
     assert resp.status_code == 200 and resp.json()["method"] == "POST"
+
+
+async def test_a_tenant_with_the_bot_off_is_not_greeted(
+    api: httpx.AsyncClient, pool: asyncpg.Pool, publisher: FakePublisher
+) -> None:
+    cid, _ = await tenant(pool, GREETING)
+    await pool.execute("UPDATE clients SET bot_active = false WHERE id = $1", cid)
+    resp = await submit(api, cid, {"telefone": "11988889999", "nome": "Lia"})
+    assert resp.json()["greeting"] == "skipped_bot_off" and publisher.published == []
+    assert (await conversation(pool, cid, "5511988889999"))["attributes"]["lead_context"]
+
+
+async def test_a_configured_template_is_queued_for_windowed_providers(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    template = {"name": "boas_vindas", "language": "pt_BR"}
+    cid, _ = await tenant(
+        pool, {"form_context": {"active": True, "send_greeting": True, "template": template}}
+    )
+    await submit(api, cid, {"telefone": "11988880001", "nome": "Rui"})
+    (row,) = await outbound(pool, cid)
+    assert row["kind"] == "template" and row["payload"]["template"] == template

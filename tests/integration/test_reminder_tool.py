@@ -145,3 +145,24 @@ async def test_ambiguous_time_goes_back_to_the_model_as_an_error(
         conv,
     )
     assert count == 0
+
+
+async def test_the_same_reminder_asked_twice_is_stored_once(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, clients: LLMClients, fake: FakeOpenAI
+) -> None:
+    fake.queue(
+        oa.tool_call("create_reminder", when="dia 10 às 9h", text="Pagar o boleto"),
+        oa.tool_call("create_reminder", when="dia 10 às 9h", text="Pagar o boleto"),
+        oa.text("Combinado!"),
+    )
+    tenant, conv, out = await ask(pool, http, clients, fake, "me lembra dia 10 às 9h do boleto")
+
+    assert out.messages == ["Combinado!"]
+    rows = await pool.fetch(
+        "SELECT id, due_at FROM reminders WHERE client_id = $1 AND conversation_id = $2",
+        tenant.id,
+        conv,
+    )
+    assert [r["due_at"] for r in rows] == [datetime(2031, 3, 10, 9, 0, tzinfo=TZ)]
+    again = fake.tool_results()[-1]
+    assert (again["reminder_id"], again["already_scheduled"]) == (str(rows[0]["id"]), True)

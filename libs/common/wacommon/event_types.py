@@ -25,3 +25,4 @@ CONVERSATION_CLOSED = "conversation_closed"  # {cause}
 WEBHOOK_EVENT = "webhook_event"  # non-message provider events {provider, field|event}
 OFF_HOURS_REPLIED = "off_hours_replied"  # {period}
 LLM_USAGE = "llm_usage"  # {model, tokens_in, tokens_out, purpose}
+LEAD_FORM_RECEIVED = "lead_form_received"  # {fields, source?}

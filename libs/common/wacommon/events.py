@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 
+from wacommon.dbtypes import Conn
+
 log = structlog.get_logger(__name__)
 
 _INSERT = (
@@ -35,7 +37,7 @@ class EventLog(Protocol):
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: asyncpg.Connection | None = None,
+        conn: Conn | None = None,
     ) -> None: ...
 
 
@@ -54,7 +56,7 @@ class PgEventLog:
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: asyncpg.Connection | None = None,
+        conn: Conn | None = None,
     ) -> None:
         args = (client_id, conversation_id, event_type, data or {}, correlation_id, at)
         if conn is not None:
@@ -83,7 +85,7 @@ class BufferedEventLog(PgEventLog):
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: asyncpg.Connection | None = None,
+        conn: Conn | None = None,
     ) -> None:
         if conn is not None:
             await super().append(
@@ -149,7 +151,7 @@ class FakeEventLog:
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: asyncpg.Connection | None = None,
+        conn: Conn | None = None,
     ) -> None:
         self.events.append(
             {

@@ -150,7 +150,7 @@ def _uazapi(section: dict[str, Any]) -> tuple[Candidate | None, str | None]:
 
 
 def candidates(client: dict[str, Any]) -> tuple[list[Candidate], list[str]]:
-    """Every provider instance a tenant's legacy fields describe (decrypted), in precedence order."""
+    """The provider instances a tenant's (decrypted) legacy fields describe, by precedence."""
     tools = _dict(client.get("tools_config"))
     whatsapp = _dict(tools.get("whatsapp"))
     found: list[Candidate] = []
@@ -180,7 +180,7 @@ def _identity(cand: Candidate) -> tuple[str, ...]:
 
 
 def plan_tenant(client: dict[str, Any], existing_types: set[str]) -> TenantPlan:
-    """The rows to create for a tenant (pure): one per distinct legacy instance of a type it lacks."""
+    """The rows to create (pure): one per distinct legacy instance of a type the tenant lacks."""
     plan = TenantPlan(str(client["id"]), str(client.get("name") or ""))
     found, plan.skipped = candidates(client)
     seen: set[tuple[str, ...]] = set()
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m wacommon.legacy [--dry-run] [--tenant ID ...]`."""
     parser = argparse.ArgumentParser(
         prog="python -m wacommon.legacy",
-        description="Create client_providers rows from legacy credential fields (kept as they are).",
+        description="Create client_providers rows from legacy credential fields (left in place).",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     parser.add_argument(

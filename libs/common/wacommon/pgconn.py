@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import Any, cast
 
 import asyncpg
 
+from wacommon.dbtypes import Conn
 from wacommon.events import PgEventLog
 
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy[Any]
-else:
-    Conn = Any
+__all__ = ["Conn", "append_event"]
 
 # every append passes the caller's connection, so the pool is never used
 _EVENTS = PgEventLog(cast(asyncpg.Pool, None))
@@ -38,5 +34,5 @@ async def append_event(
         conversation_id=conversation_id,
         correlation_id=correlation_id,
         at=at,
-        conn=cast(asyncpg.Connection, conn),
+        conn=conn,
     )

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     meta_register_pin: SecretStr | None = None
 
     # provider base URLs (tests and the local sandbox point them at fakes)
-    lancepilot_url: str = "https://api.lancepilot.com"
+    lancepilot_url: str = "https://lancepilot.com/api/v3"
     # a `sending` row older than this with no status webhook is sent again
     send_reconcile_s: float = 60.0
     media_max_bytes: int = 16 * 1024 * 1024

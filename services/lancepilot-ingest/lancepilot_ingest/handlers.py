@@ -73,8 +73,8 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
               else parse_lancepilot_webhook(payload))
     if parsed.ignored is not None:
         await _ignored(deps, msg.tenant_id, msg.provider, parsed.ignored, msg.correlation_id)
-    for item in parsed.messages:
-        await _parsed_message(item, msg.tenant_id, msg.instance_id, msg, deps)
+    for parsed_message in parsed.messages:
+        await _parsed_message(parsed_message, msg.tenant_id, msg.instance_id, msg, deps)
 
 
 async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> None:

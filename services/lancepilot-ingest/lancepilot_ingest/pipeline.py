@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import structlog
 from prometheus_client import Counter
 
 from lancepilot_ingest.debounce import DebounceConfig
 from wacommon import business_hours, commands, contact_filter, conversation_state, followups
 from wacommon import event_types as ev
+from wacommon.dbtypes import Conn
 from wacommon.events import EventLog
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -56,7 +56,7 @@ def debounce_config(provider: Provider, tools_config: dict[str, Any]) -> Debounc
 
 
 async def process_inbound(
-    conn: asyncpg.Connection, msg: InboundMessage, client: dict[str, Any], *, events: EventLog,
+    conn: Conn, msg: InboundMessage, client: dict[str, Any], *, events: EventLog,
     correlation_id: str, now: datetime | None = None,
 ) -> InboundOutcome:
     """Apply one normalised message inside the caller's transaction."""
@@ -107,7 +107,7 @@ async def process_inbound(
 
 
 async def _customer_rules(
-    conn: asyncpg.Connection, msg: InboundMessage, client: dict[str, Any], conv: dict[str, Any],
+    conn: Conn, msg: InboundMessage, client: dict[str, Any], conv: dict[str, Any],
     out: InboundOutcome, events: EventLog, correlation_id: str, now: datetime,
 ) -> InboundOutcome:
     tenant_id, cid = msg.tenant_id, out.conversation_id or ""
@@ -166,7 +166,7 @@ async def _customer_rules(
     return out
 
 
-async def conversation_state_now(conn: asyncpg.Connection, client_id: str, conversation_id: str) -> str:
+async def conversation_state_now(conn: Conn, client_id: str, conversation_id: str) -> str:
     value = await conn.fetchval(
         "SELECT state FROM active_conversations WHERE client_id = $1 AND id = $2",
         client_id, conversation_id,
@@ -175,7 +175,7 @@ async def conversation_state_now(conn: asyncpg.Connection, client_id: str, conve
 
 
 async def _system_reply(
-    conn: asyncpg.Connection, msg: InboundMessage, conversation_id: str, text: str, key: str
+    conn: Conn, msg: InboundMessage, conversation_id: str, text: str, key: str
 ) -> int | None:
     """Queue a fixed answer (command confirmation, off-hours notice) in the outbox."""
     return await msg_repo.insert_outbound(

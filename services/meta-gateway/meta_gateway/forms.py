@@ -162,7 +162,9 @@ def forms_router(
         except ValueError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "form not found") from None
         client = await pool.fetchrow(
-            "SELECT id, name, tools_config, whatsapp_provider FROM clients WHERE id = $1", cid
+            "SELECT id, name, bot_active, tools_config, whatsapp_provider FROM clients"
+            " WHERE id = $1",
+            cid,
         )
         if client is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "form not found")
@@ -245,6 +247,8 @@ async def _store(
         conv_id = str(conv["id"])
         if not (cfg.send_greeting and (cfg.greeting.strip() or cfg.template)):
             return "off", None, conv_id
+        if not client["bot_active"]:
+            return "skipped_bot_off", None, conv_id
         if conv["state"] not in _GREETABLE:
             return f"skipped_{conv['state']}", None, conv_id
         key = f"form:{cid}:{form.phone}:{fields_digest(form)}"

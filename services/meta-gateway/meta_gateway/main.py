@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from meta_gateway.admin.conversations import conversations_router
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.meta_account import meta_account_router
+from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
+from meta_gateway.forms import forms_router
 from meta_gateway.webhook import webhook_router
 from wacommon.http import serve, service_app
 from wacommon.logging import configure_logging
@@ -26,6 +28,10 @@ def build_app(runtime: Runtime) -> FastAPI:
     app.include_router(knowledge_router(settings, runtime.pool))
     app.include_router(conversations_router(settings, runtime.pool))
     app.include_router(meta_account_router(settings, runtime.pool, runtime.secrets))
+    app.include_router(simulator_router(settings, runtime.pool, runtime.secrets))
+    app.include_router(
+        forms_router(settings, runtime.pool, runtime.redis, runtime.publisher, runtime.secrets)
+    )
     return app
 
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import aio_pika
 import orjson
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 from starlette.routing import Route
@@ -44,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 WEBHOOKS = Counter("wa_meta_webhooks_total", "Meta webhook deliveries", ["outcome"])
 ROUTING_KEY = "webhook.meta.v1"
+WEBHOOK_PATH = "/meta/webhook"
 # Meta's deliveries are a few kB; anything this large is not one
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -89,7 +90,6 @@ def envelope_message(raw: bytes) -> aio_pika.Message:
         correlation_id=correlation_id,
         type=WebhookReceived.TYPE,
         timestamp=now,
-        headers={"tenant_id": "", "schema_version": 1},
     )
 
 
@@ -184,15 +184,44 @@ class DeliveryEndpoint:
         return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), signature
 
 
+class WebhookFastPath:
+    """ASGI middleware sending `POST /meta/webhook` straight to the delivery endpoint.
+
+    FastAPI's routing costs per request grow with the number of routes (the admin API
+    has many); this skips them and the inner middleware. Errors the endpoint does not
+    answer itself still reach the outer ServerErrorMiddleware (a 500, so Meta retries).
+    """
+
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], endpoint: DeliveryEndpoint
+    ) -> None:
+        self._app = app
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+            await self._endpoint(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+
+def install_fast_path(app: FastAPI, settings: Settings, publisher: RawPublisher) -> None:
+    """Serve webhook deliveries ahead of the app's router (call once, after building it)."""
+    app.add_middleware(WebhookFastPath, endpoint=DeliveryEndpoint(_app_secret(settings), publisher))
+
+
+def _app_secret(settings: Settings) -> str:
+    return settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else ""
+
+
 def webhook_router(settings: Settings, publisher: RawPublisher) -> APIRouter:
     """Routes for `/meta/webhook`."""
     router = APIRouter(tags=["meta webhook"])
-    app_secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else ""
     verify_token = (
         settings.meta_verify_token.get_secret_value() if settings.meta_verify_token else ""
     )
 
-    @router.get("/meta/webhook", response_class=PlainTextResponse)
+    @router.get(WEBHOOK_PATH, response_class=PlainTextResponse)
     async def handshake(request: Request) -> Response:
         """Echo `hub.challenge` when `hub.verify_token` matches META_VERIFY_TOKEN."""
         params = request.query_params
@@ -210,8 +239,8 @@ def webhook_router(settings: Settings, publisher: RawPublisher) -> APIRouter:
     # verify, then publish the raw delivery with a confirm; 200 only once confirmed
     router.routes.append(
         Route(
-            "/meta/webhook",
-            DeliveryEndpoint(app_secret, publisher),
+            WEBHOOK_PATH,
+            DeliveryEndpoint(_app_secret(settings), publisher),
             methods=["POST"],
             name="meta_webhook_delivery",
             include_in_schema=False,

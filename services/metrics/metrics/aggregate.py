@@ -21,6 +21,8 @@ from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, RANGE_STAGE, UPSERT_S
 WATERMARK = "daily"
 # the rollup hashes and sorts in memory; JIT compilation costs more than it saves here
 _SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL hash_mem_multiplier = 4; SET LOCAL jit = off"
+# a catch-up after downtime may roll up millions of events: longer than the pool's default
+_ROLLUP_TIMEOUT_S = 3600.0
 # local days are computed in the tenant's zone: UTC offsets stay within +-14 h
 _ZONE_MARGIN = timedelta(days=2)
 
@@ -99,9 +101,9 @@ async def _rollup(
         "SELECT coalesce(array_agg(tz), '{}') FROM (SELECT DISTINCT timezone AS tz FROM clients) z"
         " WHERE metrics_tz(tz) <> tz"
     )
-    await conn.execute(stage, unknown, *args)
-    await conn.execute("ANALYZE metrics_stage")
-    row: asyncpg.Record | None = await conn.fetchrow(UPSERT_SQL, prices)
+    await conn.execute(stage, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
+    await conn.execute("ANALYZE metrics_stage", timeout=_ROLLUP_TIMEOUT_S)
+    row: asyncpg.Record | None = await conn.fetchrow(UPSERT_SQL, prices, timeout=_ROLLUP_TIMEOUT_S)
     await conn.execute("DROP TABLE metrics_stage")
     assert row is not None  # an aggregate-only SELECT always returns one row
     return row

@@ -21,6 +21,7 @@ from wacommon.broker.topology import PIPELINE
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
+from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -134,6 +135,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         burst=[_turn(r) for r in burst_rows],
         now=now,
         correlation_id=msg.correlation_id,
+        lead_context=(conv.get("attributes") or {}).get(LEAD_CONTEXT),
     )
     output = await deps.responder_for(tenant).respond(inp)
     await _commit_reply(deps, msg, client, output, last_id, msg.first_message_at)

@@ -39,6 +39,8 @@ class ResponderInput:
     burst: list[Turn]
     now: datetime
     correlation_id: str = ""
+    # what a lead form told us about the customer (wacommon.lead_context)
+    lead_context: dict[str, Any] | None = None
 
 
 @dataclass

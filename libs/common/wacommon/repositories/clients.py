@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from wacommon.dbtypes import Executor as Conn
+
 _COLUMNS = (
     "id, name, system_prompt, bot_active, timezone, tools_config, followup_config,"
     " human_attendant_timeout, token, api_url, whatsapp_provider, created_at, updated_at"
@@ -32,7 +34,7 @@ def hash_api_key(key: str) -> str:
 
 
 async def create_client(
-    conn: asyncpg.Connection | asyncpg.Pool, fields: dict[str, Any]
+    conn: Conn, fields: dict[str, Any]
 ) -> dict[str, Any]:
     """Insert a tenant; unknown keys are ignored."""
     data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
@@ -51,14 +53,14 @@ async def create_client(
 
 
 async def get_client(
-    conn: asyncpg.Connection | asyncpg.Pool, client_id: str
+    conn: Conn, client_id: str
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE id = $1", client_id)
     return dict(row) if row else None
 
 
 async def list_clients(
-    conn: asyncpg.Connection | asyncpg.Pool, *, limit: int = 100, offset: int = 0
+    conn: Conn, *, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM clients ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
@@ -67,7 +69,7 @@ async def list_clients(
 
 
 async def update_client(
-    conn: asyncpg.Connection | asyncpg.Pool, client_id: str, fields: dict[str, Any]
+    conn: Conn, client_id: str, fields: dict[str, Any]
 ) -> dict[str, Any] | None:
     data = {k: v for k, v in fields.items() if k in UPDATABLE}
     if fields.get("api_key"):
@@ -83,12 +85,12 @@ async def update_client(
     return dict(row) if row else None
 
 
-async def delete_client(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> bool:
+async def delete_client(conn: Conn, client_id: str) -> bool:
     status = await conn.execute("DELETE FROM clients WHERE id = $1", client_id)
     return bool(status.endswith(" 1"))
 
 
-async def client_id_for_api_key(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> str | None:
+async def client_id_for_api_key(conn: Conn, key: str) -> str | None:
     """The tenant a dashboard/API key belongs to."""
     value = await conn.fetchval("SELECT id FROM clients WHERE api_key_hash = $1", hash_api_key(key))
     return str(value) if value else None

@@ -10,9 +10,10 @@ from typing import Any
 
 import asyncpg
 
+from wacommon.dbtypes import Executor as Conn
+
 from wacommon.schemas import Contact
 
-Conn = asyncpg.Connection | asyncpg.Pool
 
 _COLUMNS = (
     "id, client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,"
@@ -83,7 +84,7 @@ async def get_conversation(
 
 
 async def lock_conversation(
-    conn: asyncpg.Connection, client_id: str, conversation_id: str
+    conn: Conn, client_id: str, conversation_id: str
 ) -> dict[str, Any] | None:
     """Read and row-lock a conversation inside the caller's transaction."""
     row = await conn.fetchrow(

@@ -7,9 +7,10 @@ from typing import Any
 
 import asyncpg
 
+from wacommon.dbtypes import Executor as Conn
+
 from wacommon.schemas import DeliveryState, InboundMessage
 
-Conn = asyncpg.Connection | asyncpg.Pool
 
 _COLUMNS = (
     "id, client_id, conversation_id, direction, role, provider, provider_instance_id,"
@@ -142,14 +143,17 @@ async def conversation_history(
     limit: int,
     before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The latest `limit` messages (oldest first), after `since`, excluding failed/dropped sends."""
+    """The latest `limit` messages (oldest first), after `since`; sends that failed or were dropped excluded.
+
+    Replies still waiting for the sender (pending, sending) count: the customer will see them.
+    """
     rows = await conn.fetch(
         f"""SELECT * FROM (
               SELECT {_COLUMNS} FROM chat_messages
               WHERE client_id = $1 AND conversation_id = $2
                 AND ($3::timestamptz IS NULL OR created_at >= $3)
                 AND ($5::bigint IS NULL OR id < $5)
-                AND status NOT IN ('failed', 'dropped', 'pending')
+                AND status NOT IN ('failed', 'dropped')
               ORDER BY id DESC LIMIT $4) t ORDER BY id""",
         client_id,
         conversation_id,

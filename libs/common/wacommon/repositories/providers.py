@@ -6,6 +6,8 @@ from typing import Any
 
 import asyncpg
 
+from wacommon.dbtypes import Executor as Conn
+
 from wacommon.credentials import ProviderCredentials, resolve_credentials
 from wacommon.crypto import SecretBox
 from wacommon.errors import CredentialNotFound
@@ -16,7 +18,6 @@ _COLUMNS = (
 )
 UPDATABLE = frozenset({"instance_name", "config", "is_active", "is_default"})
 
-Conn = asyncpg.Connection | asyncpg.Pool
 
 
 def digits(value: object) -> str | None:

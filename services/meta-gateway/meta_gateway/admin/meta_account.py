@@ -25,6 +25,7 @@ from meta_gateway.admin.meta_account_models import (
 )
 from meta_gateway.admin.models import ProviderOut
 from wacommon.crypto import SecretBox, mask
+from wacommon.dbtypes import Executor as Conn
 from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
@@ -242,7 +243,7 @@ def meta_account_router(
 
 
 async def _refuse_other_tenant(
-    conn: providers_repo.Conn, box: SecretBox, cid: str, phone_id: str
+    conn: Conn, box: SecretBox, cid: str, phone_id: str
 ) -> None:
     # routing picks one tenant per phone_number_id: a number cannot serve two tenants
     owner = await providers_repo.find_meta_instance(conn, box, phone_id, None)
@@ -253,7 +254,7 @@ async def _refuse_other_tenant(
 
 
 async def _own_instance(
-    conn: providers_repo.Conn, box: SecretBox, cid: str, phone_id: str
+    conn: Conn, box: SecretBox, cid: str, phone_id: str
 ) -> dict[str, Any] | None:
     rows = await providers_repo.list_providers(conn, box, cid)
     found = [r for r in rows if r["provider_type"] == "meta" and r["external_id"] == phone_id]

@@ -27,6 +27,7 @@ from rag_worker.llm.factory import build_responder
 from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
 from rag_worker.responders.offline import OfflineResponder
 from wacommon.crypto import SecretBox
+from wacommon.dbtypes import Conn
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -77,14 +78,18 @@ class _DiscardEvents:
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: asyncpg.Connection | None = None,
+        conn: Conn | None = None,
     ) -> None:
         return None
 
 
 def _turn(row: dict[str, Any]) -> Turn:
-    role = row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
-    return Turn(role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"])
+    role = (
+        row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
+    )
+    return Turn(
+        role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]
+    )
 
 
 def _window(tools_config: dict[str, Any]) -> tuple[int, float]:
@@ -123,8 +128,15 @@ def simulator_router(
         try:
             async with httpx.AsyncClient(timeout=30.0) as http:
                 responder = build_responder(
-                    tenant, settings=ai_settings, retriever=retriever, pool=pool, http=http,
-                    events=events, decrypt=box.decrypt, clients=clients, offline=offline,
+                    tenant,
+                    settings=ai_settings,
+                    retriever=retriever,
+                    pool=pool,
+                    http=http,
+                    events=events,
+                    decrypt=box.decrypt,
+                    clients=clients,
+                    offline=offline,
                 )
                 return await responder.respond(inp)
         finally:
@@ -144,17 +156,30 @@ def simulator_router(
         async with pool.acquire() as proxy, proxy.transaction():
             conn = cast(asyncpg.Connection, proxy)
             conv, _ = await conv_repo.upsert_for_message(
-                conn, cid, contact, provider=Provider.SANDBOX.value, instance_id=None, at=now,
+                conn,
+                cid,
+                contact,
+                provider=Provider.SANDBOX.value,
+                instance_id=None,
+                at=now,
                 role="customer",
             )
             conv_id = str(conv["id"])
             burst_ids: list[int] = []
             for i, text in enumerate(body.messages):
-                stored = await msg_repo.store_inbound(conn, InboundMessage(
-                    provider=Provider.SANDBOX, tenant_id=cid, contact=contact,
-                    provider_message_id=f"{burst_id}:{i}", kind=MessageKind.TEXT, text=text,
-                    sent_at=now,
-                ), conv_id)
+                stored = await msg_repo.store_inbound(
+                    conn,
+                    InboundMessage(
+                        provider=Provider.SANDBOX,
+                        tenant_id=cid,
+                        contact=contact,
+                        provider_message_id=f"{burst_id}:{i}",
+                        kind=MessageKind.TEXT,
+                        text=text,
+                        sent_at=now,
+                    ),
+                    conv_id,
+                )
                 assert stored is not None
                 burst_ids.append(stored)
         tools_config = box.open(client.get("tools_config") or {})
@@ -167,22 +192,40 @@ def simulator_router(
         )
         burst = await msg_repo.messages_by_ids(pool, cid, burst_ids)
         tenant = Tenant(
-            id=cid, name=client["name"], system_prompt=client["system_prompt"],
-            timezone=client["timezone"], tools_config=tools_config,
+            id=cid,
+            name=client["name"],
+            system_prompt=client["system_prompt"],
+            timezone=client["timezone"],
+            tools_config=tools_config,
         )
-        output = await respond(tenant, ResponderInput(
-            tenant=tenant, conversation_id=conv_id, contact_key=contact.key, contact_name=None,
-            history=[_turn(r) for r in history], burst=[_turn(r) for r in burst], now=now,
-            correlation_id=burst_id,
-        ))
+        output = await respond(
+            tenant,
+            ResponderInput(
+                tenant=tenant,
+                conversation_id=conv_id,
+                contact_key=contact.key,
+                contact_name=None,
+                history=[_turn(r) for r in history],
+                burst=[_turn(r) for r in burst],
+                now=now,
+                correlation_id=burst_id,
+            ),
+        )
         replies = [bubble for text in output.messages for bubble in shape_reply(text)]
         await _store_replies(pool, cid, conv_id, burst_id, replies)
         usage = output.usage
         return SimulateOut(
-            session=session, conversation_id=conv_id, replies=replies,
-            handover_reason=output.handover_reason, opt_out=output.opt_out,
-            usage=UsageOut(model=usage.model, tokens_in=usage.tokens_in,
-                           tokens_out=usage.tokens_out, tool_calls=usage.tool_calls),
+            session=session,
+            conversation_id=conv_id,
+            replies=replies,
+            handover_reason=output.handover_reason,
+            opt_out=output.opt_out,
+            usage=UsageOut(
+                model=usage.model,
+                tokens_in=usage.tokens_in,
+                tokens_out=usage.tokens_out,
+                tool_calls=usage.tool_calls,
+            ),
         )
 
     return router
@@ -196,9 +239,17 @@ async def _store_replies(
         conn = cast(asyncpg.Connection, proxy)
         for i, text in enumerate(replies):
             new_id = await msg_repo.insert_outbound(
-                conn, client_id, conv_id, provider=Provider.SANDBOX.value, instance_id=None,
-                role="bot", kind="text", content=text, payload={"origin": "bot", "simulated": True},
-                idempotency_key=f"{burst_id}:{i}", burst_id=burst_id,
+                conn,
+                client_id,
+                conv_id,
+                provider=Provider.SANDBOX.value,
+                instance_id=None,
+                role="bot",
+                kind="text",
+                content=text,
+                payload={"origin": "bot", "simulated": True},
+                idempotency_key=f"{burst_id}:{i}",
+                burst_id=burst_id,
             )
             if new_id is not None:
                 await msg_repo.mark_sent(conn, client_id, new_id, None)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from rag_worker.llm.ports import PassageLike
 from rag_worker.responder import Tenant, Turn
 from rag_worker.tools.calendar import WEEKDAYS_PT, zone
 from rag_worker.tools.registry import ToolSpec
+from wacommon.lead_context import format_for_prompt
 
 MAX_PASSAGE_CHARS = 1500
 _PREFIX = {"human": "[atendente humano] ", "campaign": "[mensagem enviada pela empresa] "}
@@ -71,6 +72,7 @@ def system_prompt(
     tools: Sequence[ToolSpec],
     tool_instructions: Mapping[str, str],
     contact_name: str | None = None,
+    lead_context: Mapping[str, Any] | None = None,
 ) -> str:
     """Persona, date and time in the tenant's zone, rules, passages with sources, tools."""
     local = now.astimezone(zone(tenant.timezone))
@@ -84,6 +86,8 @@ def system_prompt(
     ]
     if contact_name:
         parts.append(f"Nome do cliente (pelo WhatsApp): {contact_name}")
+    if lead_context:
+        parts.append(format_for_prompt(dict(lead_context)))
     if passages:
         lines = ["Trechos da base de conhecimento (fonte entre colchetes):"]
         lines += [f"[{p.document}] {p.text.strip()[:MAX_PASSAGE_CHARS]}" for p in passages]

@@ -84,6 +84,7 @@ async def prepare(
         tools=toolbox.specs,
         tool_instructions=toolbox.instructions,
         contact_name=inp.contact_name,
+        lead_context=inp.lead_context,
     )
     return Prepared(system, chat_turns(recent, inp.burst), ctx, passages)
 

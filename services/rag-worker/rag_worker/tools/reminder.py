@@ -8,11 +8,13 @@ time zone; an ambiguous or past expression comes back to the model as an error t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rag_worker.tools.calendar import WEEKDAYS_PT, zone
 from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
-from wacommon.reminders import AmbiguousTime, create_reminder
+from wacommon.reminders import AmbiguousTime, create_reminder, parse_when
 
 MAX_TEXT = 500
 
@@ -27,6 +29,18 @@ def reminder_tool(instructions: str = "") -> Tool:
         tz = zone(ctx.timezone)
         try:
             async with ctx.pool.acquire() as conn:
+                # a reply dropped as stale is generated again: the same call must not add a twin
+                existing = await conn.fetchrow(
+                    "SELECT id, due_at, text FROM reminders WHERE client_id = $1"
+                    " AND conversation_id = $2 AND status = 'pending' AND due_at = $3",
+                    ctx.client_id,
+                    ctx.conversation_id,
+                    parse_when(when, ctx.now, tz.key),
+                )
+                if existing is not None:
+                    return _answer(
+                        str(existing["id"]), existing["due_at"], existing["text"], tz, again=True
+                    )
                 reminder = await create_reminder(
                     conn, ctx.client_id, ctx.conversation_id, when, text, ctx.now, tz.key
                 )
@@ -36,13 +50,7 @@ def reminder_tool(instructions: str = "") -> Tool:
             raise ToolFailed(
                 "conversation_unavailable", "This conversation takes no reminders."
             ) from exc
-        local = reminder.due_at.astimezone(tz)
-        return {
-            "reminder_id": reminder.id,
-            "due_at": local.isoformat(),
-            "when": f"{WEEKDAYS_PT[local.weekday()]}, {local:%d/%m/%Y %H:%M}",
-            "text": reminder.text,
-        }
+        return _answer(reminder.id, reminder.due_at, reminder.text, tz, again=False)
 
     return Tool(
         ToolSpec(
@@ -67,3 +75,18 @@ def reminder_tool(instructions: str = "") -> Tool:
         run,
         instructions,
     )
+
+
+def _answer(
+    reminder_id: str, due_at: datetime, text: str, tz: ZoneInfo, *, again: bool
+) -> dict[str, Any]:
+    local = due_at.astimezone(tz)
+    answer: dict[str, Any] = {
+        "reminder_id": reminder_id,
+        "due_at": local.isoformat(),
+        "when": f"{WEEKDAYS_PT[local.weekday()]}, {local:%d/%m/%Y %H:%M}",
+        "text": text,
+    }
+    if again:
+        answer["already_scheduled"] = True
+    return answer

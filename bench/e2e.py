@@ -1,0 +1,285 @@
+"""Pipeline latency: signed Meta webhook in -> send call at the fake Graph API.
+
+The whole pipeline runs as processes (meta-gateway, lancepilot-ingest, rag-worker,
+sender) against the fake Graph API (its own process), on a fresh database and random
+broker/Redis prefixes. One tenant with debounce off and the offline responder (no LLM
+key): each webhook is a greeting ("oi") from a distinct customer, which the offline
+responder answers at once, so every message gets exactly one reply. Webhooks are posted
+open-loop at `--rate` per second (pre-signed, from this process); the latency of a message
+is the fake's arrival time of the reply to that customer minus the moment its webhook was
+posted (same host clock). The hops are split with the database timestamps: inbound row
+stored (gateway + broker + ingest), outbox row written (debounce flush + rag-worker), reply
+at the fake (broker + sender + HTTP). Resident memory of every process is printed at the end.
+
+    .venv/bin/python bench/e2e.py --rate 200 --seconds 20
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    ADMIN_TOKEN,
+    APP_SECRET,
+    ROOT,
+    BenchEnv,
+    bench_env,
+    cpu_seconds,
+    fetch_sends,
+    find_pids,
+    percentile,
+    rss_mb,
+)
+
+PHONE_ID, DISPLAY, TOKEN = "106540352242922", "15550783881", "EAAbenchToken000000000000000001"
+CORPUS_TEXT = ROOT / "tests" / "data" / "corpus" / "meta" / "inbound_text.json"
+SERVICES = ("meta-gateway", "lancepilot-ingest", "rag-worker", "sender")
+
+
+def webhook(customer: str, text: str) -> bytes:
+    """The real corpus text webhook, for our number, from `customer`, with a fresh wamid."""
+    body = json.loads(CORPUS_TEXT.read_text())
+    value = body["entry"][0]["changes"][0]["value"]
+    value["metadata"] = {"display_phone_number": DISPLAY, "phone_number_id": PHONE_ID}
+    value["contacts"] = [{"profile": {"name": "Cliente Bench"}, "wa_id": customer}]
+    msg = value["messages"][0]
+    msg.update(
+        {
+            "from": customer,
+            "id": f"wamid.bench{uuid.uuid4().hex}",
+            "timestamp": str(int(time.time())),
+            "text": {"body": text},
+        }
+    )
+    return json.dumps(body).encode()
+
+
+async def create_tenant(gateway_url: str, graph_url: str, rate_limit: float) -> str:
+    """Tenant with debounce off and a Meta number on the fake; its id."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=gateway_url, headers=auth, timeout=10) as http:
+        resp = await http.post(
+            "/admin/clients",
+            json={"name": "Loja Bench", "tools_config": {"debounce": {"quiet_seconds": 0}}},
+        )
+        resp.raise_for_status()
+        tenant: str = resp.json()["id"]
+        resp = await http.post(
+            f"/admin/clients/{tenant}/providers",
+            json={
+                "provider_type": "meta",
+                "is_default": True,
+                "config": {
+                    "phone_id": PHONE_ID,
+                    "display_phone_number": DISPLAY,
+                    "access_token": TOKEN,
+                    "waba_id": "waba-bench",
+                    "rate_limit_per_s": rate_limit,
+                },
+            },
+        )
+        resp.raise_for_status()
+        return tenant
+
+
+async def post_load(
+    gateway_url: str, rate: float, seconds: float, warmup: int
+) -> tuple[dict[str, float], int, list[int]]:
+    """Post pre-signed greetings open-loop; (customer -> post time, accepted, other statuses)."""
+    from wacommon.providers.meta import sign
+
+    total = warmup + int(rate * seconds)
+    prefix = str(uuid.uuid4().int)[:4]
+    bodies = []
+    for i in range(total):
+        customer = f"55{prefix}{i:09d}"
+        raw = webhook(customer, "oi")
+        bodies.append((customer, raw, sign(raw, APP_SECRET)))
+    posted: dict[str, float] = {}
+    failed: list[int] = []
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=gateway_url, limits=limits, timeout=30) as http:
+
+        async def one(customer: str, raw: bytes, sig: str, measured: bool) -> None:
+            headers = {"content-type": "application/json", "x-hub-signature-256": sig}
+            at = time.time()
+            resp = await http.post("/meta/webhook", content=raw, headers=headers)
+            if resp.status_code != 200:
+                failed.append(resp.status_code)
+            elif measured:
+                posted[customer] = at
+
+        tasks = []
+        # a short warm-up at a low rate (connections, caches), not measured
+        for customer, raw, sig in bodies[:warmup]:
+            tasks.append(asyncio.create_task(one(customer, raw, sig, False)))
+            await asyncio.sleep(0.02)
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(1.0)
+        tasks = []
+        start = time.monotonic()
+        for i, (customer, raw, sig) in enumerate(bodies[warmup:]):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(customer, raw, sig, True)))
+        await asyncio.gather(*tasks)
+        achieved = len(tasks) / (time.monotonic() - start)
+        print(f"posted {len(tasks)} webhooks at {achieved:.0f}/s (target {rate:.0f}/s)")
+    return posted, len(posted), failed
+
+
+async def hop_times(database_url: str, tenant: str) -> dict[str, tuple[float, float]]:
+    """Per customer: (inbound stored, outbox row written) as epoch seconds."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT c.contact_key,
+                      extract(epoch FROM min(mi.created_at)) AS stored,
+                      extract(epoch FROM min(mo.created_at)) AS outboxed
+                 FROM active_conversations c
+                 JOIN chat_messages mi ON mi.client_id = c.client_id
+                      AND mi.conversation_id = c.id AND mi.direction = 'in'
+                 JOIN chat_messages mo ON mo.client_id = c.client_id
+                      AND mo.conversation_id = c.id AND mo.direction = 'out'
+                WHERE c.client_id = $1
+                GROUP BY c.contact_key""",
+            tenant,
+        )
+    finally:
+        await conn.close()
+    return {r["contact_key"]: (float(r["stored"]), float(r["outboxed"])) for r in rows}
+
+
+def line(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"{name:34s} p50 {percentile(ms, 50):7.1f} ms  p90 {percentile(ms, 90):7.1f} ms"
+        f"  p99 {percentile(ms, 99):7.1f} ms  max {max(ms, default=float('nan')):7.1f} ms"
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    extra = {"LOG_LEVEL": args.log_level}
+    async with bench_env("e2e", extra) as env:
+        graph = env.graph().start()
+        env.env["META_GRAPH_URL"] = graph.url
+        procs = [env.service(name) for name in SERVICES]
+        for p in procs:
+            p.start()
+        await graph.wait_http("/_sandbox/messages")
+        for p in procs:
+            await p.wait_http("/readyz")
+        tenant = await create_tenant(procs[0].url, graph.url, args.number_rate)
+        watched = {p.name: p.pid for p in [*procs, graph]}
+        watched.update({f"rabbitmq({pid})": pid for pid in find_pids("beam.smp")})
+        cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        t0 = time.monotonic()
+        posted, accepted, failed = await post_load(procs[0].url, args.rate, args.seconds, 20)
+        await settle(graph.url, len(posted) + 20, args.drain)
+        wall = time.monotonic() - t0
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watched.items()}
+        sends = await fetch_sends(graph.url)
+        first: dict[str, float] = {}
+        per_customer: dict[str, int] = {}
+        for s in sends:
+            per_customer[s["to"]] = per_customer.get(s["to"], 0) + 1
+            first.setdefault(s["to"], float(s["at"]))
+        hops = await hop_times(env.database_url, tenant)
+        report(args, env, posted, accepted, failed, first, per_customer, hops)
+        print(f"CPU over the run ({wall:.0f} s wall), share of one core:")
+        for name, used in cpu.items():
+            print(f"  {name:20s} {100 * used / wall:5.1f} %")
+        print("memory at the end (RSS now / peak):")
+        for p in [*procs, graph]:
+            now, peak = rss_mb(p.pid)
+            flag = "" if peak < 150 or p is graph else "  OVER 150 MB"
+            print(f"  {p.name:20s} {now:6.1f} MB / {peak:6.1f} MB{flag}")
+
+
+async def settle(graph_url: str, expected: int, timeout: float) -> None:
+    """Wait until the fake saw `expected` replies or nothing new for a while."""
+    deadline = time.monotonic() + timeout
+    last, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(await fetch_sends(graph_url))
+        if count >= expected:
+            return
+        if count != last:
+            last, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change > 10:
+            return
+        await asyncio.sleep(0.5)
+
+
+def report(
+    args: argparse.Namespace,
+    env: BenchEnv,
+    posted: dict[str, float],
+    accepted: int,
+    failed: list[int],
+    first: dict[str, float],
+    per_customer: dict[str, int],
+    hops: dict[str, tuple[float, float]],
+) -> None:
+    total: list[float] = []
+    ingest: list[float] = []
+    rag: list[float] = []
+    send: list[float] = []
+    for customer, at in posted.items():
+        if customer not in first:
+            continue
+        total.append(first[customer] - at)
+        if customer in hops:
+            stored, outboxed = hops[customer]
+            ingest.append(stored - at)
+            rag.append(outboxed - stored)
+            send.append(first[customer] - outboxed)
+    missing = [c for c in posted if c not in first]
+    doubled = sum(1 for c in posted if per_customer.get(c, 0) > 1)
+    print(
+        f"accepted {accepted} (non-200: {len(failed)} {sorted(set(failed)) or ''}),"
+        f" replied {len(total)}, missing {len(missing)}, more than one reply {doubled}"
+    )
+    print(line("webhook in -> send at fake", total))
+    print(line("  webhook -> inbound stored", ingest))
+    print(line("  stored -> reply in outbox", rag))
+    print(line("  outbox -> send at fake", send))
+    p50 = percentile(total, 50) * 1000
+    p99 = percentile(total, 99) * 1000
+    ok = p50 < 20 and p99 < 100 and not missing
+    print(f"targets (p50 < 20 ms, p99 < 100 ms at {args.rate:.0f}/s): {'met' if ok else 'MISSED'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200, help="webhooks per second")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--number-rate",
+        type=float,
+        default=1000,
+        help="the number's send limit (rate_limit_per_s); Meta's default 80/s would cap the run",
+    )
+    parser.add_argument("--drain", type=float, default=60, help="max seconds to wait for replies")
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the services")
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

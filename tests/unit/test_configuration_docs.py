@@ -1,0 +1,25 @@
+"""Every variable the services read is documented in .env.example and the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from followup.settings import FollowupSettings
+from metrics.settings import MetricsSettings
+from rag_worker.llm.config import AISettings
+from wacommon.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = sorted(
+    {n.upper() for cls in (Settings, FollowupSettings, MetricsSettings) for n in cls.model_fields}
+    | {n.upper() for n in AISettings.__dataclass_fields__}
+)
+
+
+@pytest.mark.parametrize("document", [".env.example", "README.md"])
+def test_every_setting_is_documented(document: str) -> None:
+    text = (ROOT / document).read_text()
+    missing = [name for name in NAMES if name not in text]
+    assert missing == [], f"{document} does not mention {missing}"
