@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra run test lint typecheck migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test lint typecheck migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -16,7 +16,10 @@ infra:
 run: install infra
 	$(PY) -m wacommon.localdev && $(PY) -m wacommon.supervisor $$($(PY) -m wacommon.localdev --sandbox-flag)
 
-test: install infra
+browser:
+	scripts/browser.sh
+
+test: install infra browser
 	$(PY) -m pytest
 
 lint: install

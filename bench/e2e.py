@@ -25,9 +25,13 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import collections  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
@@ -37,6 +41,7 @@ from bench.common import (  # noqa: E402
     APP_SECRET,
     ROOT,
     BenchEnv,
+    Proc,
     bench_env,
     cpu_seconds,
     fetch_sends,
@@ -48,6 +53,7 @@ from bench.common import (  # noqa: E402
 PHONE_ID, DISPLAY, TOKEN = "106540352242922", "15550783881", "EAAbenchToken000000000000000001"
 CORPUS_TEXT = ROOT / "tests" / "data" / "corpus" / "meta" / "inbound_text.json"
 SERVICES = ("meta-gateway", "lancepilot-ingest", "rag-worker", "sender")
+WARMUP = 20
 
 
 def webhook(customer: str, text: str) -> bytes:
@@ -96,51 +102,53 @@ async def create_tenant(gateway_url: str, graph_url: str, rate_limit: float) -> 
         return tenant
 
 
-async def post_load(
-    gateway_url: str, rate: float, seconds: float, warmup: int
-) -> tuple[dict[str, float], int, list[int]]:
-    """Post pre-signed greetings open-loop; (customer -> post time, accepted, other statuses)."""
+def signed_greetings(count: int) -> list[tuple[str, bytes, str]]:
+    """(customer, body, signature) for `count` distinct customers saying "oi"."""
     from wacommon.providers.meta import sign
 
-    total = warmup + int(rate * seconds)
     prefix = str(uuid.uuid4().int)[:4]
-    bodies = []
-    for i in range(total):
+    out = []
+    for i in range(count):
         customer = f"55{prefix}{i:09d}"
         raw = webhook(customer, "oi")
-        bodies.append((customer, raw, sign(raw, APP_SECRET)))
+        out.append((customer, raw, sign(raw, APP_SECRET)))
+    return out
+
+
+async def post_open_loop(
+    gateway_url: str, bodies: list[tuple[str, bytes, str]], rate: float
+) -> tuple[dict[str, float], list[int]]:
+    """Post at `rate`/s whatever the answers' latency; (customer -> post time, non-200s)."""
     posted: dict[str, float] = {}
     failed: list[int] = []
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=gateway_url, limits=limits, timeout=30) as http:
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
+    async with httpx.AsyncClient(base_url=gateway_url, limits=limits, timeout=60) as http:
 
-        async def one(customer: str, raw: bytes, sig: str, measured: bool) -> None:
+        async def one(customer: str, raw: bytes, sig: str) -> None:
             headers = {"content-type": "application/json", "x-hub-signature-256": sig}
             at = time.time()
-            resp = await http.post("/meta/webhook", content=raw, headers=headers)
+            try:
+                resp = await http.post("/meta/webhook", content=raw, headers=headers)
+            except httpx.HTTPError:
+                failed.append(0)
+                return
             if resp.status_code != 200:
                 failed.append(resp.status_code)
-            elif measured:
+            else:
                 posted[customer] = at
 
         tasks = []
-        # a short warm-up at a low rate (connections, caches), not measured
-        for customer, raw, sig in bodies[:warmup]:
-            tasks.append(asyncio.create_task(one(customer, raw, sig, False)))
-            await asyncio.sleep(0.02)
-        await asyncio.gather(*tasks)
-        await asyncio.sleep(1.0)
-        tasks = []
         start = time.monotonic()
-        for i, (customer, raw, sig) in enumerate(bodies[warmup:]):
+        for i, (customer, raw, sig) in enumerate(bodies):
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(customer, raw, sig, True)))
+            tasks.append(asyncio.create_task(one(customer, raw, sig)))
+        lag = time.monotonic() - start - (len(bodies) - 1) / rate
         await asyncio.gather(*tasks)
-        achieved = len(tasks) / (time.monotonic() - start)
-        print(f"posted {len(tasks)} webhooks at {achieved:.0f}/s (target {rate:.0f}/s)")
-    return posted, len(posted), failed
+    if lag > 0.5:
+        print(f"warning: the load generator fell {lag:.1f} s behind schedule")
+    return posted, failed
 
 
 async def hop_times(database_url: str, tenant: str) -> dict[str, tuple[float, float]]:
@@ -185,14 +193,36 @@ async def run(args: argparse.Namespace) -> None:
         for p in procs:
             await p.wait_http("/readyz")
         tenant = await create_tenant(procs[0].url, graph.url, args.number_rate)
-        watched = {p.name: p.pid for p in [*procs, graph]}
-        watched.update({f"rabbitmq({pid})": pid for pid in find_pids("beam.smp")})
-        cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        warm = signed_greetings(WARMUP)
+        bodies = signed_greetings(int(args.rate * args.seconds))
+        # warm-up at a low rate (connections, caches, prepared statements): not measured
+        await post_open_loop(procs[0].url, warm, 20)
+        await settle(graph.url, WARMUP, 30)
+        watched = {p.name: [p.pid] for p in [*procs, graph]}
+        watched["rabbitmq (shared)"] = find_pids("beam.smp")
+        watched["redis (shared)"] = find_pids("redis-server")
+        backends0 = await db_backends(env.database_url)
+        commits0 = await db_commits(env.database_url)
+        cpu0 = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in watched.items()}
+        spies = start_profiles(args.profile, procs, args.seconds) if args.profile else []
         t0 = time.monotonic()
-        posted, accepted, failed = await post_load(procs[0].url, args.rate, args.seconds, 20)
-        await settle(graph.url, len(posted) + 20, args.drain)
+        print(f"posting {len(bodies)} greetings at {args.rate:.0f}/s from distinct customers")
+        posted, failed = await post_open_loop(procs[0].url, bodies, args.rate)
+        await settle(graph.url, WARMUP + len(posted), args.drain)
         wall = time.monotonic() - t0
-        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watched.items()}
+        cpu = {
+            name: sum(cpu_seconds(pid) for pid in pids) - cpu0[name]
+            for name, pids in watched.items()
+        }
+        cpu["postgres (this DB)"] = sum(
+            cpu_seconds(pid) - backends0.get(pid, 0.0)
+            for pid in await db_backends(env.database_url)
+        )
+        await asyncio.sleep(1.0)  # statistics are flushed shortly after each transaction
+        commits = await db_commits(env.database_url) - commits0 - 3  # our own probes
+        for spy in spies:
+            spy.wait()
+        accepted = len(posted)
         sends = await fetch_sends(graph.url)
         first: dict[str, float] = {}
         per_customer: dict[str, int] = {}
@@ -201,14 +231,141 @@ async def run(args: argparse.Namespace) -> None:
             first.setdefault(s["to"], float(s["at"]))
         hops = await hop_times(env.database_url, tenant)
         report(args, env, posted, accepted, failed, first, per_customer, hops)
-        print(f"CPU over the run ({wall:.0f} s wall), share of one core:")
+        replies = max(1, sum(1 for c in posted if c in first))
+        print(f"CPU from the first post to the last reply ({wall:.1f} s):")
         for name, used in cpu.items():
-            print(f"  {name:20s} {100 * used / wall:5.1f} %")
+            print(
+                f"  {name:22s} {100 * used / wall:5.1f} % of a core"
+                f"  {1000 * used / replies:6.2f} ms per message"
+            )
+        total = sum(v for k, v in cpu.items() if "shared" not in k)
+        print(f"  {'total (not shared)':22s} {1000 * total / replies:6.2f} ms CPU per message")
+        print(f"PostgreSQL transactions committed per message: {commits / replies:.1f}")
+        if spies:
+            print("where the busy time goes (py-spy samples by library):")
+            print_profiles(args.profile, procs)
         print("memory at the end (RSS now / peak):")
         for p in [*procs, graph]:
             now, peak = rss_mb(p.pid)
             flag = "" if peak < 150 or p is graph else "  OVER 150 MB"
             print(f"  {p.name:20s} {now:6.1f} MB / {peak:6.1f} MB{flag}")
+
+
+async def db_commits(database_url: str) -> int:
+    """Committed transactions of this run's database so far (statistics, slightly delayed)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        value = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(value or 0)
+    finally:
+        await conn.close()
+
+
+async def db_backends(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL backend connected to this run's database."""
+    name = database_url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(database_url)
+    try:
+        pids = [
+            int(r["pid"])
+            for r in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        ]
+    finally:
+        await conn.close()
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = cpu_seconds(pid)
+        except OSError:
+            continue
+    return out
+
+
+def start_profiles(folder: str, procs: list[Proc], seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy (sampling) on every service for the measured window; raw stacks in `folder`."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(p.pid),
+                "-d",
+                str(int(seconds) + 2),
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                f"{folder}/{p.name}.txt",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in procs
+    ]
+
+
+LAYERS = (
+    ("asyncpg/", "PostgreSQL client (asyncpg)"),
+    ("httpx/", "HTTP client (httpx/httpcore)"),
+    ("httpcore/", "HTTP client (httpx/httpcore)"),
+    ("anyio/", "HTTP client (httpx/httpcore)"),
+    ("aiormq/", "broker client (aio-pika)"),
+    ("aio_pika/", "broker client (aio-pika)"),
+    ("pamqp/", "broker client (aio-pika)"),
+    ("redis/", "Redis client"),
+    ("structlog/", "logging"),
+    ("logging/", "logging"),
+    ("pydantic", "pydantic"),
+    ("cryptography/", "secrets (Fernet)"),
+    ("prometheus_client/", "metrics (prometheus)"),
+    ("uvicorn/", "HTTP server (uvicorn/FastAPI)"),
+    ("starlette/", "HTTP server (uvicorn/FastAPI)"),
+    ("fastapi/", "HTTP server (uvicorn/FastAPI)"),
+    ("selectors.py", "idle (waiting for I/O)"),
+)
+
+
+def layer_of(stack: list[str]) -> str:
+    """The library a sample is in (leaf first), else the innermost service module."""
+    for frame in reversed(stack):
+        for marker, name in LAYERS:
+            if marker in frame:
+                return name
+    for frame in reversed(stack):
+        path = frame.rpartition("(")[2]
+        if (
+            "/" in path
+            and not path.startswith(("asyncio/", "<frozen", "concurrent/"))
+            and not path.split(":")[0].endswith(("/main.py", "/__main__.py"))
+        ):
+            return "own code: " + path.split(":")[0]
+    return "event loop (asyncio)"
+
+
+def print_profiles(folder: str, procs: list[Proc], top: int = 7) -> None:
+    """Where each service's busy samples went, by library (py-spy raw stacks)."""
+    for p in procs:
+        path = Path(folder) / f"{p.name}.txt"
+        if not path.exists():
+            continue
+        layers: collections.Counter[str] = collections.Counter()
+        for raw in path.read_text().splitlines():
+            stack, _, n = raw.rpartition(" ")
+            layers[layer_of(stack.split(";"))] += int(n)
+        idle = layers.pop("idle (waiting for I/O)", 0)
+        busy = sum(layers.values()) or 1
+        shares = ", ".join(f"{name} {100 * n / busy:.0f} %" for name, n in layers.most_common(top))
+        print(f"  {p.name} ({busy} busy samples, {idle} idle): {shares}")
 
 
 async def settle(graph_url: str, expected: int, timeout: float) -> None:
@@ -255,6 +412,10 @@ def report(
         f"accepted {accepted} (non-200: {len(failed)} {sorted(set(failed)) or ''}),"
         f" replied {len(total)}, missing {len(missing)}, more than one reply {doubled}"
     )
+    replied = [first[c] for c in posted if c in first]
+    if replied:
+        span = max(replied) - min(posted.values())
+        print(f"replies per second, first post to last reply: {len(replied) / span:.1f}")
     print(line("webhook in -> send at fake", total))
     print(line("  webhook -> inbound stored", ingest))
     print(line("  stored -> reply in outbox", rag))
@@ -275,8 +436,13 @@ def main() -> None:
         default=1000,
         help="the number's send limit (rate_limit_per_s); Meta's default 80/s would cap the run",
     )
-    parser.add_argument("--drain", type=float, default=60, help="max seconds to wait for replies")
+    parser.add_argument(
+        "--drain", type=float, default=180, help="max seconds to wait for the replies"
+    )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the services")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy every service during the run (raw stacks in DIR)"
+    )
     args = parser.parse_args()
     asyncio.run(run(args))
 

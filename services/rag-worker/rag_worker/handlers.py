@@ -33,6 +33,26 @@ REPLIES = Counter("wa_replies_total", "Bursts handled by the rag-worker", ["outc
 
 HISTORY_MESSAGES = 20
 HISTORY_HOURS = 72
+# the debounce maximum wait when the tenant sets none (lancepilot_ingest.debounce default)
+DEFAULT_MAX_WAIT_S = 30.0
+
+# Customer messages not answered yet. A bot reply answered up to the last message of its
+# burst, not up to its own id: a message stored while an overdue reply was being written
+# (see `_overdue`) sits before that reply in id order and still needs its answer.
+_UNANSWERED = """
+SELECT m.* FROM chat_messages m
+WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
+  AND m.role IN ('customer', 'campaign') AND m.id <= $3
+  AND ($4::timestamptz IS NULL OR m.created_at >= $4)
+  AND m.id > coalesce((
+    SELECT max(CASE WHEN o.direction = 'out' AND o.burst_id IS NOT NULL THEN coalesce(
+        (SELECT max(b.id) FROM chat_messages b WHERE b.client_id = $1 AND b.conversation_id = $2
+           AND b.direction = 'in' AND b.burst_id = o.burst_id), o.id) ELSE o.id END)
+    FROM chat_messages o WHERE o.client_id = $1 AND o.conversation_id = $2
+      AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
+           OR (o.direction = 'in' AND o.role = 'human'))), 0)
+ORDER BY m.id
+"""
 
 MediaProcessor = Callable[[dict[str, Any], dict[str, Any]], Awaitable[str | None]]
 
@@ -99,9 +119,12 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         log.info("burst_not_answered", why=why)
         return
     last_id = max(msg.message_ids)
-    burst_rows = await msg_repo.unanswered_customer_messages(
-        deps.pool, tenant_id, cid, up_to_id=last_id, since=conv["context_reset_at"]
-    )
+    burst_rows = [
+        dict(r)
+        for r in await deps.pool.fetch(
+            _UNANSWERED, tenant_id, cid, last_id, conv["context_reset_at"]
+        )
+    ]
     if not burst_rows:
         REPLIES.labels("nothing_to_answer").inc()
         return
@@ -138,7 +161,15 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         lead_context=(conv.get("attributes") or {}).get(LEAD_CONTEXT),
     )
     output = await deps.responder_for(tenant).respond(inp)
-    await _commit_reply(deps, msg, client, output, last_id, msg.first_message_at)
+    await _commit_reply(
+        deps,
+        msg,
+        client,
+        output,
+        last_id,
+        msg.first_message_at,
+        overdue=_overdue(client, burst_rows[0]["created_at"]),
+    )
 
 
 async def _commit_reply(
@@ -148,6 +179,8 @@ async def _commit_reply(
     output: ResponderOutput,
     last_id: int,
     first_at: datetime,
+    *,
+    overdue: bool = False,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     bubbles = [bubble for text in output.messages for bubble in shape_reply(text)]
@@ -162,7 +195,11 @@ async def _commit_reply(
         why = None
         if conv["state"] != "bot":
             why = f"state_{conv['state']}"
-        elif await msg_repo.newer_customer_message_exists(conn, tenant_id, cid, last_id):
+        elif not overdue and await msg_repo.newer_customer_message_exists(
+            conn, tenant_id, cid, last_id
+        ):
+            # the newer messages are answered with these by the next burst; once the customer
+            # has waited the maximum wait the reply goes out and the newer ones come next
             why = "stale"
         if why is not None:
             await deps.events.append(
@@ -233,6 +270,17 @@ async def _commit_reply(
     REPLIES.labels("answered" if first_id else "empty").inc()
     if first_id is not None:
         await _publish(deps, msg, first_id, origin)
+
+
+def _overdue(client: dict[str, Any], oldest_at: datetime) -> bool:
+    """The oldest unanswered message has waited the tenant's debounce maximum wait."""
+    raw = (client.get("tools_config") or {}).get("debounce")
+    value = raw.get("max_wait_seconds") if isinstance(raw, dict) else None
+    try:
+        max_wait = DEFAULT_MAX_WAIT_S if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        max_wait = DEFAULT_MAX_WAIT_S
+    return (utcnow() - oldest_at).total_seconds() >= max_wait
 
 
 async def _publish(deps: RagDeps, msg: BurstReady, outbound_id: int, origin: str) -> None:
