@@ -238,12 +238,12 @@ def report(
         return
     first, last = sends[0], sends[-1]
     overall = (len(sends) - 1) / (last - first)
-    # steady state: after the first second (the limiter's initial burst) to the last send
-    steady_times = [s for s in sends if s >= first + 1.0]
+    # steady state: after the start-up (the limiter's initial burst, connections opening)
+    steady_times = [s for s in sends if s >= first + args.startup]
     steady = (len(steady_times) - 1) / (last - steady_times[0]) if len(steady_times) > 1 else 0.0
     deviation = 100 * (steady - args.limit) / args.limit
     throttled = [float(x) - first for x in stats["throttled_at"]]
-    steady_429 = [x for x in throttled if x >= 1.0]
+    steady_429 = [x for x in throttled if x >= args.startup]
     print(
         f"sends at the fake {len(sends)} over {last - first:.2f} s by {args.processes} processes"
         f" (per process {counts})"
@@ -275,6 +275,12 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=80, help="rate_limit_per_s of the number")
     parser.add_argument("--burst", type=int, default=DEFAULT_BURST, help="rate_limit_burst")
     parser.add_argument("--timeout", type=float, default=300, help="max seconds to drain")
+    parser.add_argument(
+        "--startup",
+        type=float,
+        default=2.0,
+        help="seconds after the first send that count as start-up, not steady state",
+    )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the senders")
     args = parser.parse_args()
     asyncio.run(run(args))

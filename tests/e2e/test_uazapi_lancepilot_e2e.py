@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -145,6 +146,10 @@ async def env(
             uaz.webhook_url = f"{services[1].url}/uazapi/webhook/{uaz_secret}"
             yield Env(stack, uaz, lp, http, pool, tenant, uaz_secret, lp_secret)
     finally:
+        # signal every process first so they drain in parallel, then wait for each
+        for svc in stack.services.values():
+            if svc.process is not None and svc.process.poll() is None:
+                svc.process.send_signal(signal.SIGTERM)
         stack.stop_all()
 
 

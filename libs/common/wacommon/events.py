@@ -136,6 +136,23 @@ class BufferedEventLog(PgEventLog):
         await self.flush()
 
 
+class NullEventLog:
+    """Discards events: for work that must stay out of the log (the simulator)."""
+
+    async def append(
+        self,
+        client_id: str,
+        event_type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        conversation_id: str | None = None,
+        correlation_id: str | None = None,
+        at: datetime | None = None,
+        conn: Conn | None = None,
+    ) -> None:
+        return None
+
+
 class FakeEventLog:
     """Records events in memory, for unit tests."""
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
 import structlog
 from prometheus_client import Counter
 
 from rag_worker.formatting import shape_reply
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
+from rag_worker.responder import (
+    Responder,
+    ResponderInput,
+    ResponderOutput,
+    Tenant,
+    Turn,
+    Usage,
+    turn_from_row,
+)
 from wacommon import conversation_state, followups
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
@@ -54,7 +62,22 @@ WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
 ORDER BY m.id
 """
 
-MediaProcessor = Callable[[dict[str, Any], dict[str, Any]], Awaitable[str | None]]
+
+@dataclass(frozen=True)
+class MediaText:
+    """What media processing stored on a message: its text, or why the customer must write."""
+
+    content: str
+    # set when the media could not be understood: what to ask the customer
+    polite_reply: str | None = None
+
+
+class MediaProcessor(Protocol):
+    """Turns a stored inbound media message into text and stores it on the row."""
+
+    def __call__(
+        self, client: dict[str, Any], row: dict[str, Any], retry_count: int = 0
+    ) -> Awaitable[MediaText | None]: ...
 
 
 @dataclass
@@ -66,17 +89,7 @@ class RagDeps:
     events: EventLog
     secrets: SecretBox
     responder_for: Callable[[Tenant], Responder]
-    # (client row, message row) -> text that replaces the message content, or None
     process_media: MediaProcessor | None = None
-
-
-def _turn(row: dict[str, Any]) -> Turn:
-    role = (
-        row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
-    )
-    return Turn(
-        role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]
-    )
 
 
 def _window(client: dict[str, Any]) -> tuple[int, float]:
@@ -129,11 +142,69 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("nothing_to_answer").inc()
         return
     if deps.process_media is not None:
-        for row in burst_rows:
-            if row["media"] and not (row["payload"] or {}).get("media_processed"):
-                text = await deps.process_media(client, row)
-                if text is not None:
-                    row["content"] = text
+        await _process_media(deps.process_media, client, burst_rows, delivery.retry_count)
+    polite = _polite_only(burst_rows)
+    if polite:
+        # nothing the customer sent could be understood: ask them to write, never stay silent
+        output = ResponderOutput(messages=polite, usage=Usage(model="media_fallback"))
+    else:
+        output = await _respond(deps, msg, client, conv, burst_rows)
+    await _commit_reply(
+        deps,
+        msg,
+        client,
+        output,
+        last_id,
+        msg.first_message_at,
+        overdue=_overdue(client, burst_rows[0]["created_at"]),
+    )
+
+
+async def _process_media(
+    process: MediaProcessor, client: dict[str, Any], rows: list[dict[str, Any]], retry_count: int
+) -> None:
+    """Media rows get their text; a row processed by an earlier delivery is not paid twice."""
+    for row in rows:
+        payload = row["payload"] or {}
+        if not row["media"] or payload.get("media_processed"):
+            continue
+        result = await process(client, row, retry_count)
+        if result is not None:
+            row["content"] = result.content
+            row["payload"] = {
+                **payload,
+                "media_processed": True,
+                "polite_reply": result.polite_reply,
+            }
+
+
+def _polite_only(rows: list[dict[str, Any]]) -> list[str]:
+    """The polite requests when every message is media nobody understood, else nothing."""
+    asks = [(r["payload"] or {}).get("polite_reply") for r in rows]
+    if not all(asks) or any((r["content"] or "").strip() for r in rows):
+        return []
+    return list(dict.fromkeys(str(a) for a in asks))
+
+
+def _burst_turn(row: dict[str, Any]) -> Turn:
+    """A burst message as the model sees it; media not understood carries a note saying so."""
+    turn = turn_from_row(row)
+    ask = (row["payload"] or {}).get("polite_reply")
+    if not ask:
+        return turn
+    note = f"[{row['kind']} não compreendido; se precisar dele, diga ao cliente: {ask}]"
+    caption = (row["content"] or "").strip()
+    return replace(turn, text=f"{caption}\n{note}" if caption else note)
+
+
+async def _respond(
+    deps: RagDeps,
+    msg: BurstReady,
+    client: dict[str, Any],
+    conv: dict[str, Any],
+    burst_rows: list[dict[str, Any]],
+) -> ResponderOutput:
+    tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     max_messages, max_hours = _window(client)
     now = utcnow()
     since = now - timedelta(hours=max_hours)
@@ -154,22 +225,13 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         conversation_id=cid,
         contact_key=conv["contact_key"],
         contact_name=conv["contact_name"],
-        history=[_turn(r) for r in history_rows],
-        burst=[_turn(r) for r in burst_rows],
+        history=[turn_from_row(r) for r in history_rows],
+        burst=[_burst_turn(r) for r in burst_rows],
         now=now,
         correlation_id=msg.correlation_id,
         lead_context=(conv.get("attributes") or {}).get(LEAD_CONTEXT),
     )
-    output = await deps.responder_for(tenant).respond(inp)
-    await _commit_reply(
-        deps,
-        msg,
-        client,
-        output,
-        last_id,
-        msg.first_message_at,
-        overdue=_overdue(client, burst_rows[0]["created_at"]),
-    )
+    return await deps.responder_for(tenant).respond(inp)
 
 
 async def _commit_reply(

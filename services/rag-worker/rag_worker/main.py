@@ -33,20 +33,34 @@ async def run(settings: Settings) -> None:
 
         def responder_for(tenant: Tenant) -> Responder:
             return build_responder(
-                tenant, settings=ai, retriever=retriever, pool=rt.pool, http=http,
-                events=rt.events, decrypt=rt.secrets.decrypt, clients=clients, offline=offline,
+                tenant,
+                settings=ai,
+                retriever=retriever,
+                pool=rt.pool,
+                http=http,
+                events=rt.events,
+                decrypt=rt.secrets.decrypt,
+                clients=clients,
+                offline=offline,
             )
 
         deps = RagDeps(
-            rt.pool, rt.publisher, rt.events, rt.secrets, responder_for,
-            process_media=MediaProcessor(rt.pool, http, settings, ai, clients, rt.secrets, rt.events),
+            rt.pool,
+            rt.publisher,
+            rt.events,
+            rt.secrets,
+            responder_for,
+            process_media=MediaProcessor(
+                rt.pool, http, settings, ai, clients, rt.secrets, rt.events
+            ),
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_burst_ready(msg, delivery, deps=deps)
 
-        consumer = Consumer(rt.connection, settings, BURST_QUEUE, handle,
-                            prefetch=min(settings.prefetch, 20))
+        consumer = Consumer(
+            rt.connection, settings, BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20)
+        )
         await consumer.start()
         try:
             await serve(service_app(rt, "rag-worker"), settings, on_stop=[consumer.stop])

@@ -1,7 +1,8 @@
 """Inbound media to text: download through the message's provider, then transcribe/describe/extract.
 
 The result replaces the message's text (stored on the row, so a redelivery does
-not pay twice). A failure becomes a polite request to write instead, never silence.
+not pay twice). A failure is stored with the polite request to write instead, which
+the handler sends when nothing else in the burst can be answered: never silence.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import asyncpg
 import httpx
 import structlog
 
+from rag_worker.handlers import MediaText
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings
 from rag_worker.media_ai import (
+    MediaKind,
     MediaUnprocessable,
     describe_image,
     extract_pdf_text,
@@ -23,9 +26,9 @@ from rag_worker.media_ai import (
 )
 from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
-from wacommon.errors import PermanentError
+from wacommon.errors import PermanentError, RetryableError
 from wacommon.events import EventLog
-from wacommon.providers.meta_media import DownloadedMedia, download_meta_media
+from wacommon.providers.meta_media import DownloadedMedia, MediaTooLarge, download_meta_media
 from wacommon.providers.uazapi_media import download_uazapi_media
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
@@ -33,7 +36,12 @@ from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-KIND_OF = {"audio": "audio", "image": "image", "sticker": "image", "document": "document"}
+KIND_OF: dict[str, MediaKind] = {
+    "audio": "audio",
+    "image": "image",
+    "sticker": "image",
+    "document": "document",
+}
 
 
 @dataclass
@@ -48,48 +56,76 @@ class MediaProcessor:
     secrets: SecretBox
     events: EventLog
 
-    async def __call__(self, client: dict[str, Any], row: dict[str, Any]) -> str | None:
+    async def __call__(
+        self, client: dict[str, Any], row: dict[str, Any], retry_count: int = 0
+    ) -> MediaText | None:
+        """The message's text, stored on the row; a transient failure retries until the last try."""
         kind = KIND_OF.get(row["kind"])
         if kind is None:
             return None
         tenant_id = str(client["id"])
         caption = row["content"] or ""
         try:
+            self._check_configured(kind)
             media = await self._download(tenant_id, row)
             text, extra = await self._understand(kind, media, row)
-            content = f"{caption}\n{text}".strip() if caption and caption not in text else text
-            ok = True
-        except (MediaUnprocessable, PermanentError) as exc:
-            reason = exc.reason if isinstance(exc, MediaUnprocessable) else str(exc)[:200]
-            polite = MediaUnprocessable(kind, reason).polite_reply  # type: ignore[arg-type]
-            content = caption or f"[{row['kind']} não processado]"
-            extra = {"media_error": reason, "polite_reply": polite}
-            ok = False
+            result = MediaText(f"{caption}\n{text}" if caption and caption not in text else text)
+            data: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+        except (MediaUnprocessable, PermanentError, RetryableError) as exc:
+            if isinstance(exc, RetryableError) and retry_count < self.settings.max_retries:
+                raise
+            reason = _reason(exc)
+            result = MediaText(caption, MediaUnprocessable(kind, reason).polite_reply)
+            data = {"reason": reason}
             log.warning("media_not_processed", kind=kind, reason=reason)
-        await msg_repo.set_inbound_text(self.pool, tenant_id, int(row["id"]), content=content,
-                                        extra={"media_processed": True, **extra})
-        await self.events.append(tenant_id, ev.MEDIA_PROCESSED, {"kind": kind, "ok": ok, **{
-            k: v for k, v in extra.items() if k in ("seconds", "images", "model")}},
-            conversation_id=str(row["conversation_id"]))
-        return content if ok else f"{content}\n[{extra.get('polite_reply')}]"
+        await msg_repo.set_inbound_text(
+            self.pool,
+            tenant_id,
+            int(row["id"]),
+            content=result.content,
+            extra={"media_processed": True, "polite_reply": result.polite_reply, **data},
+        )
+        await self.events.append(
+            tenant_id,
+            ev.MEDIA_PROCESSED,
+            {"kind": kind, "ok": result.polite_reply is None, **data},
+            conversation_id=str(row["conversation_id"]),
+        )
+        return result
+
+    def _check_configured(self, kind: MediaKind) -> None:
+        # checked before downloading: without a key the bytes would be fetched for nothing
+        if kind == "audio" and not self.ai.openai_api_key:
+            raise MediaUnprocessable("audio", "no_transcription_key")
+        if kind == "image" and not self.ai.gemini_api_key:
+            raise MediaUnprocessable("image", "no_vision_key")
 
     async def _download(self, tenant_id: str, row: dict[str, Any]) -> DownloadedMedia:
         media = row["media"] or {}
         creds = await providers_repo.load_credentials(
-            self.pool, self.secrets, tenant_id, row["provider"],
+            self.pool,
+            self.secrets,
+            tenant_id,
+            row["provider"],
             str(row["provider_instance_id"]) if row["provider_instance_id"] else None,
         )
         cap = self.settings.media_max_bytes
         if row["provider"] == "meta":
             return await download_meta_media(
-                self.http, graph_url=self.settings.meta_graph_url,
-                version=self.settings.meta_graph_version, media_id=media.get("media_id") or "",
-                access_token=str(creds.config.get("access_token") or ""), max_bytes=cap,
+                self.http,
+                graph_url=self.settings.meta_graph_url,
+                version=self.settings.meta_graph_version,
+                media_id=media.get("media_id") or "",
+                access_token=str(creds.config.get("access_token") or ""),
+                max_bytes=cap,
             )
         if row["provider"] == "uazapi":
             return await download_uazapi_media(
-                self.http, base_url=creds.url or "", token=creds.token or "",
-                message_id=media.get("media_id") or row["provider_message_id"], max_bytes=cap,
+                self.http,
+                base_url=creds.url or "",
+                token=creds.token or "",
+                message_id=media.get("media_id") or row["provider_message_id"],
+                max_bytes=cap,
             )
         url = media.get("url")
         if not url:
@@ -100,28 +136,51 @@ class MediaProcessor:
         return DownloadedMedia(resp.content, resp.headers.get("content-type"), None)
 
     async def _understand(
-        self, kind: str, media: DownloadedMedia, row: dict[str, Any]
+        self, kind: MediaKind, media: DownloadedMedia, row: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        mime = (media.mime_type or (row["media"] or {}).get("mime_type") or "").split(";")[0]
+        ref = row["media"] or {}
+        mime = (media.mime_type or ref.get("mime_type") or "").split(";")[0]
         if kind == "audio":
-            if not self.ai.openai_api_key:
-                raise MediaUnprocessable("audio", "no_transcription_key")
+            assert self.ai.openai_api_key  # _check_configured
+            seconds = ref.get("seconds")
             transcript = await transcribe_audio(
-                self.clients.openai(self.ai.openai_api_key, self.ai.openai_base_url), media.data,
-                media.filename or "audio.ogg", mime or "audio/ogg", self.ai.transcribe_model,
-                max_bytes=self.ai.audio_max_bytes, max_seconds=self.ai.audio_max_seconds,
+                self.clients.openai(self.ai.openai_api_key, self.ai.openai_base_url),
+                media.data,
+                media.filename or "audio.ogg",
+                mime or "audio/ogg",
+                self.ai.transcribe_model,
+                seconds=float(seconds) if isinstance(seconds, int | float) else None,
+                max_bytes=self.ai.audio_max_bytes,
+                max_seconds=self.ai.audio_max_seconds,
             )
-            return transcript.text, {"seconds": transcript.seconds, "model": self.ai.transcribe_model}
+            return transcript.text, {
+                "seconds": transcript.seconds,
+                "model": self.ai.transcribe_model,
+            }
         if kind == "image":
-            if not self.ai.gemini_api_key:
-                raise MediaUnprocessable("image", "no_vision_key")
+            assert self.ai.gemini_api_key  # _check_configured
             text = await describe_image(
-                self.clients.gemini(self.ai.gemini_api_key, self.ai.gemini_base_url), media.data,
-                mime or "image/jpeg", self.ai.vision_model, max_bytes=self.ai.image_max_bytes,
+                self.clients.gemini(self.ai.gemini_api_key, self.ai.gemini_base_url),
+                media.data,
+                mime or "image/jpeg",
+                self.ai.vision_model,
+                max_bytes=self.ai.image_max_bytes,
             )
             return f"[imagem] {text}", {"images": 1, "model": self.ai.vision_model}
         if mime == "application/pdf" or media.data.startswith(b"%PDF"):
-            text = await extract_pdf_text(media.data, max_pages=self.ai.pdf_max_pages,
-                                          max_chars=self.ai.pdf_max_chars)
+            text = await extract_pdf_text(
+                media.data, max_pages=self.ai.pdf_max_pages, max_chars=self.ai.pdf_max_chars
+            )
             return f"[documento] {text}", {}
         raise MediaUnprocessable("document", "unsupported")
+
+
+def _reason(exc: Exception) -> str:
+    """A short cause for the event: never the provider's full error text."""
+    if isinstance(exc, MediaUnprocessable):
+        return exc.reason
+    if isinstance(exc, MediaTooLarge):
+        return "too_large"
+    if isinstance(exc, RetryableError):
+        return "download_unavailable"
+    return f"download_failed: {type(exc).__name__}"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
+
+
+Role = Literal["customer", "bot", "human", "campaign", "system"]
 
 
 @dataclass(frozen=True)
 class Turn:
     """One message of the conversation as the model sees it."""
 
-    role: Literal["customer", "bot", "human", "campaign", "system"]
+    role: Role
     text: str
     at: datetime
 
@@ -61,6 +64,15 @@ class ResponderOutput:
     handover_reason: str | None = None
     opt_out: bool = False
     usage: Usage = field(default_factory=Usage)
+
+
+def turn_from_row(row: dict[str, Any]) -> Turn:
+    """A stored `chat_messages` row as the model sees it."""
+    outbound_role = "human" if row["role"] == "human" else "bot"
+    role = row["role"] if row["direction"] == "in" else outbound_role
+    return Turn(
+        role=cast(Role, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]
+    )
 
 
 class Responder(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from meta_gateway.admin.auth import parse_id, require_admin
 from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable
+from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
+from rag_worker.llm.config import ai_settings_from_env
+from wacommon.crypto import SecretBox
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import knowledge as kb
 from wacommon.settings import Settings
@@ -46,8 +50,14 @@ def _doc_out(doc: Any) -> DocumentOut:
                        updated_at=doc.updated_at)
 
 
-def knowledge_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
+def knowledge_router(
+    settings: Settings, pool: asyncpg.Pool, *, file_search: FileSearchSyncs | None = None
+) -> APIRouter:
     """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
+    if file_search is None:
+        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        file_search = FileSearchSyncs(ai_settings_from_env(os.environ), SecretBox(key).decrypt)
+    syncs = file_search
     router = APIRouter(prefix="/admin/clients/{client_id}", tags=["knowledge base"],
                        dependencies=[Depends(require_admin(settings))])
 
@@ -56,6 +66,10 @@ def knowledge_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         if await clients_repo.get_client(pool, cid) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return cid
+
+    async def tools_config(cid: str) -> dict[str, Any]:
+        row = await clients_repo.get_client(pool, cid)
+        return dict(row["tools_config"] or {}) if row else {}
 
     @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
     async def add_document(client_id: str, request: Request) -> DocumentOut:
@@ -78,7 +92,9 @@ def knowledge_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         if len(data) > MAX_DOCUMENT_BYTES:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "document over 20 MB")
         try:
-            doc = await ingest_document(pool, cid, name, data)
+            # a File Search sync failure is recorded on the document, never fails the upload
+            async with syncs.open(pool, await tools_config(cid)) as sync:
+                doc = await ingest_document(pool, cid, name, data, sync=sync)
         except DocumentNotSupported as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
         except DocumentUnreadable as exc:
@@ -98,8 +114,12 @@ def knowledge_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
             uuid.UUID(doc_id)
         except ValueError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found") from None
-        if not await kb.delete_document(pool, cid, doc_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
+        async with syncs.open(pool, await tools_config(cid)) as sync:
+            remote = await sync.remote_name(cid, doc_id) if sync else None
+            if not await kb.delete_document(pool, cid, doc_id):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
+            if sync and remote:
+                await sync.removed(cid, remote)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/knowledge/search", response_model=list[PassageOut])

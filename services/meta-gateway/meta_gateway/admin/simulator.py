@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, cast
 
 import asyncpg
@@ -24,10 +24,16 @@ from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings, ai_settings_from_env
 from rag_worker.llm.factory import build_responder
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
+from rag_worker.responder import (
+    Responder,
+    ResponderInput,
+    ResponderOutput,
+    Tenant,
+    turn_from_row,
+)
 from rag_worker.responders.offline import OfflineResponder
 from wacommon.crypto import SecretBox
-from wacommon.dbtypes import Conn
+from wacommon.events import NullEventLog
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -66,32 +72,6 @@ class SimulateOut(BaseModel):
     usage: UsageOut
 
 
-class _DiscardEvents:
-    """Simulated turns stay out of the event log (and so out of metrics and cost)."""
-
-    async def append(
-        self,
-        client_id: str,
-        event_type: str,
-        data: dict[str, Any] | None = None,
-        *,
-        conversation_id: str | None = None,
-        correlation_id: str | None = None,
-        at: datetime | None = None,
-        conn: Conn | None = None,
-    ) -> None:
-        return None
-
-
-def _turn(row: dict[str, Any]) -> Turn:
-    role = (
-        row["role"] if row["direction"] == "in" else ("human" if row["role"] == "human" else "bot")
-    )
-    return Turn(
-        role=cast(Any, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]
-    )
-
-
 def _window(tools_config: dict[str, Any]) -> tuple[int, float]:
     llm = tools_config.get("llm_config")
     llm = llm if isinstance(llm, dict) else {}
@@ -118,7 +98,7 @@ def simulator_router(
     ai_settings = ai or ai_settings_from_env(os.environ)
     retriever = PgRetriever(pool)
     offline = OfflineResponder(retriever)
-    events = _DiscardEvents()
+    events = NullEventLog()
 
     async def respond(tenant: Tenant, inp: ResponderInput) -> ResponderOutput:
         if responder_for is not None:
@@ -205,8 +185,8 @@ def simulator_router(
                 conversation_id=conv_id,
                 contact_key=contact.key,
                 contact_name=None,
-                history=[_turn(r) for r in history],
-                burst=[_turn(r) for r in burst],
+                history=[turn_from_row(r) for r in history],
+                burst=[turn_from_row(r) for r in burst],
                 now=now,
                 correlation_id=burst_id,
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from rag_worker.knowledge.chunking import chunk_sections
 from rag_worker.knowledge.extract import extract
 from wacommon.repositories import knowledge
@@ -16,9 +18,24 @@ def prepare_chunks(
     return doc.kind, doc.content_hash, chunk_sections(doc.sections)
 
 
+class DocumentSync(Protocol):
+    """Mirrors a stored document elsewhere (a File Search store); records failures, never raises."""
+
+    async def stored(self, doc: KbDocument, data: bytes) -> bool: ...
+
+
 async def ingest_document(
-    db: Db, client_id: str, name: str, data: bytes, kind: SourceKind | None = None
+    db: Db,
+    client_id: str,
+    name: str,
+    data: bytes,
+    kind: SourceKind | None = None,
+    *,
+    sync: DocumentSync | None = None,
 ) -> KbDocument:
-    """Extract, chunk and store a document (replacing one of the same name)."""
+    """Extract, chunk and store a document (replacing one of the same name), then `sync` it."""
     kind, digest, chunks = prepare_chunks(name, data, kind)
-    return await knowledge.upsert_document(db, client_id, name, kind, digest, chunks)
+    doc = await knowledge.upsert_document(db, client_id, name, kind, digest, chunks)
+    if sync is not None:
+        await sync.stored(doc, data)
+    return doc

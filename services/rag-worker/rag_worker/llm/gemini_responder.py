@@ -1,4 +1,10 @@
-"""Replies through Gemini generateContent with function declarations, with a bounded tool loop."""
+"""Replies through Gemini generateContent with function declarations, with a bounded tool loop.
+
+A tenant with `llm_config.file_search` also gets its File Search store as a tool, in the same
+request as the functions (`include_server_side_tool_invocations`, the API's documented way to
+combine built-in tools and function calling). A model that refuses the combination (HTTP 400)
+is asked again without File Search: the local passages are in the system prompt either way.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,20 @@ import json
 from typing import Any
 
 import httpx2
+import structlog
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from rag_worker.knowledge.file_search import file_search_enabled
+from rag_worker.knowledge.file_search_store import store_name
 from rag_worker.llm.config import LLMConfig
 from rag_worker.llm.errors import LLMRejected, LLMUnavailable
 from rag_worker.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
 from rag_worker.responder import ResponderInput, ResponderOutput, Usage
 from rag_worker.tools.registry import Toolbox
+
+log = structlog.get_logger(__name__)
 
 CONVERSATION_START = "(início da conversa)"
 
@@ -37,7 +48,8 @@ class GeminiResponder:
         usage = Usage(model=self._config.model)
         try:
             async with asyncio.timeout(self._deps.settings.llm_timeout_s):
-                text = await self._loop(prepared, usage)
+                store = await self._file_search_store(inp)
+                text = await self._loop(prepared, usage, store)
         except (TimeoutError, httpx2.TransportError) as exc:
             raise LLMUnavailable(f"gemini: {type(exc).__name__}") from exc
         except genai_errors.APIError as exc:
@@ -46,15 +58,31 @@ class GeminiResponder:
             raise LLMRejected(f"gemini: HTTP {exc.code}") from exc
         return finish(text, prepared, usage, self._deps.settings)
 
-    async def _loop(self, prepared: Prepared, usage: Usage) -> str:
+    async def _file_search_store(self, inp: ResponderInput) -> str | None:
+        if not file_search_enabled(inp.tenant.tools_config):
+            return None
+        try:
+            return await store_name(self._deps.pool, inp.tenant.id)
+        except Exception as exc:
+            log.warning("file_search_store_lookup_failed", error=repr(exc))
+            return None
+
+    async def _loop(self, prepared: Prepared, usage: Usage, store: str | None) -> str:
         contents = _contents(prepared)
         steps = self._deps.settings.llm_max_tool_steps
         for step in range(steps + 1):
-            resp = await self._client.aio.models.generate_content(
-                model=self._config.model,
-                contents=contents,
-                config=self._config_for(prepared.system, last=step == steps),
-            )
+            last = step == steps
+            try:
+                resp = await self._generate(
+                    contents, self._config_for(prepared.system, last, store)
+                )
+            except genai_errors.ClientError as exc:
+                if store is None or exc.code != 400:
+                    raise
+                log.warning("file_search_rejected", store=store, error=exc.message)
+                store = None
+                resp = await self._generate(contents, self._config_for(prepared.system, last, None))
+            _log_grounding(resp)
             meta = resp.usage_metadata
             if meta is not None:
                 usage.tokens_in += meta.prompt_token_count or 0
@@ -80,16 +108,28 @@ class GeminiResponder:
             contents.append(types.Content(role="user", parts=parts))
         return ""
 
-    def _config_for(self, system: str, *, last: bool) -> types.GenerateContentConfig:
+    async def _generate(
+        self, contents: list[types.Content], config: types.GenerateContentConfig
+    ) -> types.GenerateContentResponse:
+        return await self._client.aio.models.generate_content(
+            model=self._config.model, contents=contents, config=config
+        )
+
+    def _config_for(
+        self, system: str, last: bool, store: str | None
+    ) -> types.GenerateContentConfig:
         config = types.GenerateContentConfig(
             system_instruction=system,
             temperature=self._config.temperature,
             max_output_tokens=self._config.max_tokens,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
+        tools: list[types.ToolUnion] = []
+        if store:
+            tools.append(types.Tool(file_search=types.FileSearch(file_search_store_names=[store])))
         specs = self._toolbox.specs
         if specs:
-            config.tools = [
+            tools.append(
                 types.Tool(
                     function_declarations=[
                         types.FunctionDeclaration(
@@ -100,7 +140,7 @@ class GeminiResponder:
                         for s in specs
                     ]
                 )
-            ]
+            )
             # the last step may not call functions: the model must answer with what it has
             mode = (
                 types.FunctionCallingConfigMode.NONE
@@ -108,8 +148,11 @@ class GeminiResponder:
                 else types.FunctionCallingConfigMode.AUTO
             )
             config.tool_config = types.ToolConfig(
-                function_calling_config=types.FunctionCallingConfig(mode=mode)
+                function_calling_config=types.FunctionCallingConfig(mode=mode),
+                include_server_side_tool_invocations=True if store else None,
             )
+        # a function calling config without function declarations is refused: none then
+        config.tools = tools or None
         return config
 
 
@@ -122,6 +165,16 @@ def _contents(prepared: Prepared) -> list[types.Content]:
         # Gemini wants a conversation to open with the user (e.g. a reply to our campaign)
         contents.insert(0, types.Content(role="user", parts=[types.Part(text=CONVERSATION_START)]))
     return contents
+
+
+def _log_grounding(resp: types.GenerateContentResponse) -> None:
+    """Log which File Search documents grounded an answer (the passages stay out of logs)."""
+    if not resp.candidates or resp.candidates[0].grounding_metadata is None:
+        return
+    chunks = resp.candidates[0].grounding_metadata.grounding_chunks or []
+    titles = [c.retrieved_context.title or "" for c in chunks if c.retrieved_context is not None]
+    if titles:
+        log.info("file_search_grounding", documents=sorted(set(titles)))
 
 
 def _text(resp: types.GenerateContentResponse) -> str:

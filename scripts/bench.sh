@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark in bench/ with small sizes (a few minutes in all).
+# Each prints its own figures and cleans up its database, broker names and Redis keys.
+# Full-size runs: see each bench's --help and docs (e.g. bench/gateway.py --seconds 10).
+# Run one:  scripts/bench.sh gateway      Run several:  scripts/bench.sh sender e2e
+set -u
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+
+# as modules from the repository root: bench/sender.py and bench/metrics.py are named like
+# service packages, and `python bench/x.py` would put bench/ first on the import path
+declare -A ARGS=(
+  [gateway]="--connections 32 --seconds 5 --warmup 1"
+  [e2e]="--rate 20 --seconds 5"
+  [sender]="--processes 3 --messages 400 --limit 80"
+  [ratelimit]="--processes 3 --seconds 3 --rate 80 --burst 10"
+  [debounce]="--conversations 200 --bursts 2 --messages 3 --quiet-ms 500"
+  [followup]="--conversations 20000 --tenants 50 --due-pct 1"
+  [metrics]="--events 200000 --tenants 50 --days 30 --requests 200 --seconds 3 --rounds 1"
+  [retrieval]=""
+)
+ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval)
+[ $# -gt 0 ] && ORDER=("$@")
+
+failed=()
+for name in "${ORDER[@]}"; do
+  if [ ! -f "bench/$name.py" ]; then
+    echo "no bench/$name.py" >&2
+    failed+=("$name")
+    continue
+  fi
+  if [ "$name" = gateway ] && ! command -v wrk >/dev/null 2>&1; then
+    echo "== bench/gateway.py skipped: wrk is not installed (apt-get install -y wrk)"
+    continue
+  fi
+  echo "== bench/$name.py ${ARGS[$name]:-}"
+  # shellcheck disable=SC2086
+  if ! "$PY" -m "bench.$name" ${ARGS[$name]:-}; then
+    failed+=("$name")
+  fi
+  echo
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "benchmarks that failed: ${failed[*]}" >&2
+  exit 1
+fi
