@@ -168,7 +168,7 @@ class BenchEnv:
             "encryption_key": self.env["ENCRYPTION_KEY"],
             **overrides,
         }
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     def service(self, name: str, extra: dict[str, str] | None = None) -> Proc:
         """A service (`python -m <package>`) with this run's environment; not started yet."""

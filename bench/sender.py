@@ -249,7 +249,7 @@ def report(
         f" (per process {counts})"
     )
     print(
-        f"rate overall {overall:.2f}/s, steady state (after 1 s) {steady:.2f}/s"
+        f"rate overall {overall:.2f}/s, steady state (after {args.startup:g} s) {steady:.2f}/s"
         f" vs limit {args.limit:g}/s: deviation {deviation:+.2f} %"
     )
     print(

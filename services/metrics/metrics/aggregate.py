@@ -16,11 +16,15 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, RANGE_STAGE, UPSERT_SQL
+from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, MERGE_SQL, RANGE_STAGE
 
 WATERMARK = "daily"
-# the rollup hashes and sorts in memory; JIT compilation costs more than it saves here
-_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL hash_mem_multiplier = 4; SET LOCAL jit = off"
+# the rollup hashes and sorts in memory; JIT compilation costs more than it saves here; a
+# generic plan (asyncpg prepares statements) would scan every partition for a small xid range
+_SESSION = (
+    "SET LOCAL work_mem = '256MB'; SET LOCAL hash_mem_multiplier = 4; SET LOCAL jit = off;"
+    " SET LOCAL plan_cache_mode = force_custom_plan"
+)
 # a catch-up after downtime may roll up millions of events: longer than the pool's default
 _ROLLUP_TIMEOUT_S = 3600.0
 # local days are computed in the tenant's zone: UTC offsets stay within +-14 h
@@ -103,7 +107,7 @@ async def _rollup(
     )
     await conn.execute(stage, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
     await conn.execute("ANALYZE metrics_stage", timeout=_ROLLUP_TIMEOUT_S)
-    row: asyncpg.Record | None = await conn.fetchrow(UPSERT_SQL, prices, timeout=_ROLLUP_TIMEOUT_S)
+    row: asyncpg.Record | None = await conn.fetchrow(MERGE_SQL, prices, timeout=_ROLLUP_TIMEOUT_S)
     await conn.execute("DROP TABLE metrics_stage")
     assert row is not None  # an aggregate-only SELECT always returns one row
     return row

@@ -44,24 +44,6 @@ HISTORY_HOURS = 72
 # the debounce maximum wait when the tenant sets none (lancepilot_ingest.debounce default)
 DEFAULT_MAX_WAIT_S = 30.0
 
-# Customer messages not answered yet. A bot reply answered up to the last message of its
-# burst, not up to its own id: a message stored while an overdue reply was being written
-# (see `_overdue`) sits before that reply in id order and still needs its answer.
-_UNANSWERED = """
-SELECT m.* FROM chat_messages m
-WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
-  AND m.role IN ('customer', 'campaign') AND m.id <= $3
-  AND ($4::timestamptz IS NULL OR m.created_at >= $4)
-  AND m.id > coalesce((
-    SELECT max(CASE WHEN o.direction = 'out' AND o.burst_id IS NOT NULL THEN coalesce(
-        (SELECT max(b.id) FROM chat_messages b WHERE b.client_id = $1 AND b.conversation_id = $2
-           AND b.direction = 'in' AND b.burst_id = o.burst_id), o.id) ELSE o.id END)
-    FROM chat_messages o WHERE o.client_id = $1 AND o.conversation_id = $2
-      AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
-           OR (o.direction = 'in' AND o.role = 'human'))), 0)
-ORDER BY m.id
-"""
-
 
 @dataclass(frozen=True)
 class MediaText:
@@ -132,12 +114,9 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         log.info("burst_not_answered", why=why)
         return
     last_id = max(msg.message_ids)
-    burst_rows = [
-        dict(r)
-        for r in await deps.pool.fetch(
-            _UNANSWERED, tenant_id, cid, last_id, conv["context_reset_at"]
-        )
-    ]
+    burst_rows = await msg_repo.unanswered_customer_messages(
+        deps.pool, tenant_id, cid, up_to_id=last_id, since=conv["context_reset_at"]
+    )
     if not burst_rows:
         REPLIES.labels("nothing_to_answer").inc()
         return

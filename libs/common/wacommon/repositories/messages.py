@@ -167,15 +167,23 @@ async def conversation_history(
 async def unanswered_customer_messages(
     conn: Conn, client_id: str, conversation_id: str, *, up_to_id: int, since: datetime | None
 ) -> list[dict[str, Any]]:
-    """Customer messages after the last message of ours (or a human's), up to `up_to_id`."""
+    """Customer messages not yet answered, up to `up_to_id`, oldest first.
+
+    A reply answers the messages of its burst (up to the burst's last message), not
+    everything stored before the reply: a message that arrived while the reply was
+    being written stays unanswered. A human's message answers everything before it.
+    """
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM chat_messages m
             WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
               AND m.role IN ('customer', 'campaign') AND m.id <= $3
               AND ($4::timestamptz IS NULL OR m.created_at >= $4)
               AND m.id > coalesce((
-                SELECT max(o.id) FROM chat_messages o
-                WHERE o.client_id = $1 AND o.conversation_id = $2
+                SELECT max(CASE WHEN o.direction = 'out' AND o.burst_id IS NOT NULL THEN coalesce(
+                    (SELECT max(b.id) FROM chat_messages b
+                     WHERE b.client_id = $1 AND b.conversation_id = $2
+                       AND b.direction = 'in' AND b.burst_id = o.burst_id), o.id) ELSE o.id END)
+                FROM chat_messages o WHERE o.client_id = $1 AND o.conversation_id = $2
                   AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
                        OR (o.direction = 'in' AND o.role = 'human'))), 0)
             ORDER BY m.id""",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import asyncpg
 from tqdm import tqdm
 
 from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable, source_kind
+from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
+from rag_worker.llm.config import ai_settings_from_env
+from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
 from wacommon.repositories.clients import get_client
 from wacommon.settings import Settings
@@ -51,17 +55,24 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
             tenant = None
         if tenant is None:
             raise UnknownClient(client_id)
-        with tqdm(files, unit="file", desc="importing") as bar:
-            for path in bar:
-                name = f"{prefix}{path.name}"
-                bar.set_postfix_str(name)
-                try:
-                    doc = await ingest_document(pool, client_id, name, path.read_bytes())
-                except (DocumentNotSupported, DocumentUnreadable, OSError) as exc:
-                    failures += 1
-                    tqdm.write(f"failed: {path}: {exc}")
-                    continue
-                tqdm.write(f"{doc.name}: {doc.chunk_count} chunks ({doc.id})")
+        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        box = SecretBox(key)
+        syncs = FileSearchSyncs(ai_settings_from_env(os.environ), box.decrypt)
+        tools = box.open(tenant["tools_config"] or {})
+        async with syncs.open(pool, tools) as sync:
+            with tqdm(files, unit="file", desc="importing") as bar:
+                for path in bar:
+                    name = f"{prefix}{path.name}"
+                    bar.set_postfix_str(name)
+                    try:
+                        doc = await ingest_document(
+                            pool, client_id, name, path.read_bytes(), sync=sync
+                        )
+                    except (DocumentNotSupported, DocumentUnreadable, OSError) as exc:
+                        failures += 1
+                        tqdm.write(f"failed: {path}: {exc}")
+                        continue
+                    tqdm.write(f"{doc.name}: {doc.chunk_count} chunks ({doc.id})")
     finally:
         await pool.close()
     return failures

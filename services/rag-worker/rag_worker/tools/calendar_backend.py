@@ -50,8 +50,6 @@ class CalendarBackend(Protocol):
         """Book a slot for the conversation's contact; ToolFailed("slot_taken") on a conflict."""
         ...
 
-    async def cancel(
-        self, ctx: ToolContext, booking_id: str | None, reason: str | None
-    ) -> Booking:
+    async def cancel(self, ctx: ToolContext, booking_id: str | None, reason: str | None) -> Booking:
         """Cancel one of the contact's bookings (the next one when no id); ToolFailed if none."""
         ...

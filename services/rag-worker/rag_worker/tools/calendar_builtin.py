@@ -50,9 +50,7 @@ class BuiltinCalendar:
         row = await _insert(ctx, start, end, args)
         return Booking(str(row["id"]), row["starts_at"], row["ends_at"])
 
-    async def cancel(
-        self, ctx: ToolContext, booking_id: str | None, reason: str | None
-    ) -> Booking:
+    async def cancel(self, ctx: ToolContext, booking_id: str | None, reason: str | None) -> Booking:
         """Cancel the contact's booking (by id, else the next one)."""
         row = await _cancel(ctx, booking_id, reason)
         return Booking(str(row["id"]), row["starts_at"])
