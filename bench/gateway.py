@@ -220,16 +220,20 @@ async def run(args: argparse.Namespace) -> None:
             f"-c{args.connections} -d{args.seconds}s (+{args.warmup}s warm-up per target)"
         )
         variant = "python -m meta_gateway (as deployed)"
-        if args.uvloop or args.fast_path:
-            applied = [
-                f for f, on in (("uvloop", args.uvloop), ("fast path", args.fast_path)) if on
-            ]
-            variant = "meta_gateway main with " + " + ".join(applied)
-        print(f"gateway: {variant}; bare endpoint on {'uvloop' if args.uvloop else 'asyncio'}")
+        tweaks = (
+            ("uvloop", args.uvloop),
+            ("fast path", args.fast_path),
+            ("gc.freeze", args.gc_freeze),
+        )
+        if any(on for _, on in tweaks):
+            variant = "meta_gateway main with " + " + ".join(f for f, on in tweaks if on)
+        bare_tweaks = " + ".join(f for f, on in tweaks if on and f != "fast path") or "asyncio"
+        print(f"gateway: {variant}; bare endpoint: {bare_tweaks}")
         async with bench_env("gateway") as env:
             gateway = env.service("meta-gateway")
             options = ["--uvloop"] if args.uvloop else []
-            if args.uvloop or args.fast_path:
+            options += ["--gc-freeze"] if args.gc_freeze else []
+            if args.uvloop or args.fast_path or args.gc_freeze:
                 # the service's own main, with the proposed wiring applied by `launch`
                 flags = options + (["--fast-path"] if args.fast_path else [])
                 gateway.argv = [sys.executable, "-m", "bench.gateway", "launch", *flags]
@@ -270,25 +274,30 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def launch_gateway(flags: list[str]) -> None:
-    """`python -m meta_gateway` with the proposed wiring: uvloop and/or the webhook fast path."""
+    """`python -m meta_gateway` with proposed wiring: uvloop, webhook fast path, gc.freeze."""
+    import gc
     import runpy
 
     if "--uvloop" in flags:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    if "--fast-path" in flags:
-        import meta_gateway.main as gateway_main
-        from meta_gateway.webhook import install_fast_path
+    import meta_gateway.main as gateway_main
+    from meta_gateway.webhook import install_fast_path
 
-        build = gateway_main.build_app
+    build = gateway_main.build_app
 
-        def build_app(runtime: Any) -> Any:
-            app = build(runtime)
+    def build_app(runtime: Any) -> Any:
+        app = build(runtime)
+        if "--fast-path" in flags:
             install_fast_path(app, runtime.settings, runtime.publisher)
-            return app
+        if "--gc-freeze" in flags:
+            # what is alive at start-up is never garbage: keep full collections off it
+            gc.collect()
+            gc.freeze()
+        return app
 
-        gateway_main.build_app = build_app
+    gateway_main.build_app = build_app
     sys.argv = [sys.argv[0]]
     runpy.run_module("meta_gateway", run_name="__main__", alter_sys=True)
 
@@ -346,6 +355,11 @@ def bare_main(flags: list[str]) -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if "--gc-freeze" in flags:
+        import gc
+
+        gc.collect()
+        gc.freeze()
     asyncio.run(serve())
 
 
@@ -373,6 +387,12 @@ def main() -> None:
         "--fast-path",
         action="store_true",
         help="start the gateway with `install_fast_path` applied to its app (proposed wiring)",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() in both servers once started (a full collection of the gateway's heap"
+        " takes ~100 ms here: the p99)",
     )
     args = parser.parse_args()
     asyncio.run(run(args))

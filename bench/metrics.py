@@ -219,6 +219,27 @@ async def drain(pool: asyncpg.Pool, prices: dict[str, Any]) -> tuple[int, float]
         await asyncio.sleep(0.01)
 
 
+async def reference_rollup(pool: asyncpg.Pool) -> str:
+    """The floor to compare with: one GROUP BY (tenant, local day, type) into a temp table."""
+    async with pool.acquire() as conn:
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await conn.execute("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
+            t0 = time.perf_counter()
+            status = await conn.execute(
+                "CREATE TEMP TABLE bench_ref ON COMMIT DROP AS"
+                " SELECT e.client_id, (e.created_at AT TIME ZONE c.timezone)::date AS day,"
+                " e.event_type, count(*) AS n FROM conversation_events e"
+                " JOIN clients c ON c.id = e.client_id GROUP BY 1, 2, 3"
+            )
+            secs = time.perf_counter() - t0
+            events = int(await conn.fetchval("SELECT sum(n) FROM bench_ref"))
+        finally:
+            await tr.rollback()
+    return f"{events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s ({status})"
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -289,7 +310,7 @@ def serve_bare(port: int, dsn: str) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        state["pool"] = await create_pool(MetricsSettings(_env_file=None), dsn=dsn)  # type: ignore[call-arg]
+        state["pool"] = await create_pool(MetricsSettings(_env_file=None), dsn=dsn)
         yield
         await state["pool"].close()
 
@@ -341,7 +362,7 @@ def _rss_mb(pid: int) -> float:
 async def run(args: argparse.Namespace) -> None:
     name = f"wa_bench_metrics_{uuid.uuid4().hex[:8]}"
     dsn = f"{_base_url()}/{name}"
-    settings = MetricsSettings(_env_file=None, database_url=dsn, admin_token=ADMIN)  # type: ignore[call-arg]
+    settings = MetricsSettings(_env_file=None, database_url=dsn, admin_token=ADMIN)
     prices = settings.price_map()
     await ensure_database(dsn)
     procs: list[subprocess.Popen[bytes]] = []
@@ -379,6 +400,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"COPY {history:,} events: {secs:.1f} s ({history / secs:,.0f}/s)")
         await pool.execute("ANALYZE conversation_events")
 
+        ref = await reference_rollup(pool)
+        print(f"reference, count-only rollup (tenant, local day, type) of the same events: {ref}")
         events, secs = await drain(pool, prices)
         print(
             f"aggregation catch-up: {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s"
@@ -456,7 +479,9 @@ async def run(args: argparse.Namespace) -> None:
             )
             for ti, q in reqs
         ]
-        bare = [(f"/bare/{tenants[ti]}?{q}", {}) for ti, q in reqs]
+        bare: list[tuple[str, dict[str, str]]] = [
+            (f"/bare/{tenants[ti]}?{q}", {}) for ti, q in reqs
+        ]
         http_latencies(
             port,
             [

@@ -16,16 +16,21 @@ import argparse
 import asyncio
 import bisect
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 
-import redis.asyncio as aioredis
+# bench/sender.py is named like the service package: keep this folder from shadowing `sender`
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
-from sender.ratelimit import RateLimiter
-from wacommon.settings import Settings
+import redis.asyncio as aioredis  # noqa: E402
+
+from sender.ratelimit import RateLimiter  # noqa: E402
+from wacommon.settings import Settings  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

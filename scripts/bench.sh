@@ -7,8 +7,11 @@ set -u
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 
-# as modules from the repository root: bench/sender.py and bench/metrics.py are named like
-# service packages, and `python bench/x.py` would put bench/ first on the import path
+# bench/sender.py, bench/metrics.py and bench/followup.py are named like service packages:
+# never put bench/ on the import path (PYTHONSAFEPATH, also for the processes a bench
+# starts with `python bench/x.py`); run each as a module from the repository root
+export PYTHONSAFEPATH=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A ARGS=(
   [gateway]="--connections 32 --seconds 5 --warmup 1"
   [e2e]="--rate 20 --seconds 5"

@@ -25,6 +25,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
+async def _release_reset(conn: asyncpg.Connection) -> None:
+    """Only roll back what a failed holder left open.
+
+    No session state is used on pooled connections (no LISTEN, SET or advisory
+    locks), so asyncpg's default reset query would be a wasted round trip per release.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(
     settings: Settings,
     *,
@@ -43,6 +53,7 @@ async def create_pool(
                 max_size=max_size if max_size is not None else settings.db_pool_max,
                 init=_init_connection,
                 command_timeout=60,
+                reset=_release_reset,
             )
             assert pool is not None
             return pool

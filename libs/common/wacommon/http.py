@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
 import uvicorn
+import uvloop
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -73,6 +75,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # everything allocated at start-up is long-lived: keep it out of the collector's way
+    # (a full collection of a service's start-up heap is a ~100 ms pause on this machine)
+    gc.collect()
+    gc.freeze()
     server_task = asyncio.create_task(server.serve())
     tasks = [asyncio.create_task(fn(stop)) for fn in background or []]
     log.info("service_started", port=settings.port)
@@ -95,3 +101,8 @@ async def serve(
     server.should_exit = True
     await server_task
     log.info("service_stopped")
+
+
+def run_main(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's main coroutine on uvloop (uvicorn cannot pick the loop: we own it)."""
+    uvloop.run(main)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
@@ -10,7 +9,7 @@ from followup.scanner import bootstrap
 from followup.settings import FollowupSettings
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import ai_settings_from_env
-from wacommon.http import serve, service_app
+from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 
@@ -39,4 +38,4 @@ def main() -> None:
     """`python -m followup`."""
     settings = FollowupSettings()
     configure_logging(settings)
-    asyncio.run(run(settings))
+    run_main(run(settings))

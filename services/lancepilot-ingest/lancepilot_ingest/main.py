@@ -11,7 +11,7 @@ from lancepilot_ingest.handlers import IngestDeps, handler_for, publish_burst
 from lancepilot_ingest.webhooks import webhooks_router
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.topology import INGEST_QUEUE
-from wacommon.http import serve, service_app
+from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
@@ -40,4 +40,4 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = Settings(service_name="lancepilot-ingest")
     configure_logging(settings)
-    asyncio.run(run(settings))
+    run_main(run(settings))

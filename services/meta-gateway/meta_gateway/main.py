@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import FastAPI
 
 from meta_gateway.admin.conversations import conversations_router
@@ -12,8 +10,8 @@ from meta_gateway.admin.meta_account import meta_account_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.forms import forms_router
-from meta_gateway.webhook import webhook_router
-from wacommon.http import serve, service_app
+from meta_gateway.webhook import install_fast_path, webhook_router
+from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
@@ -32,6 +30,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app.include_router(
         forms_router(settings, runtime.pool, runtime.redis, runtime.publisher, runtime.secrets)
     )
+    install_fast_path(app, settings, runtime.publisher)
     return app
 
 
@@ -43,7 +42,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = Settings(service_name="meta-gateway")
     configure_logging(settings)
-    asyncio.run(run(settings))
+    run_main(run(settings))
 
 
 if __name__ == "__main__":

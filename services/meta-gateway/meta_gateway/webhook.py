@@ -8,7 +8,8 @@ confirm to the durable ingest queue; parsing, tenant routing and deduplication b
 The POST is the hot path (bench/gateway.py): it is a plain ASGI endpoint, so
 FastAPI's request, dependency and response objects are skipped, and the
 `WebhookReceived` envelope is serialised with orjson (same JSON as the pydantic
-model, which the consumer decodes).
+model, which the consumer decodes). `install_fast_path` also serves it ahead of
+FastAPI's router and inner middleware.
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ async def _answer(send: Send, status: int, error: str | None = None) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _ClientGone(Exception):
+    """The client disconnected before the whole body arrived."""
+
+
 class DeliveryEndpoint:
     """`POST /meta/webhook` as an ASGI app: verify, check, publish with a confirm, answer."""
 
@@ -119,7 +124,10 @@ class DeliveryEndpoint:
         self._accepted = WEBHOOKS.labels("accepted")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw, signature = await self._read(scope, receive)
+        try:
+            raw, signature = await self._read(scope, receive)
+        except _ClientGone:
+            return  # nothing was published; Meta delivers it again
         if raw is None:
             WEBHOOKS.labels("too_large").inc()
             await _answer(send, 413, "body too large")
@@ -173,7 +181,7 @@ class DeliveryEndpoint:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                raise _ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY_BYTES:

@@ -11,7 +11,7 @@ from metrics.aggregate import recompute
 from metrics.app import create_app
 from metrics.loop import aggregation_loop
 from metrics.settings import MetricsSettings
-from wacommon.http import serve
+from wacommon.http import run_main, serve
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 
@@ -49,4 +49,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "recompute":
         asyncio.run(rebuild(settings, args.start, args.end, args.client_id))
     else:
-        asyncio.run(run(settings))
+        run_main(run(settings))

@@ -34,7 +34,14 @@ _NUM = (
 
 _STAGE = """
 CREATE TEMP TABLE metrics_stage ON COMMIT DROP AS
-SELECT client_id, day, t, k, conv, lat, bucket, n, a, na, b
+SELECT client_id, day,
+       CASE t WHEN 'msg_received' THEN 1 WHEN 'msg_sent' THEN 2 WHEN 'human_responded' THEN 3
+              WHEN 'resolved' THEN 4 WHEN 'human_takeover' THEN 5 WHEN 'followup_sent' THEN 6
+              WHEN 'followup_converted' THEN 7 WHEN 'ai_responded' THEN 8 WHEN 'llm_usage' THEN 9
+              WHEN 'media_processed' THEN 10 WHEN 'tool_used' THEN 11 WHEN 'send_failed' THEN 12
+              WHEN 'reply_dropped' THEN 13 WHEN 'opted_out' THEN 14 WHEN 'bot_resumed' THEN 15
+              ELSE 0 END::smallint AS ty,
+       k, conv, lat, bucket, n::integer AS n, a, na::integer AS na, b
 FROM (
     SELECT e.client_id, (e.created_at AT TIME ZONE c.tz)::date AS day, e.event_type AS t,
            CASE e.event_type
@@ -85,25 +92,24 @@ CROSS JOIN LATERAL (
 _MERGE = """
 WITH days AS (
     SELECT client_id, day, sum(n) AS events,
-        coalesce(sum(n) FILTER (WHERE t = 'msg_received'), 0) AS messages_in,
-        coalesce(sum(n) FILTER (WHERE t = 'msg_sent' AND k = 'bot'), 0) AS out_bot,
-        coalesce(sum(n) FILTER (WHERE t = 'msg_sent' AND k = 'human'
-                                   OR t = 'human_responded'), 0) AS out_human,
-        coalesce(sum(n) FILTER (WHERE t = 'resolved' AND k = 'ai'), 0) AS by_ai,
-        coalesce(sum(n) FILTER (WHERE t = 'resolved' AND k = 'human'), 0) AS by_human,
-        coalesce(sum(n) FILTER (WHERE t = 'human_takeover'), 0) AS takeovers,
-        coalesce(sum(n) FILTER (WHERE t = 'followup_sent'), 0) AS fu_sent,
-        coalesce(sum(n) FILTER (WHERE t = 'followup_converted'), 0) AS fu_converted,
+        coalesce(sum(n) FILTER (WHERE ty = 1), 0) AS messages_in,
+        coalesce(sum(n) FILTER (WHERE ty = 2 AND k = 'bot'), 0) AS out_bot,
+        coalesce(sum(n) FILTER (WHERE ty = 2 AND k = 'human'
+                                   OR ty = 3), 0) AS out_human,
+        coalesce(sum(n) FILTER (WHERE ty = 4 AND k = 'ai'), 0) AS by_ai,
+        coalesce(sum(n) FILTER (WHERE ty = 4 AND k = 'human'), 0) AS by_human,
+        coalesce(sum(n) FILTER (WHERE ty = 5), 0) AS takeovers,
+        coalesce(sum(n) FILTER (WHERE ty = 6), 0) AS fu_sent,
+        coalesce(sum(n) FILTER (WHERE ty = 7), 0) AS fu_converted,
         coalesce(sum(n) FILTER (WHERE lat IS NOT NULL), 0) AS resp_n,
         coalesce(sum(n * lat), 0) AS resp_sum,
-        coalesce(sum(na) FILTER (WHERE t = 'resolved'), 0) AS resol_n,
-        coalesce(sum(a) FILTER (WHERE t = 'resolved'), 0) AS resol_sum,
-        coalesce(sum(n) FILTER (WHERE t = 'reply_dropped'), 0) AS dropped,
-        coalesce(sum(n) FILTER (WHERE t = 'opted_out'), 0) AS opt_outs,
-        coalesce(sum(n) FILTER (WHERE t = 'bot_resumed'), 0) AS resumed,
+        coalesce(sum(na) FILTER (WHERE ty = 4), 0) AS resol_n,
+        coalesce(sum(a) FILTER (WHERE ty = 4), 0) AS resol_sum,
+        coalesce(sum(n) FILTER (WHERE ty = 13), 0) AS dropped,
+        coalesce(sum(n) FILTER (WHERE ty = 14), 0) AS opt_outs,
+        coalesce(sum(n) FILTER (WHERE ty = 15), 0) AS resumed,
         bool_or(bucket IS NOT NULL) AS has_hist,
-        bool_or(t IN ('tool_used', 'send_failed', 'ai_responded', 'llm_usage',
-                      'media_processed')) AS has_maps
+        bool_or(ty BETWEEN 8 AND 12) AS has_maps
     FROM metrics_stage GROUP BY 1, 2
 ),
 old AS (
@@ -131,19 +137,23 @@ kv AS (
     -- m: 1 tools_used, 2 tool_errors, 3 failed_sends, 4 usage
     SELECT client_id, day, m, key, sum(v) AS v
     FROM (SELECT client_id, day, 1 AS m, k AS key, n::numeric AS v
-          FROM metrics_stage WHERE t = 'tool_used'
+          FROM metrics_stage WHERE ty = 11
           UNION ALL
-          SELECT client_id, day, 2, k, b FROM metrics_stage WHERE t = 'tool_used' AND b > 0
+          SELECT client_id, day, 2, k, b FROM metrics_stage WHERE ty = 11 AND b > 0
           UNION ALL
-          SELECT client_id, day, 3, k, n FROM metrics_stage WHERE t = 'send_failed'
+          SELECT client_id, day, 3, k, n FROM metrics_stage WHERE ty = 12
           UNION ALL
           SELECT s.client_id, s.day, 4, s.k || '|' || u.unit, u.v
-          FROM metrics_stage s CROSS JOIN LATERAL (VALUES
-              ('in', CASE WHEN s.t <> 'media_processed' THEN s.a END),
-              ('out', CASE WHEN s.t <> 'media_processed' THEN s.b END),
-              ('audio_s', CASE WHEN s.t = 'media_processed' THEN s.a / 1000.0 END),
-              ('images', CASE WHEN s.t = 'media_processed' THEN s.b END)) u(unit, v)
-          WHERE s.t IN ('ai_responded', 'llm_usage', 'media_processed')
+          FROM (SELECT client_id, day, ty = 10 AS media, k, sum(a) AS a,
+                       sum(b) AS b
+                FROM metrics_stage WHERE ty BETWEEN 8 AND 10
+                GROUP BY 1, 2, 3, 4) s
+          CROSS JOIN LATERAL (VALUES
+              ('in', CASE WHEN NOT s.media THEN s.a END),
+              ('out', CASE WHEN NOT s.media THEN s.b END),
+              ('audio_s', CASE WHEN s.media THEN s.a / 1000.0 END),
+              ('images', CASE WHEN s.media THEN s.b END)) u(unit, v)
+          WHERE u.v IS NOT NULL
           UNION ALL
           SELECT o.client_id, o.day, x.m, x.key, x.value::numeric
           FROM old o CROSS JOIN LATERAL (

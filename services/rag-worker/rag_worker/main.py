@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import httpx
@@ -17,7 +16,7 @@ from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.topology import BURST_QUEUE
-from wacommon.http import serve, service_app
+from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
@@ -71,4 +70,4 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = Settings(service_name="rag-worker")
     configure_logging(settings)
-    asyncio.run(run(settings))
+    run_main(run(settings))

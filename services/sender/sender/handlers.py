@@ -150,13 +150,14 @@ async def _send_one(
     number_key = creds.instance_id or f"legacy:{tenant_id}"
     config = creds.config
     try:
+        # the pair limit first: the number slot is then the last wait before the call
+        if provider == "meta":
+            await deps.limiter.acquire(f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST)
         await deps.limiter.acquire(
             f"number:{number_key}", float(config.get("rate_limit_per_s") or DEFAULT_NUMBER_RATE),
             int(config.get("rate_limit_burst") or 10),
         )
-        if provider == "meta":
-            await deps.limiter.acquire(f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST)
-        elif provider == "uazapi" and deps.pacer is not None:
+        if provider == "uazapi" and deps.pacer is not None:
             await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config))
     except DailyCapReached as exc:
         await _fail(deps, msg, row, code="daily_cap", detail=str(exc), retryable=False)

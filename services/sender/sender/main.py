@@ -17,7 +17,7 @@ from sender.handlers import SenderDeps, handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.topology import PIPELINE, SEND_QUEUE
-from wacommon.http import serve, service_app
+from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.repositories import messages as msg_repo
 from wacommon.runtime import Runtime
@@ -75,4 +75,4 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = Settings(service_name="sender")
     configure_logging(settings)
-    asyncio.run(run(settings))
+    run_main(run(settings))

@@ -100,7 +100,11 @@ class AioPikaPublisher:
     ) -> None:
         """Publish a prepared AMQP message (retries and replay keep the original properties)."""
         try:
-            ex = await asyncio.wait_for(self._exchange(exchange), self._settings.publish_timeout_s)
+            ex = self._exchanges.get(self._settings.q(exchange))
+            if ex is None or self._channel is None or self._channel.is_closed:
+                ex = await asyncio.wait_for(
+                    self._exchange(exchange), self._settings.publish_timeout_s
+                )
             confirmation = await ex.publish(
                 amqp_message,
                 routing_key=routing_key,
