@@ -470,6 +470,30 @@ class Debouncer:
                 kept.update(r["id"] for r in rows if str(r["conversation_id"]) == owner[r["id"]])
         return kept
 
+    async def flush_now(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        message_id: int,
+        at: datetime,
+        on_flush: Callable[[Burst], Awaitable[None]],
+    ) -> Burst:
+        """Debounce off (quiet window 0): the message is its own burst, flushed without Redis.
+
+        The row stays `buffered` until `on_flush` succeeded, so a failed publish is
+        recovered like any buffered message.
+        """
+        burst = Burst(
+            tenant_id,
+            conversation_id,
+            burst_id_for(tenant_id, conversation_id, [message_id]),
+            [message_id],
+            at,
+        )
+        await on_flush(burst)
+        await self._mark_flushed([burst])
+        return burst
+
     async def _mark_flushed(self, bursts: list[Burst]) -> None:
         by_tenant: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
         for b in bursts:

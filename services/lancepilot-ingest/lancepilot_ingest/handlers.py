@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -15,6 +15,7 @@ from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
+from wacommon.cache import TTLCache
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
@@ -43,6 +44,8 @@ from wacommon.schemas import (
 
 log = structlog.get_logger(__name__)
 
+LOOKUP_TTL_S = 5.0
+
 
 @dataclass
 class IngestDeps:
@@ -53,6 +56,13 @@ class IngestDeps:
     events: EventLog
     debouncer: Debouncer
     secrets: SecretBox
+    # tenant and routing rows change rarely and are read for every message
+    clients: TTLCache[str, dict[str, Any] | None] = field(
+        default_factory=lambda: TTLCache(LOOKUP_TTL_S)
+    )
+    routes: TTLCache[tuple[str | None, str | None], dict[str, Any] | None] = field(
+        default_factory=lambda: TTLCache(LOOKUP_TTL_S)
+    )
 
 
 async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: IngestDeps) -> None:
@@ -69,8 +79,11 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
         return
     if not msg.tenant_id:
         raise PermanentError("non-Meta webhook without a tenant")
-    parsed = (parse_uazapi_webhook(payload) if msg.provider is Provider.UAZAPI
-              else parse_lancepilot_webhook(payload))
+    parsed = (
+        parse_uazapi_webhook(payload)
+        if msg.provider is Provider.UAZAPI
+        else parse_lancepilot_webhook(payload)
+    )
     if parsed.ignored is not None:
         await _ignored(deps, msg.tenant_id, msg.provider, parsed.ignored, msg.correlation_id)
     for parsed_message in parsed.messages:
@@ -78,49 +91,84 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
 
 
 async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> None:
-    instance = await providers_repo.find_meta_instance(
-        deps.pool, deps.secrets, item.phone_number_id, item.display_phone_number
+    instance = await deps.routes.get(
+        (item.phone_number_id, item.display_phone_number),
+        lambda: providers_repo.find_meta_instance(
+            deps.pool, deps.secrets, item.phone_number_id, item.display_phone_number
+        ),
     )
     if instance is None:
         await deps.pool.execute(
             "INSERT INTO unrouted_webhooks (provider, route_key, body) VALUES ('meta', $1, $2)",
-            item.phone_number_id or item.display_phone_number, msg.body,
+            item.phone_number_id or item.display_phone_number,
+            msg.body,
         )
-        log.warning("webhook_unrouted", phone_number_id=item.phone_number_id,
-                    display_phone_number=item.display_phone_number, item=item.item_type)
+        log.warning(
+            "webhook_unrouted",
+            phone_number_id=item.phone_number_id,
+            display_phone_number=item.display_phone_number,
+            item=item.item_type,
+        )
         return
     tenant_id, instance_id = str(instance["client_id"]), str(instance["id"])
     if isinstance(item, MetaMessageItem):
-        await _inbound(item.to_inbound(tenant_id, instance_id, received_at=msg.received_at), msg, deps)
+        await _inbound(
+            item.to_inbound(tenant_id, instance_id, received_at=msg.received_at), msg, deps
+        )
     elif isinstance(item, MetaStatusItem):
         await _status(item, tenant_id, msg, deps)
     elif isinstance(item, MetaErrorItem):
-        await deps.events.append(tenant_id, ev.WEBHOOK_EVENT, {
-            "provider": "meta", "field": "errors", "code": item.code, "title": item.title,
-        }, correlation_id=msg.correlation_id)
+        await deps.events.append(
+            tenant_id,
+            ev.WEBHOOK_EVENT,
+            {
+                "provider": "meta",
+                "field": "errors",
+                "code": item.code,
+                "title": item.title,
+            },
+            correlation_id=msg.correlation_id,
+        )
     elif isinstance(item, MetaFieldEvent):
-        await deps.events.append(tenant_id, ev.WEBHOOK_EVENT, {
-            "provider": "meta", "field": item.field, "value": item.value,
-        }, correlation_id=msg.correlation_id)
+        await deps.events.append(
+            tenant_id,
+            ev.WEBHOOK_EVENT,
+            {
+                "provider": "meta",
+                "field": item.field,
+                "value": item.value,
+            },
+            correlation_id=msg.correlation_id,
+        )
     else:
         log.info("meta_item_ignored", item=item.item_type, reason=getattr(item, "reason", None))
 
 
-async def _status(item: MetaStatusItem, tenant_id: str, msg: WebhookReceived, deps: IngestDeps) -> None:
+async def _status(
+    item: MetaStatusItem, tenant_id: str, msg: WebhookReceived, deps: IngestDeps
+) -> None:
     status = item.to_status(tenant_id, received_at=msg.received_at)
     if not status.provider_message_id:
         return
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await msg_repo.apply_status(
-            conn, tenant_id, provider="meta", provider_message_id=status.provider_message_id,
-            state=status.state, at=status.at, error_code=status.error_code,
-            error_detail=status.error_title, callback_data=status.callback_data,
+            conn,
+            tenant_id,
+            provider="meta",
+            provider_message_id=status.provider_message_id,
+            state=status.state,
+            at=status.at,
+            error_code=status.error_code,
+            error_detail=status.error_title,
+            callback_data=status.callback_data,
         )
         if row is not None and status.state.value == "failed":
             await deps.events.append(
-                tenant_id, ev.SEND_FAILED,
+                tenant_id,
+                ev.SEND_FAILED,
                 {"provider": "meta", "code": status.error_code, "retryable": False, "async": True},
-                conversation_id=str(row["conversation_id"]), correlation_id=msg.correlation_id,
+                conversation_id=str(row["conversation_id"]),
+                correlation_id=msg.correlation_id,
                 conn=conn,
             )
 
@@ -128,13 +176,19 @@ async def _status(item: MetaStatusItem, tenant_id: str, msg: WebhookReceived, de
 async def _ignored(
     deps: IngestDeps, tenant_id: str, provider: Provider, event: IgnoredEvent, correlation_id: str
 ) -> None:
-    await deps.events.append(tenant_id, ev.WEBHOOK_EVENT,
-                             {"provider": provider.value, "event": event.name, **event.detail},
-                             correlation_id=correlation_id)
+    await deps.events.append(
+        tenant_id,
+        ev.WEBHOOK_EVENT,
+        {"provider": provider.value, "event": event.name, **event.detail},
+        correlation_id=correlation_id,
+    )
 
 
 async def _parsed_message(
-    item: ParsedMessage, tenant_id: str, instance_id: str | None, msg: WebhookReceived,
+    item: ParsedMessage,
+    tenant_id: str,
+    instance_id: str | None,
+    msg: WebhookReceived,
     deps: IngestDeps,
 ) -> None:
     if item.own_echo:
@@ -144,18 +198,31 @@ async def _parsed_message(
     await _inbound(item.to_inbound(tenant_id, instance_id), msg, deps)
 
 
+async def _load_client(deps: IngestDeps, tenant_id: str) -> dict[str, Any] | None:
+    client = await clients_repo.get_client(deps.pool, tenant_id)
+    if client is not None:
+        client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
+    return client
+
+
 async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDeps) -> None:
-    client = await clients_repo.get_client(deps.pool, inbound.tenant_id)
+    client = await deps.clients.get(
+        inbound.tenant_id, lambda: _load_client(deps, inbound.tenant_id)
+    )
     if client is None:
         return
-    client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
     async with deps.pool.acquire() as conn, conn.transaction():
         outcome = await process_inbound(
             conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
         )
     INBOUND.labels(inbound.provider.value, outcome.reason or "buffered").inc()
-    log.info("inbound_processed", tenant_id=inbound.tenant_id, conversation_id=outcome.conversation_id,
-             provider_message_id=inbound.provider_message_id, outcome=outcome.reason or "buffered")
+    log.info(
+        "inbound_processed",
+        tenant_id=inbound.tenant_id,
+        conversation_id=outcome.conversation_id,
+        provider_message_id=inbound.provider_message_id,
+        outcome=outcome.reason or "buffered",
+    )
     await _after_commit(inbound, outcome, msg, deps)
 
 
@@ -164,16 +231,33 @@ async def _after_commit(
 ) -> None:
     for outbound_id in outcome.outbound_ids:
         await deps.publisher.publish(
-            SendReply(tenant_id=inbound.tenant_id, correlation_id=msg.correlation_id,
-                      conversation_id=outcome.conversation_id or "", outbound_id=outbound_id,
-                      origin="system"),
+            SendReply(
+                tenant_id=inbound.tenant_id,
+                correlation_id=msg.correlation_id,
+                conversation_id=outcome.conversation_id or "",
+                outbound_id=outbound_id,
+                origin="system",
+            ),
             exchange=PIPELINE,
         )
     if outcome.buffer and outcome.stored_id is not None and outcome.debounce is not None:
+        if outcome.debounce.quiet_ms == 0:
+            await deps.debouncer.flush_now(
+                inbound.tenant_id,
+                outcome.conversation_id or "",
+                outcome.stored_id,
+                inbound.sent_at,
+                lambda burst: publish_burst(burst, publisher=deps.publisher),
+            )
+            return
         # if Redis is down here the `buffered` row is recovered into the buffer later
         await deps.debouncer.add(
-            inbound.tenant_id, outcome.conversation_id or "", outcome.stored_id, inbound.text,
-            inbound.sent_at, outcome.debounce,
+            inbound.tenant_id,
+            outcome.conversation_id or "",
+            outcome.stored_id,
+            inbound.text,
+            inbound.sent_at,
+            outcome.debounce,
         )
 
 
@@ -181,9 +265,12 @@ async def publish_burst(burst: Burst, *, publisher: Publisher) -> None:
     """The debounce buffer flushed: hand the burst to the rag-worker (with a confirm)."""
     await publisher.publish(
         BurstReady(
-            tenant_id=burst.tenant_id, conversation_id=burst.conversation_id,
-            burst_id=burst.burst_id, message_ids=list(burst.message_ids),
-            first_message_at=burst.first_message_at, correlation_id=burst.burst_id,
+            tenant_id=burst.tenant_id,
+            conversation_id=burst.conversation_id,
+            burst_id=burst.burst_id,
+            message_ids=list(burst.message_ids),
+            first_message_at=burst.first_message_at,
+            correlation_id=burst.burst_id,
         ),
         exchange=PIPELINE,
     )
@@ -191,6 +278,8 @@ async def publish_burst(burst: Burst, *, publisher: Publisher) -> None:
 
 def handler_for(deps: IngestDeps) -> Any:
     """The consumer callback bound to its dependencies."""
+
     async def handle(msg: Envelope, delivery: Delivery) -> None:
         await handle_webhook_received(msg, delivery, deps=deps)
+
     return handle

@@ -56,16 +56,26 @@ def debounce_config(provider: Provider, tools_config: dict[str, Any]) -> Debounc
 
 
 async def process_inbound(
-    conn: Conn, msg: InboundMessage, client: dict[str, Any], *, events: EventLog,
-    correlation_id: str, now: datetime | None = None,
+    conn: Conn,
+    msg: InboundMessage,
+    client: dict[str, Any],
+    *,
+    events: EventLog,
+    correlation_id: str,
+    now: datetime | None = None,
 ) -> InboundOutcome:
     """Apply one normalised message inside the caller's transaction."""
     now = now or utcnow()
     tenant_id = msg.tenant_id
     tools = client.get("tools_config") or {}
     conv, created = await conv_repo.upsert_for_message(
-        conn, tenant_id, msg.contact, provider=msg.provider.value, instance_id=msg.instance_id,
-        at=msg.sent_at, role=msg.sender.value,
+        conn,
+        tenant_id,
+        msg.contact,
+        provider=msg.provider.value,
+        instance_id=msg.instance_id,
+        at=msg.sent_at,
+        role=msg.sender.value,
     )
     cid = str(conv["id"])
     out = InboundOutcome(conversation_id=cid, text=msg.text, at=msg.sent_at)
@@ -75,12 +85,22 @@ async def process_inbound(
         return out
     out.stored_id = stored
     if created:
-        await events.append(tenant_id, ev.CONVERSATION_STARTED, {"provider": msg.provider.value},
-                            conversation_id=cid, correlation_id=correlation_id, conn=conn)
+        await events.append(
+            tenant_id,
+            ev.CONVERSATION_STARTED,
+            {"provider": msg.provider.value},
+            conversation_id=cid,
+            correlation_id=correlation_id,
+            conn=conn,
+        )
     await events.append(
-        tenant_id, ev.MSG_RECEIVED,
+        tenant_id,
+        ev.MSG_RECEIVED,
         {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
-        conversation_id=cid, correlation_id=correlation_id, at=msg.sent_at, conn=conn,
+        conversation_id=cid,
+        correlation_id=correlation_id,
+        at=msg.sent_at,
+        conn=conn,
     )
     campaign = msg.attributes.get("campaign")
     if isinstance(campaign, dict) and campaign:
@@ -88,13 +108,20 @@ async def process_inbound(
         await conn.execute(
             "UPDATE active_conversations SET attributes = attributes || jsonb_build_object("
             "'campaign', $3::jsonb) WHERE client_id = $1 AND id = $2",
-            tenant_id, cid, campaign,
+            tenant_id,
+            cid,
+            campaign,
         )
     if msg.sender is SenderRole.HUMAN:
         await conversation_state.on_human_message(
-            conn, tenant_id, cid, tenant_tools_config=tools,
-            human_timeout_s=client.get("human_attendant_timeout"), correlation_id=correlation_id,
-            text=msg.text, provider=msg.provider.value,
+            conn,
+            tenant_id,
+            cid,
+            tenant_tools_config=tools,
+            human_timeout_s=client.get("human_attendant_timeout"),
+            correlation_id=correlation_id,
+            text=msg.text,
+            provider=msg.provider.value,
         )
         out.reason = "human_message"
         return out
@@ -107,8 +134,14 @@ async def process_inbound(
 
 
 async def _customer_rules(
-    conn: Conn, msg: InboundMessage, client: dict[str, Any], conv: dict[str, Any],
-    out: InboundOutcome, events: EventLog, correlation_id: str, now: datetime,
+    conn: Conn,
+    msg: InboundMessage,
+    client: dict[str, Any],
+    conv: dict[str, Any],
+    out: InboundOutcome,
+    events: EventLog,
+    correlation_id: str,
+    now: datetime,
 ) -> InboundOutcome:
     tenant_id, cid = msg.tenant_id, out.conversation_id or ""
     tools = client.get("tools_config") or {}
@@ -122,11 +155,18 @@ async def _customer_rules(
     command = commands.parse_customer_command(msg.text, tools)
     if command is not None:
         outcome = await commands.apply_customer_command(
-            conn, tenant_id, cid, command, tools_config=tools, now=now,
+            conn,
+            tenant_id,
+            cid,
+            command,
+            tools_config=tools,
+            now=now,
             correlation_id=correlation_id,
         )
         if outcome.reply_text:
-            reply_id = await _system_reply(conn, msg, cid, outcome.reply_text, f"cmd:{out.stored_id}")
+            reply_id = await _system_reply(
+                conn, msg, cid, outcome.reply_text, f"cmd:{out.stored_id}"
+            )
             if reply_id:
                 out.outbound_ids.append(reply_id)
         if outcome.stop_pipeline:
@@ -146,20 +186,31 @@ async def _customer_rules(
     decision = business_hours.business_hours_decision(tools, now, client.get("timezone") or "UTC")
     if not decision.answer:
         out.reason = "off_hours"
-        if decision.off_message and decision.period_key and await business_hours.claim_off_hours_notice(
-            conn, tenant_id, cid, decision.period_key
+        if (
+            decision.off_message
+            and decision.period_key
+            and await business_hours.claim_off_hours_notice(
+                conn, tenant_id, cid, decision.period_key
+            )
         ):
             reply_id = await _system_reply(
                 conn, msg, cid, decision.off_message, f"offhours:{cid}:{decision.period_key}"
             )
             if reply_id:
                 out.outbound_ids.append(reply_id)
-                await events.append(tenant_id, ev.OFF_HOURS_REPLIED, {"period": decision.period_key},
-                                    conversation_id=cid, correlation_id=correlation_id, conn=conn)
+                await events.append(
+                    tenant_id,
+                    ev.OFF_HOURS_REPLIED,
+                    {"period": decision.period_key},
+                    conversation_id=cid,
+                    correlation_id=correlation_id,
+                    conn=conn,
+                )
         return out
     await conn.execute(
         "UPDATE chat_messages SET status = 'buffered' WHERE client_id = $1 AND id = $2",
-        tenant_id, out.stored_id,
+        tenant_id,
+        out.stored_id,
     )
     out.buffer = True
     out.debounce = debounce_config(msg.provider, tools)
@@ -169,7 +220,8 @@ async def _customer_rules(
 async def conversation_state_now(conn: Conn, client_id: str, conversation_id: str) -> str:
     value = await conn.fetchval(
         "SELECT state FROM active_conversations WHERE client_id = $1 AND id = $2",
-        client_id, conversation_id,
+        client_id,
+        conversation_id,
     )
     return str(value or "bot")
 
@@ -179,7 +231,15 @@ async def _system_reply(
 ) -> int | None:
     """Queue a fixed answer (command confirmation, off-hours notice) in the outbox."""
     return await msg_repo.insert_outbound(
-        conn, msg.tenant_id, conversation_id, provider=msg.provider.value,
-        instance_id=msg.instance_id, role="bot", kind="text", content=text,
-        payload={"origin": "system"}, idempotency_key=key, reply_to=msg.provider_message_id,
+        conn,
+        msg.tenant_id,
+        conversation_id,
+        provider=msg.provider.value,
+        instance_id=msg.instance_id,
+        role="bot",
+        kind="text",
+        content=text,
+        payload={"origin": "system"},
+        idempotency_key=key,
+        reply_to=msg.provider_message_id,
     )

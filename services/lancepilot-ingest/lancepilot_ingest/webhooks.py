@@ -84,11 +84,15 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
         except InvalidWebhookPayload as exc:
             return JSONResponse({"error": exc.reason}, status_code=400)
         message = WebhookReceived(
-            provider=provider, tenant_id=endpoint.tenant_id, instance_id=endpoint.instance_id,
+            provider=provider,
+            tenant_id=endpoint.tenant_id,
+            instance_id=endpoint.instance_id,
             body=raw.decode("utf-8", "replace"),
         )
         try:
-            await publisher.publish(message, exchange=INGEST, routing_key=f"webhook.{provider.value}.v1")
+            await publisher.publish(
+                message, exchange=INGEST, routing_key=f"webhook.{provider.value}.v1"
+            )
         except PublishFailed as exc:
             log.error("webhook_not_accepted", provider=provider.value, error=str(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)

@@ -10,7 +10,7 @@ webhooks, which reconcile it earlier).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -22,6 +22,7 @@ from sender.ratelimit import DailyCapReached, RateLimiter, UazapiPacer, UazapiPa
 from wacommon import conversation_state
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
+from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
@@ -35,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 SENDS = Counter("wa_sends_total", "Outbound sends", ["provider", "outcome"])
 
+LOOKUP_TTL_S = 5.0
 THROTTLING_CODES = frozenset({"130429", "131056", "80007", "4", "429"})
 DEFAULT_NUMBER_RATE = 80.0
 PAIR_RATE = 1 / 6
@@ -57,17 +59,40 @@ class SenderDeps:
     limiter: RateLimiter
     reconcile_s: float = 60.0
     pacer: UazapiPacer | None = None
+    # credentials and tenant switches change rarely and are read for every send
+    credentials: TTLCache[tuple[str, str, str | None], ProviderCredentials] = field(
+        default_factory=lambda: TTLCache(LOOKUP_TTL_S)
+    )
+    tools: TTLCache[str, dict[str, Any]] = field(default_factory=lambda: TTLCache(LOOKUP_TTL_S))
+
+    async def credentials_for(
+        self, tenant_id: str, provider: str, instance_id: str | None
+    ) -> ProviderCredentials:
+        """The instance's credentials (or the tenant's resolved ones), cached briefly."""
+        return await self.credentials.get(
+            (tenant_id, provider, instance_id),
+            lambda: providers_repo.load_credentials(
+                self.pool, self.secrets, tenant_id, provider, instance_id
+            ),
+        )
 
 
 def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
     """The provider-neutral message of an outbox row."""
     payload = row.get("payload") or {}
     return OutboundMessage(
-        to=to, kind=row["kind"], text=row["content"], media_url=payload.get("media_url"),
-        media_id=payload.get("media_id"), caption=payload.get("caption"),
-        filename=payload.get("filename"), voice=bool(payload.get("voice")),
-        template=payload.get("template"), interactive=payload.get("interactive"),
-        reply_to=payload.get("reply_to_message"), callback_data=str(row["id"]),
+        to=to,
+        kind=row["kind"],
+        text=row["content"],
+        media_url=payload.get("media_url"),
+        media_id=payload.get("media_id"),
+        caption=payload.get("caption"),
+        filename=payload.get("filename"),
+        voice=bool(payload.get("voice")),
+        template=payload.get("template"),
+        interactive=payload.get("interactive"),
+        reply_to=payload.get("reply_to_message"),
+        callback_data=str(row["id"]),
     )
 
 
@@ -91,8 +116,9 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
         if not await _still_allowed(deps, msg, claimed):
             continue
         try:
-            creds = await providers_repo.load_credentials(
-                deps.pool, deps.secrets, tenant_id, claimed["provider"],
+            creds = await deps.credentials_for(
+                tenant_id,
+                claimed["provider"],
                 str(claimed["provider_instance_id"]) if claimed["provider_instance_id"] else None,
             )
         except CredentialNotFound as exc:
@@ -123,28 +149,41 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
     if msg.origin in ("operator", "system"):
         return True
     async with deps.pool.acquire() as conn, conn.transaction():
-        ok, why = await conversation_state.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
+        ok, why = await conversation_state.bot_may_reply(
+            conn, msg.tenant_id or "", msg.conversation_id
+        )
         if ok:
             return True
-        await msg_repo.mark_failed(conn, msg.tenant_id or "", int(row["id"]), status="dropped",
-                                   code=None, detail=why)
-        await deps.events.append(msg.tenant_id or "", ev.REPLY_DROPPED, {"why": why, "stage": "send"},
-                                 conversation_id=msg.conversation_id,
-                                 correlation_id=msg.correlation_id, conn=conn)
+        await msg_repo.mark_failed(
+            conn, msg.tenant_id or "", int(row["id"]), status="dropped", code=None, detail=why
+        )
+        await deps.events.append(
+            msg.tenant_id or "",
+            ev.REPLY_DROPPED,
+            {"why": why, "stage": "send"},
+            conversation_id=msg.conversation_id,
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
     SENDS.labels(row["provider"], "dropped").inc()
     log.info("send_dropped", outbound_id=row["id"], why=why)
     return False
 
 
 async def _send_one(
-    deps: SenderDeps, msg: SendReply, row: dict[str, Any], creds: ProviderCredentials,
+    deps: SenderDeps,
+    msg: SendReply,
+    row: dict[str, Any],
+    creds: ProviderCredentials,
     conv: dict[str, Any],
 ) -> None:
     tenant_id = msg.tenant_id or ""
     provider = row["provider"]
     client = deps.clients.get(provider)
     if client is None:
-        await _fail(deps, msg, row, code="no_client", detail=f"no client for {provider}", retryable=False)
+        await _fail(
+            deps, msg, row, code="no_client", detail=f"no client for {provider}", retryable=False
+        )
         return
     to = conv["contact_phone"] or conv["contact_key"]
     number_key = creds.instance_id or f"legacy:{tenant_id}"
@@ -154,7 +193,8 @@ async def _send_one(
         if provider == "meta":
             await deps.limiter.acquire(f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST)
         await deps.limiter.acquire(
-            f"number:{number_key}", float(config.get("rate_limit_per_s") or DEFAULT_NUMBER_RATE),
+            f"number:{number_key}",
+            float(config.get("rate_limit_per_s") or DEFAULT_NUMBER_RATE),
             int(config.get("rate_limit_burst") or 10),
         )
         if provider == "uazapi" and deps.pacer is not None:
@@ -172,18 +212,37 @@ async def _send_one(
         return
     async with deps.pool.acquire() as conn, conn.transaction():
         await msg_repo.mark_sent(conn, tenant_id, int(row["id"]), result.provider_message_id)
-        await conv_repo.record_outbound(conn, tenant_id, msg.conversation_id,
-                                        role="human" if row["role"] == "human" else "bot", at=utcnow())
-        await deps.events.append(tenant_id, ev.MSG_SENT, {
-            "provider": provider, "kind": row["kind"], "role": row["role"], "origin": msg.origin,
-        }, conversation_id=msg.conversation_id, correlation_id=msg.correlation_id, conn=conn)
+        await conv_repo.record_outbound(
+            conn,
+            tenant_id,
+            msg.conversation_id,
+            role="human" if row["role"] == "human" else "bot",
+            at=utcnow(),
+        )
+        await deps.events.append(
+            tenant_id,
+            ev.MSG_SENT,
+            {
+                "provider": provider,
+                "kind": row["kind"],
+                "role": row["role"],
+                "origin": msg.origin,
+            },
+            conversation_id=msg.conversation_id,
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
     SENDS.labels(provider, "sent").inc()
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
 
 
 async def _provider_error(
-    deps: SenderDeps, msg: SendReply, row: dict[str, Any], creds: ProviderCredentials,
-    exc: ProviderSendError, number_key: str,
+    deps: SenderDeps,
+    msg: SendReply,
+    row: dict[str, Any],
+    creds: ProviderCredentials,
+    exc: ProviderSendError,
+    number_key: str,
 ) -> None:
     tenant_id = msg.tenant_id or ""
     if exc.retryable:
@@ -194,40 +253,65 @@ async def _provider_error(
         SENDS.labels(row["provider"], "retry").inc()
         raise RetryableError(f"provider {row['provider']} failed ({exc.code}): {exc}") from exc
     if exc.credentials_invalid and creds.instance_id:
-        await providers_repo.mark_health(deps.pool, tenant_id, creds.instance_id, healthy=False,
-                                         error=f"{exc.code}: {exc}"[:500])
-    await _fail(deps, msg, row, code=exc.code or str(exc.http_status), detail=str(exc)[:500],
-                retryable=False)
+        await providers_repo.mark_health(
+            deps.pool, tenant_id, creds.instance_id, healthy=False, error=f"{exc.code}: {exc}"[:500]
+        )
+    await _fail(
+        deps,
+        msg,
+        row,
+        code=exc.code or str(exc.http_status),
+        detail=str(exc)[:500],
+        retryable=False,
+    )
 
 
 async def _fail(
-    deps: SenderDeps, msg: SendReply, row: dict[str, Any], *, code: str | None, detail: str,
+    deps: SenderDeps,
+    msg: SendReply,
+    row: dict[str, Any],
+    *,
+    code: str | None,
+    detail: str,
     retryable: bool,
 ) -> None:
     tenant_id = msg.tenant_id or ""
     async with deps.pool.acquire() as conn, conn.transaction():
-        await msg_repo.mark_failed(conn, tenant_id, int(row["id"]), status="failed", code=code,
-                                   detail=detail)
-        await deps.events.append(tenant_id, ev.SEND_FAILED, {
-            "provider": row["provider"], "code": code, "retryable": retryable,
-        }, conversation_id=msg.conversation_id, correlation_id=msg.correlation_id, conn=conn)
+        await msg_repo.mark_failed(
+            conn, tenant_id, int(row["id"]), status="failed", code=code, detail=detail
+        )
+        await deps.events.append(
+            tenant_id,
+            ev.SEND_FAILED,
+            {
+                "provider": row["provider"],
+                "code": code,
+                "retryable": retryable,
+            },
+            conversation_id=msg.conversation_id,
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
     SENDS.labels(row["provider"], "failed").inc()
     log.warning("send_failed", outbound_id=row["id"], code=code)
 
 
 async def _mark_read(deps: SenderDeps, tenant_id: str, conv: dict[str, Any]) -> None:
     """Mark the customer's last message read once answered (per-tenant switch, best effort)."""
-    client_row = await deps.pool.fetchrow(
-        "SELECT tools_config FROM clients WHERE id = $1", tenant_id
-    )
-    tools = (client_row["tools_config"] if client_row else None) or {}
+
+    async def load_tools() -> dict[str, Any]:
+        row = await deps.pool.fetchrow("SELECT tools_config FROM clients WHERE id = $1", tenant_id)
+        return dict((row["tools_config"] if row else None) or {})
+
+    tools = await deps.tools.get(tenant_id, load_tools)
     if tools.get("mark_read", True) is False:
         return
     last = await deps.pool.fetchrow(
         """SELECT provider, provider_instance_id, provider_message_id FROM chat_messages
            WHERE client_id = $1 AND conversation_id = $2 AND direction = 'in' AND role = 'customer'
            ORDER BY id DESC LIMIT 1""",
-        tenant_id, conv["id"],
+        tenant_id,
+        conv["id"],
     )
     if last is None or not last["provider_message_id"]:
         return
@@ -235,11 +319,13 @@ async def _mark_read(deps: SenderDeps, tenant_id: str, conv: dict[str, Any]) -> 
     if client is None:
         return
     try:
-        creds = await providers_repo.load_credentials(
-            deps.pool, deps.secrets, tenant_id, last["provider"],
+        creds = await deps.credentials_for(
+            tenant_id,
+            last["provider"],
             str(last["provider_instance_id"]) if last["provider_instance_id"] else None,
         )
-        await client.mark_read(creds, last["provider_message_id"],
-                               chat=conv["contact_phone"] or conv["contact_key"])
+        await client.mark_read(
+            creds, last["provider_message_id"], chat=conv["contact_phone"] or conv["contact_key"]
+        )
     except Exception as exc:
         log.info("mark_read_failed", error=repr(exc)[:300])
