@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402
+
 from followup.scanner import bootstrap  # noqa: E402
 from followup.settings import FollowupSettings  # noqa: E402
 from followup.store import LOCK_DUE_FOLLOWUPS  # noqa: E402

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+
 from rag_worker.knowledge.ingest import ingest_document
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import knowledge

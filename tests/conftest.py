@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from unittest import mock
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from unittest import mock
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
+
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
 from wacommon.db import create_pool

@@ -43,7 +43,9 @@ class Service:
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.name.replace("-", "_")],
             env={**os.environ, **self.env, "SERVICE_NAME": self.name, "HTTP_PORT": str(self.port)},
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
@@ -97,7 +99,9 @@ async def wait_ready(client: httpx.AsyncClient, svc: Service, timeout: float = 6
     raise RuntimeError(f"{svc.name} not ready in {timeout}s; see {LOG_DIR}")
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20, every: float = 0.1) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 20, every: float = 0.1
+) -> Any:
     """Poll until `check` returns a truthy value; that value is returned."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -109,28 +113,53 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20, e
     raise AssertionError(f"condition not reached in {timeout}s (last: {last!r})")
 
 
-def meta_text(phone_id: str, display: str, sender: str, text: str, wamid: str | None = None,
-              name: str = "Cliente") -> dict[str, Any]:
+def meta_text(
+    phone_id: str,
+    display: str,
+    sender: str,
+    text: str,
+    wamid: str | None = None,
+    name: str = "Cliente",
+) -> dict[str, Any]:
     """A one-message Meta webhook built from the real corpus payload."""
     body = json.loads((CORPUS / "meta" / "inbound_text.json").read_text())
     value = body["entry"][0]["changes"][0]["value"]
     value["metadata"] = {"display_phone_number": display, "phone_number_id": phone_id}
     value["contacts"] = [{"profile": {"name": name}, "wa_id": sender}]
     msg = value["messages"][0]
-    msg.update({"from": sender, "id": wamid or f"wamid.{uuid.uuid4().hex}",
-                "timestamp": str(int(time.time())), "text": {"body": text}})
+    msg.update(
+        {
+            "from": sender,
+            "id": wamid or f"wamid.{uuid.uuid4().hex}",
+            "timestamp": str(int(time.time())),
+            "text": {"body": text},
+        }
+    )
     return body
 
 
-def meta_status(phone_id: str, display: str, wamid: str, status: str, recipient: str,
-                callback: str | None = None, error_code: int | None = None) -> dict[str, Any]:
+def meta_status(
+    phone_id: str,
+    display: str,
+    wamid: str,
+    status: str,
+    recipient: str,
+    callback: str | None = None,
+    error_code: int | None = None,
+) -> dict[str, Any]:
     name = "status_failed_131047.json" if status == "failed" else "status_sent.json"
     body = json.loads((CORPUS / "meta" / name).read_text())
     value = body["entry"][0]["changes"][0]["value"]
     value["metadata"] = {"display_phone_number": display, "phone_number_id": phone_id}
     st = value["statuses"][0]
-    st.update({"id": wamid, "status": status, "recipient_id": recipient,
-               "timestamp": str(int(time.time()))})
+    st.update(
+        {
+            "id": wamid,
+            "status": status,
+            "recipient_id": recipient,
+            "timestamp": str(int(time.time())),
+        }
+    )
     if callback:
         st["biz_opaque_callback_data"] = callback
     if error_code is not None:

@@ -46,7 +46,9 @@ def graph() -> Iterator[tuple[GraphState, str]]:
 
 @pytest.fixture(scope="module")
 async def env(
-    graph: tuple[GraphState, str], test_env: dict[str, str], pool: asyncpg.Pool,
+    graph: tuple[GraphState, str],
+    test_env: dict[str, str],
+    pool: asyncpg.Pool,
     amqp: AbstractRobustConnection,
 ) -> AsyncIterator[Env]:
     state, url = graph
@@ -56,16 +58,28 @@ async def env(
         await stack.start(*services)
         async with httpx.AsyncClient(base_url=services[0].url, timeout=10) as http:
             tenants = []
-            for name, phone, display, token in (("Loja A", PHONE_A, DISPLAY_A, TOKEN_A),
-                                                ("Loja B", PHONE_B, DISPLAY_B, TOKEN_B)):
-                resp = await http.post("/admin/clients", headers=AUTH,
-                                       json={"name": name, "tools_config": NO_DEBOUNCE})
+            for name, phone, display, token in (
+                ("Loja A", PHONE_A, DISPLAY_A, TOKEN_A),
+                ("Loja B", PHONE_B, DISPLAY_B, TOKEN_B),
+            ):
+                resp = await http.post(
+                    "/admin/clients", headers=AUTH, json={"name": name, "tools_config": NO_DEBOUNCE}
+                )
                 tid = resp.json()["id"]
-                resp = await http.post(f"/admin/clients/{tid}/providers", headers=AUTH, json={
-                    "provider_type": "meta", "is_default": True,
-                    "config": {"phone_id": phone, "display_phone_number": display,
-                               "access_token": token, "waba_id": f"waba-{name}"},
-                })
+                resp = await http.post(
+                    f"/admin/clients/{tid}/providers",
+                    headers=AUTH,
+                    json={
+                        "provider_type": "meta",
+                        "is_default": True,
+                        "config": {
+                            "phone_id": phone,
+                            "display_phone_number": display,
+                            "access_token": token,
+                            "waba_id": f"waba-{name}",
+                        },
+                    },
+                )
                 assert resp.status_code == 201, resp.text
                 tenants.append(tid)
             yield Env(stack, state, services[0].url, http, pool, tenants[0], tenants[1])
@@ -86,6 +100,7 @@ async def replies_to(env: Env, to: str, n: int = 1, timeout: float = 20) -> list
     async def check() -> list:
         sent = env.graph.sent_messages(to=to)
         return sent if len(sent) >= n else []
+
     return await eventually(check, timeout=timeout)  # type: ignore[no-any-return]
 
 
@@ -95,12 +110,20 @@ async def settle() -> None:
 
 
 async def test_handshake(env: Env) -> None:
-    ok = await env.http.get("/meta/webhook", params={
-        "hub.mode": "subscribe", "hub.verify_token": "test-verify-token", "hub.challenge": "1158201444"})
+    ok = await env.http.get(
+        "/meta/webhook",
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "test-verify-token",
+            "hub.challenge": "1158201444",
+        },
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
     assert ok.headers["content-type"].startswith("text/plain")
-    bad = await env.http.get("/meta/webhook", params={
-        "hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"})
+    bad = await env.http.get(
+        "/meta/webhook",
+        params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+    )
     assert bad.status_code == 403
 
 
@@ -115,7 +138,10 @@ async def test_signed_text_webhook_gets_exactly_one_reply(env: Env) -> None:
     assert f"/{PHONE_A}/messages" in sent[0].path
     stored = await env.pool.fetchval(
         "SELECT count(*) FROM chat_messages WHERE client_id = $1 AND direction = 'out'"
-        " AND status = 'sent' AND provider_message_id = $2", env.tenant_a, sent[0].response_id)
+        " AND status = 'sent' AND provider_message_id = $2",
+        env.tenant_a,
+        sent[0].response_id,
+    )
     assert stored == 1
 
 
@@ -130,8 +156,12 @@ async def test_duplicate_deliveries_give_one_reply(env: Env) -> None:
     await settle()
     assert len(env.graph.sent_messages(to=to)) == 1
     wamid = body["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
-    assert await env.pool.fetchval(
-        "SELECT count(*) FROM chat_messages WHERE provider_message_id = $1", wamid) == 1
+    assert (
+        await env.pool.fetchval(
+            "SELECT count(*) FROM chat_messages WHERE provider_message_id = $1", wamid
+        )
+        == 1
+    )
 
 
 async def test_forged_or_unsigned_webhooks_are_refused(env: Env) -> None:
@@ -152,7 +182,9 @@ async def test_forged_or_unsigned_webhooks_are_refused(env: Env) -> None:
 
 async def test_batch_for_two_tenants_replies_from_each_number(env: Env) -> None:
     to = customer()
-    assert (await post(env, two_tenant_batch((PHONE_A, DISPLAY_A), (PHONE_B, DISPLAY_B), to))).status_code == 200
+    assert (
+        await post(env, two_tenant_batch((PHONE_A, DISPLAY_A), (PHONE_B, DISPLAY_B), to))
+    ).status_code == 200
     sent = await replies_to(env, to, n=2)
     await settle()
     sent = env.graph.sent_messages(to=to)
@@ -179,18 +211,26 @@ async def test_131047_is_not_retried_and_is_recorded(env: Env) -> None:
         return await env.pool.fetchrow(
             """SELECT m.status, m.error_code FROM chat_messages m JOIN active_conversations c
                ON c.id = m.conversation_id WHERE c.client_id = $1 AND c.contact_key = $2
-               AND m.direction = 'out'""", env.tenant_a, to)
+               AND m.direction = 'out'""",
+            env.tenant_a,
+            to,
+        )
 
     row = await eventually(failed)
     row = await eventually(lambda: _status_is(env, to, "failed"))
     assert row["error_code"] == "131047"
     await settle()
-    attempts = [r for r in env.graph.requests if r.path.endswith("/messages")
-                and (r.json or {}).get("to") == to]
+    attempts = [
+        r
+        for r in env.graph.requests
+        if r.path.endswith("/messages") and (r.json or {}).get("to") == to
+    ]
     assert len(attempts) == 1
     events = await env.pool.fetchval(
         "SELECT count(*) FROM conversation_events WHERE client_id = $1 AND event_type = 'send_failed'"
-        " AND data->>'code' = '131047'", env.tenant_a)
+        " AND data->>'code' = '131047'",
+        env.tenant_a,
+    )
     assert events >= 1
 
 
@@ -199,7 +239,10 @@ async def _status_is(env: Env, to: str, status: str) -> asyncpg.Record | None:
         """SELECT m.id, m.status, m.error_code, m.provider_message_id FROM chat_messages m
            JOIN active_conversations c ON c.id = m.conversation_id
            WHERE c.client_id = $1 AND c.contact_key = $2 AND m.direction = 'out' AND m.status = $3""",
-        env.tenant_a, to, status)
+        env.tenant_a,
+        to,
+        status,
+    )
 
 
 async def test_status_webhooks_move_delivery_state_forward_only(env: Env) -> None:
@@ -218,22 +261,32 @@ async def test_status_webhooks_move_delivery_state_forward_only(env: Env) -> Non
 
 
 async def test_bot_switched_off_stores_the_message_and_does_not_reply(env: Env) -> None:
-    resp = await env.http.post("/admin/clients", headers=AUTH, json={
-        "name": "Loja C", "bot_active": False, "tools_config": NO_DEBOUNCE})
+    resp = await env.http.post(
+        "/admin/clients",
+        headers=AUTH,
+        json={"name": "Loja C", "bot_active": False, "tools_config": NO_DEBOUNCE},
+    )
     tid = resp.json()["id"]
     phone = "333000333000333"
     env.graph.tokens[phone] = "EAAtokenC"
-    await env.http.post(f"/admin/clients/{tid}/providers", headers=AUTH, json={
-        "provider_type": "meta", "config": {"phone_id": phone, "access_token": "EAAtokenC"}})
+    await env.http.post(
+        f"/admin/clients/{tid}/providers",
+        headers=AUTH,
+        json={"provider_type": "meta", "config": {"phone_id": phone, "access_token": "EAAtokenC"}},
+    )
     to = customer()
     body = meta_text(phone, "5531933330000", to, "Oi, tem alguém?")
     assert (await post(env, body)).status_code == 200
     wamid = body["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
 
     async def stored() -> int:
-        return int(await env.pool.fetchval(
-            "SELECT count(*) FROM chat_messages WHERE client_id = $1 AND provider_message_id = $2",
-            tid, wamid))
+        return int(
+            await env.pool.fetchval(
+                "SELECT count(*) FROM chat_messages WHERE client_id = $1 AND provider_message_id = $2",
+                tid,
+                wamid,
+            )
+        )
 
     assert await eventually(stored) == 1
     await settle()
@@ -245,8 +298,11 @@ async def test_unknown_number_is_accepted_and_kept_for_replay(env: Env) -> None:
     assert (await post(env, body)).status_code == 200
 
     async def kept() -> int:
-        return int(await env.pool.fetchval(
-            "SELECT count(*) FROM unrouted_webhooks WHERE route_key = '999999999999999'"))
+        return int(
+            await env.pool.fetchval(
+                "SELECT count(*) FROM unrouted_webhooks WHERE route_key = '999999999999999'"
+            )
+        )
 
     assert await eventually(kept) >= 1
 
@@ -267,8 +323,12 @@ async def test_sender_killed_mid_send_gives_no_lost_and_no_double_reply(env: Env
     accepted = (await replies_to(env, to))[0]
     callback = (accepted.json or {}).get("biz_opaque_callback_data")
     assert callback
-    assert (await post(env, meta_status(PHONE_A, DISPLAY_A, accepted.response_id, "sent", to,
-                                        callback=callback))).status_code == 200
+    assert (
+        await post(
+            env,
+            meta_status(PHONE_A, DISPLAY_A, accepted.response_id, "sent", to, callback=callback),
+        )
+    ).status_code == 200
     await eventually(lambda: _status_is(env, to, "sent"))
     fresh = env.stack.add("sender")
     await env.stack.start(fresh)
@@ -278,10 +338,15 @@ async def test_sender_killed_mid_send_gives_no_lost_and_no_double_reply(env: Env
     assert row is not None and row["provider_message_id"] == accepted.response_id
 
 
-async def test_sender_killed_before_the_provider_answered_resends_after_the_window(env: Env) -> None:
+async def test_sender_killed_before_the_provider_answered_resends_after_the_window(
+    env: Env,
+) -> None:
     """No status webhook ever arrives (the request was lost): the reply is not lost."""
-    senders = [s for s in env.stack.services.values()
-               if s.name == "sender" and s.process and s.process.poll() is None]
+    senders = [
+        s
+        for s in env.stack.services.values()
+        if s.name == "sender" and s.process and s.process.poll() is None
+    ]
     to = customer()
     env.graph.fail_next(1, "server_error")  # the provider did not take it
     for svc in senders:

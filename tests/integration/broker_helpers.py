@@ -8,8 +8,8 @@ import sys
 
 import asyncpg
 
-from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.connection import connect
+from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.topology import declare_topology
 from wacommon.db import create_pool
 from wacommon.errors import PermanentError, RetryableError
@@ -33,8 +33,11 @@ def probe_handler(pool: asyncpg.Pool, *, hold_s: float = 0.0):  # type: ignore[n
 
     async def handle(msg: Envelope, delivery: Delivery) -> None:
         mode = msg.correlation_id
-        await pool.execute("INSERT INTO probe_attempts (message_id, kind) VALUES ($1, $2)",
-                           msg.message_id, "attempt")
+        await pool.execute(
+            "INSERT INTO probe_attempts (message_id, kind) VALUES ($1, $2)",
+            msg.message_id,
+            "attempt",
+        )
         if mode == "permanent":
             raise PermanentError("bad message")
         if mode == "always-retry":

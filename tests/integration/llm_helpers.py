@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+
 from rag_worker.responder import ResponderInput, ResponderOutput, Tenant
 from wacommon.crypto import SecretBox
 

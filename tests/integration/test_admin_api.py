@@ -31,11 +31,20 @@ async def new_client(api: httpx.AsyncClient, name: str = "Loja") -> str:
 
 
 async def test_client_crud_round_trip(api: httpx.AsyncClient) -> None:
-    resp = await api.post("/admin/clients", headers=AUTH, json={
-        "name": "Padaria", "system_prompt": "Seja gentil", "bot_active": False,
-        "tools_config": {"consultar_cep": True, "llm_config": {"api_key": "sk-secret-value-123456"}},
-        "timezone": "America/Manaus",
-    })
+    resp = await api.post(
+        "/admin/clients",
+        headers=AUTH,
+        json={
+            "name": "Padaria",
+            "system_prompt": "Seja gentil",
+            "bot_active": False,
+            "tools_config": {
+                "consultar_cep": True,
+                "llm_config": {"api_key": "sk-secret-value-123456"},
+            },
+            "timezone": "America/Manaus",
+        },
+    )
     assert resp.status_code == 201
     created = resp.json()
     cid = created["id"]
@@ -58,19 +67,27 @@ async def test_client_crud_round_trip(api: httpx.AsyncClient) -> None:
 
 async def test_secrets_are_encrypted_at_rest(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     cid = await new_client(api)
-    resp = await api.post(f"/admin/clients/{cid}/providers", headers=AUTH, json={
-        "provider_type": "uazapi", "config": {"url": "https://x.uazapi.com", "token": "plain-token-1"},
-    })
+    resp = await api.post(
+        f"/admin/clients/{cid}/providers",
+        headers=AUTH,
+        json={
+            "provider_type": "uazapi",
+            "config": {"url": "https://x.uazapi.com", "token": "plain-token-1"},
+        },
+    )
     assert resp.status_code == 201
-    stored = await pool.fetchval("SELECT config->>'token' FROM client_providers WHERE id = $1",
-                                 resp.json()["id"])
+    stored = await pool.fetchval(
+        "SELECT config->>'token' FROM client_providers WHERE id = $1", resp.json()["id"]
+    )
     assert stored.startswith("enc:") and "plain-token-1" not in stored
     assert resp.json()["config"]["token"] != "plain-token-1"
 
 
 async def test_requests_without_the_token_are_refused(api: httpx.AsyncClient) -> None:
     assert (await api.get("/admin/clients")).status_code == 401
-    assert (await api.get("/admin/clients", headers={"Authorization": "Bearer wrong"})).status_code == 401
+    assert (
+        await api.get("/admin/clients", headers={"Authorization": "Bearer wrong"})
+    ).status_code == 401
     assert (await api.post("/admin/clients", json={"name": "x"})).status_code == 401
 
 
@@ -78,72 +95,109 @@ async def test_admin_api_refuses_everything_without_a_configured_token(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     app = FastAPI()
-    app.include_router(tenants_router(settings.model_copy(update={"admin_token": None}), pool,
-                                      SecretBox(None)))
+    app.include_router(
+        tenants_router(settings.model_copy(update={"admin_token": None}), pool, SecretBox(None))
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         resp = await c.get("/admin/clients", headers=AUTH)
     assert resp.status_code == 401 and "ADMIN_TOKEN" in resp.json()["detail"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "name"),
-    ({"name": ""}, "name"),
-    ({"name": "x", "timezone": "Mars/Olympus"}, "timezone"),
-    ({"name": "x", "bot_active": "maybe"}, "bot_active"),
-    ({"name": "x", "unknown_field": 1}, "unknown_field"),
-])
-async def test_bad_client_input_names_the_field(api: httpx.AsyncClient, body: dict, field: str) -> None:
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": "x", "bot_active": "maybe"}, "bot_active"),
+        ({"name": "x", "unknown_field": 1}, "unknown_field"),
+    ],
+)
+async def test_bad_client_input_names_the_field(
+    api: httpx.AsyncClient, body: dict, field: str
+) -> None:
     resp = await api.post("/admin/clients", json=body, headers=AUTH)
     assert resp.status_code == 422
     assert field in resp.text
 
 
 async def test_bad_json_is_a_4xx(api: httpx.AsyncClient) -> None:
-    resp = await api.post("/admin/clients", content=b"{not json", headers={**AUTH, "content-type": "application/json"})
+    resp = await api.post(
+        "/admin/clients", content=b"{not json", headers={**AUTH, "content-type": "application/json"}
+    )
     assert resp.status_code == 422
 
 
 async def test_provider_crud_and_webhook_url(api: httpx.AsyncClient) -> None:
     cid = await new_client(api)
-    resp = await api.post(f"/admin/clients/{cid}/providers", headers=AUTH, json={
-        "provider_type": "lancepilot", "instance_name": "Vendas",
-        "config": {"token": "lp-token-123", "workspace_id": "w1", "number": "+55 11 99999-0000"},
-        "is_default": True,
-    })
+    resp = await api.post(
+        f"/admin/clients/{cid}/providers",
+        headers=AUTH,
+        json={
+            "provider_type": "lancepilot",
+            "instance_name": "Vendas",
+            "config": {
+                "token": "lp-token-123",
+                "workspace_id": "w1",
+                "number": "+55 11 99999-0000",
+            },
+            "is_default": True,
+        },
+    )
     assert resp.status_code == 201, resp.text
     prov = resp.json()
-    assert prov["webhook_url"].endswith(f"/lancepilot/webhook/{prov['webhook_url'].rsplit('/', 1)[1]}")
+    assert prov["webhook_url"].endswith(
+        f"/lancepilot/webhook/{prov['webhook_url'].rsplit('/', 1)[1]}"
+    )
     assert len(prov["webhook_url"].rsplit("/", 1)[1]) >= 32
     pid = prov["id"]
     got = await api.get(f"/admin/clients/{cid}/providers/{pid}", headers=AUTH)
     assert got.status_code == 200 and got.json()["instance_name"] == "Vendas"
-    patched = await api.patch(f"/admin/clients/{cid}/providers/{pid}", headers=AUTH,
-                              json={"is_active": False, "config": {"workspace_id": "w2"}})
+    patched = await api.patch(
+        f"/admin/clients/{cid}/providers/{pid}",
+        headers=AUTH,
+        json={"is_active": False, "config": {"workspace_id": "w2"}},
+    )
     assert patched.status_code == 200
     assert patched.json()["is_active"] is False and patched.json()["config"]["workspace_id"] == "w2"
-    assert [p["id"] for p in (await api.get(f"/admin/clients/{cid}/providers", headers=AUTH)).json()] == [pid]
-    assert (await api.delete(f"/admin/clients/{cid}/providers/{pid}", headers=AUTH)).status_code == 204
+    assert [
+        p["id"] for p in (await api.get(f"/admin/clients/{cid}/providers", headers=AUTH)).json()
+    ] == [pid]
+    assert (
+        await api.delete(f"/admin/clients/{cid}/providers/{pid}", headers=AUTH)
+    ).status_code == 204
     assert (await api.get(f"/admin/clients/{cid}/providers/{pid}", headers=AUTH)).status_code == 404
 
 
 async def test_new_default_instance_clears_the_previous_default(api: httpx.AsyncClient) -> None:
     cid = await new_client(api)
     for name in ("A", "B"):
-        resp = await api.post(f"/admin/clients/{cid}/providers", headers=AUTH, json={
-            "provider_type": "uazapi", "instance_name": name, "is_default": True,
-            "config": {"url": "https://u", "token": f"tok-{name}"},
-        })
+        resp = await api.post(
+            f"/admin/clients/{cid}/providers",
+            headers=AUTH,
+            json={
+                "provider_type": "uazapi",
+                "instance_name": name,
+                "is_default": True,
+                "config": {"url": "https://u", "token": f"tok-{name}"},
+            },
+        )
         assert resp.status_code == 201
-    defaults = {p["instance_name"]: p["is_default"]
-                for p in (await api.get(f"/admin/clients/{cid}/providers", headers=AUTH)).json()}
+    defaults = {
+        p["instance_name"]: p["is_default"]
+        for p in (await api.get(f"/admin/clients/{cid}/providers", headers=AUTH)).json()
+    }
     assert defaults == {"A": False, "B": True}
 
 
-@pytest.mark.parametrize("body, needle", [
-    ({"provider_type": "telegram", "config": {}}, "provider_type"),
-    ({"provider_type": "meta", "config": {"phone_id": "1"}}, "access_token"),
-    ({"provider_type": "uazapi", "config": {"url": "https://u"}}, "token"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"provider_type": "telegram", "config": {}}, "provider_type"),
+        ({"provider_type": "meta", "config": {"phone_id": "1"}}, "access_token"),
+        ({"provider_type": "uazapi", "config": {"url": "https://u"}}, "token"),
+    ],
+)
 async def test_bad_provider_input_is_422(api: httpx.AsyncClient, body: dict, needle: str) -> None:
     cid = await new_client(api)
     resp = await api.post(f"/admin/clients/{cid}/providers", headers=AUTH, json=body)
@@ -154,21 +208,33 @@ async def test_unknown_ids_are_404(api: httpx.AsyncClient) -> None:
     missing = "00000000-0000-0000-0000-000000000000"
     assert (await api.get(f"/admin/clients/{missing}", headers=AUTH)).status_code == 404
     assert (await api.get("/admin/clients/not-a-uuid", headers=AUTH)).status_code == 404
-    assert (await api.patch(f"/admin/clients/{missing}", headers=AUTH, json={"name": "x"})).status_code == 404
+    assert (
+        await api.patch(f"/admin/clients/{missing}", headers=AUTH, json={"name": "x"})
+    ).status_code == 404
     assert (await api.delete(f"/admin/clients/{missing}", headers=AUTH)).status_code == 404
     assert (await api.get(f"/admin/clients/{missing}/providers", headers=AUTH)).status_code == 404
 
 
 async def test_one_tenant_cannot_touch_another_tenants_providers(api: httpx.AsyncClient) -> None:
     a, b = await new_client(api, "A"), await new_client(api, "B")
-    resp = await api.post(f"/admin/clients/{a}/providers", headers=AUTH, json={
-        "provider_type": "meta", "config": {"phone_id": "555", "access_token": "EAAtoken"},
-    })
+    resp = await api.post(
+        f"/admin/clients/{a}/providers",
+        headers=AUTH,
+        json={
+            "provider_type": "meta",
+            "config": {"phone_id": "555", "access_token": "EAAtoken"},
+        },
+    )
     pid = resp.json()["id"]
     assert (await api.get(f"/admin/clients/{b}/providers/{pid}", headers=AUTH)).status_code == 404
-    assert (await api.patch(f"/admin/clients/{b}/providers/{pid}", headers=AUTH,
-                            json={"is_active": False})).status_code == 404
-    assert (await api.delete(f"/admin/clients/{b}/providers/{pid}", headers=AUTH)).status_code == 404
+    assert (
+        await api.patch(
+            f"/admin/clients/{b}/providers/{pid}", headers=AUTH, json={"is_active": False}
+        )
+    ).status_code == 404
+    assert (
+        await api.delete(f"/admin/clients/{b}/providers/{pid}", headers=AUTH)
+    ).status_code == 404
     assert (await api.get(f"/admin/clients/{b}/providers", headers=AUTH)).json() == []
     still = await api.get(f"/admin/clients/{a}/providers/{pid}", headers=AUTH)
     assert still.status_code == 200 and still.json()["is_active"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -19,7 +20,13 @@ from tests.integration.broker_helpers import prepare, probe_handler
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.publisher import AioPikaPublisher, PublishFailed
-from wacommon.broker.topology import BURST_QUEUE, PIPELINE, declare_topology, delete_topology, dlq_name
+from wacommon.broker.topology import (
+    BURST_QUEUE,
+    PIPELINE,
+    declare_topology,
+    delete_topology,
+    dlq_name,
+)
 from wacommon.replay import Filter, replay_dead_letters
 from wacommon.schemas import BurstReady, utcnow
 from wacommon.settings import Settings
@@ -28,8 +35,14 @@ QUEUE = BURST_QUEUE
 
 
 def probe(mode: str = "ok") -> BurstReady:
-    return BurstReady(conversation_id="c", burst_id="b", message_ids=[1],
-                      first_message_at=utcnow(), correlation_id=mode, tenant_id="t-probe")
+    return BurstReady(
+        conversation_id="c",
+        burst_id="b",
+        message_ids=[1],
+        first_message_at=utcnow(),
+        correlation_id=mode,
+        tenant_id="t-probe",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +94,12 @@ async def test_publish_without_broker_connection_fails_loudly(
 ) -> None:
     target = urlparse(bsettings.amqp_url)
     proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5672).start()
-    via_proxy = bsettings.model_copy(update={
-        "amqp_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/", "publish_timeout_s": 2.0,
-    })
+    via_proxy = bsettings.model_copy(
+        update={
+            "amqp_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/",
+            "publish_timeout_s": 2.0,
+        }
+    )
     conn = await connect(via_proxy)
     publisher = AioPikaPublisher(conn, via_proxy)
     await publisher.publish(probe(), exchange=PIPELINE)  # confirmed while the link is up
@@ -114,16 +130,20 @@ async def test_retryable_error_is_retried_with_backoff_then_handled(
     await publisher.publish(msg, exchange=PIPELINE)
 
     async def handled() -> bool:
-        return bool(await pool.fetchval("SELECT count(*) FROM probe_effects WHERE message_id = $1",
-                                        msg.message_id))
+        return bool(
+            await pool.fetchval(
+                "SELECT count(*) FROM probe_effects WHERE message_id = $1", msg.message_id
+            )
+        )
 
     await wait_until(handled)
-    attempts = await pool.fetch("SELECT at FROM probe_attempts WHERE message_id = $1 ORDER BY id",
-                                msg.message_id)
+    attempts = await pool.fetch(
+        "SELECT at FROM probe_attempts WHERE message_id = $1 ORDER BY id", msg.message_id
+    )
     await consumer.stop()
     await publisher.close()
     assert len(attempts) == 3
-    gaps = [(b["at"] - a["at"]).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [(b["at"] - a["at"]).total_seconds() for a, b in itertools.pairwise(attempts)]
     delays = bsettings.retry_delays_ms
     assert gaps[0] >= delays[0] / 1000 * 0.9
     assert gaps[1] >= delays[1] / 1000 * 0.9
@@ -145,15 +165,19 @@ async def test_retries_exhausted_and_permanent_errors_go_to_the_dead_letter_queu
     await wait_until(two_dead, timeout=30)
     await consumer.stop()
     await publisher.close()
-    attempts = dict(await pool.fetch(
-        "SELECT message_id, count(*) FROM probe_attempts GROUP BY message_id"))
+    attempts = dict(
+        await pool.fetch("SELECT message_id, count(*) FROM probe_attempts GROUP BY message_id")
+    )
     assert attempts[permanent.message_id] == 1
     assert attempts[flaky.message_id] == bsettings.max_retries + 1
     assert await pool.fetchval("SELECT count(*) FROM probe_effects") == 1
 
 
 async def test_consumer_killed_before_ack_gets_message_redelivered_and_handled_once(
-    pool: asyncpg.Pool, bconn: AbstractRobustConnection, bsettings: Settings, clean: None,
+    pool: asyncpg.Pool,
+    bconn: AbstractRobustConnection,
+    bsettings: Settings,
+    clean: None,
     test_env: dict[str, str],
 ) -> None:
     env = {**os.environ, **test_env, "BROKER_PREFIX": bsettings.broker_prefix, "PROBE_HOLD_S": "3"}
@@ -168,8 +192,11 @@ async def test_consumer_killed_before_ack_gets_message_redelivered_and_handled_o
     await publisher.publish(msg, exchange=PIPELINE)
 
     async def received() -> bool:
-        return bool(await pool.fetchval("SELECT count(*) FROM probe_attempts WHERE message_id = $1",
-                                        msg.message_id))
+        return bool(
+            await pool.fetchval(
+                "SELECT count(*) FROM probe_attempts WHERE message_id = $1", msg.message_id
+            )
+        )
 
     await wait_until(received)
     worker.kill()  # SIGKILL while the handler holds the message, before its ack
@@ -178,6 +205,7 @@ async def test_consumer_killed_before_ack_gets_message_redelivered_and_handled_o
     env["PROBE_HOLD_S"] = "0"
     worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, text=True)
     try:
+
         async def handled() -> bool:
             return bool(await pool.fetchval("SELECT count(*) FROM probe_effects"))
 
@@ -187,8 +215,12 @@ async def test_consumer_killed_before_ack_gets_message_redelivered_and_handled_o
         worker.terminate()
         worker.wait()
     await publisher.close()
-    assert await pool.fetchval("SELECT count(*) FROM probe_attempts WHERE message_id = $1",
-                               msg.message_id) == 2
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM probe_attempts WHERE message_id = $1", msg.message_id
+        )
+        == 2
+    )
     assert await pool.fetchval("SELECT count(*) FROM probe_effects") == 1
 
 
@@ -211,8 +243,9 @@ async def test_replay_dry_run_moves_nothing_and_replay_is_handled_once(
     assert [m.message_id for m in listed] == [bad.message_id]
     assert listed[0].reason == "rejected"
     await wait_until(dead)  # the dry run returned it to the dead-letter queue
-    none = await replay_dead_letters(bconn, bsettings, queues=[QUEUE],
-                                     where=Filter(tenant="someone-else"))
+    none = await replay_dead_letters(
+        bconn, bsettings, queues=[QUEUE], where=Filter(tenant="someone-else")
+    )
     assert none == []
     await wait_until(dead)
 
@@ -220,18 +253,24 @@ async def test_replay_dry_run_moves_nothing_and_replay_is_handled_once(
     await pool.execute("TRUNCATE probe_attempts")
 
     async def fixed(msg, delivery):  # type: ignore[no-untyped-def]
-        await pool.execute("INSERT INTO probe_effects (message_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                           msg.message_id)
+        await pool.execute(
+            "INSERT INTO probe_effects (message_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            msg.message_id,
+        )
 
     consumer = Consumer(bconn, bsettings, QUEUE, fixed)
     await consumer.start()
-    moved = await replay_dead_letters(bconn, bsettings, queues=[QUEUE],
-                                      where=Filter(tenant="t-probe"))
+    moved = await replay_dead_letters(
+        bconn, bsettings, queues=[QUEUE], where=Filter(tenant="t-probe")
+    )
     assert [m.message_id for m in moved] == [bad.message_id]
 
     async def handled() -> bool:
-        return bool(await pool.fetchval("SELECT count(*) FROM probe_effects WHERE message_id = $1",
-                                        bad.message_id))
+        return bool(
+            await pool.fetchval(
+                "SELECT count(*) FROM probe_effects WHERE message_id = $1", bad.message_id
+            )
+        )
 
     await wait_until(handled)
     await consumer.stop()

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from wacommon import conversation_state as cs
 from wacommon.business_hours import business_hours_decision, claim_off_hours_notice
 from wacommon.commands import apply_customer_command, parse_customer_command

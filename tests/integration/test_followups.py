@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from followup.scanner import FollowupScanner, bootstrap
 from followup.settings import FollowupSettings
 from followup.writers import FollowupDecision, FollowupRequest

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.knowledge.retrieval import PgRetriever
 from wacommon.repositories import knowledge

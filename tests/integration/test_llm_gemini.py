@@ -9,15 +9,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings
 from rag_worker.llm.errors import LLMRejected, LLMUnavailable
 from rag_worker.llm.factory import build_responder
 from rag_worker.llm.gemini_responder import CONVERSATION_START, GeminiResponder
 from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
-from wacommon.event_types import TOOL_USED
-from wacommon.events import FakeEventLog
-
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
 from tests.integration.llm_helpers import (
@@ -29,6 +27,8 @@ from tests.integration.llm_helpers import (
     new_tenant,
     next_monday,
 )
+from wacommon.event_types import TOOL_USED
+from wacommon.events import FakeEventLog
 
 
 @pytest.fixture(scope="module")

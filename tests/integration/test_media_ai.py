@@ -6,6 +6,7 @@ import struct
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from rag_worker.llm.clients import LLMClients
 from rag_worker.media_ai import (
     MediaUnprocessable,
@@ -14,7 +15,6 @@ from rag_worker.media_ai import (
     ogg_opus_seconds,
     transcribe_audio,
 )
-
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI

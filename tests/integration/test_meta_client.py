@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
 from sender.clients.meta import MetaGraphClient
 from sender.clients.meta_payloads import (
@@ -21,6 +22,8 @@ from sender.clients.meta_payloads import (
     list_message,
     reply_buttons,
 )
+from tests.fakes.graph import GraphState, make_graph_app
+from tests.fakes.server import ServerThread, free_port, serve_in_thread
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import PermanentError, RetryableError
 from wacommon.providers.meta_media import (
@@ -29,9 +32,6 @@ from wacommon.providers.meta_media import (
     MediaTooLarge,
     download_meta_media,
 )
-
-from tests.fakes.graph import GraphState, make_graph_app
-from tests.fakes.server import ServerThread, free_port, serve_in_thread
 
 SEND = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta" / "send"
 VERSION = "v23.0"

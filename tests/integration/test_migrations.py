@@ -37,25 +37,38 @@ async def test_applying_twice_is_a_no_op() -> None:
         conn = await asyncpg.connect(dsn)
         try:
             count = await conn.fetchval("SELECT count(*) FROM schema_migrations")
-            tables = {r["tablename"] for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            tables = {
+                r["tablename"]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
         finally:
             await conn.close()
         assert count == len(first)
-        assert {"clients", "client_providers", "active_conversations", "chat_messages",
-                "conversation_events", "metrics_daily"} <= tables
+        assert {
+            "clients",
+            "client_providers",
+            "active_conversations",
+            "chat_messages",
+            "conversation_events",
+            "metrics_daily",
+        } <= tables
     finally:
         await _drop(dsn)
 
 
 async def test_concurrent_migrators_do_not_collide() -> None:
     dsn = await _fresh_db()
-    code = "import asyncio,sys; from wacommon.migrations import apply_migrations as a; " \
-           "print(len(asyncio.run(a(sys.argv[1]))))"
+    code = (
+        "import asyncio,sys; from wacommon.migrations import apply_migrations as a; "
+        "print(len(asyncio.run(a(sys.argv[1]))))"
+    )
     try:
         procs = [
-            await asyncio.create_subprocess_exec(sys.executable, "-c", code, dsn,
-                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", code, dsn, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
             for _ in range(4)
         ]
         results = [await p.communicate() for p in procs]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.responder import ResponderInput, Tenant, Turn

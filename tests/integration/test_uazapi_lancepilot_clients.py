@@ -9,24 +9,24 @@ from typing import Any
 
 import httpx
 import pytest
-from sender.clients.base import OutboundMessage, ProviderSendError
-from sender.clients.lancepilot import LancePilotClient
-from sender.clients.uazapi import TRACK_SOURCE, UazapiClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from wacommon.credentials import ProviderCredentials
-from wacommon.providers.meta_media import MediaTooLarge
-from wacommon.providers.uazapi import check_uazapi_envelope, parse_uazapi_webhook
-from wacommon.providers.uazapi_media import download_uazapi_media
-from wacommon.schemas import SenderRole
 
+from sender.clients.base import OutboundMessage, ProviderSendError
+from sender.clients.lancepilot import LancePilotClient
+from sender.clients.uazapi import TRACK_SOURCE, UazapiClient
 from tests.fakes.lancepilot import LancePilotFakeState
 from tests.fakes.lancepilot import create_app as lancepilot_app
 from tests.fakes.server import ServerThread, serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
+from wacommon.credentials import ProviderCredentials
+from wacommon.providers.meta_media import MediaTooLarge
+from wacommon.providers.uazapi import check_uazapi_envelope, parse_uazapi_webhook
+from wacommon.providers.uazapi_media import download_uazapi_media
+from wacommon.schemas import SenderRole
 
 UAZ_TOKEN = "uaz-instance-token"
 LP_TOKEN = "lp-bearer-token"

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from wacommon.business_hours import business_hours_decision, next_allowed_at
 
 SP = "America/Sao_Paulo"

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+
 from rag_worker.knowledge.chunking import chunk_sections, split_long
 from rag_worker.knowledge.extract import (
     DocumentNotSupported,

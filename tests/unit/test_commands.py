@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from wacommon.commands import CommandAction, parse_customer_command
 
 

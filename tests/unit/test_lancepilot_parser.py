@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.lancepilot import (
     DERIVED_ID_WINDOW_S,

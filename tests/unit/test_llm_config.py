@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+
 from rag_worker.llm.config import AISettings, LLMConfigInvalid, ai_settings_from_env, llm_config
 from rag_worker.llm.prompt import system_prompt
 from rag_worker.responder import Tenant

@@ -13,20 +13,33 @@ from wacommon.settings import Settings
 
 
 def test_values_under_secret_keys_are_masked_at_any_depth() -> None:
-    out = redact({"config": {"access_token": "EAAxyz", "phone_id": "123"},
-                  "headers": [{"Authorization": "Bearer abc"}], "api_key": "k", "ok": True})
+    out = redact(
+        {
+            "config": {"access_token": "EAAxyz", "phone_id": "123"},
+            "headers": [{"Authorization": "Bearer abc"}],
+            "api_key": "k",
+            "ok": True,
+        }
+    )
     assert out["config"] == {"access_token": REDACTED, "phone_id": "123"}
     assert out["headers"][0]["Authorization"] == REDACTED
     assert out["api_key"] == REDACTED and out["ok"] is True
 
 
 def test_secret_shaped_strings_are_masked_in_free_text() -> None:
-    text = ("call failed: Authorization: Bearer abcdefghijklmnop token EAABsbCS1iHgBAZCZCJ1234567890abc "
-            "key sk-proj-ABCDEFGHIJKLMNOPQRST gemini AIzaSyA1234567890abcdefghijklmn "
-            "amqp://guest:hunter2@rabbit:5672/")
+    text = (
+        "call failed: Authorization: Bearer abcdefghijklmnop token EAABsbCS1iHgBAZCZCJ1234567890abc "
+        "key sk-proj-ABCDEFGHIJKLMNOPQRST gemini AIzaSyA1234567890abcdefghijklmn "
+        "amqp://guest:hunter2@rabbit:5672/"
+    )
     masked = redact(text)
-    for secret in ("abcdefghijklmnop", "EAABsbCS1iHgBAZCZCJ1234567890abc", "sk-proj-ABCDEFGHIJKLMNOPQRST",
-                   "AIzaSyA1234567890abcdefghijklmn", "hunter2"):
+    for secret in (
+        "abcdefghijklmnop",
+        "EAABsbCS1iHgBAZCZCJ1234567890abc",
+        "sk-proj-ABCDEFGHIJKLMNOPQRST",
+        "AIzaSyA1234567890abcdefghijklmn",
+        "hunter2",
+    ):
         assert secret not in masked
     assert "amqp://guest:" in masked and "@rabbit" in masked
 

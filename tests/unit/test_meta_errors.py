@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sender.clients.meta import classify_graph_error
 from wacommon.providers.meta_errors import parse_retry_after
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from wacommon.reminders import AmbiguousTime, parse_when
 
 SP = "America/Sao_Paulo"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.uazapi import (
     check_uazapi_envelope,

@@ -28,29 +28,55 @@ def webhook(text: str, sender: str, name: str) -> bytes:
     """A Meta `messages` webhook for one text message to the demo number."""
     body: dict[str, Any] = {
         "object": "whatsapp_business_account",
-        "entry": [{"id": "sandbox-waba", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": DEMO_DISPLAY, "phone_number_id": DEMO_PHONE_ID},
-            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
-            "messages": [{"from": sender, "id": f"wamid.sandbox.{uuid.uuid4().hex}",
-                          "timestamp": str(int(time.time())), "type": "text",
-                          "text": {"body": text}}],
-        }}]}],
+        "entry": [
+            {
+                "id": "sandbox-waba",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": DEMO_DISPLAY,
+                                "phone_number_id": DEMO_PHONE_ID,
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
+                            "messages": [
+                                {
+                                    "from": sender,
+                                    "id": f"wamid.sandbox.{uuid.uuid4().hex}",
+                                    "timestamp": str(int(time.time())),
+                                    "type": "text",
+                                    "text": {"body": text},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
     }
     return json.dumps(body).encode()
 
 
-async def poll_replies(http: httpx.AsyncClient, sandbox: str, sender: str, stop: asyncio.Event) -> None:
+async def poll_replies(
+    http: httpx.AsyncClient, sandbox: str, sender: str, stop: asyncio.Event
+) -> None:
     after = 0
     first = await http.get(f"{sandbox}/_sandbox/messages", params={"to": sender})
     after = int(first.json().get("last_seq", 0))
     while not stop.is_set():
         try:
-            resp = await http.get(f"{sandbox}/_sandbox/messages", params={"to": sender, "after": after})
+            resp = await http.get(
+                f"{sandbox}/_sandbox/messages", params={"to": sender, "after": after}
+            )
             data = resp.json()
             for msg in data.get("messages", []):
-                print(f"\r{GREEN}{BOLD}bot{RESET}{GREEN} › {msg.get('text')}{RESET}\n{BOLD}você{RESET} › ",
-                      end="", flush=True)
+                print(
+                    f"\r{GREEN}{BOLD}bot{RESET}{GREEN} › {msg.get('text')}{RESET}\n{BOLD}você{RESET} › ",
+                    end="",
+                    flush=True,
+                )
             after = int(data.get("last_seq", after))
         except httpx.HTTPError:
             print(f"\r{DIM}(sandbox not reachable at {sandbox}; is `make run` running?){RESET}")
@@ -85,10 +111,18 @@ async def chat(gateway: str, sandbox: str, secret: str) -> None:
                 return await chat(gateway, sandbox, secret)
             raw = webhook(text, sender, name)
             try:
-                resp = await http.post(f"{gateway}/meta/webhook", content=raw, headers={
-                    "content-type": "application/json", "x-hub-signature-256": sign(raw, secret)})
+                resp = await http.post(
+                    f"{gateway}/meta/webhook",
+                    content=raw,
+                    headers={
+                        "content-type": "application/json",
+                        "x-hub-signature-256": sign(raw, secret),
+                    },
+                )
             except httpx.HTTPError as exc:
-                print(f"{DIM}gateway not reachable at {gateway} ({exc}); is `make run` running?{RESET}")
+                print(
+                    f"{DIM}gateway not reachable at {gateway} ({exc}); is `make run` running?{RESET}"
+                )
                 continue
             if resp.status_code != 200:
                 print(f"{DIM}gateway answered {resp.status_code}: {resp.text[:200]}{RESET}")

@@ -77,15 +77,30 @@ async def seed_demo(settings: Settings) -> str:
         from wacommon.db import _init_connection
 
         await _init_connection(conn)
-        client = await clients_repo.create_client(conn, {
-            "name": DEMO_NAME, "system_prompt": DEMO_PROMPT,
-            "tools_config": {"debounce": {"quiet_seconds": 1.5}},
-        })
-        await providers_repo.create_provider(conn, box, str(client["id"]), {
-            "provider_type": "meta", "instance_name": "Sandbox", "is_default": True,
-            "config": {"phone_id": DEMO_PHONE_ID, "display_phone_number": DEMO_DISPLAY,
-                       "access_token": DEMO_TOKEN, "waba_id": "sandbox-waba"},
-        })
+        client = await clients_repo.create_client(
+            conn,
+            {
+                "name": DEMO_NAME,
+                "system_prompt": DEMO_PROMPT,
+                "tools_config": {"debounce": {"quiet_seconds": 1.5}},
+            },
+        )
+        await providers_repo.create_provider(
+            conn,
+            box,
+            str(client["id"]),
+            {
+                "provider_type": "meta",
+                "instance_name": "Sandbox",
+                "is_default": True,
+                "config": {
+                    "phone_id": DEMO_PHONE_ID,
+                    "display_phone_number": DEMO_DISPLAY,
+                    "access_token": DEMO_TOKEN,
+                    "waba_id": "sandbox-waba",
+                },
+            },
+        )
         await _seed_knowledge(conn, str(client["id"]))
         return str(client["id"])
     finally:
@@ -110,8 +125,11 @@ async def _seed_knowledge(conn: asyncpg.Connection, client_id: str) -> None:
 def main() -> None:
     """Prepare the local environment (idempotent)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--sandbox-flag", action="store_true",
-                        help="print the supervisor flag for the sandbox, nothing else")
+    parser.add_argument(
+        "--sandbox-flag",
+        action="store_true",
+        help="print the supervisor flag for the sandbox, nothing else",
+    )
     args = parser.parse_args()
     if args.sandbox_flag:
         print("--sandbox" if read_env().get("WA_SANDBOX") == "1" else "")
@@ -125,9 +143,15 @@ def main() -> None:
         return await seed_demo(settings) if values.get("WA_SANDBOX") == "1" else ""
 
     demo = asyncio.run(run())
-    print(f"local set-up done: secrets in {ENV_FILE.resolve()} (ADMIN_TOKEN is there)", file=sys.stderr)
+    print(
+        f"local set-up done: secrets in {ENV_FILE.resolve()} (ADMIN_TOKEN is there)",
+        file=sys.stderr,
+    )
     if demo:
-        print(f"sandbox mode: demo tenant {demo}; run `make chat` in another terminal", file=sys.stderr)
+        print(
+            f"sandbox mode: demo tenant {demo}; run `make chat` in another terminal",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -77,23 +77,40 @@ def _reason(message: AbstractIncomingMessage) -> str | None:
 
 
 def _clean_copy(message: AbstractIncomingMessage) -> aio_pika.Message:
-    headers = {k: v for k, v in (message.headers or {}).items()
-               if not k.startswith("x-death") and k not in ("x-retry-count", "wa-retry-tier",
-                                                           "x-first-death-exchange",
-                                                           "x-first-death-queue",
-                                                           "x-first-death-reason",
-                                                           "x-delivery-count")}
+    headers = {
+        k: v
+        for k, v in (message.headers or {}).items()
+        if not k.startswith("x-death")
+        and k
+        not in (
+            "x-retry-count",
+            "wa-retry-tier",
+            "x-first-death-exchange",
+            "x-first-death-queue",
+            "x-first-death-reason",
+            "x-delivery-count",
+        )
+    }
     headers["x-replayed"] = True
     return aio_pika.Message(
-        body=message.body, headers=headers, content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message.message_id,
-        correlation_id=message.correlation_id, type=message.type, timestamp=message.timestamp,
+        body=message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        timestamp=message.timestamp,
     )
 
 
 async def replay_dead_letters(
-    connection: AbstractRobustConnection, settings: Settings, *, queues: list[str] | None = None,
-    where: Filter | None = None, dry_run: bool = False,
+    connection: AbstractRobustConnection,
+    settings: Settings,
+    *,
+    queues: list[str] | None = None,
+    where: Filter | None = None,
+    dry_run: bool = False,
 ) -> list[Moved]:
     """Move matching dead-lettered messages back to their work queues (or only list them)."""
     where = where or Filter()
@@ -113,12 +130,22 @@ async def replay_dead_letters(
                     if not where.matches(message, now):
                         continue
                     headers = message.headers or {}
-                    moved.append(Moved(name, message.message_id, message.type,
-                                       str(headers.get("tenant_id") or "") or None, _reason(message)))
+                    moved.append(
+                        Moved(
+                            name,
+                            message.message_id,
+                            message.type,
+                            str(headers.get("tenant_id") or "") or None,
+                            _reason(message),
+                        )
+                    )
                     if dry_run:
                         continue
-                    await publisher.publish_raw(_clean_copy(message), exchange=topology.REQUEUE,
-                                                routing_key=settings.q(name))
+                    await publisher.publish_raw(
+                        _clean_copy(message),
+                        exchange=topology.REQUEUE,
+                        routing_key=settings.q(name),
+                    )
                     await message.ack()
             finally:
                 # whatever was not moved goes back to the dead-letter queue
@@ -129,8 +156,13 @@ async def replay_dead_letters(
 
 
 async def replay_inbound(
-    connection: AbstractRobustConnection, settings: Settings, *, since: datetime,
-    until: datetime | None = None, dry_run: bool = False, idle_s: float = 1.0,
+    connection: AbstractRobustConnection,
+    settings: Settings,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    dry_run: bool = False,
+    idle_s: float = 1.0,
 ) -> int:
     """Re-run the inbound webhooks of a time range from the `ingest.log` stream."""
     until = until or datetime.now(UTC)
@@ -156,8 +188,11 @@ async def replay_inbound(
             return
         count += 1
         if not dry_run:
-            await publisher.publish_raw(_clean_copy(message), exchange=topology.REQUEUE,
-                                        routing_key=settings.q(topology.INGEST_QUEUE))
+            await publisher.publish_raw(
+                _clean_copy(message),
+                exchange=topology.REQUEUE,
+                routing_key=settings.q(topology.INGEST_QUEUE),
+            )
 
     offset = since.replace(tzinfo=UTC) if since.tzinfo is None else since
     tag = await stream.consume(on_message, arguments={"x-stream-offset": offset})
@@ -184,8 +219,10 @@ async def _dlq_counts(connection: AbstractRobustConnection, settings: Settings) 
 def _print_moved(moved: list[Moved], dry_run: bool) -> None:
     verb = "would replay" if dry_run else "replayed"
     for m in moved:
-        print(f"{verb}  {m.queue:<18} {m.type or '-':<26} tenant={m.tenant_id or '-':<36} "
-              f"id={m.message_id} reason={m.reason}")
+        print(
+            f"{verb}  {m.queue:<18} {m.type or '-':<26} tenant={m.tenant_id or '-':<36} "
+            f"id={m.message_id} reason={m.reason}"
+        )
     print(f"{len(moved)} message(s) {verb}")
 
 
@@ -202,15 +239,22 @@ async def _main(args: argparse.Namespace) -> int:
         elif args.command == "dlq":
             where = Filter(args.tenant, args.type, args.min_age, args.max_age)
             moved = await replay_dead_letters(
-                connection, settings, queues=[args.queue] if args.queue else None, where=where,
+                connection,
+                settings,
+                queues=[args.queue] if args.queue else None,
+                where=where,
                 dry_run=args.dry_run,
             )
             _print_moved(moved, args.dry_run)
         else:
             now = datetime.now(UTC)
-            n = await replay_inbound(connection, settings, since=now - args.since,
-                                     until=now - args.until if args.until else now,
-                                     dry_run=args.dry_run)
+            n = await replay_inbound(
+                connection,
+                settings,
+                since=now - args.since,
+                until=now - args.until if args.until else now,
+                dry_run=args.dry_run,
+            )
             print(f"{n} inbound webhook(s) {'would be ' if args.dry_run else ''}replayed")
     finally:
         await connection.close()
@@ -219,8 +263,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `wa-replay` / `make replay ARGS=...`."""
-    parser = argparse.ArgumentParser(prog="wa-replay", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="wa-replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="count and show dead-lettered messages")
     dlq = sub.add_parser("dlq", help="replay dead-lettered messages")

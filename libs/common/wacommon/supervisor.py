@@ -33,7 +33,11 @@ def module_of(service: str) -> str:
 
 async def _pump(child: Child, color: str, width: int) -> None:
     assert child.process is not None and child.process.stdout is not None
-    prefix = f"\x1b[{color}m{child.name:<{width}}\x1b[0m | " if sys.stdout.isatty() else f"{child.name:<{width}} | "
+    prefix = (
+        f"\x1b[{color}m{child.name:<{width}}\x1b[0m | "
+        if sys.stdout.isatty()
+        else f"{child.name:<{width}} | "
+    )
     while True:
         line = await child.process.stdout.readline()
         if not line:
@@ -52,8 +56,11 @@ async def supervise(children: list[Child], grace_s: float = 20.0) -> int:
     pumps = []
     for i, child in enumerate(children):
         child.process = await asyncio.create_subprocess_exec(
-            *child.argv, env={**os.environ, **child.env}, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            *child.argv,
+            env={**os.environ, **child.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
         pumps.append(asyncio.create_task(_pump(child, COLORS[i % len(COLORS)], width)))
     waits = {asyncio.create_task(c.process.wait()): c for c in children if c.process}
@@ -91,16 +98,30 @@ def main() -> None:
     """Start the whole stack (or the services named) in the foreground."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("services", nargs="*", default=list(SERVICES), help="services to run")
-    parser.add_argument("--sandbox", action="store_true",
-                        help="also run the local fake provider servers (no real WhatsApp needed)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="also run the local fake provider servers (no real WhatsApp needed)",
+    )
     args = parser.parse_args()
     unknown = [s for s in args.services if s not in SERVICES]
     if unknown:
         parser.error(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
     extra: list[Child] = []
     if args.sandbox:
-        extra.append(Child("sandbox", [sys.executable, "-m", "tests.fakes.graph", "--port",
-                                       os.environ.get("SANDBOX_PORT", "9100"), "--accept-any-token"]))
+        extra.append(
+            Child(
+                "sandbox",
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.fakes.graph",
+                    "--port",
+                    os.environ.get("SANDBOX_PORT", "9100"),
+                    "--accept-any-token",
+                ],
+            )
+        )
     sys.exit(asyncio.run(supervise(build_children(args.services, extra))))
 
 

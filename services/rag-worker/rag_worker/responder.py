@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, cast
 
-
 Role = Literal["customer", "bot", "human", "campaign", "system"]
 
 

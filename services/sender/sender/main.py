@@ -31,19 +31,28 @@ RELAY_AFTER_S = 30.0
 
 
 async def run(settings: Settings) -> None:
-    async with Runtime(settings) as rt, httpx.AsyncClient(
-        timeout=httpx.Timeout(15.0, connect=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-    ) as http:
+    async with (
+        Runtime(settings) as rt,
+        httpx.AsyncClient(
+            timeout=httpx.Timeout(15.0, connect=5.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        ) as http,
+    ):
         clients: dict[str, ProviderClient] = {
-            "meta": MetaGraphClient(http, base_url=settings.meta_graph_url,
-                                    version=settings.meta_graph_version),
+            "meta": MetaGraphClient(
+                http, base_url=settings.meta_graph_url, version=settings.meta_graph_version
+            ),
             "uazapi": UazapiClient(http),
             "lancepilot": LancePilotClient(http, default_base_url=settings.lancepilot_url),
         }
         deps = SenderDeps(
-            rt.pool, rt.events, rt.secrets, clients, RateLimiter(rt.redis, settings),
-            reconcile_s=settings.send_reconcile_s, pacer=UazapiPacer(rt.redis, settings),
+            rt.pool,
+            rt.events,
+            rt.secrets,
+            clients,
+            RateLimiter(rt.redis, settings),
+            reconcile_s=settings.send_reconcile_s,
+            pacer=UazapiPacer(rt.redis, settings),
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
@@ -60,16 +69,21 @@ async def run(settings: Settings) -> None:
                 try:
                     for row in await msg_repo.stale_pending(rt.pool, RELAY_AFTER_S):
                         await rt.publisher.publish(
-                            SendReply(tenant_id=str(row["client_id"]),
-                                      conversation_id=str(row["conversation_id"]),
-                                      outbound_id=int(row["id"]), origin=cast(Any, row["origin"])),
+                            SendReply(
+                                tenant_id=str(row["client_id"]),
+                                conversation_id=str(row["conversation_id"]),
+                                outbound_id=int(row["id"]),
+                                origin=cast(Any, row["origin"]),
+                            ),
                             exchange=PIPELINE,
                         )
                         log.warning("outbox_relayed", outbound_id=row["id"])
                 except Exception as exc:
                     log.warning("outbox_relay_failed", error=repr(exc))
 
-        await serve(service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay])
+        await serve(
+            service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay]
+        )
 
 
 def main() -> None:

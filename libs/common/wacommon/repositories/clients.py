@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import asyncpg
-
 from wacommon.dbtypes import Executor as Conn
 
 _COLUMNS = (
@@ -33,9 +31,7 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_client(
-    conn: Conn, fields: dict[str, Any]
-) -> dict[str, Any]:
+async def create_client(conn: Conn, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert a tenant; unknown keys are ignored."""
     data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
     if fields.get("api_key"):
@@ -52,16 +48,12 @@ async def create_client(
     return dict(row)
 
 
-async def get_client(
-    conn: Conn, client_id: str
-) -> dict[str, Any] | None:
+async def get_client(conn: Conn, client_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE id = $1", client_id)
     return dict(row) if row else None
 
 
-async def list_clients(
-    conn: Conn, *, limit: int = 100, offset: int = 0
-) -> list[dict[str, Any]]:
+async def list_clients(conn: Conn, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM clients ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
     )

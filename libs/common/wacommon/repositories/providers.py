@@ -6,10 +6,9 @@ from typing import Any
 
 import asyncpg
 
-from wacommon.dbtypes import Executor as Conn
-
 from wacommon.credentials import ProviderCredentials, resolve_credentials
 from wacommon.crypto import SecretBox
+from wacommon.dbtypes import Executor as Conn
 from wacommon.errors import CredentialNotFound
 
 _COLUMNS = (
@@ -17,7 +16,6 @@ _COLUMNS = (
     " webhook_secret, is_active, is_default, healthy, last_error, created_at, updated_at"
 )
 UPDATABLE = frozenset({"instance_name", "config", "is_active", "is_default"})
-
 
 
 def digits(value: object) -> str | None:

@@ -24,7 +24,8 @@ def require_admin(settings: Settings) -> Callable[[Request], Awaitable[None]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
             raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or wrong bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 

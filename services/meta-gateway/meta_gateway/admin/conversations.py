@@ -33,8 +33,9 @@ class ConversationOut(BaseModel):
 
 class HandoverIn(BaseModel):
     reason: str = Field(default="operator", max_length=200)
-    minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30,
-                                description="omit to keep the human until resumed")
+    minutes: int | None = Field(
+        default=None, ge=1, le=60 * 24 * 30, description="omit to keep the human until resumed"
+    )
 
 
 class ResumeIn(BaseModel):
@@ -43,14 +44,18 @@ class ResumeIn(BaseModel):
 
 
 def _out(row: dict[str, Any]) -> ConversationOut:
-    return ConversationOut(**{**{k: row[k] for k in ConversationOut.model_fields if k != "id"},
-                              "id": str(row["id"])})
+    return ConversationOut(
+        **{**{k: row[k] for k in ConversationOut.model_fields if k != "id"}, "id": str(row["id"])}
+    )
 
 
 def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     """`/admin/clients/{id}/conversations` and the handover/resume actions."""
-    router = APIRouter(prefix="/admin/clients/{client_id}/conversations", tags=["conversations"],
-                       dependencies=[Depends(require_admin(settings))])
+    router = APIRouter(
+        prefix="/admin/clients/{client_id}/conversations",
+        tags=["conversations"],
+        dependencies=[Depends(require_admin(settings))],
+    )
 
     async def load(client_id: str, conversation_id: str) -> tuple[str, str]:
         cid = parse_id(client_id, "client")
@@ -61,12 +66,19 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
 
     @router.get("", response_model=list[ConversationOut])
     async def list_conversations(
-        client_id: str, contact: str | None = None, state: State | None = None,
-        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+        client_id: str,
+        contact: str | None = None,
+        state: State | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
     ) -> list[ConversationOut]:
         """Conversations with their state, since when and why."""
         rows = await conv_repo.list_conversations(
-            pool, parse_id(client_id, "client"), contact=contact, state=state, limit=limit,
+            pool,
+            parse_id(client_id, "client"),
+            contact=contact,
+            state=state,
+            limit=limit,
             offset=offset,
         )
         return [_out(r) for r in rows]
@@ -78,10 +90,13 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         async with pool.acquire() as conn, conn.transaction():
             now = await conn.fetchval("SELECT now()")
             until = now + timedelta(minutes=body.minutes) if body.minutes else None
-            ok = await conversation_state.handover(conn, cid, conv_id,
-                                                   cause=f"operator:{body.reason}", until=until)
+            ok = await conversation_state.handover(
+                conn, cid, conv_id, cause=f"operator:{body.reason}", until=until
+            )
         if not ok:
-            raise HTTPException(status.HTTP_409_CONFLICT, "conversation cannot be handed over in its state")
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "conversation cannot be handed over in its state"
+            )
         row = await conv_repo.get_conversation(pool, cid, conv_id)
         assert row is not None
         return _out(row)
@@ -91,10 +106,13 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         """The bot answers again (and, if asked, an opt-out is cleared)."""
         cid, conv_id = await load(client_id, conversation_id)
         async with pool.acquire() as conn, conn.transaction():
-            ok = await conversation_state.resume(conn, cid, conv_id, cause=f"operator:{body.reason}")
+            ok = await conversation_state.resume(
+                conn, cid, conv_id, cause=f"operator:{body.reason}"
+            )
             if not ok and body.clear_opt_out:
-                ok = await conversation_state.clear_opt_out(conn, cid, conv_id,
-                                                            cause=f"operator:{body.reason}")
+                ok = await conversation_state.clear_opt_out(
+                    conn, cid, conv_id, cause=f"operator:{body.reason}"
+                )
         if not ok:
             raise HTTPException(status.HTTP_409_CONFLICT, "conversation is not in human handover")
         row = await conv_repo.get_conversation(pool, cid, conv_id)

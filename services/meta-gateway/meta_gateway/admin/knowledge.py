@@ -45,9 +45,14 @@ class PassageOut(BaseModel):
 
 
 def _doc_out(doc: Any) -> DocumentOut:
-    return DocumentOut(id=str(doc.id), name=doc.name, source_kind=doc.source_kind,
-                       chunk_count=doc.chunk_count, created_at=doc.created_at,
-                       updated_at=doc.updated_at)
+    return DocumentOut(
+        id=str(doc.id),
+        name=doc.name,
+        source_kind=doc.source_kind,
+        chunk_count=doc.chunk_count,
+        created_at=doc.created_at,
+        updated_at=doc.updated_at,
+    )
 
 
 def knowledge_router(
@@ -58,8 +63,11 @@ def knowledge_router(
         key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
         file_search = FileSearchSyncs(ai_settings_from_env(os.environ), SecretBox(key).decrypt)
     syncs = file_search
-    router = APIRouter(prefix="/admin/clients/{client_id}", tags=["knowledge base"],
-                       dependencies=[Depends(require_admin(settings))])
+    router = APIRouter(
+        prefix="/admin/clients/{client_id}",
+        tags=["knowledge base"],
+        dependencies=[Depends(require_admin(settings))],
+    )
 
     async def tenant(client_id: str) -> str:
         cid = parse_id(client_id, "client")
@@ -80,14 +88,18 @@ def knowledge_router(
             form = await request.form()
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "multipart field 'file' is required")
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_ENTITY, "multipart field 'file' is required"
+                )
             data = await upload.read()
             name = str(form.get("name") or upload.filename or "documento.txt")
         else:
             try:
                 body = TextDocument.model_validate_json(await request.body())
             except ValidationError as exc:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, exc.errors(include_url=False)) from None
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_ENTITY, exc.errors(include_url=False)
+                ) from None
             name, data = body.name, body.text.encode()
         if len(data) > MAX_DOCUMENT_BYTES:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "document over 20 MB")
@@ -128,7 +140,9 @@ def knowledge_router(
     ) -> list[PassageOut]:
         """The passages the responder would receive for `q`, ranked."""
         cid = await tenant(client_id)
-        return [PassageOut(document=p.document, text=p.text, score=round(p.score, 4))
-                for p in await kb.search(pool, cid, q, k)]
+        return [
+            PassageOut(document=p.document, text=p.text, score=round(p.score, 4))
+            for p in await kb.search(pool, cid, q, k)
+        ]
 
     return router

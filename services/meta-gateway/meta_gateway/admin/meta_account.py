@@ -242,9 +242,7 @@ def meta_account_router(
     return router
 
 
-async def _refuse_other_tenant(
-    conn: Conn, box: SecretBox, cid: str, phone_id: str
-) -> None:
+async def _refuse_other_tenant(conn: Conn, box: SecretBox, cid: str, phone_id: str) -> None:
     # routing picks one tenant per phone_number_id: a number cannot serve two tenants
     owner = await providers_repo.find_meta_instance(conn, box, phone_id, None)
     if owner is not None and str(owner["client_id"]) != cid:

@@ -35,14 +35,20 @@ def webhook_url(settings: Settings, row: dict[str, Any]) -> str | None:
 
 def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:
     fields = {k: v for k, v in row.items() if k in ProviderOut.model_fields}
-    fields.update(id=str(row["id"]), client_id=str(row["client_id"]), config=mask(row["config"]),
-                  webhook_url=webhook_url(settings, row))
+    fields.update(
+        id=str(row["id"]),
+        client_id=str(row["client_id"]),
+        config=mask(row["config"]),
+        webhook_url=webhook_url(settings, row),
+    )
     return ProviderOut(**fields)
 
 
 def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> APIRouter:
     """`/admin/clients` and `/admin/clients/{id}/providers`."""
-    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))])
+    router = APIRouter(
+        prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))]
+    )
 
     async def existing_client(client_id: str) -> str:
         cid = parse_id(client_id, "client")
@@ -59,7 +65,9 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         try:
             row = await clients_repo.create_client(pool, fields)
         except asyncpg.UniqueViolationError:
-            raise HTTPException(status.HTTP_409_CONFLICT, "token or api_key already in use") from None
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "token or api_key already in use"
+            ) from None
         return _client_out(row)
 
     @router.get("/clients", response_model=list[ClientOut])
@@ -67,7 +75,10 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
     ) -> list[ClientOut]:
         """List tenants."""
-        return [_client_out(r) for r in await clients_repo.list_clients(pool, limit=limit, offset=offset)]
+        return [
+            _client_out(r)
+            for r in await clients_repo.list_clients(pool, limit=limit, offset=offset)
+        ]
 
     @router.get("/clients/{client_id}", response_model=ClientOut)
     async def get_client(client_id: str) -> ClientOut:
@@ -88,9 +99,13 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         try:
             row = await clients_repo.update_client(pool, parse_id(client_id, "client"), fields)
         except asyncpg.UniqueViolationError:
-            raise HTTPException(status.HTTP_409_CONFLICT, "token or api_key already in use") from None
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "token or api_key already in use"
+            ) from None
         except asyncpg.NotNullViolationError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{exc.column_name} cannot be null") from None
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, f"{exc.column_name} cannot be null"
+            ) from None
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row)
@@ -103,7 +118,9 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
-        "/clients/{client_id}/providers", status_code=status.HTTP_201_CREATED, response_model=ProviderOut
+        "/clients/{client_id}/providers",
+        status_code=status.HTTP_201_CREATED,
+        response_model=ProviderOut,
     )
     async def create_provider(client_id: str, body: ProviderCreate) -> ProviderOut:
         """Add a provider instance; the answer carries its id and, for Uazapi/LancePilot, its webhook URL."""
@@ -112,7 +129,8 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             row = await providers_repo.create_provider(pool, box, cid, body.model_dump())
         except asyncpg.UniqueViolationError:
             raise HTTPException(
-                status.HTTP_409_CONFLICT, "an instance with this provider_type and instance_name exists"
+                status.HTTP_409_CONFLICT,
+                "an instance with this provider_type and instance_name exists",
             ) from None
         return _provider_out(settings, row)
 
@@ -120,7 +138,9 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
     async def list_providers(client_id: str) -> list[ProviderOut]:
         """The tenant's provider instances (secrets masked)."""
         cid = await existing_client(client_id)
-        return [_provider_out(settings, r) for r in await providers_repo.list_providers(pool, box, cid)]
+        return [
+            _provider_out(settings, r) for r in await providers_repo.list_providers(pool, box, cid)
+        ]
 
     @router.get("/clients/{client_id}/providers/{provider_id}", response_model=ProviderOut)
     async def get_provider(client_id: str, provider_id: str) -> ProviderOut:
@@ -133,11 +153,16 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         return _provider_out(settings, row)
 
     @router.patch("/clients/{client_id}/providers/{provider_id}", response_model=ProviderOut)
-    async def update_provider(client_id: str, provider_id: str, body: ProviderUpdate) -> ProviderOut:
+    async def update_provider(
+        client_id: str, provider_id: str, body: ProviderUpdate
+    ) -> ProviderOut:
         """Change an instance; `config` keys are merged into the stored config."""
         try:
             row = await providers_repo.update_provider(
-                pool, box, parse_id(client_id, "client"), parse_id(provider_id, "provider"),
+                pool,
+                box,
+                parse_id(client_id, "client"),
+                parse_id(provider_id, "provider"),
                 body.model_dump(exclude_unset=True),
             )
         except asyncpg.UniqueViolationError:
