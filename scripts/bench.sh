@@ -32,6 +32,9 @@ for name in "${ORDER[@]}"; do
     failed+=("$name")
     continue
   fi
+  if [ "$name" = gateway ] && ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null 2>&1
+  fi
   if [ "$name" = gateway ] && ! command -v wrk >/dev/null 2>&1; then
     echo "== bench/gateway.py skipped: wrk is not installed (apt-get install -y wrk)"
     continue

@@ -377,3 +377,131 @@ async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> li
         limit,
     )
     return [dict(r) for r in rows]
+
+
+_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+async def send_context(
+    conn: Conn, client_id: str, first_id: int, conversation_id: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]:
+    """One round trip for a send: (outbound group, conversation, last customer message).
+
+    The conversation carries `id`, `contact_phone`, `contact_key`; the last customer
+    message `provider`, `provider_instance_id`, `provider_message_id` (None if none).
+    """
+    rows = await conn.fetch(
+        f"""SELECT {_M_COLUMNS}, a.id AS conv_id, a.contact_phone AS conv_contact_phone,
+                   a.contact_key AS conv_contact_key, li.provider AS last_in_provider,
+                   li.provider_instance_id AS last_in_instance_id,
+                   li.provider_message_id AS last_in_message_id
+            FROM active_conversations a
+            LEFT JOIN chat_messages m ON m.client_id = $1 AND m.direction = 'out' AND (
+              m.id = $2 OR (m.burst_id IS NOT NULL AND m.burst_id = (
+                SELECT burst_id FROM chat_messages WHERE client_id = $1 AND id = $2)))
+            LEFT JOIN LATERAL (
+              SELECT i.provider, i.provider_instance_id, i.provider_message_id
+              FROM chat_messages i
+              WHERE i.client_id = $1 AND i.conversation_id = a.id AND i.direction = 'in'
+                AND i.role = 'customer'
+              ORDER BY i.id DESC LIMIT 1) li ON true
+            WHERE a.client_id = $1 AND a.id = $3
+            ORDER BY m.id""",
+        client_id,
+        first_id,
+        conversation_id,
+    )
+    if not rows:
+        return [], None, None
+    head = rows[0]
+    conv = {
+        "id": head["conv_id"],
+        "contact_phone": head["conv_contact_phone"],
+        "contact_key": head["conv_contact_key"],
+    }
+    last_in = (
+        {
+            "provider": head["last_in_provider"],
+            "provider_instance_id": head["last_in_instance_id"],
+            "provider_message_id": head["last_in_message_id"],
+        }
+        if head["last_in_provider"] is not None
+        else None
+    )
+    extra = ("conv_", "last_in_")
+    group = [
+        {k: v for k, v in r.items() if not k.startswith(extra)} for r in rows if r["id"] is not None
+    ]
+    return group, conv, last_in
+
+
+async def claim_for_bot_send(
+    conn: Conn, client_id: str, message_id: int, conversation_id: str
+) -> dict[str, Any] | None:
+    """pending -> sending only while the conversation is the bot's and the tenant's bot is on.
+
+    None covers every other case (held, finished, not the bot's turn): the caller falls
+    back to `claim_for_send` and the full state check.
+    """
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages m SET status = 'sending', attempts = m.attempts + 1,
+                   updated_at = now()
+            FROM active_conversations a JOIN clients c ON c.id = a.client_id
+            WHERE m.client_id = $1 AND m.id = $2 AND m.status = 'pending'
+              AND a.client_id = $1 AND a.id = $3 AND a.state = 'bot' AND c.bot_active
+            RETURNING {_M_COLUMNS}""",
+        client_id,
+        message_id,
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def mark_sent_recorded(
+    conn: Conn,
+    client_id: str,
+    message_id: int,
+    provider_message_id: str | None,
+    *,
+    conversation_id: str,
+    role: str,
+    at: datetime,
+    event_type: str,
+    event_data: dict[str, Any],
+    correlation_id: str | None,
+) -> None:
+    """`mark_sent`, the conversation's `record_outbound` and the event, as one statement."""
+    await conn.execute(
+        """WITH s AS (
+             UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending')
+                                                    THEN 'sent' ELSE status END,
+               provider_message_id = coalesce(provider_message_id, $3),
+               sent_at = coalesce(sent_at, now()), updated_at = now()
+             WHERE client_id = $1 AND id = $2 RETURNING id
+           ), r AS (
+             UPDATE active_conversations SET
+               last_message_at = greatest(last_message_at, $5::timestamptz),
+               last_bot_message_at = CASE WHEN $6::text = 'bot'
+                                          THEN greatest(last_bot_message_at, $5::timestamptz)
+                                          ELSE last_bot_message_at END,
+               last_human_message_at = CASE WHEN $6::text = 'human'
+                                            THEN greatest(last_human_message_at, $5::timestamptz)
+                                            ELSE last_human_message_at END,
+               last_role = CASE WHEN $5::timestamptz >= coalesce(last_message_at, '-infinity')
+                                THEN $6::text ELSE last_role END,
+               updated_at = now()
+             WHERE client_id = $1 AND id = $4 RETURNING id
+           )
+           INSERT INTO conversation_events
+             (client_id, conversation_id, event_type, data, correlation_id, created_at)
+           VALUES ($1, $4, $7, $8::jsonb, $9, now())""",
+        client_id,
+        message_id,
+        provider_message_id,
+        conversation_id,
+        at,
+        role,
+        event_type,
+        event_data,
+        correlation_id,
+    )
