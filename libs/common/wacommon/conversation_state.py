@@ -7,6 +7,7 @@ transaction they already hold becomes a savepoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -413,22 +414,32 @@ async def on_human_message(
         return HUMAN
 
 
+# what `bot_may_reply` reads, for callers that join it into their own query ($3: now or NULL)
+BOT_GATE_COLUMNS = "a.state, a.state_until, c.bot_active, coalesce($3::timestamptz, now()) AS now"
+
+
 async def bot_may_reply(
     conn: Conn,
     client_id: str,
     conversation_id: str,
     *,
     now: datetime | None = None,
+    gate: Mapping[str, Any] | None = None,
 ) -> tuple[bool, str | None]:
-    """(True, None) when the bot may send now; else (False, why). Ends an expired handover."""
-    row = await conn.fetchrow(
-        "SELECT a.state, a.state_until, c.bot_active, coalesce($3::timestamptz, now()) AS now"
-        " FROM active_conversations a JOIN clients c ON c.id = a.client_id"
-        " WHERE a.client_id = $1 AND a.id = $2",
-        client_id,
-        conversation_id,
-        now,
-    )
+    """(True, None) when the bot may send now; else (False, why). Ends an expired handover.
+
+    `gate`: the row of `BOT_GATE_COLUMNS` the caller already read (state, state_until,
+    bot_active, now), which saves the query.
+    """
+    row: Any = gate
+    if row is None:
+        row = await conn.fetchrow(
+            f"SELECT {BOT_GATE_COLUMNS} FROM active_conversations a"
+            " JOIN clients c ON c.id = a.client_id WHERE a.client_id = $1 AND a.id = $2",
+            client_id,
+            conversation_id,
+            now,
+        )
     if row is None:
         return False, "conversation_not_found"
     if not row["bot_active"]:

@@ -8,6 +8,7 @@ The rag-worker calls `schedule_followup` after a bot reply; ingest calls
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,9 +110,30 @@ async def schedule_followup(
     conversation_id: str,
     followup_config: dict[str, Any] | None,
     last_bot_at: datetime,
+    *,
+    locked: Mapping[str, Any] | None = None,
 ) -> datetime | None:
-    """After a bot message: when the next follow-up is due (stored), or None if there is none."""
+    """After a bot message: when the next follow-up is due (stored), or None if there is none.
+
+    `locked`: the conversation row the caller's transaction holds locked (FOR UPDATE),
+    which saves the read; nothing is written when nothing is or was due.
+    """
     plan = parse_plan(followup_config)
+    if locked is not None:
+        if locked.get("state") != "bot":
+            return None
+        stage = plan.stage(int(locked.get("followup_stage") or 0))
+        due = last_bot_at + stage.delay if stage else None
+        if due is None and locked.get("followup_due_at") is None:
+            return None
+        await conn.execute(
+            "UPDATE active_conversations SET followup_due_at = $3, updated_at = now()"
+            " WHERE client_id = $1 AND id = $2",
+            client_id,
+            conversation_id,
+            due,
+        )
+        return due
     async with conn.transaction():
         stage_index = await conn.fetchval(
             "SELECT followup_stage FROM active_conversations"
@@ -133,6 +155,15 @@ async def schedule_followup(
         return due
 
 
+def followup_pending(conversation: Mapping[str, Any]) -> bool:
+    """The conversation row has a follow-up stage, due time or sent follow-up to reset."""
+    return bool(
+        conversation.get("followup_stage")
+        or conversation.get("followup_due_at") is not None
+        or "last_followup_at" in (conversation.get("attributes") or {})
+    )
+
+
 async def cancel_followups(
     conn: Conn,
     client_id: str,
@@ -140,8 +171,16 @@ async def cancel_followups(
     *,
     now: datetime | None = None,
     correlation_id: str | None = None,
+    conversation: Mapping[str, Any] | None = None,
 ) -> bool:
-    """The customer wrote: reset the stages, drop queued follow-ups; True if one converted."""
+    """The customer wrote: reset the stages, drop queued follow-ups; True if one converted.
+
+    `conversation`, the row as the caller's transaction holds it locked, lets a
+    conversation with no follow-up state skip the work: a queued follow-up always
+    comes with `last_followup_at`, which only this function removes.
+    """
+    if conversation is not None and not followup_pending(conversation):
+        return False
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT a.followup_stage, (a.attributes->>'last_followup_at')::timestamptz AS sent_at,"

@@ -79,7 +79,11 @@ async def process_inbound(
     )
     cid = str(conv["id"])
     out = InboundOutcome(conversation_id=cid, text=msg.text, at=msg.sent_at)
-    stored = await msg_repo.store_inbound(conn, msg, cid)
+    # the common case is decided before the insert: the row is stored `buffered` at once
+    prebuffered = _answers_now(msg, client, conv, now)
+    stored = await msg_repo.store_inbound(
+        conn, msg, cid, status="buffered" if prebuffered else "received"
+    )
     if stored is None:
         out.reason = "duplicate"
         return out
@@ -129,8 +133,35 @@ async def process_inbound(
         # a campaign send is stored as context for the reply to it, never answered itself
         out.reason = f"{msg.sender.value}_message"
         return out
-    await followups.cancel_followups(conn, tenant_id, cid, now=now)
+    await followups.cancel_followups(conn, tenant_id, cid, now=now, conversation=conv)
+    if prebuffered:
+        out.buffer = True
+        out.debounce = debounce_config(msg.provider, tools)
+        return out
     return await _customer_rules(conn, msg, client, conv, out, events, correlation_id, now)
+
+
+def _answers_now(
+    msg: InboundMessage, client: dict[str, Any], conv: dict[str, Any], now: datetime
+) -> bool:
+    """Every customer rule lets the message through: no command, the bot's turn, open hours.
+
+    The same checks as `_customer_rules`, on the upserted row (locked by the upsert);
+    anything else (a command, another state) takes the full path.
+    """
+    if msg.sender is not SenderRole.CUSTOMER or conv["state"] != "bot":
+        return False
+    if not client.get("bot_active", True):
+        return False
+    if msg.kind is MessageKind.REACTION or msg.kind is MessageKind.SYSTEM:
+        return False
+    tools = client.get("tools_config") or {}
+    if not contact_filter.contact_allowed(tools, msg.contact.phone, msg.is_group)[0]:
+        return False
+    if commands.parse_customer_command(msg.text, tools) is not None:
+        return False
+    decision = business_hours.business_hours_decision(tools, now, client.get("timezone") or "UTC")
+    return decision.answer
 
 
 async def _customer_rules(
@@ -175,7 +206,12 @@ async def _customer_rules(
     if not client.get("bot_active", True):
         out.reason = "bot_off"
         return out
-    state = await conversation_state_now(conn, tenant_id, cid)
+    # a command may have moved the state; otherwise the upserted row is current
+    state = (
+        await conversation_state_now(conn, tenant_id, cid)
+        if command is not None
+        else str(conv["state"] or "bot")
+    )
     if state == "closed" and await conversation_state.reopen(
         conn, tenant_id, cid, cause="customer", correlation_id=correlation_id
     ):

@@ -30,7 +30,6 @@ from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
-from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
@@ -89,33 +88,59 @@ def _window(client: dict[str, Any]) -> tuple[int, float]:
         return HISTORY_MESSAGES, HISTORY_HOURS
 
 
+def _history_window(
+    client: dict[str, Any], conv: dict[str, Any], now: datetime
+) -> tuple[int, datetime]:
+    """How many earlier messages the model sees, and since when."""
+    max_messages, max_hours = _window(client)
+    since = now - timedelta(hours=max_hours)
+    if conv["context_reset_at"] and conv["context_reset_at"] > since:
+        since = conv["context_reset_at"]
+    return max_messages, since
+
+
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
     """Answer one burst once; a redelivery republishes the reply instead of writing a new one."""
     if not isinstance(msg, BurstReady) or not msg.tenant_id:
         raise PermanentError(f"unexpected message {msg.type}")
     tenant_id, cid = msg.tenant_id, msg.conversation_id
     first_key = f"reply:{msg.burst_id}:0"
-    existing = await msg_repo.get_by_idempotency_key(deps.pool, tenant_id, first_key)
+    context = await conv_repo.burst_context(deps.pool, tenant_id, cid, first_key)
+    if context is None:
+        existing = await msg_repo.get_by_idempotency_key(deps.pool, tenant_id, first_key)
+        if existing is not None:
+            await _publish(deps, msg, int(existing["id"]), existing["payload"].get("origin", "bot"))
+            REPLIES.labels("redelivered").inc()
+            return
+        REPLIES.labels("unknown_conversation").inc()
+        return
+    client, conv, existing, gate = context
     if existing is not None:
         await _publish(deps, msg, int(existing["id"]), existing["payload"].get("origin", "bot"))
         REPLIES.labels("redelivered").inc()
         return
-    client = await clients_repo.get_client(deps.pool, tenant_id)
-    conv = await conv_repo.get_conversation(deps.pool, tenant_id, cid)
-    if client is None or conv is None:
-        REPLIES.labels("unknown_conversation").inc()
-        return
     client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
     # a handover whose pause already ended is resumed here, not left to the next scan
-    async with deps.pool.acquire() as conn:
-        allowed, why = await conversation_state.bot_may_reply(conn, tenant_id, cid)
+    if gate["state"] == conversation_state.BOT and gate["bot_active"]:
+        allowed, why = True, None
+    else:
+        async with deps.pool.acquire() as conn:
+            allowed, why = await conversation_state.bot_may_reply(conn, tenant_id, cid, gate=gate)
     if not allowed:
         REPLIES.labels("bot_silent").inc()
         log.info("burst_not_answered", why=why)
         return
     last_id = max(msg.message_ids)
-    burst_rows = await msg_repo.unanswered_customer_messages(
-        deps.pool, tenant_id, cid, up_to_id=last_id, since=conv["context_reset_at"]
+    now = utcnow()
+    max_messages, history_since = _history_window(client, conv, now)
+    burst_rows, history_rows = await msg_repo.burst_with_history(
+        deps.pool,
+        tenant_id,
+        cid,
+        up_to_id=last_id,
+        since=conv["context_reset_at"],
+        history_since=history_since,
+        history_limit=max_messages,
     )
     if not burst_rows:
         REPLIES.labels("nothing_to_answer").inc()
@@ -127,7 +152,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         # nothing the customer sent could be understood: ask them to write, never stay silent
         output = ResponderOutput(messages=polite, usage=Usage(model="media_fallback"))
     else:
-        output = await _respond(deps, msg, client, conv, burst_rows)
+        output = await _respond(deps, msg, client, conv, burst_rows, history_rows, utcnow())
     await _commit_reply(
         deps,
         msg,
@@ -182,16 +207,10 @@ async def _respond(
     client: dict[str, Any],
     conv: dict[str, Any],
     burst_rows: list[dict[str, Any]],
+    history_rows: list[dict[str, Any]],
+    now: datetime,
 ) -> ResponderOutput:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
-    max_messages, max_hours = _window(client)
-    now = utcnow()
-    since = now - timedelta(hours=max_hours)
-    if conv["context_reset_at"] and conv["context_reset_at"] > since:
-        since = conv["context_reset_at"]
-    history_rows = await msg_repo.conversation_history(
-        deps.pool, tenant_id, cid, since=since, limit=max_messages, before_id=burst_rows[0]["id"]
-    )
     tenant = Tenant(
         id=tenant_id,
         name=client["name"],
@@ -230,15 +249,13 @@ async def _commit_reply(
     async with deps.pool.acquire() as proxy, proxy.transaction():
         # the repositories are typed for Connection; a pool's proxy behaves as one
         conn = cast(asyncpg.Connection, proxy)
-        conv = await conv_repo.lock_conversation(conn, tenant_id, cid)
+        conv = await conv_repo.lock_for_reply(conn, tenant_id, cid, last_id)
         if conv is None:
             return
         why = None
         if conv["state"] != "bot":
             why = f"state_{conv['state']}"
-        elif not overdue and await msg_repo.newer_customer_message_exists(
-            conn, tenant_id, cid, last_id
-        ):
+        elif not overdue and conv["newer_customer_message"]:
             # the newer messages are answered with these by the next burst; once the customer
             # has waited the maximum wait the reply goes out and the newer ones come next
             why = "stale"
@@ -306,7 +323,7 @@ async def _commit_reply(
             )
         elif bubbles:
             await followups.schedule_followup(
-                conn, tenant_id, cid, client.get("followup_config") or {}, utcnow()
+                conn, tenant_id, cid, client.get("followup_config") or {}, utcnow(), locked=conv
             )
     REPLIES.labels("answered" if first_id else "empty").inc()
     if first_id is not None:

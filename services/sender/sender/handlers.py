@@ -27,7 +27,6 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
 from wacommon.events import EventLog
-from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import Envelope, SendReply, utcnow
@@ -101,19 +100,25 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
     if not isinstance(msg, SendReply) or not msg.tenant_id:
         raise PermanentError(f"unexpected message {msg.type}")
     tenant_id = msg.tenant_id
-    group = await msg_repo.outbound_group(deps.pool, tenant_id, msg.outbound_id)
+    group, conv, last_in, claimed_id = await msg_repo.send_context(
+        deps.pool,
+        tenant_id,
+        msg.outbound_id,
+        msg.conversation_id,
+        claim_first=True,
+        bot_origin=msg.origin not in ("operator", "system"),
+    )
+    if conv is None:
+        return
     if not group:
         log.warning("send_target_missing", outbound_id=msg.outbound_id)
-        return
-    conv = await conv_repo.get_conversation(deps.pool, tenant_id, msg.conversation_id)
-    if conv is None:
         return
     sent_any = False
     for row in group:
         if row["status"] in FINAL:
             continue
-        claimed = await _claim(deps, tenant_id, row)
-        if not await _still_allowed(deps, msg, claimed):
+        claimed = row if row["id"] == claimed_id else await _claim_allowed(deps, msg, row)
+        if claimed is None:
             continue
         try:
             creds = await deps.credentials_for(
@@ -126,8 +131,24 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
             continue
         await _send_one(deps, msg, claimed, creds, conv)
         sent_any = True
-    if sent_any:
-        await _mark_read(deps, tenant_id, conv)
+    if sent_any and last_in is not None:
+        await _mark_read(deps, tenant_id, conv, last_in)
+
+
+async def _claim_allowed(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The claimed row when it may go out now; None when it was dropped."""
+    tenant_id = msg.tenant_id or ""
+    if msg.origin not in ("operator", "system"):
+        # the common case in one statement: pending and the conversation is the bot's
+        claimed = await msg_repo.claim_for_bot_send(
+            deps.pool, tenant_id, int(row["id"]), msg.conversation_id
+        )
+        if claimed is not None:
+            return claimed
+    claimed = await _claim(deps, tenant_id, row)
+    return claimed if await _still_allowed(deps, msg, claimed) else None
 
 
 async def _claim(deps: SenderDeps, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -210,28 +231,23 @@ async def _send_one(
     except ProviderSendError as exc:
         await _provider_error(deps, msg, row, creds, exc, number_key)
         return
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await msg_repo.mark_sent(conn, tenant_id, int(row["id"]), result.provider_message_id)
-        await conv_repo.record_outbound(
-            conn,
-            tenant_id,
-            msg.conversation_id,
-            role="human" if row["role"] == "human" else "bot",
-            at=utcnow(),
-        )
-        await deps.events.append(
-            tenant_id,
-            ev.MSG_SENT,
-            {
-                "provider": provider,
-                "kind": row["kind"],
-                "role": row["role"],
-                "origin": msg.origin,
-            },
-            conversation_id=msg.conversation_id,
-            correlation_id=msg.correlation_id,
-            conn=conn,
-        )
+    await msg_repo.mark_sent_recorded(
+        deps.pool,
+        tenant_id,
+        int(row["id"]),
+        result.provider_message_id,
+        conversation_id=msg.conversation_id,
+        role="human" if row["role"] == "human" else "bot",
+        at=utcnow(),
+        event_type=ev.MSG_SENT,
+        event_data={
+            "provider": provider,
+            "kind": row["kind"],
+            "role": row["role"],
+            "origin": msg.origin,
+        },
+        correlation_id=msg.correlation_id,
+    )
     SENDS.labels(provider, "sent").inc()
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
 
@@ -296,7 +312,9 @@ async def _fail(
     log.warning("send_failed", outbound_id=row["id"], code=code)
 
 
-async def _mark_read(deps: SenderDeps, tenant_id: str, conv: dict[str, Any]) -> None:
+async def _mark_read(
+    deps: SenderDeps, tenant_id: str, conv: dict[str, Any], last: dict[str, Any]
+) -> None:
     """Mark the customer's last message read once answered (per-tenant switch, best effort)."""
 
     async def load_tools() -> dict[str, Any]:
@@ -306,14 +324,7 @@ async def _mark_read(deps: SenderDeps, tenant_id: str, conv: dict[str, Any]) -> 
     tools = await deps.tools.get(tenant_id, load_tools)
     if tools.get("mark_read", True) is False:
         return
-    last = await deps.pool.fetchrow(
-        """SELECT provider, provider_instance_id, provider_message_id FROM chat_messages
-           WHERE client_id = $1 AND conversation_id = $2 AND direction = 'in' AND role = 'customer'
-           ORDER BY id DESC LIMIT 1""",
-        tenant_id,
-        conv["id"],
-    )
-    if last is None or not last["provider_message_id"]:
+    if not last["provider_message_id"]:
         return
     client = deps.clients.get(last["provider"])
     if client is None:

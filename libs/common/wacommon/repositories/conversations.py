@@ -8,12 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from wacommon.dbtypes import Executor as Conn
-
 from wacommon.schemas import Contact
-
 
 _COLUMNS = (
     "id, client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,"
@@ -83,18 +79,6 @@ async def get_conversation(
     return dict(row) if row else None
 
 
-async def lock_conversation(
-    conn: Conn, client_id: str, conversation_id: str
-) -> dict[str, Any] | None:
-    """Read and row-lock a conversation inside the caller's transaction."""
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE",
-        client_id,
-        conversation_id,
-    )
-    return dict(row) if row else None
-
-
 async def list_conversations(
     conn: Conn,
     client_id: str,
@@ -138,3 +122,73 @@ async def record_outbound(
         at,
         role,
     )
+
+
+_A_COLUMNS = ", ".join(f"a.{c.strip()}" for c in _COLUMNS.split(","))
+# the columns of `clients_repo.get_client`, prefixed in the joined row
+_CLIENT_COLUMNS = (
+    "id",
+    "name",
+    "system_prompt",
+    "bot_active",
+    "timezone",
+    "tools_config",
+    "followup_config",
+    "human_attendant_timeout",
+    "token",
+    "api_url",
+    "whatsapp_provider",
+    "created_at",
+    "updated_at",
+)
+
+
+async def burst_context(
+    conn: Conn, client_id: str, conversation_id: str, reply_key: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, dict[str, Any]] | None:
+    """One round trip for a burst: (client, conversation, existing reply, bot gate) or None.
+
+    The existing reply is the outbox row with idempotency key `reply_key` (`id`,
+    `payload`); the bot gate is the row `conversation_state.bot_may_reply` reads.
+    """
+    client_cols = ", ".join(f"c.{c} AS cl_{c}" for c in _CLIENT_COLUMNS)
+    row = await conn.fetchrow(
+        f"""SELECT {_A_COLUMNS}, {client_cols}, a.state_until AS gate_state_until,
+                   now() AS gate_now, r.id AS reply_id, r.payload AS reply_payload
+            FROM active_conversations a JOIN clients c ON c.id = a.client_id
+            LEFT JOIN chat_messages r ON r.client_id = $1 AND r.idempotency_key = $3
+            WHERE a.client_id = $1 AND a.id = $2""",
+        client_id,
+        conversation_id,
+        reply_key,
+    )
+    if row is None:
+        return None
+    data = dict(row)
+    client = {c: data.pop(f"cl_{c}") for c in _CLIENT_COLUMNS}
+    reply_id, reply_payload = data.pop("reply_id"), data.pop("reply_payload")
+    gate = {
+        "state": data["state"],
+        "state_until": data.pop("gate_state_until"),
+        "bot_active": client["bot_active"],
+        "now": data.pop("gate_now"),
+    }
+    existing = {"id": reply_id, "payload": reply_payload} if reply_id is not None else None
+    return client, data, existing, gate
+
+
+async def lock_for_reply(
+    conn: Conn, client_id: str, conversation_id: str, after_id: int
+) -> dict[str, Any] | None:
+    """Row-lock the conversation and say whether a customer message newer than `after_id` exists."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS}, EXISTS (
+                SELECT 1 FROM chat_messages m WHERE m.client_id = $1 AND m.conversation_id = $2
+                  AND m.direction = 'in' AND m.role = 'customer' AND m.id > $3
+            ) AS newer_customer_message
+            FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE""",
+        client_id,
+        conversation_id,
+        after_id,
+    )
+    return dict(row) if row else None

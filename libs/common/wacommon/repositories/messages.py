@@ -5,12 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from wacommon.dbtypes import Executor as Conn
-
 from wacommon.schemas import DeliveryState, InboundMessage
-
 
 _COLUMNS = (
     "id, client_id, conversation_id, direction, role, provider, provider_instance_id,"
@@ -110,20 +106,6 @@ async def get_by_idempotency_key(conn: Conn, client_id: str, key: str) -> dict[s
     return dict(row) if row else None
 
 
-async def outbound_group(conn: Conn, client_id: str, first_id: int) -> list[dict[str, Any]]:
-    """The bubbles sent together with `first_id` (same burst), in order."""
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM chat_messages
-            WHERE client_id = $1 AND direction = 'out' AND (
-              id = $2 OR (burst_id IS NOT NULL AND burst_id = (
-                SELECT burst_id FROM chat_messages WHERE client_id = $1 AND id = $2)))
-            ORDER BY id""",
-        client_id,
-        first_id,
-    )
-    return [dict(r) for r in rows]
-
-
 async def messages_by_ids(conn: Conn, client_id: str, ids: list[int]) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM chat_messages WHERE client_id = $1 AND id = ANY($2::bigint[])"
@@ -164,17 +146,8 @@ async def conversation_history(
     return [dict(r) for r in rows]
 
 
-async def unanswered_customer_messages(
-    conn: Conn, client_id: str, conversation_id: str, *, up_to_id: int, since: datetime | None
-) -> list[dict[str, Any]]:
-    """Customer messages not yet answered, up to `up_to_id`, oldest first.
-
-    A reply answers the messages of its burst (up to the burst's last message), not
-    everything stored before the reply: a message that arrived while the reply was
-    being written stays unanswered. A human's message answers everything before it.
-    """
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM chat_messages m
+# customer messages not yet answered ($3: up to this id, $4: since), see burst_with_history
+_UNANSWERED = f"""SELECT {_COLUMNS} FROM chat_messages m
             WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
               AND m.role IN ('customer', 'campaign') AND m.id <= $3
               AND ($4::timestamptz IS NULL OR m.created_at >= $4)
@@ -185,27 +158,7 @@ async def unanswered_customer_messages(
                        AND b.direction = 'in' AND b.burst_id = o.burst_id), o.id) ELSE o.id END)
                 FROM chat_messages o WHERE o.client_id = $1 AND o.conversation_id = $2
                   AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
-                       OR (o.direction = 'in' AND o.role = 'human'))), 0)
-            ORDER BY m.id""",
-        client_id,
-        conversation_id,
-        up_to_id,
-        since,
-    )
-    return [dict(r) for r in rows]
-
-
-async def newer_customer_message_exists(
-    conn: Conn, client_id: str, conversation_id: str, after_id: int
-) -> bool:
-    value = await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM chat_messages WHERE client_id = $1 AND conversation_id = $2
-             AND direction = 'in' AND role = 'customer' AND id > $3)""",
-        client_id,
-        conversation_id,
-        after_id,
-    )
-    return bool(value)
+                       OR (o.direction = 'in' AND o.role = 'human'))), 0)"""
 
 
 async def set_inbound_text(
@@ -382,23 +335,54 @@ async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> li
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+_FINAL = "('sent', 'delivered', 'read', 'played', 'failed', 'dropped')"
+
+
 async def send_context(
-    conn: Conn, client_id: str, first_id: int, conversation_id: str
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]:
-    """One round trip for a send: (outbound group, conversation, last customer message).
+    conn: Conn,
+    client_id: str,
+    first_id: int,
+    conversation_id: str,
+    *,
+    claim_first: bool = False,
+    bot_origin: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None, int | None]:
+    """One statement for a send: (outbound group, conversation, last customer message, claimed).
 
     The conversation carries `id`, `contact_phone`, `contact_key`; the last customer
     message `provider`, `provider_instance_id`, `provider_message_id` (None if none).
+    With `claim_first`, row `first_id` is also claimed (pending -> sending, committed with
+    the statement) when it is the group's next row to send and, for a bot-written
+    message, the conversation is the bot's and the bot is on; `claimed` is then its id
+    and its group row is the claimed one. Every other case is left to `claim_for_send`.
     """
     rows = await conn.fetch(
-        f"""SELECT {_M_COLUMNS}, a.id AS conv_id, a.contact_phone AS conv_contact_phone,
+        f"""WITH claimed AS (
+              UPDATE chat_messages m SET status = 'sending', attempts = m.attempts + 1,
+                     updated_at = now()
+              FROM active_conversations a JOIN clients c ON c.id = a.client_id
+              WHERE $4::bool AND m.client_id = $1 AND m.id = $2 AND m.direction = 'out'
+                AND m.status = 'pending' AND a.client_id = $1 AND a.id = $3
+                AND (NOT $5::bool OR (a.state = 'bot' AND c.bot_active))
+                AND NOT EXISTS (
+                  SELECT 1 FROM chat_messages p
+                  WHERE p.client_id = $1 AND p.conversation_id = m.conversation_id
+                    AND m.burst_id IS NOT NULL AND p.burst_id = m.burst_id
+                    AND p.direction = 'out' AND p.id < m.id AND p.status NOT IN {_FINAL})
+              RETURNING m.id, m.attempts, m.updated_at
+            )
+            SELECT {_M_COLUMNS}, a.id AS conv_id, a.contact_phone AS conv_contact_phone,
                    a.contact_key AS conv_contact_key, li.provider AS last_in_provider,
                    li.provider_instance_id AS last_in_instance_id,
-                   li.provider_message_id AS last_in_message_id
+                   li.provider_message_id AS last_in_message_id,
+                   cl.id AS claimed_id, cl.attempts AS claimed_attempts,
+                   cl.updated_at AS claimed_updated_at
             FROM active_conversations a
-            LEFT JOIN chat_messages m ON m.client_id = $1 AND m.direction = 'out' AND (
+            LEFT JOIN chat_messages m ON m.client_id = $1 AND m.conversation_id = a.id
+              AND m.direction = 'out' AND (
               m.id = $2 OR (m.burst_id IS NOT NULL AND m.burst_id = (
                 SELECT burst_id FROM chat_messages WHERE client_id = $1 AND id = $2)))
+            LEFT JOIN claimed cl ON cl.id = m.id
             LEFT JOIN LATERAL (
               SELECT i.provider, i.provider_instance_id, i.provider_message_id
               FROM chat_messages i
@@ -410,9 +394,11 @@ async def send_context(
         client_id,
         first_id,
         conversation_id,
+        claim_first,
+        bot_origin,
     )
     if not rows:
-        return [], None, None
+        return [], None, None, None
     head = rows[0]
     conv = {
         "id": head["conv_id"],
@@ -428,11 +414,23 @@ async def send_context(
         if head["last_in_provider"] is not None
         else None
     )
-    extra = ("conv_", "last_in_")
-    group = [
-        {k: v for k, v in r.items() if not k.startswith(extra)} for r in rows if r["id"] is not None
-    ]
-    return group, conv, last_in
+    extra = ("conv_", "last_in_", "claimed_")
+    group: list[dict[str, Any]] = []
+    claimed: int | None = None
+    for r in rows:
+        if r["id"] is None:
+            continue
+        row = {k: v for k, v in r.items() if not k.startswith(extra)}
+        if r["claimed_id"] is not None:
+            # the statement's snapshot predates its own UPDATE: show the row as claimed
+            claimed = int(r["claimed_id"])
+            row.update(
+                status="sending",
+                attempts=r["claimed_attempts"],
+                updated_at=r["claimed_updated_at"],
+            )
+        group.append(row)
+    return group, conv, last_in, claimed
 
 
 async def claim_for_bot_send(
@@ -505,3 +503,44 @@ async def mark_sent_recorded(
         event_data,
         correlation_id,
     )
+
+
+async def burst_with_history(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    up_to_id: int,
+    since: datetime | None,
+    history_since: datetime | None,
+    history_limit: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The customer messages not answered yet (up to `up_to_id`) and the history before them.
+
+    A reply answers the messages of its burst (up to the burst's last message), not
+    everything stored before the reply: a message that arrived while the reply was
+    being written stays unanswered. A human's message answers everything before it.
+    """
+    rows = await conn.fetch(
+        f"""WITH burst AS ({_UNANSWERED}), hist AS (
+              SELECT {_COLUMNS} FROM chat_messages
+              WHERE client_id = $1 AND conversation_id = $2
+                AND ($5::timestamptz IS NULL OR created_at >= $5)
+                AND id < (SELECT min(id) FROM burst)
+                AND status NOT IN ('failed', 'dropped')
+              ORDER BY id DESC LIMIT $6)
+            SELECT true AS in_burst, * FROM burst UNION ALL SELECT false, * FROM hist
+            ORDER BY in_burst, id""",
+        client_id,
+        conversation_id,
+        up_to_id,
+        since,
+        history_since,
+        history_limit,
+    )
+    burst: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for r in rows:
+        data = dict(r)
+        (burst if data.pop("in_burst") else history).append(data)
+    return burst, history
