@@ -19,7 +19,12 @@ from typing import Any
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 from prometheus_client import Counter, Histogram
 
 from wacommon.broker import topology
@@ -67,6 +72,7 @@ class Consumer:
         self._prefetch = prefetch or settings.prefetch
         self._drain_timeout = drain_timeout
         self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -74,8 +80,10 @@ class Consumer:
     async def start(self) -> None:
         self._channel = await self._connection.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=self._prefetch)
-        queue = await self._channel.get_queue(self._queue_name, ensure=False)
-        self._tag = await queue.consume(self._on_message)
+        # declared (passively) on the robust channel, not merely looked up: that is what
+        # makes connect_robust re-subscribe this consumer after a broker restart
+        self._queue = await self._channel.declare_queue(self._queue_name, passive=True)
+        self._tag = await self._queue.consume(self._on_message)
         log.info("consumer_started", queue=self._queue_name, prefetch=self._prefetch)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -195,10 +203,10 @@ class Consumer:
     async def stop(self) -> None:
         """Stop taking messages and drain those in flight."""
         self._stopping = True
-        if self._channel is not None and self._tag is not None and not self._channel.is_closed:
+        channel_open = self._channel is not None and not self._channel.is_closed
+        if self._queue is not None and self._tag is not None and channel_open:
             with contextlib.suppress(Exception):
-                queue = await self._channel.get_queue(self._queue_name, ensure=False)
-                await queue.cancel(self._tag)
+                await self._queue.cancel(self._tag)
         if self._inflight:
             _done, pending = await asyncio.wait(list(self._inflight), timeout=self._drain_timeout)
             for task in pending:
