@@ -159,7 +159,9 @@ async def test_redelivered_messages_are_not_answered_twice(
     for mid in [*ids, ids[0]]:  # the broker redelivers the first message while buffered
         await deb.add(tenant, conv, mid, "m", datetime.now(UTC), FAST)
     await wait_until(lambda: len(rec.bursts) == 1)
-    assert await deb.add(tenant, conv, ids[1], "m", datetime.now(UTC), FAST)  # and once more
+    # and once more after the flush: refused while the flush settles, or buffered again in Redis
+    # and then filtered out because its row is no longer `buffered`; answered once either way
+    await deb.add(tenant, conv, ids[1], "m", datetime.now(UTC), FAST)
     late = await store(pool, tenant, conv, "late")
     await deb.add(tenant, conv, late, "late", datetime.now(UTC), FAST)
     await wait_until(lambda: len(rec.bursts) == 2)
