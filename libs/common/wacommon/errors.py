@@ -17,7 +17,3 @@ class CredentialNotFound(PermanentError):
 
 class InvalidWebhookSignature(Exception):
     """A webhook body whose signature does not match."""
-
-
-class TenantNotFound(Exception):
-    """No tenant owns the identifier a webhook or request named."""

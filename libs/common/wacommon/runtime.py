@@ -44,7 +44,6 @@ class Runtime:
         )
         self._migrate = migrate
         self._broker = broker
-        self._opened: list[Any] = []
 
     async def __aenter__(self) -> Runtime:
         s = self.settings

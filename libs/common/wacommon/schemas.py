@@ -183,7 +183,6 @@ class SendReply(Envelope):
     # bot replies are re-checked against the conversation state before sending;
     # operator and follow-up sends say so here
     origin: Literal["bot", "followup", "reminder", "operator", "system"] = "bot"
-    mark_read_of: str | None = None
 
 
 MESSAGE_TYPES: dict[str, type[Envelope]] = {

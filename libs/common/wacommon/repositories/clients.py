@@ -80,9 +80,3 @@ async def update_client(
 async def delete_client(conn: Conn, client_id: str) -> bool:
     status = await conn.execute("DELETE FROM clients WHERE id = $1", client_id)
     return bool(status.endswith(" 1"))
-
-
-async def client_id_for_api_key(conn: Conn, key: str) -> str | None:
-    """The tenant a dashboard/API key belongs to."""
-    value = await conn.fetchval("SELECT id FROM clients WHERE api_key_hash = $1", hash_api_key(key))
-    return str(value) if value else None
