@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from rag_worker.responder import ResponderInput, ResponderOutput, Tenant
+from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
 from wacommon.crypto import SecretBox
+from wacommon.events import FakeEventLog
 
 TZ = ZoneInfo("America/Sao_Paulo")
 BOX = SecretBox("llm-test-key")
@@ -72,3 +73,36 @@ class Offline:
 
     async def respond(self, inp: ResponderInput) -> ResponderOutput:
         return ResponderOutput(messages=["offline"])
+
+
+class Setup:
+    """A tenant's responder, the events it wrote, and a way to ask it as one customer."""
+
+    def __init__(
+        self,
+        responder: Responder,
+        tenant: Tenant,
+        events: FakeEventLog,
+        *,
+        conversation_id: str,
+        contact_key: str,
+        contact_name: str,
+    ) -> None:
+        self.responder, self.tenant, self.events = responder, tenant, events
+        self._who = (conversation_id, contact_key, contact_name)
+
+    async def ask(self, text: str, history: list[Turn] | None = None) -> ResponderOutput:
+        now = datetime.now(TZ)
+        conversation_id, contact_key, contact_name = self._who
+        return await self.responder.respond(
+            ResponderInput(
+                tenant=self.tenant,
+                conversation_id=conversation_id,
+                contact_key=contact_key,
+                contact_name=contact_name,
+                history=history or [],
+                burst=[Turn("customer", text, now)],
+                now=now,
+                correlation_id="corr-1",
+            )
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,12 +34,6 @@ def next_monday() -> date:
 def calendar() -> Iterator[FakeCalendar]:
     with FakeCalendar.serve() as fake:
         yield fake
-
-
-@pytest.fixture()
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 def tools_config(url: str, **backend: Any) -> dict[str, Any]:

@@ -55,13 +55,6 @@ async def api(
         yield c
 
 
-@pytest.fixture()
-async def clients() -> AsyncIterator[LLMClients]:
-    c = LLMClients(timeout_s=10, max_retries=0)
-    yield c
-    await c.aclose()
-
-
 async def add(api: httpx.AsyncClient, tenant: Tenant, name: str, text: str) -> str:
     resp = await api.post(
         f"/admin/clients/{tenant.id}/documents", json={"name": name, "text": text}, headers=AUTH

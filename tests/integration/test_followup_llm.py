@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -39,13 +39,6 @@ LLM = {"provider": "openai", "model": "gpt-test", "api_key": BOX.encrypt("sk-ten
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI.serve() as server:
         yield server
-
-
-@pytest.fixture()
-async def clients() -> AsyncIterator[LLMClients]:
-    c = LLMClients(timeout_s=10, max_retries=0)
-    yield c
-    await c.aclose()
 
 
 def llm_scanner(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from rag_worker.llm.config import AISettings
 from rag_worker.llm.errors import LLMRejected, LLMUnavailable
 from rag_worker.llm.factory import build_responder
 from rag_worker.llm.gemini_responder import CONVERSATION_START, GeminiResponder
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
+from rag_worker.responder import Turn
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
 from tests.integration.llm_helpers import (
@@ -23,6 +23,7 @@ from tests.integration.llm_helpers import (
     CALENDAR,
     TZ,
     Offline,
+    Setup,
     StaticRetriever,
     new_tenant,
     next_monday,
@@ -35,40 +36,6 @@ from wacommon.events import FakeEventLog
 def fake() -> Iterator[FakeGemini]:
     with FakeGemini.serve() as server:
         yield server
-
-
-@pytest.fixture()
-async def clients() -> AsyncIterator[LLMClients]:
-    c = LLMClients(timeout_s=10, max_retries=0)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture()
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-class Setup:
-    """A tenant on Gemini with the calendar, and a way to ask its responder."""
-
-    def __init__(self, responder: Responder, tenant: Tenant, events: FakeEventLog) -> None:
-        self.responder, self.tenant, self.events = responder, tenant, events
-
-    async def ask(self, text: str, history: list[Turn] | None = None) -> ResponderOutput:
-        now = datetime.now(TZ)
-        return await self.responder.respond(
-            ResponderInput(
-                tenant=self.tenant,
-                conversation_id="7b0a9c3e-0000-4000-8000-000000000002",
-                contact_key="5511977776666",
-                contact_name="Caio",
-                history=history or [],
-                burst=[Turn("customer", text, now)],
-                now=now,
-            )
-        )
 
 
 async def make(
@@ -98,7 +65,14 @@ async def make(
         offline=Offline(),
     )
     assert isinstance(responder, GeminiResponder)
-    return Setup(responder, tenant, events)
+    return Setup(
+        responder,
+        tenant,
+        events,
+        conversation_id="7b0a9c3e-0000-4000-8000-000000000002",
+        contact_key="5511977776666",
+        contact_name="Caio",
+    )
 
 
 async def test_model_checks_availability_then_books(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -73,13 +73,6 @@ def openai_fake() -> Iterator[FakeOpenAI]:
 def gemini_fake() -> Iterator[FakeGemini]:
     with FakeGemini.serve() as server:
         yield server
-
-
-@pytest.fixture()
-async def clients() -> AsyncIterator[LLMClients]:
-    c = LLMClients(timeout_s=10, max_retries=0)
-    yield c
-    await c.aclose()
 
 
 def test_ogg_opus_duration_from_the_last_granule() -> None:

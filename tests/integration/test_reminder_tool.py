@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -29,19 +29,6 @@ NOW = datetime(2031, 3, 3, 13, 0, tzinfo=UTC)  # Monday 10:00 in São Paulo
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI.serve() as server:
         yield server
-
-
-@pytest.fixture()
-async def clients() -> AsyncIterator[LLMClients]:
-    c = LLMClients(timeout_s=10, max_retries=0)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture()
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 async def ask(

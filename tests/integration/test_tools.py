@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,12 +45,6 @@ async def new_tenant(pool: asyncpg.Pool, tools_config: dict[str, Any]) -> str:
     )
     assert row is not None
     return str(row["id"])
-
-
-@pytest.fixture()
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
