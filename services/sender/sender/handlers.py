@@ -16,6 +16,12 @@ from typing import Any
 import asyncpg
 import structlog
 from prometheus_client import Counter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
 from sender.ratelimit import DailyCapReached, RateLimiter, UazapiPacer, UazapiPacing
@@ -36,6 +42,14 @@ log = structlog.get_logger(__name__)
 SENDS = Counter("wa_sends_total", "Outbound sends", ["provider", "outcome"])
 
 LOOKUP_TTL_S = 5.0
+# how long a successful send's record is retried through a database outage (< SEND_RECONCILE_S)
+RECORD_SENT_FOR_S = 30.0
+DB_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
+)
 THROTTLING_CODES = frozenset({"130429", "131056", "80007", "4", "429"})
 DEFAULT_NUMBER_RATE = 80.0
 PAIR_RATE = 1 / 6
@@ -231,11 +245,33 @@ async def _send_one(
     except ProviderSendError as exc:
         await _provider_error(deps, msg, row, creds, exc, number_key)
         return
+    # the provider accepted it: only recording that may be retried now, never the send
+    # (a database blip here would otherwise leave the row `sending` and resend it later)
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(DB_UNAVAILABLE),
+        wait=wait_exponential(multiplier=0.05, max=2.0),
+        stop=stop_after_delay(RECORD_SENT_FOR_S),
+        reraise=True,
+    ):
+        with attempt:
+            await _record_sent(deps, msg, row, result.provider_message_id, provider)
+    SENDS.labels(provider, "sent").inc()
+    log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
+
+
+async def _record_sent(
+    deps: SenderDeps,
+    msg: SendReply,
+    row: dict[str, Any],
+    provider_message_id: str | None,
+    provider: str,
+) -> None:
+    tenant_id = msg.tenant_id or ""
     await msg_repo.mark_sent_recorded(
         deps.pool,
         tenant_id,
         int(row["id"]),
-        result.provider_message_id,
+        provider_message_id,
         conversation_id=msg.conversation_id,
         role="human" if row["role"] == "human" else "bot",
         at=utcnow(),
@@ -248,8 +284,6 @@ async def _send_one(
         },
         correlation_id=msg.correlation_id,
     )
-    SENDS.labels(provider, "sent").inc()
-    log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
 
 
 async def _provider_error(
