@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, MERGE_SQL, RANGE_STAGE
+from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, MERGE_SQL, RANGE_STAGE, TEMP_TABLES
 
 WATERMARK = "daily"
 # the rollup hashes and sorts in memory; JIT compilation costs more than it saves here; a
@@ -99,16 +99,19 @@ async def recompute(
 
 
 async def _rollup(
-    conn: PoolConnectionProxy[Any], prices: dict[str, Any], stage: str, *args: Any
+    conn: PoolConnectionProxy[Any], prices: dict[str, Any], stage: list[str], *args: Any
 ) -> asyncpg.Record:
     unknown = await conn.fetchval(
         "SELECT coalesce(array_agg(tz), '{}') FROM (SELECT DISTINCT timezone AS tz FROM clients) z"
         " WHERE metrics_tz(tz) <> tz"
     )
-    await conn.execute(stage, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
-    await conn.execute("ANALYZE metrics_stage", timeout=_ROLLUP_TIMEOUT_S)
+    await conn.execute("SELECT set_config('metrics.prices', $1::jsonb::text, true)", prices)
+    for statement in stage:
+        await conn.execute(statement, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
+    # row counts for the merge's join plan (temp tables are never auto-analyzed)
+    await conn.execute(f"ANALYZE {', '.join(TEMP_TABLES)}", timeout=_ROLLUP_TIMEOUT_S)
     row: asyncpg.Record | None = await conn.fetchrow(MERGE_SQL, prices, timeout=_ROLLUP_TIMEOUT_S)
-    await conn.execute("DROP TABLE metrics_stage")
+    await conn.execute(f"DROP TABLE {', '.join(TEMP_TABLES)}")
     assert row is not None  # an aggregate-only SELECT always returns one row
     return row
 
