@@ -299,13 +299,24 @@ async def test_incremental_equals_full_recompute_with_concurrent_writers_and_two
                 for j in range(5):
                     cid = tenants[(n + i + j) % 3]
                     conv = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{n}-{i % 4}"))
-                    kind = (et.MSG_RECEIVED, et.AI_RESPONDED, et.TOOL_USED)[j % 3]
+                    # every kind whose stored maps/histogram a later run must add to
+                    kind = (
+                        et.MSG_RECEIVED,
+                        et.AI_RESPONDED,
+                        et.TOOL_USED,
+                        et.SEND_FAILED,
+                        et.MEDIA_PROCESSED,
+                    )[(i + j) % 5]
                     data = {
-                        "model": "gpt-4o-mini",
+                        "model": ("gpt-4o-mini", "whisper-1")[i % 2],
                         "tokens_in": 10 + j,
                         "tokens_out": 3,
-                        "latency_ms": 100 * (n + 1) + i,
+                        "latency_ms": 100 * (n + 1) + i * 37,
                         "tool": f"t{j}",
+                        "ok": (n + i) % 3 != 0,
+                        "code": ("131047", "130429")[n % 2],
+                        "seconds": 1.5 * j,
+                        "images": j % 2,
                         "provider": "meta",
                     }
                     when = at(DAY, (n * 3 + i) % 24, j)

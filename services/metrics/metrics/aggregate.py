@@ -20,10 +20,13 @@ from metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, MERGE_SQL, RANGE_STAG
 
 WATERMARK = "daily"
 # the rollup hashes and sorts in memory; JIT compilation costs more than it saves here; a
-# generic plan (asyncpg prepares statements) would scan every partition for a small xid range
+# generic plan (asyncpg prepares statements) would scan every partition for a small xid range;
+# the default parallel costs keep the conversation and latency stages on one core although
+# their scans split well across workers
 _SESSION = (
     "SET LOCAL work_mem = '256MB'; SET LOCAL hash_mem_multiplier = 4; SET LOCAL jit = off;"
-    " SET LOCAL plan_cache_mode = force_custom_plan"
+    " SET LOCAL plan_cache_mode = force_custom_plan;"
+    " SET LOCAL parallel_setup_cost = 100; SET LOCAL parallel_tuple_cost = 0.01"
 )
 # a catch-up after downtime may roll up millions of events: longer than the pool's default
 _ROLLUP_TIMEOUT_S = 3600.0

@@ -169,15 +169,51 @@ CROSS JOIN (SELECT current_setting('metrics.prices')::jsonb AS prices OFFSET 0) 
 GROUP BY 1, 2
 """
 
-# old value o, new value n of a {key: number} map: added key by key only when both exist
+# old value o, new value n of a {key: number} map; x the key-by-key sum (see `mixed`)
 _ADD_MAP = (
     "CASE WHEN {n} IS NULL THEN coalesce({o}, '{{}}') WHEN {o} IS NULL OR {o} = '{{}}' THEN {n}"
-    " ELSE metrics_jsonb_sum({o}, {n}) END"
+    " ELSE {x} END"
+)
+# the map entries of old o and new n, only where both have some (tagged m)
+_BOTH = (
+    "SELECT {m} AS m, * FROM jsonb_each_text({o}) WHERE {n} IS NOT NULL"
+    " UNION ALL SELECT {m}, * FROM jsonb_each_text({n}) WHERE {o} <> '{{}}'"
 )
 
 _MERGE = """
 WITH old AS (
     SELECT o.* FROM metrics_daily o JOIN ms_days d USING (client_id, day)
+),
+mixed_rows AS (
+    -- stored and new maps of the days that have both, added key by key, set-based
+    -- (m: 1 tools, 2 tool errors, 3 failed sends, 4 usage, 5 latency histogram)
+    SELECT o.client_id, o.day, x.m, x.key, sum(x.value::numeric) AS v
+    FROM old o
+    LEFT JOIN ms_maps m USING (client_id, day)
+    LEFT JOIN ms_hist h USING (client_id, day)
+    CROSS JOIN LATERAL ({both_tools} UNION ALL {both_errors} UNION ALL {both_codes}
+                        UNION ALL {both_usage} UNION ALL {both_hist}) x
+    GROUP BY 1, 2, 3, 4
+),
+mixed AS (
+    SELECT client_id, day,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 1) AS tools,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 2) AS errors,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 3) AS codes,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 4) AS usage,
+        round(coalesce(sum(v * coalesce(
+            $1::jsonb -> left(key, length(key) - length(split_part(key, '|', -1)) - 1)
+                      ->> split_part(key, '|', -1),
+            $1::jsonb -> 'default' ->> split_part(key, '|', -1),
+            '0')::numeric) FILTER (WHERE m = 4), 0), 6) AS cost,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 5) AS hist,
+        min(key::bigint) FILTER (WHERE m = 5 AND cum >= ceil(0.9 * total)) AS p90
+    FROM (SELECT *,
+                 sum(v) FILTER (WHERE m = 5) OVER (PARTITION BY client_id, day
+                     ORDER BY CASE WHEN m = 5 THEN key::bigint END) AS cum,
+                 sum(v) FILTER (WHERE m = 5) OVER (PARTITION BY client_id, day) AS total
+          FROM mixed_rows) r
+    GROUP BY 1, 2
 ),
 conv AS (
     INSERT INTO metrics_daily_conversations AS s (client_id, day, conversation_ids)
@@ -210,17 +246,17 @@ up AS (
            coalesce(o.response_time_sum_ms, 0) + d.resp_sum,
            CASE WHEN h.hist IS NULL THEN o.response_time_p90_ms
                 WHEN o.response_time_hist IS NULL OR o.response_time_hist = '{{}}' THEN h.p90
-                ELSE metrics_hist_quantile(mh.hist, 0.9) END,
-           mh.hist,
+                ELSE x.p90 END,
+           {hist},
            coalesce(o.resolution_count, 0) + d.resol_n,
            coalesce(o.resolution_time_sum_ms, 0) + d.resol_sum,
            {tools},
            {errors},
            {codes},
-           mu.usage,
+           {usage},
            CASE WHEN m.usage IS NULL THEN coalesce(o.cost_usd, 0)
                 WHEN o.usage IS NULL OR o.usage = '{{}}' THEN m.cost
-                ELSE metrics_cost(mu.usage, $1::jsonb) END,
+                ELSE x.cost END,
            coalesce(o.replies_dropped, 0) + d.dropped,
            coalesce(o.opt_outs, 0) + d.opt_outs,
            coalesce(o.bot_resumptions, 0) + d.resumed,
@@ -230,8 +266,7 @@ up AS (
     LEFT JOIN conv c USING (client_id, day)
     LEFT JOIN ms_hist h USING (client_id, day)
     LEFT JOIN ms_maps m USING (client_id, day)
-    CROSS JOIN LATERAL (SELECT {hist} AS hist) mh
-    CROSS JOIN LATERAL (SELECT {usage} AS usage) mu
+    LEFT JOIN mixed x USING (client_id, day)
     ON CONFLICT (client_id, day) DO UPDATE SET
         events = EXCLUDED.events,
         conversations = EXCLUDED.conversations,
@@ -283,13 +318,18 @@ def stage_sql(filter_sql: str) -> list[str]:
 
 
 def _merge_sql() -> str:
-    return _MERGE.format(
-        tools=_ADD_MAP.format(o="o.tools_used", n="m.tools"),
-        errors=_ADD_MAP.format(o="o.tool_errors", n="m.errors"),
-        codes=_ADD_MAP.format(o="o.failed_sends", n="m.codes"),
-        hist=_ADD_MAP.format(o="o.response_time_hist", n="h.hist"),
-        usage=_ADD_MAP.format(o="o.usage", n="m.usage"),
-    )
+    maps = {
+        "tools": ("o.tools_used", "m.tools", "x.tools", 1),
+        "errors": ("o.tool_errors", "m.errors", "x.errors", 2),
+        "codes": ("o.failed_sends", "m.codes", "x.codes", 3),
+        "usage": ("o.usage", "m.usage", "x.usage", 4),
+        "hist": ("o.response_time_hist", "h.hist", "x.hist", 5),
+    }
+    parts: dict[str, str] = {}
+    for name, (o, n, x, m) in maps.items():
+        parts[name] = _ADD_MAP.format(o=o, n=n, x=x)
+        parts[f"both_{name}"] = _BOTH.format(o=o, n=n, m=m)
+    return _MERGE.format(**parts)
 
 
 INCREMENT_STAGE = stage_sql(INCREMENT_FILTER)
