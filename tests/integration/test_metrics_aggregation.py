@@ -203,6 +203,9 @@ async def test_malformed_event_data_is_skipped_not_fatal(pool: asyncpg.Pool) -> 
     when = at(DAY, 8)
     await log.append(cid, et.AI_RESPONDED, {"latency_ms": "fast", "tokens_in": -5}, at=when)
     await log.append(cid, et.RESOLVED, {"by": "ai", "duration_ms": None}, at=when)
+    # too large for a bigint: ignored, not an aborted rollup
+    await log.append(cid, et.AI_RESPONDED, {"latency_ms": 1e30, "tokens_out": 1e25}, at=when)
+    await log.append(cid, et.MEDIA_PROCESSED, {"seconds": 1e40, "images": "two"}, at=when)
     await log.append(cid, et.TOOL_USED, {}, at=when)
     await log.append(cid, et.MSG_RECEIVED, {"provider": "meta"}, at=when)
     await drain(pool)
