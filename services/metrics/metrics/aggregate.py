@@ -30,6 +30,8 @@ _SESSION = (
 )
 # a catch-up after downtime may roll up millions of events: longer than the pool's default
 _ROLLUP_TIMEOUT_S = 3600.0
+# below this many tenant-days the default plan of the merge is fine without statistics
+_ANALYZE_ABOVE = 5000
 # local days are computed in the tenant's zone: UTC offsets stay within +-14 h
 _ZONE_MARGIN = timedelta(days=2)
 
@@ -104,15 +106,20 @@ async def recompute(
 async def _rollup(
     conn: PoolConnectionProxy[Any], prices: dict[str, Any], stage: list[str], *args: Any
 ) -> asyncpg.Record:
+    # the run's price map for the maps stage, and the zone names PostgreSQL does not know
     unknown = await conn.fetchval(
-        "SELECT coalesce(array_agg(tz), '{}') FROM (SELECT DISTINCT timezone AS tz FROM clients) z"
-        " WHERE metrics_tz(tz) <> tz"
+        "SELECT coalesce(array_agg(tz) FILTER (WHERE metrics_tz(tz) <> tz), '{}'),"
+        " set_config('metrics.prices', $1::jsonb::text, true)"
+        " FROM (SELECT DISTINCT timezone AS tz FROM clients) z",
+        prices,
     )
-    await conn.execute("SELECT set_config('metrics.prices', $1::jsonb::text, true)", prices)
+    days = 0
     for statement in stage:
-        await conn.execute(statement, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
-    # row counts for the merge's join plan (temp tables are never auto-analyzed)
-    await conn.execute(f"ANALYZE {', '.join(TEMP_TABLES)}", timeout=_ROLLUP_TIMEOUT_S)
+        status = await conn.execute(statement, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
+        days = days or int(status.rsplit(" ", 1)[-1])
+    if days > _ANALYZE_ABOVE:
+        # row counts for the merge's join plan (temp tables are never auto-analyzed)
+        await conn.execute(f"ANALYZE {', '.join(TEMP_TABLES)}", timeout=_ROLLUP_TIMEOUT_S)
     row: asyncpg.Record | None = await conn.fetchrow(MERGE_SQL, prices, timeout=_ROLLUP_TIMEOUT_S)
     await conn.execute(f"DROP TABLE {', '.join(TEMP_TABLES)}")
     assert row is not None  # an aggregate-only SELECT always returns one row
