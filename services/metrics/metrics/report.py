@@ -4,8 +4,8 @@ The read is one aggregate row per request: each scalar column comes back as one 
 (decoded by asyncpg in C) and each map column as one `json_agg` text (one `orjson.loads`
 for the whole range). Reading a row per day instead decoded every jsonb value through a
 Python codec call (five per day) and every `cost_usd` into a `Decimal`: under load that,
-plus building the days with `dict(record)`, made the endpoint ~40 % dearer than a bare
-endpoint returning the same rows. Building the day objects in SQL (`json_build_object`)
+plus building the days with `dict(record)`, cost the service ~50 % more CPU per read
+than a bare endpoint returning the same rows. Building the day objects in SQL (`json_build_object`)
 costs PostgreSQL about three times what it saves in Python, so the days are zipped here.
 """
 
