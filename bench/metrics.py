@@ -359,6 +359,52 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+async def time_aggregation(
+    pool: asyncpg.Pool,
+    prices: dict[str, Any],
+    gen: Generator,
+    dsn: str,
+    now: datetime,
+    per_day: int,
+    per_5min: int,
+) -> None:
+    """Catch-up, incremental (5 minutes' and a day's worth) and one-day recompute timings."""
+    ref = await reference_rollup(pool)
+    print(f"reference, count-only rollup (tenant, local day, type) of the same events: {ref}")
+    events, secs = await drain(pool, prices)
+    print(
+        f"aggregation catch-up: {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s"
+    )
+
+    await copy_events(dsn, gen, per_5min, now - timedelta(minutes=5), now)
+    events, secs = await drain(pool, prices)
+    print(
+        f"aggregation incremental, last 5 minutes' worth: {events:,} events in "
+        f"{secs * 1000:.1f} ms = {events / secs:,.0f} events/s"
+    )
+
+    await copy_events(dsn, gen, per_day, now - timedelta(days=1), now)
+    events, secs = await drain(pool, prices)
+    print(
+        f"aggregation incremental, a full day's worth: {events:,} events in "
+        f"{secs * 1000:.1f} ms = {events / secs:,.0f} events/s"
+    )
+
+    day = (now - timedelta(days=10)).date()
+    before = await pool.fetch("SELECT * FROM metrics_daily WHERE day = $1 ORDER BY client_id", day)
+    t0 = time.perf_counter()
+    result = await recompute(pool, prices, start=day, end=day)
+    secs = time.perf_counter() - t0
+    after = await pool.fetch("SELECT * FROM metrics_daily WHERE day = $1 ORDER BY client_id", day)
+    same = [_strip(r) for r in before] == [_strip(r) for r in after]
+    print(
+        f"recompute of one day ({day}, all tenants): {result.events:,} events in "
+        f"{secs * 1000:.0f} ms = {result.events / secs:,.0f} events/s;"
+        f" equals incremental: {same}"
+    )
+    await pool.execute("VACUUM ANALYZE metrics_daily")
+
+
 async def run(args: argparse.Namespace) -> None:
     name = f"wa_bench_metrics_{uuid.uuid4().hex[:8]}"
     dsn = f"{_base_url()}/{name}"
@@ -400,44 +446,12 @@ async def run(args: argparse.Namespace) -> None:
         print(f"COPY {history:,} events: {secs:.1f} s ({history / secs:,.0f}/s)")
         await pool.execute("ANALYZE conversation_events")
 
-        ref = await reference_rollup(pool)
-        print(f"reference, count-only rollup (tenant, local day, type) of the same events: {ref}")
-        events, secs = await drain(pool, prices)
-        print(
-            f"aggregation catch-up: {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s"
-        )
-
-        await copy_events(dsn, gen, per_5min, now - timedelta(minutes=5), now)
-        events, secs = await drain(pool, prices)
-        print(
-            f"aggregation incremental, last 5 minutes' worth: {events:,} events in "
-            f"{secs * 1000:.1f} ms = {events / secs:,.0f} events/s"
-        )
-
-        await copy_events(dsn, gen, per_day, now - timedelta(days=1), now)
-        events, secs = await drain(pool, prices)
-        print(
-            f"aggregation incremental, a full day's worth: {events:,} events in "
-            f"{secs * 1000:.1f} ms = {events / secs:,.0f} events/s"
-        )
-
-        day = (now - timedelta(days=10)).date()
-        before = await pool.fetch(
-            "SELECT * FROM metrics_daily WHERE day = $1 ORDER BY client_id", day
-        )
-        t0 = time.perf_counter()
-        result = await recompute(pool, prices, start=day, end=day)
-        secs = time.perf_counter() - t0
-        after = await pool.fetch(
-            "SELECT * FROM metrics_daily WHERE day = $1 ORDER BY client_id", day
-        )
-        same = [_strip(r) for r in before] == [_strip(r) for r in after]
-        print(
-            f"recompute of one day ({day}, all tenants): {result.events:,} events in "
-            f"{secs * 1000:.0f} ms = {result.events / secs:,.0f} events/s;"
-            f" equals incremental: {same}"
-        )
-        await pool.execute("VACUUM ANALYZE metrics_daily")
+        if args.only_read:
+            # the reads need metrics_daily filled, not the aggregation timings
+            await drain(pool, prices)
+            await pool.execute("VACUUM ANALYZE metrics_daily")
+        else:
+            await time_aggregation(pool, prices, gen, dsn, now, per_day, per_5min)
 
         days = [(now - timedelta(days=args.days - 1 - i)).date() for i in range(args.days)]
         reqs = requests(args.requests, tenants, days, seed=11)
@@ -532,6 +546,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of one load round")
     parser.add_argument("--rounds", type=int, default=3, help="load rounds per endpoint")
     parser.add_argument("--keep", action="store_true", help="keep the temporary database")
+    parser.add_argument(
+        "--only-read",
+        action="store_true",
+        help="skip the aggregation timings (still fills metrics_daily) and time the reads only",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 
+from metrics import report
 from metrics.aggregate import aggregate_increment
 from metrics.app import create_app
 from metrics.settings import MetricsSettings
@@ -224,3 +229,130 @@ async def test_dashboard_page_and_vendored_chart_library_are_served(
     assert (await client.get("/dashboard/assets/../settings.py")).status_code == 404
     assert (await client.get("/dashboard/assets/secret.txt")).status_code == 404
     assert (await client.get("/metrics")).status_code == 200  # Prometheus stays there
+
+
+def _half_up(total: int, n: int) -> int | None:
+    return int(Decimal(total) / n + Decimal("0.5")) if n else None
+
+
+def _reference(rows: list[asyncpg.Record], cid: str, start: date, end: date) -> dict[str, Any]:
+    """The report computed the plain way, day by day, from the stored rows."""
+    days = [r for r in rows if start <= r["day"] <= end]
+    maps: dict[str, dict[str, Any]] = {m: {} for m in (*report.MAPS, "response_time_hist")}
+    series = []
+    for r in days:
+        day = {f: r[f] for f in (*report.COUNTS, "response_time_p90_ms", *report.MAPS)}
+        day["day"] = r["day"].isoformat()
+        day["response_time_avg_ms"] = _half_up(r["response_time_sum_ms"], r["response_count"])
+        day["resolution_time_avg_ms"] = _half_up(r["resolution_time_sum_ms"], r["resolution_count"])
+        day["cost_usd"] = float(r["cost_usd"])
+        series.append(day)
+        for name, merged in maps.items():
+            for key, n in r[name].items():
+                merged[key] = merged.get(key, 0) + n
+    totals: dict[str, Any] = {f: sum(r[f] for r in days) for f in report.COUNTS}
+    totals["days"] = len(days)
+    totals["response_time_avg_ms"] = _half_up(
+        sum(r["response_time_sum_ms"] for r in days), totals["response_count"]
+    )
+    totals["resolution_time_avg_ms"] = _half_up(
+        sum(r["resolution_time_sum_ms"] for r in days), totals["resolution_count"]
+    )
+    totals["cost_usd"] = float(sum(r["cost_usd"] for r in days)) if days else 0
+    hist = maps.pop("response_time_hist")
+    latencies = sorted(int(b) for b, n in hist.items() for _ in range(n))
+    p90 = latencies[math.ceil(len(latencies) * 0.9) - 1] if latencies else None
+    return {
+        "client_id": cid,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "series": series,
+        "totals": totals,
+        "response_time_p90_ms": p90,
+        **maps,
+    }
+
+
+async def test_report_equals_the_day_by_day_merge_of_the_stored_rows(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Random stored days (gaps, empty maps, no responses) read over random ranges."""
+    rng = random.Random(3)
+    key = f"key-r-{uuid.uuid4().hex}"
+    cid = await new_tenant(pool, key)
+    first = DAY - timedelta(days=80)
+    for offset in rng.sample(range(90), 60):
+        responses = rng.choice([0, 0, 1, 5, 40])
+        hist = {str(rng.choice([120, 950, 1000, 1230, 2010, 15300])): 1 for _ in range(responses)}
+        usage = {"gpt-4o-mini|in": rng.randint(0, 9000), "whisper-1|audio_s": rng.choice([0, 2.5])}
+        await pool.execute(
+            "INSERT INTO metrics_daily (client_id, day, conversations, messages_in,"
+            " response_count, response_time_sum_ms, response_time_p90_ms, resolution_count,"
+            " resolution_time_sum_ms, opt_outs, cost_usd, tools_used, tool_errors, failed_sends,"
+            " usage, response_time_hist)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            cid,
+            first + timedelta(days=offset),
+            rng.randint(0, 9),
+            rng.randint(0, 30),
+            sum(hist.values()),
+            rng.randint(0, 10**7) if hist else 0,
+            max(map(int, hist)) if hist else None,
+            (resolutions := rng.choice([0, 1, 3])),
+            rng.randint(1, 10**8) * resolutions,
+            rng.randint(0, 2),
+            Decimal(rng.randint(0, 10**7)) / 10**6,
+            {
+                t: rng.randint(1, 4)
+                for t in rng.sample(["cep", "crm", "calendar"], rng.randint(0, 3))
+            },
+            {"crm": 1} if rng.random() < 0.2 else {},
+            {"131047": rng.randint(1, 3)} if rng.random() < 0.1 else {},
+            usage,
+            hist,
+        )
+    rows = await pool.fetch("SELECT * FROM metrics_daily WHERE client_id = $1 ORDER BY day", cid)
+    ranges = [
+        (first + timedelta(days=a), first + timedelta(days=a + n))
+        for a, n in ((0, 89), (5, 6), (30, 29), (88, 10))
+    ]
+    ranges += [(first - timedelta(days=20), first - timedelta(days=1))]  # no stored day
+    for start, end in ranges:
+        res = await client.get(
+            f"/api/clients/{cid}/metrics/daily",
+            params={"from": start.isoformat(), "to": end.isoformat()},
+            headers=bearer(key),
+        )
+        assert res.status_code == 200
+        assert res.headers["cache-control"] == "no-store"
+        assert res.json() == _reference(rows, cid, start, end), (start, end)
+
+
+def test_days_out_of_order_are_put_back_in_order() -> None:
+    """`build` does not rely on the planner feeding the aggregates in day order."""
+    days = [date(2026, 1, 3), date(2026, 1, 1), date(2026, 1, 2)]
+    counts = [[n + i for i in range(3)] for n in range(len(report.COUNTS))]
+    row = (
+        days,
+        *counts,
+        [30, 10, 20],  # response_time_p90_ms
+        [3, 1, 2],  # response_time_avg_ms
+        [None, None, None],  # resolution_time_avg_ms
+        [0.3, 0.1, 0.2],  # cost_usd
+        '[{"cep": 3}, {"cep": 1}, {}]',
+        "[{}, {}, {}]",
+        "[{}, {}, {}]",
+        "[{}, {}, {}]",
+        '[{"30": 1}, {"10": 1}, {"20": 8}]',
+        6,
+        0,
+        0.6,
+    )
+    body = orjson.loads(report.build("c", days[1], days[0], row))  # type: ignore[arg-type]
+    assert [d["day"] for d in body["series"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    assert [d["response_time_p90_ms"] for d in body["series"]] == [10, 20, 30]
+    assert [d["tools_used"] for d in body["series"]] == [{"cep": 1}, {}, {"cep": 3}]
+    assert body["tools_used"] == {"cep": 4}
+    assert body["response_time_p90_ms"] == 20
+    assert body["totals"]["days"] == 3
+    assert body["totals"]["conversations"] == 0 + 1 + 2

@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from metrics import queries, report
 from metrics.auth import KeyResolver, Principal
 
 _JSON = "application/json"
+_JSON_BYTES = _JSON.encode()
+TENANT_DAILY_PATH = "/api/clients/{client_id}/metrics/daily"
 _NO_STORE = {"Cache-Control": "no-store"}
 _DEFAULT_DAYS = 30
 
@@ -26,9 +31,19 @@ def _json(text: str | bytes) -> Response:
     return Response(content=text, media_type=_JSON, headers=_NO_STORE)
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"detail": detail})
-    return Response(body, status, headers=headers, media_type=_JSON)
+def _failure(
+    status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    headers = [(b"content-type", _JSON_BYTES), *(extra or [])]
+    return status, orjson.dumps({"detail": detail}), headers
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    # the first one, as Starlette's Headers.get (ASGI header names are lower-case)
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _day(value: str | None) -> date | None:
@@ -45,8 +60,54 @@ def _range(start: date | None, end: date | None, max_days: int) -> tuple[date, d
     return start, end
 
 
+class TenantDaily:
+    """`GET /api/clients/{client_id}/metrics/daily`, the dashboard's hot path, as an ASGI app.
+
+    A plain endpoint function would go through Starlette's Request/Response objects and
+    exception wrapper on every read; reading the scope and sending the two messages
+    directly keeps the per-read Python work to auth, the query and the report. Errors
+    are answered here as the FastAPI routes answer them (`{"detail": ...}`).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, resolver: KeyResolver, max_days: int) -> None:
+        self._pool = pool
+        self._resolver = resolver
+        self._max_days = max_days
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body, headers = await self._answer(scope)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        try:
+            cid = str(uuid.UUID(scope["path_params"]["client_id"]))
+            # as Starlette's QueryParams: latin-1 bytes, %-escapes as UTF-8, last value wins
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            start, end = _day(query.get("from")), _day(query.get("to"))
+        except ValueError:
+            return _failure(422, "invalid client id or date")
+        principal = await self._resolver.resolve(_header(scope, b"authorization"))
+        if principal is None:
+            return _failure(401, "unauthorized", [(b"www-authenticate", b"Bearer")])
+        if not principal.may_read(cid):
+            return _failure(404, "not found")
+        try:
+            first, last = _range(start, end, self._max_days)
+        except HTTPException as exc:
+            return _failure(exc.status_code, str(exc.detail))
+        body = await report.tenant_daily(self._pool, cid, first, last)
+        return 200, body, [(b"cache-control", b"no-store"), (b"content-type", _JSON_BYTES)]
+
+
+def tenant_daily_route(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> Route:
+    """The tenant read as a route of its own (an ASGI app endpoint, not a function)."""
+    return Route(TENANT_DAILY_PATH, TenantDaily(pool, resolver, max_days), methods=["GET"])
+
+
 def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> APIRouter:
-    """Routes under /api; every one needs a bearer token."""
+    """The operator routes under /api (the tenant read is `tenant_daily_route`)."""
     router = APIRouter(prefix="/api", tags=["metrics"])
 
     async def caller(authorization: str | None) -> Principal:
@@ -60,31 +121,6 @@ def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> A
         if not principal.operator:
             raise HTTPException(403, "operator token required")
         return principal
-
-    async def tenant_daily(request: Request) -> Response:
-        # the dashboard's hot path: a plain Starlette route (no dependency injection or
-        # response validation), the body built by PostgreSQL and passed through as bytes
-        try:
-            cid = str(uuid.UUID(request.path_params["client_id"]))
-            query = request.query_params
-            start, end = (_day(query.get(name)) for name in ("from", "to"))
-        except ValueError:
-            return _error(422, "invalid client id or date")
-        principal = await resolver.resolve(request.headers.get("authorization"))
-        if principal is None:
-            return _error(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
-        if not principal.may_read(cid):
-            return _error(404, "not found")
-        try:
-            first, last = _range(start, end, max_days)
-        except HTTPException as exc:
-            return _error(exc.status_code, str(exc.detail))
-        return _json(await report.tenant_daily(pool, cid, first, last))
-
-    # add_route (unlike the decorators) does not apply the router prefix
-    router.add_route(
-        router.prefix + "/clients/{client_id}/metrics/daily", tenant_daily, methods=["GET"]
-    )
 
     @router.get("/metrics/daily")
     async def operator_daily(

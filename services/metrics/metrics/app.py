@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from fastapi import FastAPI
 
-from metrics.api import api_router
+from metrics.api import api_router, tenant_daily_route
 from metrics.auth import KeyResolver
 from metrics.dashboard import dashboard_router
 from metrics.settings import MetricsSettings
@@ -17,6 +17,9 @@ def create_app(runtime: Runtime | None, pool: asyncpg.Pool, settings: MetricsSet
     """Build the app around an open pool (tests may pass `runtime=None`)."""
     app = service_app(runtime, "metrics")
     resolver = KeyResolver(pool, settings.admin_token, settings.metrics_auth_cache_s)
-    app.include_router(api_router(pool, resolver, max_days=settings.metrics_max_range_days))
+    max_days = settings.metrics_max_range_days
+    # the dashboard's hot read first, ahead of the included routers
+    app.router.routes.append(tenant_daily_route(pool, resolver, max_days=max_days))
+    app.include_router(api_router(pool, resolver, max_days=max_days))
     app.include_router(dashboard_router())
     return app

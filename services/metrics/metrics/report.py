@@ -1,23 +1,25 @@
-"""Builds a tenant's daily report (series, totals, merged maps) from its metrics_daily rows."""
+"""Builds a tenant's daily report (series, totals, merged maps) from its metrics_daily rows.
+
+The read is one aggregate row per request: each scalar column comes back as one array
+(decoded by asyncpg in C) and each map column as one `json_agg` text (one `orjson.loads`
+for the whole range). Reading a row per day instead decoded every jsonb value through a
+Python codec call (five per day) and every `cost_usd` into a `Decimal`: under load that,
+plus building the days with `dict(record)`, cost the service ~50 % more CPU per read
+than a bare endpoint returning the same rows. Building the day objects in SQL (`json_build_object`)
+costs PostgreSQL about three times what it saves in Python, so the days are zipped here.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from datetime import date
+from itertools import repeat
 from typing import Any
 
 import asyncpg
 import orjson
 
-ROWS_SQL = (
-    "SELECT day, conversations, messages_in, messages_out_bot, messages_out_human,"
-    " resolved_by_ai, resolved_by_human, human_takeovers, followups_sent, followups_converted,"
-    " response_count, response_time_sum_ms, response_time_p90_ms, resolution_count,"
-    " resolution_time_sum_ms, replies_dropped, opt_outs, bot_resumptions, cost_usd,"
-    " tools_used, tool_errors, failed_sends, usage, response_time_hist"
-    " FROM metrics_daily WHERE client_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day"
-)
 COUNTS = (
     "conversations",
     "messages_in",
@@ -35,6 +37,50 @@ COUNTS = (
     "bot_resumptions",
 )
 MAPS = ("tools_used", "tool_errors", "failed_sends", "usage")
+# the fields of one day of `series`, in answer order; the first ones come back as arrays
+_SCALARS = (
+    "day",
+    *COUNTS,
+    "response_time_p90_ms",
+    "response_time_avg_ms",
+    "resolution_time_avg_ms",
+    "cost_usd",
+)
+DAY_FIELDS = (*_SCALARS, *MAPS)
+
+
+def _avg_sql(total: str, n: str) -> str:
+    # floor(total / n + 0.5) in integers: half away from zero like round(), sums are >= 0
+    return f"CASE WHEN {n} > 0 THEN (2 * {total} + {n}) / (2 * {n}) END"
+
+
+_INNER = {
+    "response_time_avg_ms": _avg_sql("response_time_sum_ms", "response_count"),
+    "resolution_time_avg_ms": _avg_sql("resolution_time_sum_ms", "resolution_count"),
+    # float8 is what the answer carries; numeric would come back as Decimal, one per day
+    "cost_usd": "cost_usd::float8",
+}
+
+# The subquery's ORDER BY feeds every aggregate in day order (and one pass keeps the
+# arrays aligned); `build` checks the order anyway instead of relying on the planner.
+# Per-aggregate ORDER BY would sort once per column on PostgreSQL 15.
+ROWS_SQL = (
+    "SELECT "
+    + ", ".join(f"array_agg({c})" for c in _SCALARS)
+    + ", "
+    + ", ".join(f"json_agg({m})::text" for m in (*MAPS, "response_time_hist"))
+    + ", sum(response_time_sum_ms)::int8, sum(resolution_time_sum_ms)::int8"
+    + ", sum(cost)::float8"
+    + " FROM (SELECT day, "
+    + ", ".join(COUNTS)
+    + ", response_time_p90_ms, "
+    + ", ".join(f"{expr} AS {name}" for name, expr in _INNER.items())
+    + ", "
+    + ", ".join(MAPS)
+    + ", response_time_hist, response_time_sum_ms, resolution_time_sum_ms, cost_usd AS cost"
+    + " FROM metrics_daily WHERE client_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day) d"
+)
+_N = len(_SCALARS)
 
 
 def _avg(total: int, n: int) -> int | None:
@@ -42,9 +88,13 @@ def _avg(total: int, n: int) -> int | None:
     return math.floor(total / n + 0.5) if n else None
 
 
-def _merge(into: dict[str, int], part: dict[str, Any]) -> None:
-    for key, n in part.items():
-        into[key] = into.get(key, 0) + n
+def _merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    into: dict[str, Any] = {}
+    get = into.get
+    for part in parts:
+        for key, n in part.items():
+            into[key] = get(key, 0) + n
+    return into
 
 
 def p90(hist: dict[str, int]) -> int | None:
@@ -61,29 +111,31 @@ def p90(hist: dict[str, int]) -> int | None:
     return None
 
 
-def build(client_id: str, start: date, end: date, rows: Sequence[asyncpg.Record]) -> bytes:
-    """The JSON body of `GET /api/clients/{id}/metrics/daily`."""
-    series: list[dict[str, Any]] = []
-    totals: dict[str, Any] = dict.fromkeys(COUNTS, 0)
-    maps: dict[str, dict[str, int]] = {name: {} for name in MAPS}
-    hist: dict[str, int] = {}
-    resp_sum = resol_sum = 0
-    cost = 0
-    for r in rows:
-        day = dict(r)
-        for field in COUNTS:
-            totals[field] += day[field]
-        for name in MAPS:
-            _merge(maps[name], day[name])
-        _merge(hist, day.pop("response_time_hist"))
-        resp_sum += day["response_time_sum_ms"]
-        resol_sum += day["resolution_time_sum_ms"]
-        cost += day["cost_usd"]
-        day["response_time_avg_ms"] = _avg(day.pop("response_time_sum_ms"), day["response_count"])
-        day["resolution_time_avg_ms"] = _avg(
-            day.pop("resolution_time_sum_ms"), day["resolution_count"]
-        )
-        series.append(day)
+def _in_day_order(columns: list[list[Any]]) -> list[list[Any]]:
+    days = columns[0]
+    if days == sorted(days):
+        return columns
+    order = sorted(range(len(days)), key=days.__getitem__)
+    return [[col[i] for i in order] for col in columns]
+
+
+def build(client_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
+    """The JSON body of `GET /api/clients/{id}/metrics/daily` from the `ROWS_SQL` row."""
+    totals: dict[str, Any]
+    if row[0] is None:  # no day in the range has a row
+        totals = dict.fromkeys(COUNTS, 0)
+        totals.update(days=0, response_time_avg_ms=None, resolution_time_avg_ms=None, cost_usd=0)
+        body: dict[str, Any] = {"client_id": client_id, "from": start, "to": end}
+        body.update(series=[], totals=totals, response_time_p90_ms=None)
+        body.update((name, {}) for name in MAPS)
+        return orjson.dumps(body)
+    maps = [orjson.loads(text) for text in row[_N : _N + len(MAPS)]]
+    columns = _in_day_order([*row[:_N], *maps, orjson.loads(row[_N + len(MAPS)])])
+    # one dict per day, built at C speed (no Python frame per day)
+    series = list(map(dict, map(zip, repeat(DAY_FIELDS), zip(*columns[:-1], strict=True))))
+    named = dict(zip(DAY_FIELDS, columns, strict=False))
+    totals = {field: sum(named[field]) for field in COUNTS}
+    resp_sum, resol_sum, cost = row[-3:]
     totals["days"] = len(series)
     totals["response_time_avg_ms"] = _avg(resp_sum, totals["response_count"])
     totals["resolution_time_avg_ms"] = _avg(resol_sum, totals["resolution_count"])
@@ -94,13 +146,14 @@ def build(client_id: str, start: date, end: date, rows: Sequence[asyncpg.Record]
         "to": end,
         "series": series,
         "totals": totals,
-        "response_time_p90_ms": p90(hist),
-        **maps,
+        "response_time_p90_ms": p90(_merge(columns[-1])),
     }
-    return orjson.dumps(body, default=float)
+    body.update((name, _merge(named[name])) for name in MAPS)
+    return orjson.dumps(body)
 
 
 async def tenant_daily(pool: asyncpg.Pool, client_id: str, start: date, end: date) -> bytes:
     """One tenant's daily series and totals over [start, end], as JSON."""
-    rows = await pool.fetch(ROWS_SQL, client_id, start, end)
-    return build(client_id, start, end, rows)
+    row = await pool.fetchrow(ROWS_SQL, client_id, start, end)
+    assert row is not None  # an aggregate without GROUP BY always returns one row
+    return build(client_id, start, end, row)
