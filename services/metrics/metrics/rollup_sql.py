@@ -120,7 +120,7 @@ SELECT client_id, day,
     jsonb_object_agg(k, n) FILTER (WHERE kind = 2) AS codes,
     nullif(coalesce(jsonb_object_agg(k || '|in', a) FILTER (WHERE kind = 3 AND a > 0), '{{}}')
         || coalesce(jsonb_object_agg(k || '|out', b) FILTER (WHERE kind = 3 AND b > 0), '{{}}')
-        || coalesce(jsonb_object_agg(k || '|audio_s', a / 1000.0)
+        || coalesce(jsonb_object_agg(k || '|audio_s', round(a / 1000.0, 3))
                     FILTER (WHERE kind = 4 AND a > 0), '{{}}')
         || coalesce(jsonb_object_agg(k || '|images', b) FILTER (WHERE kind = 4 AND b > 0), '{{}}'),
         '{{}}') AS usage,
