@@ -14,6 +14,7 @@ from rag_worker.llm.factory import build_responder
 from rag_worker.media import MediaProcessor
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
+from rag_worker.tools.netguard import public_only_client
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
@@ -25,7 +26,14 @@ from wacommon.settings import Settings
 
 async def run(settings: Settings) -> None:
     ai = ai_settings_from_env(os.environ)
-    async with Runtime(settings) as rt, httpx.AsyncClient(timeout=30.0) as http:
+    # tools reach tenant-configured URLs: public addresses only, checked at connect time;
+    # the ViaCEP base URL is the operator's, like the hosts listed in TOOL_ALLOWED_HOSTS
+    trusted = {*ai.tool_allowed_hosts, httpx.URL(ai.viacep_url).host}
+    async with (
+        Runtime(settings) as rt,
+        httpx.AsyncClient(timeout=30.0) as http,
+        public_only_client(trusted) as tool_http,
+    ):
         clients = LLMClients(timeout_s=ai.llm_timeout_s)
         retriever = PgRetriever(rt.pool)
         offline = OfflineResponder(retriever)
@@ -36,7 +44,7 @@ async def run(settings: Settings) -> None:
                 settings=ai,
                 retriever=retriever,
                 pool=rt.pool,
-                http=http,
+                http=tool_http,
                 events=rt.events,
                 decrypt=rt.secrets.decrypt,
                 clients=clients,
