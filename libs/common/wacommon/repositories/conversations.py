@@ -17,6 +17,24 @@ _COLUMNS = (
     " last_bot_message_at, last_human_message_at, last_role, context_reset_at, followup_stage,"
     " followup_due_at, attributes, created_at, updated_at"
 )
+COLUMNS = _COLUMNS
+
+
+# what a message does to its existing conversation (`upsert_for_message` and
+# `messages.store_inbound_in_conversation`); the table is aliased `c`
+UPSERT_SET = """
+              contact_phone = coalesce(EXCLUDED.contact_phone, c.contact_phone),
+              contact_name = coalesce(EXCLUDED.contact_name, c.contact_name),
+              provider = EXCLUDED.provider,
+              provider_instance_id = coalesce(EXCLUDED.provider_instance_id, c.provider_instance_id),
+              last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
+              last_customer_message_at = greatest(c.last_customer_message_at,
+                                                  EXCLUDED.last_customer_message_at),
+              last_human_message_at = greatest(c.last_human_message_at,
+                                               EXCLUDED.last_human_message_at),
+              last_role = CASE WHEN EXCLUDED.last_message_at >= coalesce(c.last_message_at, '-infinity')
+                               THEN EXCLUDED.last_role ELSE c.last_role END,
+              updated_at = now()"""
 
 
 async def upsert_for_message(
@@ -37,19 +55,7 @@ async def upsert_for_message(
               (client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,
                last_message_at, last_customer_message_at, last_human_message_at, last_role)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (client_id, contact_key) DO UPDATE SET
-              contact_phone = coalesce(EXCLUDED.contact_phone, c.contact_phone),
-              contact_name = coalesce(EXCLUDED.contact_name, c.contact_name),
-              provider = EXCLUDED.provider,
-              provider_instance_id = coalesce(EXCLUDED.provider_instance_id, c.provider_instance_id),
-              last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
-              last_customer_message_at = greatest(c.last_customer_message_at,
-                                                  EXCLUDED.last_customer_message_at),
-              last_human_message_at = greatest(c.last_human_message_at,
-                                               EXCLUDED.last_human_message_at),
-              last_role = CASE WHEN EXCLUDED.last_message_at >= coalesce(c.last_message_at, '-infinity')
-                               THEN EXCLUDED.last_role ELSE c.last_role END,
-              updated_at = now()
+            ON CONFLICT (client_id, contact_key) DO UPDATE SET {UPSERT_SET}
             RETURNING {_COLUMNS}, (xmax = 0) AS created""",
         client_id,
         contact.key,
