@@ -183,18 +183,82 @@ async def burst_context(
     return client, data, existing, gate
 
 
-async def lock_for_reply(
-    conn: Conn, client_id: str, conversation_id: str, after_id: int
-) -> dict[str, Any] | None:
-    """Row-lock the conversation and say whether a customer message newer than `after_id` exists."""
+async def lock_and_queue_reply(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    after_id: int,
+    overdue: bool,
+    bubbles: list[tuple[str, str]],
+    burst_id: str,
+    payload: dict[str, Any],
+    event: tuple[str, dict[str, Any]] | None,
+    drop_event_type: str | None,
+    correlation_id: str | None,
+) -> tuple[dict[str, Any] | None, str | None, list[int]]:
+    """Lock the conversation for a reply, queue the reply's outbox rows and its event: one statement.
+
+    Row-locks the conversation (hold the transaction for what follows). The reply is
+    dropped when the conversation is not the bot's (`state_<state>`) or, unless
+    `overdue`, a customer message newer than `after_id` exists (`stale`); otherwise each
+    (content, idempotency key) of `bubbles` is queued in order, existing keys skipped.
+    `event` (type, data) is appended when the reply is queued, `drop_event_type`
+    ({why, stage: generated}) when it is dropped; None appends nothing.
+    Returns (the locked conversation or None, why it was dropped, ids of the new rows
+    in bubble order).
+    """
     row = await conn.fetchrow(
-        f"""SELECT {_COLUMNS}, EXISTS (
-                SELECT 1 FROM chat_messages m WHERE m.client_id = $1 AND m.conversation_id = $2
-                  AND m.direction = 'in' AND m.role = 'customer' AND m.id > $3
-            ) AS newer_customer_message
-            FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE""",
+        f"""WITH a AS (
+              SELECT {_COLUMNS}, EXISTS (
+                  SELECT 1 FROM chat_messages m WHERE m.client_id = $1 AND m.conversation_id = $2
+                    AND m.direction = 'in' AND m.role = 'customer' AND m.id > $3
+                ) AS newer_customer_message
+              FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE
+            ), ok AS (
+              SELECT a.*, CASE WHEN a.state <> 'bot' THEN 'state_' || a.state
+                               WHEN NOT $4::bool AND a.newer_customer_message THEN 'stale'
+                          END AS why
+              FROM a
+            ), ins AS (
+              INSERT INTO chat_messages
+                (client_id, conversation_id, direction, role, provider, provider_instance_id,
+                 kind, content, payload, status, idempotency_key, burst_id)
+              SELECT $1, ok.id, 'out', 'bot', ok.provider, ok.provider_instance_id, 'text',
+                     b.content, $8::jsonb, 'pending', b.key, $7
+              FROM ok CROSS JOIN unnest($5::text[], $6::text[]) WITH ORDINALITY AS b(content, key, n)
+              WHERE ok.why IS NULL
+              ORDER BY b.n
+              ON CONFLICT (idempotency_key) DO NOTHING
+              RETURNING id, idempotency_key
+            ), ev AS (
+              INSERT INTO conversation_events
+                (client_id, conversation_id, event_type, data, correlation_id, created_at)
+              SELECT $1, ok.id, CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END,
+                     CASE WHEN ok.why IS NULL THEN $10::jsonb
+                          ELSE jsonb_build_object('why', ok.why, 'stage', 'generated') END,
+                     $12, now()
+              FROM ok WHERE CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END IS NOT NULL
+            )
+            SELECT ok.*, (SELECT coalesce(array_agg(ins.id ORDER BY array_position($6::text[],
+                                  ins.idempotency_key)), '{{}}') FROM ins) AS new_ids
+            FROM ok""",
         client_id,
         conversation_id,
         after_id,
+        overdue,
+        [content for content, _ in bubbles],
+        [key for _, key in bubbles],
+        burst_id,
+        payload,
+        event[0] if event else None,
+        event[1] if event else None,
+        drop_event_type,
+        correlation_id,
     )
-    return dict(row) if row else None
+    if row is None:
+        return None, None, []
+    conv = dict(row)
+    why = conv.pop("why")
+    new_ids = [int(i) for i in conv.pop("new_ids")]
+    return conv, why, new_ids
