@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -257,11 +258,15 @@ async def _commit_reply(
     # the PostgreSQL event log's rows go in with the reply (same statement); any other
     # log (tests) gets its appends as usual
     in_sql = isinstance(deps.events, PgEventLog)
-    async with deps.pool.acquire() as proxy, proxy.transaction():
+    # the common reply (no handover, no opt-out) is one statement: no transaction around it
+    whole = in_sql and not output.handover_reason and not output.opt_out
+    plan = followups.parse_plan(client.get("followup_config") or {})
+    async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
         # the repositories are typed for Connection; a pool's proxy behaves as one
         conn = cast(asyncpg.Connection, proxy)
         # one statement: lock the conversation, check it still wants this reply (the bot's,
         # no newer customer message unless overdue), queue the bubbles, log the outcome
+        # (and, for the common reply, schedule the next follow-up)
         conv, why, new_ids = await conv_repo.lock_and_queue_reply(
             conn,
             tenant_id,
@@ -274,6 +279,12 @@ async def _commit_reply(
             event=(ev.AI_RESPONDED, responded) if in_sql else None,
             drop_event_type=ev.REPLY_DROPPED if in_sql else None,
             correlation_id=msg.correlation_id,
+            followup_delays_s=(
+                [st.delay.total_seconds() for st in plan.stages] if plan.active else []
+            )
+            if whole
+            else None,
+            followup_from=utcnow(),
         )
         if conv is None:
             return
@@ -318,13 +329,18 @@ async def _commit_reply(
             await conversation_state.opt_out(
                 conn, tenant_id, cid, cause="ai_tool", correlation_id=msg.correlation_id
             )
-        elif bubbles:
+        elif bubbles and not whole:
             await followups.schedule_followup(
                 conn, tenant_id, cid, client.get("followup_config") or {}, utcnow(), locked=conv
             )
     REPLIES.labels("answered" if first_id else "empty").inc()
     if first_id is not None:
         await _publish(deps, msg, first_id, origin)
+
+
+def _transaction(conn: Any, needed: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+    """The connection's transaction, or nothing when the work is a single statement."""
+    return conn.transaction() if needed else contextlib.nullcontext()
 
 
 def _overdue(client: dict[str, Any], oldest_at: datetime) -> bool:

@@ -196,6 +196,8 @@ async def lock_and_queue_reply(
     event: tuple[str, dict[str, Any]] | None,
     drop_event_type: str | None,
     correlation_id: str | None,
+    followup_delays_s: list[float] | None = None,
+    followup_from: datetime | None = None,
 ) -> tuple[dict[str, Any] | None, str | None, list[int]]:
     """Lock the conversation for a reply, queue the reply's outbox rows and its event: one statement.
 
@@ -205,6 +207,12 @@ async def lock_and_queue_reply(
     (content, idempotency key) of `bubbles` is queued in order, existing keys skipped.
     `event` (type, data) is appended when the reply is queued, `drop_event_type`
     ({why, stage: generated}) when it is dropped; None appends nothing.
+    With `followup_delays_s` (the delay of each stage of an active follow-up plan, [] for
+    none) a queued reply also does what `followups.schedule_followup` does with the
+    locked row: `followup_due_at` becomes `followup_from` + the delay of the stage after
+    `followup_stage`, or NULL when the plan has no such stage (written only when it
+    changes something). The statement is then a whole reply on its own, needing no
+    transaction around it.
     Returns (the locked conversation or None, why it was dropped, ids of the new rows
     in bubble order).
     """
@@ -239,6 +247,18 @@ async def lock_and_queue_reply(
                           ELSE jsonb_build_object('why', ok.why, 'stage', 'generated') END,
                      $12, now()
               FROM ok WHERE CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END IS NOT NULL
+            ), due AS (
+              SELECT ok.id, CASE WHEN coalesce(ok.followup_stage, 0) >= 0
+                                  AND coalesce(ok.followup_stage, 0) < cardinality($13::float8[])
+                            THEN $14::timestamptz + make_interval(
+                              secs => ($13::float8[])[coalesce(ok.followup_stage, 0) + 1]) END AS at,
+                     ok.followup_due_at AS was
+              FROM ok WHERE $13::float8[] IS NOT NULL AND ok.why IS NULL AND ok.state = 'bot'
+                AND cardinality($5::text[]) > 0
+            ), fu AS (
+              UPDATE active_conversations SET followup_due_at = due.at, updated_at = now()
+              FROM due WHERE client_id = $1 AND active_conversations.id = due.id
+                AND (due.at IS NOT NULL OR due.was IS NOT NULL)
             )
             SELECT ok.*, (SELECT coalesce(array_agg(ins.id ORDER BY array_position($6::text[],
                                   ins.idempotency_key)), '{{}}') FROM ins) AS new_ids
@@ -255,6 +275,8 @@ async def lock_and_queue_reply(
         event[1] if event else None,
         drop_event_type,
         correlation_id,
+        followup_delays_s,
+        followup_from,
     )
     if row is None:
         return None, None, []
