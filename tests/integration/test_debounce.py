@@ -322,3 +322,30 @@ async def test_redis_wiped_buffers_are_recovered_from_postgres(
     await asyncio.sleep(0.3)
     assert rec.ids_of(conv) == [ids]
     assert await deb.recover(tenant_id=tenant) == 0  # flushed rows are not buffered again
+
+
+async def test_debounce_off_marks_flushed_in_batches_and_on_close(
+    redis_client: aioredis.Redis, dsettings: Settings, pool: asyncpg.Pool, tenant: str
+) -> None:
+    conv = await new_conversation(pool, tenant)
+    rec = Recorder()
+    # a mark interval longer than the test: only close() writes the marks
+    deb = Debouncer(redis_client, dsettings, pool, mark_interval_s=3600)
+    ids = [await store(pool, tenant, conv, f"m{i}") for i in range(3)]
+    bursts = [await deb.flush_now(tenant, conv, i, datetime.now(UTC), rec) for i in ids]
+    assert rec.ids_of(conv) == [[i] for i in ids]
+    # published but not marked yet: still `buffered`, which `recover` would publish again
+    assert {s for s, _ in await statuses(pool, tenant, ids)} == {"buffered"}
+    await deb.close()
+    assert await statuses(pool, tenant, ids) == {("flushed", b.burst_id) for b in bursts}
+
+    # with a short interval the marks are written without a close
+    fast = Debouncer(redis_client, dsettings, pool, mark_interval_s=0.01)
+    more = [await store(pool, tenant, conv, f"n{i}") for i in range(2)]
+    for i in more:
+        await fast.flush_now(tenant, conv, i, datetime.now(UTC), rec)
+    deadline = time.monotonic() + 10
+    while {s for s, _ in await statuses(pool, tenant, more)} != {"flushed"}:
+        assert time.monotonic() < deadline, "marks not written"
+        await asyncio.sleep(0.02)
+    await fast.close()

@@ -292,3 +292,52 @@ async def test_fractional_history_hours_are_a_window_not_a_crash(pool: asyncpg.P
 
     assert [(t.role, t.text) for t in chat.responder.inputs[-1].history] == [("bot", "Oi!")]
     assert [r["content"] for r in await chat.outbox()] == ["Oi!", "Custa R$ 50."]
+
+
+async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order(
+    pool: asyncpg.Pool,
+) -> None:
+    chat = await Chat.start(pool, says("Olá!", "Em que posso ajudar?"), says("Certo."))
+    plan = {"active": True, "stages": [{"delay_minutes": 30}, {"delay_minutes": 120}]}
+    await pool.execute(
+        "UPDATE clients SET followup_config = $2 WHERE id = $1", chat.client_id, plan
+    )
+    before = utcnow()
+    await chat.burst(await chat.inbound("oi"))
+    assert [r["content"] for r in await chat.outbox()] == ["Olá!", "Em que posso ajudar?"]
+    assert [s.outbound_id for s in chat.sends()] == [(await chat.outbox())[0]["id"]]
+    due = await pool.fetchval(
+        "SELECT followup_due_at FROM active_conversations WHERE client_id = $1 AND id = $2",
+        chat.client_id,
+        chat.conversation_id,
+    )
+    assert before + timedelta(minutes=30) <= due <= utcnow() + timedelta(minutes=30)
+
+    # one follow-up went out: the next reply schedules the second stage ...
+    await pool.execute(
+        "UPDATE active_conversations SET followup_stage = 1 WHERE client_id = $1 AND id = $2",
+        chat.client_id,
+        chat.conversation_id,
+    )
+    await chat.mark_outbox_sent()
+    await chat.burst(await chat.inbound("e aí?"))
+    due = await pool.fetchval(
+        "SELECT followup_due_at FROM active_conversations WHERE client_id = $1 AND id = $2",
+        chat.client_id,
+        chat.conversation_id,
+    )
+    assert before + timedelta(minutes=120) <= due <= utcnow() + timedelta(minutes=120)
+
+    # ... and with the plan switched off the due time is cleared
+    await pool.execute("UPDATE clients SET followup_config = '{}' WHERE id = $1", chat.client_id)
+    await chat.mark_outbox_sent()
+    await chat.burst(await chat.inbound("obrigado"))
+    assert (
+        await pool.fetchval(
+            "SELECT followup_due_at FROM active_conversations WHERE client_id = $1 AND id = $2",
+            chat.client_id,
+            chat.conversation_id,
+        )
+        is None
+    )
+    assert len(await chat.events("ai_responded")) == 3

@@ -136,6 +136,29 @@ async def test_pair_limit_lets_a_reply_burst_through_then_spaces(limiter: RateLi
     assert await limiter.try_acquire(other, PAIR_RATE_PER_S, PAIR_BURST) > 5000
 
 
+async def test_both_limits_in_one_call_wait_for_the_stricter(limiter: RateLimiter) -> None:
+    pair, number = pair_key("phone2", uuid.uuid4().hex), f"number:{uuid.uuid4().hex}"
+    both = ((pair, 1.0, 2), (number, 10.0, 5))
+    # within both bursts nothing waits
+    assert [await limiter.acquire_both(*both, max_wait_s=0) for _ in range(2)] == [0, 0]
+    # the pair is spent (one a second): the next would wait about 1 s, refused here ...
+    with pytest.raises(RateLimitTimeout) as err:
+        await limiter.acquire_both(*both, max_wait_s=0.5)
+    assert 0.5 < err.value.retry_after_s <= 1.0
+    # ... and a refusal reserves neither: the number still has 3 of its 5 slots
+    assert [await limiter.try_acquire(number, 10.0, 5) for _ in range(3)] == [0, 0, 0]
+    assert await limiter.try_acquire(number, 10.0, 5) > 0
+    # a fresh pair passes at once; the spent number makes it wait for its next slot
+    other = pair_key("phone2", uuid.uuid4().hex)
+    waited = await limiter.acquire_both((other, 1.0, 2), (number, 10.0, 5), max_wait_s=5)
+    assert 0 < waited <= 0.1
+    # the number slot is taken for when the pair's opens: waits add up, never overlap
+    third = f"number:{uuid.uuid4().hex}"
+    waited = await limiter.acquire_both(*both[:1], (third, 10.0, 5), max_wait_s=5)
+    assert 0.5 < waited <= 1.0
+    assert await limiter.try_acquire(third, 10.0, 5) == 0
+
+
 async def test_reservations_space_concurrent_senders(limiter: RateLimiter) -> None:
     key = f"number:{uuid.uuid4().hex}"
     waits = await asyncio.gather(*(limiter.acquire(key, 20, 2, max_wait_s=5) for _ in range(6)))

@@ -230,6 +230,7 @@ class Debouncer:
         max_inflight_batches: int = 8,
         recover_interval_s: float = 30.0,
         recover_min_age_s: float = 90.0,
+        mark_interval_s: float = 0.05,
     ) -> None:
         self._redis = redis
         self._pool = pool
@@ -244,6 +245,10 @@ class Debouncer:
         self._slots = asyncio.Semaphore(max_inflight_batches)
         self._recover_every = recover_interval_s
         self._recover_age = recover_min_age_s
+        # debounce-off bursts published but not yet marked 'flushed' (see flush_now)
+        self._marks: list[Burst] = []
+        self._mark_every = mark_interval_s
+        self._marker: asyncio.Task[None] | None = None
         self._add = redis.register_script(_ADD_LUA)
         self._claim_script = redis.register_script(_CLAIM_LUA)
         self._settle_script = redis.register_script(_SETTLE_LUA)
@@ -370,6 +375,7 @@ class Debouncer:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
 
     async def _recover_quietly(self) -> None:
         try:
@@ -481,7 +487,13 @@ class Debouncer:
         """Debounce off (quiet window 0): the message is its own burst, flushed without Redis.
 
         The row stays `buffered` until `on_flush` succeeded, so a failed publish is
-        recovered like any buffered message.
+        recovered like any buffered message. The 'flushed' marks of these bursts are
+        written in batches (one statement for all bursts of `mark_interval_s`, and at
+        stop): like a crash between the publish and the mark in `run`, a mark lost in a
+        crash only makes `recover` publish the same burst id again, which consumers
+        deduplicate. The row can carry its burst id from the insert already
+        (`messages.store_inbound_in_conversation`), so the reply's bookkeeping never waits
+        for the mark.
         """
         burst = Burst(
             tenant_id,
@@ -491,8 +503,37 @@ class Debouncer:
             at,
         )
         await on_flush(burst)
-        await self._mark_flushed([burst])
+        self._marks.append(burst)
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_loop())
         return burst
+
+    async def _mark_loop(self) -> None:
+        while self._marks:
+            await asyncio.sleep(self._mark_every)
+            try:
+                await self.flush_marks()
+            except Exception as exc:
+                log.warning("debounce_mark_failed", error=repr(exc), pending=len(self._marks))
+
+    async def flush_marks(self) -> None:
+        """Mark every published debounce-off burst 'flushed' now (kept for a retry on error)."""
+        batch, self._marks = self._marks, []
+        try:
+            await self._mark_flushed(batch)
+        except BaseException:
+            self._marks[:0] = batch
+            raise
+
+    async def close(self) -> None:
+        """Write the pending 'flushed' marks; called when the service stops."""
+        if self._marker is not None:
+            self._marker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._marker
+            self._marker = None
+        if self._marks:
+            await self.flush_marks()
 
     async def _mark_flushed(self, bursts: list[Burst]) -> None:
         by_tenant: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))

@@ -20,8 +20,7 @@ from lancepilot_ingest.debounce import DebounceConfig
 from wacommon import business_hours, commands, contact_filter, conversation_state, followups
 from wacommon import event_types as ev
 from wacommon.dbtypes import Conn
-from wacommon.events import EventLog
-from wacommon.repositories import conversations as conv_repo
+from wacommon.events import EventLog, PgEventLog
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import InboundMessage, MessageKind, Provider, SenderRole, utcnow
 
@@ -68,44 +67,48 @@ async def process_inbound(
     now = now or utcnow()
     tenant_id = msg.tenant_id
     tools = client.get("tools_config") or {}
-    conv, created = await conv_repo.upsert_for_message(
+    # the common case is decided with the insert: every rule but the conversation's state
+    # is known here, the state is checked in the statement, and the row is stored
+    # `buffered` at once (with its burst id when debounce is off: it is its own burst)
+    answerable = _answers_if_bot(msg, client, now)
+    debounce = debounce_config(msg.provider, tools) if answerable else None
+    # the PostgreSQL event log's rows go in with the message (same statement, same
+    # transaction); any other log (tests) gets its appends as usual
+    in_sql = isinstance(events, PgEventLog)
+    conv, created, stored, status = await msg_repo.store_inbound_in_conversation(
         conn,
-        tenant_id,
-        msg.contact,
-        provider=msg.provider.value,
-        instance_id=msg.instance_id,
-        at=msg.sent_at,
-        role=msg.sender.value,
+        msg,
+        buffer_if_bot=answerable,
+        burst_on_store=debounce is not None and debounce.quiet_ms == 0,
+        events=in_sql,
+        correlation_id=correlation_id,
     )
     cid = str(conv["id"])
     out = InboundOutcome(conversation_id=cid, text=msg.text, at=msg.sent_at)
-    # the common case is decided before the insert: the row is stored `buffered` at once
-    prebuffered = _answers_now(msg, client, conv, now)
-    stored = await msg_repo.store_inbound(
-        conn, msg, cid, status="buffered" if prebuffered else "received"
-    )
     if stored is None:
         out.reason = "duplicate"
         return out
     out.stored_id = stored
-    if created:
+    prebuffered = status == "buffered"
+    if not in_sql:
+        if created:
+            await events.append(
+                tenant_id,
+                ev.CONVERSATION_STARTED,
+                {"provider": msg.provider.value},
+                conversation_id=cid,
+                correlation_id=correlation_id,
+                conn=conn,
+            )
         await events.append(
             tenant_id,
-            ev.CONVERSATION_STARTED,
-            {"provider": msg.provider.value},
+            ev.MSG_RECEIVED,
+            {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
             conversation_id=cid,
             correlation_id=correlation_id,
+            at=msg.sent_at,
             conn=conn,
         )
-    await events.append(
-        tenant_id,
-        ev.MSG_RECEIVED,
-        {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
-        conversation_id=cid,
-        correlation_id=correlation_id,
-        at=msg.sent_at,
-        conn=conn,
-    )
     campaign = msg.attributes.get("campaign")
     if isinstance(campaign, dict) and campaign:
         # a campaign send or a reply to one: the conversation carries the campaign's context
@@ -136,20 +139,19 @@ async def process_inbound(
     await followups.cancel_followups(conn, tenant_id, cid, now=now, conversation=conv)
     if prebuffered:
         out.buffer = True
-        out.debounce = debounce_config(msg.provider, tools)
+        out.debounce = debounce
         return out
     return await _customer_rules(conn, msg, client, conv, out, events, correlation_id, now)
 
 
-def _answers_now(
-    msg: InboundMessage, client: dict[str, Any], conv: dict[str, Any], now: datetime
-) -> bool:
-    """Every customer rule lets the message through: no command, the bot's turn, open hours.
+def _answers_if_bot(msg: InboundMessage, client: dict[str, Any], now: datetime) -> bool:
+    """Every customer rule but the state lets the message through: no command, open hours.
 
-    The same checks as `_customer_rules`, on the upserted row (locked by the upsert);
-    anything else (a command, another state) takes the full path.
+    The same checks as `_customer_rules`; the conversation's state ('bot') is checked on
+    the upserted row (locked by the upsert) by the statement that stores the message.
+    Anything else (a command, another state) takes the full path.
     """
-    if msg.sender is not SenderRole.CUSTOMER or conv["state"] != "bot":
+    if msg.sender is not SenderRole.CUSTOMER:
         return False
     if not client.get("bot_active", True):
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
-from wacommon.events import EventLog
+from wacommon.events import EventLog, PgEventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -245,66 +246,73 @@ async def _commit_reply(
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     bubbles = [bubble for text in output.messages for bubble in shape_reply(text)]
     origin = "system" if output.handover_reason or output.opt_out else "bot"
-    first_id: int | None = None
-    async with deps.pool.acquire() as proxy, proxy.transaction():
+    usage = output.usage
+    responded = {
+        "model": usage.model,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "latency_ms": int((utcnow() - first_at).total_seconds() * 1000),
+        "bubbles": len(bubbles),
+        "messages": len(msg.message_ids),
+    }
+    # the PostgreSQL event log's rows go in with the reply (same statement); any other
+    # log (tests) gets its appends as usual
+    in_sql = isinstance(deps.events, PgEventLog)
+    # the common reply (no handover, no opt-out) is one statement: no transaction around it
+    whole = in_sql and not output.handover_reason and not output.opt_out
+    plan = followups.parse_plan(client.get("followup_config") or {})
+    async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
         # the repositories are typed for Connection; a pool's proxy behaves as one
         conn = cast(asyncpg.Connection, proxy)
-        conv = await conv_repo.lock_for_reply(conn, tenant_id, cid, last_id)
+        # one statement: lock the conversation, check it still wants this reply (the bot's,
+        # no newer customer message unless overdue), queue the bubbles, log the outcome
+        # (and, for the common reply, schedule the next follow-up)
+        conv, why, new_ids = await conv_repo.lock_and_queue_reply(
+            conn,
+            tenant_id,
+            cid,
+            after_id=last_id,
+            overdue=overdue,
+            bubbles=[(text, f"reply:{msg.burst_id}:{i}") for i, text in enumerate(bubbles)],
+            burst_id=msg.burst_id,
+            payload={"origin": origin},
+            event=(ev.AI_RESPONDED, responded) if in_sql else None,
+            drop_event_type=ev.REPLY_DROPPED if in_sql else None,
+            correlation_id=msg.correlation_id,
+            followup_delays_s=(
+                [st.delay.total_seconds() for st in plan.stages] if plan.active else []
+            )
+            if whole
+            else None,
+            followup_from=utcnow(),
+        )
         if conv is None:
             return
-        why = None
-        if conv["state"] != "bot":
-            why = f"state_{conv['state']}"
-        elif not overdue and conv["newer_customer_message"]:
-            # the newer messages are answered with these by the next burst; once the customer
-            # has waited the maximum wait the reply goes out and the newer ones come next
-            why = "stale"
         if why is not None:
+            # "stale": the newer messages are answered with these by the next burst; once the
+            # customer has waited the maximum wait the reply goes out and the newer ones next
+            if not in_sql:
+                await deps.events.append(
+                    tenant_id,
+                    ev.REPLY_DROPPED,
+                    {"why": why, "stage": "generated"},
+                    conversation_id=cid,
+                    correlation_id=msg.correlation_id,
+                    conn=conn,
+                )
+            REPLIES.labels(f"dropped_{why}").inc()
+            log.info("reply_dropped", why=why)
+            return
+        first_id = new_ids[0] if new_ids else None
+        if not in_sql:
             await deps.events.append(
                 tenant_id,
-                ev.REPLY_DROPPED,
-                {"why": why, "stage": "generated"},
+                ev.AI_RESPONDED,
+                responded,
                 conversation_id=cid,
                 correlation_id=msg.correlation_id,
                 conn=conn,
             )
-            REPLIES.labels(f"dropped_{why}").inc()
-            log.info("reply_dropped", why=why)
-            return
-        for i, text in enumerate(bubbles):
-            new_id = await msg_repo.insert_outbound(
-                conn,
-                tenant_id,
-                cid,
-                provider=conv["provider"],
-                instance_id=str(conv["provider_instance_id"])
-                if conv["provider_instance_id"]
-                else None,
-                role="bot",
-                kind="text",
-                content=text,
-                payload={"origin": origin},
-                idempotency_key=f"reply:{msg.burst_id}:{i}",
-                burst_id=msg.burst_id,
-            )
-            if first_id is None:
-                first_id = new_id
-        usage = output.usage
-        await deps.events.append(
-            tenant_id,
-            ev.AI_RESPONDED,
-            {
-                "model": usage.model,
-                "tokens_in": usage.tokens_in,
-                "tokens_out": usage.tokens_out,
-                "latency_ms": int((utcnow() - first_at).total_seconds() * 1000),
-                "bubbles": len(bubbles),
-                "messages": len(msg.message_ids),
-            },
-            conversation_id=cid,
-            correlation_id=msg.correlation_id,
-            conn=conn,
-        )
         if output.handover_reason:
             until = conversation_state.human_pause_until(
                 client["tools_config"], client.get("human_attendant_timeout"), utcnow()
@@ -321,13 +329,18 @@ async def _commit_reply(
             await conversation_state.opt_out(
                 conn, tenant_id, cid, cause="ai_tool", correlation_id=msg.correlation_id
             )
-        elif bubbles:
+        elif bubbles and not whole:
             await followups.schedule_followup(
                 conn, tenant_id, cid, client.get("followup_config") or {}, utcnow(), locked=conv
             )
     REPLIES.labels("answered" if first_id else "empty").inc()
     if first_id is not None:
         await _publish(deps, msg, first_id, origin)
+
+
+def _transaction(conn: Any, needed: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+    """The connection's transaction, or nothing when the work is a single statement."""
+    return conn.transaction() if needed else contextlib.nullcontext()
 
 
 def _overdue(client: dict[str, Any], oldest_at: datetime) -> bool:

@@ -224,14 +224,19 @@ async def _send_one(
     number_key = creds.instance_id or f"legacy:{tenant_id}"
     config = creds.config
     try:
-        # the pair limit first: the number slot is then the last wait before the call
-        if provider == "meta":
-            await deps.limiter.acquire(f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST)
-        await deps.limiter.acquire(
+        number = (
             f"number:{number_key}",
             float(config.get("rate_limit_per_s") or DEFAULT_NUMBER_RATE),
             int(config.get("rate_limit_burst") or 10),
         )
+        if provider == "meta":
+            # the pair limit first, the number slot taken for when the pair's opens: the
+            # number wait is then the last before the call (one Redis round trip for both)
+            await deps.limiter.acquire_both(
+                (f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST), number
+            )
+        else:
+            await deps.limiter.acquire(*number)
         if provider == "uazapi" and deps.pacer is not None:
             await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config))
     except DailyCapReached as exc:

@@ -12,6 +12,7 @@ import structlog
 from sender.clients.base import ProviderClient
 from sender.clients.lancepilot import LancePilotClient
 from sender.clients.meta import MetaGraphClient
+from sender.clients.pool import ShardedTransport
 from sender.clients.uazapi import UazapiClient
 from sender.handlers import SenderDeps, handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
@@ -35,7 +36,9 @@ async def run(settings: Settings) -> None:
         Runtime(settings) as rt,
         httpx.AsyncClient(
             timeout=httpx.Timeout(15.0, connect=5.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            transport=ShardedTransport(
+                httpx.Limits(max_connections=200, max_keepalive_connections=50), shards=8
+            ),
         ) as http,
     ):
         clients: dict[str, ProviderClient] = {

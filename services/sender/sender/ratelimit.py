@@ -54,6 +54,35 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((new_tat - now) / 1000) + 1000)
 return wait
 """
 
+# Two GCRA keys reserved together in one round trip (the pair, then the number at the moment the
+# pair slot opens): KEYS[1] first hash, KEYS[2] second. ARGV: interval us and burst of each, max
+# wait us. Returns the total wait in us, or -(wait) when refused; a refusal reserves nothing.
+_GCRA2_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local max_wait = tonumber(ARGV[5])
+local function slot(key, interval, burst, at)
+  local tat = tonumber(redis.call('HGET', key, 'tat') or '0')
+  if tat < at then tat = at end
+  local new_tat = tat + interval
+  local wait = new_tat - burst * interval - at
+  if wait < 0 then wait = 0 end
+  return new_tat, wait
+end
+local i1, b1 = tonumber(ARGV[1]), tonumber(ARGV[2])
+local i2, b2 = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tat1, wait1 = slot(KEYS[1], i1, b1, now)
+if wait1 > 0 and wait1 > max_wait then return -wait1 end
+local tat2, wait2 = slot(KEYS[2], i2, b2, now + wait1)
+local total = wait1 + wait2
+if total > 0 and total > max_wait then return -total end
+redis.call('HSET', KEYS[1], 'tat', string.format('%d', tat1), 't', ARGV[1], 'b', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil((tat1 - now) / 1000) + 1000)
+redis.call('HSET', KEYS[2], 'tat', string.format('%d', tat2), 't', ARGV[3], 'b', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], math.ceil((tat2 - now) / 1000) + 1000)
+return total
+"""
+
 # KEYS[1] the GCRA hash. ARGV: penalty us. The next admission is at now + penalty at the earliest.
 _PENALIZE_LUA = """
 local t = redis.call('TIME')
@@ -122,6 +151,7 @@ class RateLimiter:
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self._settings = settings
         self._gcra = redis.register_script(_GCRA_LUA)
+        self._gcra2 = redis.register_script(_GCRA2_LUA)
         self._penalize = redis.register_script(_PENALIZE_LUA)
 
     async def _call(self, key: str, rate_per_s: float, burst: int, max_wait_us: int) -> int:
@@ -147,6 +177,31 @@ class RateLimiter:
             await asyncio.sleep(wait / 1_000_000)
         return wait / 1_000_000
 
+    async def acquire_both(
+        self,
+        first: tuple[str, float, int],
+        second: tuple[str, float, int],
+        *,
+        max_wait_s: float = 30,
+    ) -> float:
+        """`acquire` of two (key, rate, burst) limits in one round trip; the seconds waited.
+
+        The second slot is taken for the moment the first one opens (as two `acquire`
+        calls in a row would), and a wait beyond `max_wait_s` reserves neither.
+        """
+        args: list[int] = []
+        for _key, rate_per_s, burst in (first, second):
+            if rate_per_s <= 0:
+                raise ValueError("rate_per_s must be positive")
+            args += [max(1, round(1_000_000 / rate_per_s)), max(1, burst)]
+        keys = [self._settings.rkey("rl", first[0]), self._settings.rkey("rl", second[0])]
+        wait = int(await self._gcra2(keys=keys, args=[*args, int(max_wait_s * 1_000_000)]))
+        if wait < 0:
+            raise RateLimitTimeout(f"{first[0]} + {second[0]}", -wait / 1_000_000)
+        if wait:
+            await asyncio.sleep(wait / 1_000_000)
+        return wait / 1_000_000
+
     async def penalize(self, key: str, seconds: float) -> None:
         """Push the key's next admission at least `seconds` ahead (a throttling answer)."""
         await self._penalize(keys=[self._settings.rkey("rl", key)], args=[int(seconds * 1_000_000)])
@@ -161,11 +216,10 @@ class RateLimiter:
         max_wait_s: float = 30,
     ) -> float:
         """Pair limit then number limit for one outbound message; returns the seconds waited."""
-        waited = await self.acquire(
-            pair_key(phone_id, to), PAIR_RATE_PER_S, PAIR_BURST, max_wait_s=max_wait_s
-        )
-        return waited + await self.acquire(
-            number_key(phone_id), rate_per_s, burst, max_wait_s=max(0.0, max_wait_s - waited)
+        return await self.acquire_both(
+            (pair_key(phone_id, to), PAIR_RATE_PER_S, PAIR_BURST),
+            (number_key(phone_id), rate_per_s, burst),
+            max_wait_s=max_wait_s,
         )
 
 

@@ -17,6 +17,24 @@ _COLUMNS = (
     " last_bot_message_at, last_human_message_at, last_role, context_reset_at, followup_stage,"
     " followup_due_at, attributes, created_at, updated_at"
 )
+COLUMNS = _COLUMNS
+
+
+# what a message does to its existing conversation (`upsert_for_message` and
+# `messages.store_inbound_in_conversation`); the table is aliased `c`
+UPSERT_SET = """
+              contact_phone = coalesce(EXCLUDED.contact_phone, c.contact_phone),
+              contact_name = coalesce(EXCLUDED.contact_name, c.contact_name),
+              provider = EXCLUDED.provider,
+              provider_instance_id = coalesce(EXCLUDED.provider_instance_id, c.provider_instance_id),
+              last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
+              last_customer_message_at = greatest(c.last_customer_message_at,
+                                                  EXCLUDED.last_customer_message_at),
+              last_human_message_at = greatest(c.last_human_message_at,
+                                               EXCLUDED.last_human_message_at),
+              last_role = CASE WHEN EXCLUDED.last_message_at >= coalesce(c.last_message_at, '-infinity')
+                               THEN EXCLUDED.last_role ELSE c.last_role END,
+              updated_at = now()"""
 
 
 async def upsert_for_message(
@@ -37,19 +55,7 @@ async def upsert_for_message(
               (client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,
                last_message_at, last_customer_message_at, last_human_message_at, last_role)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (client_id, contact_key) DO UPDATE SET
-              contact_phone = coalesce(EXCLUDED.contact_phone, c.contact_phone),
-              contact_name = coalesce(EXCLUDED.contact_name, c.contact_name),
-              provider = EXCLUDED.provider,
-              provider_instance_id = coalesce(EXCLUDED.provider_instance_id, c.provider_instance_id),
-              last_message_at = greatest(c.last_message_at, EXCLUDED.last_message_at),
-              last_customer_message_at = greatest(c.last_customer_message_at,
-                                                  EXCLUDED.last_customer_message_at),
-              last_human_message_at = greatest(c.last_human_message_at,
-                                               EXCLUDED.last_human_message_at),
-              last_role = CASE WHEN EXCLUDED.last_message_at >= coalesce(c.last_message_at, '-infinity')
-                               THEN EXCLUDED.last_role ELSE c.last_role END,
-              updated_at = now()
+            ON CONFLICT (client_id, contact_key) DO UPDATE SET {UPSERT_SET}
             RETURNING {_COLUMNS}, (xmax = 0) AS created""",
         client_id,
         contact.key,
@@ -177,18 +183,104 @@ async def burst_context(
     return client, data, existing, gate
 
 
-async def lock_for_reply(
-    conn: Conn, client_id: str, conversation_id: str, after_id: int
-) -> dict[str, Any] | None:
-    """Row-lock the conversation and say whether a customer message newer than `after_id` exists."""
+async def lock_and_queue_reply(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    after_id: int,
+    overdue: bool,
+    bubbles: list[tuple[str, str]],
+    burst_id: str,
+    payload: dict[str, Any],
+    event: tuple[str, dict[str, Any]] | None,
+    drop_event_type: str | None,
+    correlation_id: str | None,
+    followup_delays_s: list[float] | None = None,
+    followup_from: datetime | None = None,
+) -> tuple[dict[str, Any] | None, str | None, list[int]]:
+    """Lock the conversation for a reply, queue the reply's outbox rows and its event: one statement.
+
+    Row-locks the conversation (hold the transaction for what follows). The reply is
+    dropped when the conversation is not the bot's (`state_<state>`) or, unless
+    `overdue`, a customer message newer than `after_id` exists (`stale`); otherwise each
+    (content, idempotency key) of `bubbles` is queued in order, existing keys skipped.
+    `event` (type, data) is appended when the reply is queued, `drop_event_type`
+    ({why, stage: generated}) when it is dropped; None appends nothing.
+    With `followup_delays_s` (the delay of each stage of an active follow-up plan, [] for
+    none) a queued reply also does what `followups.schedule_followup` does with the
+    locked row: `followup_due_at` becomes `followup_from` + the delay of the stage after
+    `followup_stage`, or NULL when the plan has no such stage (written only when it
+    changes something). The statement is then a whole reply on its own, needing no
+    transaction around it.
+    Returns (the locked conversation or None, why it was dropped, ids of the new rows
+    in bubble order).
+    """
     row = await conn.fetchrow(
-        f"""SELECT {_COLUMNS}, EXISTS (
-                SELECT 1 FROM chat_messages m WHERE m.client_id = $1 AND m.conversation_id = $2
-                  AND m.direction = 'in' AND m.role = 'customer' AND m.id > $3
-            ) AS newer_customer_message
-            FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE""",
+        f"""WITH a AS (
+              SELECT {_COLUMNS}, EXISTS (
+                  SELECT 1 FROM chat_messages m WHERE m.client_id = $1 AND m.conversation_id = $2
+                    AND m.direction = 'in' AND m.role = 'customer' AND m.id > $3
+                ) AS newer_customer_message
+              FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE
+            ), ok AS (
+              SELECT a.*, CASE WHEN a.state <> 'bot' THEN 'state_' || a.state
+                               WHEN NOT $4::bool AND a.newer_customer_message THEN 'stale'
+                          END AS why
+              FROM a
+            ), ins AS (
+              INSERT INTO chat_messages
+                (client_id, conversation_id, direction, role, provider, provider_instance_id,
+                 kind, content, payload, status, idempotency_key, burst_id)
+              SELECT $1, ok.id, 'out', 'bot', ok.provider, ok.provider_instance_id, 'text',
+                     b.content, $8::jsonb, 'pending', b.key, $7
+              FROM ok CROSS JOIN unnest($5::text[], $6::text[]) WITH ORDINALITY AS b(content, key, n)
+              WHERE ok.why IS NULL
+              ORDER BY b.n
+              ON CONFLICT (idempotency_key) DO NOTHING
+              RETURNING id, idempotency_key
+            ), ev AS (
+              INSERT INTO conversation_events
+                (client_id, conversation_id, event_type, data, correlation_id, created_at)
+              SELECT $1, ok.id, CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END,
+                     CASE WHEN ok.why IS NULL THEN $10::jsonb
+                          ELSE jsonb_build_object('why', ok.why, 'stage', 'generated') END,
+                     $12, now()
+              FROM ok WHERE CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END IS NOT NULL
+            ), due AS (
+              SELECT ok.id, CASE WHEN coalesce(ok.followup_stage, 0) >= 0
+                                  AND coalesce(ok.followup_stage, 0) < cardinality($13::float8[])
+                            THEN $14::timestamptz + make_interval(
+                              secs => ($13::float8[])[coalesce(ok.followup_stage, 0) + 1]) END AS at,
+                     ok.followup_due_at AS was
+              FROM ok WHERE $13::float8[] IS NOT NULL AND ok.why IS NULL AND ok.state = 'bot'
+                AND cardinality($5::text[]) > 0
+            ), fu AS (
+              UPDATE active_conversations SET followup_due_at = due.at, updated_at = now()
+              FROM due WHERE client_id = $1 AND active_conversations.id = due.id
+                AND (due.at IS NOT NULL OR due.was IS NOT NULL)
+            )
+            SELECT ok.*, (SELECT coalesce(array_agg(ins.id ORDER BY array_position($6::text[],
+                                  ins.idempotency_key)), '{{}}') FROM ins) AS new_ids
+            FROM ok""",
         client_id,
         conversation_id,
         after_id,
+        overdue,
+        [content for content, _ in bubbles],
+        [key for _, key in bubbles],
+        burst_id,
+        payload,
+        event[0] if event else None,
+        event[1] if event else None,
+        drop_event_type,
+        correlation_id,
+        followup_delays_s,
+        followup_from,
     )
-    return dict(row) if row else None
+    if row is None:
+        return None, None, []
+    conv = dict(row)
+    why = conv.pop("why")
+    new_ids = [int(i) for i in conv.pop("new_ids")]
+    return conv, why, new_ids

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.repositories.conversations import COLUMNS as _CONV_COLUMNS
+from wacommon.repositories.conversations import UPSERT_SET as _CONV_UPSERT_SET
 from wacommon.schemas import DeliveryState, InboundMessage
 
 _COLUMNS = (
@@ -544,3 +546,102 @@ async def burst_with_history(
         data = dict(r)
         (burst if data.pop("in_burst") else history).append(data)
     return burst, history
+
+
+_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLUMNS.split(","))
+
+
+async def store_inbound_in_conversation(
+    conn: Conn,
+    msg: InboundMessage,
+    *,
+    buffer_if_bot: bool,
+    burst_on_store: bool,
+    events: bool,
+    correlation_id: str | None,
+) -> tuple[dict[str, Any], bool, int | None, str]:
+    """`upsert_for_message`, `store_inbound` and their events in one statement.
+
+    Returns (conversation, created, stored id or None for a duplicate, stored status).
+    The message is stored `buffered` when `buffer_if_bot` and the conversation, as the
+    upsert left it (row-locked), is the bot's; `received` otherwise. With
+    `burst_on_store` a buffered row carries its own one-message burst id at once
+    (`burst_id_for` of the debounce: the first 32 hex digits of the SHA-256 of
+    "tenant|conversation|id"). With `events`, a stored message appends
+    `conversation_started` (when the conversation was created) and `msg_received`, as
+    `pipeline.process_inbound` would through the event log, in the same statement.
+    """
+    customer_at = msg.sent_at if msg.sender.value == "customer" else None
+    human_at = msg.sent_at if msg.sender.value == "human" else None
+    row = await conn.fetchrow(
+        f"""WITH c AS (
+              INSERT INTO active_conversations AS c
+                (client_id, contact_key, contact_phone, contact_name, provider,
+                 provider_instance_id, last_message_at, last_customer_message_at,
+                 last_human_message_at, last_role)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+              ON CONFLICT (client_id, contact_key) DO UPDATE SET
+                {_CONV_UPSERT_SET}
+              RETURNING {_C_COLUMNS}, (xmax = 0) AS created
+            ), n AS (
+              SELECT c.id AS conversation_id, nextval('chat_messages_id_seq') AS id,
+                     ($18::bool AND c.state = 'bot') AS buffered
+              FROM c
+            ), m AS (
+              INSERT INTO chat_messages
+                (id, client_id, conversation_id, direction, role, provider, provider_instance_id,
+                 provider_message_id, kind, content, media, payload, raw, status, burst_id,
+                 reply_to, provider_sent_at)
+              SELECT n.id, $1, n.conversation_id, 'in', $10, $5, $6, $11, $12, $13, $14, $15,
+                     $16, CASE WHEN n.buffered THEN 'buffered' ELSE 'received' END,
+                     CASE WHEN n.buffered AND $19::bool THEN left(encode(sha256(convert_to(
+                       $1::text || '|' || n.conversation_id::text || '|' || n.id::text, 'UTF8')),
+                       'hex'), 32) END,
+                     $17, $7
+              FROM n
+              ON CONFLICT (provider, provider_message_id) DO NOTHING
+              RETURNING id, status, conversation_id
+            ), e AS (
+              INSERT INTO conversation_events
+                (client_id, conversation_id, event_type, data, correlation_id, created_at)
+              SELECT $1, m.conversation_id, v.event_type, v.data, $21, v.at
+              FROM m CROSS JOIN c CROSS JOIN LATERAL (VALUES
+                ('conversation_started', $22::jsonb, now(), c.created),
+                ('msg_received', $23::jsonb, $7::timestamptz, true)) v(event_type, data, at, keep)
+              WHERE $20::bool AND v.keep
+            )
+            SELECT c.*, m.id AS stored_id, m.status AS stored_status FROM c LEFT JOIN m ON true""",
+        msg.tenant_id,
+        msg.contact.key,
+        msg.contact.phone,
+        msg.contact.name,
+        msg.provider.value,
+        msg.instance_id,
+        msg.sent_at,
+        customer_at,
+        human_at,
+        msg.sender.value,
+        msg.provider_message_id,
+        msg.kind.value,
+        msg.text,
+        msg.media.model_dump(exclude_none=True) if msg.media else None,
+        {
+            "attributes": msg.attributes,
+            "contact": msg.contact.model_dump(),
+            "is_group": msg.is_group,
+        },
+        msg.raw,
+        msg.reply_to,
+        buffer_if_bot,
+        burst_on_store,
+        events,
+        correlation_id,
+        {"provider": msg.provider.value},
+        {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
+    )
+    assert row is not None
+    conv = dict(row)
+    created = bool(conv.pop("created"))
+    stored = conv.pop("stored_id")
+    status = str(conv.pop("stored_status") or "")
+    return conv, created, int(stored) if stored is not None else None, status
