@@ -376,11 +376,17 @@ async def time_aggregation(
         f"aggregation catch-up: {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s"
     )
 
-    await copy_events(dsn, gen, per_5min, now - timedelta(minutes=5), now)
-    events, secs = await drain(pool, prices)
+    # the first run after the catch-up also prepares statements on a new pool connection:
+    # several runs, as the service does every 5 minutes, and the median of them
+    runs = []
+    for _ in range(5):
+        await copy_events(dsn, gen, per_5min, now - timedelta(minutes=5), now)
+        runs.append(await drain(pool, prices))
+    events, secs = sorted(runs, key=lambda r: r[1])[len(runs) // 2]
     print(
-        f"aggregation incremental, last 5 minutes' worth: {events:,} events in "
-        f"{secs * 1000:.1f} ms = {events / secs:,.0f} events/s"
+        f"aggregation incremental, last 5 minutes' worth (median of {len(runs)} runs):"
+        f" {events:,} events in {secs * 1000:.1f} ms = {events / secs:,.0f} events/s"
+        f" (first run {runs[0][1] * 1000:.1f} ms)"
     )
 
     await copy_events(dsn, gen, per_day, now - timedelta(days=1), now)
