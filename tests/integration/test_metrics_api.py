@@ -23,6 +23,7 @@ from metrics.aggregate import aggregate_increment
 from metrics.app import create_app
 from metrics.settings import MetricsSettings
 from wacommon import event_types as et
+from wacommon.db import create_pool
 from wacommon.events import PgEventLog
 from wacommon.settings import Settings
 
@@ -202,6 +203,23 @@ async def test_operator_view_lists_each_tenants_totals(
     assert sum(s["messages_in"] for s in body["series"]) == expected
     names = (await client.get("/api/metrics/tenants", headers=bearer(ADMIN))).json()
     assert {tenants["a"], tenants["b"]} <= {t["client_id"] for t in names}
+
+
+async def test_the_tenant_read_outside_fastapi_answers_like_the_rest_of_the_app(
+    pool: asyncpg.Pool, settings: Settings, tenants: dict[str, str]
+) -> None:
+    path = f"/api/clients/{tenants['a']}/metrics/daily"
+    # its own pool, closed: the read fails inside the fast path and must still be answered
+    broken = await create_pool(settings, min_size=1, max_size=1)
+    app = create_app(None, broken, metrics_settings(settings))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as c:
+        assert (await c.head(path, headers=bearer(ADMIN))).status_code == 200  # via FastAPI
+        assert (await c.post(path, headers=bearer(ADMIN))).status_code == 405
+        await broken.close()
+        res = await c.get(path, headers=bearer(ADMIN))
+    assert res.status_code == 500
+    assert res.json() == {"detail": "Internal Server Error"}
 
 
 async def test_bad_ranges_are_rejected(client: httpx.AsyncClient, tenants: dict[str, str]) -> None:

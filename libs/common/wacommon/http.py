@@ -14,6 +14,7 @@ import uvloop
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
@@ -55,7 +56,7 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
 
 
 async def serve(
-    app: FastAPI,
+    app: ASGIApp,
     settings: Settings,
     *,
     on_stop: list[Callable[[], Awaitable[None]]] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
@@ -9,16 +10,20 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import orjson
+import structlog
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrics import queries, report
 from metrics.auth import KeyResolver, Principal
 
+log = structlog.get_logger(__name__)
+
 _JSON = "application/json"
 _JSON_BYTES = _JSON.encode()
 TENANT_DAILY_PATH = "/api/clients/{client_id}/metrics/daily"
+_TENANT_DAILY = re.compile(r"/api/clients/([^/]+)/metrics/daily")
 _NO_STORE = {"Cache-Control": "no-store"}
 _DEFAULT_DAYS = 30
 
@@ -75,7 +80,12 @@ class TenantDaily:
         self._max_days = max_days
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, body, headers = await self._answer(scope)
+        try:
+            status, body, headers = await self._answer(scope)
+        except Exception:
+            # nothing was sent yet: answer like FastAPI's error middleware would
+            log.exception("tenant_daily_failed", path=scope.get("path"))
+            status, body, headers = _failure(500, "Internal Server Error")
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -101,9 +111,31 @@ class TenantDaily:
         return 200, body, [(b"cache-control", b"no-store"), (b"content-type", _JSON_BYTES)]
 
 
-def tenant_daily_route(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> Route:
-    """The tenant read as a route of its own (an ASGI app endpoint, not a function)."""
-    return Route(TENANT_DAILY_PATH, TenantDaily(pool, resolver, max_days), methods=["GET"])
+def tenant_daily_route(tenant_daily: TenantDaily) -> Route:
+    """The tenant read as a route of the FastAPI app too (HEAD, and 405 for other methods)."""
+    return Route(TENANT_DAILY_PATH, tenant_daily, methods=["GET"])
+
+
+class TenantDailyFirst:
+    """Answers `GET` of the tenant read before the FastAPI app; everything else goes to `app`.
+
+    Inside FastAPI the read crossed five middleware layers and the router (error, telemetry,
+    body limit, exception and exit-stack middleware) that cost ~14 % of the service's CPU
+    per read under load; `TenantDaily` answers its own errors, so it needs none of them.
+    """
+
+    def __init__(self, app: ASGIApp, tenant_daily: TenantDaily) -> None:
+        self._app = app
+        self._tenant_daily = tenant_daily
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _TENANT_DAILY.fullmatch(scope["path"])
+            if match is not None:
+                scope["path_params"] = {"client_id": match.group(1)}
+                await self._tenant_daily(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> APIRouter:
