@@ -13,6 +13,7 @@ import pytest
 from followup.scanner import FollowupScanner, bootstrap
 from followup.settings import FollowupSettings
 from followup.writers import FollowupDecision, FollowupRequest
+from sender.relay import relay_once
 from wacommon import conversation_state as cs
 from wacommon.broker.publisher import FakePublisher
 from wacommon.followups import cancel_followups, schedule_followup
@@ -31,7 +32,7 @@ PLAN: dict[str, Any] = {
 
 
 def scanner(pool: asyncpg.Pool, publisher: FakePublisher, **kw: Any) -> FollowupScanner:
-    settings = FollowupSettings(_env_file=None, republish_after_s=10**9)
+    settings = FollowupSettings(_env_file=None)
     return bootstrap(settings, pool=pool, publisher=publisher, **kw)
 
 
@@ -404,19 +405,19 @@ async def test_no_followups_during_a_handover_or_after_opt_out(pool: asyncpg.Poo
     assert await outbound(pool, out_client, out_conv) == []
 
 
-async def test_a_lost_publish_is_published_again(pool: asyncpg.Pool) -> None:
+async def test_a_lost_publish_is_published_again_by_the_senders_relay(pool: asyncpg.Pool) -> None:
     client_id, conv = await conversation(pool)
     broken = FakePublisher()
     broken.fail_with = ConnectionError("broker down")
     await scanner(pool, broken).run_once(T0 + timedelta(hours=1))
     [row] = await outbound(pool, client_id, conv)
-    publisher = FakePublisher()
-    settings = FollowupSettings(_env_file=None, republish_after_s=600)
-    later = bootstrap(settings, pool=pool, publisher=publisher)
-    await later.run_once(T0 + timedelta(hours=1, minutes=5))
-    assert sends(publisher, conv) == []
-    await later.run_once(T0 + timedelta(hours=1, minutes=11))
-    assert [m.outbound_id for m in sends(publisher, conv)] == [row["id"]]
+    assert row["status"] == "pending"  # stored, its command lost
+    relay = FakePublisher()
+    await pool.execute(
+        "UPDATE chat_messages SET updated_at = now() - interval '10 years' WHERE id = $1", row["id"]
+    )
+    await relay_once(pool, relay, older_than_s=30)
+    assert [(m.outbound_id, m.origin) for m in sends(relay, conv)] == [(row["id"], "followup")]
 
 
 # ---- reminders

@@ -244,7 +244,7 @@ async def publish_send(
     outbound_id: int,
     origin: Literal["followup", "reminder"],
 ) -> bool:
-    """Hand the stored row to the sender; a lost publish is retried by the republish pass."""
+    """Hand the stored row to the sender; a lost publish is retried by the sender's outbox relay."""
     message = SendReply(
         tenant_id=client_id,
         conversation_id=conversation_id,

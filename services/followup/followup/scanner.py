@@ -1,4 +1,8 @@
-"""One scan: end timed handovers, send due follow-ups and reminders, republish lost sends."""
+"""One scan: end timed handovers, send due follow-ups and reminders.
+
+A send whose publish was lost after its commit stays `pending` in the outbox; the
+sender's relay (`sender.relay`) publishes it again, for every origin.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,6 @@ class ScanResult:
     resumed: int = 0
     followups: Counter[str] = field(default_factory=Counter)
     reminders: Counter[str] = field(default_factory=Counter)
-    republished: int = 0
 
 
 @dataclass
@@ -56,7 +59,6 @@ class FollowupScanner:
         result.resumed = await expire_handovers(self.pool, now=at)
         result.followups = await self._drain(self._followups, at)
         result.reminders = await self._drain(self._reminders, at)
-        result.republished = await self._republish(at)
         return result
 
     async def _drain(
@@ -142,21 +144,6 @@ class FollowupScanner:
         await asyncio.gather(*(one(i) for i in items))
         return outcomes
 
-    async def _republish(self, now: datetime) -> int:
-        older = timedelta(seconds=self.settings.republish_after_s)
-        rows = await store.stale_outbound(self.pool, now, older)
-        count = 0
-        for r in rows:
-            if await handlers.publish_send(
-                self.publisher,
-                str(r["client_id"]),
-                str(r["conversation_id"]),
-                r["id"],
-                r["origin"],
-            ):
-                count += 1
-        return count
-
     async def loop(self, stop: asyncio.Event) -> None:
         """Scan every `followup_interval_s` until `stop` is set."""
         while not stop.is_set():
@@ -167,7 +154,6 @@ class FollowupScanner:
                     resumed=result.resumed,
                     followups=dict(result.followups),
                     reminders=dict(result.reminders),
-                    republished=result.republished,
                 )
             except Exception as exc:
                 log.exception("scan_failed", error=repr(exc))

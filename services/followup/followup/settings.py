@@ -20,5 +20,3 @@ class FollowupSettings(Settings):
     # a human handover postpones a due reminder by this much, up to reminder_max_delay_s
     reminder_retry_s: float = 900.0
     reminder_max_delay_s: float = 86400.0
-    # scheduled sends still pending this long after commit are published again
-    republish_after_s: float = 600.0

@@ -261,17 +261,3 @@ async def finish_reminder(
         sent_at,
         locked_until,
     )
-
-
-async def stale_outbound(
-    pool: asyncpg.Pool, now: datetime, older_than: timedelta, limit: int = 500
-) -> list[asyncpg.Record]:
-    """Scheduled sends committed but still pending long after: their publish may have been lost."""
-    return await pool.fetch(
-        "SELECT id, client_id, conversation_id, payload->>'origin' AS origin FROM chat_messages"
-        " WHERE status = 'pending' AND direction = 'out' AND created_at <= $1"
-        " AND created_at > $1 - interval '1 day'"
-        " AND payload->>'origin' IN ('followup', 'reminder') ORDER BY created_at LIMIT $2",
-        now - older_than,
-        limit,
-    )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any, cast
 
 import httpx
 import structlog
@@ -16,19 +14,16 @@ from sender.clients.pool import ShardedTransport
 from sender.clients.uazapi import UazapiClient
 from sender.handlers import SenderDeps, handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
+from sender.relay import relay_loop
 from wacommon.broker.consumer import Consumer, Delivery
-from wacommon.broker.topology import PIPELINE, SEND_QUEUE
+from wacommon.broker.topology import SEND_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
-from wacommon.repositories import messages as msg_repo
 from wacommon.runtime import Runtime
-from wacommon.schemas import Envelope, SendReply
+from wacommon.schemas import Envelope
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-RELAY_EVERY_S = 15.0
-RELAY_AFTER_S = 30.0
 
 
 async def run(settings: Settings) -> None:
@@ -65,24 +60,7 @@ async def run(settings: Settings) -> None:
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:
-            """Republish outbox rows whose command was lost after their commit."""
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RELAY_EVERY_S)
-                try:
-                    for row in await msg_repo.stale_pending(rt.pool, RELAY_AFTER_S):
-                        await rt.publisher.publish(
-                            SendReply(
-                                tenant_id=str(row["client_id"]),
-                                conversation_id=str(row["conversation_id"]),
-                                outbound_id=int(row["id"]),
-                                origin=cast(Any, row["origin"]),
-                            ),
-                            exchange=PIPELINE,
-                        )
-                        log.warning("outbox_relayed", outbound_id=row["id"])
-                except Exception as exc:
-                    log.warning("outbox_relay_failed", error=repr(exc))
+            await relay_loop(stop, rt.pool, rt.publisher)
 
         await serve(
             service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay]

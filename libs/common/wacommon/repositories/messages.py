@@ -320,6 +320,8 @@ async def apply_status(
 async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> list[dict[str, Any]]:
     """Outbox rows nobody published or sent (a publish lost after commit), across tenants.
 
+    Oldest first, along the partial index on `updated_at` of pending outbound rows.
+
     Operational sweep: each row still carries its tenant and every later query is scoped.
     """
     rows = await conn.fetch(
@@ -327,7 +329,7 @@ async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> li
                   coalesce(payload->>'origin', 'bot') AS origin FROM chat_messages
            WHERE direction = 'out' AND status = 'pending'
              AND updated_at < now() - make_interval(secs => $1)
-           ORDER BY id LIMIT $2""",
+           ORDER BY updated_at LIMIT $2""",
         older_than_s,
         limit,
     )
