@@ -113,15 +113,16 @@ async def _rollup(
         " FROM (SELECT DISTINCT timezone AS tz FROM clients) z",
         prices,
     )
-    days = 0
-    for statement in stage:
-        status = await conn.execute(statement, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
-        days = days or int(status.rsplit(" ", 1)[-1])
+    statuses = [
+        await conn.execute(statement, unknown, *args, timeout=_ROLLUP_TIMEOUT_S)
+        for statement in stage
+    ]
+    days = int(statuses[0].rsplit(" ", 1)[-1])  # "SELECT n": the tenant-days of `ms_days`
     if days > _ANALYZE_ABOVE:
         # row counts for the merge's join plan (temp tables are never auto-analyzed)
         await conn.execute(f"ANALYZE {', '.join(TEMP_TABLES)}", timeout=_ROLLUP_TIMEOUT_S)
+    # the stage tables are ON COMMIT DROP: gone with this transaction
     row: asyncpg.Record | None = await conn.fetchrow(MERGE_SQL, prices, timeout=_ROLLUP_TIMEOUT_S)
-    await conn.execute(f"DROP TABLE {', '.join(TEMP_TABLES)}")
     assert row is not None  # an aggregate-only SELECT always returns one row
     return row
 

@@ -23,8 +23,16 @@ from tenacity import (
     wait_exponential,
 )
 
+from sender import ratelimit
 from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
-from sender.ratelimit import DailyCapReached, RateLimiter, UazapiPacer, UazapiPacing
+from sender.ratelimit import (
+    NUMBER_BURST,
+    NUMBER_RATE_PER_S,
+    DailyCapReached,
+    RateLimiter,
+    UazapiPacer,
+    UazapiPacing,
+)
 from wacommon import conversation_state
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
@@ -51,9 +59,6 @@ DB_UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
 )
 THROTTLING_CODES = frozenset({"130429", "131056", "80007", "4", "429"})
-DEFAULT_NUMBER_RATE = 80.0
-PAIR_RATE = 1 / 6
-PAIR_BURST = 45
 FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped"})
 
 
@@ -224,19 +229,13 @@ async def _send_one(
     number_key = creds.instance_id or f"legacy:{tenant_id}"
     config = creds.config
     try:
-        number = (
-            f"number:{number_key}",
-            float(config.get("rate_limit_per_s") or DEFAULT_NUMBER_RATE),
-            int(config.get("rate_limit_burst") or 10),
-        )
+        rate = float(config.get("rate_limit_per_s") or NUMBER_RATE_PER_S)
+        burst = int(config.get("rate_limit_burst") or NUMBER_BURST)
         if provider == "meta":
-            # the pair limit first, the number slot taken for when the pair's opens: the
-            # number wait is then the last before the call (one Redis round trip for both)
-            await deps.limiter.acquire_both(
-                (f"pair:{number_key}:{to}", PAIR_RATE, PAIR_BURST), number
-            )
+            # the pair limit, then the number's (one Redis round trip for both)
+            await deps.limiter.acquire_send(number_key, to, rate_per_s=rate, burst=burst)
         else:
-            await deps.limiter.acquire(*number)
+            await deps.limiter.acquire(ratelimit.number_key(number_key), rate, burst)
         if provider == "uazapi" and deps.pacer is not None:
             await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config))
     except DailyCapReached as exc:
@@ -302,7 +301,7 @@ async def _provider_error(
     tenant_id = msg.tenant_id or ""
     if exc.retryable:
         if exc.code in THROTTLING_CODES or exc.http_status == 429:
-            await deps.limiter.penalize(f"number:{number_key}", exc.retry_after or 1.0)
+            await deps.limiter.penalize(ratelimit.number_key(number_key), exc.retry_after or 1.0)
         if not exc.ambiguous:
             await msg_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), str(exc)[:500])
         SENDS.labels(row["provider"], "retry").inc()

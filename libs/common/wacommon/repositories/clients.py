@@ -7,7 +7,7 @@ from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
 
-_COLUMNS = (
+COLUMNS = (
     "id, name, system_prompt, bot_active, timezone, tools_config, followup_config,"
     " human_attendant_timeout, token, api_url, whatsapp_provider, created_at, updated_at"
 )
@@ -39,9 +39,9 @@ async def create_client(conn: Conn, fields: dict[str, Any]) -> dict[str, Any]:
     cols = ", ".join(data)
     params = ", ".join(f"${i}" for i in range(1, len(data) + 1))
     row = await conn.fetchrow(
-        f"INSERT INTO clients ({cols}) VALUES ({params}) RETURNING {_COLUMNS}"
+        f"INSERT INTO clients ({cols}) VALUES ({params}) RETURNING {COLUMNS}"
         if data
-        else f"INSERT INTO clients DEFAULT VALUES RETURNING {_COLUMNS}",
+        else f"INSERT INTO clients DEFAULT VALUES RETURNING {COLUMNS}",
         *data.values(),
     )
     assert row is not None
@@ -49,13 +49,13 @@ async def create_client(conn: Conn, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_client(conn: Conn, client_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE id = $1", client_id)
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM clients WHERE id = $1", client_id)
     return dict(row) if row else None
 
 
 async def list_clients(conn: Conn, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM clients ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
+        f"SELECT {COLUMNS} FROM clients ORDER BY created_at, id LIMIT $1 OFFSET $2", limit, offset
     )
     return [dict(r) for r in rows]
 
@@ -70,7 +70,7 @@ async def update_client(
         return await get_client(conn, client_id)
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(data, start=2))
     row = await conn.fetchrow(
-        f"UPDATE clients SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        f"UPDATE clients SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
         client_id,
         *data.values(),
     )

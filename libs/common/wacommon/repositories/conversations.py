@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.repositories.clients import COLUMNS as CLIENT_COLUMNS
 from wacommon.schemas import Contact
 
 _COLUMNS = (
@@ -132,21 +133,7 @@ async def record_outbound(
 
 _A_COLUMNS = ", ".join(f"a.{c.strip()}" for c in _COLUMNS.split(","))
 # the columns of `clients_repo.get_client`, prefixed in the joined row
-_CLIENT_COLUMNS = (
-    "id",
-    "name",
-    "system_prompt",
-    "bot_active",
-    "timezone",
-    "tools_config",
-    "followup_config",
-    "human_attendant_timeout",
-    "token",
-    "api_url",
-    "whatsapp_provider",
-    "created_at",
-    "updated_at",
-)
+_CLIENT_COLUMNS = tuple(c.strip() for c in CLIENT_COLUMNS.split(","))
 
 
 async def burst_context(
