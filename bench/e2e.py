@@ -32,6 +32,7 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
@@ -46,6 +47,7 @@ from bench.common import (  # noqa: E402
     cpu_seconds,
     fetch_sends,
     find_pids,
+    machine_cpu_seconds,
     percentile,
     rss_mb,
 )
@@ -204,12 +206,14 @@ async def run(args: argparse.Namespace) -> None:
         backends0 = await db_backends(env.database_url)
         commits0 = await db_commits(env.database_url)
         cpu0 = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in watched.items()}
+        machine0, self0 = machine_cpu_seconds(), cpu_seconds(os.getpid())
         spies = start_profiles(args.profile, procs, args.seconds) if args.profile else []
         t0 = time.monotonic()
         print(f"posting {len(bodies)} greetings at {args.rate:.0f}/s from distinct customers")
         posted, failed = await post_open_loop(procs[0].url, bodies, args.rate)
         await settle(graph.url, WARMUP + len(posted), args.drain)
         wall = time.monotonic() - t0
+        machine1, self1 = machine_cpu_seconds(), cpu_seconds(os.getpid())
         cpu = {
             name: sum(cpu_seconds(pid) for pid in pids) - cpu0[name]
             for name, pids in watched.items()
@@ -231,6 +235,9 @@ async def run(args: argparse.Namespace) -> None:
             first.setdefault(s["to"], float(s["at"]))
         hops = await hop_times(env.database_url, tenant)
         report(args, env, posted, accepted, failed, first, per_customer, hops)
+        missing = [c for c in posted if c not in first]
+        if missing:
+            await explain_missing(env, tenant, missing)
         replies = max(1, sum(1 for c in posted if c in first))
         print(f"CPU from the first post to the last reply ({wall:.1f} s):")
         for name, used in cpu.items():
@@ -240,6 +247,18 @@ async def run(args: argparse.Namespace) -> None:
             )
         total = sum(v for k, v in cpu.items() if "shared" not in k)
         print(f"  {'total (not shared)':22s} {1000 * total / replies:6.2f} ms CPU per message")
+        busy = machine1[0] - machine0[0]
+        cores = (machine1[1] - machine0[1]) / wall
+        print(
+            f"  {'this load generator':22s} {100 * (self1 - self0) / wall:5.1f} % of a core"
+            f"  {1000 * (self1 - self0) / replies:6.2f} ms per message"
+        )
+        print(
+            f"  {'whole machine':22s} {100 * busy / wall:5.1f} % of a core"
+            f"  {1000 * busy / replies:6.2f} ms per message ({cores:.0f} cores,"
+            f" {100 * busy / (wall * cores):.0f} % busy; the rest of it is the kernel, PostgreSQL's"
+            " own processes and anything else running)"
+        )
         print(f"PostgreSQL transactions committed per message: {commits / replies:.1f}")
         if spies:
             print("where the busy time goes (py-spy samples by library):")
@@ -424,6 +443,67 @@ def report(
     p99 = percentile(total, 99) * 1000
     ok = p50 < 20 and p99 < 100 and not missing
     print(f"targets (p50 < 20 ms, p99 < 100 ms at {args.rate:.0f}/s): {'met' if ok else 'MISSED'}")
+
+
+async def explain_missing(env: BenchEnv, tenant: str, missing: list[str]) -> None:
+    """Where the unanswered customers' messages are: rows by status, queues, log warnings."""
+    conn = await asyncpg.connect(env.database_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT coalesce(mi.status, 'no inbound row') AS inbound,
+                      coalesce(mo.status, 'no reply row') AS reply,
+                      coalesce(mo.error_code, '') AS error, count(*) AS n
+                 FROM unnest($2::text[]) AS k(contact_key)
+                 LEFT JOIN active_conversations c ON c.client_id = $1
+                      AND c.contact_key = k.contact_key
+                 LEFT JOIN chat_messages mi ON mi.client_id = $1 AND mi.conversation_id = c.id
+                      AND mi.direction = 'in'
+                 LEFT JOIN chat_messages mo ON mo.client_id = $1 AND mo.conversation_id = c.id
+                      AND mo.direction = 'out'
+                GROUP BY 1, 2, 3 ORDER BY 4 DESC""",
+            tenant,
+            missing,
+        )
+    finally:
+        await conn.close()
+    print(f"the {len(missing)} unanswered customers (inbound status / reply status / error):")
+    for r in rows:
+        print(f"  {r['n']:6d}  {r['inbound']} / {r['reply']} / {r['error'] or '-'}")
+    from wacommon.broker import topology
+
+    settings = env.settings()
+    names = [settings.q(wq.name) for wq in topology.WORK_QUEUES]
+    names += [topology.dlq_name(n) for n in list(names)]
+    names += [topology.retry_queue_name(settings, d) for d in settings.retry_delays_ms]
+    depths = {n: await queue_depth_by_name(settings, n) for n in names}
+    print(
+        "  messages waiting: " + (", ".join(f"{n} {d}" for n, d in depths.items() if d) or "none")
+    )
+    for proc in env.procs:
+        warnings: collections.Counter[str] = collections.Counter()
+        with proc.log_path.open(errors="replace") as log:
+            for text in log:
+                try:
+                    entry = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and entry.get("level") in ("warning", "error"):
+                    warnings[f"{entry.get('event')}: {str(entry.get('error', ''))[:80]}"] += 1
+        if warnings:
+            print(f"  {proc.name} warnings/errors: {dict(warnings.most_common(5))}")
+
+
+async def queue_depth_by_name(settings: Any, name: str) -> int:
+    """Messages ready in one queue (full name)."""
+    from wacommon.broker.connection import connect
+
+    conn = await connect(settings, attempts=3)
+    try:
+        channel = await conn.channel()
+        queue = await channel.declare_queue(name, passive=True)
+        return int(queue.declaration_result.message_count or 0)
+    finally:
+        await conn.close()
 
 
 def main() -> None:

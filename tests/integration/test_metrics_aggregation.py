@@ -11,8 +11,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from metrics.aggregate import aggregate_increment, recompute
+from metrics.holdback import oldest_open_writer
+from metrics.loop import run_once
 from metrics.settings import MetricsSettings
 from wacommon import event_types as et
 from wacommon.db import create_pool
@@ -348,3 +351,35 @@ async def test_incremental_equals_full_recompute_with_concurrent_writers_and_two
         assert sum(r["events"] for r in incremental[cid].values()) == written[cid]
     await recompute(pool, PRICES)
     assert {cid: await daily(pool, cid) for cid in tenants} == incremental
+
+
+async def test_the_open_transaction_holding_the_watermark_is_named_and_exported(
+    pool: asyncpg.Pool,
+) -> None:
+    cid = await new_tenant(pool)
+    fast = MetricsSettings(_env_file=None, aggregation_interval_s=0.2)  # type: ignore[call-arg]
+    stuck = await pool.acquire()
+    await stuck.execute("SET application_name = 'stuck-writer'")
+    try:
+        tx = stuck.transaction()
+        await tx.start()
+        await PgEventLog(pool).append(cid, et.MSG_RECEIVED, {"provider": "meta"}, conn=stuck)
+        started = time.monotonic()
+        await asyncio.sleep(0.3)
+        writer = await oldest_open_writer(pool)
+        # the horizon is cluster-wide: an even older writer elsewhere would be named instead
+        assert writer is not None and writer.age_s >= time.monotonic() - started - 0.05
+        if writer.pid == stuck.get_server_pid():
+            assert writer.application == "stuck-writer"
+            assert writer.state == "idle in transaction"
+        await run_once(pool, fast)
+        held = REGISTRY.get_sample_value("wa_metrics_watermark_held_seconds")
+        assert held is not None and held >= 0.3
+        row = (await daily(pool, cid)).get(DAY)
+        assert row is None  # its event is above the horizon: not counted while it is open
+        await tx.commit()
+        pid = stuck.get_server_pid()
+    finally:
+        await pool.release(stuck)
+    writer = await oldest_open_writer(pool)
+    assert writer is None or writer.pid != pid

@@ -11,6 +11,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from metrics.aggregate import aggregate_increment
+from metrics.holdback import oldest_open_writer
 from metrics.settings import MetricsSettings
 
 log = structlog.get_logger(__name__)
@@ -19,6 +20,10 @@ EVENTS = Counter("wa_metrics_aggregated_events_total", "Events rolled up into me
 RUNS = Counter("wa_metrics_aggregation_runs_total", "Aggregation runs", ["outcome"])
 DURATION = Histogram("wa_metrics_aggregation_seconds", "Duration of one aggregation run")
 LAST_OK = Gauge("wa_metrics_aggregation_last_success_unixtime", "End of the last good run")
+HELD = Gauge(
+    "wa_metrics_watermark_held_seconds",
+    "Age of the oldest open transaction on the server, which the next run cannot pass",
+)
 # how often partitions are checked ahead of time (the log must never spill into DEFAULT)
 _PARTITION_EVERY_S = 3600.0
 
@@ -49,6 +54,27 @@ async def run_once(pool: asyncpg.Pool, settings: MetricsSettings) -> None:
         xact_hi=result.hi,
         ms=round(elapsed * 1000, 1),
     )
+    await report_holdback(pool, settings)
+
+
+async def report_holdback(pool: asyncpg.Pool, settings: MetricsSettings) -> None:
+    """Export the age of the transaction holding the watermark; warn once it spans a run."""
+    try:
+        writer = await oldest_open_writer(pool)
+    except Exception as exc:
+        log.warning("holdback_check_failed", error=repr(exc))
+        return
+    HELD.set(writer.age_s if writer else 0.0)
+    if writer is not None and writer.age_s > settings.aggregation_interval_s:
+        # its events and every later one wait for it: the dashboard stops moving
+        log.warning(
+            "aggregation_held_back",
+            pid=writer.pid,
+            database=writer.database,
+            application=writer.application,
+            state=writer.state,
+            open_s=round(writer.age_s, 1),
+        )
 
 
 async def ensure_partitions(pool: asyncpg.Pool) -> None:
