@@ -286,14 +286,14 @@ async def cleanup(env: BenchEnv) -> None:
         await pg.close()
 
 
-async def queue_depth(settings: Any, queue: str) -> int:
-    """Messages ready in one work queue (its short name; the prefix is added)."""
+async def queue_depth(settings: Any, queue: str, *, prefixed: bool = False) -> int:
+    """Messages ready in one queue (its short name, the prefix added unless `prefixed`)."""
     from wacommon.broker.connection import connect
 
     conn = await connect(settings, attempts=3)
     try:
         channel = await conn.channel()
-        q = await channel.declare_queue(settings.q(queue), passive=True)
+        q = await channel.declare_queue(queue if prefixed else settings.q(queue), passive=True)
         count = q.declaration_result.message_count
         return int(count or 0)
     finally:

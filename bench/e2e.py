@@ -32,7 +32,6 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
@@ -49,6 +48,7 @@ from bench.common import (  # noqa: E402
     find_pids,
     machine_cpu_seconds,
     percentile,
+    queue_depth,
     rss_mb,
 )
 
@@ -475,7 +475,7 @@ async def explain_missing(env: BenchEnv, tenant: str, missing: list[str]) -> Non
     names = [settings.q(wq.name) for wq in topology.WORK_QUEUES]
     names += [topology.dlq_name(n) for n in list(names)]
     names += [topology.retry_queue_name(settings, d) for d in settings.retry_delays_ms]
-    depths = {n: await queue_depth_by_name(settings, n) for n in names}
+    depths = {n: await queue_depth(settings, n, prefixed=True) for n in names}
     print(
         "  messages waiting: " + (", ".join(f"{n} {d}" for n, d in depths.items() if d) or "none")
     )
@@ -491,19 +491,6 @@ async def explain_missing(env: BenchEnv, tenant: str, missing: list[str]) -> Non
                     warnings[f"{entry.get('event')}: {str(entry.get('error', ''))[:80]}"] += 1
         if warnings:
             print(f"  {proc.name} warnings/errors: {dict(warnings.most_common(5))}")
-
-
-async def queue_depth_by_name(settings: Any, name: str) -> int:
-    """Messages ready in one queue (full name)."""
-    from wacommon.broker.connection import connect
-
-    conn = await connect(settings, attempts=3)
-    try:
-        channel = await conn.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        return int(queue.declaration_result.message_count or 0)
-    finally:
-        await conn.close()
 
 
 def main() -> None:
