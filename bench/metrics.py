@@ -240,6 +240,40 @@ async def reference_rollup(pool: asyncpg.Pool) -> str:
     return f"{events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s ({status})"
 
 
+async def keyed_rollup(pool: asyncpg.Pool) -> str:
+    """A second floor: one GROUP BY (tenant, local day, type, the key each type is counted by).
+
+    Distinct conversations, the latency distribution and the per-tool counts all need one
+    hash entry per (tenant, day, key); this is that grouping alone, with no token sums,
+    buckets, percentiles, maps or upsert after it.
+    """
+    async with pool.acquire() as conn:
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await conn.execute(
+                "SET LOCAL work_mem = '512MB'; SET LOCAL hash_mem_multiplier = 4;"
+                " SET LOCAL jit = off; SET LOCAL parallel_setup_cost = 100;"
+                " SET LOCAL parallel_tuple_cost = 0.01"
+            )
+            t0 = time.perf_counter()
+            status = await conn.execute(
+                "CREATE TEMP TABLE bench_keyed ON COMMIT DROP AS"
+                " SELECT e.client_id, (e.created_at AT TIME ZONE c.timezone)::date AS day,"
+                " e.event_type, CASE e.event_type"
+                " WHEN 'msg_received' THEN e.conversation_id::text"
+                " WHEN 'ai_responded' THEN e.data->>'latency_ms'"
+                " WHEN 'tool_used' THEN e.data->>'tool' END AS k, count(*) AS n"
+                " FROM conversation_events e JOIN clients c ON c.id = e.client_id"
+                " GROUP BY 1, 2, 3, 4"
+            )
+            secs = time.perf_counter() - t0
+            events = int(await conn.fetchval("SELECT sum(n) FROM bench_keyed"))
+        finally:
+            await tr.rollback()
+    return f"{events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s ({status})"
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -371,6 +405,8 @@ async def time_aggregation(
     """Catch-up, incremental (5 minutes' and a day's worth) and one-day recompute timings."""
     ref = await reference_rollup(pool)
     print(f"reference, count-only rollup (tenant, local day, type) of the same events: {ref}")
+    keyed = await keyed_rollup(pool)
+    print(f"reference, keyed grouping only (tenant, local day, type, key): {keyed}")
     events, secs = await drain(pool, prices)
     print(
         f"aggregation catch-up: {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s"

@@ -25,6 +25,12 @@ from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+# Idle connections are dropped before a server with the common 5 s idle timeout (uvicorn,
+# many proxies) closes them: at equal timeouts a request can leave on a connection the
+# server is closing, and the reset is ambiguous (the send may have happened), so the row
+# waits `send_reconcile_s` before anything retries it (seen in bench/e2e.py at 200/s).
+KEEPALIVE_EXPIRY_S = 4.0
+
 
 async def run(settings: Settings) -> None:
     async with (
@@ -32,7 +38,12 @@ async def run(settings: Settings) -> None:
         httpx.AsyncClient(
             timeout=httpx.Timeout(15.0, connect=5.0),
             transport=ShardedTransport(
-                httpx.Limits(max_connections=200, max_keepalive_connections=50), shards=8
+                httpx.Limits(
+                    max_connections=200,
+                    max_keepalive_connections=50,
+                    keepalive_expiry=KEEPALIVE_EXPIRY_S,
+                ),
+                shards=8,
             ),
         ) as http,
     ):
