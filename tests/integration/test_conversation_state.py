@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from wacommon import bot_gate, human_reply
 from wacommon import conversation_state as cs
 from wacommon.business_hours import business_hours_decision, claim_off_hours_notice
 from wacommon.commands import apply_customer_command, parse_customer_command
@@ -71,7 +72,9 @@ async def test_ai_transfer_hands_over_and_silences_the_bot(pool: asyncpg.Pool) -
         assert await cs.handover(
             conn, client_id, conv, cause="transfer_to_human", until=until, now=T0
         )
-        assert await cs.bot_may_reply(conn, client_id, conv, now=T0 + timedelta(minutes=5)) == (
+        assert await bot_gate.bot_may_reply(
+            conn, client_id, conv, now=T0 + timedelta(minutes=5)
+        ) == (
             False,
             "human",
         )
@@ -99,11 +102,11 @@ async def test_operator_resume_ends_a_permanent_handover(pool: asyncpg.Pool) -> 
     async with pool.acquire() as conn:
         assert await cs.handover(conn, client_id, conv, cause="operator", until=None, now=T0)
         # permanent: no timeout ever resumes it
-        assert await cs.expire_handovers(pool, now=T0 + timedelta(days=365)) >= 0
+        assert await bot_gate.expire_handovers(pool, now=T0 + timedelta(days=365)) >= 0
         assert (await state_of(pool, client_id, conv))["state"] == "human"
         assert await cs.resume(conn, client_id, conv, cause="operator", correlation_id="c1")
         assert not await cs.resume(conn, client_id, conv, cause="operator")
-        assert await cs.bot_may_reply(conn, client_id, conv) == (True, None)
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (True, None)
     assert [e for e in await events(pool, client_id, conv)][-1] == (
         "bot_resumed",
         {"cause": "operator"},
@@ -115,9 +118,9 @@ async def test_timeout_resumes_without_any_new_message(pool: asyncpg.Pool) -> No
     until = T0 + timedelta(minutes=60)
     async with pool.acquire() as conn:
         await cs.handover(conn, client_id, conv, cause="transfer_to_human", until=until, now=T0)
-    await cs.expire_handovers(pool, now=until - timedelta(seconds=1))
+    await bot_gate.expire_handovers(pool, now=until - timedelta(seconds=1))
     assert (await state_of(pool, client_id, conv))["state"] == "human"
-    assert await cs.expire_handovers(pool, now=until) >= 1
+    assert await bot_gate.expire_handovers(pool, now=until) >= 1
     row = await state_of(pool, client_id, conv)
     assert (row["state"], row["state_reason"], row["state_until"]) == ("bot", "timeout", None)
     assert (await events(pool, client_id, conv))[-1] == ("bot_resumed", {"cause": "timeout"})
@@ -127,7 +130,9 @@ async def test_bot_may_reply_ends_an_expired_handover_itself(pool: asyncpg.Pool)
     client_id, conv = await new_conversation(pool)
     async with pool.acquire() as conn:
         await cs.handover(conn, client_id, conv, cause="x", until=T0 + timedelta(minutes=1), now=T0)
-        assert await cs.bot_may_reply(conn, client_id, conv, now=T0 + timedelta(minutes=2)) == (
+        assert await bot_gate.bot_may_reply(
+            conn, client_id, conv, now=T0 + timedelta(minutes=2)
+        ) == (
             True,
             None,
         )
@@ -138,7 +143,7 @@ async def test_human_reply_pauses_for_the_tenant_timeout_and_extends(pool: async
     tools = {"atendimento_humano": {"timeout_minutes": 30}}
     client_id, conv = await new_conversation(pool, tools_config=tools)
     async with pool.acquire() as conn:
-        state = await cs.on_human_message(
+        state = await human_reply.on_human_message(
             conn,
             client_id,
             conv,
@@ -150,7 +155,7 @@ async def test_human_reply_pauses_for_the_tenant_timeout_and_extends(pool: async
         assert state == "human"
         assert (await state_of(pool, client_id, conv))["state_until"] == T0 + timedelta(minutes=30)
         later = T0 + timedelta(minutes=20)
-        await cs.on_human_message(
+        await human_reply.on_human_message(
             conn, client_id, conv, tenant_tools_config=tools, human_timeout_s=3600, now=later
         )
     assert (await state_of(pool, client_id, conv))["state_until"] == later + timedelta(minutes=30)
@@ -164,7 +169,7 @@ async def test_human_reply_pauses_for_the_tenant_timeout_and_extends(pool: async
 async def test_human_reply_falls_back_to_client_timeout_seconds(pool: asyncpg.Pool) -> None:
     client_id, conv = await new_conversation(pool)
     async with pool.acquire() as conn:
-        await cs.on_human_message(
+        await human_reply.on_human_message(
             conn, client_id, conv, tenant_tools_config={}, human_timeout_s=600, now=T0
         )
     assert (await state_of(pool, client_id, conv))["state_until"] == T0 + timedelta(seconds=600)
@@ -174,10 +179,10 @@ async def test_human_reply_can_pause_permanently(pool: asyncpg.Pool) -> None:
     tools = {"atendimento_humano": {"permanent_on_human_reply": True, "timeout_minutes": 30}}
     client_id, conv = await new_conversation(pool, tools_config=tools)
     async with pool.acquire() as conn:
-        await cs.on_human_message(
+        await human_reply.on_human_message(
             conn, client_id, conv, tenant_tools_config=tools, human_timeout_s=3600, now=T0
         )
-    await cs.expire_handovers(pool, now=T0 + timedelta(days=30))
+    await bot_gate.expire_handovers(pool, now=T0 + timedelta(days=30))
     row = await state_of(pool, client_id, conv)
     assert (row["state"], row["state_until"]) == ("human", None)
 
@@ -187,7 +192,7 @@ async def test_human_hashtag_from_business_phone_resumes(pool: asyncpg.Pool) -> 
     async with pool.acquire() as conn:
         await cs.handover(conn, client_id, conv, cause="operator", until=None, now=T0)
         assert (
-            await cs.on_human_message(
+            await human_reply.on_human_message(
                 conn, client_id, conv, tenant_tools_config={}, human_timeout_s=None, text="#ativar"
             )
             == "bot"
@@ -203,19 +208,19 @@ async def test_customer_messages_never_resume_the_bot(pool: asyncpg.Pool) -> Non
         assert not await cs.reopen(conn, client_id, conv)
         await cancel_followups(conn, client_id, conv)
         assert parse_customer_command("oi, tem alguém aí?", {}) is None
-        assert await cs.bot_may_reply(conn, client_id, conv) == (False, "human")
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (False, "human")
 
 
 async def test_reply_generated_before_takeover_is_not_allowed_out(pool: asyncpg.Pool) -> None:
     client_id, conv = await new_conversation(pool)
     async with pool.acquire() as conn:
-        generated_ok = await cs.bot_may_reply(conn, client_id, conv)
-        await cs.on_human_message(
+        generated_ok = await bot_gate.bot_may_reply(conn, client_id, conv)
+        await human_reply.on_human_message(
             conn, client_id, conv, tenant_tools_config={}, human_timeout_s=3600
         )
         # the sender re-checks right before sending
         assert generated_ok == (True, None)
-        assert await cs.bot_may_reply(conn, client_id, conv) == (False, "human")
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (False, "human")
 
 
 async def test_opt_out_blocks_everything_until_an_operator_clears_it(pool: asyncpg.Pool) -> None:
@@ -225,14 +230,14 @@ async def test_opt_out_blocks_everything_until_an_operator_clears_it(pool: async
         assert not await cs.handover(conn, client_id, conv, cause="operator", until=None)
         assert not await cs.resume(conn, client_id, conv, cause="customer_command")
         assert (
-            await cs.on_human_message(
+            await human_reply.on_human_message(
                 conn, client_id, conv, tenant_tools_config={}, human_timeout_s=60
             )
             == "opted_out"
         )
-        assert await cs.bot_may_reply(conn, client_id, conv) == (False, "opted_out")
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (False, "opted_out")
         assert await cs.clear_opt_out(conn, client_id, conv, cause="operator")
-        assert await cs.bot_may_reply(conn, client_id, conv) == (True, None)
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (True, None)
     names = [e for e, _ in await events(pool, client_id, conv)]
     assert names == ["opted_out", "human_responded", "opt_out_cleared"]
 
@@ -242,7 +247,7 @@ async def test_close_writes_resolved_with_duration_and_reopen(pool: asyncpg.Pool
     async with pool.acquire() as conn:
         assert await cs.close(conn, client_id, conv, by="human", cause="operator", now=T0)
         assert not await cs.close(conn, client_id, conv, by="human", cause="operator", now=T0)
-        assert await cs.bot_may_reply(conn, client_id, conv) == (False, "closed")
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (False, "closed")
         assert await cs.reopen(conn, client_id, conv, now=T0 + timedelta(hours=1))
         assert await cs.close(
             conn, client_id, conv, by="ai", cause="x", now=T0 + timedelta(hours=1, seconds=5)
@@ -256,8 +261,8 @@ async def test_close_writes_resolved_with_duration_and_reopen(pool: asyncpg.Pool
 async def test_bot_disabled_for_the_tenant(pool: asyncpg.Pool) -> None:
     client_id, conv = await new_conversation(pool, bot_active=False)
     async with pool.acquire() as conn:
-        assert await cs.bot_may_reply(conn, client_id, conv) == (False, "bot_disabled")
-        assert await cs.bot_may_reply(conn, client_id, str(uuid.uuid4())) == (
+        assert await bot_gate.bot_may_reply(conn, client_id, conv) == (False, "bot_disabled")
+        assert await bot_gate.bot_may_reply(conn, client_id, str(uuid.uuid4())) == (
             False,
             "conversation_not_found",
         )

@@ -13,6 +13,7 @@ import asyncpg
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon import conversation_state as cs
+from wacommon import human_reply
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
@@ -203,7 +204,7 @@ async def test_after_resume_the_prompt_shows_what_the_human_said(pool: asyncpg.P
     await chat.burst(await chat.inbound("quero falar com uma pessoa"))
     await chat.inbound("Oi Ana, aqui é a Carla. Seu pedido sai amanhã.", SenderRole.HUMAN)
     async with pool.acquire() as conn:
-        await cs.on_human_message(
+        await human_reply.on_human_message(
             conn,
             chat.client_id,
             chat.conversation_id,

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wacommon import event_types as ev
+from wacommon.flags import truthy
 from wacommon.pgconn import Conn, append_event
 
 DAY_KEYS = ("seg", "ter", "qua", "qui", "sex", "sab", "dom")
@@ -47,10 +48,6 @@ def _hhmm(value: Any, default: time) -> time:
         return default
 
 
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in {"true", "1", "yes", "sim", "on"}
-
-
 def _holidays(cfg: dict[str, Any]) -> tuple[set[date], set[tuple[int, int]]]:
     fixed: set[date] = set()
     yearly: set[tuple[int, int]] = set()
@@ -79,7 +76,7 @@ def open_intervals(
         if day in fixed or (day.month, day.day) in yearly:
             continue
         spec = by_day.get(DAY_KEYS[day.weekday()])
-        if not spec or not _truthy(spec.get("on", spec.get("active", True))):
+        if not spec or not truthy(spec.get("on", spec.get("active", True))):
             continue
         opens = _hhmm(spec.get("start"), time(8, 0))
         closes = _hhmm(spec.get("end"), time(18, 0))
@@ -107,7 +104,7 @@ def _locate(cfg: dict[str, Any], now: datetime, tz: ZoneInfo) -> tuple[bool, dat
 def business_hours_decision(tools_config: dict[str, Any], now: datetime, tz: str) -> HoursDecision:
     """Whether the bot answers at `now` in the tenant's time zone `tz`."""
     cfg = tools_config.get("business_hours")
-    if not isinstance(cfg, dict) or not _truthy(cfg.get("active", False)):
+    if not isinstance(cfg, dict) or not truthy(cfg.get("active", False)):
         return HoursDecision(answer=True)
     mode = str(cfg.get("mode") or "dentro").lower()
     if mode == "sempre":
@@ -153,11 +150,11 @@ async def claim_off_hours_notice(
 
 def next_allowed_at(allowed_hours: dict[str, Any], now: datetime, tz: str) -> datetime | None:
     """`now` if follow-up `allowed_hours` allow it, else the next allowed instant (None: never)."""
-    if not isinstance(allowed_hours, dict) or not _truthy(allowed_hours.get("enabled", False)):
+    if not isinstance(allowed_hours, dict) or not truthy(allowed_hours.get("enabled", False)):
         return now
     days = allowed_hours.get("days")
     allowed_days = (
-        {_day_key(k) for k, v in days.items() if _truthy(v)}
+        {_day_key(k) for k, v in days.items() if truthy(v)}
         if isinstance(days, dict)
         else set(DAY_KEYS[:5])
     )

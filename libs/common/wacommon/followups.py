@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wacommon import event_types as ev
+from wacommon.flags import truthy
 from wacommon.pgconn import Conn, append_event
 
 WINDOW = timedelta(hours=24)
@@ -52,10 +53,6 @@ class FollowupPlan:
         return self.stages[index] if self.active and 0 <= index < len(self.stages) else None
 
 
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in {"true", "1", "yes", "sim", "on"}
-
-
 def _minutes(value: Any, default: float) -> float:
     try:
         return max(0.0, float(value))
@@ -87,7 +84,7 @@ def parse_plan(config: dict[str, Any] | None) -> FollowupPlan:
     hours = cfg.get("allowed_hours")
     reminder_template = cfg.get("reminder_template")
     return FollowupPlan(
-        active=_truthy(cfg.get("active", False)) and bool(stages),
+        active=truthy(cfg.get("active", False)) and bool(stages),
         stages=stages,
         allowed_hours=hours if isinstance(hours, dict) else {},
         conversion_window=timedelta(

@@ -25,8 +25,8 @@ from followup.writers import (
     OfflineReminderCheck,
     ReminderCheck,
 )
+from wacommon.bot_gate import expire_handovers
 from wacommon.broker.publisher import Publisher
-from wacommon.conversation_state import expire_handovers
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

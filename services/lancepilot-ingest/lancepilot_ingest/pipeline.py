@@ -17,7 +17,14 @@ import structlog
 from prometheus_client import Counter
 
 from lancepilot_ingest.debounce import DebounceConfig
-from wacommon import business_hours, commands, contact_filter, conversation_state, followups
+from wacommon import (
+    business_hours,
+    commands,
+    contact_filter,
+    conversation_state,
+    followups,
+    human_reply,
+)
 from wacommon import event_types as ev
 from wacommon.dbtypes import Conn
 from wacommon.events import EventLog, PgEventLog
@@ -120,7 +127,7 @@ async def process_inbound(
             campaign,
         )
     if msg.sender is SenderRole.HUMAN:
-        await conversation_state.on_human_message(
+        await human_reply.on_human_message(
             conn,
             tenant_id,
             cid,

@@ -22,7 +22,7 @@ from rag_worker.responder import (
     Usage,
     turn_from_row,
 )
-from wacommon import conversation_state, followups
+from wacommon import bot_gate, conversation_state, followups, human_reply
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import Publisher
@@ -126,7 +126,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         allowed, why = True, None
     else:
         async with deps.pool.acquire() as conn:
-            allowed, why = await conversation_state.bot_may_reply(conn, tenant_id, cid, gate=gate)
+            allowed, why = await bot_gate.bot_may_reply(conn, tenant_id, cid, gate=gate)
     if not allowed:
         REPLIES.labels("bot_silent").inc()
         log.info("burst_not_answered", why=why)
@@ -314,7 +314,7 @@ async def _commit_reply(
                 conn=conn,
             )
         if output.handover_reason:
-            until = conversation_state.human_pause_until(
+            until = human_reply.human_pause_until(
                 client["tools_config"], client.get("human_attendant_timeout"), utcnow()
             )
             await conversation_state.handover(

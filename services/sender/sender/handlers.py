@@ -33,7 +33,7 @@ from sender.ratelimit import (
     UazapiPacer,
     UazapiPacing,
 )
-from wacommon import conversation_state
+from wacommon import bot_gate
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.cache import TTLCache
@@ -189,9 +189,7 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
     if msg.origin in ("operator", "system"):
         return True
     async with deps.pool.acquire() as conn, conn.transaction():
-        ok, why = await conversation_state.bot_may_reply(
-            conn, msg.tenant_id or "", msg.conversation_id
-        )
+        ok, why = await bot_gate.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
         if ok:
             return True
         await msg_repo.mark_failed(

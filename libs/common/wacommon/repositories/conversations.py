@@ -142,7 +142,7 @@ async def burst_context(
     """One round trip for a burst: (client, conversation, existing reply, bot gate) or None.
 
     The existing reply is the outbox row with idempotency key `reply_key` (`id`,
-    `payload`); the bot gate is the row `conversation_state.bot_may_reply` reads.
+    `payload`); the bot gate is the row `bot_gate.bot_may_reply` reads.
     """
     client_cols = ", ".join(f"c.{c} AS cl_{c}" for c in _CLIENT_COLUMNS)
     row = await conn.fetchrow(
