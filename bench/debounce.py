@@ -24,7 +24,8 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 
-from lancepilot_ingest.debounce import Burst, DebounceConfig, Debouncer
+from lancepilot_ingest.bursts import Burst, DebounceConfig
+from lancepilot_ingest.debounce import Debouncer
 from wacommon.db import create_pool
 from wacommon.logging import configure_logging
 from wacommon.migrations import apply_migrations, ensure_database

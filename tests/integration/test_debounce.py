@@ -12,7 +12,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from lancepilot_ingest.debounce import Burst, DebounceConfig, Debouncer, burst_id_for
+from lancepilot_ingest.bursts import Burst, DebounceConfig, burst_id_for
+from lancepilot_ingest.debounce import Debouncer
 from wacommon.settings import Settings
 
 FAST = DebounceConfig(quiet_ms=200, max_wait_ms=2000, max_burst=50)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from lancepilot_ingest.debounce import burst_id_for
+from lancepilot_ingest.bursts import burst_id_for
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories.clients import create_client
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider

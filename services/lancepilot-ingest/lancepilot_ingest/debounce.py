@@ -29,185 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import re
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
+from lancepilot_ingest.bursts import Burst, Claim, DebounceConfig, burst_id_for
+from lancepilot_ingest.debounce_scripts import ADD_LUA, CLAIM_LUA, FORCE_FIELD, SETTLE_LUA
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-_FORCE_FIELD = "_f"
-
-_ADD_LUA = """
-local arrival = tonumber(ARGV[8])
-if arrival == 0 then
-  local t = redis.call('TIME')
-  arrival = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
-  return 0
-end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[3], arrival, ARGV[2])
-if ARGV[7] == '1' then redis.call('HSET', KEYS[2], '_f', '1') end
-local first = tonumber(redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2])
-local last = tonumber(redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2])
-local deadline = math.min(last + tonumber(ARGV[4]), first + tonumber(ARGV[5]))
-if redis.call('HEXISTS', KEYS[2], '_f') == 1
-   or redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
-  deadline = math.min(deadline, arrival)
-end
-redis.call('ZADD', KEYS[1], string.format('%d', deadline), ARGV[1])
-return deadline
-"""
-
-# KEYS: due, claimed, tokens. ARGV: key prefix, lease ms, batch, token base.
-_CLAIM_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease_until = string.format('%d', now + tonumber(ARGV[2]))
-local batch = tonumber(ARGV[3])
-local out = {}
-local n = 0
-local function take(m)
-  n = n + 1
-  local tok = ARGV[4] .. ':' .. n
-  redis.call('ZADD', KEYS[2], lease_until, m)
-  redis.call('HSET', KEYS[3], m, tok)
-  out[#out + 1] = {m, tok, redis.call('HGETALL', ARGV[1] .. 'f:' .. m)}
-end
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)) do
-  take(m)
-end
-if n < batch then
-  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch * 4)
-  for _, m in ipairs(due) do
-    if n >= batch then break end
-    if not redis.call('ZSCORE', KEYS[2], m) then
-      redis.call('ZREM', KEYS[1], m)
-      local b = ARGV[1] .. 'b:' .. m
-      if redis.call('EXISTS', b) == 1 then
-        redis.call('RENAME', b, ARGV[1] .. 'f:' .. m)
-        redis.call('DEL', ARGV[1] .. 'a:' .. m)
-        take(m)
-      end
-    end
-  end
-end
-local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-return {now, nxt[2] or '-1', out}
-"""
-
-# KEYS: claimed, tokens. ARGV: key prefix, mode ('done' | retry delay ms), member, token, ...
-_SETTLE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local settled = 0
-for i = 3, #ARGV, 2 do
-  local m = ARGV[i]
-  if redis.call('HGET', KEYS[2], m) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[2], m)
-    if ARGV[2] == 'done' then
-      redis.call('DEL', ARGV[1] .. 'f:' .. m)
-      redis.call('ZREM', KEYS[1], m)
-    else
-      redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), m)
-    end
-    settled = settled + 1
-  end
-end
-return settled
-"""
-
-
-@dataclass(frozen=True)
-class DebounceConfig:
-    """A tenant's debounce window (milliseconds); quiet 0 turns debouncing off."""
-
-    quiet_ms: int = 6000
-    max_wait_ms: int = 30000
-    max_burst: int = 20
-    flush_keywords: tuple[str, ...] = ()
-
-    @classmethod
-    def from_tools_config(cls, tools_config: dict[str, Any]) -> DebounceConfig:
-        """Read `tools_config["debounce"]` (seconds), falling back to the defaults."""
-        raw = tools_config.get("debounce") if isinstance(tools_config, dict) else None
-        if not isinstance(raw, dict):
-            return cls()
-        default = cls()
-        quiet = _seconds_ms(raw.get("quiet_seconds"), default.quiet_ms)
-        max_wait = _seconds_ms(raw.get("max_wait_seconds"), default.max_wait_ms)
-        try:
-            max_burst = max(1, int(raw.get("max_burst", default.max_burst)))
-        except (TypeError, ValueError):
-            max_burst = default.max_burst
-        words = raw.get("flush_keywords") or ()
-        if isinstance(words, str):
-            words = [w for w in words.split(",")]
-        keywords = tuple(str(w).strip().casefold() for w in words if str(w).strip())
-        return cls(quiet, max(max_wait, quiet), max_burst, keywords)
-
-    def is_flush_keyword(self, text: str) -> bool:
-        """True when the text contains one of the flush keywords as a whole word or phrase."""
-        folded = text.casefold()
-        return any(_keyword_re(k).search(folded) for k in self.flush_keywords)
-
-
-def _seconds_ms(value: Any, default_ms: int) -> int:
-    try:
-        return max(0, round(float(value) * 1000)) if value is not None else default_ms
-    except (TypeError, ValueError):
-        return default_ms
-
-
-def _keyword_re(keyword: str) -> re.Pattern[str]:
-    left = r"(?<!\w)" if keyword[:1].isalnum() else ""
-    right = r"(?!\w)" if keyword[-1:].isalnum() else ""
-    return re.compile(left + re.escape(keyword) + right)
-
-
-@dataclass(frozen=True)
-class Burst:
-    """Stored messages of one conversation answered as one unit, in order."""
-
-    tenant_id: str
-    conversation_id: str
-    burst_id: str
-    message_ids: list[int]
-    first_message_at: datetime
-
-
-@dataclass(frozen=True)
-class _Claim:
-    member: str
-    token: str
-    # (message time ms, id), in order
-    messages: list[tuple[int, int]]
-
-    @property
-    def tenant_id(self) -> str:
-        return self.member.split(":", 1)[0]
-
-    @property
-    def conversation_id(self) -> str:
-        return self.member.split(":", 1)[1]
-
-
-def burst_id_for(tenant_id: str, conversation_id: str, message_ids: Iterable[int]) -> str:
-    """A burst id that depends only on the set of messages (stable across re-flushes)."""
-    ids = ",".join(str(i) for i in sorted(message_ids))
-    return hashlib.sha256(f"{tenant_id}|{conversation_id}|{ids}".encode()).hexdigest()[:32]
 
 
 def _text(value: bytes | str) -> str:
@@ -249,9 +84,9 @@ class Debouncer:
         self._marks: list[Burst] = []
         self._mark_every = mark_interval_s
         self._marker: asyncio.Task[None] | None = None
-        self._add = redis.register_script(_ADD_LUA)
-        self._claim_script = redis.register_script(_CLAIM_LUA)
-        self._settle_script = redis.register_script(_SETTLE_LUA)
+        self._add = redis.register_script(ADD_LUA)
+        self._claim_script = redis.register_script(CLAIM_LUA)
+        self._settle_script = redis.register_script(SETTLE_LUA)
 
     def _keys(self, member: str) -> list[str]:
         return [self._due, *(f"{self._prefix}{kind}:{member}" for kind in ("b", "a", "f"))]
@@ -383,7 +218,7 @@ class Debouncer:
         except Exception as exc:
             log.warning("debounce_recover_failed", error=repr(exc))
 
-    async def _claim(self) -> tuple[list[_Claim], float]:
+    async def _claim(self) -> tuple[list[Claim], float]:
         """Claim due conversations; returns the claims and ms until the next deadline (-1)."""
         raw = await self._claim_script(
             keys=[self._due, self._claimed, self._tokens],
@@ -396,13 +231,13 @@ class Debouncer:
             messages = sorted(
                 (int(flat[i + 1]), int(flat[i]))
                 for i in range(0, len(flat), 2)
-                if flat[i] != _FORCE_FIELD
+                if flat[i] != FORCE_FIELD
             )
-            claims.append(_Claim(_text(member), _text(token), messages))
+            claims.append(Claim(_text(member), _text(token), messages))
         return claims, (nxt - now if nxt >= 0 else -1.0)
 
     async def _flush_batch(
-        self, claims: list[_Claim], on_flush: Callable[[Burst], Awaitable[None]]
+        self, claims: list[Claim], on_flush: Callable[[Burst], Awaitable[None]]
     ) -> None:
         try:
             await self._flush_claims(claims, on_flush)
@@ -414,7 +249,7 @@ class Debouncer:
             self._slots.release()
 
     async def _flush_claims(
-        self, claims: list[_Claim], on_flush: Callable[[Burst], Awaitable[None]]
+        self, claims: list[Claim], on_flush: Callable[[Burst], Awaitable[None]]
     ) -> None:
         pending = await self._still_buffered(claims)
         bursts = {}
@@ -455,7 +290,7 @@ class Debouncer:
         await self._settle([c for c in claims if c.member not in failed], "done")
         await self._settle([c for c in claims if c.member in failed], str(self._retry_ms))
 
-    async def _still_buffered(self, claims: list[_Claim]) -> set[int]:
+    async def _still_buffered(self, claims: list[Claim]) -> set[int]:
         by_tenant: dict[str, list[int]] = defaultdict(list)
         owner: dict[int, str] = {}
         for claim in claims:
@@ -554,7 +389,7 @@ class Debouncer:
                     burst_ids,
                 )
 
-    async def _settle(self, claims: list[_Claim], mode: str) -> None:
+    async def _settle(self, claims: list[Claim], mode: str) -> None:
         if not claims:
             return
         args: list[str] = [self._prefix, mode]

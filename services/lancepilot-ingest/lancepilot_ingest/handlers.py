@@ -9,7 +9,8 @@ import asyncpg
 import orjson
 import structlog
 
-from lancepilot_ingest.debounce import Burst, Debouncer
+from lancepilot_ingest.bursts import Burst
+from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.pipeline import INBOUND, InboundOutcome, process_inbound
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery

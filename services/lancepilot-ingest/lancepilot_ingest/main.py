@@ -6,7 +6,8 @@ import asyncio
 
 import structlog
 
-from lancepilot_ingest.debounce import Burst, Debouncer
+from lancepilot_ingest.bursts import Burst
+from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handler_for, publish_burst
 from lancepilot_ingest.webhooks import webhooks_router
 from wacommon.broker.consumer import Consumer

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from lancepilot_ingest.debounce import DebounceConfig
+from lancepilot_ingest.bursts import DebounceConfig
 from wacommon import (
     business_hours,
     commands,
