@@ -1,17 +1,17 @@
-"""What happens to one claimed follow-up or reminder: decide, then write and publish exactly once."""
+"""What happens to one claimed follow-up: decide, then write and publish exactly once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 import structlog
 
 from followup import store
-from followup.store import FollowupClaim, ReminderClaim, Tenant
-from followup.writers import FollowupRequest, FollowupWriter, ReminderCheck, ReminderRequest
+from followup.store import FollowupClaim, Tenant
+from followup.writers import FollowupRequest, FollowupWriter
 from wacommon import conversation_state as cs
 from wacommon import event_types as ev
 from wacommon.broker import topology
@@ -257,99 +257,3 @@ async def publish_send(
         log.warning("scheduled_publish_failed", outbound_id=outbound_id, error=repr(exc))
         return False
     return True
-
-
-async def handle_reminder(
-    claim: ReminderClaim,
-    tenant: Tenant | None,
-    *,
-    pool: asyncpg.Pool,
-    publisher: Publisher,
-    checker: ReminderCheck,
-    now: datetime,
-    retry: timedelta,
-    max_delay: timedelta,
-) -> str:
-    """Send one due reminder once, or cancel, postpone or fail it with a reason."""
-    conv = await pool.fetchrow(
-        "SELECT state, provider, provider_instance_id, last_customer_message_at"
-        " FROM active_conversations WHERE client_id = $1 AND id = $2",
-        claim.client_id,
-        claim.conversation_id,
-    )
-    if conv is None or tenant is None or conv["state"] == cs.OPTED_OUT:
-        return await _end_reminder(pool, claim, "cancelled", "opted_out", now)
-    if conv["state"] == cs.HUMAN:
-        if now - claim.due_at > max_delay:
-            return await _end_reminder(pool, claim, "cancelled", "human_handover", now)
-        async with pool.acquire() as conn, conn.transaction():
-            if await store.lock_reminder(conn, claim):
-                await store.finish_reminder(conn, claim, status="pending", locked_until=now + retry)
-        return "postponed"
-    newer = await store.history(
-        pool, claim.client_id, claim.conversation_id, since=claim.created_at, limit=50
-    )
-    decision = await checker.check(
-        ReminderRequest(
-            client_id=claim.client_id,
-            conversation_id=claim.conversation_id,
-            text=claim.text,
-            due_at=claim.due_at,
-            created_at=claim.created_at,
-            newer=newer,
-        )
-    )
-    if not decision.send:
-        return await _end_reminder(pool, claim, "cancelled", decision.why or "check", now)
-    template = parse_plan(tenant.followup_config).reminder_template
-    windowed = not free_text_allowed(conv["provider"], conv["last_customer_message_at"], now)
-    if windowed and template is None:
-        return await _end_reminder(pool, claim, "failed", "outside_24h_window", now)
-    payload: dict[str, Any] = (
-        {"kind": "template", "template": template, "origin": "reminder"}
-        if windowed
-        else {"kind": "text", "text": decision.text, "origin": "reminder"}
-    )
-    async with pool.acquire() as conn, conn.transaction():
-        if not await store.lock_reminder(conn, claim):
-            return "superseded"
-        outbound_id = await store.insert_outbound(
-            conn,
-            client_id=claim.client_id,
-            conversation_id=claim.conversation_id,
-            provider=conv["provider"],
-            provider_instance_id=str(conv["provider_instance_id"])
-            if conv["provider_instance_id"]
-            else None,
-            kind=payload["kind"],
-            content=decision.text,
-            payload=payload,
-            idempotency_key=f"reminder:{claim.id}",
-            now=now,
-        )
-        await store.finish_reminder(
-            conn, claim, status="sent", outbound_id=outbound_id, sent_at=now
-        )
-    if outbound_id is not None:
-        await publish_send(
-            publisher, claim.client_id, claim.conversation_id, outbound_id, "reminder"
-        )
-    return "sent"
-
-
-async def _end_reminder(
-    pool: asyncpg.Pool, claim: ReminderClaim, status: str, why: str, now: datetime
-) -> str:
-    async with pool.acquire() as conn, conn.transaction():
-        if not await store.lock_reminder(conn, claim):
-            return "superseded"
-        await store.finish_reminder(conn, claim, status=status, error=why)
-        await append_event(
-            conn,
-            claim.client_id,
-            ev.REPLY_DROPPED,
-            {"why": why, "origin": "reminder", "reminder_id": claim.id},
-            conversation_id=claim.conversation_id,
-            at=now,
-        )
-    return status

@@ -17,7 +17,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 
-from followup import handlers, store
+from followup import handlers, reminders, store
 from followup.settings import FollowupSettings
 from followup.writers import (
     FollowupWriter,
@@ -115,7 +115,7 @@ class FollowupScanner:
         by_id = await store.tenants(self.pool, {c.client_id for c in claims}) if claims else {}
         return await self._each(
             claims,
-            lambda c: handlers.handle_reminder(
+            lambda c: reminders.handle_reminder(
                 c,
                 by_id.get(c.client_id),
                 pool=self.pool,
