@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from rag_worker.formatting import shape_reply
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon import conversation_state as cs
@@ -293,6 +294,15 @@ async def test_fractional_history_hours_are_a_window_not_a_crash(pool: asyncpg.P
 
     assert [(t.role, t.text) for t in chat.responder.inputs[-1].history] == [("bot", "Oi!")]
     assert [r["content"] for r in await chat.outbox()] == ["Oi!", "Custa R$ 50."]
+
+
+async def test_the_bubbles_a_responder_returns_go_out_as_they_are(pool: asyncpg.Pool) -> None:
+    key = "12.345.678/0001-90"
+    reply = f"A chave Pix é o CNPJ {key}, em nome de Forno da Vila."
+    chat = await Chat.start(pool, says(*shape_reply(reply)))
+    await chat.burst(await chat.inbound("qual a chave pix?"))
+    # the answer, then the key alone once: the handler must not shape the bubbles again
+    assert [r["content"] for r in await chat.outbox()] == [reply, key]
 
 
 async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order(

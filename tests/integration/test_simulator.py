@@ -29,6 +29,10 @@ A senha do wifi da loja é pizza2024.
 # Entregas
 
 Entregamos em todo o bairro Centro das 18h às 23h, taxa de R$ 5.
+
+# Pagamento
+
+A chave Pix é o CNPJ 12.345.678/0001-90, em nome de Loja Teste LTDA.
 """
 
 
@@ -92,6 +96,15 @@ async def test_answers_from_the_knowledge_base(
         out["conversation_id"],
     )
     assert conv["contact_key"] == f"SIM:{out['session']}" and conv["provider"] == "sandbox"
+
+
+async def test_a_pix_key_is_repeated_alone_once(api: httpx.AsyncClient, tenant_id: str) -> None:
+    resp = await simulate(api, tenant_id, "me passa a chave pix pfv")
+    assert resp.status_code == 200, resp.text
+    replies = resp.json()["replies"]
+    assert "A chave Pix é o CNPJ 12.345.678/0001-90" in replies[0]
+    assert replies.count("12.345.678/0001-90") == 1
+    assert len(replies) == len(set(replies))
 
 
 async def test_turns_are_stored_as_sandbox_messages_and_never_queued(

@@ -12,7 +12,6 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from rag_worker.formatting import shape_reply
 from rag_worker.responder import (
     Responder,
     ResponderInput,
@@ -244,7 +243,8 @@ async def _commit_reply(
     overdue: bool = False,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
-    bubbles = [bubble for text in output.messages for bubble in shape_reply(text)]
+    # already bubbles: shaping them again would repeat each copyable value (a Pix key twice)
+    bubbles = [text for text in output.messages if text.strip()]
     origin = "system" if output.handover_reason or output.opt_out else "bot"
     usage = output.usage
     responded = {

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from meta_gateway.admin.auth import parse_id, require_admin
-from rag_worker.formatting import shape_reply
 from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings, ai_settings_from_env
@@ -191,7 +190,8 @@ def simulator_router(
                 correlation_id=burst_id,
             ),
         )
-        replies = [bubble for text in output.messages for bubble in shape_reply(text)]
+        # the responder's messages are already WhatsApp bubbles (see ResponderOutput)
+        replies = [text for text in output.messages if text.strip()]
         await _store_replies(pool, cid, conv_id, burst_id, replies)
         usage = output.usage
         return SimulateOut(
