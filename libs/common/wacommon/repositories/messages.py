@@ -150,15 +150,17 @@ async def conversation_history(
 
 # customer messages not yet answered ($3: up to this id, $4: since), see burst_with_history
 _UNANSWERED = f"""SELECT {_COLUMNS} FROM chat_messages m
-            WHERE m.client_id = $1 AND m.conversation_id = $2 AND m.direction = 'in'
+            WHERE m.client_id IS NOT DISTINCT FROM $1 AND m.conversation_id = $2
+              AND m.direction = 'in'
               AND m.role IN ('customer', 'campaign') AND m.id <= $3
               AND ($4::timestamptz IS NULL OR m.created_at >= $4)
               AND m.id > coalesce((
                 SELECT max(CASE WHEN o.direction = 'out' AND o.burst_id IS NOT NULL THEN coalesce(
                     (SELECT max(b.id) FROM chat_messages b
-                     WHERE b.client_id = $1 AND b.conversation_id = $2
+                     WHERE b.client_id IS NOT DISTINCT FROM $1 AND b.conversation_id = $2
                        AND b.direction = 'in' AND b.burst_id = o.burst_id), o.id) ELSE o.id END)
-                FROM chat_messages o WHERE o.client_id = $1 AND o.conversation_id = $2
+                FROM chat_messages o
+                WHERE o.client_id IS NOT DISTINCT FROM $1 AND o.conversation_id = $2
                   AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
                        OR (o.direction = 'in' AND o.role = 'human'))), 0)"""
 
@@ -364,13 +366,15 @@ async def send_context(
         f"""WITH claimed AS (
               UPDATE chat_messages m SET status = 'sending', attempts = m.attempts + 1,
                      updated_at = now()
-              FROM active_conversations a JOIN clients c ON c.id = a.client_id
-              WHERE $4::bool AND m.client_id = $1 AND m.id = $2 AND m.direction = 'out'
-                AND m.status = 'pending' AND a.client_id = $1 AND a.id = $3
+              FROM active_conversations a JOIN clients c ON c.id = $1
+              WHERE $4::bool AND m.client_id IS NOT DISTINCT FROM $1 AND m.id = $2
+                AND m.direction = 'out' AND m.status IS NOT DISTINCT FROM 'pending'
+                AND a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3
                 AND (NOT $5::bool OR (a.state = 'bot' AND c.bot_active))
                 AND NOT EXISTS (
                   SELECT 1 FROM chat_messages p
-                  WHERE p.client_id = $1 AND p.conversation_id = m.conversation_id
+                  WHERE p.client_id IS NOT DISTINCT FROM $1
+                    AND p.conversation_id = m.conversation_id
                     AND m.burst_id IS NOT NULL AND p.burst_id = m.burst_id
                     AND p.direction = 'out' AND p.id < m.id AND p.status NOT IN {_FINAL})
               RETURNING m.id, m.attempts, m.updated_at
@@ -382,18 +386,19 @@ async def send_context(
                    cl.id AS claimed_id, cl.attempts AS claimed_attempts,
                    cl.updated_at AS claimed_updated_at
             FROM active_conversations a
-            LEFT JOIN chat_messages m ON m.client_id = $1 AND m.conversation_id = a.id
-              AND m.direction = 'out' AND (
+            LEFT JOIN chat_messages m ON m.client_id IS NOT DISTINCT FROM $1
+              AND m.conversation_id = a.id AND m.direction = 'out' AND (
               m.id = $2 OR (m.burst_id IS NOT NULL AND m.burst_id = (
-                SELECT burst_id FROM chat_messages WHERE client_id = $1 AND id = $2)))
+                SELECT burst_id FROM chat_messages
+                WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2)))
             LEFT JOIN claimed cl ON cl.id = m.id
             LEFT JOIN LATERAL (
               SELECT i.provider, i.provider_instance_id, i.provider_message_id
               FROM chat_messages i
-              WHERE i.client_id = $1 AND i.conversation_id = a.id AND i.direction = 'in'
-                AND i.role = 'customer'
+              WHERE i.client_id IS NOT DISTINCT FROM $1 AND i.conversation_id = a.id
+                AND i.direction = 'in' AND i.role = 'customer'
               ORDER BY i.id DESC LIMIT 1) li ON true
-            WHERE a.client_id = $1 AND a.id = $3
+            WHERE a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3
             ORDER BY m.id""",
         client_id,
         first_id,
@@ -448,9 +453,11 @@ async def claim_for_bot_send(
     row = await conn.fetchrow(
         f"""UPDATE chat_messages m SET status = 'sending', attempts = m.attempts + 1,
                    updated_at = now()
-            FROM active_conversations a JOIN clients c ON c.id = a.client_id
-            WHERE m.client_id = $1 AND m.id = $2 AND m.status = 'pending'
-              AND a.client_id = $1 AND a.id = $3 AND a.state = 'bot' AND c.bot_active
+            FROM active_conversations a JOIN clients c ON c.id = $1
+            WHERE m.client_id IS NOT DISTINCT FROM $1 AND m.id = $2
+              AND m.status IS NOT DISTINCT FROM 'pending'
+              AND a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3 AND a.state = 'bot'
+              AND c.bot_active
             RETURNING {_M_COLUMNS}""",
         client_id,
         message_id,
@@ -479,7 +486,7 @@ async def mark_sent_recorded(
                                                     THEN 'sent' ELSE status END,
                provider_message_id = coalesce(provider_message_id, $3),
                sent_at = coalesce(sent_at, now()), updated_at = now()
-             WHERE client_id = $1 AND id = $2 RETURNING id
+             WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2 RETURNING id
            ), r AS (
              UPDATE active_conversations SET
                last_message_at = greatest(last_message_at, $5::timestamptz),
@@ -492,7 +499,7 @@ async def mark_sent_recorded(
                last_role = CASE WHEN $5::timestamptz >= coalesce(last_message_at, '-infinity')
                                 THEN $6::text ELSE last_role END,
                updated_at = now()
-             WHERE client_id = $1 AND id = $4 RETURNING id
+             WHERE client_id IS NOT DISTINCT FROM $1 AND id = $4 RETURNING id
            )
            INSERT INTO conversation_events
              (client_id, conversation_id, event_type, data, correlation_id, created_at)
@@ -528,7 +535,7 @@ async def burst_with_history(
     rows = await conn.fetch(
         f"""WITH burst AS ({_UNANSWERED}), hist AS (
               SELECT {_COLUMNS} FROM chat_messages
-              WHERE client_id = $1 AND conversation_id = $2
+              WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2
                 AND ($5::timestamptz IS NULL OR created_at >= $5)
                 AND id < (SELECT min(id) FROM burst)
                 AND status NOT IN ('failed', 'dropped')
