@@ -11,7 +11,7 @@ import structlog
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.pipeline import INBOUND, InboundOutcome, process_inbound
+from lancepilot_ingest.pipeline import INBOUND, InboundOutcome, process_inbound, store_plain
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import Publisher
@@ -212,10 +212,18 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
     )
     if client is None:
         return
-    async with deps.pool.acquire() as conn, conn.transaction():
-        outcome = await process_inbound(
+    async with deps.pool.acquire() as conn:
+        # the common message is one statement with no transaction around it
+        plain = await store_plain(
             conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
         )
+        if plain is not None:
+            outcome = plain
+        else:
+            async with conn.transaction():
+                outcome = await process_inbound(
+                    conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
+                )
     INBOUND.labels(inbound.provider.value, outcome.reason or "buffered").inc()
     log.info(
         "inbound_processed",

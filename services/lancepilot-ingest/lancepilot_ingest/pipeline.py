@@ -61,6 +61,51 @@ def debounce_config(provider: Provider, tools_config: dict[str, Any]) -> Debounc
     return config
 
 
+async def store_plain(
+    conn: Conn,
+    msg: InboundMessage,
+    client: dict[str, Any],
+    *,
+    events: EventLog,
+    correlation_id: str,
+    now: datetime | None = None,
+) -> InboundOutcome | None:
+    """The common message (answerable, in a conversation with nothing else to do) as one
+    autocommit statement: what `process_inbound` would do with it, without the BEGIN and
+    COMMIT round trips around it. None when the message needs `process_inbound`.
+
+    Known before the statement: the customer rules let it through if the conversation is
+    the bot's, no campaign context to record, events in PostgreSQL. Decided by the
+    statement: the conversation is new or the bot's with no follow-up to reset
+    (`messages.store_plain_inbound`), so nothing follows the insert.
+    """
+    now = now or utcnow()
+    if not isinstance(events, PgEventLog) or msg.attributes.get("campaign"):
+        return None
+    if not _answers_if_bot(msg, client, now):
+        return None
+    debounce = debounce_config(msg.provider, client.get("tools_config") or {})
+    stored_row = await msg_repo.store_plain_inbound(
+        conn, msg, burst_on_store=debounce.quiet_ms == 0, correlation_id=correlation_id
+    )
+    if stored_row is None:
+        return None
+    conv, _created, stored, status = stored_row
+    out = InboundOutcome(conversation_id=str(conv["id"]), text=msg.text, at=msg.sent_at)
+    if stored is None:
+        out.reason = "duplicate"
+        return out
+    out.stored_id = stored
+    if status != "buffered":
+        # not expected: the statement only stores in a conversation that is the bot's
+        log.error("plain_inbound_not_buffered", status=status, stored_id=stored)
+        out.reason = f"stored_{status}"
+        return out
+    out.buffer = True
+    out.debounce = debounce
+    return out
+
+
 async def process_inbound(
     conn: Conn,
     msg: InboundMessage,

@@ -580,6 +580,51 @@ async def store_inbound_in_conversation(
     `conversation_started` (when the conversation was created) and `msg_received`, as
     `pipeline.process_inbound` would through the event log, in the same statement.
     """
+    stored = await _store_inbound(
+        conn,
+        msg,
+        buffer_if_bot=buffer_if_bot,
+        burst_on_store=burst_on_store,
+        events=events,
+        correlation_id=correlation_id,
+        plain_only=False,
+    )
+    assert stored is not None
+    return stored
+
+
+async def store_plain_inbound(
+    conn: Conn, msg: InboundMessage, *, burst_on_store: bool, correlation_id: str | None
+) -> tuple[dict[str, Any], bool, int | None, str] | None:
+    """`store_inbound_in_conversation` (buffered if the bot's, with its events) when that is all.
+
+    "All" is for the conversation to decide: a new one, or one that is the bot's with no
+    follow-up to reset (`followups.followup_pending`). For any other conversation the
+    statement changes nothing (the upsert's update is skipped, so nothing is inserted
+    either) and returns None: the caller takes its full path in a transaction. Otherwise
+    it is a whole message on its own: no transaction needed around it.
+    """
+    return await _store_inbound(
+        conn,
+        msg,
+        buffer_if_bot=True,
+        burst_on_store=burst_on_store,
+        events=True,
+        correlation_id=correlation_id,
+        plain_only=True,
+    )
+
+
+async def _store_inbound(
+    conn: Conn,
+    msg: InboundMessage,
+    *,
+    buffer_if_bot: bool,
+    burst_on_store: bool,
+    events: bool,
+    correlation_id: str | None,
+    plain_only: bool,
+) -> tuple[dict[str, Any], bool, int | None, str] | None:
     customer_at = msg.sent_at if msg.sender.value == "customer" else None
     human_at = msg.sent_at if msg.sender.value == "human" else None
     row = await conn.fetchrow(
@@ -591,6 +636,8 @@ async def store_inbound_in_conversation(
               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
               ON CONFLICT (client_id, contact_key) DO UPDATE SET
                 {_CONV_UPSERT_SET}
+              WHERE NOT $24::bool OR (c.state = 'bot' AND c.followup_stage = 0
+                AND c.followup_due_at IS NULL AND NOT c.attributes ? 'last_followup_at')
               RETURNING {_C_COLUMNS}, (xmax = 0) AS created
             ), n AS (
               SELECT c.id AS conversation_id, nextval('chat_messages_id_seq') AS id,
@@ -647,8 +694,10 @@ async def store_inbound_in_conversation(
         correlation_id,
         {"provider": msg.provider.value},
         {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
+        plain_only,
     )
-    assert row is not None
+    if row is None:
+        return None
     conv = dict(row)
     created = bool(conv.pop("created"))
     stored = conv.pop("stored_id")
