@@ -97,6 +97,15 @@ def hot_path_calls(
             correlation_id="c",
         ),
         lambda c: conv_repo.burst_context(c, tenant, cid, f"reply:{burst}:0"),
+        lambda c: msg_repo.burst_context_with_history(
+            c,
+            tenant,
+            cid,
+            f"reply:{burst}:0",
+            up_to_id=in_id,
+            history_since=now - timedelta(hours=72),
+            history_limit=20,
+        ),
         lambda c: msg_repo.burst_with_history(
             c,
             tenant,
@@ -213,7 +222,7 @@ async def test_hot_path_statements_find_rows_by_key_without_statistics(
     for call in hot_path_calls(tenant, cid, in_id, out_id, burst):
         with pytest.raises(Recorded):
             await call(recorder)
-    assert len(recorder.sql) == 7
+    assert len(recorder.sql) == 8
     for sql in recorder.sql:
         plan = await generic_plan(fresh_db, sql)
         for line in plan:
@@ -234,8 +243,9 @@ async def test_hot_path_statements_never_touch_another_tenants_rows(pool: asyncp
         before_msg = await msg_repo.get_message(conn, owner, out_id)
         before_conv = await conv_repo.get_conversation(conn, owner, cid)
         calls = hot_path_calls(other, cid, in_id, out_id, burst)[1:]
-        context, history, queued, send, claim, _ = [await call(conn) for call in calls]
+        context, together, history, queued, send, claim, _ = [await call(conn) for call in calls]
         assert context is None
+        assert together == (None, [], [])
         assert history == ([], [])
         assert queued == (None, None, [])
         assert send == ([], None, None, None)
@@ -244,3 +254,63 @@ async def test_hot_path_statements_never_touch_another_tenants_rows(pool: asyncp
         assert await msg_repo.get_message(conn, owner, out_id) == before_msg
         assert await conv_repo.get_conversation(conn, owner, cid) == before_conv
         assert await msg_repo.get_by_idempotency_key(conn, owner, f"reply:{burst}:1") is None
+
+
+@pytest.mark.parametrize("reset", [False, True])
+@pytest.mark.parametrize("limit", [1, 20])
+async def test_context_with_history_reads_what_the_two_reads_read(
+    pool: asyncpg.Pool, reset: bool, limit: int
+) -> None:
+    tenant = str((await create_client(pool, {"name": "Together"}))["id"])
+    async with pool.acquire() as conn:
+        # two answered messages, then a burst of three the rag-worker is answering now
+        cid, _, _, _ = await answered_conversation(conn, tenant)
+        conv_row = await conv_repo.get_conversation(conn, tenant, cid)
+        assert conv_row is not None
+        contact = conv_row["contact_key"]
+        for _ in range(2):
+            msg = inbound(tenant).model_copy(
+                update={"contact": Contact(key=contact), "sent_at": datetime.now(UTC)}
+            )
+            await msg_repo.store_inbound_in_conversation(
+                conn,
+                msg,
+                buffer_if_bot=True,
+                burst_on_store=False,
+                events=False,
+                correlation_id=None,
+            )
+        if reset:
+            await conn.execute(
+                "UPDATE active_conversations SET context_reset_at = now() WHERE id = $1", cid
+            )
+        last = await conn.fetchval(
+            "SELECT max(id) FROM chat_messages WHERE conversation_id = $1 AND direction = 'in'",
+            cid,
+        )
+        key = f"reply:{uuid.uuid4().hex}:0"
+        since = datetime.now(UTC) - timedelta(hours=72)
+        context = await conv_repo.burst_context(conn, tenant, cid, key)
+        assert context is not None
+        burst, history = await msg_repo.burst_with_history(
+            conn,
+            tenant,
+            cid,
+            up_to_id=last,
+            since=context[1]["context_reset_at"],
+            history_since=max(since, context[1]["context_reset_at"] or since),
+            history_limit=limit,
+        )
+        together = await msg_repo.burst_context_with_history(
+            conn, tenant, cid, key, up_to_id=last, history_since=since, history_limit=limit
+        )
+    assert together[0] is not None
+    # the same tenant, conversation, reply and gate (but for the clock)
+    for part in (0, 1, 2):
+        assert together[0][part] == context[part]
+    assert {k: v for k, v in together[0][3].items() if k != "now"} == {
+        k: v for k, v in context[3].items() if k != "now"
+    }
+    assert (together[1], together[2]) == (burst, history)
+    assert len(burst) == (0 if reset else 2)
+    assert len(history) == (0 if reset else min(limit, 2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -71,6 +71,9 @@ class RagDeps:
     secrets: SecretBox
     responder_for: Callable[[Tenant], Responder]
     process_media: MediaProcessor | None = None
+    # each tenant's history window as last read: lets the next burst read its context,
+    # burst and history in one statement (checked against the tenant row it reads)
+    history_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def _window(client: dict[str, Any]) -> tuple[int, float]:
@@ -105,7 +108,23 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         raise PermanentError(f"unexpected message {msg.type}")
     tenant_id, cid = msg.tenant_id, msg.conversation_id
     first_key = f"reply:{msg.burst_id}:0"
-    context = await conv_repo.burst_context(deps.pool, tenant_id, cid, first_key)
+    last_id = max(msg.message_ids)
+    window = deps.history_windows.get(tenant_id)
+    prefetched: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+    if window is not None:
+        # the window known: context, burst and history in one round trip
+        context, burst_rows, history_rows = await msg_repo.burst_context_with_history(
+            deps.pool,
+            tenant_id,
+            cid,
+            first_key,
+            up_to_id=last_id,
+            history_since=utcnow() - timedelta(hours=window[1]),
+            history_limit=window[0],
+        )
+        prefetched = (burst_rows, history_rows)
+    else:
+        context = await conv_repo.burst_context(deps.pool, tenant_id, cid, first_key)
     if context is None:
         existing = await msg_repo.get_by_idempotency_key(deps.pool, tenant_id, first_key)
         if existing is not None:
@@ -120,28 +139,34 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("redelivered").inc()
         return
     client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
+    current_window = _window(client)
+    deps.history_windows[tenant_id] = current_window
     # a handover whose pause already ended is resumed here, not left to the next scan
     if gate["state"] == conversation_state.BOT and gate["bot_active"]:
         allowed, why = True, None
     else:
+        # the resume writes: whatever was read with the context is read again after it
+        prefetched = None
         async with deps.pool.acquire() as conn:
             allowed, why = await bot_gate.bot_may_reply(conn, tenant_id, cid, gate=gate)
     if not allowed:
         REPLIES.labels("bot_silent").inc()
         log.info("burst_not_answered", why=why)
         return
-    last_id = max(msg.message_ids)
-    now = utcnow()
-    max_messages, history_since = _history_window(client, conv, now)
-    burst_rows, history_rows = await msg_repo.burst_with_history(
-        deps.pool,
-        tenant_id,
-        cid,
-        up_to_id=last_id,
-        since=conv["context_reset_at"],
-        history_since=history_since,
-        history_limit=max_messages,
-    )
+    if prefetched is not None and window == current_window:
+        burst_rows, history_rows = prefetched
+    else:
+        # first burst of the tenant here, or its window changed since the last one
+        max_messages, history_since = _history_window(client, conv, utcnow())
+        burst_rows, history_rows = await msg_repo.burst_with_history(
+            deps.pool,
+            tenant_id,
+            cid,
+            up_to_id=last_id,
+            since=conv["context_reset_at"],
+            history_since=history_since,
+            history_limit=max_messages,
+        )
     if not burst_rows:
         REPLIES.labels("nothing_to_answer").inc()
         return

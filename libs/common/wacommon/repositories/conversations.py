@@ -149,29 +149,42 @@ _A_COLUMNS = ", ".join(f"a.{c.strip()}" for c in _COLUMNS.split(","))
 _CLIENT_COLUMNS = tuple(c.strip() for c in CLIENT_COLUMNS.split(","))
 
 
+_CONTEXT_CLIENT_COLUMNS = ", ".join(f"c.{c} AS cl_{c}" for c in _CLIENT_COLUMNS)
+# what `burst_context` reads ($1 tenant, $2 conversation, $3 the reply's idempotency key);
+# `split_burst_context` takes its row apart
+BURST_CONTEXT_SQL = f"""SELECT {_A_COLUMNS}, {_CONTEXT_CLIENT_COLUMNS},
+                   a.state_until AS gate_state_until,
+                   now() AS gate_now, r.id AS reply_id, r.payload AS reply_payload
+            FROM active_conversations a JOIN clients c ON c.id = $1
+            LEFT JOIN chat_messages r ON r.client_id IS NOT DISTINCT FROM $1
+              AND r.idempotency_key = $3
+            WHERE a.client_id IS NOT DISTINCT FROM $1 AND a.id = $2"""
+BURST_CONTEXT_COLUMNS = (
+    *(c.strip() for c in _COLUMNS.split(",")),
+    *(f"cl_{c}" for c in _CLIENT_COLUMNS),
+    "gate_state_until",
+    "gate_now",
+    "reply_id",
+    "reply_payload",
+)
+
+BurstContext = tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, dict[str, Any]]
+
+
 async def burst_context(
     conn: Conn, client_id: str, conversation_id: str, reply_key: str
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, dict[str, Any]] | None:
+) -> BurstContext | None:
     """One round trip for a burst: (client, conversation, existing reply, bot gate) or None.
 
     The existing reply is the outbox row with idempotency key `reply_key` (`id`,
     `payload`); the bot gate is the row `bot_gate.bot_may_reply` reads.
     """
-    client_cols = ", ".join(f"c.{c} AS cl_{c}" for c in _CLIENT_COLUMNS)
-    row = await conn.fetchrow(
-        f"""SELECT {_A_COLUMNS}, {client_cols}, a.state_until AS gate_state_until,
-                   now() AS gate_now, r.id AS reply_id, r.payload AS reply_payload
-            FROM active_conversations a JOIN clients c ON c.id = $1
-            LEFT JOIN chat_messages r ON r.client_id IS NOT DISTINCT FROM $1
-              AND r.idempotency_key = $3
-            WHERE a.client_id IS NOT DISTINCT FROM $1 AND a.id = $2""",
-        client_id,
-        conversation_id,
-        reply_key,
-    )
-    if row is None:
-        return None
-    data = dict(row)
+    row = await conn.fetchrow(BURST_CONTEXT_SQL, client_id, conversation_id, reply_key)
+    return split_burst_context(dict(row)) if row is not None else None
+
+
+def split_burst_context(data: dict[str, Any]) -> BurstContext:
+    """(client, conversation, existing reply, bot gate) of a `BURST_CONTEXT_SQL` row."""
     client = {c: data.pop(f"cl_{c}") for c in _CLIENT_COLUMNS}
     reply_id, reply_payload = data.pop("reply_id"), data.pop("reply_payload")
     gate = {

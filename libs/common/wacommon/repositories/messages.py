@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.repositories import conversations as _conv_repo
 from wacommon.repositories.conversations import COLUMNS as _CONV_COLUMNS
 from wacommon.repositories.conversations import UPSERT_SET as _CONV_UPSERT_SET
 from wacommon.schemas import DeliveryState, InboundMessage
@@ -148,12 +149,14 @@ async def conversation_history(
     return [dict(r) for r in rows]
 
 
-# customer messages not yet answered ($3: up to this id, $4: since), see burst_with_history
-_UNANSWERED = f"""SELECT {_COLUMNS} FROM chat_messages m
+def _unanswered(up_to: str, since: str) -> str:
+    """Customer messages not yet answered, up to id `up_to`, since `since` (SQL
+    expressions; $1 tenant, $2 conversation), see burst_with_history."""
+    return f"""SELECT {_COLUMNS} FROM chat_messages m
             WHERE m.client_id IS NOT DISTINCT FROM $1 AND m.conversation_id = $2
               AND m.direction = 'in'
-              AND m.role IN ('customer', 'campaign') AND m.id <= $3
-              AND ($4::timestamptz IS NULL OR m.created_at >= $4)
+              AND m.role IN ('customer', 'campaign') AND m.id <= {up_to}
+              AND ({since} IS NULL OR m.created_at >= {since})
               AND m.id > coalesce((
                 SELECT max(CASE WHEN o.direction = 'out' AND o.burst_id IS NOT NULL THEN coalesce(
                     (SELECT max(b.id) FROM chat_messages b
@@ -163,6 +166,9 @@ _UNANSWERED = f"""SELECT {_COLUMNS} FROM chat_messages m
                 WHERE o.client_id IS NOT DISTINCT FROM $1 AND o.conversation_id = $2
                   AND ((o.direction = 'out' AND o.status NOT IN ('failed', 'dropped'))
                        OR (o.direction = 'in' AND o.role = 'human'))), 0)"""
+
+
+_UNANSWERED = _unanswered("$3", "$4::timestamptz")
 
 
 async def set_inbound_text(
@@ -555,6 +561,62 @@ async def burst_with_history(
         data = dict(r)
         (burst if data.pop("in_burst") else history).append(data)
     return burst, history
+
+
+_MSG_COLUMNS = tuple(c.strip() for c in _COLUMNS.split(","))
+_AS_M = ", ".join(f"{c} AS m_{c}" for c in _MSG_COLUMNS)
+_NULL_CONTEXT = ", ".join(f"NULL AS {c}" for c in _conv_repo.BURST_CONTEXT_COLUMNS)
+_NULL_MESSAGE = ", ".join(f"NULL AS m_{c}" for c in _MSG_COLUMNS)
+
+
+async def burst_context_with_history(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    reply_key: str,
+    *,
+    up_to_id: int,
+    history_since: datetime,
+    history_limit: int,
+) -> tuple[_conv_repo.BurstContext | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """`conversations.burst_context` and `burst_with_history` in one round trip.
+
+    For a caller that knows the tenant's history window before reading the tenant:
+    (context or None, burst rows, history rows), where the burst counts from the
+    conversation's `context_reset_at` and the history from the later of `history_since`
+    and it, as `burst_with_history` is called with them. The context row comes first
+    (message columns NULL), then the message rows (context columns NULL).
+    """
+    rows = await conn.fetch(
+        f"""WITH ctx AS ({_conv_repo.BURST_CONTEXT_SQL}),
+            burst AS ({_unanswered("$4", "(SELECT context_reset_at FROM ctx)")}),
+            hist AS (
+              SELECT {_COLUMNS} FROM chat_messages
+              WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2
+                AND created_at >= (SELECT greatest($5::timestamptz, context_reset_at) FROM ctx)
+                AND id < (SELECT min(id) FROM burst)
+                AND status NOT IN ('failed', 'dropped')
+              ORDER BY id DESC LIMIT $6)
+            SELECT 0 AS part, ctx.*, {_NULL_MESSAGE} FROM ctx
+            UNION ALL SELECT 1, {_NULL_CONTEXT}, {_AS_M} FROM burst
+            UNION ALL SELECT 2, {_NULL_CONTEXT}, {_AS_M} FROM hist
+            ORDER BY part, m_id""",
+        client_id,
+        conversation_id,
+        reply_key,
+        up_to_id,
+        history_since,
+        history_limit,
+    )
+    if not rows or rows[0]["part"] != 0:
+        return None, [], []
+    head = dict(rows[0])
+    context = _conv_repo.split_burst_context({c: head[c] for c in _conv_repo.BURST_CONTEXT_COLUMNS})
+    burst: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for r in rows[1:]:
+        (burst if r["part"] == 1 else history).append({c: r[f"m_{c}"] for c in _MSG_COLUMNS})
+    return context, burst, history
 
 
 _C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLUMNS.split(","))
