@@ -69,6 +69,7 @@ class Chat:
         self.conversation_id = ""
         self.responder = responder
         self.publisher = FakePublisher()
+        self._deps: RagDeps | None = None
 
     @classmethod
     async def start(
@@ -79,16 +80,21 @@ class Chat:
         return cls(pool, str(client["id"]), ScriptedResponder(*steps))
 
     def deps(self) -> RagDeps:
+        """One set per chat, as one worker keeps them: later bursts of the tenant read
+        context, burst and history in one statement (the window is known)."""
+
         def responder_for(tenant: Tenant) -> Responder:
             return self.responder
 
-        return RagDeps(
-            pool=self.pool,
-            publisher=self.publisher,
-            events=PgEventLog(self.pool),
-            secrets=SecretBox(None),
-            responder_for=responder_for,
-        )
+        if self._deps is None:
+            self._deps = RagDeps(
+                pool=self.pool,
+                publisher=self.publisher,
+                events=PgEventLog(self.pool),
+                secrets=SecretBox(None),
+                responder_for=responder_for,
+            )
+        return self._deps
 
     async def inbound(self, text: str, sender: SenderRole = SenderRole.CUSTOMER) -> int:
         """Store a message as ingest does (conversation upserted first)."""
@@ -303,6 +309,28 @@ async def test_the_bubbles_a_responder_returns_go_out_as_they_are(pool: asyncpg.
     await chat.burst(await chat.inbound("qual a chave pix?"))
     # the answer, then the key alone once: the handler must not shape the bubbles again
     assert [r["content"] for r in await chat.outbox()] == [reply, key]
+
+
+async def test_a_changed_history_window_applies_to_the_next_burst(pool: asyncpg.Pool) -> None:
+    chat = await Chat.start(pool, says("Oi!"), says("Tudo bem."), says("Custa R$ 50."))
+    await chat.burst(await chat.inbound("oi"))
+    await chat.mark_outbox_sent()
+    await chat.burst(await chat.inbound("tudo bem?"))
+    await chat.mark_outbox_sent()
+    # the worker read the tenant with the default window; an operator narrows it
+    assert chat.deps().history_windows[chat.client_id] == (20, 72.0)
+    assert len(chat.responder.inputs[-1].history) == 2
+    await pool.execute(
+        "UPDATE clients SET tools_config = $2 WHERE id = $1",
+        chat.client_id,
+        {"llm_config": {"history_messages": 1}},
+    )
+    await chat.burst(await chat.inbound("quanto custa?"))
+
+    # read with the remembered window, then again with the tenant's new one
+    assert [(t.role, t.text) for t in chat.responder.inputs[-1].history] == [("bot", "Tudo bem.")]
+    assert [t.text for t in chat.responder.inputs[-1].burst] == ["quanto custa?"]
+    assert chat.deps().history_windows[chat.client_id] == (1, 72.0)
 
 
 async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order(
