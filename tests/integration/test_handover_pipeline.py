@@ -22,6 +22,7 @@ from wacommon.events import PgEventLog
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import (
     BurstReady,
     Contact,
@@ -146,7 +147,7 @@ class Chat:
     async def mark_outbox_sent(self) -> None:
         """What the sender does with the replies written so far."""
         for row in await self.outbox():
-            await msg_repo.mark_sent(self.pool, self.client_id, row["id"], uuid.uuid4().hex)
+            await outbox_repo.mark_sent(self.pool, self.client_id, row["id"], uuid.uuid4().hex)
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(

@@ -21,7 +21,9 @@ from tests.conftest import PG_BASE, RUN_ID
 from wacommon.db import _init_connection
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories.clients import create_client
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider
 
@@ -52,7 +54,7 @@ def inbound(tenant: str) -> InboundMessage:
 
 async def answered_conversation(conn: Any, tenant: str) -> tuple[str, int, int, str]:
     """A customer message and its queued reply: (conversation, inbound id, outbound id, burst)."""
-    conv, _, stored, _ = await msg_repo.store_inbound_in_conversation(
+    conv, _, stored, _ = await inbound_repo.store_inbound_in_conversation(
         conn,
         inbound(tenant),
         buffer_if_bot=True,
@@ -88,7 +90,7 @@ def hot_path_calls(
     """Every statement one answered customer message runs, as calls on a connection."""
     now = datetime.now(UTC)
     return [
-        lambda c: msg_repo.store_inbound_in_conversation(
+        lambda c: inbound_repo.store_inbound_in_conversation(
             c,
             inbound(tenant),
             buffer_if_bot=True,
@@ -97,7 +99,7 @@ def hot_path_calls(
             correlation_id="c",
         ),
         lambda c: conv_repo.burst_context(c, tenant, cid, f"reply:{burst}:0"),
-        lambda c: msg_repo.burst_context_with_history(
+        lambda c: inbound_repo.burst_context_with_history(
             c,
             tenant,
             cid,
@@ -106,7 +108,7 @@ def hot_path_calls(
             history_since=now - timedelta(hours=72),
             history_limit=20,
         ),
-        lambda c: msg_repo.burst_with_history(
+        lambda c: inbound_repo.burst_with_history(
             c,
             tenant,
             cid,
@@ -130,9 +132,9 @@ def hot_path_calls(
             followup_delays_s=[60.0],
             followup_from=now,
         ),
-        lambda c: msg_repo.send_context(c, tenant, out_id, cid, claim_first=True),
-        lambda c: msg_repo.claim_for_bot_send(c, tenant, out_id, cid),
-        lambda c: msg_repo.mark_sent_recorded(
+        lambda c: outbox_repo.send_context(c, tenant, out_id, cid, claim_first=True),
+        lambda c: outbox_repo.claim_for_bot_send(c, tenant, out_id, cid),
+        lambda c: outbox_repo.mark_sent_recorded(
             c,
             tenant,
             out_id,
@@ -272,7 +274,7 @@ async def test_context_with_history_reads_what_the_two_reads_read(
             msg = inbound(tenant).model_copy(
                 update={"contact": Contact(key=contact), "sent_at": datetime.now(UTC)}
             )
-            await msg_repo.store_inbound_in_conversation(
+            await inbound_repo.store_inbound_in_conversation(
                 conn,
                 msg,
                 buffer_if_bot=True,
@@ -292,7 +294,7 @@ async def test_context_with_history_reads_what_the_two_reads_read(
         since = datetime.now(UTC) - timedelta(hours=72)
         context = await conv_repo.burst_context(conn, tenant, cid, key)
         assert context is not None
-        burst, history = await msg_repo.burst_with_history(
+        burst, history = await inbound_repo.burst_with_history(
             conn,
             tenant,
             cid,
@@ -301,7 +303,7 @@ async def test_context_with_history_reads_what_the_two_reads_read(
             history_since=max(since, context[1]["context_reset_at"] or since),
             history_limit=limit,
         )
-        together = await msg_repo.burst_context_with_history(
+        together = await inbound_repo.burst_context_with_history(
             conn, tenant, cid, key, up_to_id=last, history_since=since, history_limit=limit
         )
     assert together[0] is not None

@@ -12,6 +12,7 @@ import pytest
 from lancepilot_ingest.bursts import burst_id_for
 from lancepilot_ingest.pipeline import process_inbound, store_plain
 from wacommon.events import FakeEventLog, PgEventLog
+from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories.clients import create_client, get_client
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider
@@ -42,7 +43,7 @@ async def test_first_message_creates_the_conversation_buffers_and_logs(pool: asy
     tenant = str((await create_client(pool, {"name": "Store"}))["id"])
     contact = Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}", name="Ana")
     msg = inbound(tenant, contact)
-    conv, created, stored, status = await msg_repo.store_inbound_in_conversation(
+    conv, created, stored, status = await inbound_repo.store_inbound_in_conversation(
         pool, msg, buffer_if_bot=True, burst_on_store=True, events=True, correlation_id="c1"
     )
     assert created and stored is not None and status == "buffered"
@@ -55,7 +56,7 @@ async def test_first_message_creates_the_conversation_buffers_and_logs(pool: asy
     assert await events_of(pool, tenant) == [("conversation_started", "c1"), ("msg_received", "c1")]
 
     # the same provider message again: nothing stored, nothing logged
-    again = await msg_repo.store_inbound_in_conversation(
+    again = await inbound_repo.store_inbound_in_conversation(
         pool, msg, buffer_if_bot=True, burst_on_store=True, events=True, correlation_id="c2"
     )
     assert again[1] is False and again[2] is None
@@ -67,7 +68,7 @@ async def test_a_conversation_not_the_bots_stores_received_without_burst(
 ) -> None:
     tenant = str((await create_client(pool, {"name": "Store"}))["id"])
     contact = Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}")
-    conv, _, _, _ = await msg_repo.store_inbound_in_conversation(
+    conv, _, _, _ = await inbound_repo.store_inbound_in_conversation(
         pool,
         inbound(tenant, contact),
         buffer_if_bot=False,
@@ -80,7 +81,7 @@ async def test_a_conversation_not_the_bots_stores_received_without_burst(
         tenant,
         conv["id"],
     )
-    conv, created, stored, status = await msg_repo.store_inbound_in_conversation(
+    conv, created, stored, status = await inbound_repo.store_inbound_in_conversation(
         pool,
         inbound(tenant, contact),
         buffer_if_bot=True,

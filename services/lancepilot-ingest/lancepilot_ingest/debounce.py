@@ -327,7 +327,7 @@ class Debouncer:
         stop): like a crash between the publish and the mark in `run`, a mark lost in a
         crash only makes `recover` publish the same burst id again, which consumers
         deduplicate. The row can carry its burst id from the insert already
-        (`messages.store_inbound_in_conversation`), so the reply's bookkeeping never waits
+        (`inbound.store_inbound_in_conversation`), so the reply's bookkeeping never waits
         for the mark.
         """
         burst = Burst(

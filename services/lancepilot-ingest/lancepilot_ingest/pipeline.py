@@ -28,6 +28,7 @@ from wacommon import (
 from wacommon import event_types as ev
 from wacommon.dbtypes import Conn
 from wacommon.events import EventLog, PgEventLog
+from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import InboundMessage, MessageKind, Provider, SenderRole, utcnow
 
@@ -77,7 +78,7 @@ async def store_plain(
     Known before the statement: the customer rules let it through if the conversation is
     the bot's, no campaign context to record, events in PostgreSQL. Decided by the
     statement: the conversation is new or the bot's with no follow-up to reset
-    (`messages.store_plain_inbound`), so nothing follows the insert.
+    (`inbound.store_plain_inbound`), so nothing follows the insert.
     """
     now = now or utcnow()
     if not isinstance(events, PgEventLog) or msg.attributes.get("campaign"):
@@ -85,7 +86,7 @@ async def store_plain(
     if not _answers_if_bot(msg, client, now):
         return None
     debounce = debounce_config(msg.provider, client.get("tools_config") or {})
-    stored_row = await msg_repo.store_plain_inbound(
+    stored_row = await inbound_repo.store_plain_inbound(
         conn, msg, burst_on_store=debounce.quiet_ms == 0, correlation_id=correlation_id
     )
     if stored_row is None:
@@ -127,7 +128,7 @@ async def process_inbound(
     # the PostgreSQL event log's rows go in with the message (same statement, same
     # transaction); any other log (tests) gets its appends as usual
     in_sql = isinstance(events, PgEventLog)
-    conv, created, stored, status = await msg_repo.store_inbound_in_conversation(
+    conv, created, stored, status = await inbound_repo.store_inbound_in_conversation(
         conn,
         msg,
         buffer_if_bot=answerable,

@@ -31,6 +31,7 @@ from wacommon.errors import PermanentError
 from wacommon.events import EventLog, PgEventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
 from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
 
@@ -113,7 +114,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
     prefetched: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
     if window is not None:
         # the window known: context, burst and history in one round trip
-        context, burst_rows, history_rows = await msg_repo.burst_context_with_history(
+        context, burst_rows, history_rows = await inbound_repo.burst_context_with_history(
             deps.pool,
             tenant_id,
             cid,
@@ -158,7 +159,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
     else:
         # first burst of the tenant here, or its window changed since the last one
         max_messages, history_since = _history_window(client, conv, utcnow())
-        burst_rows, history_rows = await msg_repo.burst_with_history(
+        burst_rows, history_rows = await inbound_repo.burst_with_history(
             deps.pool,
             tenant_id,
             cid,

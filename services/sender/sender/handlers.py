@@ -42,6 +42,7 @@ from wacommon.crypto import SecretBox
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
 from wacommon.events import EventLog
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import Envelope, SendReply, utcnow
 
@@ -119,7 +120,7 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
     if not isinstance(msg, SendReply) or not msg.tenant_id:
         raise PermanentError(f"unexpected message {msg.type}")
     tenant_id = msg.tenant_id
-    group, conv, last_in, claimed_id = await msg_repo.send_context(
+    group, conv, last_in, claimed_id = await outbox_repo.send_context(
         deps.pool,
         tenant_id,
         msg.outbound_id,
@@ -161,7 +162,7 @@ async def _claim_allowed(
     tenant_id = msg.tenant_id or ""
     if msg.origin not in ("operator", "system"):
         # the common case in one statement: pending and the conversation is the bot's
-        claimed = await msg_repo.claim_for_bot_send(
+        claimed = await outbox_repo.claim_for_bot_send(
             deps.pool, tenant_id, int(row["id"]), msg.conversation_id
         )
         if claimed is not None:
@@ -171,9 +172,9 @@ async def _claim_allowed(
 
 
 async def _claim(deps: SenderDeps, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    claimed = await msg_repo.claim_for_send(deps.pool, tenant_id, int(row["id"]))
+    claimed = await outbox_repo.claim_for_send(deps.pool, tenant_id, int(row["id"]))
     if claimed is None:
-        claimed = await msg_repo.reclaim_stale_sending(
+        claimed = await outbox_repo.reclaim_stale_sending(
             deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
         )
     if claimed is None:
@@ -192,7 +193,7 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
         ok, why = await bot_gate.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
         if ok:
             return True
-        await msg_repo.mark_failed(
+        await outbox_repo.mark_failed(
             conn, msg.tenant_id or "", int(row["id"]), status="dropped", code=None, detail=why
         )
         await deps.events.append(
@@ -240,7 +241,7 @@ async def _send_one(
         await _fail(deps, msg, row, code="daily_cap", detail=str(exc), retryable=False)
         return
     except Exception as exc:
-        await msg_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
+        await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
         raise RetryableError(f"pacing: {exc}") from exc
     try:
         result = await client.send(creds, outbound_message(row, to))
@@ -269,7 +270,7 @@ async def _record_sent(
     provider: str,
 ) -> None:
     tenant_id = msg.tenant_id or ""
-    await msg_repo.mark_sent_recorded(
+    await outbox_repo.mark_sent_recorded(
         deps.pool,
         tenant_id,
         int(row["id"]),
@@ -301,7 +302,7 @@ async def _provider_error(
         if exc.code in THROTTLING_CODES or exc.http_status == 429:
             await deps.limiter.penalize(ratelimit.number_key(number_key), exc.retry_after or 1.0)
         if not exc.ambiguous:
-            await msg_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), str(exc)[:500])
+            await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), str(exc)[:500])
         SENDS.labels(row["provider"], "retry").inc()
         raise RetryableError(f"provider {row['provider']} failed ({exc.code}): {exc}") from exc
     if exc.credentials_invalid and creds.instance_id:
@@ -329,7 +330,7 @@ async def _fail(
 ) -> None:
     tenant_id = msg.tenant_id or ""
     async with deps.pool.acquire() as conn, conn.transaction():
-        await msg_repo.mark_failed(
+        await outbox_repo.mark_failed(
             conn, tenant_id, int(row["id"]), status="failed", code=code, detail=detail
         )
         await deps.events.append(

@@ -17,7 +17,7 @@ import structlog
 
 from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
-from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import SendReply
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,7 @@ async def relay_once(
     pool: asyncpg.Pool, publisher: Publisher, *, older_than_s: float = RELAY_AFTER_S
 ) -> int:
     """Publish a command for each outbox row pending longer than `older_than_s`."""
-    rows = await msg_repo.stale_pending(pool, older_than_s)
+    rows = await outbox_repo.stale_pending(pool, older_than_s)
     for row in rows:
         await publisher.publish(
             SendReply(

@@ -2,7 +2,7 @@
 
 State transitions (handover, resume, opt-out, ...) live in `wacommon.conversation_state`.
 
-The hot-path statements here and in `messages` find their rows by key (the row's id, the
+The hot-path statements here and in `inbound`/`outbox` find their rows by key (the row's id, the
 conversation, an idempotency key) and check the tenant with `client_id IS NOT DISTINCT
 FROM $1`: the same rows as `client_id = $1` (the column is NOT NULL), but never an index
 condition. Without column statistics (a new database, autovacuum off or behind)
@@ -35,7 +35,7 @@ COLUMNS = _COLUMNS
 
 
 # what a message does to its existing conversation (`upsert_for_message` and
-# `messages.store_inbound_in_conversation`); the table is aliased `c`
+# `inbound.store_inbound_in_conversation`); the table is aliased `c`
 UPSERT_SET = """
               contact_phone = coalesce(EXCLUDED.contact_phone, c.contact_phone),
               contact_name = coalesce(EXCLUDED.contact_name, c.contact_name),

@@ -36,6 +36,7 @@ from wacommon.events import NullEventLog
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
 from wacommon.settings import Settings
 
@@ -232,6 +233,6 @@ async def _store_replies(
                 burst_id=burst_id,
             )
             if new_id is not None:
-                await msg_repo.mark_sent(conn, client_id, new_id, None)
+                await outbox_repo.mark_sent(conn, client_id, new_id, None)
         if replies:
             await conv_repo.record_outbound(conn, client_id, conv_id, role="bot", at=utcnow())

@@ -1,0 +1,283 @@
+"""SQL of the outbox (`chat_messages` rows going out): claim, record, retry, relay.
+
+Each row moves pending -> sending -> sent|failed|dropped (see `sender.handlers`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from wacommon.dbtypes import Executor as Conn
+from wacommon.repositories.messages import COLUMNS
+
+
+async def claim_for_send(conn: Conn, client_id: str, message_id: int) -> dict[str, Any] | None:
+    """pending -> sending; None when another attempt holds or finished it."""
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages SET status = 'sending', attempts = attempts + 1, updated_at = now()
+            WHERE client_id = $1 AND id = $2 AND status = 'pending' RETURNING {COLUMNS}""",
+        client_id,
+        message_id,
+    )
+    return dict(row) if row else None
+
+
+async def reclaim_stale_sending(
+    conn: Conn, client_id: str, message_id: int, older_than_s: float
+) -> dict[str, Any] | None:
+    """A `sending` row whose attempt died long ago (no status webhook reconciled it): take it over."""
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages SET attempts = attempts + 1, updated_at = now()
+            WHERE client_id = $1 AND id = $2 AND status = 'sending'
+              AND updated_at < now() - make_interval(secs => $3) RETURNING {COLUMNS}""",
+        client_id,
+        message_id,
+        older_than_s,
+    )
+    return dict(row) if row else None
+
+
+async def mark_sent(
+    conn: Conn, client_id: str, message_id: int, provider_message_id: str | None
+) -> None:
+    await conn.execute(
+        """UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending') THEN 'sent'
+                                             ELSE status END,
+             provider_message_id = coalesce(provider_message_id, $3),
+             sent_at = coalesce(sent_at, now()), updated_at = now()
+           WHERE client_id = $1 AND id = $2""",
+        client_id,
+        message_id,
+        provider_message_id,
+    )
+
+
+async def mark_pending(conn: Conn, client_id: str, message_id: int, error: str | None) -> None:
+    """A retryable failure: the row waits for the next attempt."""
+    await conn.execute(
+        """UPDATE chat_messages SET status = 'pending', error_detail = $3, updated_at = now()
+           WHERE client_id = $1 AND id = $2 AND status = 'sending'""",
+        client_id,
+        message_id,
+        error,
+    )
+
+
+async def mark_failed(
+    conn: Conn,
+    client_id: str,
+    message_id: int,
+    *,
+    status: str,
+    code: str | None,
+    detail: str | None,
+) -> None:
+    """failed (the provider refused) or dropped (we decided not to send)."""
+    await conn.execute(
+        """UPDATE chat_messages SET status = $3, error_code = $4, error_detail = $5,
+             failed_at = now(), updated_at = now()
+           WHERE client_id = $1 AND id = $2""",
+        client_id,
+        message_id,
+        status,
+        code,
+        detail,
+    )
+
+
+async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> list[dict[str, Any]]:
+    """Outbox rows nobody published or sent (a publish lost after commit), across tenants.
+
+    Oldest first, along the partial index on `updated_at` of pending outbound rows.
+
+    Operational sweep: each row still carries its tenant and every later query is scoped.
+    """
+    rows = await conn.fetch(
+        """SELECT id, client_id, conversation_id, role, burst_id,
+                  coalesce(payload->>'origin', 'bot') AS origin FROM chat_messages
+           WHERE direction = 'out' AND status = 'pending'
+             AND updated_at < now() - make_interval(secs => $1)
+           ORDER BY updated_at LIMIT $2""",
+        older_than_s,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
+
+
+_FINAL = "('sent', 'delivered', 'read', 'played', 'failed', 'dropped')"
+
+
+async def send_context(
+    conn: Conn,
+    client_id: str,
+    first_id: int,
+    conversation_id: str,
+    *,
+    claim_first: bool = False,
+    bot_origin: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None, int | None]:
+    """One statement for a send: (outbound group, conversation, last customer message, claimed).
+
+    The conversation carries `id`, `contact_phone`, `contact_key`; the last customer
+    message `provider`, `provider_instance_id`, `provider_message_id` (None if none).
+    With `claim_first`, row `first_id` is also claimed (pending -> sending, committed with
+    the statement) when it is the group's next row to send and, for a bot-written
+    message, the conversation is the bot's and the bot is on; `claimed` is then its id
+    and its group row is the claimed one. Every other case is left to `claim_for_send`.
+    """
+    rows = await conn.fetch(
+        f"""WITH claimed AS (
+              UPDATE chat_messages m SET status = 'sending', attempts = m.attempts + 1,
+                     updated_at = now()
+              FROM active_conversations a JOIN clients c ON c.id = $1
+              WHERE $4::bool AND m.client_id IS NOT DISTINCT FROM $1 AND m.id = $2
+                AND m.direction = 'out' AND m.status IS NOT DISTINCT FROM 'pending'
+                AND a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3
+                AND (NOT $5::bool OR (a.state = 'bot' AND c.bot_active))
+                AND NOT EXISTS (
+                  SELECT 1 FROM chat_messages p
+                  WHERE p.client_id IS NOT DISTINCT FROM $1
+                    AND p.conversation_id = m.conversation_id
+                    AND m.burst_id IS NOT NULL AND p.burst_id = m.burst_id
+                    AND p.direction = 'out' AND p.id < m.id AND p.status NOT IN {_FINAL})
+              RETURNING m.id, m.attempts, m.updated_at
+            )
+            SELECT {_M_COLUMNS}, a.id AS conv_id, a.contact_phone AS conv_contact_phone,
+                   a.contact_key AS conv_contact_key, li.provider AS last_in_provider,
+                   li.provider_instance_id AS last_in_instance_id,
+                   li.provider_message_id AS last_in_message_id,
+                   cl.id AS claimed_id, cl.attempts AS claimed_attempts,
+                   cl.updated_at AS claimed_updated_at
+            FROM active_conversations a
+            LEFT JOIN chat_messages m ON m.client_id IS NOT DISTINCT FROM $1
+              AND m.conversation_id = a.id AND m.direction = 'out' AND (
+              m.id = $2 OR (m.burst_id IS NOT NULL AND m.burst_id = (
+                SELECT burst_id FROM chat_messages
+                WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2)))
+            LEFT JOIN claimed cl ON cl.id = m.id
+            LEFT JOIN LATERAL (
+              SELECT i.provider, i.provider_instance_id, i.provider_message_id
+              FROM chat_messages i
+              WHERE i.client_id IS NOT DISTINCT FROM $1 AND i.conversation_id = a.id
+                AND i.direction = 'in' AND i.role = 'customer'
+              ORDER BY i.id DESC LIMIT 1) li ON true
+            WHERE a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3
+            ORDER BY m.id""",
+        client_id,
+        first_id,
+        conversation_id,
+        claim_first,
+        bot_origin,
+    )
+    if not rows:
+        return [], None, None, None
+    head = rows[0]
+    conv = {
+        "id": head["conv_id"],
+        "contact_phone": head["conv_contact_phone"],
+        "contact_key": head["conv_contact_key"],
+    }
+    last_in = (
+        {
+            "provider": head["last_in_provider"],
+            "provider_instance_id": head["last_in_instance_id"],
+            "provider_message_id": head["last_in_message_id"],
+        }
+        if head["last_in_provider"] is not None
+        else None
+    )
+    extra = ("conv_", "last_in_", "claimed_")
+    group: list[dict[str, Any]] = []
+    claimed: int | None = None
+    for r in rows:
+        if r["id"] is None:
+            continue
+        row = {k: v for k, v in r.items() if not k.startswith(extra)}
+        if r["claimed_id"] is not None:
+            # the statement's snapshot predates its own UPDATE: show the row as claimed
+            claimed = int(r["claimed_id"])
+            row.update(
+                status="sending",
+                attempts=r["claimed_attempts"],
+                updated_at=r["claimed_updated_at"],
+            )
+        group.append(row)
+    return group, conv, last_in, claimed
+
+
+async def claim_for_bot_send(
+    conn: Conn, client_id: str, message_id: int, conversation_id: str
+) -> dict[str, Any] | None:
+    """pending -> sending only while the conversation is the bot's and the tenant's bot is on.
+
+    None covers every other case (held, finished, not the bot's turn): the caller falls
+    back to `claim_for_send` and the full state check.
+    """
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages m SET status = 'sending', attempts = m.attempts + 1,
+                   updated_at = now()
+            FROM active_conversations a JOIN clients c ON c.id = $1
+            WHERE m.client_id IS NOT DISTINCT FROM $1 AND m.id = $2
+              AND m.status IS NOT DISTINCT FROM 'pending'
+              AND a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3 AND a.state = 'bot'
+              AND c.bot_active
+            RETURNING {_M_COLUMNS}""",
+        client_id,
+        message_id,
+        conversation_id,
+    )
+    return dict(row) if row else None
+
+
+async def mark_sent_recorded(
+    conn: Conn,
+    client_id: str,
+    message_id: int,
+    provider_message_id: str | None,
+    *,
+    conversation_id: str,
+    role: str,
+    at: datetime,
+    event_type: str,
+    event_data: dict[str, Any],
+    correlation_id: str | None,
+) -> None:
+    """`mark_sent`, the conversation's `record_outbound` and the event, as one statement."""
+    await conn.execute(
+        """WITH s AS (
+             UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending')
+                                                    THEN 'sent' ELSE status END,
+               provider_message_id = coalesce(provider_message_id, $3),
+               sent_at = coalesce(sent_at, now()), updated_at = now()
+             WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2 RETURNING id
+           ), r AS (
+             UPDATE active_conversations SET
+               last_message_at = greatest(last_message_at, $5::timestamptz),
+               last_bot_message_at = CASE WHEN $6::text = 'bot'
+                                          THEN greatest(last_bot_message_at, $5::timestamptz)
+                                          ELSE last_bot_message_at END,
+               last_human_message_at = CASE WHEN $6::text = 'human'
+                                            THEN greatest(last_human_message_at, $5::timestamptz)
+                                            ELSE last_human_message_at END,
+               last_role = CASE WHEN $5::timestamptz >= coalesce(last_message_at, '-infinity')
+                                THEN $6::text ELSE last_role END,
+               updated_at = now()
+             WHERE client_id IS NOT DISTINCT FROM $1 AND id = $4 RETURNING id
+           )
+           INSERT INTO conversation_events
+             (client_id, conversation_id, event_type, data, correlation_id, created_at)
+           VALUES ($1, $4, $7, $8::jsonb, $9, now())""",
+        client_id,
+        message_id,
+        provider_message_id,
+        conversation_id,
+        at,
+        role,
+        event_type,
+        event_data,
+        correlation_id,
+    )
