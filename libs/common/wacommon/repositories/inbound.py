@@ -11,7 +11,7 @@ from wacommon.dbtypes import Executor as Conn
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories.conversations import COLUMNS as _CONV_COLUMNS
 from wacommon.repositories.conversations import UPSERT_SET as _CONV_UPSERT_SET
-from wacommon.repositories.messages import COLUMNS, UNANSWERED, unanswered_sql
+from wacommon.repositories.messages import COLUMNS, UNANSWERED, inbound_payload, unanswered_sql
 from wacommon.schemas import InboundMessage
 
 
@@ -236,11 +236,7 @@ async def _store_inbound(
         msg.kind.value,
         msg.text,
         msg.media.model_dump(exclude_none=True) if msg.media else None,
-        {
-            "attributes": msg.attributes,
-            "contact": msg.contact.model_dump(),
-            "is_group": msg.is_group,
-        },
+        inbound_payload(msg),
         msg.raw,
         msg.reply_to,
         buffer_if_bot,

@@ -22,6 +22,15 @@ COLUMNS = (
 _RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
 
 
+def inbound_payload(msg: InboundMessage) -> dict[str, Any]:
+    """The `payload` an inbound row keeps: provider attributes, the contact, group or not."""
+    return {
+        "attributes": msg.attributes,
+        "contact": msg.contact.model_dump(),
+        "is_group": msg.is_group,
+    }
+
+
 async def store_inbound(
     conn: Conn, msg: InboundMessage, conversation_id: str, *, status: str = "received"
 ) -> int | None:
@@ -42,11 +51,7 @@ async def store_inbound(
         msg.kind.value,
         msg.text,
         msg.media.model_dump(exclude_none=True) if msg.media else None,
-        {
-            "attributes": msg.attributes,
-            "contact": msg.contact.model_dump(),
-            "is_group": msg.is_group,
-        },
+        inbound_payload(msg),
         msg.raw,
         status,
         msg.reply_to,
