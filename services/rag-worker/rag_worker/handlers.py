@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import asyncpg
 import structlog
 from prometheus_client import Counter
 
+from rag_worker import context_window
+from rag_worker.burst_media import MediaProcessor, burst_turn, polite_only, process_media_rows
 from rag_worker.responder import (
     Responder,
     ResponderInput,
     ResponderOutput,
     Tenant,
-    Turn,
     Usage,
     turn_from_row,
 )
@@ -39,28 +40,6 @@ log = structlog.get_logger(__name__)
 
 REPLIES = Counter("wa_replies_total", "Bursts handled by the rag-worker", ["outcome"])
 
-HISTORY_MESSAGES = 20
-HISTORY_HOURS = 72
-# the debounce maximum wait when the tenant sets none (lancepilot_ingest.debounce default)
-DEFAULT_MAX_WAIT_S = 30.0
-
-
-@dataclass(frozen=True)
-class MediaText:
-    """What media processing stored on a message: its text, or why the customer must write."""
-
-    content: str
-    # set when the media could not be understood: what to ask the customer
-    polite_reply: str | None = None
-
-
-class MediaProcessor(Protocol):
-    """Turns a stored inbound media message into text and stores it on the row."""
-
-    def __call__(
-        self, client: dict[str, Any], row: dict[str, Any], retry_count: int = 0
-    ) -> Awaitable[MediaText | None]: ...
-
 
 @dataclass
 class RagDeps:
@@ -75,32 +54,6 @@ class RagDeps:
     # each tenant's history window as last read: lets the next burst read its context,
     # burst and history in one statement (checked against the tenant row it reads)
     history_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
-
-
-def _window(client: dict[str, Any]) -> tuple[int, float]:
-    llm = (client.get("tools_config") or {}).get("llm_config") or {}
-    if not isinstance(llm, dict):
-        llm = {}
-    messages, hours = llm.get("history_messages"), llm.get("history_hours")
-    try:
-        # fractional hours ("1.5") are valid llm_config; a broken value must not fail the burst
-        return (
-            HISTORY_MESSAGES if messages in (None, "") else int(float(messages)),
-            HISTORY_HOURS if hours in (None, "") else float(hours),
-        )
-    except (TypeError, ValueError):
-        return HISTORY_MESSAGES, HISTORY_HOURS
-
-
-def _history_window(
-    client: dict[str, Any], conv: dict[str, Any], now: datetime
-) -> tuple[int, datetime]:
-    """How many earlier messages the model sees, and since when."""
-    max_messages, max_hours = _window(client)
-    since = now - timedelta(hours=max_hours)
-    if conv["context_reset_at"] and conv["context_reset_at"] > since:
-        since = conv["context_reset_at"]
-    return max_messages, since
 
 
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
@@ -140,7 +93,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("redelivered").inc()
         return
     client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
-    current_window = _window(client)
+    current_window = context_window.window(client.get("tools_config") or {})
     deps.history_windows[tenant_id] = current_window
     # a handover whose pause already ended is resumed here, not left to the next scan
     if gate["state"] == conversation_state.BOT and gate["bot_active"]:
@@ -158,7 +111,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         burst_rows, history_rows = prefetched
     else:
         # first burst of the tenant here, or its window changed since the last one
-        max_messages, history_since = _history_window(client, conv, utcnow())
+        max_messages, history_since = context_window.history_window(client, conv, utcnow())
         burst_rows, history_rows = await inbound_repo.burst_with_history(
             deps.pool,
             tenant_id,
@@ -172,8 +125,8 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("nothing_to_answer").inc()
         return
     if deps.process_media is not None:
-        await _process_media(deps.process_media, client, burst_rows, delivery.retry_count)
-    polite = _polite_only(burst_rows)
+        await process_media_rows(deps.process_media, client, burst_rows, delivery.retry_count)
+    polite = polite_only(burst_rows)
     if polite:
         # nothing the customer sent could be understood: ask them to write, never stay silent
         output = ResponderOutput(messages=polite, usage=Usage(model="media_fallback"))
@@ -186,45 +139,8 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         output,
         last_id,
         msg.first_message_at,
-        overdue=_overdue(client, burst_rows[0]["created_at"]),
+        overdue=context_window.overdue(client, burst_rows[0]["created_at"]),
     )
-
-
-async def _process_media(
-    process: MediaProcessor, client: dict[str, Any], rows: list[dict[str, Any]], retry_count: int
-) -> None:
-    """Media rows get their text; a row processed by an earlier delivery is not paid twice."""
-    for row in rows:
-        payload = row["payload"] or {}
-        if not row["media"] or payload.get("media_processed"):
-            continue
-        result = await process(client, row, retry_count)
-        if result is not None:
-            row["content"] = result.content
-            row["payload"] = {
-                **payload,
-                "media_processed": True,
-                "polite_reply": result.polite_reply,
-            }
-
-
-def _polite_only(rows: list[dict[str, Any]]) -> list[str]:
-    """The polite requests when every message is media nobody understood, else nothing."""
-    asks = [(r["payload"] or {}).get("polite_reply") for r in rows]
-    if not all(asks) or any((r["content"] or "").strip() for r in rows):
-        return []
-    return list(dict.fromkeys(str(a) for a in asks))
-
-
-def _burst_turn(row: dict[str, Any]) -> Turn:
-    """A burst message as the model sees it; media not understood carries a note saying so."""
-    turn = turn_from_row(row)
-    ask = (row["payload"] or {}).get("polite_reply")
-    if not ask:
-        return turn
-    note = f"[{row['kind']} não compreendido; se precisar dele, diga ao cliente: {ask}]"
-    caption = (row["content"] or "").strip()
-    return replace(turn, text=f"{caption}\n{note}" if caption else note)
 
 
 async def _respond(
@@ -250,7 +166,7 @@ async def _respond(
         contact_key=conv["contact_key"],
         contact_name=conv["contact_name"],
         history=[turn_from_row(r) for r in history_rows],
-        burst=[_burst_turn(r) for r in burst_rows],
+        burst=[burst_turn(r) for r in burst_rows],
         now=now,
         correlation_id=msg.correlation_id,
         lead_context=(conv.get("attributes") or {}).get(LEAD_CONTEXT),
@@ -367,17 +283,6 @@ async def _commit_reply(
 def _transaction(conn: Any, needed: bool) -> contextlib.AbstractAsyncContextManager[Any]:
     """The connection's transaction, or nothing when the work is a single statement."""
     return conn.transaction() if needed else contextlib.nullcontext()
-
-
-def _overdue(client: dict[str, Any], oldest_at: datetime) -> bool:
-    """The oldest unanswered message has waited the tenant's debounce maximum wait."""
-    raw = (client.get("tools_config") or {}).get("debounce")
-    value = raw.get("max_wait_seconds") if isinstance(raw, dict) else None
-    try:
-        max_wait = DEFAULT_MAX_WAIT_S if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        max_wait = DEFAULT_MAX_WAIT_S
-    return (utcnow() - oldest_at).total_seconds() >= max_wait
 
 
 async def _publish(deps: RagDeps, msg: BurstReady, outbound_id: int, origin: str) -> None:

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import structlog
 
-from rag_worker.handlers import MediaText
+from rag_worker.burst_media import MediaText
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings
 from rag_worker.media_ai import (

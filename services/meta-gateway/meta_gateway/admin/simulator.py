@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from meta_gateway.admin.auth import parse_id, require_admin
+from rag_worker import context_window
 from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings, ai_settings_from_env
@@ -41,8 +42,6 @@ from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utc
 from wacommon.settings import Settings
 
 SIM_PREFIX = "SIM:"
-HISTORY_MESSAGES = 20
-HISTORY_HOURS = 72.0
 
 Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
@@ -70,17 +69,6 @@ class SimulateOut(BaseModel):
     handover_reason: str | None
     opt_out: bool
     usage: UsageOut
-
-
-def _window(tools_config: dict[str, Any]) -> tuple[int, float]:
-    llm = tools_config.get("llm_config")
-    llm = llm if isinstance(llm, dict) else {}
-    try:
-        return int(llm.get("history_messages", HISTORY_MESSAGES)), float(
-            llm.get("history_hours", HISTORY_HOURS)
-        )
-    except (TypeError, ValueError):
-        return HISTORY_MESSAGES, HISTORY_HOURS
 
 
 def simulator_router(
@@ -163,7 +151,8 @@ def simulator_router(
                 assert stored is not None
                 burst_ids.append(stored)
         tools_config = box.open(client.get("tools_config") or {})
-        max_messages, max_hours = _window(tools_config)
+        # the same window as the rag-worker's, so a simulation sees what the bot would
+        max_messages, max_hours = context_window.window(tools_config)
         since = now - timedelta(hours=max_hours)
         if conv["context_reset_at"] and conv["context_reset_at"] > since:
             since = conv["context_reset_at"]

@@ -1,0 +1,38 @@
+"""The history window and the overdue check, shared by the rag-worker and the simulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from rag_worker.context_window import HISTORY_HOURS, HISTORY_MESSAGES, overdue, window
+from wacommon.schemas import utcnow
+
+
+@pytest.mark.parametrize(
+    ("llm_config", "expected"),
+    [
+        (None, (HISTORY_MESSAGES, HISTORY_HOURS)),
+        ("not a dict", (HISTORY_MESSAGES, HISTORY_HOURS)),
+        ({}, (HISTORY_MESSAGES, HISTORY_HOURS)),
+        ({"history_messages": "", "history_hours": ""}, (HISTORY_MESSAGES, HISTORY_HOURS)),
+        ({"history_messages": "8", "history_hours": "1.5"}, (8, 1.5)),
+        ({"history_messages": 4.0, "history_hours": 2}, (4, 2.0)),
+        ({"history_messages": "muitas"}, (HISTORY_MESSAGES, HISTORY_HOURS)),
+    ],
+)
+def test_window_reads_llm_config_and_falls_back_to_the_defaults(
+    llm_config: Any, expected: tuple[int, float]
+) -> None:
+    assert window({"llm_config": llm_config}) == expected
+
+
+def test_overdue_after_the_tenants_maximum_wait() -> None:
+    client = {"tools_config": {"debounce": {"max_wait_seconds": 10}}}
+    assert overdue(client, utcnow() - timedelta(seconds=11))
+    assert not overdue(client, utcnow() - timedelta(seconds=5))
+    # no setting: the debounce default of 30 s
+    assert not overdue({"tools_config": {}}, utcnow() - timedelta(seconds=20))
+    assert overdue({"tools_config": {}}, utcnow() - timedelta(seconds=31))
