@@ -10,7 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from sender.clients.base import OutboundMessage, SendResult
-from sender.handlers import SenderDeps, handle_send_reply
+from sender.deps import SenderDeps
+from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter
 from wacommon import conversation_state as cs
 from wacommon.broker.consumer import Delivery

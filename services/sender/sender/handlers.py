@@ -9,13 +9,10 @@ webhooks, which reconcile it earlier).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import structlog
-from prometheus_client import Counter
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -23,34 +20,27 @@ from tenacity import (
     wait_exponential,
 )
 
-from sender import ratelimit
-from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
+from sender import outcomes, ratelimit
+from sender.clients.base import OutboundMessage, ProviderSendError
+from sender.deps import SenderDeps
+from sender.outcomes import SENDS
 from sender.ratelimit import (
     NUMBER_BURST,
     NUMBER_RATE_PER_S,
     DailyCapReached,
-    RateLimiter,
-    UazapiPacer,
     UazapiPacing,
 )
 from wacommon import bot_gate
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
-from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
-from wacommon.crypto import SecretBox
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
-from wacommon.events import EventLog
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
-from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import Envelope, SendReply, utcnow
+from wacommon.schemas import Envelope, SendReply
 
 log = structlog.get_logger(__name__)
 
-SENDS = Counter("wa_sends_total", "Outbound sends", ["provider", "outcome"])
-
-LOOKUP_TTL_S = 5.0
 # how long a successful send's record is retried through a database outage (< SEND_RECONCILE_S)
 RECORD_SENT_FOR_S = 30.0
 DB_UNAVAILABLE = (
@@ -59,41 +49,11 @@ DB_UNAVAILABLE = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
 )
-THROTTLING_CODES = frozenset({"130429", "131056", "80007", "4", "429"})
 FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped"})
 
 
 class SendInFlight(RetryableError):
     """Another attempt holds the row; look again later."""
-
-
-@dataclass
-class SenderDeps:
-    """What the sender handlers talk to."""
-
-    pool: asyncpg.Pool
-    events: EventLog
-    secrets: SecretBox
-    clients: Mapping[str, ProviderClient]
-    limiter: RateLimiter
-    reconcile_s: float = 60.0
-    pacer: UazapiPacer | None = None
-    # credentials and tenant switches change rarely and are read for every send
-    credentials: TTLCache[tuple[str, str, str | None], ProviderCredentials] = field(
-        default_factory=lambda: TTLCache(LOOKUP_TTL_S)
-    )
-    tools: TTLCache[str, dict[str, Any]] = field(default_factory=lambda: TTLCache(LOOKUP_TTL_S))
-
-    async def credentials_for(
-        self, tenant_id: str, provider: str, instance_id: str | None
-    ) -> ProviderCredentials:
-        """The instance's credentials (or the tenant's resolved ones), cached briefly."""
-        return await self.credentials.get(
-            (tenant_id, provider, instance_id),
-            lambda: providers_repo.load_credentials(
-                self.pool, self.secrets, tenant_id, provider, instance_id
-            ),
-        )
 
 
 def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
@@ -147,7 +107,9 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
                 str(claimed["provider_instance_id"]) if claimed["provider_instance_id"] else None,
             )
         except CredentialNotFound as exc:
-            await _fail(deps, msg, claimed, code="no_credentials", detail=str(exc), retryable=False)
+            await outcomes.fail(
+                deps, msg, claimed, code="no_credentials", detail=str(exc), retryable=False
+            )
             continue
         await _send_one(deps, msg, claimed, creds, conv)
         sent_any = True
@@ -220,7 +182,7 @@ async def _send_one(
     provider = row["provider"]
     client = deps.clients.get(provider)
     if client is None:
-        await _fail(
+        await outcomes.fail(
             deps, msg, row, code="no_client", detail=f"no client for {provider}", retryable=False
         )
         return
@@ -238,7 +200,7 @@ async def _send_one(
         if provider == "uazapi" and deps.pacer is not None:
             await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config))
     except DailyCapReached as exc:
-        await _fail(deps, msg, row, code="daily_cap", detail=str(exc), retryable=False)
+        await outcomes.fail(deps, msg, row, code="daily_cap", detail=str(exc), retryable=False)
         return
     except Exception as exc:
         await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
@@ -246,7 +208,7 @@ async def _send_one(
     try:
         result = await client.send(creds, outbound_message(row, to))
     except ProviderSendError as exc:
-        await _provider_error(deps, msg, row, creds, exc, number_key)
+        await outcomes.provider_error(deps, msg, row, creds, exc, number_key)
         return
     # the provider accepted it: only recording that may be retried now, never the send
     # (a database blip here would otherwise leave the row `sending` and resend it later)
@@ -257,96 +219,9 @@ async def _send_one(
         reraise=True,
     ):
         with attempt:
-            await _record_sent(deps, msg, row, result.provider_message_id, provider)
+            await outcomes.record_sent(deps, msg, row, result.provider_message_id, provider)
     SENDS.labels(provider, "sent").inc()
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
-
-
-async def _record_sent(
-    deps: SenderDeps,
-    msg: SendReply,
-    row: dict[str, Any],
-    provider_message_id: str | None,
-    provider: str,
-) -> None:
-    tenant_id = msg.tenant_id or ""
-    await outbox_repo.mark_sent_recorded(
-        deps.pool,
-        tenant_id,
-        int(row["id"]),
-        provider_message_id,
-        conversation_id=msg.conversation_id,
-        role="human" if row["role"] == "human" else "bot",
-        at=utcnow(),
-        event_type=ev.MSG_SENT,
-        event_data={
-            "provider": provider,
-            "kind": row["kind"],
-            "role": row["role"],
-            "origin": msg.origin,
-        },
-        correlation_id=msg.correlation_id,
-    )
-
-
-async def _provider_error(
-    deps: SenderDeps,
-    msg: SendReply,
-    row: dict[str, Any],
-    creds: ProviderCredentials,
-    exc: ProviderSendError,
-    number_key: str,
-) -> None:
-    tenant_id = msg.tenant_id or ""
-    if exc.retryable:
-        if exc.code in THROTTLING_CODES or exc.http_status == 429:
-            await deps.limiter.penalize(ratelimit.number_key(number_key), exc.retry_after or 1.0)
-        if not exc.ambiguous:
-            await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), str(exc)[:500])
-        SENDS.labels(row["provider"], "retry").inc()
-        raise RetryableError(f"provider {row['provider']} failed ({exc.code}): {exc}") from exc
-    if exc.credentials_invalid and creds.instance_id:
-        await providers_repo.mark_health(
-            deps.pool, tenant_id, creds.instance_id, healthy=False, error=f"{exc.code}: {exc}"[:500]
-        )
-    await _fail(
-        deps,
-        msg,
-        row,
-        code=exc.code or str(exc.http_status),
-        detail=str(exc)[:500],
-        retryable=False,
-    )
-
-
-async def _fail(
-    deps: SenderDeps,
-    msg: SendReply,
-    row: dict[str, Any],
-    *,
-    code: str | None,
-    detail: str,
-    retryable: bool,
-) -> None:
-    tenant_id = msg.tenant_id or ""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await outbox_repo.mark_failed(
-            conn, tenant_id, int(row["id"]), status="failed", code=code, detail=detail
-        )
-        await deps.events.append(
-            tenant_id,
-            ev.SEND_FAILED,
-            {
-                "provider": row["provider"],
-                "code": code,
-                "retryable": retryable,
-            },
-            conversation_id=msg.conversation_id,
-            correlation_id=msg.correlation_id,
-            conn=conn,
-        )
-    SENDS.labels(row["provider"], "failed").inc()
-    log.warning("send_failed", outbound_id=row["id"], code=code)
 
 
 async def _mark_read(

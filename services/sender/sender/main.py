@@ -12,7 +12,8 @@ from sender.clients.lancepilot import LancePilotClient
 from sender.clients.meta import MetaGraphClient
 from sender.clients.pool import ShardedTransport
 from sender.clients.uazapi import UazapiClient
-from sender.handlers import SenderDeps, handle_send_reply
+from sender.deps import SenderDeps
+from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.relay import relay_loop
 from wacommon.broker.consumer import Consumer, Delivery
