@@ -11,7 +11,8 @@ import structlog
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.pipeline import INBOUND, InboundOutcome, process_inbound, store_plain
+from lancepilot_ingest.outcome import InboundOutcome
+from lancepilot_ingest.pipeline import INBOUND, process_inbound, store_plain
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import Publisher

@@ -1,0 +1,36 @@
+"""What processing one inbound message decided, and the debounce window it gets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lancepilot_ingest.bursts import DebounceConfig
+from wacommon.schemas import Provider
+
+# Meta delivers each message alone and customers expect a quick answer there
+META_DEFAULT_QUIET_MS = 2000
+
+
+@dataclass
+class InboundOutcome:
+    """What processing one inbound message decided, acted on after the commit."""
+
+    stored_id: int | None = None
+    conversation_id: str | None = None
+    buffer: bool = False
+    outbound_ids: list[int] = field(default_factory=list)
+    reason: str = ""
+    debounce: DebounceConfig | None = None
+    text: str = ""
+    at: datetime | None = None
+
+
+def debounce_config(provider: Provider, tools_config: dict[str, Any]) -> DebounceConfig:
+    """The tenant's debounce settings; Meta defaults to a shorter quiet window."""
+    config = DebounceConfig.from_tools_config(tools_config)
+    if provider is Provider.META and "debounce" not in tools_config:
+        config = dataclasses.replace(config, quiet_ms=META_DEFAULT_QUIET_MS)
+    return config
