@@ -40,6 +40,7 @@ import structlog
 
 from lancepilot_ingest.bursts import Burst, Claim, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce_scripts import ADD_LUA, CLAIM_LUA, FORCE_FIELD, SETTLE_LUA
+from lancepilot_ingest.flush_marks import FlushMarks
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -81,9 +82,7 @@ class Debouncer:
         self._recover_every = recover_interval_s
         self._recover_age = recover_min_age_s
         # debounce-off bursts published but not yet marked 'flushed' (see flush_now)
-        self._marks: list[Burst] = []
-        self._mark_every = mark_interval_s
-        self._marker: asyncio.Task[None] | None = None
+        self._marks = FlushMarks(pool, mark_interval_s)
         self._add = redis.register_script(ADD_LUA)
         self._claim_script = redis.register_script(CLAIM_LUA)
         self._settle_script = redis.register_script(SETTLE_LUA)
@@ -278,7 +277,7 @@ class Debouncer:
                     error=repr(out),
                 )
         flushed = [b for m, b in bursts.items() if m not in failed]
-        await self._mark_flushed(flushed)
+        await self._marks.write(flushed)
         for b in flushed:
             log.info(
                 "burst_flushed",
@@ -338,56 +337,16 @@ class Debouncer:
             at,
         )
         await on_flush(burst)
-        self._marks.append(burst)
-        if self._marker is None or self._marker.done():
-            self._marker = asyncio.create_task(self._mark_loop())
+        self._marks.add(burst)
         return burst
-
-    async def _mark_loop(self) -> None:
-        while self._marks:
-            await asyncio.sleep(self._mark_every)
-            try:
-                await self.flush_marks()
-            except Exception as exc:
-                log.warning("debounce_mark_failed", error=repr(exc), pending=len(self._marks))
 
     async def flush_marks(self) -> None:
         """Mark every published debounce-off burst 'flushed' now (kept for a retry on error)."""
-        batch, self._marks = self._marks, []
-        try:
-            await self._mark_flushed(batch)
-        except BaseException:
-            self._marks[:0] = batch
-            raise
+        await self._marks.flush()
 
     async def close(self) -> None:
         """Write the pending 'flushed' marks; called when the service stops."""
-        if self._marker is not None:
-            self._marker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._marker
-            self._marker = None
-        if self._marks:
-            await self.flush_marks()
-
-    async def _mark_flushed(self, bursts: list[Burst]) -> None:
-        by_tenant: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
-        for b in bursts:
-            ids, burst_ids = by_tenant[b.tenant_id]
-            ids.extend(b.message_ids)
-            burst_ids.extend([b.burst_id] * len(b.message_ids))
-        if not by_tenant:
-            return
-        async with self._pool.acquire() as conn:
-            for tenant_id, (ids, burst_ids) in by_tenant.items():
-                await conn.execute(
-                    "UPDATE chat_messages AS m SET status = 'flushed', burst_id = u.burst_id,"
-                    " updated_at = now() FROM unnest($2::bigint[], $3::text[]) AS u(id, burst_id)"
-                    " WHERE m.client_id = $1 AND m.id = u.id AND m.status = 'buffered'",
-                    tenant_id,
-                    ids,
-                    burst_ids,
-                )
+        await self._marks.close()
 
     async def _settle(self, claims: list[Claim], mode: str) -> None:
         if not claims:
