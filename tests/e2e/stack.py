@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from tests.fakes.server import free_port
-from wacommon.providers.meta import sign
+from wacommon.providers.meta_webhook_checks import sign
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"

@@ -14,19 +14,21 @@ from hypothesis import strategies as st
 
 from wacommon import errors
 from wacommon.providers.meta import (
-    HandshakeRejected,
-    InvalidWebhookPayload,
-    InvalidWebhookSignature,
     MetaErrorItem,
     MetaFieldEvent,
     MetaIgnoredItem,
     MetaItem,
     MetaMessageItem,
     MetaStatusItem,
+    parse_meta_webhook,
+)
+from wacommon.providers.meta_webhook_checks import (
+    HandshakeRejected,
+    InvalidWebhookPayload,
+    InvalidWebhookSignature,
     MissingWebhookSignature,
     check_envelope,
     check_handshake,
-    parse_meta_webhook,
     sign,
     verify_signature,
 )

@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from wacommon.broker.publisher import PublishFailed
 from wacommon.broker.topology import INGEST
-from wacommon.providers.meta import (
+from wacommon.providers.meta_webhook_checks import (
     HandshakeRejected,
     InvalidWebhookPayload,
     InvalidWebhookSignature,
