@@ -17,10 +17,7 @@ from prometheus_client import Counter
 from lancepilot_ingest import customer_rules
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from wacommon import event_types as ev
-from wacommon import (
-    followups,
-    human_reply,
-)
+from wacommon import followups, human_reply
 from wacommon.dbtypes import Conn
 from wacommon.events import EventLog, PgEventLog
 from wacommon.repositories import inbound as inbound_repo
