@@ -219,25 +219,31 @@ async def drain(pool: asyncpg.Pool, prices: dict[str, Any]) -> tuple[int, float]
         await asyncio.sleep(0.01)
 
 
-async def reference_rollup(pool: asyncpg.Pool) -> str:
-    """The floor to compare with: one GROUP BY (tenant, local day, type) into a temp table."""
+async def timed_grouping(pool: asyncpg.Pool, settings: str, select_sql: str) -> str:
+    """One GROUP BY of the events into a rolled-back temp table; its rate as a line."""
     async with pool.acquire() as conn:
         tr = conn.transaction()
         await tr.start()
         try:
-            await conn.execute("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
+            await conn.execute(settings)
             t0 = time.perf_counter()
-            status = await conn.execute(
-                "CREATE TEMP TABLE bench_ref ON COMMIT DROP AS"
-                " SELECT e.client_id, (e.created_at AT TIME ZONE c.timezone)::date AS day,"
-                " e.event_type, count(*) AS n FROM conversation_events e"
-                " JOIN clients c ON c.id = e.client_id GROUP BY 1, 2, 3"
-            )
+            status = await conn.execute(f"CREATE TEMP TABLE bench_floor AS {select_sql}")
             secs = time.perf_counter() - t0
-            events = int(await conn.fetchval("SELECT sum(n) FROM bench_ref"))
+            events = int(await conn.fetchval("SELECT sum(n) FROM bench_floor"))
         finally:
             await tr.rollback()
     return f"{events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s ({status})"
+
+
+async def reference_rollup(pool: asyncpg.Pool) -> str:
+    """The floor to compare with: one GROUP BY (tenant, local day, type) into a temp table."""
+    return await timed_grouping(
+        pool,
+        "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off",
+        "SELECT e.client_id, (e.created_at AT TIME ZONE c.timezone)::date AS day,"
+        " e.event_type, count(*) AS n FROM conversation_events e"
+        " JOIN clients c ON c.id = e.client_id GROUP BY 1, 2, 3",
+    )
 
 
 async def keyed_rollup(pool: asyncpg.Pool) -> str:
@@ -247,31 +253,19 @@ async def keyed_rollup(pool: asyncpg.Pool) -> str:
     hash entry per (tenant, day, key); this is that grouping alone, with no token sums,
     buckets, percentiles, maps or upsert after it.
     """
-    async with pool.acquire() as conn:
-        tr = conn.transaction()
-        await tr.start()
-        try:
-            await conn.execute(
-                "SET LOCAL work_mem = '512MB'; SET LOCAL hash_mem_multiplier = 4;"
-                " SET LOCAL jit = off; SET LOCAL parallel_setup_cost = 100;"
-                " SET LOCAL parallel_tuple_cost = 0.01"
-            )
-            t0 = time.perf_counter()
-            status = await conn.execute(
-                "CREATE TEMP TABLE bench_keyed ON COMMIT DROP AS"
-                " SELECT e.client_id, (e.created_at AT TIME ZONE c.timezone)::date AS day,"
-                " e.event_type, CASE e.event_type"
-                " WHEN 'msg_received' THEN e.conversation_id::text"
-                " WHEN 'ai_responded' THEN e.data->>'latency_ms'"
-                " WHEN 'tool_used' THEN e.data->>'tool' END AS k, count(*) AS n"
-                " FROM conversation_events e JOIN clients c ON c.id = e.client_id"
-                " GROUP BY 1, 2, 3, 4"
-            )
-            secs = time.perf_counter() - t0
-            events = int(await conn.fetchval("SELECT sum(n) FROM bench_keyed"))
-        finally:
-            await tr.rollback()
-    return f"{events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s ({status})"
+    return await timed_grouping(
+        pool,
+        "SET LOCAL work_mem = '512MB'; SET LOCAL hash_mem_multiplier = 4;"
+        " SET LOCAL jit = off; SET LOCAL parallel_setup_cost = 100;"
+        " SET LOCAL parallel_tuple_cost = 0.01",
+        "SELECT e.client_id, (e.created_at AT TIME ZONE c.timezone)::date AS day,"
+        " e.event_type, CASE e.event_type"
+        " WHEN 'msg_received' THEN e.conversation_id::text"
+        " WHEN 'ai_responded' THEN e.data->>'latency_ms'"
+        " WHEN 'tool_used' THEN e.data->>'tool' END AS k, count(*) AS n"
+        " FROM conversation_events e JOIN clients c ON c.id = e.client_id"
+        " GROUP BY 1, 2, 3, 4",
+    )
 
 
 def pct(values: list[float], p: float) -> float:
