@@ -238,3 +238,72 @@ async def test_one_tenant_cannot_touch_another_tenants_providers(api: httpx.Asyn
     assert (await api.get(f"/admin/clients/{b}/providers", headers=AUTH)).json() == []
     still = await api.get(f"/admin/clients/{a}/providers/{pid}", headers=AUTH)
     assert still.status_code == 200 and still.json()["is_active"] is True
+
+
+async def test_a_number_another_tenant_owns_is_refused_with_409(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    # routing picks one tenant per phone_number_id: a second owner would silently lose or steal
+    a, b = await new_client(api, "A"), await new_client(api, "B")
+    meta = {"provider_type": "meta", "config": {"phone_id": "77001", "access_token": "EAAa"}}
+    first = await api.post(f"/admin/clients/{a}/providers", headers=AUTH, json=meta)
+    assert first.status_code == 201
+    stolen = await api.post(f"/admin/clients/{b}/providers", headers=AUTH, json=meta)
+    assert stolen.status_code == 409 and "phone" in stolen.json()["detail"]
+    # the same number under another name of the owner is also one number, two routes
+    twice = await api.post(
+        f"/admin/clients/{a}/providers", headers=AUTH, json={**meta, "instance_name": "Outra"}
+    )
+    assert twice.status_code == 409
+
+    # a display number routes too (the fallback when a webhook lacks the phone id)
+    shown = {"phone_id": "77002", "access_token": "EAAb", "display_phone_number": "+55 11 4000-1"}
+    assert (
+        await api.post(
+            f"/admin/clients/{a}/providers",
+            headers=AUTH,
+            json={"provider_type": "meta", "instance_name": "S", "config": shown},
+        )
+    ).status_code == 201
+    same_display = {**shown, "phone_id": "77003"}
+    resp = await api.post(
+        f"/admin/clients/{b}/providers",
+        headers=AUTH,
+        json={"provider_type": "meta", "config": same_display},
+    )
+    assert resp.status_code == 409
+
+    # B's own instance cannot be moved onto A's number by an update either
+    own = await api.post(
+        f"/admin/clients/{b}/providers",
+        headers=AUTH,
+        json={"provider_type": "meta", "config": {"phone_id": "77004", "access_token": "EAAc"}},
+    )
+    assert own.status_code == 201
+    moved = await api.patch(
+        f"/admin/clients/{b}/providers/{own.json()['id']}",
+        headers=AUTH,
+        json={"config": {"phone_id": "77001"}},
+    )
+    assert moved.status_code == 409
+    owners = await pool.fetch(
+        "SELECT client_id FROM client_providers WHERE external_id = '77001' AND is_active"
+    )
+    assert [str(r["client_id"]) for r in owners] == [a]
+
+    # once the owner lets the number go, another tenant may take it
+    pid = first.json()["id"]
+    released = await api.patch(
+        f"/admin/clients/{a}/providers/{pid}", headers=AUTH, json={"is_active": False}
+    )
+    assert released.status_code == 200
+    assert (
+        await api.post(
+            f"/admin/clients/{b}/providers", headers=AUTH, json={**meta, "instance_name": "N"}
+        )
+    ).status_code == 201
+    # and the old owner cannot switch it back on while B has it
+    back = await api.patch(
+        f"/admin/clients/{a}/providers/{pid}", headers=AUTH, json={"is_active": True}
+    )
+    assert back.status_code == 409

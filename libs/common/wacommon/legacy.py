@@ -23,6 +23,7 @@ import asyncpg
 
 from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
+from wacommon.errors import RouteTaken
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 
@@ -264,7 +265,12 @@ async def migrate_legacy(
         if not rows:
             return plans
         for r in rows:
-            plan = await migrate_tenant(pool, box, str(r["id"]), dry_run=dry_run)
+            try:
+                plan = await migrate_tenant(pool, box, str(r["id"]), dry_run=dry_run)
+            except RouteTaken as exc:
+                # the tenant's legacy number is another tenant's active instance: a person decides
+                out(f"{r['id']}: not migrated: {exc}")
+                continue
             if plan is not None:
                 plans.append(plan)
                 out(plan.line(dry_run=dry_run))

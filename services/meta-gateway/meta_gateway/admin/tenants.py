@@ -17,6 +17,7 @@ from meta_gateway.admin.models import (
     ProviderUpdate,
 )
 from wacommon.crypto import SecretBox, mask
+from wacommon.errors import RouteTaken
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
@@ -127,6 +128,8 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         cid = await existing_client(client_id)
         try:
             row = await providers_repo.create_provider(pool, box, cid, body.model_dump())
+        except RouteTaken as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -165,6 +168,8 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
                 parse_id(provider_id, "provider"),
                 body.model_dump(exclude_unset=True),
             )
+        except RouteTaken as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except asyncpg.UniqueViolationError:
             raise HTTPException(status.HTTP_409_CONFLICT, "instance_name already in use") from None
         if row is None:
