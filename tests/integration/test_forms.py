@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from meta_gateway.forms import forms_router
+from tests.conftest import TEST_ENCRYPTION_KEY
 from wacommon.broker.publisher import FakePublisher
 from wacommon.broker.topology import PIPELINE
 from wacommon.crypto import SecretBox
@@ -21,7 +22,7 @@ from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import SendReply
 from wacommon.settings import Settings
 
-BOX = SecretBox("test-encryption-passphrase")
+BOX = SecretBox(TEST_ENCRYPTION_KEY)
 ACTIVE = {"form_context": {"active": True}}
 GREETING = {
     "form_context": {

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import asyncpg
 
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.db import create_pool
 from wacommon.errors import RouteTaken
 from wacommon.repositories import providers as providers_repo
@@ -286,7 +286,7 @@ async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None
             file=sys.stderr,
         )
         return 2
-    box = SecretBox(key)
+    box = box_from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
         plans = await migrate_legacy(pool, box, dry_run=dry_run, client_ids=client_ids)

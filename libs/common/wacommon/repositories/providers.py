@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from wacommon.credentials import ProviderCredentials, resolve_credentials
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, keep_masked
 from wacommon.dbtypes import Executor as Conn
 from wacommon.errors import CredentialNotFound, RouteTaken
 
@@ -123,7 +123,8 @@ async def update_provider(
         return None
     data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
     if "config" in data:
-        merged = {**current["config"], **data["config"]}
+        given = keep_masked(data["config"], current["config"])
+        merged = {**current["config"], **given}
         external_id, phone = route_keys(current["provider_type"], merged)
         data["config"] = box.seal(merged)
         data["external_id"] = external_id

@@ -16,7 +16,7 @@ from meta_gateway.admin.models import (
     ProviderOut,
     ProviderUpdate,
 )
-from wacommon.crypto import SecretBox, mask
+from wacommon.crypto import SecretBox, keep_masked, mask
 from wacommon.errors import RouteTaken
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
@@ -95,10 +95,13 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         fields = body.model_dump(exclude_unset=True)
         if "name" in fields and fields["name"] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "name cannot be null")
+        cid = parse_id(client_id, "client")
         if fields.get("tools_config") is not None:
-            fields["tools_config"] = box.seal(fields["tools_config"])
+            current = await clients_repo.get_client(pool, cid)
+            stored = current["tools_config"] if current else {}
+            fields["tools_config"] = box.seal(keep_masked(fields["tools_config"], stored))
         try:
-            row = await clients_repo.update_client(pool, parse_id(client_id, "client"), fields)
+            row = await clients_repo.update_client(pool, cid, fields)
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
