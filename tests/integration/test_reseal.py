@@ -8,7 +8,6 @@ import sys
 
 import asyncpg
 
-from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.unit.test_crypto import old_format
 from wacommon.crypto import SecretBox, generate_key
 from wacommon.repositories import clients as clients_repo
@@ -24,7 +23,10 @@ async def test_rotation_command_reseals_every_secret_with_the_new_key(
         "custom_tools": [{"name": "t", "url": "https://x", "headers": {"X-Key": "plain-hdr"}}],
         "llm_config": {"api_key": old_format("frase-antiga", "sk-old")},
     }
-    client = await clients_repo.create_client(pool, {"name": "Rot", "tools_config": tools})
+    # the legacy token as older versions stored it: plaintext, doubling as a webhook secret
+    client = await clients_repo.create_client(
+        pool, {"name": "Rot", "tools_config": tools, "token": "legacy-rot-token-0001"}
+    )
     cid = str(client["id"])
     prov = await providers_repo.create_provider(
         pool,
@@ -36,10 +38,10 @@ async def test_rotation_command_reseals_every_secret_with_the_new_key(
         **os.environ,
         **test_env,
         "ENCRYPTION_KEY": new_key,
-        # the suite's own key too: other tests' rows share this database
-        "ENCRYPTION_OLD_KEYS": f"{old_key},frase-antiga,{TEST_ENCRYPTION_KEY}",
+        "ENCRYPTION_OLD_KEYS": f"{old_key},frase-antiga",
     }
-    cmd = [sys.executable, "-m", "wacommon.reseal"]
+    # one tenant: the other tests' rows in this database keep the suite's key
+    cmd = [sys.executable, "-m", "wacommon.reseal", "--tenant", cid]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "re-sealed" in first.stdout and " 0 unreadable" in first.stdout
@@ -53,9 +55,19 @@ async def test_rotation_command_reseals_every_secret_with_the_new_key(
     }
     config = await pool.fetchval("SELECT config FROM client_providers WHERE id = $1", prov["id"])
     assert only_new.open(config)["token"] == "tok-old"
+    token = await pool.fetchval("SELECT token FROM clients WHERE id = $1", cid)
+    assert token.startswith("enc:v2:") and only_new.decrypt(token) == "legacy-rot-token-0001"
 
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "0 re-sealed" in again.stdout, again.stdout
+    assert again.returncode == 0, again.stdout
+    assert [line for line in again.stdout.splitlines() if "re-sealed" in line] == [
+        f"{column}: {n} rows scanned, 0 re-sealed, 0 unreadable"
+        for column, n in (
+            ("clients.tools_config", 1),
+            ("clients.token", 1),
+            ("client_providers.config", 1),
+        )
+    ]
     assert await pool.fetchval("SELECT tools_config FROM clients WHERE id = $1", cid) == stored
 
 
@@ -67,7 +79,7 @@ async def test_a_value_no_configured_key_opens_is_reported_and_the_run_fails(
     env = {**os.environ, **test_env, "ENCRYPTION_KEY": generate_key()}
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "wacommon.reseal", "--dry-run"],
+            [sys.executable, "-m", "wacommon.reseal", "--dry-run", "--tenant", cid],
             env=env,
             capture_output=True,
             text=True,

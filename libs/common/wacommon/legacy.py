@@ -220,6 +220,8 @@ async def migrate_tenant(
             return None
         client = dict(row)
         client["tools_config"] = box.open(client.get("tools_config") or {})
+        if client.get("token"):
+            client["token"] = box.decrypt(str(client["token"]))  # sealed by the admin API
         types = await conn.fetch(
             "SELECT DISTINCT provider_type FROM client_providers WHERE client_id = $1", client_id
         )

@@ -1,8 +1,9 @@
 """Re-encrypt every stored secret with the current key: key rotation and plaintext clean-up.
 
-    python -m wacommon.reseal [--dry-run]
+    python -m wacommon.reseal [--dry-run] [--tenant CLIENT_ID ...]
 
-Reads each tenant's `tools_config` and each instance's `config`, opens every secret (values
+Reads each tenant's `tools_config` and legacy `token`, and each instance's `config`, opens
+every secret (values
 sealed with ENCRYPTION_KEY or any key of ENCRYPTION_OLD_KEYS, and plaintext left by older
 versions, such as tool header values before they were treated as secrets) and seals them again
 with ENCRYPTION_KEY. A row is rewritten only when something changes, under a row lock, one row
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,8 +26,13 @@ from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.db import create_pool
 from wacommon.settings import Settings
 
-# (table, jsonb column holding secrets)
-_TARGETS = (("clients", "tools_config"), ("client_providers", "config"))
+# (table, column, tenant column, whole value is the secret): jsonb columns hold secrets under
+# secret keys; the legacy token column is one secret (its webhook lookup hash stays as it is)
+_TARGETS = (
+    ("clients", "tools_config", "id", False),
+    ("clients", "token", "id", True),
+    ("client_providers", "config", "client_id", False),
+)
 
 
 @dataclass
@@ -42,7 +49,14 @@ class ResealReport:
 
 
 async def _reseal_row(
-    pool: asyncpg.Pool, box: SecretBox, table: str, column: str, row_id: Any, *, dry_run: bool
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    table: str,
+    column: str,
+    whole: bool,
+    row_id: Any,
+    *,
+    dry_run: bool,
 ) -> bool:
     async with pool.acquire() as proxy, proxy.transaction():
         conn = cast(asyncpg.Connection, proxy)
@@ -51,7 +65,7 @@ async def _reseal_row(
         )
         if value is None:
             return False
-        fresh = box.reseal(value)
+        fresh = box.reseal_value(value) if whole else box.reseal(value)
         if fresh == value:
             return False
         if not dry_run:
@@ -70,25 +84,31 @@ async def reseal_all(
     dry_run: bool = False,
     out: Callable[[str], None] = print,
     batch: int = 500,
+    client_ids: list[str] | None = None,
 ) -> dict[str, ResealReport]:
-    """Re-seal every row of every target table; returns a report per table."""
+    """Re-seal every row of every target (or only `client_ids`' rows); a report per column."""
     reports: dict[str, ResealReport] = {}
-    for table, column in _TARGETS:
-        report = reports.setdefault(table, ResealReport())
+    for table, column, tenant_column, whole in _TARGETS:
+        report = reports.setdefault(f"{table}.{column}", ResealReport())
         after: Any = None
         while True:
-            # operational sweep over all tenants' rows: each write is one row by its id
+            # operational sweep over all tenants' rows (or the ones named): one row per write
             rows = await pool.fetch(
-                f"SELECT id FROM {table} WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                f"SELECT id FROM {table} WHERE ($1::uuid IS NULL OR id > $1)"
+                f" AND ($3::uuid[] IS NULL OR {tenant_column} = ANY($3::uuid[]))"
+                " ORDER BY id LIMIT $2",
                 after,
                 batch,
+                client_ids,
             )
             if not rows:
                 break
             for r in rows:
                 report.scanned += 1
                 try:
-                    changed = await _reseal_row(pool, box, table, column, r["id"], dry_run=dry_run)
+                    changed = await _reseal_row(
+                        pool, box, table, column, whole, r["id"], dry_run=dry_run
+                    )
                 except ValueError as exc:
                     # a key is missing from ENCRYPTION_OLD_KEYS: say which row, keep going
                     report.unreadable += 1
@@ -96,11 +116,11 @@ async def reseal_all(
                     continue
                 report.rewritten += changed
             after = rows[-1]["id"]
-        out(report.line(table))
+        out(report.line(f"{table}.{column}"))
     return reports
 
 
-async def run(settings: Settings, *, dry_run: bool) -> int:
+async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None = None) -> int:
     """The command: without a key there is nothing to seal with."""
     if settings.encryption_key is None:
         print("ENCRYPTION_KEY is not set: nothing to seal secrets with", file=sys.stderr)
@@ -108,7 +128,7 @@ async def run(settings: Settings, *, dry_run: bool) -> int:
     box = box_from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
-        reports = await reseal_all(pool, box, dry_run=dry_run)
+        reports = await reseal_all(pool, box, dry_run=dry_run, client_ids=client_ids)
     finally:
         await pool.close()
     # keep the old keys configured until a run reports nothing unreadable
@@ -121,8 +141,22 @@ def main(argv: list[str] | None = None) -> None:
         description="Re-encrypt every stored secret with ENCRYPTION_KEY (rotation, plaintext).",
     )
     parser.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    parser.add_argument(
+        "--tenant",
+        action="append",
+        type=_uuid,
+        metavar="CLIENT_ID",
+        help="only this tenant's rows (repeatable); default: every tenant",
+    )
     args = parser.parse_args(argv)
-    sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run)))
+    sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, client_ids=args.tenant)))
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a client id: {value!r}") from None
 
 
 if __name__ == "__main__":

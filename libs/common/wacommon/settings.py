@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     publish_timeout_s: float = 10.0
 
     http_host: str = "127.0.0.1"
+    # when set, /metrics, /docs, /redoc and /openapi.json leave the service's port and are
+    # served on INTERNAL_HTTP_HOST:INTERNAL_HTTP_PORT only (an interface the internet cannot reach)
+    internal_http_port: int | None = None
+    internal_http_host: str = "127.0.0.1"
     # HTTP_PORT wins; else the service's own variable; else the layout default 8000-8005
     http_port: int | None = None
     meta_gateway_port: int = 8000

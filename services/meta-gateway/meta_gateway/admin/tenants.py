@@ -70,7 +70,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             tools, generated = ensure_form_secret(fields["tools_config"])
             fields["tools_config"] = box.seal(tools)
         try:
-            row = await clients_repo.create_client(pool, fields)
+            row = await clients_repo.create_client(pool, fields, box)
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
@@ -109,7 +109,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             tools, generated = ensure_form_secret(keep_masked(fields["tools_config"], stored))
             fields["tools_config"] = box.seal(tools)
         try:
-            row = await clients_repo.update_client(pool, cid, fields)
+            row = await clients_repo.update_client(pool, cid, fields, box)
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
