@@ -96,6 +96,11 @@ def test_production_refuses_missing_placeholder_or_passphrase_secrets() -> None:
         {"ENCRYPTION_KEY": "change-me", "ADMIN_TOKEN": "change-me"},
         {"ENCRYPTION_KEY": "uma frase qualquer", "ADMIN_TOKEN": GOOD_TOKEN},
         {"ENCRYPTION_KEY": generate_key(), "ADMIN_TOKEN": "short"},
+        {
+            "ENCRYPTION_KEY": generate_key(),
+            "ADMIN_TOKEN": GOOD_TOKEN,
+            "META_APP_SECRET": "change-me",
+        },
     ):
         with pytest.raises(InsecureConfiguration) as exc:
             check_secrets(settings(**env))

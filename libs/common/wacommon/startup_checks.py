@@ -55,6 +55,15 @@ def problems(settings: Settings) -> list[str]:
         found.append(
             f"ADMIN_TOKEN is missing, a placeholder or shorter than {MIN_ADMIN_TOKEN} characters"
         )
+    # optional, but a guessable one is worse than none: anyone could sign Meta webhooks
+    for name in ("meta_app_secret", "meta_verify_token"):
+        value = getattr(settings, name)
+        if (
+            value is not None
+            and value.get_secret_value()
+            and _placeholder(value.get_secret_value())
+        ):
+            found.append(f"{name.upper()} is a placeholder")
     return found
 
 
