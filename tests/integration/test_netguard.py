@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 
 import httpcore
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,8 +14,10 @@ from starlette.routing import Route
 
 from rag_worker.llm.config import AISettings
 from rag_worker.tools.netguard import tool_http_client
+from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import serve_in_thread
 from wacommon.netguard import AddressBlocked, PublicOnlyBackend, is_public, public_only_client
+from wacommon.providers.meta_media import MediaDownloadFailed, download_meta_media
 
 SEEN: list[str] = []
 
@@ -142,3 +145,20 @@ async def test_the_tools_client_of_worker_and_simulator_refuses_a_rebound_name()
             with pytest.raises(AddressBlocked):
                 await client.get(f"http://erp.example:{server.port}/x")
         assert SEEN == []
+
+
+@pytest.mark.parametrize("media_id", ["..", "."])
+async def test_a_webhook_media_id_cannot_walk_the_graph_path(media_id: str) -> None:
+    state = GraphState(tokens={"1": "EAAtoken"})
+    with serve_in_thread(make_graph_app(state)) as server:
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(MediaDownloadFailed):
+                await download_meta_media(
+                    http,
+                    graph_url=server.url,
+                    version="v23.0",
+                    media_id=media_id,
+                    access_token="EAAtoken",
+                    max_bytes=1024,
+                )
+    assert state.requests == []
