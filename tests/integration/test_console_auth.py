@@ -57,6 +57,7 @@ async def test_sign_in_returns_the_user_and_a_csrf_token_and_sets_a_safe_cookie(
             "SELECT last_login_at FROM console_users WHERE id = $1", user["id"]
         )
         assert stamped is not None
+        assert body["user"]["last_login_at"] == stamped.isoformat().replace("+00:00", "Z")
 
 
 async def test_insecure_cookies_setting_drops_secure_only(

@@ -74,7 +74,7 @@ def auth_router() -> APIRouter:
             if passwords.needs_rehash(row["password_hash"])
             else None
         )
-        await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
+        row["last_login_at"] = await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
         old = request.cookies.get(deps.settings.console_session_cookie)
         if old:
             previous = await deps.sessions.get(old)
