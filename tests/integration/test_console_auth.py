@@ -252,3 +252,23 @@ async def test_a_successful_sign_in_clears_the_emails_failures(
             resp = await c.post("/api/auth/login", json={"email": user["email"], "password": "x"})
             assert resp.status_code == 401
         await sign_in(c, user["email"])
+
+
+async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, test_env: dict[str, str]
+) -> None:
+    settings = console_settings(
+        test_env, console_login_max_per_email=3, console_login_max_per_address=100
+    )
+    user = await new_user(pool, await new_tenant(pool), "agent")
+    app = console_app(settings, pool, redis_client)
+
+    async def guess(i: int) -> int:
+        async with client_for(app) as c:
+            resp = await c.post(
+                "/api/auth/login", json={"email": user["email"], "password": f"guess-{i}"}
+            )
+            return resp.status_code
+
+    codes = await asyncio.gather(*(guess(i) for i in range(12)))
+    assert sorted(codes) == [401] * 3 + [429] * 9

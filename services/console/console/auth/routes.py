@@ -61,7 +61,7 @@ def auth_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Sign in: the user, the session's CSRF token and the session cookie."""
         address = client_address(request)
-        wait = await deps.throttle.retry_after(body.email, address)
+        wait = await deps.throttle.attempt(body.email, address)
         if wait is not None:
             LOGINS.labels("throttled").inc()
             log.warning("console_login_throttled", address=address, retry_after=wait)
@@ -73,7 +73,6 @@ def auth_router() -> APIRouter:
         # an unknown email is checked against a dummy hash: same work, same time, same answer
         ok = await passwords.verify_password(stored, body.password)
         if not ok or row is None or not row["is_active"]:
-            await deps.throttle.failed(body.email, address)
             LOGINS.labels("refused").inc()
             # no email in the log: a mistyped password is often typed into the email field
             log.info("console_login_refused", address=address)
