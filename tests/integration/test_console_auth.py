@@ -272,3 +272,20 @@ async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
 
     codes = await asyncio.gather(*(guess(i) for i in range(12)))
     assert sorted(codes) == [401] * 3 + [429] * 9
+
+
+async def test_the_per_user_session_index_drops_ended_sessions_at_sign_in(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, test_env: dict[str, str]
+) -> None:
+    settings = console_settings(test_env, console_session_hours=1 / 3600)  # one second idle
+    user = await new_user(pool, await new_tenant(pool), "agent")
+    index = settings.rkey("console", "user-sessions", str(user["id"]))
+    app = console_app(settings, pool, redis_client)
+    async with client_for(app) as first, client_for(app) as second:
+        await sign_in(first, user["email"])
+        await sign_in(second, user["email"])
+        assert await redis_client.scard(index) == 2
+        await asyncio.sleep(1.5)
+        await sign_in(first, user["email"])
+        assert await redis_client.scard(index) == 1
+        assert await redis_client.ttl(index) == -1  # no expiry of its own: see sessions.py
