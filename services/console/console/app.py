@@ -1,0 +1,23 @@
+"""The console's HTTP app: operations routes, the JSON API under /api/ and the pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from console.account_api import account_router
+from console.auth.routes import auth_router
+from console.deps import ConsoleDeps
+from console.errors import install_outage_handlers
+from console.users_api import users_router
+from wacommon.http import service_app
+
+
+def build_app(deps: ConsoleDeps) -> FastAPI:
+    """The app around opened dependencies (tests build `deps` without a broker)."""
+    app = service_app(deps.runtime, "console")
+    app.state.deps = deps
+    install_outage_handlers(app)
+    app.include_router(auth_router())
+    app.include_router(users_router())
+    app.include_router(account_router())
+    return app
