@@ -78,7 +78,7 @@ async def run(settings: Settings) -> None:
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:
-            await relay_loop(stop, rt.pool, rt.publisher)
+            await relay_loop(stop, rt.pool, rt.publisher, sending_after_s=settings.send_reconcile_s)
 
         await serve(
             service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay]
