@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from sender.clients.uazapi import UazapiClient
+from sender.relay import relay_once
 from tests.fakes.server import ServerThread, serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
@@ -30,6 +31,8 @@ from tests.integration.outbox_helpers import (
     sent_texts,
     worker,
 )
+from wacommon.broker.publisher import FakePublisher
+from wacommon.schemas import SendReply
 from wacommon.settings import Settings
 
 TOKEN = "uaz-double-send-token"
@@ -182,3 +185,53 @@ async def test_meta_keeps_its_reconciliation_a_stale_send_is_sent_again(
 
     assert [m.text for m in meta.sent] == ["Oi!"]
     assert await tenant.statuses([only]) == ["sent"]
+
+
+async def test_a_lancepilot_send_left_sending_is_never_resent(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    tenant = await Tenant(pool, "lancepilot").seed({"token": "t", "workspace_id": "ws-1"})
+    (only,) = await tenant.reply("Olá!")
+    lancepilot = CountingClient()
+    deps = worker(pool, redis_client, settings, {"lancepilot": lancepilot})
+    await left_sending(pool, only, RECONCILE_S + 1)
+
+    await drive(deps, tenant.command(only))
+    await drive(deps, tenant.command(only))
+
+    assert lancepilot.sent == []
+    assert await tenant.statuses([only]) == ["unknown"]
+    assert [e["why"] for e in await tenant.events("msg_send_unknown")] == ["sender_died"]
+
+
+async def test_rows_a_live_sender_is_pacing_are_left_to_it(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": PACING_MS, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    first, second = await tenant.reply("Um.", "Dois.")
+    worker_a = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    worker_b = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+
+    a = asyncio.create_task(drive(worker_a, tenant.command(first)))
+    for _ in range(200):  # until bubble 1 went out: worker A now waits PACING_MS for bubble 2
+        if await tenant.statuses([first]) == ["sent"]:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    publisher = FakePublisher()
+    await relay_once(pool, publisher, older_than_s=0)
+    # another sender's command for the row ends without taking a slot or sending
+    await drive(worker_b, tenant.command(second))
+    await a
+
+    assert second not in {m.outbound_id for m in publisher.of_type(SendReply)}
+    assert sent_texts(uaz_state, tenant.phone) == ["Um.", "Dois."]
+    assert await tenant.statuses([first, second]) == ["sent", "sent"]
