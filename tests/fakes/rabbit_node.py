@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from tests.fakes.server import free_port
@@ -66,6 +67,8 @@ class RabbitNode:
             "RABBITMQ_CONFIG_FILE": str(self._dir / "rabbitmq"),
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(self._dir / "advanced.config"),
             "RABBITMQ_PID_FILE": str(self._dir / "node.pid"),
+            # a node that crashes writes its dump here, not into the caller's folder
+            "ERL_CRASH_DUMP": str(self._dir / "erl_crash.dump"),
         }
 
     def ctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -76,6 +79,7 @@ class RabbitNode:
         return subprocess.run(
             [tool, "-n", self.node, *args],
             env=self._env,
+            cwd=self._dir,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -101,13 +105,18 @@ class RabbitNode:
             raise RabbitNodeUnavailable("rabbitmq-server is not installed")
         self._prepare()
         started = subprocess.run(
-            [server, "-detached"], env=self._env, capture_output=True, text=True, check=False
+            [server, "-detached"],
+            env=self._env,
+            cwd=self._dir,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if started.returncode != 0:
             raise RabbitNodeUnavailable(
                 f"rabbitmq-server -detached failed: {started.stderr[-500:]}"
             )
-        ready = self.ctl("await_startup", "--timeout", "90")
+        ready = self._await_startup(90)
         if ready.returncode != 0:
             log = "\n".join(
                 line
@@ -119,12 +128,22 @@ class RabbitNode:
             raise RabbitNodeUnavailable(f"the private node did not boot: {log[-800:]}")
         return self
 
+    def _await_startup(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
+        """`await_startup`, again while the detached node has not registered yet (it then
+        answers "not running" at once instead of waiting)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ready = self.ctl("await_startup", "--timeout", str(int(timeout_s)))
+            if ready.returncode == 0 or time.monotonic() > deadline:
+                return ready
+            time.sleep(0.5)
+
     def stop_app(self) -> None:
         self._check(self.ctl("stop_app"))
 
     def start_app(self) -> None:
         self._check(self.ctl("start_app"))
-        self._check(self.ctl("await_startup", "--timeout", "90"))
+        self._check(self._await_startup(90))
 
     def stop(self) -> None:
         """Halt the node and remove its folder."""

@@ -35,7 +35,7 @@ from wacommon.schemas import BurstReady, utcnow
 from wacommon.settings import Settings
 
 QUEUE = BURST_QUEUE
-TIER_MS = 8000
+TIER_MS = 12000
 
 
 def probe(mode: str) -> BurstReady:
