@@ -24,7 +24,15 @@ from tests.e2e.chaos import (
     start_broker_app,
     terminate_db_backends,
 )
-from tests.e2e.stack import Service, Stack, eventually, meta_status, meta_text, signed
+from tests.e2e.stack import (
+    SHORT_SEND_WINDOW,
+    Service,
+    Stack,
+    eventually,
+    meta_status,
+    meta_text,
+    signed,
+)
 from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
 
@@ -98,7 +106,7 @@ async def env(
     if reason is not None:
         pytest.skip(f"broker restart lever unavailable: {reason}")
     state, url = graph
-    stack = Stack({**test_env, "META_GRAPH_URL": url, "SEND_RECONCILE_S": "3"})
+    stack = Stack({**test_env, "META_GRAPH_URL": url, **SHORT_SEND_WINDOW})
     services = [stack.add(n) for n in SERVICES]
     try:
         await stack.start(*services)

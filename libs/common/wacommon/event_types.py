@@ -16,6 +16,8 @@ FOLLOWUP_CONVERTED = "followup_converted"  # {stage}
 RESOLVED = "resolved"  # {by: ai|human, cause, duration_ms?}
 REPLY_DROPPED = "reply_dropped"  # {why}
 SEND_FAILED = "send_failed"  # {provider, code, retryable}
+# a send whose outcome nobody knows (no delivery callback), never resent: a person decides
+MSG_SEND_UNKNOWN = "msg_send_unknown"  # {provider, outbound_id, why: timeout|sender_died}
 MEDIA_PROCESSED = "media_processed"  # {kind: audio|image|document, seconds?, images?, ok, model?}
 OPTED_OUT = "opted_out"  # {cause}
 OPT_OUT_CLEARED = "opt_out_cleared"  # {cause}

@@ -113,6 +113,8 @@ class DeliveryState(StrEnum):
     PLAYED = "played"
     FAILED = "failed"
     DROPPED = "dropped"
+    # sent or not, nobody knows (no delivery callback): never resent, a person decides
+    UNKNOWN = "unknown"
 
 
 class StatusUpdate(Frozen):

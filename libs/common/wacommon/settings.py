@@ -80,8 +80,14 @@ class Settings(BaseSettings):
 
     # provider base URLs (tests and the local sandbox point them at fakes)
     lancepilot_url: str = "https://lancepilot.com/api/v3"
-    # a `sending` row older than this with no status webhook is sent again
+    # the takeover window of a `sending` row: older than this with no status webhook, a Meta
+    # send is sent again and a Uazapi/LancePilot send is marked `unknown` (never resent).
+    # Must exceed SEND_HTTP_TIMEOUT_S + SEND_RECORD_TIMEOUT_S (the sender refuses to start).
     send_reconcile_s: float = 60.0
+    # the deadline of one provider call, counted from the claim (the claim follows the waits)
+    send_http_timeout_s: float = 15.0
+    # how long the record of an accepted send is retried through a database outage
+    send_record_timeout_s: float = 30.0
     media_max_bytes: int = 16 * 1024 * 1024
 
     @cached_property

@@ -25,6 +25,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from pamqp.commands import Basic
 from prometheus_client import Counter, Histogram
 
 from wacommon.broker import topology
@@ -78,7 +79,11 @@ class Consumer:
         self._stopping = False
 
     async def start(self) -> None:
-        self._channel = await self._connection.channel(publisher_confirms=True)
+        # a retry copy the broker cannot route must fail its publish, never vanish (the
+        # original is acked only after the copy was confirmed into its tier)
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         await self._channel.set_qos(prefetch_count=self._prefetch)
         # declared (passively) on the robust channel, not merely looked up: that is what
         # makes connect_robust re-subscribe this consumer after a broker restart
@@ -176,9 +181,14 @@ class Consumer:
             retry_ex = await self._channel.get_exchange(
                 self._settings.q(topology.RETRY), ensure=False
             )
-            await retry_ex.publish(
-                copy, routing_key=self._queue_name, timeout=self._settings.publish_timeout_s
+            confirmation = await retry_ex.publish(
+                copy,
+                routing_key=self._queue_name,
+                mandatory=True,
+                timeout=self._settings.publish_timeout_s,
             )
+            if not isinstance(confirmation, Basic.Ack):
+                raise RuntimeError(f"retry copy not confirmed: {confirmation!r}")
         except Exception as pub_exc:
             log.warning("retry_publish_failed", error=repr(pub_exc))
             with contextlib.suppress(Exception):
