@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
+from console.inbox.routes import inbox_router
+from console.stream.routes import stream_router
 from wacommon.http import service_app
 
 
@@ -14,4 +16,6 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app = service_app(deps.runtime, "console")
     app.state.deps = deps
     app.include_router(auth_router())
+    app.include_router(inbox_router())
+    app.include_router(stream_router())
     return app

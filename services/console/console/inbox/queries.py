@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from wacommon.dbtypes import Conn
+from wacommon.dbtypes import Executor as Conn
 
 # unread counts stop here (the badge shows 99+)
 UNREAD_CAP = 100

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.stream.hub import LiveEvent
-from wacommon.dbtypes import Conn
+from wacommon.dbtypes import Executor as Conn
 
 # state events of `conversation_events` the inbox shows; a bot's human_takeover is a
 # handover request (cause ai:...), every other one a conversation update
@@ -39,7 +39,7 @@ SELECT id, conversation_id, created_at AS at FROM chat_messages
 # delivery receipts land within hours of the send: bounded by the creation index
 _STATUSES = """
 SELECT id, conversation_id, status, updated_at AS at FROM chat_messages
- WHERE client_id = $1 AND created_at > $2 - interval '3 days' AND updated_at > $2
+ WHERE client_id = $1 AND created_at > $2::timestamptz - interval '3 days' AND updated_at > $2
    AND direction = 'out' AND status = ANY($4::text[])
  ORDER BY updated_at, id LIMIT $3
 """
