@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from console.account_api import account_router
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
 from console.inbox.routes import inbox_router
 from console.stream.routes import stream_router
+from console.users_api import users_router
 from wacommon.http import service_app
 
 
@@ -18,4 +20,6 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(auth_router())
     app.include_router(inbox_router())
     app.include_router(stream_router())
+    app.include_router(users_router())
+    app.include_router(account_router())
     return app
