@@ -2,7 +2,11 @@
 
 The list walks `active_conversations_activity` (tenant, latest activity, id) with a
 keyset cursor; the per-row parts (last message, unread count) are index lookups on
-`chat_messages_conversation`. The thread is one keyset page of the same index.
+`chat_messages_conversation`. The thread is one keyset page of the same index. Message
+rows are found by conversation and their tenant checked with `IS NOT DISTINCT FROM`
+(the same rows as `=`, never an index condition): with `client_id = ...` PostgreSQL
+ANDs in the tenant's whole `chat_messages_client_time` range, which grows with the
+tenant (see `wacommon.repositories.conversations`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
        lm.created_at AS last_created_at,
        (SELECT count(*) FROM (
           SELECT 1 FROM chat_messages m
-           WHERE m.conversation_id = a.id AND m.client_id = a.client_id
+           WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
              AND m.created_at > coalesce(r.read_at, '-infinity'::timestamptz)
              AND m.direction = 'in' AND m.role = 'customer'
            LIMIT {cap}) x) AS unread
@@ -38,7 +42,7 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
   LEFT JOIN LATERAL (
       SELECT m.id, m.direction, m.role, m.kind, m.content, m.status, m.created_at
         FROM chat_messages m
-       WHERE m.conversation_id = a.id AND m.client_id = a.client_id
+       WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
        ORDER BY m.created_at DESC, m.id DESC LIMIT 1) lm ON true
 """.replace("{cap}", str(UNREAD_CAP))
 
@@ -101,7 +105,7 @@ SELECT m.id, m.direction, m.role, m.kind, m.content, m.media, m.payload, m.statu
        m.created_at, m.provider_sent_at, m.burst_id, m.author_user_id, u.name AS author_name
   FROM chat_messages m
   LEFT JOIN console_users u ON u.id = m.author_user_id
- WHERE m.conversation_id = $2 AND m.client_id = $1
+ WHERE m.conversation_id = $2 AND m.client_id IS NOT DISTINCT FROM $1
    AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3, $4::bigint))
  ORDER BY m.created_at DESC, m.id DESC
  LIMIT $5
@@ -121,7 +125,7 @@ async def thread(
     if before is not None:
         anchor = await conn.fetchrow(
             "SELECT created_at, id FROM chat_messages"
-            " WHERE client_id = $1 AND conversation_id = $2 AND id = $3",
+            " WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2 AND id = $3",
             tenant,
             conversation_id,
             before,
