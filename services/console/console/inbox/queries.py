@@ -20,6 +20,9 @@ from wacommon.dbtypes import Executor as Conn
 # unread counts stop here (the badge shows 99+)
 UNREAD_CAP = 100
 
+# the page's rows ($1 tenant, $2 user) from `{source}` aliased `a`: only the page's
+# conversations reach the per-row parts (computing them before the ORDER BY ... LIMIT
+# would cost one lookup per conversation of the tenant)
 _CONVERSATION = """
 SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
        a.provider_instance_id, p.phone_number AS number, p.instance_name,
@@ -35,7 +38,7 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
              AND m.created_at > coalesce(r.read_at, '-infinity'::timestamptz)
              AND m.direction = 'in' AND m.role = 'customer'
            LIMIT {cap}) x) AS unread
-  FROM active_conversations a
+  FROM {source} a
   LEFT JOIN client_providers p ON p.id = a.provider_instance_id AND p.client_id = a.client_id
   LEFT JOIN console_users u ON u.id = a.assigned_user_id AND u.client_id = a.client_id
   LEFT JOIN console_reads r ON r.user_id = $2 AND r.conversation_id = a.id
@@ -44,25 +47,45 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
         FROM chat_messages m
        WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
        ORDER BY m.created_at DESC, m.id DESC LIMIT 1) lm ON true
-""".replace("{cap}", str(UNREAD_CAP))
-
-_LIST = (
-    _CONVERSATION
-    + """
- WHERE a.client_id = $1
-   AND ($3::text IS NULL OR a.state = $3)
-   AND ($4::text IS NULL OR a.contact_name ILIKE $4 OR a.contact_phone LIKE $5
-        OR a.contact_key LIKE $5)
-   AND ($6::timestamptz IS NULL OR (a.last_message_at, a.id) < ($6, $7::uuid))
- ORDER BY a.last_message_at DESC, a.id DESC
- LIMIT $8
 """
-)
-_ONE = _CONVERSATION + " WHERE a.client_id = $1 AND a.id = $3"
+
+_ONE = _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace(
+    "{source}", "active_conversations"
+) + " WHERE a.client_id = $1 AND a.id = $3"
 
 
 def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def list_sql(*, state: bool, search: bool, cursor: bool) -> str:
+    """The list statement for this combination of filters (each its own plan).
+
+    Parameters: $1 tenant, $2 user, $3 limit, then state, (name, phone), (time, id).
+    """
+    where = ["c.client_id = $1"]
+    n = 3
+    if state:
+        n += 1
+        where.append(f"c.state = ${n}")
+    if search:
+        where.append(
+            f"(c.contact_name ILIKE ${n + 1} OR c.contact_phone LIKE ${n + 2}"
+            f" OR c.contact_key LIKE ${n + 2})"
+        )
+        n += 2
+    if cursor:
+        where.append(f"(c.last_message_at, c.id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
+        n += 2
+    page = (
+        "(SELECT c.* FROM active_conversations c WHERE "
+        + " AND ".join(where)
+        + " ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3)"
+    )
+    return (
+        _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace("{source}", page)
+        + " ORDER BY a.last_message_at DESC, a.id DESC"
+    )
 
 
 async def list_conversations(
@@ -75,20 +98,16 @@ async def list_conversations(
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    name = _like(q) if q else None
-    digits = "".join(ch for ch in q or "" if ch.isdigit())
-    phone = _like(digits) if digits else (name if q else None)
-    rows = await conn.fetch(
-        _LIST,
-        tenant,
-        user_id,
-        state,
-        name,
-        phone,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
+    params: list[Any] = [tenant, user_id, limit]
+    if state:
+        params.append(state)
+    if q:
+        digits = "".join(ch for ch in q if ch.isdigit())
+        params += [_like(q), _like(digits) if digits else _like(q)]
+    if after:
+        params += [after[0], after[1]]
+    sql = list_sql(state=bool(state), search=bool(q), cursor=after is not None)
+    rows = await conn.fetch(sql, *params)
     return [dict(r) for r in rows]
 
 
