@@ -49,9 +49,10 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
        ORDER BY m.created_at DESC, m.id DESC LIMIT 1) lm ON true
 """
 
-_ONE = _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace(
-    "{source}", "active_conversations"
-) + " WHERE a.client_id = $1 AND a.id = $3"
+_ONE = (
+    _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace("{source}", "active_conversations")
+    + " WHERE a.client_id = $1 AND a.id = $3"
+)
 
 
 def _like(q: str) -> str:
