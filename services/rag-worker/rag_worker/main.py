@@ -59,6 +59,7 @@ async def run(settings: Settings) -> None:
             process_media=MediaProcessor(
                 rt.pool, http, settings, ai, clients, rt.secrets, rt.events, links=tool_http
             ),
+            notifier=rt.notifier,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

@@ -31,7 +31,7 @@ import asyncpg
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
-from sender import outcomes, ratelimit
+from sender import outcomes, ratelimit, stored_media
 from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
 from sender.deps import SenderDeps
 from sender.outcomes import SENDS
@@ -59,6 +59,8 @@ DB_UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
 )
 FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped", "unknown"})
+# origins that are not the bot's: sent whatever the conversation's state (a person wrote them)
+NOT_BOT = frozenset({"operator", "system", "human"})
 # a wait this long or longer marks the rows as waited on (a shorter one is not worth a write)
 HOLD_AFTER_S = 1.0
 # another sender's `paced_until` this close to now is taken as over (clock slack)
@@ -108,7 +110,9 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
         if step == "held":
             log.info("send_held", outbound_id=row["id"])
             break
-        sent_any = sent_any or step == "sent"
+        # an owner's alert is not an answer to the customer
+        alert = (row.get("payload") or {}).get("alert_to")
+        sent_any = sent_any or (step == "sent" and not alert)
     if sent_any and last_in is not None:
         await _mark_read(deps, msg.tenant_id, conv, last_in)
 
@@ -152,7 +156,7 @@ async def _deliver(
         return await _fail_unsendable(
             deps, msg, row, code="no_client", detail=f"no client for {provider}"
         )
-    to = conv["contact_phone"] or conv["contact_key"]
+    to = (row.get("payload") or {}).get("alert_to") or conv["contact_phone"] or conv["contact_key"]
     number_key = creds.instance_id or f"legacy:{tenant_id}"
     try:
         await _wait_turn(deps, tenant_id, row, creds, to, number_key)
@@ -208,7 +212,7 @@ async def _claim(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> dict[
     row_id = int(row["id"])
     claimed: dict[str, Any] | None
     if row["status"] == "pending":
-        if msg.origin not in ("operator", "system"):
+        if msg.origin not in NOT_BOT:
             # the common case in one statement: pending and the conversation is the bot's
             claimed = await outbox_repo.claim_for_bot_send(
                 deps.pool, tenant_id, row_id, msg.conversation_id
@@ -247,7 +251,7 @@ async def _fail_unsendable(
 
 async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> bool:
     """Bot-written messages go out only while the conversation is the bot's."""
-    if msg.origin in ("operator", "system"):
+    if msg.origin in NOT_BOT or row.get("role") == "human":
         return True
     async with deps.pool.acquire() as conn, conn.transaction():
         ok, why = await bot_gate.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
@@ -270,6 +274,13 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
             correlation_id=msg.correlation_id,
             conn=conn,
         )
+    await deps.notifier.notify(
+        msg.tenant_id or "",
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="dropped",
+    )
     SENDS.labels(row["provider"], "dropped").inc()
     log.info("send_dropped", outbound_id=row["id"], why=why)
     return False
@@ -290,6 +301,7 @@ async def _send_one(
         # the deadline counts from the claim: nothing between the claim and the answer
         # outlasts `http_timeout_s`, which the takeover window is checked against
         async with asyncio.timeout_at(claimed_at + deps.http_timeout_s):
+            row = await stored_media.attach(deps.pool, msg.tenant_id or "", row, client, creds)
             result = await client.send(creds, outbound_message(row, to))
     except TimeoutError:
         exc = ProviderSendError(
@@ -322,6 +334,13 @@ async def _send_one(
             error=repr(exc)[:300],
         )
         raise RetryableError(f"outbound {row['id']} sent but not recorded") from exc
+    await deps.notifier.notify(
+        msg.tenant_id or "",
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="sent",
+    )
     SENDS.labels(provider, "sent").inc()
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
     return "sent"

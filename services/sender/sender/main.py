@@ -69,6 +69,7 @@ async def run(settings: Settings) -> None:
             http_timeout_s=settings.send_http_timeout_s,
             record_for_s=settings.send_record_timeout_s,
             pacer=UazapiPacer(rt.redis, settings),
+            notifier=rt.notifier,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

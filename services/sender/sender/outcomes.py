@@ -143,6 +143,14 @@ async def mark_unknown(
             correlation_id=msg.correlation_id,
             conn=conn,
         )
+    # a person must look at it: the console shows the row as not confirmed
+    await deps.notifier.notify(
+        tenant_id,
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="unknown",
+    )
     SENDS.labels(row["provider"], "unknown").inc()
     log.warning("send_outcome_unknown", outbound_id=row["id"], why=why)
     return True
@@ -178,3 +186,6 @@ async def fail(
         )
     SENDS.labels(row["provider"], "failed").inc()
     log.warning("send_failed", outbound_id=row["id"], code=code)
+    await deps.notifier.notify(
+        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="failed"
+    )
