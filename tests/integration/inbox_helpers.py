@@ -55,7 +55,8 @@ async def meta_tenant(
                 "phone_id": phone_id,
                 "access_token": token,
                 "waba_id": waba,
-                "display_phone_number": "5511999990000",
+                # one number, one tenant: every test tenant has a display number of its own
+                "display_phone_number": f"55119{uuid.uuid4().int % 10**8:08d}",
             },
             "is_default": True,
         },
