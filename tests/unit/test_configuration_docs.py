@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from console.settings import ConsoleSettings
 from followup.settings import FollowupSettings
 from metrics.settings import MetricsSettings
 from rag_worker.llm.config import AISettings
@@ -13,7 +14,11 @@ from wacommon.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = sorted(
-    {n.upper() for cls in (Settings, FollowupSettings, MetricsSettings) for n in cls.model_fields}
+    {
+        n.upper()
+        for cls in (Settings, FollowupSettings, MetricsSettings, ConsoleSettings)
+        for n in cls.model_fields
+    }
     | {n.upper() for n in AISettings.__dataclass_fields__}
 )
 

@@ -7,11 +7,19 @@ from typing import Any
 
 import yaml
 
+from console.settings import ConsoleSettings
 from wacommon.settings import SERVICE_PORTS, Settings
 from wacommon.supervisor import SERVICES, module_of
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-SETTINGS_VARS = {name.upper() for name in Settings.model_fields}
+SETTINGS_VARS = {name.upper() for cls in (Settings, ConsoleSettings) for name in cls.model_fields}
+
+
+def test_the_console_is_deployed_on_its_port() -> None:
+    assert (
+        "console" in SERVICES
+        and SERVICE_PORTS["console"] == ConsoleSettings(_env_file=None).port == 8006
+    )  # type: ignore[call-arg]
 
 
 def test_compose_defines_every_service_with_its_port_and_a_healthcheck() -> None:

@@ -14,6 +14,7 @@ SERVICE_PORTS: dict[str, int] = {
     "sender": 8003,
     "followup": 8004,
     "metrics": 8005,
+    "console": 8006,
 }
 
 

@@ -15,7 +15,15 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-SERVICES = ("meta-gateway", "lancepilot-ingest", "rag-worker", "sender", "followup", "metrics")
+SERVICES = (
+    "meta-gateway",
+    "lancepilot-ingest",
+    "rag-worker",
+    "sender",
+    "followup",
+    "metrics",
+    "console",
+)
 COLORS = ("36", "32", "35", "33", "34", "31", "37", "96")
 
 

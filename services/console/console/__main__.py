@@ -1,0 +1,5 @@
+"""`python -m console`."""
+
+from console.main import main
+
+main()

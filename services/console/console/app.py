@@ -1,0 +1,17 @@
+"""The console's HTTP app: operations routes, the JSON API under /api/ and the pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from console.auth.routes import auth_router
+from console.deps import ConsoleDeps
+from wacommon.http import service_app
+
+
+def build_app(deps: ConsoleDeps) -> FastAPI:
+    """The app around opened dependencies (tests build `deps` without a broker)."""
+    app = service_app(deps.runtime, "console")
+    app.state.deps = deps
+    app.include_router(auth_router())
+    return app

@@ -1,0 +1,1 @@
+"""Who is signed in: sessions, the request dependencies, CSRF and the sign-in throttle."""

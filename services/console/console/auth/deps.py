@@ -1,0 +1,120 @@
+"""Request dependencies: who is signed in, CSRF on state-changing calls, roles, tenant scope.
+
+API routes use `current_user` (401 without a session, 403 without the session's CSRF
+token on POST/PUT/PATCH/DELETE); pages use `optional_user` and redirect to /login
+themselves. Every tenant query takes its tenant from `tenant_scope`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from uuid import UUID
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+
+from console.auth.models import CurrentUser, Session
+from console.deps import ConsoleDeps, get_deps
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+
+NOT_SIGNED_IN = "sessão inválida ou expirada: entre novamente"
+BAD_CSRF = "token CSRF ausente ou inválido"
+OWNERS_ONLY = "apenas o proprietário da conta pode fazer isso"
+
+
+async def optional_session(
+    request: Request, deps: ConsoleDeps = Depends(get_deps)
+) -> Session | None:
+    """The request's live session (renewed), or None; also kept on `request.state.session`."""
+    if hasattr(request.state, "session"):
+        cached: Session | None = request.state.session
+        return cached
+    cookie = request.cookies.get(deps.settings.console_session_cookie)
+    session = await deps.sessions.get(cookie)
+    request.state.session = session
+    return session
+
+
+async def optional_user(session: Session | None = Depends(optional_session)) -> CurrentUser | None:
+    """The signed-in user, or None (no CSRF check: for GET pages)."""
+    return session.user if session else None
+
+
+async def _sent_csrf_token(request: Request) -> str:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()  # Starlette caches it for the route's own parsing
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def current_session(
+    request: Request, session: Session | None = Depends(optional_session)
+) -> Session:
+    """The live session, CSRF-checked for state-changing methods."""
+    if session is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
+    if request.method not in SAFE_METHODS:
+        sent = await _sent_csrf_token(request)
+        if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, BAD_CSRF)
+    return session
+
+
+async def current_user(session: Session = Depends(current_session)) -> CurrentUser:
+    return session.user
+
+
+async def require_owner(user: CurrentUser = Depends(current_user)) -> CurrentUser:
+    """Owners and operators; agents get 403."""
+    if user.role == "agent":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, OWNERS_ONLY)
+    return user
+
+
+async def tenant_scope(
+    request: Request,
+    user: CurrentUser = Depends(current_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> UUID:
+    """The tenant every query of this request is scoped to.
+
+    Owners and agents: their own (naming another tenant in `tenant_id` is 404, as for
+    any other tenant's object). Operators: the `tenant_id` query parameter, required.
+    """
+    raw = request.query_params.get("tenant_id")
+    if user.tenant_id is not None:
+        if raw is not None and raw != str(user.tenant_id) and _uuid(raw) != user.tenant_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "cliente não encontrado")
+        return user.tenant_id
+    if not raw:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", "tenant_id"),
+                    "msg": "Field required",
+                    "input": None,
+                }
+            ]
+        )
+    tenant = _uuid(raw)
+    if tenant is None or not await deps.pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)", tenant
+    ):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "cliente não encontrado")
+    return tenant
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None

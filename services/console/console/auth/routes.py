@@ -1,0 +1,113 @@
+"""`/api/auth/login`, `/api/auth/logout` and `/api/auth/me`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+
+from console.auth.deps import current_session
+from console.auth.models import CurrentUser, Session
+from console.deps import ConsoleDeps, get_deps
+from wacommon import passwords
+from wacommon.console_users import user_out
+from wacommon.repositories import users as users_repo
+
+# one message for an unknown email, a wrong password and a deactivated account
+BAD_CREDENTIALS = "e-mail ou senha incorretos"
+TOO_MANY = "muitas tentativas de entrada: tente novamente mais tarde"
+
+
+class LoginBody(BaseModel):
+    # not validated as an address: a malformed email is just a wrong sign-in
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def set_session_cookie(response: Response, deps: ConsoleDeps, session: Session) -> None:
+    response.set_cookie(
+        deps.settings.console_session_cookie,
+        session.id,
+        max_age=deps.sessions.idle_s,
+        httponly=True,
+        samesite="lax",
+        secure=not deps.settings.console_insecure_cookies,
+        path="/",
+    )
+
+
+def auth_router() -> APIRouter:
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+    @router.post("/login")
+    async def login(
+        body: LoginBody,
+        request: Request,
+        response: Response,
+        deps: ConsoleDeps = Depends(get_deps),
+    ) -> dict[str, Any]:
+        """Sign in: the user, the session's CSRF token and the session cookie."""
+        address = _client_address(request)
+        wait = await deps.throttle.retry_after(body.email, address)
+        if wait is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers={"Retry-After": str(wait)}
+            )
+        row = await users_repo.credentials_by_email(deps.pool, body.email.strip())
+        stored = row["password_hash"] if row else None
+        # an unknown email is checked against a dummy hash: same work, same time, same answer
+        ok = await passwords.verify_password(stored, body.password)
+        if not ok or row is None or not row["is_active"]:
+            await deps.throttle.failed(body.email, address)
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
+        await deps.throttle.succeeded(body.email, address)
+        new_hash = (
+            await passwords.hash_password(body.password)
+            if passwords.needs_rehash(row["password_hash"])
+            else None
+        )
+        await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
+        old = request.cookies.get(deps.settings.console_session_cookie)
+        if old:
+            previous = await deps.sessions.get(old)
+            if previous is not None:
+                await deps.sessions.revoke(previous)  # a sign-in never reuses a session id
+        session = await deps.sessions.create(CurrentUser.from_row(row))
+        set_session_cookie(response, deps, session)
+        return {
+            "user": user_out(row).model_dump(mode="json"),
+            "csrf_token": session.csrf_token,
+        }
+
+    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+    async def logout(
+        response: Response,
+        session: Session = Depends(current_session),
+        deps: ConsoleDeps = Depends(get_deps),
+    ) -> None:
+        """End this session on the server and drop the cookie."""
+        await deps.sessions.revoke(session)
+        response.delete_cookie(
+            deps.settings.console_session_cookie,
+            httponly=True,
+            samesite="lax",
+            secure=not deps.settings.console_insecure_cookies,
+            path="/",
+        )
+
+    @router.get("/me")
+    async def me(
+        session: Session = Depends(current_session), deps: ConsoleDeps = Depends(get_deps)
+    ) -> dict[str, Any]:
+        """The signed-in user and the session's CSRF token (pages reload it after a refresh)."""
+        row = await users_repo.get_user(deps.pool, str(session.user.id))
+        if row is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sessão inválida")
+        return {"user": user_out(row).model_dump(mode="json"), "csrf_token": session.csrf_token}
+
+    return router

@@ -1,0 +1,117 @@
+"""Server-side sessions in Redis: opaque cookie, idle expiry, revocable one by one or per user.
+
+The cookie holds a random id; Redis holds, under a SHA-256 of that id (a copy of
+Redis does not yield usable cookies), the user snapshot and the session's CSRF
+token. Each read renews the idle timer (GETEX). A set per user indexes their
+session ids so deactivating an account or changing its password ends them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from uuid import UUID
+
+import orjson
+import redis.asyncio as aioredis
+
+from console.auth.models import CurrentUser, Session
+from wacommon.settings import Settings
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class SessionStore:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, idle_hours: float) -> None:
+        self._redis = redis
+        self._settings = settings
+        self.idle_s = max(1, round(idle_hours * 3600))
+
+    def _key(self, session_id: str) -> str:
+        return self._settings.rkey("console", "session", _digest(session_id))
+
+    def _index(self, user_id: UUID | str) -> str:
+        return self._settings.rkey("console", "user-sessions", str(user_id))
+
+    async def create(self, user: CurrentUser) -> Session:
+        """A new session (new id, new CSRF token) for a user who just signed in."""
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            user=user,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=time.time(),
+        )
+        index = self._index(user.id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key(session.id), self._dump(session), ex=self.idle_s)
+            pipe.sadd(index, _digest(session.id))
+            # the index outlives every session it lists: each of them lives idle_s after its last use
+            pipe.expire(index, self.idle_s * 2)
+            await pipe.execute()
+        return session
+
+    async def get(self, session_id: str | None) -> Session | None:
+        """The live session for a cookie value, renewing its idle timer; None when gone."""
+        if not session_id or len(session_id) > 128:
+            return None
+        raw = await self._redis.getex(self._key(session_id), ex=self.idle_s)
+        if raw is None:
+            return None
+        data = orjson.loads(raw)
+        return Session(
+            id=session_id,
+            user=CurrentUser.from_json(data["user"]),
+            csrf_token=data["csrf"],
+            created_at=data["created"],
+        )
+
+    async def revoke(self, session: Session) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key(session.id))
+            pipe.srem(self._index(session.user.id), _digest(session.id))
+            await pipe.execute()
+
+    async def revoke_user(self, user_id: UUID | str, *, keep: Session | None = None) -> int:
+        """End every session of a user (but `keep`); returns how many were live."""
+        index = self._index(user_id)
+        digests = {_text(d) for d in await self._redis.smembers(index)}
+        if keep is not None:
+            digests.discard(_digest(keep.id))
+        if not digests:
+            return 0
+        prefix = self._settings.rkey("console", "session", "")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*(prefix + d for d in digests))
+            pipe.srem(index, *digests)
+            deleted, _ = await pipe.execute()
+        return int(deleted)
+
+    async def refresh_user(self, user: CurrentUser) -> None:
+        """Write a changed name/locale into the user's live sessions (their timers are kept)."""
+        index = self._index(user.id)
+        prefix = self._settings.rkey("console", "session", "")
+        for raw_digest in await self._redis.smembers(index):
+            key = prefix + _text(raw_digest)
+            raw = await self._redis.get(key)
+            if raw is None:
+                continue
+            data = orjson.loads(raw)
+            data["user"] = user.to_json()
+            await self._redis.set(key, orjson.dumps(data), keepttl=True, xx=True)
+
+    @staticmethod
+    def _dump(session: Session) -> bytes:
+        return orjson.dumps(
+            {
+                "user": session.user.to_json(),
+                "csrf": session.csrf_token,
+                "created": session.created_at,
+            }
+        )

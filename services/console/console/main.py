@@ -1,0 +1,25 @@
+"""console: the web console for tenants' owners and attendants. Wiring only."""
+
+from __future__ import annotations
+
+from console.app import build_app
+from console.deps import ConsoleDeps
+from console.settings import ConsoleSettings
+from wacommon.http import run_main, serve
+from wacommon.logging import configure_logging
+from wacommon.runtime import Runtime
+
+
+async def run(settings: ConsoleSettings) -> None:
+    async with Runtime(settings) as runtime:
+        await serve(build_app(ConsoleDeps.from_runtime(runtime, settings)), settings)
+
+
+def main() -> None:
+    settings = ConsoleSettings()
+    configure_logging(settings)
+    run_main(run(settings))
+
+
+if __name__ == "__main__":
+    main()

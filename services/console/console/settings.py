@@ -1,0 +1,21 @@
+"""Settings of the console service: port, session cookie, login throttle."""
+
+from __future__ import annotations
+
+from wacommon.settings import Settings
+
+
+class ConsoleSettings(Settings):
+    """Shared settings plus what only the console reads."""
+
+    service_name: str = "console"
+    console_port: int = 8006
+    # cookies without `Secure` so a browser keeps them over plain http://127.0.0.1 (make run)
+    console_insecure_cookies: bool = False
+    # a session unused for this long is gone (every authenticated request renews it)
+    console_session_hours: float = 12
+    console_session_cookie: str = "wa_console_session"
+    # failed sign-ins allowed per window: per email, and per client address
+    console_login_max_per_email: int = 5
+    console_login_max_per_address: int = 20
+    console_login_window_s: int = 900
