@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
+from console.pages import pages_router
 from wacommon.http import service_app
 
 
@@ -14,4 +15,5 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app = service_app(deps.runtime, "console")
     app.state.deps = deps
     app.include_router(auth_router())
+    app.include_router(pages_router())
     return app

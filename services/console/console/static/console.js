@@ -554,16 +554,18 @@
     var holder = form.querySelector("[data-template-params]");
     holder.textContent = "";
     form.querySelector("[data-template-body]").textContent = opt && opt.value ? opt.dataset.body : "";
-    var n = opt && opt.value ? parseInt(opt.dataset.params || "0", 10) : 0;
-    for (var i = 1; i <= n; i++) {
+    var names = [];
+    try { names = opt && opt.value ? JSON.parse(opt.dataset.paramNames || "[]") : []; } catch (e) { names = []; }
+    for (var i = 1; i <= names.length; i++) {
       var wrap = document.createElement("div");
       wrap.className = "field";
       var label = document.createElement("label");
       label.htmlFor = "template-param-" + i;
-      label.textContent = T("template_param", { n: i });
+      label.textContent = opt.dataset.named ? names[i - 1] : T("template_param", { n: i });
       var input = document.createElement("input");
       input.id = "template-param-" + i;
       input.name = "param";
+      input.dataset.paramName = names[i - 1];
       input.required = true;
       wrap.appendChild(label);
       wrap.appendChild(input);
@@ -576,8 +578,15 @@
     var select = form.querySelector("#template-select");
     var opt = select.selectedOptions[0];
     if (!opt || !opt.value) { setFormError(form, T("template_required")); select.focus(); return; }
-    var params = Array.prototype.map.call(form.querySelectorAll('input[name="param"]'), function (i) { return i.value.trim(); });
-    if (params.some(function (p) { return !p; })) { setFormError(form, T("field_required")); return; }
+    var inputs = Array.prototype.slice.call(form.querySelectorAll('input[name="param"]'));
+    if (inputs.some(function (i) { return !i.value.trim(); })) { setFormError(form, T("field_required")); return; }
+    var params;
+    if (opt.dataset.named) {
+      params = {};
+      inputs.forEach(function (i) { params[i.dataset.paramName] = i.value.trim(); });
+    } else {
+      params = inputs.map(function (i) { return i.value.trim(); });
+    }
     var payload = { template: { name: opt.dataset.name, language: opt.dataset.language, parameters: params } };
     var button = form.querySelector('[type="submit"]');
     button.disabled = true;

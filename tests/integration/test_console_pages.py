@@ -1,0 +1,151 @@
+"""The console's pages at the HTML level: sign-in redirects, roles, language, headers,
+escaping, and the static files, against the real database and Redis."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from console.settings import ConsoleSettings
+from tests.integration.console_helpers import (
+    client_for,
+    console_app,
+    console_settings,
+    new_tenant,
+    new_user,
+    sign_in,
+)
+
+
+@pytest.fixture(scope="module")
+def csettings(test_env: dict[str, str]) -> ConsoleSettings:
+    return console_settings(test_env)
+
+
+async def test_pages_send_anonymous_visitors_to_login_and_back(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        home = await c.get("/")
+        assert home.status_code == 303 and home.headers["location"] == "/inbox"
+        for path in ("/inbox", "/equipe", "/conta"):
+            resp = await c.get(path)
+            assert resp.status_code == 303, path
+            assert resp.headers["location"] == f"/login?next=%2F{path[1:]}"
+        login = await c.get("/login?next=/equipe")
+        assert login.status_code == 200
+        html = login.text
+        assert '<html lang="pt-BR">' in html and "Entrar" in html
+        assert 'data-next="/equipe"' in html and 'data-url="/api/auth/login"' in html
+        assert 'name="csrf-token"' not in html  # no session, no token
+        # an off-site `next` is ignored
+        evil = await c.get("/login?next=//evil.example/x")
+        assert 'data-next="/inbox"' in evil.text
+
+
+async def test_login_page_speaks_english_when_the_browser_prefers_it(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        en = await c.get("/login", headers={"Accept-Language": "en-US,en;q=0.9"})
+        assert '<html lang="en">' in en.text and "Sign in" in en.text
+        pt = await c.get("/login", headers={"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.5"})
+        assert '<html lang="pt-BR">' in pt.text
+
+
+async def test_signed_in_user_skips_login_and_pages_carry_the_csrf_token(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    tenant = await new_tenant(pool)
+    owner = await new_user(pool, tenant, "owner", name="Dona Ana")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        token = await sign_in(c, owner["email"])
+        again = await c.get("/login?next=/conta")
+        assert again.status_code == 303 and again.headers["location"] == "/conta"
+        page = await c.get("/conta")
+        assert page.status_code == 200
+        assert f'<meta name="csrf-token" content="{token}">' in page.text
+        assert f'"X-CSRF-Token": "{token}"' in page.text
+        assert "Dona Ana" in page.text and 'href="/equipe"' in page.text
+        # private pages: never cached, keyed on HX-Request, locked down by CSP
+        assert page.headers["cache-control"] == "no-store"
+        assert "HX-Request" in page.headers["vary"]
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_agent_gets_a_portuguese_403_on_equipe_and_sees_no_owner_link(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    tenant = await new_tenant(pool)
+    agent = await new_user(pool, tenant, "agent", name="Beto")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        team = await c.get("/equipe")
+        assert team.status_code == 403
+        assert "Acesso não permitido" in team.text and "responsáveis" in team.text
+        account = await c.get("/conta")
+        assert account.status_code == 200
+        assert 'href="/equipe"' not in account.text
+        assert 'name="alert_whatsapp"' not in account.text  # alerts are an owner's setting
+
+
+async def test_owner_sees_the_tenants_people_only(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    tenant, other = await new_tenant(pool), await new_tenant(pool)
+    owner = await new_user(pool, tenant, "owner", name="Dona Ana")
+    await new_user(pool, tenant, "agent", name="<b>Beto</b>")
+    stranger = await new_user(pool, other, "agent", name="Carla de Fora")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, owner["email"])
+        page = await c.get("/equipe")
+        assert page.status_code == 200
+        assert "Dona Ana" in page.text and "&lt;b&gt;Beto&lt;/b&gt;" in page.text
+        assert "<b>Beto</b>" not in page.text
+        assert stranger["email"] not in page.text and "Carla de Fora" not in page.text
+        assert page.text.count('class="user-row') == 2
+        elsewhere = await c.get(f"/equipe?tenant_id={other}")
+        assert elsewhere.status_code == 404 and "Página não encontrada" in elsewhere.text
+
+
+async def test_user_locale_setting_wins_over_the_browser(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    tenant = await new_tenant(pool)
+    owner = await new_user(pool, tenant, "owner")
+    await pool.execute("UPDATE console_users SET locale = 'en' WHERE id = $1", owner["id"])
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, owner["email"])
+        page = await c.get("/conta", headers={"Accept-Language": "pt-BR"})
+        assert '<html lang="en">' in page.text and "My account" in page.text
+
+
+async def test_deactivated_account_is_sent_back_to_login(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    tenant = await new_tenant(pool)
+    agent = await new_user(pool, tenant, "agent")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        await pool.execute("UPDATE console_users SET is_active = false WHERE id = $1", agent["id"])
+        resp = await c.get("/conta")
+        assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+
+
+async def test_static_files_are_served_from_the_package_with_versioned_urls(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        login = (await c.get("/login")).text
+        for name in ("vendor/htmx-2.0.11.min.js", "console.js", "console.css"):
+            assert f"/static/{name}?v=" in login, name
+            resp = await c.get(f"/static/{name}")
+            assert resp.status_code == 200 and len(resp.content) > 1000, name
+            assert resp.headers["x-content-type-options"] == "nosniff"
+        htmx = await c.get("/static/vendor/htmx-2.0.11.min.js")
+        assert htmx.headers["content-type"].startswith("text/javascript")
+        assert 'version:"2.0.11"' in htmx.text or '"2.0.11"' in htmx.text
+        assert (await c.get("/static/vendor/htmx-LICENSE.txt")).status_code == 200
+        assert (await c.get("/static/../settings.py")).status_code == 404
+        assert (await c.get("/static/nope.js")).status_code == 404
