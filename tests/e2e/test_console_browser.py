@@ -1,0 +1,351 @@
+"""The console in headless Chromium against the services as real processes.
+
+Meta gateway, ingest, rag-worker, sender and the console run as processes on the run's
+database and broker; the Graph API is the fake on loopback. The browser signs in, watches
+a conversation arrive without reloading, answers it and sees the ticks move to delivered
+when Meta's status webhook comes; an agent cannot open the team page; a phone-sized
+viewport shows the list or the thread.
+
+`CONSOLE_SCREENSHOTS=docs/console` keeps PNGs of the main pages (for the README).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from tests.e2e.stack import Stack, eventually, meta_status, meta_text, signed
+from tests.fakes.graph import GraphState, make_graph_app
+from tests.fakes.server import ServerThread
+from wacommon import passwords
+from wacommon.repositories import users as users_repo
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SECRET = "test-app-secret"
+AUTH = {"Authorization": "Bearer test-admin-token"}
+PHONE_ID, DISPLAY, TOKEN = "333000333000333", "5511933330000", "EAAtokenC0000000000000000003"
+PASSWORD = "senha-do-navegador-1"
+SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+WAIT_MS = 20_000
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="playwright not installed (.venv/bin/pip install playwright)"
+)
+expect = playwright_api.expect
+
+
+@dataclass
+class Env:
+    console: str
+    gateway: httpx.AsyncClient
+    graph: GraphState
+    pool: asyncpg.Pool
+    tenant: str
+    owner: str
+    agent: str
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[tuple[GraphState, str]]:
+    state = GraphState(tokens={PHONE_ID: TOKEN})
+    server = ServerThread(make_graph_app(state)).start()
+    yield state, server.url
+    server.stop()
+
+
+async def _user(pool: asyncpg.Pool, tenant: str, role: str, email: str, name: str) -> str:
+    await users_repo.create_user(
+        pool,
+        client_id=tenant,
+        email=email,
+        name=name,
+        role=role,
+        password_hash=passwords.hash_password_sync(PASSWORD),
+    )
+    return email
+
+
+@pytest.fixture(scope="module")
+async def env(
+    graph: tuple[GraphState, str],
+    test_env: dict[str, str],
+    pool: asyncpg.Pool,
+    amqp: AbstractRobustConnection,
+) -> AsyncIterator[Env]:
+    state, url = graph
+    stack = Stack(
+        {
+            **test_env,
+            "META_GRAPH_URL": url,
+            "SEND_RECONCILE_S": "3",
+            "CONSOLE_INSECURE_COOKIES": "1",
+            "CONSOLE_LOGIN_MAX_PER_EMAIL": "3",
+        }
+    )
+    names = ("meta-gateway", "lancepilot-ingest", "rag-worker", "sender", "console")
+    services = {n: stack.add(n) for n in names}
+    try:
+        await stack.start(*services.values())
+        async with httpx.AsyncClient(base_url=services["meta-gateway"].url, timeout=10) as http:
+            resp = await http.post(
+                "/admin/clients",
+                headers=AUTH,
+                json={
+                    "name": "Loja do Navegador",
+                    "tools_config": {"debounce": {"quiet_seconds": 0}},
+                },
+            )
+            assert resp.status_code == 201, resp.text
+            tenant = resp.json()["id"]
+            resp = await http.post(
+                f"/admin/clients/{tenant}/providers",
+                headers=AUTH,
+                json={
+                    "provider_type": "meta",
+                    "is_default": True,
+                    "config": {
+                        "phone_id": PHONE_ID,
+                        "display_phone_number": DISPLAY,
+                        "access_token": TOKEN,
+                        "waba_id": "waba-navegador",
+                    },
+                },
+            )
+            assert resp.status_code == 201, resp.text
+            tag = uuid.uuid4().hex[:6]
+            owner = await _user(pool, tenant, "owner", f"dona-{tag}@example.com", "Dona Marta")
+            agent = await _user(pool, tenant, "agent", f"ana-{tag}@example.com", "Ana Atendente")
+            yield Env(services["console"].url, http, state, pool, tenant, owner, agent)
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture()
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        await b.close()
+
+
+async def shot(page: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
+    context = await browser.new_context(locale="pt-BR", **options)
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # script errors only: a refused request (401, 403, 429) is logged by the browser too
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    return page, errors
+
+
+async def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) -> None:
+    await page.goto(f"{base}/login")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Senha").fill(password)
+    await page.get_by_role("button", name="Entrar").click()
+    await page.wait_for_url(re.compile(r".*/inbox.*"))
+
+
+async def live(page: Any) -> None:
+    """Wait until the page's event stream is connected (so nothing happens before it)."""
+    await expect(page.locator("body[data-stream='open']")).to_have_count(1)
+
+
+async def webhook(env: Env, body: dict[str, Any]) -> None:
+    raw, headers = signed(body, SECRET)
+    resp = await env.gateway.post("/meta/webhook", content=raw, headers=headers)
+    assert resp.status_code == 200, resp.text
+
+
+def customer() -> str:
+    return "55119" + str(uuid.uuid4().int)[:8]
+
+
+async def test_sign_in_shows_errors_per_field_and_the_throttle_wait(env: Env, browser: Any) -> None:
+    page, errors = await new_page(browser)
+    await page.goto(f"{env.console}/login")
+    await expect(page.locator("html")).to_have_attribute("lang", "pt-BR")
+    await shot(page, "login")
+    await page.get_by_role("button", name="Entrar").click()
+    await expect(page.locator("#login-email-error")).to_have_text("Preencha este campo.")
+    await expect(page.locator("#login-password-error")).to_have_text("Preencha este campo.")
+    await expect(page.get_by_label("E-mail")).to_have_attribute("aria-invalid", "true")
+
+    victim = f"ninguem-{uuid.uuid4().hex[:6]}@example.com"
+    alert = page.locator("#login-form [data-form-error]")
+    for _ in range(3):
+        await page.get_by_label("E-mail").fill(victim)
+        await page.get_by_label("Senha").fill("senha-errada-123")
+        await page.get_by_role("button", name="Entrar").click()
+        await expect(alert).to_be_visible()
+        await expect(alert).to_contain_text(re.compile("incorretos|tente novamente", re.I))
+    await page.get_by_role("button", name="Entrar").click()
+    await expect(alert).to_have_text(
+        re.compile(r"Muitas tentativas\. Tente de novo em \d+ segundos\.")
+    )
+    assert page.url.endswith("/login")
+    assert errors == []
+
+
+async def test_agent_sees_only_the_inbox_and_gets_403_on_equipe(env: Env, browser: Any) -> None:
+    page, errors = await new_page(browser)
+    await sign_in(page, env.console, env.agent)
+    nav = page.get_by_role("navigation", name="Menu principal")
+    await expect(nav.get_by_role("link", name="Conversas")).to_be_visible()
+    await expect(nav.get_by_role("link", name="Equipe")).to_have_count(0)
+    resp = await page.goto(f"{env.console}/equipe")
+    assert resp is not None and resp.status == 403
+    await expect(page.get_by_role("heading", name="Acesso não permitido")).to_be_visible()
+    await expect(page.get_by_role("link", name="Voltar para as conversas")).to_be_visible()
+    assert errors == []
+
+
+async def test_owner_manages_the_team_and_own_account(env: Env, browser: Any) -> None:
+    page, errors = await new_page(browser, viewport={"width": 1280, "height": 800})
+    await sign_in(page, env.console, env.owner)
+    await (
+        page.get_by_role("navigation", name="Menu principal")
+        .get_by_role("link", name="Equipe")
+        .click()
+    )
+    await expect(page.get_by_role("heading", name="Equipe", exact=True)).to_be_visible()
+    rows = page.locator("#user-list .user-row")
+    await expect(rows).to_have_count(2)
+    email = f"novo-{uuid.uuid4().hex[:6]}@example.com"
+    form = page.locator("#add-user")
+    await form.get_by_label("Nome").fill("Beto Novo")
+    await form.get_by_label("E-mail").fill(email)
+    await form.get_by_label("Senha inicial").fill("curta")
+    await form.get_by_role("button", name="Adicionar").click()
+    await expect(page.locator("#new-password-error")).to_have_text(
+        "A senha precisa de pelo menos 10 caracteres."
+    )
+    await form.get_by_label("Senha inicial").fill("uma-senha-boa-123")
+    await form.get_by_role("button", name="Adicionar").click()
+    await expect(page.locator(f"#user-list .user-row[data-email='{email}']")).to_be_visible()
+    await shot(page, "team")
+
+    await page.get_by_role("link", name="Minha conta").click()
+    await page.get_by_label("Seu WhatsApp para avisos de atendimento").fill("+55 11 98888-7777")
+    await page.get_by_role("button", name="Salvar", exact=True).click()
+    await expect(page.get_by_label("Seu WhatsApp para avisos de atendimento")).to_have_value(
+        "5511988887777"
+    )
+    stored = await env.pool.fetchval(
+        "SELECT alert_whatsapp FROM console_users WHERE lower(email) = lower($1)", env.owner
+    )
+    assert stored == "5511988887777"
+    assert errors == []
+
+
+async def test_a_conversation_arrives_live_and_the_reply_ticks_to_delivered(
+    env: Env, browser: Any
+) -> None:
+    page, errors = await new_page(browser, viewport={"width": 1280, "height": 800})
+    await sign_in(page, env.console, env.agent)
+    await live(page)
+    await page.get_by_role("radio", name="Todas").check()
+
+    phone = customer()
+    await webhook(
+        env, meta_text(PHONE_ID, DISPLAY, phone, "Oi, quero falar com alguém", name="Joana Cliente")
+    )
+    item = page.locator(".conv", has_text="Joana Cliente")
+    await expect(item).to_be_visible()  # no reload: the stream made the list refetch
+    await shot(page, "inbox")
+
+    await item.get_by_role("link").click()
+    thread = page.locator(".thread")
+    await expect(thread.get_by_role("heading", name="Joana Cliente")).to_be_visible()
+    await expect(thread.locator(".msg.in", has_text="Oi, quero falar com alguém")).to_be_visible()
+    assert "/inbox/" in page.url
+
+    text = f"Olá Joana, aqui é a Ana {uuid.uuid4().hex[:4]}"
+    await page.get_by_label("Sua resposta").fill(text)
+    await page.get_by_role("button", name="Enviar", exact=True).click()
+    mine = thread.locator(".msg.out.author-human", has_text=text)
+    await expect(mine).to_be_visible()
+    await expect(mine).to_have_attribute("data-status", "sent")
+    await expect(page.get_by_label("Sua resposta")).to_have_value("")
+
+    async def sent_to_graph() -> list[Any]:
+        return [
+            m for m in env.graph.sent_messages(to=phone) if text in str((m.json or {}).get("text"))
+        ]
+
+    sent = await eventually(sent_to_graph)
+    assert len(sent) == 1
+    await webhook(env, meta_status(PHONE_ID, DISPLAY, sent[0].response_id, "delivered", phone))
+    await expect(mine).to_have_attribute("data-status", "delivered")
+    await expect(mine.locator(".ticks.delivered")).to_be_visible()
+    await shot(page, "thread")
+    assert errors == []
+
+
+async def test_phone_viewport_shows_the_list_or_the_thread(env: Env, browser: Any) -> None:
+    phone = customer()
+    await webhook(
+        env, meta_text(PHONE_ID, DISPLAY, phone, "Vocês abrem sábado?", name="Caio Celular")
+    )
+    page, errors = await new_page(
+        browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    await sign_in(page, env.console, env.agent)
+    await live(page)
+    await page.get_by_role("radio", name="Todas").check()
+    item = page.locator(".conv", has_text="Caio Celular")
+    await expect(item).to_be_visible()
+    await expect(page.locator("#thread")).to_be_hidden()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page scrolls sideways on a phone"
+    await shot(page, "phone-list")
+
+    await item.get_by_role("link").click()
+    await expect(page.locator(".thread-head h2")).to_have_text("Caio Celular")
+    await expect(page.locator(".list-pane")).to_be_hidden()
+    await expect(page.get_by_label("Sua resposta")).to_be_visible()
+    await shot(page, "phone-thread")
+    await page.locator(".thread-head .back").click()
+    await expect(page.locator(".list-pane")).to_be_visible()
+    assert errors == []
