@@ -4,6 +4,7 @@ tenants, users, and signed-in clients (cookie + CSRF header)."""
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,9 +39,15 @@ def console_app(
     return build_app(ConsoleDeps.build(settings, pool, redis, **deps))
 
 
+def random_address() -> str:
+    """A client address of its own, so sign-in throttle counts do not leak between tests."""
+    return "10." + ".".join(str(random.randrange(1, 255)) for _ in range(3))
+
+
 @asynccontextmanager
-async def client_for(app: FastAPI, address: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in-process, as if from `address`."""
+async def client_for(app: FastAPI, address: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process, as if from `address` (random by default)."""
+    address = address or random_address()
     transport = httpx.ASGITransport(app=app, client=(address, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
         yield c

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from console.account_api import account_router
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
 from console.pages import pages_router
+from console.users_api import users_router
 from wacommon.http import service_app
 
 
@@ -15,5 +17,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app = service_app(deps.runtime, "console")
     app.state.deps = deps
     app.include_router(auth_router())
+    app.include_router(users_router())
+    app.include_router(account_router())
     app.include_router(pages_router())
     return app

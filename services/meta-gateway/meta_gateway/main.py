@@ -9,6 +9,7 @@ from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.meta_account import meta_account_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
+from meta_gateway.admin.users import users_router
 from meta_gateway.forms import forms_router
 from meta_gateway.webhook import install_fast_path, webhook_router
 from wacommon.http import run_main, serve, service_app
@@ -23,6 +24,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = service_app(runtime, "meta-gateway")
     app.include_router(webhook_router(settings, runtime.publisher))
     app.include_router(tenants_router(settings, runtime.pool, runtime.secrets))
+    app.include_router(users_router(settings, runtime.pool))
     app.include_router(knowledge_router(settings, runtime.pool))
     app.include_router(conversations_router(settings, runtime.pool))
     app.include_router(meta_account_router(settings, runtime.pool, runtime.secrets))

@@ -16,6 +16,7 @@ from wacommon.repositories import users as users_repo
 
 # one message for an unknown email, a wrong password and a deactivated account
 BAD_CREDENTIALS = "e-mail ou senha incorretos"
+COOKIE_MAX_AGE_S = 30 * 24 * 3600
 TOO_MANY = "muitas tentativas de entrada: tente novamente mais tarde"
 
 
@@ -25,7 +26,7 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
 
 
-def _client_address(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -33,7 +34,9 @@ def set_session_cookie(response: Response, deps: ConsoleDeps, session: Session) 
     response.set_cookie(
         deps.settings.console_session_cookie,
         session.id,
-        max_age=deps.sessions.idle_s,
+        # the server decides when the session ends (idle expiry in Redis); the cookie just
+        # has to outlive it
+        max_age=COOKIE_MAX_AGE_S,
         httponly=True,
         samesite="lax",
         secure=not deps.settings.console_insecure_cookies,
@@ -52,7 +55,7 @@ def auth_router() -> APIRouter:
         deps: ConsoleDeps = Depends(get_deps),
     ) -> dict[str, Any]:
         """Sign in: the user, the session's CSRF token and the session cookie."""
-        address = _client_address(request)
+        address = client_address(request)
         wait = await deps.throttle.retry_after(body.email, address)
         if wait is not None:
             raise HTTPException(

@@ -1,0 +1,55 @@
+"""Admin routes for a tenant's console accounts (owners and agents)."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from meta_gateway.admin.auth import parse_id, require_admin
+from wacommon import passwords
+from wacommon.console_users import UserCreate, UserOut, user_out
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import users as users_repo
+from wacommon.settings import Settings
+
+
+def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
+    """`/admin/clients/{id}/users`."""
+    router = APIRouter(
+        prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))]
+    )
+
+    async def existing_client(client_id: str) -> str:
+        cid = parse_id(client_id, "client")
+        if await clients_repo.get_client(pool, cid) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+        return cid
+
+    @router.post(
+        "/clients/{client_id}/users", status_code=status.HTTP_201_CREATED, response_model=UserOut
+    )
+    async def create_user(client_id: str, body: UserCreate) -> UserOut:
+        """Create a console account (owner or agent) for the tenant."""
+        cid = await existing_client(client_id)
+        try:
+            row = await users_repo.create_user(
+                pool,
+                client_id=cid,
+                email=body.email,
+                name=body.name,
+                role=body.role,
+                password_hash=await passwords.hash_password(body.password),
+            )
+        except users_repo.EmailTaken:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "email already used by a console account"
+            ) from None
+        return user_out(row)
+
+    @router.get("/clients/{client_id}/users", response_model=list[UserOut])
+    async def list_users(client_id: str) -> list[UserOut]:
+        """The tenant's console accounts."""
+        cid = await existing_client(client_id)
+        return [user_out(r) for r in await users_repo.list_users(pool, cid)]
+
+    return router
