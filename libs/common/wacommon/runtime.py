@@ -23,6 +23,7 @@ from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
 from wacommon.events import BufferedEventLog
 from wacommon.migrations import apply_migrations, ensure_database
+from wacommon.notify import BrokerNotifier, Notifier, NullNotifier
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,8 @@ class Runtime:
     publisher: AioPikaPublisher
     redis: aioredis.Redis
     events: BufferedEventLog
+    # console notifications (a NullNotifier without the broker)
+    notifier: Notifier
 
     def __init__(self, settings: Settings, *, migrate: bool = True, broker: bool = True) -> None:
         self.settings = settings
@@ -44,6 +47,7 @@ class Runtime:
         )
         self._migrate = migrate
         self._broker = broker
+        self.notifier = NullNotifier()
 
     async def __aenter__(self) -> Runtime:
         s = self.settings
@@ -61,6 +65,7 @@ class Runtime:
             await declare_topology(channel, s)
             await channel.close()
             self.publisher = AioPikaPublisher(self.connection, s)
+            self.notifier = BrokerNotifier(self.connection, s)
         log.info("runtime_ready")
         return self
 
@@ -75,6 +80,9 @@ class Runtime:
         if self._broker:
             with contextlib.suppress(Exception):
                 await self.publisher.close()
+            if isinstance(self.notifier, BrokerNotifier):
+                with contextlib.suppress(Exception):
+                    await self.notifier.close()
             with contextlib.suppress(Exception):
                 await self.connection.close()
         with contextlib.suppress(Exception):

@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from console.account_api import account_router
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
+from console.inbox.routes import inbox_router
 from console.pages import pages_router
+from console.stream.routes import stream_router
 from console.users_api import users_router
 from wacommon.http import service_app
 
@@ -19,5 +21,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(auth_router())
     app.include_router(users_router())
     app.include_router(account_router())
+    app.include_router(inbox_router())
+    app.include_router(stream_router())
     app.include_router(pages_router())
     return app

@@ -19,3 +19,5 @@ class ConsoleSettings(Settings):
     console_login_max_per_email: int = 5
     console_login_max_per_address: int = 20
     console_login_window_s: int = 900
+    # the largest file an attendant may send from the inbox (WhatsApp's own caps apply too)
+    console_upload_max_bytes: int = 16 * 1024 * 1024

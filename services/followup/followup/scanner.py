@@ -27,6 +27,7 @@ from followup.writers import (
 )
 from wacommon.bot_gate import expire_handovers
 from wacommon.broker.publisher import Publisher
+from wacommon.notify import Notifier, NullNotifier
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -51,12 +52,18 @@ class FollowupScanner:
     publisher: Publisher
     writer: FollowupWriter
     checker: ReminderCheck
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     async def run_once(self, now: datetime | None = None) -> ScanResult:
         """One full scan at `now` (injected by tests; the clock otherwise)."""
         at = now or datetime.now(UTC)
         result = ScanResult()
-        result.resumed = await expire_handovers(self.pool, now=at)
+        resumed: list[tuple[str, str]] = []
+        result.resumed = await expire_handovers(self.pool, now=at, resumed=resumed)
+        for tenant_id, conversation_id in resumed:
+            await self.notifier.notify(
+                tenant_id, conversation_id, "conversation.updated", state="bot", cause="timeout"
+            )
         result.followups = await self._drain(self._followups, at)
         result.reminders = await self._drain(self._reminders, at)
         return result
@@ -168,6 +175,7 @@ def bootstrap(
     publisher: Publisher,
     writer: FollowupWriter | None = None,
     checker: ReminderCheck | None = None,
+    notifier: Notifier | None = None,
 ) -> FollowupScanner:
     """The composition root: offline writer and check unless real ones are given."""
     return FollowupScanner(
@@ -176,4 +184,5 @@ def bootstrap(
         publisher=publisher,
         writer=writer or OfflineFollowupWriter(),
         checker=checker or OfflineReminderCheck(),
+        notifier=notifier or NullNotifier(),
     )

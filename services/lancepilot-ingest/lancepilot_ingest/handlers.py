@@ -21,6 +21,7 @@ from wacommon.cache import TTLCache
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
+from wacommon.notify import Notifier, NullNotifier
 from wacommon.providers.lancepilot import parse_lancepilot_webhook
 from wacommon.providers.meta import (
     MetaErrorItem,
@@ -65,6 +66,8 @@ class IngestDeps:
     routes: TTLCache[tuple[str | None, str | None], dict[str, Any] | None] = field(
         default_factory=lambda: TTLCache(LOOKUP_TTL_S)
     )
+    # live console notifications, after each commit (never raises)
+    notifier: Notifier = field(default_factory=NullNotifier)
 
 
 async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: IngestDeps) -> None:
@@ -173,6 +176,14 @@ async def _status(
                 correlation_id=msg.correlation_id,
                 conn=conn,
             )
+    if row is not None:
+        await deps.notifier.notify(
+            tenant_id,
+            str(row["conversation_id"]),
+            "message.status",
+            message_id=int(row["id"]),
+            status=str(row["status"]),
+        )
 
 
 async def _ignored(
@@ -239,6 +250,7 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
 async def _after_commit(
     inbound: InboundMessage, outcome: InboundOutcome, msg: WebhookReceived, deps: IngestDeps
 ) -> None:
+    await _notify(inbound.tenant_id, outcome, deps)
     for outbound_id in outcome.outbound_ids:
         await deps.publisher.publish(
             SendReply(
@@ -269,6 +281,18 @@ async def _after_commit(
             inbound.sent_at,
             outcome.debounce,
         )
+
+
+async def _notify(tenant_id: str, outcome: InboundOutcome, deps: IngestDeps) -> None:
+    """What the console shows live: the stored message, command replies, state changes."""
+    cid = outcome.conversation_id
+    if cid is None or outcome.stored_id is None:
+        return
+    await deps.notifier.notify(tenant_id, cid, "message.created", message_id=outcome.stored_id)
+    for outbound_id in outcome.outbound_ids:
+        await deps.notifier.notify(tenant_id, cid, "message.created", message_id=outbound_id)
+    if outcome.reason.startswith("command_") or outcome.reason == "human_message":
+        await deps.notifier.notify(tenant_id, cid, "conversation.updated", cause=outcome.reason)
 
 
 async def publish_burst(burst: Burst, *, publisher: Publisher) -> None:

@@ -23,7 +23,9 @@ log = structlog.get_logger(__name__)
 async def run(settings: Settings) -> None:
     async with Runtime(settings) as rt:
         debouncer = Debouncer(rt.redis, settings, rt.pool)
-        deps = IngestDeps(rt.pool, rt.publisher, rt.events, debouncer, rt.secrets)
+        deps = IngestDeps(
+            rt.pool, rt.publisher, rt.events, debouncer, rt.secrets, notifier=rt.notifier
+        )
         app = service_app(rt, "lancepilot-ingest")
         app.include_router(webhooks_router(rt.pool, rt.secrets, rt.publisher))
         consumer = Consumer(rt.connection, settings, INGEST_QUEUE, handler_for(deps))

@@ -60,6 +60,7 @@ async def run(settings: Settings) -> None:
             process_media=MediaProcessor(
                 rt.pool, http, settings, ai, clients, rt.secrets, rt.events
             ),
+            notifier=rt.notifier,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

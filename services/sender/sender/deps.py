@@ -14,6 +14,7 @@ from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.events import EventLog
+from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import providers as providers_repo
 
 LOOKUP_TTL_S = 5.0
@@ -35,6 +36,8 @@ class SenderDeps:
         default_factory=lambda: TTLCache(LOOKUP_TTL_S)
     )
     tools: TTLCache[str, dict[str, Any]] = field(default_factory=lambda: TTLCache(LOOKUP_TTL_S))
+    # live console notifications, after each commit (never raises)
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     async def credentials_for(
         self, tenant_id: str, provider: str, instance_id: str | None

@@ -20,7 +20,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from sender import outcomes, ratelimit
+from sender import outcomes, ratelimit, stored_media
 from sender.clients.base import OutboundMessage, ProviderSendError
 from sender.deps import SenderDeps
 from sender.outcomes import SENDS
@@ -50,6 +50,8 @@ DB_UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
 )
 FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped"})
+# origins that are not the bot's: sent whatever the conversation's state (a person wrote them)
+NOT_BOT = frozenset({"operator", "system", "human"})
 
 
 class SendInFlight(RetryableError):
@@ -86,7 +88,7 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
         msg.outbound_id,
         msg.conversation_id,
         claim_first=True,
-        bot_origin=msg.origin not in ("operator", "system"),
+        bot_origin=msg.origin not in NOT_BOT,
     )
     if conv is None:
         return
@@ -112,7 +114,8 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
             )
             continue
         await _send_one(deps, msg, claimed, creds, conv)
-        sent_any = True
+        # an owner's alert is not an answer to the customer
+        sent_any = sent_any or not (claimed.get("payload") or {}).get("alert_to")
     if sent_any and last_in is not None:
         await _mark_read(deps, tenant_id, conv, last_in)
 
@@ -122,7 +125,7 @@ async def _claim_allowed(
 ) -> dict[str, Any] | None:
     """The claimed row when it may go out now; None when it was dropped."""
     tenant_id = msg.tenant_id or ""
-    if msg.origin not in ("operator", "system"):
+    if msg.origin not in NOT_BOT:
         # the common case in one statement: pending and the conversation is the bot's
         claimed = await outbox_repo.claim_for_bot_send(
             deps.pool, tenant_id, int(row["id"]), msg.conversation_id
@@ -149,7 +152,7 @@ async def _claim(deps: SenderDeps, tenant_id: str, row: dict[str, Any]) -> dict[
 
 async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> bool:
     """Bot-written messages go out only while the conversation is the bot's."""
-    if msg.origin in ("operator", "system"):
+    if msg.origin in NOT_BOT or row.get("role") == "human":
         return True
     async with deps.pool.acquire() as conn, conn.transaction():
         ok, why = await bot_gate.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
@@ -168,6 +171,13 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
         )
     SENDS.labels(row["provider"], "dropped").inc()
     log.info("send_dropped", outbound_id=row["id"], why=why)
+    await deps.notifier.notify(
+        msg.tenant_id or "",
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="dropped",
+    )
     return False
 
 
@@ -186,7 +196,7 @@ async def _send_one(
             deps, msg, row, code="no_client", detail=f"no client for {provider}", retryable=False
         )
         return
-    to = conv["contact_phone"] or conv["contact_key"]
+    to = (row.get("payload") or {}).get("alert_to") or conv["contact_phone"] or conv["contact_key"]
     number_key = creds.instance_id or f"legacy:{tenant_id}"
     config = creds.config
     try:
@@ -206,6 +216,7 @@ async def _send_one(
         await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
         raise RetryableError(f"pacing: {exc}") from exc
     try:
+        row = await stored_media.attach(deps.pool, tenant_id, row, client, creds)
         result = await client.send(creds, outbound_message(row, to))
     except ProviderSendError as exc:
         await outcomes.provider_error(deps, msg, row, creds, exc, number_key)
@@ -221,6 +232,9 @@ async def _send_one(
         with attempt:
             await outcomes.record_sent(deps, msg, row, result.provider_message_id, provider)
     SENDS.labels(provider, "sent").inc()
+    await deps.notifier.notify(
+        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="sent"
+    )
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
 
 

@@ -63,6 +63,7 @@ async def run(settings: Settings) -> None:
             RateLimiter(rt.redis, settings),
             reconcile_s=settings.send_reconcile_s,
             pacer=UazapiPacer(rt.redis, settings),
+            notifier=rt.notifier,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

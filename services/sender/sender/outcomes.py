@@ -108,3 +108,6 @@ async def fail(
         )
     SENDS.labels(row["provider"], "failed").inc()
     log.warning("send_failed", outbound_id=row["id"], code=code)
+    await deps.notifier.notify(
+        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="failed"
+    )

@@ -6,6 +6,8 @@ wa.pipeline (topic)   conversation.burst_ready.v1 -> rag.bursts
 wa.retry    (headers) wa-retry-tier=<ms>           -> wa.retry.<ms> (TTL) --DLX--> wa.requeue
 wa.requeue  (direct)  <queue name>                -> that work queue (retries come back here)
 wa.dlx      (direct)  <queue name>                -> <queue>.dlq
+wa.notify   (topic)   <tenant_id>.<kind>          -> one exclusive auto-delete queue per
+                                                     console process (see wacommon.notify)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ PIPELINE = "wa.pipeline"
 RETRY = "wa.retry"
 REQUEUE = "wa.requeue"
 DLX = "wa.dlx"
+NOTIFY = "wa.notify"
 
 INGEST_QUEUE = "ingest.webhooks"
 BURST_QUEUE = "rag.bursts"
@@ -41,6 +44,11 @@ WORK_QUEUES: tuple[WorkQueue, ...] = (
     WorkQueue(BURST_QUEUE, PIPELINE, "conversation.burst_ready.#"),
     WorkQueue(SEND_QUEUE, PIPELINE, "reply.send.#"),
 )
+
+
+def notify_routing_key(tenant_id: str, kind: str) -> str:
+    """`<tenant_id>.<kind>` (kind: message.created, ...): a consumer can bind one tenant."""
+    return f"{tenant_id}.{kind}"
 
 
 def dlq_name(queue: str) -> str:
@@ -63,6 +71,7 @@ async def declare_topology(
     retry = await channel.declare_exchange(q(RETRY), aio_pika.ExchangeType.HEADERS, durable=True)
     requeue = await channel.declare_exchange(q(REQUEUE), aio_pika.ExchangeType.DIRECT, durable=True)
     dlx = await channel.declare_exchange(q(DLX), aio_pika.ExchangeType.DIRECT, durable=True)
+    await channel.declare_exchange(q(NOTIFY), aio_pika.ExchangeType.TOPIC, durable=True)
     exchanges: dict[str, AbstractExchange] = {INGEST: ingest, PIPELINE: pipeline}
 
     queues: dict[str, AbstractQueue] = {}
@@ -118,5 +127,5 @@ async def delete_topology(channel: AbstractChannel, settings: Settings) -> None:
     names += [q(INGEST_STREAM)] + [retry_queue_name(settings, d) for d in settings.retry_delays_ms]
     for name in names:
         await channel.queue_delete(name)
-    for ex in (INGEST, PIPELINE, RETRY, REQUEUE, DLX):
+    for ex in (INGEST, PIPELINE, RETRY, REQUEUE, DLX, NOTIFY):
         await channel.exchange_delete(q(ex))

@@ -1,0 +1,128 @@
+"""The pipeline's side of the console: notifications, owners' handover alerts, follow-ups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from rag_worker.handlers import handle_burst_ready
+from sender.deps import SenderDeps
+from sender.handlers import handle_send_reply
+from sender.ratelimit import RateLimiter
+from tests.integration.console_helpers import new_user
+from tests.integration.test_followups import PLAN, T0, conversation, outbound, scanner
+from tests.integration.test_handover_pipeline import DELIVERY, Chat, says
+from tests.integration.test_sender_recheck import RecordingClient
+from wacommon.broker.publisher import FakePublisher
+from wacommon.crypto import SecretBox
+from wacommon.events import PgEventLog
+from wacommon.human_send import HumanReply, queue_human_reply
+from wacommon.notify import FakeNotifier
+from wacommon.schemas import BurstReady, SendReply
+from wacommon.settings import Settings
+
+
+async def test_bot_handover_alerts_each_owner_once_and_notifies(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    chat = await Chat.start(
+        pool, says("Vou chamar um atendente.", handover_reason="cliente pediu atendente")
+    )
+    await pool.execute(
+        "UPDATE clients SET api_url = 'https://uaz.example', token = 'tok' WHERE id = $1",
+        chat.client_id,
+    )
+    alerted = await new_user(pool, chat.client_id, "owner", name="Dona")
+    await pool.execute(
+        "UPDATE console_users SET alert_whatsapp = '5511911112222' WHERE id = $1", alerted["id"]
+    )
+    await new_user(pool, chat.client_id, "owner")  # no alert number
+    agent = await new_user(pool, chat.client_id, "agent")
+    await pool.execute(
+        "UPDATE console_users SET alert_whatsapp = '5511933334444' WHERE id = $1", agent["id"]
+    )
+    notifier = FakeNotifier()
+    chat.deps().notifier = notifier
+    burst = await chat.burst(await chat.inbound("quero falar com uma pessoa"))
+
+    rows = await chat.outbox()
+    alerts = [r for r in rows if (r["payload"] or {}).get("alert_to")]
+    assert len(alerts) == 1 and alerts[0]["payload"]["alert_to"] == "5511911112222"
+    assert "Ana" in alerts[0]["content"] and "cliente pediu atendente" in alerts[0]["content"]
+    kinds = [n["kind"] for n in notifier.sent]
+    assert kinds.count("handover.requested") == 1
+    assert kinds.count("message.created") == 1  # the bot's bubble
+    handover = next(n for n in notifier.sent if n["kind"] == "handover.requested")
+    assert handover["conversation_id"] == chat.conversation_id
+    assert handover["cause"] == "cliente pediu atendente"
+    assert alerts[0]["id"] in [s.outbound_id for s in chat.sends()]
+
+    # the same burst again (a redelivery): no second alert
+    again = BurstReady(
+        tenant_id=burst.tenant_id,
+        conversation_id=burst.conversation_id,
+        burst_id=burst.burst_id,
+        message_ids=burst.message_ids,
+        first_message_at=burst.first_message_at,
+    )
+    await handle_burst_ready(again, DELIVERY, deps=chat.deps())
+    rows = await chat.outbox()
+    assert len([r for r in rows if (r["payload"] or {}).get("alert_to")]) == 1
+
+    # the sender delivers it to the owner's number, not the customer's
+    client = RecordingClient()
+    deps = SenderDeps(
+        pool=pool,
+        events=PgEventLog(pool),
+        secrets=SecretBox(None),
+        clients={"uazapi": client},
+        limiter=RateLimiter(redis_client, settings),
+    )
+    await handle_send_reply(
+        SendReply(
+            tenant_id=chat.client_id,
+            conversation_id=chat.conversation_id,
+            outbound_id=alerts[0]["id"],
+            origin="system",
+        ),
+        DELIVERY,
+        deps=deps,
+    )
+    assert [m.to for m in client.sent] == ["5511911112222"]
+    assert client.read == []  # the customer's message is not marked read by an alert
+
+
+async def test_a_console_reply_stops_followups_and_the_timeout_is_notified(
+    pool: asyncpg.Pool,
+) -> None:
+    client_id, conv = await conversation(pool, plan=PLAN)
+    async with pool.acquire() as conn:
+        result = await queue_human_reply(
+            conn,
+            client_id,
+            conv,
+            user_id=str(uuid.uuid4()),
+            key="k",
+            reply=HumanReply(kind="text", text="Oi, sou a Ana"),
+        )
+    assert result is not None and result[2] == "human"
+    row = await pool.fetchrow(
+        "SELECT followup_due_at, state_until FROM active_conversations WHERE id = $1", conv
+    )
+    assert row["followup_due_at"] is None
+    notifier = FakeNotifier()
+    # past the pause the tenant configured: the bot resumes, no follow-up was armed
+    await scanner(pool, FakePublisher(), notifier=notifier).run_once(
+        max(T0, row["state_until"]) + timedelta(days=2)
+    )
+    assert await outbound(pool, client_id, conv) == []
+    assert {
+        "tenant_id": client_id,
+        "conversation_id": conv,
+        "kind": "conversation.updated",
+        "state": "bot",
+        "cause": "timeout",
+    } in notifier.sent
