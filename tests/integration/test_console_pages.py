@@ -3,6 +3,9 @@ escaping, and the static files, against the real database and Redis."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
@@ -16,6 +19,9 @@ from tests.integration.console_helpers import (
     new_user,
     sign_in,
 )
+from tests.integration.inbox_helpers import conversation, meta_tenant
+from wacommon.crypto import SecretBox
+from wacommon.schemas import utcnow
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +155,120 @@ async def test_static_files_are_served_from_the_package_with_versioned_urls(
         assert (await c.get("/static/vendor/htmx-LICENSE.txt")).status_code == 200
         assert (await c.get("/static/../settings.py")).status_code == 404
         assert (await c.get("/static/nope.js")).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def box(test_env: dict[str, str]) -> SecretBox:
+    return SecretBox(test_env["ENCRYPTION_KEY"])
+
+
+async def test_inbox_page_lists_and_opens_conversations_from_the_api(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, box: SecretBox
+) -> None:
+    shop = await meta_tenant(pool, box, "Loja Páginas")
+    agent = await new_user(pool, shop.id, "agent", name="Beto")
+    cid = await conversation(pool, shop, name="Maria Cliente", phone="5511987650001")
+    waiting = await conversation(pool, shop, name="Rui Esperando", state="human")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        page = await c.get("/inbox")
+        assert page.status_code == 200
+        html = page.text
+        assert f'href="/inbox/{cid}"' in html and "Maria Cliente" in html
+        assert 'data-open="0"' in html and "Escolha uma conversa" in html
+        # handed to people, nobody answered yet: highlighted
+        item = html[html.index(f'data-conversation-id="{waiting}"') :]
+        assert "Aguardando atendente" in item[: item.index("</li>")]
+        assert 'name="state" value="all" checked' in html
+
+        thread = await c.get(f"/inbox/{cid}")
+        assert thread.status_code == 200 and 'data-open="1"' in thread.text
+        for text in ("mensagem 0", "mensagem 1", "mensagem 2"):
+            assert text in thread.text
+        assert 'data-status="delivered"' in thread.text  # the bot's message, delivered
+        assert 'id="composer"' in thread.text and 'data-mode="open"' in thread.text
+        assert 'data-window="open"' in thread.text and "Janela aberta" in thread.text
+
+
+async def test_htmx_requests_get_fragments_and_every_answer_varies_on_it(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, box: SecretBox
+) -> None:
+    shop = await meta_tenant(pool, box, "Loja Fragmentos")
+    agent = await new_user(pool, shop.id, "agent")
+    cid = await conversation(pool, shop, name="Maria Fragmento")
+    hx = {"HX-Request": "true"}
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        listed = await c.get("/inbox", params={"fragment": "list", "state": "bot"}, headers=hx)
+        assert listed.status_code == 200 and "<html" not in listed.text
+        assert listed.text.lstrip().startswith('<ul class="conv-list"')
+        assert "Maria Fragmento" in listed.text
+        empty = await c.get("/inbox", params={"fragment": "list", "state": "closed"}, headers=hx)
+        assert "Nenhuma conversa encerrada." in empty.text
+        thread = await c.get(f"/inbox/{cid}", headers=hx)
+        assert "<html" not in thread.text and 'class="thread"' in thread.text
+        live = await c.get(f"/inbox/{cid}", params={"fragment": "live"}, headers=hx)
+        assert live.text.lstrip().startswith('<div id="thread-live"')
+        assert "composer" not in live.text  # the reply box (and its draft) is never swapped
+        # the same URLs without htmx (a reload, Back, a shared link) are whole pages
+        for resp in (listed, thread, live):
+            assert "HX-Request" in resp.headers["vary"]
+            assert resp.headers["cache-control"] == "no-store"
+        whole = await c.get(f"/inbox/{cid}", params={"fragment": "live"})
+        assert whole.text.startswith("<!doctype html>")
+        restore = await c.get(f"/inbox/{cid}", headers={**hx, "HX-History-Restore-Request": "true"})
+        assert restore.text.startswith("<!doctype html>")
+
+
+async def test_customer_text_is_escaped_in_list_and_thread(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, box: SecretBox
+) -> None:
+    shop = await meta_tenant(pool, box, "Loja Escape")
+    agent = await new_user(pool, shop.id, "agent")
+    evil = '<img src=x onerror="alert(1)"> <script>alert(2)</script>'
+    cid = await conversation(pool, shop, name=evil, messages=1)
+    await pool.execute(
+        "UPDATE chat_messages SET content = $2 WHERE conversation_id = $1", cid, evil
+    )
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        for url in ("/inbox", f"/inbox/{cid}"):
+            html = (await c.get(url)).text
+            assert "<script>alert" not in html and "<img src=x" not in html, url
+            assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html, url
+
+
+async def test_closed_window_turns_the_reply_box_to_templates(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, box: SecretBox
+) -> None:
+    shop = await meta_tenant(pool, box, "Loja Janela")
+    agent = await new_user(pool, shop.id, "agent")
+    cid = await conversation(
+        pool, shop, name="Zé Antigo", last_customer_at=utcnow() - timedelta(hours=30)
+    )
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        html = (await c.get(f"/inbox/{cid}")).text
+        assert 'data-mode="closed"' in html and 'data-window="closed"' in html
+        assert "Janela de 24 horas fechada." in html
+        assert f'hx-get="/inbox/{cid}?fragment=templates"' in html
+
+
+async def test_other_tenants_and_bad_ids_get_the_404_page(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, box: SecretBox
+) -> None:
+    mine, theirs = await meta_tenant(pool, box, "Loja Minha"), await meta_tenant(pool, box)
+    owner = await new_user(pool, mine.id, "owner")
+    foreign = await conversation(pool, theirs, name="Cliente Alheio")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, owner["email"])
+        for url in (f"/inbox/{foreign}", "/inbox/not-a-uuid", f"/inbox/{uuid.uuid4()}"):
+            resp = await c.get(url)
+            assert resp.status_code == 404, url
+            assert "Página não encontrada" in resp.text and "Cliente Alheio" not in resp.text
+        listed = (await c.get("/inbox")).text
+        assert "Cliente Alheio" not in listed
+        # htmx asking after the session ended: a bare 401 (the script goes to /login)
+        await c.post("/api/auth/logout")
+        gone = await c.get("/inbox", params={"fragment": "list"}, headers={"HX-Request": "true"})
+        assert gone.status_code == 401 and gone.text == ""

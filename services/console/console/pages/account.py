@@ -13,8 +13,8 @@ from console.pages.render import render
 
 # the API these forms talk to (console-core owns it)
 ACCOUNT_API: dict[str, str] = {
-    "password_url": "/api/me/password",
-    "password_method": "POST",
+    "password_url": "/api/me",
+    "password_method": "PATCH",
     "password_field": "new_password",
 }
 

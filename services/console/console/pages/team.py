@@ -19,8 +19,8 @@ USERS_API: dict[str, str] = {
     "create_url": "/api/users",
     "update_url": "/api/users/{id}",
     "update_method": "PATCH",
-    "reset_url": "/api/users/{id}/password",
-    "reset_method": "POST",
+    "reset_url": "/api/users/{id}",
+    "reset_method": "PATCH",
 }
 
 

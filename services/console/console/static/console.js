@@ -702,8 +702,11 @@
     else { el.hidden = true; }
   }
 
+  var lastEventId = "";
+
   function onEvent(name, handler) {
     stream.addEventListener(name, function (ev) {
+      if (ev.lastEventId) { lastEventId = ev.lastEventId; }
       var data = {};
       try { data = JSON.parse(ev.data || "{}"); } catch (e) { data = {}; }
       handler(data);
@@ -712,7 +715,8 @@
 
   function openStream() {
     if (!USER || !window.EventSource) { return; }
-    stream = new EventSource("/api/events");
+    /* a new EventSource starts without Last-Event-ID: name the last one seen instead */
+    stream = new EventSource("/api/events" + (lastEventId ? "?last_event_id=" + encodeURIComponent(lastEventId) : ""));
     stream.onopen = function () {
       body.dataset.stream = "open";
       connStatus(false);
@@ -754,14 +758,16 @@
     onEvent("handover.requested", function (d) {
       refreshList();
       if (d.conversation_id && d.conversation_id === openConversation()) { refreshThread(); }
-      var who = d.contact_name || d.contact_phone || T("customer");
+      var listed = d.conversation_id && document.querySelector('.conv[data-conversation-id="' + d.conversation_id + '"] .conv-name');
+      var who = d.contact_name || (listed && listed.textContent) || T("customer");
       var text = T("handover", { name: who });
       setBadge(pending + 1);
       announce(text);
       beep();
       notify(T("notify_title"), text, d.conversation_id);
     });
-    onEvent("session.revoked", function () { toLogin(); });
+    /* the server could not replay everything missed: reload what is shown */
+    onEvent("resync", function () { refreshList(); refreshThread(); });
   }
 
   document.addEventListener("visibilitychange", function () {
