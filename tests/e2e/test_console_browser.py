@@ -155,10 +155,11 @@ async def browser() -> AsyncIterator[Any]:
         await b.close()
 
 
-async def shot(page: Any, name: str) -> None:
+async def shot(page: Any, name: str, *, full_page: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
 
 
 async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
@@ -264,7 +265,7 @@ async def test_owner_manages_the_team_and_own_account(env: Env, browser: Any) ->
     await form.get_by_label("Senha inicial").fill("uma-senha-boa-123")
     await form.get_by_role("button", name="Adicionar").click()
     await expect(page.locator(f"#user-list .user-row[data-email='{email}']")).to_be_visible()
-    await shot(page, "team")
+    await shot(page, "team", full_page=True)
 
     await page.get_by_role("link", name="Minha conta").click()
     await page.get_by_label("Seu WhatsApp para avisos de atendimento").fill("+55 11 98888-7777")

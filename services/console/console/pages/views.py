@@ -21,6 +21,11 @@ _KNOWN_REASONS = frozenset(
         "followup_finished",
     }
 )
+# the offline responder's handover codes (an LLM's own reason is free text, shown as is)
+_AI_CODES = {
+    "customer_asked_for_human": "reason.ai_customer_asked",
+    "no_answer_in_knowledge_base": "reason.ai_no_answer",
+}
 _PARAM = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
@@ -37,6 +42,8 @@ def reason(why: str | None) -> tuple[str | None, str | None]:
     if not why:
         return None, None
     head, _, detail = why.partition(":")
+    if head == "ai" and detail.strip() in _AI_CODES:
+        return _AI_CODES[detail.strip()], None
     if head in _KNOWN_REASONS:
         return f"reason.{head}", detail.strip() or None
     return "reason.other", why

@@ -304,11 +304,16 @@
     });
   }
 
-  var notifyButton = document.getElementById("notify-permission");
-  if (notifyButton && "Notification" in window && Notification.permission === "default") {
-    notifyButton.hidden = false;
-    notifyButton.addEventListener("click", function () {
-      Notification.requestPermission().then(function () { notifyButton.hidden = true; });
+  /* the browser asks only after a click: a button offers it while the answer is unknown */
+  var notifyButtons = document.querySelectorAll("[data-notify-permission]");
+  if ("Notification" in window && Notification.permission === "default") {
+    notifyButtons.forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        Notification.requestPermission().then(function () {
+          notifyButtons.forEach(function (b) { b.hidden = true; });
+        });
+      });
     });
   }
 
@@ -411,7 +416,7 @@
       readSent[id] = true;
       api("POST", "/api/conversations/" + id + "/read").then(function (res) {
         readSent[id] = false;
-        if (res.ok) { refreshList(); }
+        if (res.ok) { refreshList(); refreshThread(); }
       });
     }
   }
