@@ -25,7 +25,8 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.e2e.stack import Stack, eventually, meta_status, meta_text, signed
-from tests.fakes.graph import GraphState, make_graph_app
+from tests.fakes.graph import GraphState
+from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import ServerThread
 from wacommon import passwords
 from wacommon.repositories import users as users_repo
@@ -44,6 +45,11 @@ FLAGS = [
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}
 PHONE_ID, DISPLAY, TOKEN = "333000333000333", "5511933330000", "EAAtokenC0000000000000000003"
+WABA = "444000444000444"
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a3b1e35b0000000049454e44ae426082"
+)
 PASSWORD = "senha-do-navegador-1"
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
 WAIT_MS = 20_000
@@ -59,6 +65,7 @@ playwright_api = pytest.importorskip(
     "playwright.async_api", reason="playwright not installed (.venv/bin/pip install playwright)"
 )
 expect = playwright_api.expect
+expect.set_options(timeout=WAIT_MS)
 
 
 @dataclass
@@ -75,7 +82,20 @@ class Env:
 @pytest.fixture(scope="module")
 def graph() -> Iterator[tuple[GraphState, str]]:
     state = GraphState(tokens={PHONE_ID: TOKEN})
-    server = ServerThread(make_graph_app(state)).start()
+    admin = GraphAdminState()
+    admin.add_waba(WABA, {PHONE_ID: DISPLAY})
+    admin.add_token(TOKEN, WABA)
+    admin.wabas[WABA].templates.append(
+        {
+            "id": "1",
+            "name": "retomar_contato",
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "language": "pt_BR",
+            "components": [{"type": "BODY", "text": "Olá {{1}}, podemos continuar?"}],
+        }
+    )
+    server = ServerThread(combined_graph_app(admin, state)).start()
     yield state, server.url
     server.stop()
 
@@ -134,7 +154,7 @@ async def env(
                         "phone_id": PHONE_ID,
                         "display_phone_number": DISPLAY,
                         "access_token": TOKEN,
-                        "waba_id": "waba-navegador",
+                        "waba_id": WABA,
                     },
                 },
             )
@@ -349,4 +369,123 @@ async def test_phone_viewport_shows_the_list_or_the_thread(env: Env, browser: An
     await shot(page, "phone-thread")
     await page.locator(".thread-head .back").click()
     await expect(page.locator(".list-pane")).to_be_visible()
+    assert errors == []
+
+
+async def open_conversation(page: Any, name: str) -> Any:
+    item = page.locator(".conv", has_text=name)
+    await expect(item).to_be_visible()
+    await item.get_by_role("link").click()
+    await expect(page.locator(".thread-head h2")).to_have_text(name)
+    return page.locator(".thread")
+
+
+async def test_closed_window_offers_templates_then_actions_move_the_conversation(
+    env: Env, browser: Any
+) -> None:
+    phone = customer()
+    await webhook(env, meta_text(PHONE_ID, DISPLAY, phone, "Oi, tudo bem?", name="Zé Antigo"))
+
+    async def stored() -> Any:
+        return await env.pool.fetchval(
+            "SELECT id FROM active_conversations WHERE client_id = $1 AND contact_key = $2",
+            env.tenant,
+            phone,
+        )
+
+    cid = await eventually(stored)
+    # the customer last wrote 30 hours ago: WhatsApp's window is closed
+    await env.pool.execute(
+        "UPDATE active_conversations SET last_customer_message_at = now() - interval '30 hours'"
+        " WHERE id = $1",
+        cid,
+    )
+    page, errors = await new_page(browser, viewport={"width": 1280, "height": 800})
+    await sign_in(page, env.console, env.agent)
+    await live(page)
+    thread = await open_conversation(page, "Zé Antigo")
+    await expect(page.get_by_text("Janela de 24 horas fechada.")).to_be_visible()
+    await expect(page.locator("#composer-text")).to_be_disabled()
+    await page.get_by_label("Modelo aprovado").select_option(label="retomar_contato (pt_BR)")
+    await expect(page.locator("[data-template-body]")).to_have_text("Olá {{1}}, podemos continuar?")
+    await page.get_by_label("Parâmetro 1").fill("Zé")
+    await page.get_by_role("button", name="Enviar modelo").click()
+    await expect(thread.locator(".msg.out", has_text="Olá Zé, podemos continuar?")).to_be_visible()
+    # a reply takes the conversation over for the attendant
+    await expect(page.locator(".thread-head .state-line")).to_contain_text("Com atendente")
+
+    await page.get_by_role("button", name="Devolver ao assistente").click()
+    await expect(page.locator(".thread-head .state-line")).to_contain_text("Com o assistente")
+    await page.locator("summary", has_text="Encerrar").click()
+    await page.get_by_role("button", name="Resolvido", exact=True).click()
+    await expect(page.locator(".thread-head .state-line")).to_contain_text("Encerrada")
+    state = await env.pool.fetchval("SELECT state FROM active_conversations WHERE id = $1", cid)
+    assert state == "closed"
+    resolved = await env.pool.fetchval(
+        "SELECT data->>'by' FROM conversation_events WHERE conversation_id = $1"
+        " AND event_type = 'resolved' ORDER BY id DESC LIMIT 1",
+        cid,
+    )
+    assert resolved == "human"
+    assert errors == []
+
+
+async def test_file_with_caption_drafts_and_the_mute_button(env: Env, browser: Any) -> None:
+    phone, other = customer(), customer()
+    await webhook(env, meta_text(PHONE_ID, DISPLAY, phone, "Manda a foto?", name="Lia Foto"))
+    await webhook(env, meta_text(PHONE_ID, DISPLAY, other, "Bom dia", name="Otto Outro"))
+    page, errors = await new_page(browser, viewport={"width": 1280, "height": 800})
+    await sign_in(page, env.console, env.agent)
+    await live(page)
+    await page.get_by_role("radio", name="Todas").check()
+
+    # a draft stays with its conversation, across conversations and a reload
+    await open_conversation(page, "Otto Outro")
+    await page.get_by_label("Sua resposta").fill("rascunho para o Otto")
+    thread = await open_conversation(page, "Lia Foto")
+    await expect(page.get_by_label("Sua resposta")).to_have_value("")
+    await page.reload()
+    await expect(page.locator(".thread-head h2")).to_have_text("Lia Foto")
+    await open_conversation(page, "Otto Outro")
+    await expect(page.get_by_label("Sua resposta")).to_have_value("rascunho para o Otto")
+
+    thread = await open_conversation(page, "Lia Foto")
+    await page.locator("#composer-file").set_input_files(
+        {"name": "cardapio.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    await expect(page.locator("[data-attachment-name]")).to_have_text("cardapio.png")
+    await page.get_by_label("Sua resposta").fill("Nosso cardápio")
+    await page.get_by_role("button", name="Enviar", exact=True).click()
+    sent = thread.locator(".msg.out.author-human", has_text="Nosso cardápio")
+    await expect(sent.locator("img")).to_be_visible()
+    assert await sent.locator("img").evaluate("img => img.naturalWidth") == 1
+
+    async def image_sent() -> list[Any]:
+        return [
+            m for m in env.graph.sent_messages(to=phone) if (m.json or {}).get("type") == "image"
+        ]
+
+    out = await eventually(image_sent)
+    assert out[0].json["image"].get("caption") == "Nosso cardápio"
+
+    # the bell mutes the alert sound, and the choice is kept on the account
+    bell = page.locator("#sound-toggle")
+    await expect(bell).to_have_attribute("aria-pressed", "true")
+    await bell.click()
+    await expect(bell).to_have_attribute("aria-pressed", "false")
+    await expect(bell).to_contain_text("Som desligado")
+
+    async def muted() -> bool:
+        return (
+            await env.pool.fetchval(
+                "SELECT notify_sound FROM console_users WHERE lower(email) = lower($1)", env.agent
+            )
+            is False
+        )
+
+    await eventually(muted)
+    await page.reload()
+    await expect(page.locator("#sound-toggle")).to_have_attribute("aria-pressed", "false")
+    await bell.click()
+    await expect(bell).to_have_attribute("aria-pressed", "true")
     assert errors == []

@@ -452,8 +452,9 @@
 
   function applyComposerMode(composer) {
     var closed = composer.dataset.mode === "closed";
-    composer.querySelectorAll('[data-when="closed"]').forEach(function (el) { el.hidden = !closed; });
-    composer.querySelectorAll('[data-when="open"]').forEach(function (el) { el.hidden = closed; });
+    var area = composer.closest(".composer-area") || composer;
+    area.querySelectorAll('[data-when="closed"]').forEach(function (el) { el.hidden = !closed; });
+    area.querySelectorAll('[data-when="open"]').forEach(function (el) { el.hidden = closed; });
     composer.querySelectorAll("textarea, #composer-file, #composer-send").forEach(function (el) { el.disabled = closed; });
     if (closed && window.htmx) {
       var box = document.getElementById("templates-box");
