@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,7 +20,7 @@ from tests.integration.console_helpers import (
     new_user,
     sign_in,
 )
-from tests.integration.inbox_helpers import conversation, meta_tenant
+from tests.integration.inbox_helpers import MetaTenant, conversation, meta_tenant
 from wacommon.crypto import SecretBox
 from wacommon.schemas import utcnow
 
@@ -272,3 +273,114 @@ async def test_other_tenants_and_bad_ids_get_the_404_page(
         await c.post("/api/auth/logout")
         gone = await c.get("/inbox", params={"fragment": "list"}, headers={"HX-Request": "true"})
         assert gone.status_code == 401 and gone.text == ""
+
+
+async def _message(pool: asyncpg.Pool, shop: MetaTenant, cid: str, **cols: Any) -> int:
+    row = {
+        "direction": "in",
+        "role": "customer",
+        "kind": "text",
+        "content": "",
+        "status": "received",
+        **cols,
+    }
+    names = ", ".join(row)
+    marks = ", ".join(f"${i}" for i in range(4, 4 + len(row)))
+    return int(
+        await pool.fetchval(
+            f"INSERT INTO chat_messages (client_id, conversation_id, provider, {names})"
+            f" VALUES ($1, $2, $3, {marks}) RETURNING id",
+            shop.id,
+            cid,
+            "meta",
+            *row.values(),
+        )
+    )
+
+
+async def test_thread_shows_media_transcripts_tools_and_every_delivery_state(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, box: SecretBox
+) -> None:
+    shop = await meta_tenant(pool, box, "Loja Mídia")
+    agent = await new_user(pool, shop.id, "agent", name="Beto")
+    cid = await conversation(pool, shop, name="Maria Mídia", messages=0)
+    processed = {"media_processed": True}
+    photo = await _message(
+        pool,
+        shop,
+        cid,
+        kind="image",
+        content="Uma pizza de calabresa",
+        media={"mime_type": "image/jpeg"},
+        payload=processed,
+    )
+    voice = await _message(
+        pool,
+        shop,
+        cid,
+        kind="audio",
+        content="quero uma grande",
+        media={"mime_type": "audio/ogg", "voice": True},
+        payload=processed,
+    )
+    await _message(
+        pool,
+        shop,
+        cid,
+        direction="out",
+        role="bot",
+        content="Anotado!",
+        status="read",
+        burst_id="burst-1",
+    )
+    await pool.execute(
+        "INSERT INTO conversation_events (client_id, conversation_id, event_type, data,"
+        " correlation_id) VALUES ($1, $2, 'tool_used', $3, 'burst-1')",
+        shop.id,
+        cid,
+        {"tool": "consultar_cardapio", "ok": True},
+    )
+    await _message(
+        pool,
+        shop,
+        cid,
+        direction="out",
+        role="human",
+        content="Não chegou?",
+        status="failed",
+        error_code="131047",
+    )
+    await _message(
+        pool,
+        shop,
+        cid,
+        direction="out",
+        role="human",
+        content="Talvez chegou",
+        status="unknown",
+    )
+    await _message(
+        pool,
+        shop,
+        cid,
+        direction="out",
+        role="human",
+        content="Na fila",
+        status="pending",
+    )
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, agent["email"])
+        html = (await c.get(f"/inbox/{cid}")).text
+    assert f'<img src="/api/media/{photo}"' in html and 'alt="Uma pizza de calabresa"' in html
+    assert "Descrição da imagem:</span> Uma pizza de calabresa" in html
+    assert f'<audio controls preload="none" src="/api/media/{voice}"' in html
+    assert "Transcrição:</span> quero uma grande" in html
+    assert html.count("quero uma grande") == 1  # the transcript, not also as the text
+    assert "consultar_cardapio" in html
+    assert 'class="ticks read" data-status="read"' in html
+    failed = html[html.index('class="ticks failed"') :]
+    failed = failed[: failed.index("</span>", failed.index("</span>") + 1)]
+    assert "não enviada" in failed and "Janela de 24 horas fechada" in failed
+    assert "código 131047" in failed
+    assert "envio não confirmado" in html
+    assert 'data-status="pending"' in html

@@ -306,16 +306,19 @@
 
   /* the browser asks only after a click: a button offers it while the answer is unknown */
   var notifyButtons = document.querySelectorAll("[data-notify-permission]");
-  if ("Notification" in window && Notification.permission === "default") {
-    notifyButtons.forEach(function (button) {
-      button.hidden = false;
-      button.addEventListener("click", function () {
-        Notification.requestPermission().then(function () {
-          notifyButtons.forEach(function (b) { b.hidden = true; });
-        });
-      });
+  function paintNotifyState() {
+    var state = "Notification" in window ? Notification.permission : "unsupported";
+    document.querySelectorAll("[data-notify-state]").forEach(function (el) {
+      el.hidden = el.dataset.notifyState !== state;
     });
+    notifyButtons.forEach(function (b) { b.hidden = state !== "default"; });
   }
+  notifyButtons.forEach(function (button) {
+    button.addEventListener("click", function () {
+      Notification.requestPermission().then(paintNotifyState);
+    });
+  });
+  paintNotifyState();
 
   function notify(title, text, conversationId) {
     if (!("Notification" in window) || Notification.permission !== "granted") { return; }
