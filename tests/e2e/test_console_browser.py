@@ -24,7 +24,7 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.e2e.stack import Stack, eventually, meta_status, meta_text, signed
+from tests.e2e.stack import Service, Stack, eventually, meta_status, meta_text, signed, wait_ready
 from tests.fakes.graph import GraphState
 from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import ServerThread
@@ -77,6 +77,7 @@ class Env:
     tenant: str
     owner: str
     agent: str
+    service: Service
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,16 @@ async def env(
             tag = uuid.uuid4().hex[:6]
             owner = await _user(pool, tenant, "owner", f"dona-{tag}@example.com", "Dona Marta")
             agent = await _user(pool, tenant, "agent", f"ana-{tag}@example.com", "Ana Atendente")
-            yield Env(services["console"].url, http, state, pool, tenant, owner, agent)
+            yield Env(
+                services["console"].url,
+                http,
+                state,
+                pool,
+                tenant,
+                owner,
+                agent,
+                services["console"],
+            )
     finally:
         stack.stop_all()
 
@@ -488,4 +498,50 @@ async def test_file_with_caption_drafts_and_the_mute_button(env: Env, browser: A
     await expect(page.locator("#sound-toggle")).to_have_attribute("aria-pressed", "false")
     await bell.click()
     await expect(bell).to_have_attribute("aria-pressed", "true")
+    assert errors == []
+
+
+async def test_after_the_stream_drops_the_page_catches_up_without_reload(
+    env: Env, browser: Any
+) -> None:
+    phone = customer()
+    await webhook(
+        env, meta_text(PHONE_ID, DISPLAY, phone, "Primeira mensagem", name="Rita Retorno")
+    )
+    page, errors = await new_page(browser, viewport={"width": 1280, "height": 800})
+    await sign_in(page, env.console, env.agent)
+    await live(page)
+    await page.get_by_role("radio", name="Todas").check()
+    thread = await open_conversation(page, "Rita Retorno")
+    # opening marked it read and refetched the thread: nothing is in flight any more
+    await expect(page.locator(".thread-head[data-unread='0']")).to_have_count(1)
+    await page.evaluate("window.__sameDocument = true")
+
+    env.service.stop()  # the console restarts: every open stream drops
+    await expect(page.locator("#conn-status")).to_be_visible()
+    await expect(page.locator("#conn-status")).to_have_text(
+        "Sem conexão ao vivo. Tentando reconectar…"
+    )
+    # meanwhile the customer writes again; nobody is there to tell the page
+    await webhook(env, meta_text(PHONE_ID, DISPLAY, phone, "Alguém aí?", name="Rita Retorno"))
+
+    async def stored() -> bool:
+        return bool(
+            await env.pool.fetchval(
+                "SELECT count(*) FROM chat_messages WHERE client_id = $1 AND content = 'Alguém aí?'"
+                " AND conversation_id IN (SELECT id FROM active_conversations"
+                " WHERE contact_key = $2)",
+                env.tenant,
+                phone,
+            )
+        )
+
+    await eventually(stored)
+    env.service.start()
+    async with httpx.AsyncClient() as client:
+        await wait_ready(client, env.service)
+    await expect(page.locator("body[data-stream='open']")).to_have_count(1, timeout=40_000)
+    await expect(thread.locator(".msg.in", has_text="Alguém aí?")).to_be_visible()
+    await expect(page.locator("#conn-status")).to_be_hidden()
+    assert await page.evaluate("window.__sameDocument") is True  # caught up without a reload
     assert errors == []
