@@ -529,8 +529,9 @@
     var composer = ev.target.closest && ev.target.closest("#composer");
     if (composer && ev.target.tagName === "TEXTAREA") {
       updateCounter(composer);
-      clearTimeout(timers.draft);
-      timers.draft = setTimeout(function () { saveDraft(composer); }, 300);
+      /* at once, not debounced: switching conversations or reloading right after typing
+         must not lose the text */
+      saveDraft(composer);
     }
   });
 
