@@ -121,6 +121,8 @@ def message_view(m: dict[str, Any]) -> dict[str, Any]:
         "error_meaning": _get(status, "error", "meaning"),
         "tool_calls": tools,
         "template_name": _get(m, "template", "name"),
+        # a handover alert the owner got on their own WhatsApp, logged in this thread
+        "alert_to": _get(m, "alert", "to"),
         "at": m.get("at"),
     }
 
