@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import asyncpg
 import httpx
@@ -57,6 +58,7 @@ async def test_sign_in_returns_the_user_and_a_csrf_token_and_sets_a_safe_cookie(
             "SELECT last_login_at FROM console_users WHERE id = $1", user["id"]
         )
         assert stamped is not None
+        assert body["user"]["last_login_at"] == stamped.isoformat().replace("+00:00", "Z")
 
 
 async def test_insecure_cookies_setting_drops_secure_only(
@@ -176,11 +178,11 @@ async def test_sessions_expire_when_idle_and_each_use_renews_them(
     user = await new_user(pool, await new_tenant(pool), "agent")
     async with client_for(console_app(settings, pool, redis_client)) as c:
         await sign_in(c, user["email"])
-        # used every 1.2 s: alive 2.4 s after sign-in, past the 2 s idle limit
-        for _ in range(2):
-            await asyncio.sleep(1.2)
+        # used every second: alive 3 s after sign-in, past the 2 s idle limit
+        for _ in range(3):
+            await asyncio.sleep(1.0)
             assert (await c.get("/api/auth/me")).status_code == 200
-        await asyncio.sleep(2.3)
+        await asyncio.sleep(2.5)
         assert (await c.get("/api/auth/me")).status_code == 401
 
 
@@ -251,3 +253,43 @@ async def test_a_successful_sign_in_clears_the_emails_failures(
             resp = await c.post("/api/auth/login", json={"email": user["email"], "password": "x"})
             assert resp.status_code == 401
         await sign_in(c, user["email"])
+
+
+async def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, test_env: dict[str, str]
+) -> None:
+    settings = console_settings(
+        test_env, console_login_max_per_email=3, console_login_max_per_address=100
+    )
+    user = await new_user(pool, await new_tenant(pool), "agent")
+    app = console_app(settings, pool, redis_client)
+
+    async def guess(i: int) -> int:
+        async with client_for(app) as c:
+            resp = await c.post(
+                "/api/auth/login", json={"email": user["email"], "password": f"guess-{i}"}
+            )
+            return resp.status_code
+
+    codes = await asyncio.gather(*(guess(i) for i in range(12)))
+    assert sorted(codes) == [401] * 3 + [429] * 9
+
+
+async def test_the_per_user_session_index_drops_ended_sessions_at_sign_in(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    user = await new_user(pool, await new_tenant(pool), "agent")
+    index = csettings.rkey("console", "user-sessions", str(user["id"]))
+    app = console_app(csettings, pool, redis_client)
+    async with client_for(app) as first, client_for(app) as second, client_for(app) as third:
+        await sign_in(first, user["email"])
+        await sign_in(second, user["email"])
+        assert await redis_client.scard(index) == 2
+        # the first session ends by itself (idle expiry is Redis dropping the key)
+        cookie = first.cookies[csettings.console_session_cookie]
+        digest = hashlib.sha256(cookie.encode()).hexdigest()
+        assert await redis_client.delete(csettings.rkey("console", "session", digest)) == 1
+        await sign_in(third, user["email"])
+        assert await redis_client.scard(index) == 2  # the second and the third
+        assert await redis_client.ttl(index) == -1  # no expiry of its own: see sessions.py
+        assert (await second.get("/api/auth/me")).status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
@@ -193,3 +195,24 @@ async def test_operators_name_the_tenant(app: FastAPI, pool: asyncpg.Pool) -> No
             f"/api/users/{agent['id']}", params={"tenant_id": tenant}, json={"name": "Ana"}
         )
         assert resp.status_code == 200 and resp.json()["name"] == "Ana"
+
+
+async def test_deactivation_ends_a_session_kept_alive_longer_than_its_idle_limit(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, test_env: dict[str, str]
+) -> None:
+    # an attendant whose inbox stays open all day: the session outlives any fixed horizon
+    settings = console_settings(test_env, console_session_hours=2 / 3600)  # two seconds idle
+    app = console_app(settings, pool, redis_client)
+    tenant = await new_tenant(pool)
+    owner = await new_user(pool, tenant, "owner")
+    agent = await new_user(pool, tenant, "agent")
+    async with client_for(app) as staff, client_for(app) as boss:
+        await sign_in(staff, agent["email"])
+        await sign_in(boss, owner["email"])
+        for _ in range(11):  # 5.5 s of use, almost three times the idle limit
+            await asyncio.sleep(0.5)
+            assert (await staff.get("/api/auth/me")).status_code == 200
+            assert (await boss.get("/api/auth/me")).status_code == 200
+        resp = await boss.patch(f"/api/users/{agent['id']}", json={"is_active": False})
+        assert resp.status_code == 200
+        assert (await staff.get("/api/auth/me")).status_code == 401

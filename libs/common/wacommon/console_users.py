@@ -29,14 +29,16 @@ def normalize_email(value: str, *, allow_local: bool = False) -> str:
     """The lower-cased address; ValueError (with the reason) when it is not one."""
     value = value.strip()
     local, at, domain = value.rpartition("@")
-    if allow_local and at and domain.lower() == LOCAL_DOMAIN:
-        # email-validator refuses special-use domains; check the local part on a stand-in
-        validate_email(f"{local}@example.com", check_deliverability=False)
-        return f"{local}@{LOCAL_DOMAIN}".lower()
+    local_demo = allow_local and bool(at) and domain.lower() == LOCAL_DOMAIN
     try:
-        checked = validate_email(value, check_deliverability=False)
+        # email-validator refuses special-use domains: check the local part on a stand-in
+        checked = validate_email(
+            f"{local}@example.com" if local_demo else value, check_deliverability=False
+        )
     except EmailNotValidError as exc:
         raise ValueError(f"e-mail inválido: {exc}") from None
+    if local_demo:
+        return f"{checked.local_part}@{LOCAL_DOMAIN}".lower()
     return checked.normalized.lower()
 
 

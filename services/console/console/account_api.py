@@ -78,14 +78,14 @@ def account_router() -> APIRouter:
 async def _check_current_password(
     deps: ConsoleDeps, request: Request, user: CurrentUser, given: str
 ) -> None:
-    """Wrong guesses count against the same throttle as sign-ins."""
+    """Guesses count against the same throttle as sign-ins."""
     address = client_address(request)
-    wait = await deps.throttle.retry_after(user.email, address)
+    wait = await deps.throttle.attempt(user.email, address)
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers={"Retry-After": str(wait)}
         )
     stored = await users_repo.password_hash(deps.pool, str(user.id))
     if not given or not await passwords.verify_password(stored, given):
-        await deps.throttle.failed(user.email, address)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, WRONG_CURRENT)
+    await deps.throttle.succeeded(user.email, address)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from console.account_api import account_router
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
+from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
 from console.pages import pages_router
 from console.stream.routes import stream_router
@@ -18,6 +19,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     """The app around opened dependencies (tests build `deps` without a broker)."""
     app = service_app(deps.runtime, "console")
     app.state.deps = deps
+    install_outage_handlers(app)
     app.include_router(auth_router())
     app.include_router(users_router())
     app.include_router(account_router())

@@ -15,7 +15,7 @@ class ConsoleSettings(Settings):
     # a session unused for this long is gone (every authenticated request renews it)
     console_session_hours: float = 12
     console_session_cookie: str = "wa_console_session"
-    # failed sign-ins allowed per window: per email, and per client address
+    # sign-in attempts allowed per window: per email (a success clears it) and per address
     console_login_max_per_email: int = 5
     console_login_max_per_address: int = 20
     console_login_window_s: int = 900

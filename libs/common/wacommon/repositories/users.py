@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -101,14 +102,16 @@ async def update_user(
     return dict(row) if row else None
 
 
-async def record_login(conn: Conn, user_id: str, new_hash: str | None = None) -> None:
-    """Stamp the sign-in (and store a re-hashed password when the parameters changed)."""
-    await conn.execute(
+async def record_login(conn: Conn, user_id: str, new_hash: str | None = None) -> datetime | None:
+    """Stamp the sign-in (and store a re-hashed password when the parameters changed);
+    returns the stamp."""
+    stamp: datetime | None = await conn.fetchval(
         "UPDATE console_users SET last_login_at = now(),"
-        " password_hash = coalesce($2, password_hash) WHERE id = $1",
+        " password_hash = coalesce($2, password_hash) WHERE id = $1 RETURNING last_login_at",
         user_id,
         new_hash,
     )
+    return stamp
 
 
 async def count_active_owners(conn: Conn, client_id: str) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 from console.auth.deps import current_session
@@ -13,6 +15,9 @@ from console.deps import ConsoleDeps, get_deps
 from wacommon import passwords
 from wacommon.console_users import user_out
 from wacommon.repositories import users as users_repo
+
+log = structlog.get_logger(__name__)
+LOGINS = Counter("wa_console_logins_total", "Console sign-in attempts", ["outcome"])
 
 # one message for an unknown email, a wrong password and a deactivated account
 BAD_CREDENTIALS = "e-mail ou senha incorretos"
@@ -56,8 +61,10 @@ def auth_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Sign in: the user, the session's CSRF token and the session cookie."""
         address = client_address(request)
-        wait = await deps.throttle.retry_after(body.email, address)
+        wait = await deps.throttle.attempt(body.email, address)
         if wait is not None:
+            LOGINS.labels("throttled").inc()
+            log.warning("console_login_throttled", address=address, retry_after=wait)
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers={"Retry-After": str(wait)}
             )
@@ -66,7 +73,9 @@ def auth_router() -> APIRouter:
         # an unknown email is checked against a dummy hash: same work, same time, same answer
         ok = await passwords.verify_password(stored, body.password)
         if not ok or row is None or not row["is_active"]:
-            await deps.throttle.failed(body.email, address)
+            LOGINS.labels("refused").inc()
+            # no email in the log: a mistyped password is often typed into the email field
+            log.info("console_login_refused", address=address)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
         await deps.throttle.succeeded(body.email, address)
         new_hash = (
@@ -74,7 +83,7 @@ def auth_router() -> APIRouter:
             if passwords.needs_rehash(row["password_hash"])
             else None
         )
-        await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
+        row["last_login_at"] = await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
         old = request.cookies.get(deps.settings.console_session_cookie)
         if old:
             previous = await deps.sessions.get(old)
@@ -82,6 +91,8 @@ def auth_router() -> APIRouter:
                 await deps.sessions.revoke(previous)  # a sign-in never reuses a session id
         session = await deps.sessions.create(CurrentUser.from_row(row))
         set_session_cookie(response, deps, session)
+        LOGINS.labels("ok").inc()
+        log.info("console_login", user_id=str(row["id"]), role=row["role"], address=address)
         return {
             "user": user_out(row).model_dump(mode="json"),
             "csrf_token": session.csrf_token,

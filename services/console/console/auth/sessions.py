@@ -4,6 +4,9 @@ The cookie holds a random id; Redis holds, under a SHA-256 of that id (a copy of
 Redis does not yield usable cookies), the user snapshot and the session's CSRF
 token. Each read renews the idle timer (GETEX). A set per user indexes their
 session ids so deactivating an account or changing its password ends them all.
+The index has no TTL of its own (a session renewed all day would outlive any fixed
+one and escape revocation); each sign-in prunes the entries whose session is gone,
+so an index holds one user's live sessions plus those ended since their last sign-in.
 """
 
 from __future__ import annotations
@@ -52,10 +55,22 @@ class SessionStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key(session.id), self._dump(session), ex=self.idle_s)
             pipe.sadd(index, _digest(session.id))
-            # the index outlives every session it lists: each of them lives idle_s after its last use
-            pipe.expire(index, self.idle_s * 2)
             await pipe.execute()
+        await self._prune(index)
         return session
+
+    async def _prune(self, index: str) -> None:
+        digests = [_text(d) for d in await self._redis.smembers(index)]
+        if not digests:
+            return
+        prefix = self._settings.rkey("console", "session", "")
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for digest in digests:
+                pipe.exists(prefix + digest)
+            alive = await pipe.execute()
+        dead = [d for d, live in zip(digests, alive, strict=True) if not live]
+        if dead:
+            await self._redis.srem(index, *dead)
 
     async def get(self, session_id: str | None) -> Session | None:
         """The live session for a cookie value, renewing its idle timer; None when gone."""

@@ -1,4 +1,10 @@
-"""Failed sign-ins, counted per email and per client address in Redis (moving windows).
+"""Sign-in attempts, counted per email and per client address in Redis (moving windows).
+
+Each attempt takes its slot atomically *before* the password is checked, so a burst
+of parallel guesses gets no more tries than the limit (checking first and counting
+after the slow hash let every request of a burst through). A right password gives
+its email's slots back; the address keeps its count, so the address limit counts
+attempts, and is set far above what an office behind one address needs.
 
 `limits` keeps the windows; it shares the service's Redis connection pool and key
 prefix. Unknown emails are counted exactly like known ones, so the throttle does not
@@ -36,18 +42,13 @@ class LoginThrottle:
         email_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
         return [(self._per_email, "email", email_key), (self._per_address, "addr", address)]
 
-    async def retry_after(self, email: str, address: str) -> int | None:
-        """Seconds until the next attempt is allowed, or None when it is allowed now."""
-        wait = 0.0
-        for item, kind, ident in self._keys(email, address):
-            if not await self._limiter.test(item, kind, ident):
+    async def attempt(self, email: str, address: str) -> int | None:
+        """Take a slot for one attempt: None when allowed, else the seconds to wait."""
+        for item, kind, ident in reversed(self._keys(email, address)):  # the address first
+            if not await self._limiter.hit(item, kind, ident):
                 stats = await self._limiter.get_window_stats(item, kind, ident)
-                wait = max(wait, stats.reset_time - time.time())
-        return max(1, math.ceil(wait)) if wait > 0 else None
-
-    async def failed(self, email: str, address: str) -> None:
-        for item, kind, ident in self._keys(email, address):
-            await self._limiter.hit(item, kind, ident)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
 
     async def succeeded(self, email: str, address: str) -> None:
         """A right password clears its email's count (the address keeps its count)."""
