@@ -468,3 +468,51 @@ async def test_concurrent_same_key_sends_once(
         )
         == 1
     )
+
+
+async def test_a_customers_media_is_downloaded_with_the_tenants_token_and_served(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, test_env: dict[str, str], world: World
+) -> None:
+    graph = GraphState(tokens={world.a.phone_id: world.a.token})
+    media_id = graph.add_media(b"OggS-voice-note", "audio/ogg")
+    message_id = await pool.fetchval(
+        "INSERT INTO chat_messages (client_id, conversation_id, direction, role, provider,"
+        " provider_instance_id, provider_message_id, kind, content, media, payload, status)"
+        " VALUES ($1, $2, 'in', 'customer', 'meta', $3, $4, 'audio', 'quero dois pães', $5, $6,"
+        " 'received') RETURNING id",
+        world.a.id,
+        world.cid,
+        world.a.instance_id,
+        f"wamid.{media_id}",
+        {"media_id": media_id, "mime_type": "audio/ogg", "voice": True},
+        {"media_processed": True},
+    )
+    with serve_in_thread(combined_graph_app(GraphAdminState(), graph)) as server:
+        settings = console_settings(test_env, meta_graph_url=server.url)
+        async with client_for(console_app(settings, pool, redis_client)) as c:
+            await sign_in(c, world.agent["email"])
+            thread = (await c.get(f"/api/conversations/{world.cid}/messages")).json()["messages"]
+            voice = next(m for m in thread if m["id"] == message_id)
+            assert voice["media"]["transcript"] == "quero dois pães" and voice["media"]["voice"]
+            served = await c.get(voice["media"]["url"])
+            assert served.status_code == 200, served.text
+            assert served.content == b"OggS-voice-note"
+            assert served.headers["content-type"] == "audio/ogg"
+            text_message = thread[0]["id"]
+            assert (await c.get(f"/api/media/{text_message}")).status_code == 404
+    auth = [r.headers.get("authorization") for r in graph.requests if r.method == "GET"]
+    assert auth and set(auth) == {f"Bearer {world.a.token}"}
+
+
+async def test_an_operator_reads_any_tenant_by_naming_it(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings, world: World
+) -> None:
+    operator = await new_user(pool, None, "operator")
+    async with client_for(console_app(csettings, pool, redis_client)) as c:
+        await sign_in(c, operator["email"])
+        missing = await c.get("/api/conversations")
+        assert missing.status_code == 422 and "tenant_id" in missing.text
+        listed = await c.get(f"/api/conversations?tenant_id={world.a.id}")
+        assert [x["id"] for x in listed.json()["conversations"]] == [world.cid]
+        other = await c.get(f"/api/conversations/{world.cid}?tenant_id={world.b.id}")
+        assert other.status_code == 404

@@ -6,20 +6,26 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
+import httpx
 import redis.asyncio as aioredis
 
 from rag_worker.handlers import handle_burst_ready
+from sender.clients.meta import MetaGraphClient
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter
+from tests.fakes.graph import GraphState, make_graph_app
+from tests.fakes.server import serve_in_thread
 from tests.integration.console_helpers import new_user
+from tests.integration.inbox_helpers import conversation as inbox_conversation
+from tests.integration.inbox_helpers import meta_tenant
 from tests.integration.test_followups import PLAN, T0, conversation, outbound, scanner
 from tests.integration.test_handover_pipeline import DELIVERY, Chat, says
 from tests.integration.test_sender_recheck import RecordingClient
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
-from wacommon.human_send import HumanReply, queue_human_reply
+from wacommon.human_send import HumanReply, StoredFile, queue_human_reply
 from wacommon.notify import FakeNotifier
 from wacommon.schemas import BurstReady, SendReply
 from wacommon.settings import Settings
@@ -126,3 +132,51 @@ async def test_a_console_reply_stops_followups_and_the_timeout_is_notified(
         "state": "bot",
         "cause": "timeout",
     } in notifier.sent
+
+
+async def test_an_attendants_file_is_uploaded_once_and_sent_by_media_id(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings, test_env: dict[str, str]
+) -> None:
+    box = SecretBox(test_env["ENCRYPTION_KEY"])
+    tenant = await meta_tenant(pool, box)
+    cid = await inbox_conversation(pool, tenant, phone="5511955554444")
+    data = b"%PDF-1.4 orcamento"
+    async with pool.acquire() as conn:
+        result = await queue_human_reply(
+            conn,
+            tenant.id,
+            cid,
+            user_id=str(uuid.uuid4()),
+            key="file",
+            reply=HumanReply(
+                kind="document",
+                text="Segue o orçamento",
+                file=StoredFile(data, "application/pdf", "orcamento.pdf"),
+            ),
+        )
+    assert result is not None
+    row_id = int(result[0]["id"])
+    graph = GraphState(tokens={tenant.phone_id: tenant.token})
+    with serve_in_thread(make_graph_app(graph)) as server:
+        async with httpx.AsyncClient() as http:
+            deps = SenderDeps(
+                pool=pool,
+                events=PgEventLog(pool),
+                secrets=box,
+                clients={"meta": MetaGraphClient(http, base_url=server.url, version="v23.0")},
+                limiter=RateLimiter(redis_client, settings),
+            )
+            command = SendReply(
+                tenant_id=tenant.id, conversation_id=cid, outbound_id=row_id, origin="human"
+            )
+            await handle_send_reply(command, DELIVERY, deps=deps)
+            await handle_send_reply(command, DELIVERY, deps=deps)  # a redelivery
+    uploads = [r for r in graph.requests if r.path.endswith("/media")]
+    sent = graph.sent_messages(to="5511955554444")
+    assert len(uploads) == 1 and len(sent) == 1
+    document = (sent[0].json or {})["document"]
+    stored = graph.media[document["id"]]
+    assert stored == (data, "application/pdf")
+    assert document["caption"] == "Segue o orçamento" and document["filename"] == "orcamento.pdf"
+    row = await pool.fetchrow("SELECT status, payload FROM chat_messages WHERE id = $1", row_id)
+    assert row["status"] == "sent" and row["payload"]["media_id"] == document["id"]

@@ -2,7 +2,11 @@
 
 The list walks `active_conversations_activity` (tenant, latest activity, id) with a
 keyset cursor; the per-row parts (last message, unread count) are index lookups on
-`chat_messages_conversation`. The thread is one keyset page of the same index.
+`chat_messages_conversation`. The thread is one keyset page of the same index. Message
+rows are found by conversation and their tenant checked with `IS NOT DISTINCT FROM`
+(the same rows as `=`, never an index condition): with `client_id = ...` PostgreSQL
+ANDs in the tenant's whole `chat_messages_client_time` range, which grows with the
+tenant (see `wacommon.repositories.conversations`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from wacommon.dbtypes import Executor as Conn
 # unread counts stop here (the badge shows 99+)
 UNREAD_CAP = 100
 
+# the page's rows ($1 tenant, $2 user) from `{source}` aliased `a`: only the page's
+# conversations reach the per-row parts (computing them before the ORDER BY ... LIMIT
+# would cost one lookup per conversation of the tenant)
 _CONVERSATION = """
 SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
        a.provider_instance_id, p.phone_number AS number, p.instance_name,
@@ -27,38 +34,59 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
        lm.created_at AS last_created_at,
        (SELECT count(*) FROM (
           SELECT 1 FROM chat_messages m
-           WHERE m.conversation_id = a.id AND m.client_id = a.client_id
+           WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
              AND m.created_at > coalesce(r.read_at, '-infinity'::timestamptz)
              AND m.direction = 'in' AND m.role = 'customer'
            LIMIT {cap}) x) AS unread
-  FROM active_conversations a
+  FROM {source} a
   LEFT JOIN client_providers p ON p.id = a.provider_instance_id AND p.client_id = a.client_id
   LEFT JOIN console_users u ON u.id = a.assigned_user_id AND u.client_id = a.client_id
   LEFT JOIN console_reads r ON r.user_id = $2 AND r.conversation_id = a.id
   LEFT JOIN LATERAL (
       SELECT m.id, m.direction, m.role, m.kind, m.content, m.status, m.created_at
         FROM chat_messages m
-       WHERE m.conversation_id = a.id AND m.client_id = a.client_id
+       WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
        ORDER BY m.created_at DESC, m.id DESC LIMIT 1) lm ON true
-""".replace("{cap}", str(UNREAD_CAP))
-
-_LIST = (
-    _CONVERSATION
-    + """
- WHERE a.client_id = $1
-   AND ($3::text IS NULL OR a.state = $3)
-   AND ($4::text IS NULL OR a.contact_name ILIKE $4 OR a.contact_phone LIKE $5
-        OR a.contact_key LIKE $5)
-   AND ($6::timestamptz IS NULL OR (a.last_message_at, a.id) < ($6, $7::uuid))
- ORDER BY a.last_message_at DESC, a.id DESC
- LIMIT $8
 """
+
+_ONE = (
+    _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace("{source}", "active_conversations")
+    + " WHERE a.client_id = $1 AND a.id = $3"
 )
-_ONE = _CONVERSATION + " WHERE a.client_id = $1 AND a.id = $3"
 
 
 def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def list_sql(*, state: bool, search: bool, cursor: bool) -> str:
+    """The list statement for this combination of filters (each its own plan).
+
+    Parameters: $1 tenant, $2 user, $3 limit, then state, (name, phone), (time, id).
+    """
+    where = ["c.client_id = $1"]
+    n = 3
+    if state:
+        n += 1
+        where.append(f"c.state = ${n}")
+    if search:
+        where.append(
+            f"(c.contact_name ILIKE ${n + 1} OR c.contact_phone LIKE ${n + 2}"
+            f" OR c.contact_key LIKE ${n + 2})"
+        )
+        n += 2
+    if cursor:
+        where.append(f"(c.last_message_at, c.id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
+        n += 2
+    page = (
+        "(SELECT c.* FROM active_conversations c WHERE "
+        + " AND ".join(where)
+        + " ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3)"
+    )
+    return (
+        _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace("{source}", page)
+        + " ORDER BY a.last_message_at DESC, a.id DESC"
+    )
 
 
 async def list_conversations(
@@ -71,20 +99,16 @@ async def list_conversations(
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    name = _like(q) if q else None
-    digits = "".join(ch for ch in q or "" if ch.isdigit())
-    phone = _like(digits) if digits else (name if q else None)
-    rows = await conn.fetch(
-        _LIST,
-        tenant,
-        user_id,
-        state,
-        name,
-        phone,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
+    params: list[Any] = [tenant, user_id, limit]
+    if state:
+        params.append(state)
+    if q:
+        digits = "".join(ch for ch in q if ch.isdigit())
+        params += [_like(q), _like(digits) if digits else _like(q)]
+    if after:
+        params += [after[0], after[1]]
+    sql = list_sql(state=bool(state), search=bool(q), cursor=after is not None)
+    rows = await conn.fetch(sql, *params)
     return [dict(r) for r in rows]
 
 
@@ -101,7 +125,7 @@ SELECT m.id, m.direction, m.role, m.kind, m.content, m.media, m.payload, m.statu
        m.created_at, m.provider_sent_at, m.burst_id, m.author_user_id, u.name AS author_name
   FROM chat_messages m
   LEFT JOIN console_users u ON u.id = m.author_user_id
- WHERE m.conversation_id = $2 AND m.client_id = $1
+ WHERE m.conversation_id = $2 AND m.client_id IS NOT DISTINCT FROM $1
    AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3, $4::bigint))
  ORDER BY m.created_at DESC, m.id DESC
  LIMIT $5
@@ -121,7 +145,7 @@ async def thread(
     if before is not None:
         anchor = await conn.fetchrow(
             "SELECT created_at, id FROM chat_messages"
-            " WHERE client_id = $1 AND conversation_id = $2 AND id = $3",
+            " WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2 AND id = $3",
             tenant,
             conversation_id,
             before,
