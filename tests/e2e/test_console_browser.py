@@ -545,3 +545,27 @@ async def test_after_the_stream_drops_the_page_catches_up_without_reload(
     await expect(page.locator("#conn-status")).to_be_hidden()
     assert await page.evaluate("window.__sameDocument") is True  # caught up without a reload
     assert errors == []
+
+
+async def test_a_stale_csrf_token_is_renewed_instead_of_failing(env: Env, browser: Any) -> None:
+    phone = customer()
+    await webhook(env, meta_text(PHONE_ID, DISPLAY, phone, "Oi de novo", name="Téo Token"))
+    context = await browser.new_context(locale="pt-BR", viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, env.console, env.agent)
+    await page.get_by_role("radio", name="Todas").check()
+    await open_conversation(page, "Téo Token")
+    old = await page.get_attribute('meta[name="csrf-token"]', "content")
+    # signing in again elsewhere in the same browser replaces the session (and its token)
+    again = await context.request.post(
+        f"{env.console}/api/auth/login", data={"email": env.agent, "password": PASSWORD}
+    )
+    assert again.status == 200
+    await page.get_by_role("button", name="Assumir").click()
+    await expect(page.locator(".thread-head .state-line")).to_contain_text("Com Ana Atendente")
+    assert await page.get_attribute('meta[name="csrf-token"]', "content") != old
+    await expect(page.locator("#flash")).to_be_hidden()
+    assert errors == []
+    await context.close()

@@ -46,8 +46,27 @@
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
-  /* fetch with the session's CSRF token; resolves to {ok, status, data, headers} */
+  /* fetch with the session's CSRF token; resolves to {ok, status, data, headers}. A token
+     gone stale (signed in again in another tab: new session, new token) is fetched anew
+     and the request sent once more: the refused one changed nothing. */
   function api(method, url, payload, headers) {
+    return send(method, url, payload, headers).then(function (res) {
+      if (res.status !== 403 || method === "GET" || !/csrf/i.test(detailText(res))) { return res; }
+      return send("GET", "/api/auth/me").then(function (me) {
+        if (!me.ok || !me.data || !me.data.csrf_token) { return res; }
+        setCsrf(me.data.csrf_token);
+        return send(method, url, payload, headers);
+      });
+    });
+  }
+
+  function setCsrf(token) {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    if (m) { m.setAttribute("content", token); }
+    body.setAttribute("hx-headers", JSON.stringify({ "X-CSRF-Token": token }));
+  }
+
+  function send(method, url, payload, headers) {
     var init = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
     if (method !== "GET") {
       init.headers["X-CSRF-Token"] = csrf();
