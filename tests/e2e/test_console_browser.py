@@ -297,6 +297,27 @@ async def test_owner_manages_the_team_and_own_account(env: Env, browser: Any) ->
     await expect(page.locator(f"#user-list .user-row[data-email='{email}']")).to_be_visible()
     await shot(page, "team", full_page=True)
 
+    # a new password for Beto, then Beto is deactivated (after a confirmation)
+    beto = page.locator(f"#user-list .user-row[data-email='{email}']")
+    await beto.locator("summary", has_text="Nova senha").click()
+    await beto.get_by_label("Nova senha (mínimo 10 caracteres)").fill("outra-senha-boa-456")
+    async with page.expect_navigation():  # saved: the page reloads the list
+        await beto.get_by_role("button", name="Salvar senha").click()
+    async with httpx.AsyncClient(base_url=env.console) as client:
+        fresh = await client.post(
+            "/api/auth/login", json={"email": email, "password": "outra-senha-boa-456"}
+        )
+        assert fresh.status_code == 200, fresh.text
+    page.once("dialog", lambda dialog: dialog.accept())
+    beto = page.locator(f"#user-list .user-row[data-email='{email}']")
+    await beto.get_by_role("button", name="Desativar").click()
+    await expect(beto.get_by_text("Desativado")).to_be_visible()
+    await expect(beto.get_by_role("button", name="Reativar")).to_be_visible()
+    active = await env.pool.fetchval(
+        "SELECT is_active FROM console_users WHERE lower(email) = $1", email
+    )
+    assert active is False
+
     await page.get_by_role("link", name="Minha conta").click()
     await page.get_by_label("Seu WhatsApp para avisos de atendimento").fill("+55 11 98888-7777")
     await page.get_by_role("button", name="Salvar", exact=True).click()
