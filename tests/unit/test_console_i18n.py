@@ -114,3 +114,12 @@ def test_translation_fills_placeholders_and_falls_back() -> None:
     assert t("js.throttled", s=30) == "Too many attempts. Try again in 30 seconds."
     assert Translator("pt-BR")("inbox.assigned_to", name="Ana") == "Com Ana"
     assert t("no.such.key") == "no.such.key"
+
+
+def test_an_owners_handover_alert_names_the_reason_in_portuguese() -> None:
+    from wacommon.handover_alerts import cause_text
+
+    assert cause_text("customer_asked_for_human") == "o cliente pediu um atendente"
+    assert cause_text("no_answer_in_knowledge_base") == "o assistente não encontrou a resposta"
+    # a model's own reason is already words: kept as it is
+    assert cause_text("quer negociar desconto") == "quer negociar desconto"

@@ -38,6 +38,18 @@ RETURNING id
 """
 
 
+# the offline responder's handover codes, as an owner reads them (a model's reason is its own text)
+_CAUSES = {
+    "customer_asked_for_human": "o cliente pediu um atendente",
+    "no_answer_in_knowledge_base": "o assistente não encontrou a resposta",
+}
+
+
+def cause_text(cause: str) -> str:
+    """The handover's reason in the owner's words."""
+    return _CAUSES.get(cause.strip(), cause.strip() or "não informado")
+
+
 async def queue_alerts(
     conn: Conn, client_id: str, conversation_id: str, *, cause: str, reply_key: str
 ) -> list[int]:
@@ -45,5 +57,5 @@ async def queue_alerts(
 
     `reply_key` names the handover (the burst id of the reply that made it).
     """
-    rows = await conn.fetch(_QUEUE, client_id, conversation_id, cause, reply_key)
+    rows = await conn.fetch(_QUEUE, client_id, conversation_id, cause_text(cause), reply_key)
     return [int(r["id"]) for r in rows]
