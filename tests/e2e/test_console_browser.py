@@ -24,7 +24,16 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.e2e.stack import Service, Stack, eventually, meta_status, meta_text, signed, wait_ready
+from tests.e2e.stack import (
+    SHORT_SEND_WINDOW,
+    Service,
+    Stack,
+    eventually,
+    meta_status,
+    meta_text,
+    signed,
+    wait_ready,
+)
 from tests.fakes.graph import GraphState
 from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import ServerThread
@@ -125,7 +134,7 @@ async def env(
         {
             **test_env,
             "META_GRAPH_URL": url,
-            "SEND_RECONCILE_S": "3",
+            **SHORT_SEND_WINDOW,
             "CONSOLE_INSECURE_COOKIES": "1",
             "CONSOLE_LOGIN_MAX_PER_EMAIL": "3",
         }

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.e2e.stack import Stack, eventually, meta_text, signed
+from tests.e2e.stack import SHORT_SEND_WINDOW, Stack, eventually, meta_text, signed
 from tests.fakes.graph import GraphState, Recorded, make_graph_app
 from tests.fakes.server import ServerThread
 from tests.integration.console_helpers import new_user, sign_in
@@ -56,7 +56,7 @@ async def env(
     amqp: AbstractRobustConnection,
 ) -> AsyncIterator[Env]:
     state, url = graph
-    stack = Stack({**test_env, "META_GRAPH_URL": url, "SEND_RECONCILE_S": "3"})
+    stack = Stack({**test_env, "META_GRAPH_URL": url, **SHORT_SEND_WINDOW})
     names = ("meta-gateway", "lancepilot-ingest", "rag-worker", "sender", "console")
     # plain http on loopback: the session cookie without `Secure`
     services = {n: stack.add(n, {"CONSOLE_INSECURE_COOKIES": "1"}) for n in names}
