@@ -8,20 +8,27 @@ second is crossed within the test.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import cast
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from starlette.requests import Request
 
+from lancepilot_ingest.debounce import Debouncer
+from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
 from sender.clients.uazapi import UazapiClient
 from sender.relay import relay_once
 from tests.fakes.server import ServerThread, serve_in_thread
-from tests.fakes.uazapi import UazapiFakeState
+from tests.fakes.uazapi import UazapiFakeState, echo_webhook
 from tests.fakes.uazapi import create_app as uazapi_app
 from tests.integration.outbox_helpers import (
+    DELIVERY,
     HTTP_TIMEOUT_S,
     RECONCILE_S,
     CountingClient,
@@ -32,7 +39,10 @@ from tests.integration.outbox_helpers import (
     worker,
 )
 from wacommon.broker.publisher import FakePublisher
-from wacommon.schemas import SendReply
+from wacommon.crypto import SecretBox
+from wacommon.events import PgEventLog
+from wacommon.repositories import messages as msg_repo
+from wacommon.schemas import Provider, SendReply, WebhookReceived
 from wacommon.settings import Settings
 
 TOKEN = "uaz-double-send-token"
@@ -235,3 +245,53 @@ async def test_rows_a_live_sender_is_pacing_are_left_to_it(
     assert second not in {m.outbound_id for m in publisher.of_type(SendReply)}
     assert sent_texts(uaz_state, tenant.phone) == ["Um.", "Dois."]
     assert await tenant.statuses([first, second]) == ["sent", "sent"]
+
+
+async def test_the_uazapi_echo_of_a_send_of_unknown_outcome_settles_it(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": 0, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    (only,) = await tenant.reply("Chegou?")
+    deps = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    uaz_state.stall_next(HTTP_TIMEOUT_S + 0.5, path="/send/text")
+    await drive(deps, tenant.command(only))
+    assert await tenant.statuses([only]) == ["unknown"]
+
+    # Uazapi did send it, and its webhook echoes our send with the row id as `track_id`
+    for _ in range(100):
+        answers = [r.answer for r in uaz_state.requests if r.body.get("number") == tenant.phone]
+        if answers:
+            break
+        await asyncio.sleep(0.05)
+    request = cast(
+        Request, SimpleNamespace(base_url=f"{uaz_server.url}/", headers={"token": TOKEN})
+    )
+    echo = echo_webhook(uaz_state, request, answers[0])
+    ingest = IngestDeps(
+        pool,
+        FakePublisher(),
+        PgEventLog(pool),
+        Debouncer(redis_client, settings, pool),
+        SecretBox(None),
+    )
+    received = WebhookReceived(
+        tenant_id=tenant.client_id,
+        provider=Provider.UAZAPI,
+        instance_id=tenant.instance_id,
+        body=json.dumps(echo),
+    )
+    for _ in range(2):  # webhooks come twice
+        await handle_webhook_received(received, DELIVERY, deps=ingest)
+
+    row = await msg_repo.get_message(pool, tenant.client_id, only)
+    assert row is not None and row["status"] == "sent"
+    assert row["provider_message_id"] == answers[0]["messageid"]
+    assert [e.get("reconciled") for e in await tenant.events("msg_sent")] == ["echo"]

@@ -32,9 +32,11 @@ from wacommon.providers.meta import (
     parse_meta_webhook,
 )
 from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
+from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
 from wacommon.providers.uazapi import parse_uazapi_webhook
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import (
     BurstReady,
@@ -205,10 +207,41 @@ async def _parsed_message(
     deps: IngestDeps,
 ) -> None:
     if item.own_echo:
-        # our own API send, already stored by the sender
+        # our own API send, already stored by the sender; it names its row (`track_id`),
+        # which settles a send whose answer the sender never saw
         INBOUND.labels(item.provider.value, "own_echo").inc()
+        await _reconcile_own_echo(item, tenant_id, msg, deps)
         return
     await _inbound(item.to_inbound(tenant_id, instance_id), msg, deps)
+
+
+async def _reconcile_own_echo(
+    item: ParsedMessage, tenant_id: str, msg: WebhookReceived, deps: IngestDeps
+) -> None:
+    track = str(item.attributes.get("track_id") or "")
+    if item.attributes.get("track_source") != OUR_TRACK_SOURCE or not track.isdigit():
+        return
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await outbox_repo.reconcile_own_echo(
+            conn, tenant_id, item.provider.value, int(track), item.provider_message_id
+        )
+        if row is None or row["was"] != "unknown":
+            return
+        # the sender never recorded it: the send it could not confirm is counted now
+        await deps.events.append(
+            tenant_id,
+            ev.MSG_SENT,
+            {
+                "provider": item.provider.value,
+                "kind": row["kind"],
+                "role": row["role"],
+                "reconciled": "echo",
+            },
+            conversation_id=str(row["conversation_id"]),
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
+    log.info("own_echo_reconciled", outbound_id=int(track), was=row["was"])
 
 
 async def _load_client(deps: IngestDeps, tenant_id: str) -> dict[str, Any] | None:

@@ -103,6 +103,33 @@ async def mark_unknown(
     return dict(row) if row else None
 
 
+async def reconcile_own_echo(
+    conn: Conn, client_id: str, provider: str, message_id: int, provider_message_id: str
+) -> dict[str, Any] | None:
+    """The provider echoed our send of row `message_id` (Uazapi `track_id`): it went out.
+
+    `sending` or `unknown` -> `sent`. Returns the row's conversation and its status before,
+    or None when there was nothing to reconcile.
+    """
+    row = await conn.fetchrow(
+        """WITH before AS (
+             SELECT id, status FROM chat_messages
+             WHERE client_id = $1 AND id = $2 AND direction = 'out' AND provider = $3
+               AND status IN ('sending', 'unknown') FOR UPDATE
+           )
+           UPDATE chat_messages m SET status = 'sent',
+             provider_message_id = coalesce(m.provider_message_id, $4),
+             sent_at = coalesce(m.sent_at, now()), updated_at = now()
+           FROM before WHERE m.client_id = $1 AND m.id = before.id
+           RETURNING m.conversation_id, m.kind, m.role, before.status AS was""",
+        client_id,
+        message_id,
+        provider,
+        provider_message_id,
+    )
+    return dict(row) if row else None
+
+
 async def sending_is_stale(
     conn: Conn, client_id: str, message_id: int, older_than_s: float
 ) -> bool:
