@@ -7,8 +7,14 @@ import shutil
 import socket
 import subprocess
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from aio_pika.abc import AbstractRobustConnection
+
+from tests.fakes.tcp_proxy import TcpProxy
+from wacommon.broker.topology import WORK_QUEUES, dlq_name
+from wacommon.settings import Settings
 
 
 class BrokerControlUnavailable(Exception):
@@ -83,3 +89,30 @@ async def terminate_db_backends(admin_dsn: str, database: str) -> int:
     finally:
         await conn.close()
     return int(killed or 0)
+
+
+def via(url: str, port: int) -> str:
+    """`url` with its host and port replaced by the loopback proxy at `port`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+async def proxy_to(url: str, default_port: int) -> TcpProxy:
+    """A started TcpProxy in front of the server of `url`."""
+    parts = urlsplit(url)
+    return await TcpProxy(parts.hostname or "127.0.0.1", parts.port or default_port).start()
+
+
+async def dead_letter_counts(conn: AbstractRobustConnection, settings: Settings) -> dict[str, int]:
+    """Messages in each work queue's dead-letter queue of this prefix."""
+    channel = await conn.channel()
+    counts: dict[str, int] = {}
+    try:
+        for wq in WORK_QUEUES:
+            queue = await channel.declare_queue(dlq_name(settings.q(wq.name)), passive=True)
+            counts[wq.name] = int(queue.declaration_result.message_count or 0)
+    finally:
+        await channel.close()
+    return counts

@@ -17,10 +17,13 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from wacommon.broker.connection import connect
+from wacommon.broker.consumer import Consumer, Handler
 from wacommon.broker.publisher import AioPikaPublisher
 from wacommon.broker.topology import declare_topology
 from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
+from wacommon.dependencies import Check, DependencyProbe
+from wacommon.errors import BROKER, DATABASE, REDIS
 from wacommon.events import BufferedEventLog
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.settings import Settings
@@ -36,6 +39,7 @@ class Runtime:
     publisher: AioPikaPublisher
     redis: aioredis.Redis
     events: BufferedEventLog
+    probe: DependencyProbe
 
     def __init__(self, settings: Settings, *, migrate: bool = True, broker: bool = True) -> None:
         self.settings = settings
@@ -61,6 +65,7 @@ class Runtime:
             await declare_topology(channel, s)
             await channel.close()
             self.publisher = AioPikaPublisher(self.connection, s)
+        self.probe = DependencyProbe(self._checks(), timeout_s=s.dependency_probe_timeout_s)
         log.info("runtime_ready")
         return self
 
@@ -82,27 +87,30 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self.pool.close()
 
-    async def readiness(self) -> dict[str, str]:
-        """Each dependency: "ok" or the reason it is not reachable."""
-        out: dict[str, str] = {}
-
-        async def check(name: str, probe: Any) -> None:
-            try:
-                await asyncio.wait_for(probe(), 2.0)
-                out[name] = "ok"
-            except Exception as exc:
-                out[name] = f"error: {type(exc).__name__}"
-
-        await check("database", lambda: self.pool.fetchval("SELECT 1"))
-        await check("redis", self.redis.ping)
+    def _checks(self) -> dict[str, Check]:
+        checks: dict[str, Check] = {
+            DATABASE: lambda: self.pool.fetchval("SELECT 1"),
+            REDIS: self.redis.ping,
+        }
         if self._broker:
 
             async def broker() -> None:
                 if self.connection.is_closed:
                     raise ConnectionError("closed")
+                await self.publisher.ping()
 
-            await check("broker", broker)
-        return out
+            checks[BROKER] = broker
+        return checks
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency: "ok" or the reason it is not reachable."""
+        return await self.probe.status()
+
+    def consumer(self, queue: str, handler: Handler, *, prefetch: int | None = None) -> Consumer:
+        """A consumer of `queue` that pauses while a dependency of this runtime is down."""
+        return Consumer(
+            self.connection, self.settings, queue, handler, prefetch=prefetch, probe=self.probe
+        )
 
 
 async def _retry(fn: Any, what: str, attempts: int = 30) -> Any:

@@ -45,6 +45,10 @@ from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+# after a failed claim (Redis unreachable), wait this long, doubling up to the maximum
+CLAIM_RETRY_MS = 250.0
+CLAIM_RETRY_MAX_MS = 5000.0
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -178,6 +182,7 @@ class Debouncer:
         tasks: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
         next_recover = loop.time()
+        failures = 0
         try:
             while not stop.is_set():
                 if loop.time() >= next_recover:
@@ -187,9 +192,19 @@ class Debouncer:
                 try:
                     claims, wait_ms = await self._claim()
                 except Exception as exc:
-                    self._slots.release()
-                    log.warning("debounce_claim_failed", error=repr(exc))
-                    claims, wait_ms = [], 500.0
+                    # Redis is down or unreachable: ask again with a capped back-off (one
+                    # line per outage, not one per poll); the slot is released below
+                    failures += 1
+                    if failures == 1:
+                        log.warning("debounce_claim_failed", error=repr(exc))
+                    claims, wait_ms = (
+                        [],
+                        min(CLAIM_RETRY_MS * 2 ** (failures - 1), CLAIM_RETRY_MAX_MS),
+                    )
+                else:
+                    if failures:
+                        log.warning("debounce_claim_recovered", failures=failures)
+                    failures = 0
                 if claims:
                     task = asyncio.create_task(self._flush_batch(claims, on_flush))
                     tasks.add(task)
@@ -200,7 +215,9 @@ class Debouncer:
                     self._slots.release()
                 # sleep until the next deadline, but batch claims: at least a quarter poll
                 delay = (
-                    self._poll
+                    wait_ms / 1000
+                    if failures
+                    else self._poll
                     if wait_ms < 0
                     else max(min(wait_ms / 1000, self._poll), self._poll / 4)
                 )
