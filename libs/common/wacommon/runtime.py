@@ -11,6 +11,7 @@ import contextlib
 from types import TracebackType
 from typing import Any
 
+import aiormq.exceptions
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
@@ -61,9 +62,7 @@ class Runtime:
         )
         if self._broker:
             self.connection = await connect(s)
-            channel = await self.connection.channel()
-            await declare_topology(channel, s)
-            await channel.close()
+            await self._declare_topology()
             self.publisher = AioPikaPublisher(self.connection, s)
         self.probe = DependencyProbe(self._checks(), timeout_s=s.dependency_probe_timeout_s)
         log.info("runtime_ready")
@@ -86,6 +85,23 @@ class Runtime:
             await self.redis.aclose()
         with contextlib.suppress(Exception):
             await self.pool.close()
+
+    async def _declare_topology(self, attempts: int = 30) -> None:
+        """Declare the topology, retrying while a just-restarted broker brings queues back
+        (a queue whose node is still starting answers NOT_FOUND "home node ... down")."""
+        delay = 0.2
+        for attempt in range(1, attempts + 1):
+            try:
+                channel = await self.connection.channel()
+                await declare_topology(channel, self.settings)
+                await channel.close()
+                return
+            except (OSError, aiormq.exceptions.AMQPError) as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("topology_declare_retry", attempt=attempt, error=repr(exc)[:300])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _checks(self) -> dict[str, Check]:
         checks: dict[str, Check] = {

@@ -171,11 +171,34 @@ class Debouncer:
                         config,
                         False,
                         max(arrival, 1),
-                    ):
+                    ) or await self._repair(f"{tenant}:{row['conversation_id']}"):
                         added += 1
         if added:
             log.warning("debounce_recovered", messages=added)
         return added
+
+    async def _repair(self, member: str) -> bool:
+        """Point `due` or `claimed` at a buffer or snapshot that neither points at any more.
+
+        Redis can lose some keys and keep others (keys evicted under memory pressure, or
+        deleted by hand mid-burst): a buffer whose `due` entry is gone is never claimed, a
+        snapshot whose claim entry is gone is never re-claimed, and `add` refuses to buffer
+        their messages again. Only called for rows older than any lease, so nothing live
+        owns them: the buffer becomes due now, the snapshot gets an expired lease (re-claimed
+        with the same messages, so the same burst id). True when something was repaired.
+        """
+        if await self._redis.zscore(self._due, member) is not None:
+            return False
+        if await self._redis.zscore(self._claimed, member) is not None:
+            return False
+        if await self._redis.exists(f"{self._prefix}f:{member}"):
+            await self._redis.zadd(self._claimed, {member: 0})
+        elif await self._redis.exists(f"{self._prefix}b:{member}"):
+            await self._redis.zadd(self._due, {member: 0})
+        else:
+            return False
+        log.warning("debounce_orphan_repaired", member=member)
+        return True
 
     async def run(self, stop: asyncio.Event, on_flush: Callable[[Burst], Awaitable[None]]) -> None:
         """Poll for due bursts and flush them until `stop` is set."""
