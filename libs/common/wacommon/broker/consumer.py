@@ -235,8 +235,12 @@ class Consumer:
         while not self._stopping:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._settings.outage_probe_max_s)
-            if not await self._unavailable(set(down)):
-                break
+            try:
+                if not await self._unavailable(set(down)):
+                    break
+            except Exception as exc:
+                # a probe that cannot even run must not leave the consumer paused for good
+                log.warning("outage_probe_failed", queue=self._queue_name, error=repr(exc))
         if self._stopping:
             return
         PAUSED.labels(self._label).set(0)
