@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra browser run test lint typecheck migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test chaos lint typecheck migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ browser:
 
 test: install infra browser
 	$(PY) -m pytest
+
+chaos: install infra
+	$(PY) -m pytest -m chaos tests/chaos -p no:randomly -s
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

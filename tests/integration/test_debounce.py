@@ -325,6 +325,34 @@ async def test_redis_wiped_buffers_are_recovered_from_postgres(
     assert await deb.recover(tenant_id=tenant) == 0  # flushed rows are not buffered again
 
 
+@pytest.mark.parametrize("lost", ["due", "claimed"])
+async def test_buffers_orphaned_by_a_partial_redis_loss_are_recovered(
+    running: Callable[..., Awaitable[Debouncer]],
+    pool: asyncpg.Pool,
+    tenant: str,
+    redis_client: aioredis.Redis,
+    dsettings: Settings,
+    lost: str,
+) -> None:
+    """Redis kept the buffer (or the in-flight snapshot) but lost the entry pointing at it."""
+    deb = Debouncer(redis_client, dsettings, pool)
+    conv = await new_conversation(pool, tenant)
+    ids = [await store(pool, tenant, conv, f"m{i}") for i in range(2)]
+    for i, mid in enumerate(ids):
+        await deb.add(tenant, conv, mid, f"m{i}", datetime.now(UTC), FAST)
+    if lost == "claimed":
+        await asyncio.sleep(FAST.quiet_ms / 1000 + 0.1)
+        claims, _ = await deb._claim()  # a replica claimed the burst, then died
+        assert [c.conversation_id for c in claims] == [conv]
+    await redis_client.delete(dsettings.rkey("debounce", lost))
+    assert await deb.recover(tenant_id=tenant) == 1  # the one conversation, repaired
+    rec = Recorder()
+    await running(rec, lease_ms=60_000)
+    await wait_until(lambda: len(rec.bursts) == 1)
+    await asyncio.sleep(0.3)
+    assert rec.ids_of(conv) == [ids]
+
+
 async def test_debounce_off_marks_flushed_in_batches_and_on_close(
     redis_client: aioredis.Redis, dsettings: Settings, pool: asyncpg.Pool, tenant: str
 ) -> None:

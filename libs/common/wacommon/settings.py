@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     max_retries: int = 4
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 300000])
     publish_timeout_s: float = 10.0
+    # an outage (database, Redis or broker not answering) pauses consumers instead of spending
+    # retries: they ask the dependency again after outage_probe_min_s, doubling the wait up to
+    # outage_probe_max_s, and resume when it answers; nothing is dead-lettered for an outage
+    outage_probe_min_s: float = 0.5
+    outage_probe_max_s: float = 5.0
+    # a delivery held through a longer outage is parked back in its queue (uncounted); keep it
+    # below the broker's consumer_timeout (30 min by default), which would close the channel
+    outage_hold_s: float = 300.0
+    # how long one readiness / outage probe of a dependency may take before it counts as down
+    dependency_probe_timeout_s: float = 2.0
 
     http_host: str = "127.0.0.1"
     # when set, /metrics, /docs, /redoc and /openapi.json leave the service's port and are

@@ -11,7 +11,7 @@ import structlog
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.outcome import InboundOutcome
+from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from lancepilot_ingest.pipeline import INBOUND, process_inbound, store_plain
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
@@ -19,6 +19,7 @@ from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
 from wacommon.cache import TTLCache
 from wacommon.crypto import SecretBox
+from wacommon.dbtypes import Conn
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
 from wacommon.notify import Notifier, NullNotifier
@@ -269,6 +270,8 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
                 outcome = await process_inbound(
                     conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
                 )
+        if outcome.reason == "duplicate":
+            await resume_buffered(conn, inbound, client, outcome)
     INBOUND.labels(inbound.provider.value, outcome.reason or "buffered").inc()
     log.info(
         "inbound_processed",
@@ -278,6 +281,37 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
         outcome=outcome.reason or "buffered",
     )
     await _after_commit(inbound, outcome, msg, deps)
+
+
+async def resume_buffered(
+    conn: Conn,
+    inbound: InboundMessage,
+    client: dict[str, Any],
+    outcome: InboundOutcome,
+) -> None:
+    """A redelivered message whose first delivery stored it but failed to buffer it.
+
+    An outage between the commit and the Redis add (or the burst publish) fails the first
+    delivery after its row is `buffered`; the redelivery finds the row stored and would
+    otherwise leave it to `Debouncer.recover` minutes later. Buffering again is safe: the
+    add ignores a message already buffered or in flight, a flush keeps only rows still
+    `buffered`, and a re-published burst has the same burst id.
+    """
+    row = await conn.fetchrow(
+        "SELECT id, conversation_id FROM chat_messages WHERE provider = $1"
+        " AND provider_message_id = $2 AND client_id = $3 AND direction = 'in'"
+        " AND status = 'buffered'",
+        inbound.provider.value,
+        inbound.provider_message_id,
+        inbound.tenant_id,
+    )
+    if row is None:
+        return
+    outcome.stored_id = int(row["id"])
+    outcome.conversation_id = str(row["conversation_id"])
+    outcome.buffer = True
+    outcome.debounce = debounce_config(inbound.provider, client.get("tools_config") or {})
+    outcome.reason = "duplicate_rebuffered"
 
 
 async def _after_commit(
