@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_retries: int = 4
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 300000])
     publish_timeout_s: float = 10.0
+    # events held in memory while the database is unreachable; past it the oldest go to the log
+    event_log_max_buffer: int = 100_000
 
     http_host: str = "127.0.0.1"
     # HTTP_PORT wins; else the service's own variable; else the layout default 8000-8005
