@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import structlog
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
+from wacommon.body_limit import BodyLimit
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
@@ -55,23 +56,30 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
     return app
 
 
-async def serve(
-    app: ASGIApp,
-    settings: Settings,
-    *,
-    on_stop: list[Callable[[], Awaitable[None]]] | None = None,
-    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] | None = None,
-) -> None:
-    """Serve HTTP and background loops until SIGTERM/SIGINT; then drain and stop."""
-    config = uvicorn.Config(
-        app,
+def server_config(
+    app: ASGIApp, settings: Settings, *, body_limits: Mapping[str, int] | None = None
+) -> uvicorn.Config:
+    """The uvicorn configuration of a service's HTTP port: bodies capped before routing."""
+    return uvicorn.Config(
+        BodyLimit(app, settings.http_max_body_bytes, body_limits),
         host=settings.http_host,
         port=settings.port,
         log_level="warning",
         access_log=False,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+
+
+async def serve(
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    on_stop: list[Callable[[], Awaitable[None]]] | None = None,
+    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] | None = None,
+    body_limits: Mapping[str, int] | None = None,
+) -> None:
+    """Serve HTTP and background loops until SIGTERM/SIGINT; then drain and stop."""
+    server = uvicorn.Server(server_config(app, settings, body_limits=body_limits))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     event_log_max_buffer: int = 100_000
 
     http_host: str = "127.0.0.1"
+    # request bodies past this are refused (413) before routing, on every port
+    http_max_body_bytes: int = 4 * 1024 * 1024
+    # the larger cap of the routes that take uploads (knowledge documents)
+    http_max_upload_bytes: int = 25 * 1024 * 1024
     # HTTP_PORT wins; else the service's own variable; else the layout default 8000-8005
     http_port: int | None = None
     meta_gateway_port: int = 8000
