@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -416,3 +417,26 @@ async def test_a_configured_template_is_queued_for_windowed_providers(
     await submit(api, cid, {"telefone": "11988880001", "nome": "Rui"})
     (row,) = await outbound(pool, cid)
     assert row["kind"] == "template" and row["payload"]["template"] == template
+
+
+async def test_nul_and_lone_surrogates_in_a_form_are_cleaned_not_a_500(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    cid, _ = await tenant(pool)
+    body = {"nome": "Maria\u0000 Silva", "telefone": "11 98888-1234", "Interesse": "a\ud800b"}
+    resp = await api.post(
+        f"/api/v1/forms/{cid}/submit",
+        content=json.dumps(body, ensure_ascii=True),
+        headers={"content-type": "application/json"},
+    )
+    assert resp.status_code == 200, resp.text
+    conv = await conversation(pool, cid, "5511988881234")
+    assert conv["contact_name"] == "Maria Silva"
+    assert conv["attributes"]["lead_context"]["fields"]["Interesse"] == "a\ufffdb"
+    resp = await api.post(
+        f"/api/v1/forms/{cid}/submit",
+        content="nome=Jo%00ana&telefone=11988885678",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.status_code == 200, resp.text
+    assert (await conversation(pool, cid, "5511988885678"))["contact_name"] == "Joana"

@@ -8,10 +8,11 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
+import asyncpg
 import structlog
 import uvicorn
 import uvloop
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
@@ -53,7 +54,22 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
     """A FastAPI app with the operations routes; services add their own routers."""
     app = FastAPI(title=title)
     app.include_router(health_router(runtime))
+    app.add_exception_handler(asyncpg.DataError, _refused_value)
+    app.add_exception_handler(UnicodeEncodeError, _refused_value)
     return app
+
+
+async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
+    """A request value PostgreSQL refuses (U+0000, a lone surrogate, a number out of range)
+    is the caller's mistake: 422 with the reason, not a 500. The value itself is not echoed
+    (asyncpg puts it in its message, and it may be a secret)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    log.warning("request_value_refused", path=request.url.path, sqlstate=sqlstate)
+    reason = (
+        "a value in the request cannot be stored: text may not contain U+0000 or lone"
+        " surrogates, and numbers and dates must be in range"
+    )
+    return JSONResponse({"detail": reason}, status_code=422)
 
 
 def server_config(

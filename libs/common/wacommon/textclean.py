@@ -17,6 +17,9 @@ import orjson
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# in a JSON text both can only arrive as escapes (a raw U+0000 is not valid JSON and a
+# surrogate has no UTF-8 form): a body without these escapes needs no walk over its strings
+_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def clean_text(value: str) -> str:
@@ -46,12 +49,12 @@ def loads_untrusted(raw: bytes | str) -> Any:
     such a body is decoded (then cleaned) rather than refused whole. Raises
     `ValueError` (json.JSONDecodeError) when the body is not JSON at all.
     """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     try:
-        value = orjson.loads(raw)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        value = json.loads(text)
-    return clean_json(value)
+        value = json.loads(data.decode("utf-8", "replace"))
+    return clean_json(value) if _ESCAPE.search(data) is not None else value
 
 
 def storable_text(value: str) -> str:

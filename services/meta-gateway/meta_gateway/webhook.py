@@ -40,6 +40,7 @@ from wacommon.providers.meta_webhook_checks import (
 )
 from wacommon.schemas import Provider, WebhookReceived
 from wacommon.settings import Settings
+from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -147,8 +148,8 @@ class DeliveryEndpoint:
             await _answer(send, 403, str(exc))
             return
         try:
-            check_envelope(orjson.loads(raw))
-        except orjson.JSONDecodeError:
+            check_envelope(loads_untrusted(raw))
+        except ValueError:
             WEBHOOKS.labels("bad_json").inc()
             await _answer(send, 400, "body is not valid JSON")
             return
