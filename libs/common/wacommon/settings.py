@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     # a `sending` row older than this with no status webhook is sent again
     send_reconcile_s: float = 60.0
     media_max_bytes: int = 16 * 1024 * 1024
+    # untrusted files (PDFs) are parsed in a child process under these bounds
+    parse_timeout_s: float = 20.0
+    parse_max_memory_bytes: int = 768 * 1024 * 1024
+    parse_concurrency: int = 2
+    # knowledge documents past these caps are refused (422) rather than cut silently
+    knowledge_max_pages: int = 2000
+    knowledge_max_chars: int = 5_000_000
 
     @cached_property
     def port(self) -> int:
