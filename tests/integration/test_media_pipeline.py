@@ -518,3 +518,31 @@ async def test_an_unreadable_pdf_from_a_customer_gets_the_polite_reply(
     (event,) = await rig.media_events()
     assert event["kind"] == "document" and event["ok"] is False
     assert event["reason"] in {"unreadable", "no_text"}
+
+
+async def test_model_and_transcript_text_postgres_refuses_is_cleaned_not_retried(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    fakes: Fakes,
+    http: httpx.AsyncClient,
+    llm_clients: LLMClients,
+) -> None:
+    # a transcript or a model answer is text the service did not write: a prompt-injected
+    # customer can make a model emit U+0000, which no text column takes
+    rig = await new_rig(pool, settings, fakes, http, llm_clients)
+    rig.responder.answer = "Claro\u0000, já te ajudo \ud83d."
+    previous = fakes.openai.transcript_text
+    fakes.openai.transcript_text = "Vocês \u0000abrem?"
+    media_id = fakes.graph.add_media(VOICE, "audio/ogg; codecs=opus")
+    voice = await rig.inbound(
+        MessageKind.AUDIO,
+        MediaRef(media_id=media_id, mime_type="audio/ogg; codecs=opus", voice=True),
+    )
+    try:
+        await rig.burst(voice)
+    finally:
+        fakes.openai.transcript_text = previous
+
+    assert (await rig.row(voice))["content"] == "Vocês abrem?"
+    assert await rig.outbox() == ["Claro, já te ajudo \ufffd."]
+    assert rig.sends() == 1
