@@ -148,11 +148,13 @@ class DeliveryEndpoint:
             await _answer(send, 403, str(exc))
             return
         try:
-            check_envelope(loads_untrusted(raw))
+            payload = loads_untrusted(raw)
         except ValueError:
             WEBHOOKS.labels("bad_json").inc()
             await _answer(send, 400, "body is not valid JSON")
             return
+        try:
+            check_envelope(payload)
         except InvalidWebhookPayload as exc:
             WEBHOOKS.labels("bad_envelope").inc()
             await _answer(send, 400, exc.reason)
