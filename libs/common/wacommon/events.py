@@ -187,7 +187,12 @@ class BufferedEventLog(PgEventLog):
                 if is_infrastructure(exc):
                     self._keep(batch[i:], front=True)
                     raise
-                await self._reject(row, exc)
+                try:
+                    await self._reject(row, exc)
+                except BaseException:
+                    # the side table could not take it either: nothing is dropped
+                    self._keep(batch[i:], front=True)
+                    raise
 
     async def _reject(self, row: _Row, exc: Exception) -> None:
         client_id, conversation_id, event_type, data, correlation_id, at = row
