@@ -37,6 +37,7 @@ AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP_SECRET = "bench-app-secret"  # noqa: S105
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105
+BENCH_ENCRYPTION_KEY = "YmVuY2gtZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMtISE="
 
 
 def free_port() -> int:
@@ -224,7 +225,9 @@ def new_env(tag: str, extra: dict[str, str] | None = None) -> BenchEnv:
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "META_APP_SECRET": APP_SECRET,
         "META_VERIFY_TOKEN": "bench-verify-token",
-        "ENCRYPTION_KEY": "bench-encryption-passphrase",
+        "ENCRYPTION_KEY": BENCH_ENCRYPTION_KEY,
+        # a bench run is a local run: the short fixed ADMIN_TOKEN is tolerated
+        "WA_ENV": "test",
         **(extra or {}),
     }
     return BenchEnv(run_id, env)

@@ -514,6 +514,7 @@ async def run(args: argparse.Namespace) -> None:
             "DATABASE_URL": dsn,
             "HTTP_PORT": str(port),
             "ADMIN_TOKEN": ADMIN,
+            "WA_ENV": "test",
             "AGGREGATION_INTERVAL_S": "3600",
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",

@@ -19,6 +19,8 @@ from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:10]
+# a real Fernet key, as production requires (a fixed one: tests read what other tests sealed)
+TEST_ENCRYPTION_KEY = "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcy0hISE="
 PG_BASE = os.environ.get("TEST_PG_BASE", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -40,7 +42,9 @@ def test_env() -> dict[str, str]:
         "ADMIN_TOKEN": "test-admin-token",
         "META_APP_SECRET": "test-app-secret",
         "META_VERIFY_TOKEN": "test-verify-token",
-        "ENCRYPTION_KEY": "test-encryption-passphrase",
+        "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        # test mode tolerates the short ADMIN_TOKEN above; production refuses it
+        "WA_ENV": "test",
         "RETRY_DELAYS_MS": "[200, 400, 800, 1600]",
     }
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from meta_gateway.admin.tenants import tenants_router
+from tests.conftest import TEST_ENCRYPTION_KEY
 from wacommon.crypto import SecretBox
 from wacommon.settings import Settings
 
@@ -19,7 +20,7 @@ AUTH = {"Authorization": "Bearer test-admin-token"}
 @pytest.fixture()
 async def api(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    app.include_router(tenants_router(settings, pool, SecretBox("test-encryption-passphrase")))
+    app.include_router(tenants_router(settings, pool, SecretBox(TEST_ENCRYPTION_KEY)))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield c
 
@@ -238,3 +239,164 @@ async def test_one_tenant_cannot_touch_another_tenants_providers(api: httpx.Asyn
     assert (await api.get(f"/admin/clients/{b}/providers", headers=AUTH)).json() == []
     still = await api.get(f"/admin/clients/{a}/providers/{pid}", headers=AUTH)
     assert still.status_code == 200 and still.json()["is_active"] is True
+
+
+async def test_a_number_another_tenant_owns_is_refused_with_409(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    # routing picks one tenant per phone_number_id: a second owner would silently lose or steal
+    a, b = await new_client(api, "A"), await new_client(api, "B")
+    meta = {"provider_type": "meta", "config": {"phone_id": "77001", "access_token": "EAAa"}}
+    first = await api.post(f"/admin/clients/{a}/providers", headers=AUTH, json=meta)
+    assert first.status_code == 201
+    stolen = await api.post(f"/admin/clients/{b}/providers", headers=AUTH, json=meta)
+    assert stolen.status_code == 409 and "phone" in stolen.json()["detail"]
+    # the same number under another name of the owner is also one number, two routes
+    twice = await api.post(
+        f"/admin/clients/{a}/providers", headers=AUTH, json={**meta, "instance_name": "Outra"}
+    )
+    assert twice.status_code == 409
+
+    # a display number routes too (the fallback when a webhook lacks the phone id)
+    shown = {"phone_id": "77002", "access_token": "EAAb", "display_phone_number": "+55 11 4000-1"}
+    assert (
+        await api.post(
+            f"/admin/clients/{a}/providers",
+            headers=AUTH,
+            json={"provider_type": "meta", "instance_name": "S", "config": shown},
+        )
+    ).status_code == 201
+    same_display = {**shown, "phone_id": "77003"}
+    resp = await api.post(
+        f"/admin/clients/{b}/providers",
+        headers=AUTH,
+        json={"provider_type": "meta", "config": same_display},
+    )
+    assert resp.status_code == 409
+
+    # B's own instance cannot be moved onto A's number by an update either
+    own = await api.post(
+        f"/admin/clients/{b}/providers",
+        headers=AUTH,
+        json={"provider_type": "meta", "config": {"phone_id": "77004", "access_token": "EAAc"}},
+    )
+    assert own.status_code == 201
+    moved = await api.patch(
+        f"/admin/clients/{b}/providers/{own.json()['id']}",
+        headers=AUTH,
+        json={"config": {"phone_id": "77001"}},
+    )
+    assert moved.status_code == 409
+    owners = await pool.fetch(
+        "SELECT client_id FROM client_providers WHERE external_id = '77001' AND is_active"
+    )
+    assert [str(r["client_id"]) for r in owners] == [a]
+
+    # once the owner lets the number go, another tenant may take it
+    pid = first.json()["id"]
+    released = await api.patch(
+        f"/admin/clients/{a}/providers/{pid}", headers=AUTH, json={"is_active": False}
+    )
+    assert released.status_code == 200
+    assert (
+        await api.post(
+            f"/admin/clients/{b}/providers", headers=AUTH, json={**meta, "instance_name": "N"}
+        )
+    ).status_code == 201
+    # and the old owner cannot switch it back on while B has it
+    back = await api.patch(
+        f"/admin/clients/{a}/providers/{pid}", headers=AUTH, json={"is_active": True}
+    )
+    assert back.status_code == 409
+
+
+async def test_tool_header_values_are_sealed_whatever_their_name_and_never_answered(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    tools = {
+        "custom_tools": [
+            {
+                "name": "pedidos",
+                "url": "https://api.loja.example/v1/orders",
+                "headers": {"X-Loja-Auth": "hdr-secret-aaaa1111", "Accept": "application/json"},
+            }
+        ],
+        "crm": {
+            "webhook_url": "https://crm.example/hook",
+            "webhook_headers": {"Authorization": "Bearer crm-secret-bbbb2222"},
+        },
+        "calendar": {"backend": {"url": "https://cal.example", "headers": {"X-K": "cal-cccc3333"}}},
+    }
+    created = await api.post(
+        "/admin/clients", headers=AUTH, json={"name": "H", "tools_config": tools}
+    )
+    assert created.status_code == 201
+    cid = created.json()["id"]
+    patched = await api.patch(f"/admin/clients/{cid}", headers=AUTH, json={"tools_config": tools})
+    listed = await api.get("/admin/clients", headers=AUTH)
+    one = await api.get(f"/admin/clients/{cid}", headers=AUTH)
+    for resp in (created, patched, listed, one):
+        for secret in ("hdr-secret-aaaa1111", "crm-secret-bbbb2222", "cal-cccc3333"):
+            assert secret not in resp.text
+    stored = await pool.fetchval("SELECT tools_config::text FROM clients WHERE id = $1", cid)
+    for secret in (
+        "hdr-secret-aaaa1111",
+        "crm-secret-bbbb2222",
+        "cal-cccc3333",
+        "application/json",
+    ):
+        assert secret not in stored
+    opened = SecretBox(TEST_ENCRYPTION_KEY).open(
+        await pool.fetchval("SELECT tools_config FROM clients WHERE id = $1", cid)
+    )
+    assert opened["custom_tools"][0]["headers"]["X-Loja-Auth"] == "hdr-secret-aaaa1111"
+    assert opened["crm"]["webhook_headers"]["Authorization"] == "Bearer crm-secret-bbbb2222"
+
+
+async def test_sending_back_a_masked_answer_keeps_the_stored_secrets(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    tools = {
+        "custom_tools": [
+            {"name": "a", "url": "https://a.example", "headers": {"K": "key-a-123456"}},
+            {"name": "b", "url": "https://b.example", "headers": {"K": "key-b-654321"}},
+        ],
+        "llm_config": {"api_key": "sk-keep-me-000000"},
+    }
+    cid = (
+        await api.post("/admin/clients", headers=AUTH, json={"name": "M", "tools_config": tools})
+    ).json()["id"]
+    shown = (await api.get(f"/admin/clients/{cid}", headers=AUTH)).json()["tools_config"]
+    shown["custom_tools"].reverse()  # an editor may reorder the list
+    shown["custom_tools"][0]["headers"]["New"] = "added-value-1"
+    resp = await api.patch(f"/admin/clients/{cid}", headers=AUTH, json={"tools_config": shown})
+    assert resp.status_code == 200
+    opened = SecretBox(TEST_ENCRYPTION_KEY).open(
+        await pool.fetchval("SELECT tools_config FROM clients WHERE id = $1", cid)
+    )
+    by_name = {t["name"]: t["headers"] for t in opened["custom_tools"]}
+    assert by_name == {
+        "b": {"K": "key-b-654321", "New": "added-value-1"},
+        "a": {"K": "key-a-123456"},
+    }
+    assert opened["llm_config"]["api_key"] == "sk-keep-me-000000"
+
+    prov = await api.post(
+        f"/admin/clients/{cid}/providers",
+        headers=AUTH,
+        json={"provider_type": "uazapi", "config": {"url": "https://u", "token": "tok-keep-1"}},
+    )
+    masked = prov.json()["config"]
+    assert masked["token"] == "****"
+    await api.patch(
+        f"/admin/clients/{cid}/providers/{prov.json()['id']}",
+        headers=AUTH,
+        json={"config": {**masked, "url": "https://u2"}},
+    )
+    config = await pool.fetchval(
+        "SELECT config FROM client_providers WHERE id = $1", prov.json()["id"]
+    )
+    assert SecretBox(TEST_ENCRYPTION_KEY).open(config) == {
+        "url": "https://u2",
+        "token": "tok-keep-1",
+    }

@@ -11,11 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.conftest import TEST_ENCRYPTION_KEY
 from wacommon.crypto import SecretBox
 from wacommon.legacy import migrate_legacy
 from wacommon.repositories import providers as providers_repo
 
-BOX = SecretBox("test-encryption-passphrase")
+BOX = SecretBox(TEST_ENCRYPTION_KEY)
 
 
 async def legacy_tenant(pool: asyncpg.Pool, **fields: Any) -> str:

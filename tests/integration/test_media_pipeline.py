@@ -14,6 +14,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.llm.clients import LLMClients
@@ -33,6 +37,7 @@ from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.errors import RetryableError
 from wacommon.events import PgEventLog
+from wacommon.netguard import public_only_client
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -128,15 +133,19 @@ class Rig:
         default_factory=lambda: Contact(key=f"55119{uuid.uuid4().int % 10**8:08d}", name="Ana")
     )
     conversation_id: str = ""
+    links: httpx.AsyncClient | None = None
 
     def deps(self) -> RagDeps:
         events = PgEventLog(self.pool)
+        if self.links is None:
+            # what rag-worker main does: provider links go through the guard, allow-list only
+            self.links = public_only_client(self.ai.tool_allowed_hosts)
 
         def responder_for(tenant: Tenant) -> Responder:
             return self.responder
 
         media = MediaProcessor(
-            self.pool, self.http, self.settings, self.ai, self.clients, BOX, events
+            self.pool, self.http, self.settings, self.ai, self.clients, BOX, events, self.links
         )
         return RagDeps(self.pool, self.publisher, events, BOX, responder_for, process_media=media)
 
@@ -240,7 +249,10 @@ async def new_rig(
     client = await clients_repo.create_client(pool, {"name": f"m-{uuid.uuid4().hex[:8]}"})
     client_id = str(client["id"])
     if provider is Provider.META:
-        config: dict[str, Any] = {"phone_id": PHONE_ID, "access_token": META_TOKEN}
+        # one active owner per number: each tenant gets its own
+        phone_id = f"4440{uuid.uuid4().int % 10**11:011d}"
+        fakes.graph.tokens[phone_id] = META_TOKEN
+        config: dict[str, Any] = {"phone_id": phone_id, "access_token": META_TOKEN}
     else:
         config = {"url": fakes.uazapi_url, "token": UAZ_TOKEN}
     instance = await providers_repo.create_provider(
@@ -480,6 +492,73 @@ async def test_redelivered_burst_does_not_download_or_transcribe_twice(
     assert await rig.outbox() == ["Entendi, já te ajudo."]
     assert rig.sends() == 2
     assert len(await rig.media_events()) == 1
+
+
+FETCHED: list[str] = []
+
+
+async def _file(request: Request) -> Response:
+    FETCHED.append(request.url.path)
+    return Response(b"%PDF-1.4 internal secrets" * 50, media_type="application/pdf")
+
+
+INTERNAL = Starlette(routes=[Route("/{path:path}", _file)])
+
+
+async def test_a_lancepilot_media_url_to_an_internal_address_is_never_fetched(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    fakes: Fakes,
+    http: httpx.AsyncClient,
+    llm_clients: LLMClients,
+) -> None:
+    # the URL comes from the webhook: whoever can post one chooses what the worker fetches
+    rig = await new_rig(pool, settings, fakes, http, llm_clients, provider=Provider.LANCEPILOT)
+    with serve_in_thread(INTERNAL) as internal:
+        FETCHED.clear()
+        urls = [
+            f"{internal.url}/latest/meta-data",
+            f"https://127.0.0.1:{internal.port}/admin",
+            "file:///etc/passwd",
+        ]
+        for url in urls:
+            doc = await rig.inbound(
+                MessageKind.DOCUMENT, MediaRef(url=url, mime_type="application/pdf")
+            )
+            await rig.burst(doc)
+        assert FETCHED == []
+    assert await rig.outbox() == [POLITE_REPLIES["document"]] * 3
+    reasons = [e["reason"] for e in await rig.media_events()]
+    assert reasons == ["download_failed: MediaDownloadFailed"] * 3
+
+
+async def test_a_lancepilot_media_url_is_streamed_and_capped(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    fakes: Fakes,
+    http: httpx.AsyncClient,
+    llm_clients: LLMClients,
+) -> None:
+    # the operator's allow-list (tests name their loopback fakes) is the only way to loopback
+    ai = ai_for(fakes, tool_allowed_hosts=frozenset({"127.0.0.1"}))
+    rig = await new_rig(
+        pool,
+        settings,
+        fakes,
+        http,
+        llm_clients,
+        provider=Provider.LANCEPILOT,
+        ai=ai,
+        media_max_bytes=100,
+    )
+    with serve_in_thread(INTERNAL) as internal:
+        FETCHED.clear()
+        doc = await rig.inbound(
+            MessageKind.DOCUMENT, MediaRef(url=f"{internal.url}/f.pdf", mime_type="application/pdf")
+        )
+        await rig.burst(doc)
+        assert FETCHED == ["/f.pdf"]
+    assert await rig.media_events() == [{"kind": "document", "ok": False, "reason": "too_large"}]
 
 
 @pytest.mark.parametrize("shape", ["inflating", "truncated", "not_pdf_inside"])

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from meta_gateway.admin.meta_account import meta_account_router
 from meta_gateway.admin.tenants import tenants_router
+from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.fakes.graph import GraphState
 from tests.fakes.graph_admin import GraphAdminState, combined_graph_app, make_graph_admin_app
 from tests.fakes.server import ServerThread, free_port, serve_in_thread
@@ -24,7 +25,7 @@ from wacommon.settings import Settings
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 APP_ID = "987654321"
-BOX = SecretBox("test-encryption-passphrase")
+BOX = SecretBox(TEST_ENCRYPTION_KEY)
 
 
 def graph_id() -> str:
@@ -66,9 +67,11 @@ async def new_client(env: Env, name: str = "Loja") -> str:
     return str(resp.json()["id"])
 
 
-def new_waba(env: Env, display: str = "+55 11 98888-7777") -> tuple[str, str]:
+def new_waba(env: Env, display: str | None = None) -> tuple[str, str]:
+    # each number has its own display number, as on Meta (one active owner per display number)
     waba, phone = graph_id(), graph_id()
-    env.graph.add_waba(waba, {phone: display}, verified_name="Padaria Pão Quente")
+    shown = display or f"+55 11 9{phone[-8:-4]}-{phone[-4:]}"
+    env.graph.add_waba(waba, {phone: shown}, verified_name="Padaria Pão Quente")
     return waba, phone
 
 
@@ -102,7 +105,7 @@ async def test_signup_stores_a_default_meta_instance_with_the_token_sealed(
             "config": {"phone_id": graph_id(), "access_token": "EAAold-token-000000"},
         },
     )
-    waba, phone = new_waba(env)
+    waba, phone = new_waba(env, "+55 11 98888-7777")
     env.graph.add_code("one-time-code", "EAAbusiness-token-123456789", waba)
 
     resp = await signup(env, cid, waba, phone, "one-time-code")

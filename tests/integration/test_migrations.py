@@ -78,3 +78,60 @@ async def test_concurrent_migrators_do_not_collide() -> None:
         assert applied == [0, 0, 0, len(migration_files())]
     finally:
         await _drop(dsn)
+
+
+async def test_existing_shared_numbers_keep_the_routed_instance_and_switch_off_the_rest() -> None:
+    # a database from before 0096 may hold two active owners of one number: the deploy must not
+    # fail, routing must not change, and the loser must say why it was switched off
+    dsn = await _fresh_db()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for version, sql in migration_files():
+                if version >= "0096":
+                    break
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            a, b = [
+                await conn.fetchval("INSERT INTO clients (name) VALUES ($1) RETURNING id", n)
+                for n in ("A", "B")
+            ]
+            insert = (
+                "INSERT INTO client_providers (client_id, provider_type, instance_name,"
+                " external_id, phone_number, is_default, created_at)"
+                " VALUES ($1, 'meta', $2, $3, $4, $5, now() - make_interval(mins => $6))"
+                " RETURNING id"
+            )
+            routed = await conn.fetchval(insert, b, "X", "900", "5511", True, 1)
+            lost = await conn.fetchval(insert, a, "X", "900", "5522", False, 5)
+            shown_first = await conn.fetchval(insert, a, "Y", "901", "5533", False, 9)
+            shown_second = await conn.fetchval(insert, b, "Y", "902", "5533", False, 2)
+        finally:
+            await conn.close()
+
+        applied = await apply_migrations(dsn)
+        assert "0096_one_route_per_number" in applied
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = {
+                r["id"]: r
+                for r in await conn.fetch("SELECT id, is_active, last_error FROM client_providers")
+            }
+            assert rows[routed]["is_active"] and rows[shown_first]["is_active"]
+            assert not rows[lost]["is_active"] and "0096" in rows[lost]["last_error"]
+            assert not rows[shown_second]["is_active"]
+            with_index = "INSERT INTO client_providers (client_id, provider_type, external_id)"
+            try:
+                await conn.execute(f"{with_index} VALUES ($1, 'meta', '900')", a)
+                raise AssertionError("a second active owner of 900 was accepted")
+            except asyncpg.UniqueViolationError as exc:
+                assert exc.constraint_name == "client_providers_route_unique"
+        finally:
+            await conn.close()
+    finally:
+        await _drop(dsn)

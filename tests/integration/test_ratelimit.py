@@ -35,12 +35,13 @@ async def main(url, prefix, key, rate, burst, start, end):
     lim = RateLimiter(r, Settings(_env_file=None, redis_prefix=prefix))
     await asyncio.sleep(max(0.0, start - time.time()))
     admitted = calls = 0
-    first = time.time()
-    while time.time() < end:
+    first = last = time.time()
+    while (now := time.time()) < end:
+        last = now
         calls += 1
         if await lim.try_acquire(key, rate, burst) == 0:
             admitted += 1
-    print(admitted, calls, first)
+    print(admitted, calls, first, last)
     await r.aclose()
 
 a = sys.argv[1:]
@@ -95,10 +96,15 @@ async def test_four_processes_admit_rate_times_duration_plus_burst(settings: Set
     admitted = sum(int(o.split()[0]) for o in outs)
     calls = sum(int(o.split()[1]) for o in outs)
     assert calls > 4 * admitted  # the key really was contended
-    # interpreters that start late shorten the window: it opens at the first call made
-    window = start + seconds - min(float(o.split()[2]) for o in outs)
-    expected = rate * window + burst
-    assert expected - 2 <= admitted <= expected + 1
+    # the window runs from the first call made to the last one (late or preempted interpreters
+    # shorten it); more than rate x window + burst would be a 429 from the provider
+    first = min(float(o.split()[2]) for o in outs)
+    last = max(float(o.split()[3]) for o in outs)
+    expected = rate * (last - first) + burst
+    assert admitted <= expected + 1
+    # under-admission only comes from pauses in which no process called (a loaded machine
+    # deschedules them all and the bucket caps at `burst`): a small loss, never a halving
+    assert admitted >= 0.85 * expected - 2
 
 
 async def test_penalty_pushes_the_next_admission_later(limiter: RateLimiter) -> None:

@@ -16,12 +16,13 @@ from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.config import AISettings
 from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from rag_worker.responders.offline import HANDOVER_NO_ANSWER, OfflineResponder
+from tests.conftest import TEST_ENCRYPTION_KEY
 from wacommon.crypto import SecretBox
 from wacommon.repositories import clients as clients_repo
 from wacommon.settings import Settings
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
-BOX = SecretBox("test-encryption-passphrase")
+BOX = SecretBox(TEST_ENCRYPTION_KEY)
 KB_DOC = """# Wi-Fi
 
 A senha do wifi da loja é pizza2024.

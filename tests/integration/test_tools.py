@@ -443,3 +443,47 @@ async def test_tool_use_is_written_to_the_event_log(
         {"tool": "check_availability", "ok": True},
         {"tool": "nao_existe", "ok": False, "error": "unknown_tool"},
     ]
+
+
+@pytest.mark.parametrize("walk", ["..", ".", " .. "])
+async def test_a_dot_segment_from_the_model_cannot_walk_the_tenants_path(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, echo: tuple[Echo, str], walk: str
+) -> None:
+    # /v1/customers/{numero}/orders with numero=".." became /v1/orders, with the tenant's key
+    erp, url = echo
+    env = await make_env(
+        pool,
+        http,
+        {"custom_tools": [custom("pedidos", url + "/v1/customers/{numero}/orders")]},
+        tool_allowed_hosts=frozenset({"127.0.0.1"}),
+    )
+    before = len(erp.requests)
+    got = await env.call("pedidos", numero=walk)
+    assert got["ok"] is False and got["error"] == "invalid_arguments"
+    assert erp.requests[before:] == []
+    fine = await env.call("pedidos", numero="..x")
+    assert fine["ok"] is True and erp.requests[-1]["path"] == "/v1/customers/..x/orders"
+
+
+async def test_server_side_placeholders_are_filled_by_the_conversation_not_the_model(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, echo: tuple[Echo, str]
+) -> None:
+    # a prompt-injected customer must not reach another customer's records
+    erp, url = echo
+    tool = custom("meus_pedidos", url + "/clientes/{contact_phone}/pedidos/{conversation_id}")
+    tool["parameters"] = {
+        "type": "object",
+        "properties": {"contact_phone": {"type": "string"}, "loja": {"type": "string"}},
+    }
+    env = await make_env(
+        pool, http, {"custom_tools": [tool]}, tool_allowed_hosts=frozenset({"127.0.0.1"})
+    )
+    (spec,) = [s for s in env.toolbox.specs if s.name == "meus_pedidos"]
+    assert "contact_phone" not in json.dumps(spec.parameters)
+    ctx = env.ctx("5511999990001")
+    got = await env.call(
+        "meus_pedidos", ctx, contact_phone="5511888880000", conversation_id="x", loja="sul"
+    )
+    assert got["ok"] is True
+    assert erp.requests[-1]["path"] == f"/clientes/5511999990001/pedidos/{ctx.conversation_id}"
+    assert erp.requests[-1]["query"] == {"loja": "sul"}

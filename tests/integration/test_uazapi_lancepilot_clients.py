@@ -23,7 +23,8 @@ from tests.fakes.server import ServerThread, serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
 from wacommon.credentials import ProviderCredentials
-from wacommon.providers.meta_media import MediaTooLarge
+from wacommon.netguard import public_only_client
+from wacommon.providers.meta_media import MediaDownloadFailed, MediaTooLarge
 from wacommon.providers.uazapi import check_uazapi_envelope, parse_uazapi_webhook
 from wacommon.providers.uazapi_media import download_uazapi_media
 from wacommon.schemas import SenderRole
@@ -217,9 +218,16 @@ async def test_uazapi_media_download(
     uaz_state.add_media("ACIMG1", b"\xff\xd8jpeg-bytes", "image/jpeg")
     uaz_state.download_mode = mode
     seq = len(uaz_state.requests)
-    media = await download_uazapi_media(
-        http, base_url=uaz_server.url, token=UAZ_TOKEN, message_id="ACIMG1", max_bytes=1024
-    )
+    async with public_only_client(["127.0.0.1"]) as links:
+        media = await download_uazapi_media(
+            http,
+            base_url=uaz_server.url,
+            token=UAZ_TOKEN,
+            message_id="ACIMG1",
+            max_bytes=1024,
+            links=links,
+            link_hosts=["127.0.0.1"],
+        )
     assert (media.data, media.mime_type) == (b"\xff\xd8jpeg-bytes", "image/jpeg")
     request = uaz_state.after(seq, "/message/download")[0]
     assert request.body["id"] == "ACIMG1" and request.headers["token"] == UAZ_TOKEN
@@ -231,10 +239,37 @@ async def test_uazapi_media_download_refuses_media_over_the_cap(
 ) -> None:
     uaz_state.add_media("ACBIG", b"x" * 5000, "video/mp4")
     uaz_state.download_mode = mode
-    with pytest.raises(MediaTooLarge):
-        await download_uazapi_media(
-            http, base_url=uaz_server.url, token=UAZ_TOKEN, message_id="ACBIG", max_bytes=4096
-        )
+    async with public_only_client(["127.0.0.1"]) as links:
+        with pytest.raises(MediaTooLarge):
+            await download_uazapi_media(
+                http,
+                base_url=uaz_server.url,
+                token=UAZ_TOKEN,
+                message_id="ACBIG",
+                max_bytes=4096,
+                links=links,
+                link_hosts=["127.0.0.1"],
+            )
+
+
+async def test_a_uazapi_file_url_to_an_internal_address_is_refused(
+    http: httpx.AsyncClient, uaz_server: ServerThread, uaz_state: UazapiFakeState
+) -> None:
+    # the fake answers a fileURL on its own loopback address: the API host is the operator's,
+    # the link is not, and nothing outside the allow-list may reach loopback
+    uaz_state.add_media("ACLOOP", b"internal", "image/jpeg")
+    uaz_state.download_mode = "link"
+    async with public_only_client([]) as links:
+        with pytest.raises(MediaDownloadFailed) as exc:
+            await download_uazapi_media(
+                http,
+                base_url=uaz_server.url,
+                token=UAZ_TOKEN,
+                message_id="ACLOOP",
+                max_bytes=4096,
+                links=links,
+            )
+    assert "link refused" in str(exc.value) and UAZ_TOKEN not in str(exc.value)
 
 
 async def test_sandbox_lists_accepted_sends_after_a_sequence(

@@ -19,12 +19,19 @@ def test_compose_defines_every_service_with_its_port_and_a_healthcheck() -> None
     services: dict[str, Any] = compose["services"]
     for infra in ("postgres", "rabbitmq", "redis"):
         assert "healthcheck" in services[infra]
+        # never on every interface: a database or broker with default passwords on the internet
+        assert all(p.startswith("127.0.0.1:") for p in services[infra].get("ports", [])), infra
     for name in SERVICES:
         svc = services[name]
         port = SERVICE_PORTS[name]
         assert svc["command"] == ["python", "-m", module_of(name)]
         assert svc["environment"]["HTTP_PORT"] == str(port)
-        assert f"{port}:{port}" in svc["ports"]
+        (mapping,) = svc["ports"]
+        assert mapping.endswith(f"{port}:{port}")
+        # only the internet-facing webhook/admin ports are published on every interface
+        public = name in ("meta-gateway", "lancepilot-ingest")
+        assert mapping.startswith("127.0.0.1:") != public, mapping
+        assert svc["environment"]["INTERNAL_HTTP_PORT"] not in " ".join(svc["ports"])
         assert "/readyz" in " ".join(svc["healthcheck"]["test"])
         assert set(svc["depends_on"]) == {"postgres", "rabbitmq", "redis"}
         assert all(cond["condition"] == "service_healthy" for cond in svc["depends_on"].values())

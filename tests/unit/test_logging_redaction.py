@@ -22,8 +22,13 @@ def test_values_under_secret_keys_are_masked_at_any_depth() -> None:
         }
     )
     assert out["config"] == {"access_token": REDACTED, "phone_id": "123"}
-    assert out["headers"][0]["Authorization"] == REDACTED
+    assert out["headers"] == REDACTED  # header values are secrets whatever their names
     assert out["api_key"] == REDACTED and out["ok"] is True
+
+
+def test_tool_header_maps_are_masked_whatever_the_header_name() -> None:
+    out = redact({"crm": {"webhook_headers": {"X-Loja": "plain-value"}}, "tool": "pedidos"})
+    assert out == {"crm": {"webhook_headers": REDACTED}, "tool": "pedidos"}
 
 
 def test_secret_shaped_strings_are_masked_in_free_text() -> None:

@@ -17,3 +17,7 @@ class CredentialNotFound(PermanentError):
 
 class InvalidWebhookSignature(Exception):
     """A webhook body whose signature does not match."""
+
+
+class RouteTaken(Exception):
+    """A provider instance would take a number (route key) another active instance owns."""

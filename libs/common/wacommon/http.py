@@ -13,9 +13,10 @@ import structlog
 import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wacommon.body_limit import BodyLimit
 from wacommon.runtime import Runtime
@@ -73,17 +74,74 @@ async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
 
 
 def server_config(
-    app: ASGIApp, settings: Settings, *, body_limits: Mapping[str, int] | None = None
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    body_limits: Mapping[str, int] | None = None,
+    host: str | None = None,
+    port: int | None = None,
 ) -> uvicorn.Config:
-    """The uvicorn configuration of a service's HTTP port: bodies capped before routing."""
+    """The uvicorn configuration of one of a service's ports: bodies capped before routing."""
     return uvicorn.Config(
         BodyLimit(app, settings.http_max_body_bytes, body_limits),
-        host=settings.http_host,
-        port=settings.port,
+        host=host or settings.http_host,
+        port=port or settings.port,
         log_level="warning",
         access_log=False,
         lifespan="off",
     )
+
+
+# what an operator needs and the internet must not see: metrics and the API's full map
+OPERATIONS_PATHS = frozenset(
+    {"/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+
+
+class WithoutOperations:
+    """The public face of a service: the operations paths answer 404 before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in OPERATIONS_PATHS:
+            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _inner_fastapi(app: object) -> FastAPI | None:
+    """The FastAPI app inside ASGI wrappers (middleware keep theirs in `.app`)."""
+    for _ in range(8):
+        if isinstance(app, FastAPI):
+            return app
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+def split_operations(app: ASGIApp) -> tuple[ASGIApp, FastAPI]:
+    """(public app, internal app): /metrics and the API docs only on the internal one."""
+    api = _inner_fastapi(app)
+    title = api.title if api is not None else "service"
+    schema: dict[str, Any] = api.openapi() if api is not None else {}
+    internal = FastAPI(title=f"{title} (internal)", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @internal.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @internal.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(schema)
+
+    @internal.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
+
+    return WithoutOperations(app), internal
 
 
 async def serve(
@@ -95,7 +153,18 @@ async def serve(
     body_limits: Mapping[str, int] | None = None,
 ) -> None:
     """Serve HTTP and background loops until SIGTERM/SIGINT; then drain and stop."""
-    server = uvicorn.Server(server_config(app, settings, body_limits=body_limits))
+    internal_app: FastAPI | None = None
+    if settings.internal_http_port:
+        app, internal_app = split_operations(app)
+    servers = [uvicorn.Server(server_config(app, settings, body_limits=body_limits))]
+    if internal_app is not None and settings.internal_http_port:
+        internal = server_config(
+            internal_app,
+            settings,
+            host=settings.internal_http_host,
+            port=settings.internal_http_port,
+        )
+        servers.append(uvicorn.Server(internal))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -104,11 +173,11 @@ async def serve(
     # (a full collection of a service's start-up heap is a ~100 ms pause on this machine)
     gc.collect()
     gc.freeze()
-    server_task = asyncio.create_task(server.serve())
+    server_tasks = [asyncio.create_task(s.serve()) for s in servers]
     tasks = [asyncio.create_task(fn(stop)) for fn in background or []]
-    log.info("service_started", port=settings.port)
+    log.info("service_started", port=settings.port, internal_port=settings.internal_http_port)
     waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait([waiter, server_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([waiter, *server_tasks, *tasks], return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     log.info("service_stopping")
     for fn in on_stop or []:
@@ -123,8 +192,9 @@ async def serve(
             task.cancel()
         except Exception as exc:
             log.warning("background_task_failed", error=repr(exc))
-    server.should_exit = True
-    await server_task
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*server_tasks)
     log.info("service_stopped")
 
 

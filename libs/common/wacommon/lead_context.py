@@ -106,7 +106,14 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "sim" if value else "não"
-    return str(value).strip()[:MAX_VALUE_CHARS]
+    return _printable(str(value)).strip()[:MAX_VALUE_CHARS]
+
+
+def _printable(text: str) -> str:
+    """Control and format characters (bidi overrides, NUL) out; tabs and line breaks kept."""
+    return "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
 
 
 def _pairs_list(items: list[Any]) -> dict[str, Any] | None:
@@ -249,13 +256,40 @@ def _names_a_person(key: str) -> bool:
     return words[-1] in ("nome", "name") and not _NOT_PERSON & set(words)
 
 
+# A greeting goes from the business number to a phone the submitter typed, with words the
+# submitter typed: each filled-in value is one short line of plain words. No links (a phishing
+# message signed by the business), no control or direction characters, no line breaks.
+GREETING_VALUE_CHARS = 60
+_URLISH = re.compile(
+    r"(?i)(?:[a-z][a-z0-9+.-]*://\S*|www\.\S*|\S*@\S+|"
+    r"\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b(?:[/:?#]\S*)?)"
+)
+
+
+def greeting_value(value: str) -> str:
+    """A submitted value as it may appear in a greeting: plain, short, without links."""
+    plain = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in value
+    )
+    plain = _URLISH.sub(" ", plain)
+    plain = re.sub(r"\s+", " ", plain).strip()
+    if len(plain) > GREETING_VALUE_CHARS:
+        cut = plain[:GREETING_VALUE_CHARS]
+        plain = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return plain
+
+
 def render_greeting(template: str, form: LeadForm) -> str:
-    """Fill {nome}, {primeiro_nome} and {any_field} placeholders; unknown ones become empty."""
-    values = {norm_key(k): v for k, v in form.fields.items()}
-    if form.name:
-        values.update(nome=form.name, name=form.name, primeiro_nome=form.name.split()[0])
+    """Fill {nome}, {primeiro_nome} and {any_field} placeholders; unknown ones become empty.
+
+    Filled-in values pass `greeting_value`; the template (the tenant's own text) is kept as is.
+    """
+    values = {norm_key(k): greeting_value(v) for k, v in form.fields.items()}
+    name = greeting_value(form.name) if form.name else ""
+    if name:
+        values.update(nome=name, name=name, primeiro_nome=name.split()[0])
     if form.email:
-        values["email"] = form.email
+        values["email"] = ""  # an address is a link in WhatsApp: never echoed
     text = re.sub(r"\{([^{}]{1,80})\}", lambda m: values.get(norm_key(m.group(1)), ""), template)
     # "Olá !" when the name was missing
     text = re.sub(r"[ \t]+([!?.,;:])", r"\1", text)

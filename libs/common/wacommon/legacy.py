@@ -21,8 +21,9 @@ from typing import Any, cast
 
 import asyncpg
 
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.db import create_pool
+from wacommon.errors import RouteTaken
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 
@@ -219,6 +220,8 @@ async def migrate_tenant(
             return None
         client = dict(row)
         client["tools_config"] = box.open(client.get("tools_config") or {})
+        if client.get("token"):
+            client["token"] = box.decrypt(str(client["token"]))  # sealed by the admin API
         types = await conn.fetch(
             "SELECT DISTINCT provider_type FROM client_providers WHERE client_id = $1", client_id
         )
@@ -264,7 +267,12 @@ async def migrate_legacy(
         if not rows:
             return plans
         for r in rows:
-            plan = await migrate_tenant(pool, box, str(r["id"]), dry_run=dry_run)
+            try:
+                plan = await migrate_tenant(pool, box, str(r["id"]), dry_run=dry_run)
+            except RouteTaken as exc:
+                # the tenant's legacy number is another tenant's active instance: a person decides
+                out(f"{r['id']}: not migrated: {exc}")
+                continue
             if plan is not None:
                 plans.append(plan)
                 out(plan.line(dry_run=dry_run))
@@ -280,7 +288,7 @@ async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None
             file=sys.stderr,
         )
         return 2
-    box = SecretBox(key)
+    box = box_from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
         plans = await migrate_legacy(pool, box, dry_run=dry_run, client_ids=client_ids)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from wacommon.crypto import SecretBox
+from wacommon.crypto import box_from_settings, generate_key, is_fernet_key
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
@@ -48,8 +48,10 @@ def ensure_env_file(path: Path = ENV_FILE) -> dict[str, str]:
     """Add the local secrets `make run` needs to `.env` (kept across runs, never committed)."""
     values = read_env(path)
     generated = {
-        "ADMIN_TOKEN": secrets.token_urlsafe(24),
-        "ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        # `make run` is a developer's machine: local mode tolerates what production refuses
+        "WA_ENV": "local",
+        "ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "ENCRYPTION_KEY": generate_key(),
         "META_APP_SECRET": secrets.token_hex(16),
         "META_VERIFY_TOKEN": secrets.token_urlsafe(16),
     }
@@ -63,12 +65,21 @@ def ensure_env_file(path: Path = ENV_FILE) -> dict[str, str]:
             for key, value in added.items():
                 fh.write(f"{key}={value}\n")
         values.update(added)
+    key = values.get("ENCRYPTION_KEY", "")
+    if key and not is_fernet_key(key):
+        # an older `make run` wrote a passphrase: it keeps opening what it sealed
+        print(
+            "warning: ENCRYPTION_KEY in .env is a passphrase, not a Fernet key; it still works"
+            " locally. To upgrade: ENCRYPTION_OLD_KEYS=<that value>, ENCRYPTION_KEY=<output of"
+            " `python -m wacommon.crypto generate`>, then `python -m wacommon.reseal`.",
+            file=sys.stderr,
+        )
     return values
 
 
 async def seed_demo(settings: Settings) -> str:
     """The demo tenant with a sandbox Meta number and a small knowledge base; idempotent."""
-    box = SecretBox(settings.encryption_key.get_secret_value() if settings.encryption_key else None)
+    box = box_from_settings(settings)
     conn = await asyncpg.connect(settings.database_url)
     try:
         existing = await conn.fetchval("SELECT id FROM clients WHERE name = $1", DEMO_NAME)

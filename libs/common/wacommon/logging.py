@@ -13,7 +13,9 @@ import structlog
 from wacommon.settings import Settings
 
 _SECRET_KEYS = re.compile(
-    r"(token|secret|password|api_key|apikey|authorization|access_key|private_key|signature)",
+    # header maps are secret whatever their names (tenant tools send API keys under any name)
+    r"(token|secret|password|api_key|apikey|authorization|access_key|private_key|signature"
+    r"|headers)",
     re.IGNORECASE,
 )
 # bearer tokens, Meta access tokens (EAA...), OpenAI/Gemini style keys, URL credentials

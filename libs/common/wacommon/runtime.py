@@ -19,11 +19,12 @@ from aio_pika.abc import AbstractRobustConnection
 from wacommon.broker.connection import connect
 from wacommon.broker.publisher import AioPikaPublisher
 from wacommon.broker.topology import declare_topology
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.db import create_pool
 from wacommon.events import BufferedEventLog
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.settings import Settings
+from wacommon.startup_checks import check_secrets
 
 log = structlog.get_logger(__name__)
 
@@ -39,9 +40,9 @@ class Runtime:
 
     def __init__(self, settings: Settings, *, migrate: bool = True, broker: bool = True) -> None:
         self.settings = settings
-        self.secrets = SecretBox(
-            settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        )
+        # a production deployment with placeholder secrets stops here, before opening anything
+        check_secrets(settings)
+        self.secrets: SecretBox = box_from_settings(settings)
         self._migrate = migrate
         self._broker = broker
 

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = 4 * 1024 * 1024
     # the larger cap of the routes that take uploads (knowledge documents)
     http_max_upload_bytes: int = 25 * 1024 * 1024
+    # when set, /metrics, /docs, /redoc and /openapi.json leave the service's port and are
+    # served on INTERNAL_HTTP_HOST:INTERNAL_HTTP_PORT only (an interface the internet cannot reach)
+    internal_http_port: int | None = None
+    internal_http_host: str = "127.0.0.1"
     # HTTP_PORT wins; else the service's own variable; else the layout default 8000-8005
     http_port: int | None = None
     meta_gateway_port: int = 8000
@@ -59,9 +63,15 @@ class Settings(BaseSettings):
     followup_port: int = 8004
     metrics_port: int = 8005
 
+    # production (default) | local | test: only local and test may start with missing or
+    # placeholder secrets (`make run` writes WA_ENV=local into .env; tests set test)
+    wa_env: str = "production"
     admin_token: SecretStr | None = None
-    # Fernet key (urlsafe base64, 32 bytes) for provider secrets at rest
+    # Fernet key (urlsafe base64 of 32 bytes) sealing secrets at rest; local mode also accepts
+    # a passphrase from older .env files (hashed into a key, with a warning)
     encryption_key: SecretStr | None = None
+    # comma-separated keys (or old passphrases) still accepted for decryption during a rotation
+    encryption_old_keys: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8001"
 
     # Meta
@@ -92,6 +102,11 @@ class Settings(BaseSettings):
             return self.http_port
         own = getattr(self, self.service_name.replace("-", "_") + "_port", None)
         return int(own) if own else SERVICE_PORTS.get(self.service_name, 8000)
+
+    @property
+    def local_mode(self) -> bool:
+        """A developer's machine or a test run: placeholder secrets are tolerated."""
+        return self.wa_env.strip().lower() in ("local", "test")
 
     def q(self, name: str) -> str:
         """A broker name (exchange or queue) with this deployment's prefix."""

@@ -3,7 +3,8 @@
 Neither provider signs its bodies, so each provider instance has its own
 unguessable URL secret; Uazapi bodies must also carry the instance token. A
 legacy tenant without a `client_providers` row may use its `clients.token` as
-the secret (the system we replace routed on it). Accepted bodies are published
+the secret (the system we replace routed on it); it is found by its SHA-256
+(`clients.token_hash`), the token itself being sealed at rest. Accepted bodies are published
 with a confirm; the ingest consumer does the rest.
 """
 
@@ -25,6 +26,7 @@ from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.lancepilot import check_lancepilot_envelope
 from wacommon.providers.uazapi import check_uazapi_envelope, token_matches
 from wacommon.repositories import providers as providers_repo
+from wacommon.repositories.clients import token_digest
 from wacommon.schemas import Provider, WebhookReceived
 from wacommon.textclean import loads_untrusted
 
@@ -51,9 +53,12 @@ async def resolve_secret(
         if row["provider_type"] != provider.value or not row["is_active"]:
             return None
         return Endpoint(str(row["client_id"]), str(row["id"]), row["config"].get("token"))
-    legacy = await pool.fetchrow("SELECT id, token FROM clients WHERE token = $1", secret)
-    if legacy is not None and hmac.compare_digest(str(legacy["token"]).encode(), secret.encode()):
-        return Endpoint(str(legacy["id"]), None, str(legacy["token"]))
+    digest = token_digest(secret)
+    legacy = await pool.fetchrow(
+        "SELECT id, token, token_hash FROM clients WHERE token_hash = $1", digest
+    )
+    if legacy is not None and hmac.compare_digest(legacy["token_hash"].encode(), digest.encode()):
+        return Endpoint(str(legacy["id"]), None, box.decrypt(str(legacy["token"])))
     return None
 
 

@@ -1,7 +1,11 @@
 """Public form webhook: a submission becomes lead context on the conversation, maybe a greeting.
 
 `POST /api/v1/forms/{client_id}/submit` needs no admin token: it answers 404 unless the
-tenant turned `tools_config["form_context"]["active"]` on, and is rate-limited per tenant.
+tenant turned `tools_config["form_context"]["active"]` on. Every submission must prove it
+comes from the tenant's form integration: `X-Form-Secret: <secret>` or
+`X-Form-Signature: sha256=<hex HMAC-SHA256 of the raw body with the secret>`. A tenant with
+forms on and no secret yet accepts nothing (the admin API generates one). The proof is
+checked before the per-tenant rate limit is counted, so strangers cannot spend it.
 """
 
 from __future__ import annotations
@@ -102,10 +106,42 @@ def fields_digest(form: LeadForm) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
+SECRET_HEADER = "x-form-secret"  # noqa: S105 - a header name
+SIGNATURE_HEADER = "x-form-signature"
+
+
+async def _raw_body(request: Request) -> bytes:
+    """The body, read no further than MAX_BODY_BYTES (413 beyond)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, "form body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, "form body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def authentic(request: Request, raw: bytes, secret: str | None) -> bool:
+    """The shared secret in its header, or an HMAC-SHA256 signature of the raw body with it."""
+    if not secret:
+        return False
+    given = request.headers.get(SECRET_HEADER)
+    if given is not None:
+        return hmac.compare_digest(given.encode(), secret.encode())
+    signature = request.headers.get(SIGNATURE_HEADER, "").strip()
+    if signature.lower().startswith("sha256="):
+        signature = signature[len("sha256=") :]
+    if not signature:
+        return False
+    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature.lower().encode(), expected.encode())
+
+
+def _body(request: Request, raw: bytes) -> Any:
     ctype = request.headers.get("content-type", "")
     if "application/x-www-form-urlencoded" in ctype:
         return clean_json(dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"))))
@@ -183,18 +219,28 @@ def forms_router(
         """Store the submission as the conversation's lead context; queue the greeting if asked."""
         client, cfg = await tenant(client_id)
         cid = str(client["id"])
+        raw = await _raw_body(request)
+        # proof first: a stranger's request must not spend the tenant's rate limit
+        if cfg.secret is None:
+            log.warning("form_refused_no_secret", client_id=cid)
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "this form has no secret yet: generate one with"
+                " POST /admin/clients/{id}/form-secret and send it as X-Form-Secret",
+            )
+        if not authentic(request, raw, cfg.secret):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "missing or wrong X-Form-Secret / X-Form-Signature",
+            )
         if not await within_rate(cid, cfg.rate_per_minute):
             return JSONResponse(
                 {"detail": "too many form submissions, retry in a minute"},
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": "60"},
             )
-        if cfg.secret is not None:
-            given = request.headers.get("x-form-secret") or request.query_params.get("secret") or ""
-            if not hmac.compare_digest(given.encode(), cfg.secret.encode()):
-                raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong form secret")
         try:
-            form = lead_context.parse_submission(await _body(request))
+            form = lead_context.parse_submission(_body(request, raw))
         except FormPayloadInvalid as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         except PhoneNotFound as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meta_gateway.admin.conversations import conversations_router
+from meta_gateway.admin.form_secret import form_secret_router
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.meta_account import meta_account_router
 from meta_gateway.admin.simulator import simulator_router
@@ -24,6 +25,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app = service_app(runtime, "meta-gateway")
     app.include_router(webhook_router(settings, runtime.publisher))
     app.include_router(tenants_router(settings, runtime.pool, runtime.secrets))
+    app.include_router(form_secret_router(settings, runtime.pool, runtime.secrets))
     app.include_router(knowledge_router(settings, runtime.pool))
     app.include_router(conversations_router(settings, runtime.pool))
     app.include_router(meta_account_router(settings, runtime.pool, runtime.secrets))

@@ -14,7 +14,7 @@ from rag_worker.llm.factory import build_responder
 from rag_worker.media import MediaProcessor
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
-from rag_worker.tools.netguard import public_only_client
+from rag_worker.tools.netguard import tool_http_client
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
@@ -26,13 +26,12 @@ from wacommon.settings import Settings
 
 async def run(settings: Settings) -> None:
     ai = ai_settings_from_env(os.environ)
-    # tools reach tenant-configured URLs: public addresses only, checked at connect time;
-    # the ViaCEP base URL is the operator's, like the hosts listed in TOOL_ALLOWED_HOSTS
-    trusted = {*ai.tool_allowed_hosts, httpx.URL(ai.viacep_url).host}
+    # tools and provider media links reach URLs others control: public addresses only,
+    # checked at connect time (wacommon.netguard)
     async with (
         Runtime(settings) as rt,
         httpx.AsyncClient(timeout=30.0) as http,
-        public_only_client(trusted) as tool_http,
+        tool_http_client(ai) as tool_http,
     ):
         clients = LLMClients(timeout_s=ai.llm_timeout_s)
         retriever = PgRetriever(rt.pool)
@@ -58,7 +57,7 @@ async def run(settings: Settings) -> None:
             rt.secrets,
             responder_for,
             process_media=MediaProcessor(
-                rt.pool, http, settings, ai, clients, rt.secrets, rt.events
+                rt.pool, http, settings, ai, clients, rt.secrets, rt.events, links=tool_http
             ),
         )
 

@@ -29,6 +29,7 @@ from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError, RetryableError
 from wacommon.events import EventLog
 from wacommon.infra_errors import is_infrastructure
+from wacommon.providers.media_link import fetch_media_link
 from wacommon.providers.meta_media import DownloadedMedia, MediaTooLarge, download_meta_media
 from wacommon.providers.uazapi_media import download_uazapi_media
 from wacommon.repositories import messages as msg_repo
@@ -57,6 +58,8 @@ class MediaProcessor:
     clients: LLMClients
     secrets: SecretBox
     events: EventLog
+    # links a provider hands us (Uazapi fileURL, LancePilot media URLs): the guarded client
+    links: httpx.AsyncClient
 
     async def __call__(
         self, client: dict[str, Any], row: dict[str, Any], retry_count: int = 0
@@ -131,14 +134,20 @@ class MediaProcessor:
                 token=creds.token or "",
                 message_id=media.get("media_id") or row["provider_message_id"],
                 max_bytes=cap,
+                links=self.links,
+                link_hosts=self.ai.tool_allowed_hosts,
             )
         url = media.get("url")
         if not url:
             raise PermanentError(f"no way to download {row['provider']} media")
-        resp = await self.http.get(url)
-        if resp.status_code != 200 or len(resp.content) > cap:
-            raise PermanentError(f"media download failed ({resp.status_code})")
-        return DownloadedMedia(resp.content, resp.headers.get("content-type"), None)
+        data, mime = await fetch_media_link(
+            self.links,
+            str(url),
+            allowed_hosts=self.ai.tool_allowed_hosts,
+            max_bytes=cap,
+            what=f"{row['provider']} media",
+        )
+        return DownloadedMedia(data, mime, None)
 
     async def _understand(
         self, kind: MediaKind, media: DownloadedMedia, row: dict[str, Any]

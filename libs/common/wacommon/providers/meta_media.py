@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from wacommon.errors import PermanentError, RetryableError
+from wacommon.netguard import UnsafePathSegment, path_segment
 
 
 class MediaTooLarge(PermanentError):
@@ -71,7 +72,12 @@ async def _media_url(
     media_id: str,
     headers: dict[str, str],
 ) -> dict[str, object]:
-    url = f"{graph_url.rstrip('/')}/{version}/{media_id}"
+    try:
+        # the id comes from a webhook: one path segment, never a walk to another Graph node
+        segment = path_segment(media_id)
+    except UnsafePathSegment:
+        raise MediaDownloadFailed(f"media id {media_id!r} is not usable") from None
+    url = f"{graph_url.rstrip('/')}/{version}/{segment}"
     try:
         resp = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:

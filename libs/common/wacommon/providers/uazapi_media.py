@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 
 import httpx
 
+from wacommon.providers.media_link import fetch_media_link
 from wacommon.providers.meta_media import (
     DownloadedMedia,
     MediaDownloadFailed,
@@ -23,9 +25,21 @@ __all__ = ["DownloadedMedia", "download_uazapi_media"]
 
 
 async def download_uazapi_media(
-    http: httpx.AsyncClient, *, base_url: str, token: str, message_id: str, max_bytes: int
+    http: httpx.AsyncClient,
+    *,
+    base_url: str,
+    token: str,
+    message_id: str,
+    max_bytes: int,
+    links: httpx.AsyncClient,
+    link_hosts: Iterable[str] = (),
 ) -> DownloadedMedia:
-    """The decrypted bytes of message `message_id` (MediaTooLarge above `max_bytes`)."""
+    """The decrypted bytes of message `message_id` (MediaTooLarge above `max_bytes`).
+
+    `http` talks to the tenant's Uazapi server; a `fileURL` in its answer is fetched with
+    `links` (a `public_only_client`), never with the token, and only on https public addresses
+    unless its host is in `link_hosts`.
+    """
     body = {
         "id": message_id,
         "return_base64": True,
@@ -55,7 +69,13 @@ async def download_uazapi_media(
         return DownloadedMedia(_decode(encoded, max_bytes, message_id), mime, filename)
     link = _str(answer.get("fileURL"))
     if link:
-        data, link_mime = await _fetch(http, link, max_bytes, message_id)
+        data, link_mime = await fetch_media_link(
+            links,
+            link,
+            allowed_hosts=link_hosts,
+            max_bytes=max_bytes,
+            what=f"uazapi media {message_id} link",
+        )
         return DownloadedMedia(data, mime or link_mime, filename)
     raise MediaDownloadFailed(
         f"uazapi media {message_id}: answer has neither base64Data nor fileURL"
@@ -75,33 +95,6 @@ def _decode(encoded: str, max_bytes: int, message_id: str) -> bytes:
     if len(data) > max_bytes:
         raise MediaTooLarge(f"uazapi media {message_id} is larger than {max_bytes} bytes")
     return data
-
-
-async def _fetch(
-    http: httpx.AsyncClient, url: str, max_bytes: int, message_id: str
-) -> tuple[bytes, str | None]:
-    try:
-        # no token here: the link may point at another host
-        async with http.stream("GET", url) as resp:
-            _raise_for_status(resp.status_code, f"uazapi media {message_id} link")
-            declared = resp.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise MediaTooLarge(f"uazapi media {message_id} is larger than {max_bytes} bytes")
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in resp.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise MediaTooLarge(
-                        f"uazapi media {message_id} is larger than {max_bytes} bytes"
-                    )
-                chunks.append(chunk)
-            mime = resp.headers.get("content-type")
-    except httpx.HTTPError as exc:
-        raise MediaTemporarilyUnavailable(
-            f"uazapi media {message_id}: link fetch failed ({type(exc).__name__})"
-        ) from None
-    return b"".join(chunks), mime
 
 
 def _raise_for_status(status: int, what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from wacommon.crypto import PREFIX, SecretBox
 from wacommon.dbtypes import Executor as Conn
 
 COLUMNS = (
@@ -31,9 +32,30 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_client(conn: Conn, fields: dict[str, Any]) -> dict[str, Any]:
-    """Insert a tenant; unknown keys are ignored."""
+# the legacy token doubles as a webhook URL secret: looked up by this digest, never by value
+token_digest = hash_api_key
+
+
+def _legacy_token(data: dict[str, Any], box: SecretBox | None) -> None:
+    """Set `token_hash` from a plaintext `token` and seal the token itself (in place)."""
+    if "token" not in data:
+        return
+    token = data["token"]
+    if not token:
+        data["token_hash"] = None
+        return
+    if not str(token).startswith(PREFIX):
+        data["token_hash"] = token_digest(str(token))
+        if box is not None:
+            data["token"] = box.encrypt(str(token))
+
+
+async def create_client(
+    conn: Conn, fields: dict[str, Any], box: SecretBox | None = None
+) -> dict[str, Any]:
+    """Insert a tenant; unknown keys are ignored; a legacy token is hashed and sealed."""
     data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
+    _legacy_token(data, box)
     if fields.get("api_key"):
         data["api_key_hash"] = hash_api_key(fields["api_key"])
     cols = ", ".join(data)
@@ -61,9 +83,10 @@ async def list_clients(conn: Conn, *, limit: int = 100, offset: int = 0) -> list
 
 
 async def update_client(
-    conn: Conn, client_id: str, fields: dict[str, Any]
+    conn: Conn, client_id: str, fields: dict[str, Any], box: SecretBox | None = None
 ) -> dict[str, Any] | None:
     data = {k: v for k, v in fields.items() if k in UPDATABLE}
+    _legacy_token(data, box)
     if fields.get("api_key"):
         data["api_key_hash"] = hash_api_key(fields["api_key"])
     if not data:

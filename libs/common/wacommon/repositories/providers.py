@@ -7,15 +7,31 @@ from typing import Any
 import asyncpg
 
 from wacommon.credentials import ProviderCredentials, resolve_credentials
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, keep_masked
 from wacommon.dbtypes import Executor as Conn
-from wacommon.errors import CredentialNotFound
+from wacommon.errors import CredentialNotFound, RouteTaken
 
 _COLUMNS = (
     "id, client_id, provider_type, instance_name, config, external_id, phone_number,"
     " webhook_secret, is_active, is_default, healthy, last_error, created_at, updated_at"
 )
 UPDATABLE = frozenset({"instance_name", "config", "is_active", "is_default"})
+# unique indexes of migration 0096: inbound routing finds one active instance per key
+_ROUTE_INDEXES = {
+    "client_providers_route_unique": "this phone number id is already connected (active instance)",
+    "client_providers_phone_unique": "this phone number is already connected (active instance)",
+}
+
+
+async def _write(conn: Conn, sql: str, *args: Any) -> asyncpg.Record | None:
+    """Run an INSERT/UPDATE of an instance; a taken route key becomes RouteTaken."""
+    try:
+        return await conn.fetchrow(sql, *args)
+    except asyncpg.UniqueViolationError as exc:
+        reason = _ROUTE_INDEXES.get(getattr(exc, "constraint_name", None) or "")
+        if reason is None:
+            raise
+        raise RouteTaken(reason) from None
 
 
 def digits(value: object) -> str | None:
@@ -47,7 +63,8 @@ async def create_provider(
     """Insert an instance; when it is the default, other defaults of the same type are cleared."""
     config = dict(fields.get("config") or {})
     external_id, phone = route_keys(fields["provider_type"], config)
-    row = await conn.fetchrow(
+    row = await _write(
+        conn,
         f"""INSERT INTO client_providers
               (client_id, provider_type, instance_name, config, external_id, phone_number,
                is_active, is_default)
@@ -106,7 +123,8 @@ async def update_provider(
         return None
     data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
     if "config" in data:
-        merged = {**current["config"], **data["config"]}
+        given = keep_masked(data["config"], current["config"])
+        merged = {**current["config"], **given}
         external_id, phone = route_keys(current["provider_type"], merged)
         data["config"] = box.seal(merged)
         data["external_id"] = external_id
@@ -114,7 +132,8 @@ async def update_provider(
     if not data:
         return current
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(data, start=3))
-    row = await conn.fetchrow(
+    row = await _write(
+        conn,
         f"UPDATE client_providers SET {sets}, updated_at = now()"
         f" WHERE client_id = $1 AND id = $2 RETURNING {_COLUMNS}",
         client_id,

@@ -20,7 +20,7 @@ from rag_worker.knowledge.extract import (
 from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.llm.config import ai_settings_from_env
-from wacommon.crypto import SecretBox
+from wacommon.crypto import box_from_settings
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import knowledge as kb
 from wacommon.settings import Settings
@@ -64,8 +64,9 @@ def knowledge_router(
 ) -> APIRouter:
     """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
     if file_search is None:
-        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        file_search = FileSearchSyncs(ai_settings_from_env(os.environ), SecretBox(key).decrypt)
+        file_search = FileSearchSyncs(
+            ai_settings_from_env(os.environ), box_from_settings(settings).decrypt
+        )
     syncs = file_search
     limits = document_limits(settings)
     router = APIRouter(

@@ -26,6 +26,7 @@ from meta_gateway.admin.meta_account_models import (
 from meta_gateway.admin.models import ProviderOut
 from wacommon.crypto import SecretBox, mask
 from wacommon.dbtypes import Executor as Conn
+from wacommon.errors import RouteTaken
 from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
@@ -151,7 +152,11 @@ def meta_account_router(
         if register:
             config[PIN_KEY] = box.encrypt(pin)
         config = {k: v for k, v in config.items() if v is not None}
-        row = await _store(pool, box, cid, body.phone_number_id, config)
+        try:
+            row = await _store(pool, box, cid, body.phone_number_id, config)
+        except RouteTaken as exc:
+            # e.g. the display number is another tenant's (the phone id was checked above)
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         log.info(
             "meta_signup_completed",
             client_id=cid,

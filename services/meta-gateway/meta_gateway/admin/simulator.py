@@ -32,6 +32,7 @@ from rag_worker.responder import (
     turn_from_row,
 )
 from rag_worker.responders.offline import OfflineResponder
+from rag_worker.tools.netguard import tool_http_client
 from wacommon.crypto import SecretBox
 from wacommon.events import NullEventLog
 from wacommon.repositories import clients as clients_repo
@@ -78,6 +79,7 @@ def simulator_router(
     *,
     ai: AISettings | None = None,
     responder_for: Callable[[Tenant], Responder] | None = None,
+    tool_http: Callable[[AISettings], httpx.AsyncClient] = tool_http_client,
 ) -> APIRouter:
     """`POST /admin/clients/{id}/simulate`: the tenant's responder on a sandbox conversation."""
     router = APIRouter(
@@ -94,7 +96,8 @@ def simulator_router(
         # clients live for one call: the simulator is rare, and nothing outlives the request
         clients = LLMClients(timeout_s=ai_settings.llm_timeout_s)
         try:
-            async with httpx.AsyncClient(timeout=30.0) as http:
+            # the worker's guarded client: the simulator runs the same tenant-defined tools
+            async with tool_http(ai_settings) as http:
                 responder = build_responder(
                     tenant,
                     settings=ai_settings,

@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.form_secret import ensure_form_secret
 from meta_gateway.admin.models import (
     ClientCreate,
     ClientOut,
@@ -16,14 +17,18 @@ from meta_gateway.admin.models import (
     ProviderOut,
     ProviderUpdate,
 )
-from wacommon.crypto import SecretBox, mask
+from wacommon.crypto import SecretBox, keep_masked, mask
+from wacommon.errors import RouteTaken
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 
 
-def _client_out(row: dict[str, Any]) -> ClientOut:
-    return ClientOut(**{**row, "id": str(row["id"]), "tools_config": mask(row["tools_config"])})
+def _client_out(row: dict[str, Any], form_secret: str | None = None) -> ClientOut:
+    return ClientOut(
+        **{**row, "id": str(row["id"]), "tools_config": mask(row["tools_config"])},
+        form_secret=form_secret,
+    )
 
 
 def webhook_url(settings: Settings, row: dict[str, Any]) -> str | None:
@@ -60,15 +65,17 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
     async def create_client(body: ClientCreate) -> ClientOut:
         """Create a tenant."""
         fields = body.model_dump(exclude_none=True)
+        generated = None
         if "tools_config" in fields:
-            fields["tools_config"] = box.seal(fields["tools_config"])
+            tools, generated = ensure_form_secret(fields["tools_config"])
+            fields["tools_config"] = box.seal(tools)
         try:
-            row = await clients_repo.create_client(pool, fields)
+            row = await clients_repo.create_client(pool, fields, box)
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
             ) from None
-        return _client_out(row)
+        return _client_out(row, generated)
 
     @router.get("/clients", response_model=list[ClientOut])
     async def list_clients(
@@ -94,10 +101,15 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         fields = body.model_dump(exclude_unset=True)
         if "name" in fields and fields["name"] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "name cannot be null")
+        cid = parse_id(client_id, "client")
+        generated = None
         if fields.get("tools_config") is not None:
-            fields["tools_config"] = box.seal(fields["tools_config"])
+            current = await clients_repo.get_client(pool, cid)
+            stored = current["tools_config"] if current else {}
+            tools, generated = ensure_form_secret(keep_masked(fields["tools_config"], stored))
+            fields["tools_config"] = box.seal(tools)
         try:
-            row = await clients_repo.update_client(pool, parse_id(client_id, "client"), fields)
+            row = await clients_repo.update_client(pool, cid, fields, box)
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
@@ -108,7 +120,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             ) from None
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
-        return _client_out(row)
+        return _client_out(row, generated)
 
     @router.delete("/clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_client(client_id: str) -> Response:
@@ -127,6 +139,8 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         cid = await existing_client(client_id)
         try:
             row = await providers_repo.create_provider(pool, box, cid, body.model_dump())
+        except RouteTaken as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -165,6 +179,8 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
                 parse_id(provider_id, "provider"),
                 body.model_dump(exclude_unset=True),
             )
+        except RouteTaken as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         except asyncpg.UniqueViolationError:
             raise HTTPException(status.HTTP_409_CONFLICT, "instance_name already in use") from None
         if row is None:

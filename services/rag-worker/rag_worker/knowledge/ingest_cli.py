@@ -20,7 +20,7 @@ from rag_worker.knowledge.extract import (
 from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.llm.config import ai_settings_from_env
-from wacommon.crypto import SecretBox
+from wacommon.crypto import box_from_settings
 from wacommon.db import create_pool
 from wacommon.repositories.clients import get_client
 from wacommon.settings import Settings
@@ -60,8 +60,7 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
             tenant = None
         if tenant is None:
             raise UnknownClient(client_id)
-        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        box = SecretBox(key)
+        box = box_from_settings(settings)
         syncs = FileSearchSyncs(ai_settings_from_env(os.environ), box.decrypt)
         tools = box.open(tenant["tools_config"] or {})
         limits = document_limits(settings)

@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from rag_worker.tools.calendar_backend import Booking, BookingRequest, CalendarBackendInvalid
 from rag_worker.tools.calendar_hours import zone
 from rag_worker.tools.netguard import check_url, fetch_capped
 from rag_worker.tools.registry import ToolContext, ToolFailed
+from wacommon.netguard import UnsafePathSegment, path_segment
 
 # a week of 10-minute slots fits; anything bigger is not a calendar answer
 MAX_RESPONSE_BYTES = 64_000
@@ -93,7 +93,13 @@ class HttpCalendar:
         params = {"contact_key": ctx.contact_key}
         if reason:
             params["reason"] = reason
-        await self._call(ctx, "DELETE", f"/bookings/{quote(target.id, safe='')}", params=params)
+        try:
+            segment = path_segment(target.id)
+        except UnsafePathSegment:
+            raise ToolFailed(
+                "invalid_booking", "The calendar answered an unusable booking id."
+            ) from None
+        await self._call(ctx, "DELETE", f"/bookings/{segment}", params=params)
         return target
 
     async def _call(

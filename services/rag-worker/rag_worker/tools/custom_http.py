@@ -7,15 +7,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from rag_worker.tools.netguard import check_url, fetch_capped
 from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+from wacommon.netguard import UnsafePathSegment, path_segment
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _QUERY_METHODS = frozenset({"GET", "DELETE"})
+# filled from the conversation, never by the model (removed from the schema it sees)
+SERVER_PLACEHOLDERS = frozenset({"contact_phone", "conversation_id"})
 
 
 class CustomToolInvalid(ValueError):
@@ -58,7 +60,7 @@ def parse_custom_tool(raw: Mapping[str, Any]) -> CustomToolDef:
     return CustomToolDef(
         name=name,
         description=str(raw.get("description") or name)[:1000],
-        parameters={"type": "object", **dict(params)},
+        parameters=_without_server_placeholders({"type": "object", **dict(params)}),
         method=method,
         url=url,
         headers={str(k): str(v) for k, v in headers.items()},
@@ -70,7 +72,7 @@ def custom_tool(defn: CustomToolDef) -> Tool:
     """A tool that sends the request its definition describes; the answer is size-capped."""
 
     async def run(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-        url, rest = render_url(defn.url, args)
+        url, rest = render_url(defn.url, args, server_values(ctx))
         target = await check_url(url, ctx.settings.tool_allowed_hosts)
         headers = {k: ctx.decrypt(v) for k, v in defn.headers.items()}
         query = rest if defn.method in _QUERY_METHODS else None
@@ -96,19 +98,45 @@ def custom_tool(defn: CustomToolDef) -> Tool:
     return Tool(ToolSpec(defn.name, defn.description, defn.parameters), run, defn.instructions)
 
 
-def render_url(template: str, args: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Fill `{name}` placeholders (URL-encoded); the arguments not used are returned."""
+def server_values(ctx: ToolContext) -> dict[str, str]:
+    """Placeholders the conversation fills: the model can neither see nor choose them."""
+    return {"contact_phone": ctx.contact_key, "conversation_id": ctx.conversation_id or ""}
+
+
+def render_url(
+    template: str, args: Mapping[str, Any], server: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Fill `{name}` placeholders, each as one encoded path segment; unused arguments returned.
+
+    `server` values win over the model's arguments of the same name, which are dropped.
+    """
+    fixed = dict(server or {})
+    model_args = {k: v for k, v in args.items() if k not in SERVER_PLACEHOLDERS}
     used: set[str] = set()
 
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
-        if args.get(key) in (None, ""):
+        value: Any = fixed.get(key) if key in SERVER_PLACEHOLDERS else model_args.get(key)
+        if value in (None, ""):
             raise ToolFailed("invalid_arguments", f"Missing required argument {key!r}.")
         used.add(key)
-        return quote(str(_scalar(args[key])), safe="")
+        try:
+            return path_segment(_scalar(value))
+        except UnsafePathSegment as exc:
+            raise ToolFailed("invalid_arguments", f"Argument {key!r}: {exc}.") from None
 
     url = _PLACEHOLDER.sub(fill, template)
-    return url, {k: v for k, v in args.items() if k not in used}
+    return url, {k: v for k, v in model_args.items() if k not in used}
+
+
+def _without_server_placeholders(schema: dict[str, Any]) -> dict[str, Any]:
+    props = schema.get("properties")
+    if isinstance(props, Mapping):
+        schema["properties"] = {k: v for k, v in props.items() if k not in SERVER_PLACEHOLDERS}
+    required = schema.get("required")
+    if isinstance(required, list):
+        schema["required"] = [k for k in required if k not in SERVER_PLACEHOLDERS]
+    return schema
 
 
 def _scalar(value: Any) -> Any:
