@@ -133,3 +133,13 @@ async def test_a_document_over_the_character_cap_is_refused(pool: asyncpg.Pool) 
             b"palavra " * 50,
             limits=DocumentLimits(max_chars=100),
         )
+
+
+async def test_a_large_answer_is_read_whole_and_an_oversized_one_refused() -> None:
+    # more than a pipe's buffer: the answer arrives in pieces
+    text = "x" * 300_000
+    assert await run_bounded("json:loads", f'"{text}"'.encode(), TIGHT) == text
+    small = ParseLimits(timeout_s=5.0, memory_bytes=256 * 1024 * 1024, max_output_bytes=100_000)
+    with pytest.raises(ParseFailed) as failed:
+        await run_bounded("json:loads", f'"{text}"'.encode(), small)
+    assert failed.value.reason == "output_too_large"

@@ -115,14 +115,16 @@ async def _exchange(proc: asyncio.subprocess.Process, payload: bytes, limits: Pa
         proc.stdin.write(payload)
         await proc.stdin.drain()
         proc.stdin.close()
-    out = await proc.stdout.read(limits.max_output_bytes + 1)
-    if len(out) > limits.max_output_bytes:
-        PARSES.labels("too_large").inc()
-        raise ParseFailed("output_too_large")
-    while await proc.stdout.read(65536):
-        pass  # the rest, if the child is still writing; it is discarded
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await proc.stdout.read(65536):
+        size += len(chunk)
+        if size > limits.max_output_bytes:
+            PARSES.labels("too_large").inc()
+            raise ParseFailed("output_too_large")  # the caller kills the child
+        chunks.append(chunk)
     await proc.wait()
-    return out
+    return b"".join(chunks)
 
 
 def _answer(out: bytes, returncode: int | None) -> Any:
