@@ -105,7 +105,7 @@ async def run_bounded(target: str, data: bytes, limits: ParseLimits, **kwargs: A
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                await proc.wait()
+            await _reap(proc)
     return _answer(out, proc.returncode)
 
 
@@ -125,6 +125,16 @@ async def _exchange(proc: asyncio.subprocess.Process, payload: bytes, limits: Pa
         chunks.append(chunk)
     await proc.wait()
     return b"".join(chunks)
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Wait for a (killed) child. What it left in the pipe is drained first: asyncio only
+    reports the exit once the pipe is closed, and a full, unread pipe never closes."""
+    if proc.stdout is not None:
+        with contextlib.suppress(Exception):
+            while await proc.stdout.read(65536):
+                pass
+    await proc.wait()
 
 
 def _answer(out: bytes, returncode: int | None) -> Any:

@@ -1,15 +1,13 @@
 """PDF text, read in a bounded child process (see `wacommon.sandbox`).
 
-`pdf_pages` runs in the child: it only reads, stops at the page and character caps
-and returns plain JSON. `read_pdf` is the parent's side: every failure is one
+`rag_worker.pdf_child.pdf_pages` runs in the child: it only reads, stops at the page and
+character caps and returns plain JSON. `read_pdf` is the parent's side: every failure is one
 `ParseFailed`, and the text comes back cleaned of what PostgreSQL refuses.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from typing import Any
 
 from wacommon.sandbox import ParseFailed, ParseLimits, run_bounded
 from wacommon.textclean import clean_text
@@ -24,32 +22,10 @@ class PdfText:
     truncated: bool
 
 
-def pdf_pages(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
-    """(In the child.) The text of the first `max_pages` pages, at most `max_chars` in all."""
-    import pypdf  # imported in the child only: the parent never parses
-
-    reader = pypdf.PdfReader(io.BytesIO(data))
-    if reader.is_encrypted:
-        reader.decrypt("")
-    count = len(reader.pages)
-    pages: list[str] = []
-    total = 0
-    truncated = count > max_pages
-    for page in reader.pages[:max_pages]:
-        text = page.extract_text() or ""
-        if total + len(text) > max_chars:
-            pages.append(text[: max_chars - total])
-            truncated = True
-            break
-        pages.append(text)
-        total += len(text)
-    return {"pages": pages, "page_count": count, "truncated": truncated}
-
-
 async def read_pdf(data: bytes, *, max_pages: int, max_chars: int, limits: ParseLimits) -> PdfText:
     """The PDF's text within its bounds; raises `ParseFailed` whatever goes wrong."""
     answer = await run_bounded(
-        "rag_worker.pdf_text:pdf_pages", data, limits, max_pages=max_pages, max_chars=max_chars
+        "rag_worker.pdf_child:pdf_pages", data, limits, max_pages=max_pages, max_chars=max_chars
     )
     pages = answer.get("pages") if isinstance(answer, dict) else None
     count = answer.get("page_count") if isinstance(answer, dict) else None
