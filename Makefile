@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra browser run test chaos lint typecheck migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test chaos lint typecheck audit migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ format: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+audit: install
+	scripts/audit.sh $(VENV)
 
 migrate: install infra
 	$(PY) -m wacommon.migrations --create-db

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from lancepilot_ingest.bursts import Burst, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce import Debouncer
+from lancepilot_ingest.flush_marks import FlushMarks
 from wacommon.settings import Settings
 
 FAST = DebounceConfig(quiet_ms=200, max_wait_ms=2000, max_burst=50)
@@ -378,3 +379,20 @@ async def test_debounce_off_marks_flushed_in_batches_and_on_close(
         assert time.monotonic() < deadline, "marks not written"
         await asyncio.sleep(0.02)
     await fast.close()
+
+
+async def test_a_mark_the_database_refuses_does_not_hold_back_the_others(
+    pool: asyncpg.Pool, tenant: str
+) -> None:
+    conv = await new_conversation(pool, tenant)
+    ids = [await store(pool, tenant, conv, f"p{i}") for i in range(2)]
+    marks = FlushMarks(pool, interval_s=3600)
+    now = datetime.now(UTC)
+    good = [Burst(tenant, conv, f"b-{i}", [i], now) for i in ids]
+    marks.add(Burst("not-a-tenant-id", conv, "b-bad", [1], now))  # the uuid column refuses it
+    for b in good:
+        marks.add(b)
+    await marks.flush()  # does not raise: the refused mark is dropped (recovery re-publishes)
+    assert await statuses(pool, tenant, ids) == {("flushed", b.burst_id) for b in good}
+    assert marks.pending == 0
+    await marks.close()

@@ -61,7 +61,7 @@ class Runtime:
             await _retry(lambda: ensure_database(s.database_url), "db_create")
             await apply_migrations(s.database_url)
         self.pool = await create_pool(s)
-        self.events = BufferedEventLog(self.pool)
+        self.events = BufferedEventLog(self.pool, max_buffer=s.event_log_max_buffer)
         self.redis = aioredis.from_url(
             s.redis_url, decode_responses=False, health_check_interval=15
         )

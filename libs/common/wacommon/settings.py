@@ -53,8 +53,14 @@ class Settings(BaseSettings):
     outage_hold_s: float = 300.0
     # how long one readiness / outage probe of a dependency may take before it counts as down
     dependency_probe_timeout_s: float = 2.0
+    # events held in memory while the database is unreachable; past it the oldest go to the log
+    event_log_max_buffer: int = 100_000
 
     http_host: str = "127.0.0.1"
+    # request bodies past this are refused (413) before routing, on every port
+    http_max_body_bytes: int = 4 * 1024 * 1024
+    # the larger cap of the routes that take uploads (knowledge documents)
+    http_max_upload_bytes: int = 25 * 1024 * 1024
     # when set, /metrics, /docs, /redoc and /openapi.json leave the service's port and are
     # served on INTERNAL_HTTP_HOST:INTERNAL_HTTP_PORT only (an interface the internet cannot reach)
     internal_http_port: int | None = None
@@ -99,6 +105,13 @@ class Settings(BaseSettings):
     # how long the record of an accepted send is retried through a database outage
     send_record_timeout_s: float = 30.0
     media_max_bytes: int = 16 * 1024 * 1024
+    # untrusted files (PDFs) are parsed in a child process under these bounds
+    parse_timeout_s: float = 20.0
+    parse_max_memory_bytes: int = 768 * 1024 * 1024
+    parse_concurrency: int = 2
+    # knowledge documents past these caps are refused (422) rather than cut silently
+    knowledge_max_pages: int = 2000
+    knowledge_max_chars: int = 5_000_000
 
     @cached_property
     def port(self) -> int:

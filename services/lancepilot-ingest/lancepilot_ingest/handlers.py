@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import orjson
 import structlog
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
+from lancepilot_ingest.item_rejects import isolated
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from lancepilot_ingest.pipeline import INBOUND, process_inbound, store_plain
 from wacommon import event_types as ev
@@ -47,6 +47,7 @@ from wacommon.schemas import (
     SendReply,
     WebhookReceived,
 )
+from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -78,12 +79,22 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
     if not isinstance(msg, WebhookReceived):
         raise PermanentError(f"unexpected message type {msg.type}")
     try:
-        payload = orjson.loads(msg.body)
-    except orjson.JSONDecodeError as exc:
+        # strings PostgreSQL refuses (U+0000, lone surrogates) are cleaned here, once
+        payload = loads_untrusted(msg.body)
+    except ValueError as exc:
         raise PermanentError("webhook body is not JSON") from exc
     if msg.provider is Provider.META:
         for item in parse_meta_webhook(payload):
-            await _meta_item(item, msg, deps)
+            # a routing failure of its own; once routed, `_meta_item` isolates with the tenant
+            await isolated(
+                _meta_item(item, msg, deps),
+                pool=deps.pool,
+                msg=msg,
+                provider=Provider.META,
+                tenant_id=None,
+                item=item,
+                provider_message_id=_meta_item_id(item),
+            )
         return
     if not msg.tenant_id:
         raise PermanentError("non-Meta webhook without a tenant")
@@ -95,7 +106,25 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
     if parsed.ignored is not None:
         await _ignored(deps, msg.tenant_id, msg.provider, parsed.ignored, msg.correlation_id)
     for parsed_message in parsed.messages:
-        await _parsed_message(parsed_message, msg.tenant_id, msg.instance_id, msg, deps)
+        await isolated(
+            _parsed_message(parsed_message, msg.tenant_id, msg.instance_id, msg, deps),
+            pool=deps.pool,
+            msg=msg,
+            provider=msg.provider,
+            tenant_id=msg.tenant_id,
+            item=parsed_message,
+            provider_message_id=parsed_message.provider_message_id,
+        )
+
+
+def _meta_item_id(item: MetaItem) -> str | None:
+    if isinstance(item, MetaMessageItem):
+        found = item.message.get("id")
+    elif isinstance(item, MetaStatusItem):
+        found = item.status.get("id")
+    else:
+        found = None
+    return found if isinstance(found, str) else None
 
 
 async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> None:
@@ -119,6 +148,20 @@ async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> 
         )
         return
     tenant_id, instance_id = str(instance["client_id"]), str(instance["id"])
+    await isolated(
+        _meta_routed(item, tenant_id, instance_id, msg, deps),
+        pool=deps.pool,
+        msg=msg,
+        provider=Provider.META,
+        tenant_id=tenant_id,
+        item=item,
+        provider_message_id=_meta_item_id(item),
+    )
+
+
+async def _meta_routed(
+    item: MetaItem, tenant_id: str, instance_id: str, msg: WebhookReceived, deps: IngestDeps
+) -> None:
     if isinstance(item, MetaMessageItem):
         await _inbound(
             item.to_inbound(tenant_id, instance_id, received_at=msg.received_at), msg, deps

@@ -9,7 +9,7 @@ import structlog
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handler_for, publish_burst
-from lancepilot_ingest.webhooks import webhooks_router
+from lancepilot_ingest.webhooks import MAX_BODY, webhooks_router
 from wacommon.broker.topology import INGEST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -36,7 +36,13 @@ async def run(settings: Settings) -> None:
         async def debounce_loop(stop: asyncio.Event) -> None:
             await debouncer.run(stop, flush)
 
-        await serve(app, settings, on_stop=[consumer.stop], background=[debounce_loop])
+        await serve(
+            app,
+            settings,
+            on_stop=[consumer.stop],
+            background=[debounce_loop],
+            body_limits={r"/(uazapi|lancepilot)/webhook(/.*)?": MAX_BODY},
+        )
 
 
 def main() -> None:
