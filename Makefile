@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra browser run test lint typecheck migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test fuzz lint typecheck migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ browser:
 
 test: install infra browser
 	$(PY) -m pytest
+
+# schemathesis over every HTTP service until the servers answered N generated requests
+N ?= 10000
+fuzz: install infra
+	$(PY) -m tests.fuzz.run --requests $(N)
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
