@@ -3,6 +3,8 @@
 Generated ids almost never name a row, so half of the generated path parameters are
 replaced by the seeded tenant's real ids and webhook secrets: the fuzzer then reaches
 the handlers behind the 404/401, with everything else in the request still generated.
+For the same reason a Meta delivery that carries a signature header is signed for real
+(a missing header is left missing), and a Uazapi body's `token` is the instance's.
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.core import NotSet
+
+from wacommon.providers.meta_webhook_checks import sign
 
 SEEDED: dict[str, str] = json.loads(os.environ.get("FUZZ_SEEDED") or "{}")
+APP_SECRET = os.environ.get("FUZZ_META_APP_SECRET", "")
+SIGNATURE = "x-hub-signature-256"
 
 
 def _real_value(path: str, name: str) -> str | None:
@@ -39,3 +46,35 @@ def flatmap_path_parameters(
     if real:
         choices.append(st.just({**path_parameters, **real}))
     return st.one_of(choices)
+
+
+@schemathesis.hook
+def before_call(context: schemathesis.HookContext, case: Any, kwargs: Any) -> None:
+    path = case.operation.path
+    if path == "/meta/webhook" and case.method.upper() == "POST":
+        headers: dict[str, Any] = case.headers or {}
+        raw = _sent_bytes(case.body)
+        for name in headers:
+            if name.lower() == SIGNATURE and raw is not None:
+                headers[name] = sign(raw, APP_SECRET)
+    elif (
+        path.startswith("/uazapi/webhook/")
+        and isinstance(case.body, dict)
+        and "token" in case.body
+        and SEEDED.get("uazapi_token")
+    ):
+        case.body["token"] = SEEDED["uazapi_token"]
+
+
+def _sent_bytes(body: object) -> bytes | None:
+    """The bytes the requests transport sends for a JSON body (signed as they will go)."""
+    if isinstance(body, bytes):
+        return body
+    if body is None:
+        return b"null"  # schemathesis sends an explicit null this way
+    if isinstance(body, NotSet):
+        return b""
+    try:
+        return json.dumps(body, allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return None

@@ -28,6 +28,9 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from tests.fakes.graph import GraphState
+from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
+from tests.fakes.server import serve_in_thread
 from tests.fuzz.stack import SCHEMA_PATH, FuzzStack, Served, fuzz_stack
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import delete_topology
@@ -38,9 +41,10 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = ROOT / ".run" / "fuzz"
 ADMIN_TOKEN = "fuzz-admin-token"
 PG_BASE = os.environ.get("TEST_PG_BASE", "postgresql://postgres@127.0.0.1:5432")
-# every check schemathesis has; the ones left out and why are in docs/operations.md
-CHECKS = "all"
-EXCLUDED_CHECKS: tuple[str, ...] = ()
+# every check schemathesis has runs (its default); where one cannot apply, the config says why
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+GRAPH = GraphAdminState()
+UAZAPI_TOKEN = "fuzz-uazapi-token"
 
 
 def fuzz_env(run_id: str) -> dict[str, str]:
@@ -54,7 +58,9 @@ def fuzz_env(run_id: str) -> dict[str, str]:
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "CRITICAL",
         "ADMIN_TOKEN": ADMIN_TOKEN,
-        "META_APP_SECRET": "fuzz-app-secret",
+        # the fake Graph server's app: Embedded Signup and the account routes reach it
+        "META_APP_ID": GRAPH.app_id,
+        "META_APP_SECRET": GRAPH.app_secret,
         "META_VERIFY_TOKEN": "fuzz-verify-token",
         "ENCRYPTION_KEY": "fuzz-encryption-passphrase",
     }
@@ -135,16 +141,23 @@ async def teardown(env: Mapping[str, str]) -> None:
 
 
 def seed_tenant(stack: FuzzStack, admin_token: str) -> dict[str, str]:
-    """A tenant with a Uazapi and a LancePilot instance, made through the admin API."""
+    """A tenant with forms on and a Uazapi and a LancePilot instance, made through the admin API."""
     gateway = next((s for s in stack.served if s.target.name == "meta-gateway"), None)
     if gateway is None:
         return {}
     auth = {"Authorization": f"Bearer {admin_token}"}
+    tools = {
+        "form_context": {"active": True, "send_greeting": True, "rate_limit_per_minute": 10**6}
+    }
     with httpx.Client(base_url=gateway.url, headers=auth, timeout=30) as http:
-        client = http.post("/admin/clients", json={"name": "Fuzz"}).raise_for_status().json()
-        seeded = {"client_id": client["id"]}
+        client = (
+            http.post("/admin/clients", json={"name": "Fuzz", "tools_config": tools})
+            .raise_for_status()
+            .json()
+        )
+        seeded = {"client_id": client["id"], "uazapi_token": UAZAPI_TOKEN}
         for provider, config in (
-            ("uazapi", {"url": "https://uazapi.invalid", "token": "fuzz-uazapi-token"}),
+            ("uazapi", {"url": "https://uazapi.invalid", "token": UAZAPI_TOKEN}),
             (
                 "lancepilot",
                 {"token": "fuzz-lp-token", "workspace_id": "w1", "number": "5511999990000"},
@@ -177,10 +190,10 @@ def schemathesis(
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     command = [
         str(Path(sys.executable).with_name("st")),
+        "--config-file",
+        str(CONFIG),
         "run",
         served.url + SCHEMA_PATH,
-        "--checks",
-        CHECKS,
         "--max-examples",
         str(examples),
         "--seed",
@@ -197,8 +210,6 @@ def schemathesis(
         "all",
         "--no-color",
     ]
-    for check in EXCLUDED_CHECKS:
-        command += ["--exclude-checks", check]
     run_env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks",
@@ -225,7 +236,10 @@ def fuzz(
     """Fuzz every target until the servers answered at least `requests` generated requests."""
     started = time.monotonic()
     base_seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
-    with fuzz_stack(env, names) as stack:
+    with (
+        serve_in_thread(combined_graph_app(GRAPH, GraphState())) as graph,
+        fuzz_stack({**env, "META_GRAPH_URL": graph.url}, names) as stack,
+    ):
         seeded = seed_tenant(stack, env["ADMIN_TOKEN"])
         baseline = {s.target.name: s.counter.requests for s in stack.served}
         figures = [ServiceFigures(s.target.name, operations(s)) for s in stack.served]

@@ -11,9 +11,12 @@ from typing import Any
 import structlog
 import uvicorn
 import uvloop
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from wacommon.runtime import Runtime
@@ -30,7 +33,7 @@ def health_router(runtime: Runtime | None) -> APIRouter:
     async def healthz() -> str:
         return "ok"
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "a dependency is not reachable"}})
     async def readyz() -> JSONResponse:
         if runtime is None:
             return JSONResponse({"status": "starting"}, status_code=503)
@@ -41,7 +44,7 @@ def health_router(runtime: Runtime | None) -> APIRouter:
             status_code=200 if ok else 503,
         )
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -52,7 +55,27 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
     """A FastAPI app with the operations routes; services add their own routers."""
     app = FastAPI(title=title)
     app.include_router(health_router(runtime))
+    app.add_exception_handler(StarletteHTTPException, _allow_every_method)
     return app
+
+
+async def _allow_every_method(request: Request, exc: Exception) -> Response:
+    """A 405's `Allow` lists every method of the path, not only those of the first route
+    matched (FastAPI makes one route per method, and Starlette stops at the first)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        routes = request.app.router.routes
+        allowed = [
+            method
+            for method in _METHODS
+            if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+        ]
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def serve(

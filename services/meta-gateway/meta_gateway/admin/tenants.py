@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from meta_gateway.admin.models import (
     ClientCreate,
     ClientOut,
@@ -17,9 +17,13 @@ from meta_gateway.admin.models import (
     ProviderUpdate,
 )
 from wacommon.crypto import SecretBox, mask
+from wacommon.http_errors import error_responses, invalid
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
+
+TOKEN_CONFLICT = error_responses({409: "token or api_key already in use"})
+INSTANCE_CONFLICT = error_responses({409: "an instance with this provider_type and name exists"})
 
 
 def _client_out(row: dict[str, Any]) -> ClientOut:
@@ -47,7 +51,10 @@ def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:
 def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> APIRouter:
     """`/admin/clients` and `/admin/clients/{id}/providers`."""
     router = APIRouter(
-        prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))]
+        prefix="/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     async def existing_client(client_id: str) -> str:
@@ -56,7 +63,12 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return cid
 
-    @router.post("/clients", status_code=status.HTTP_201_CREATED, response_model=ClientOut)
+    @router.post(
+        "/clients",
+        status_code=status.HTTP_201_CREATED,
+        response_model=ClientOut,
+        responses=TOKEN_CONFLICT,
+    )
     async def create_client(body: ClientCreate) -> ClientOut:
         """Create a tenant."""
         fields = body.model_dump(exclude_none=True)
@@ -88,12 +100,10 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row)
 
-    @router.patch("/clients/{client_id}", response_model=ClientOut)
+    @router.patch("/clients/{client_id}", response_model=ClientOut, responses=TOKEN_CONFLICT)
     async def update_client(client_id: str, body: ClientUpdate) -> ClientOut:
         """Change some fields of a tenant."""
         fields = body.model_dump(exclude_unset=True)
-        if "name" in fields and fields["name"] is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "name cannot be null")
         if fields.get("tools_config") is not None:
             fields["tools_config"] = box.seal(fields["tools_config"])
         try:
@@ -103,9 +113,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
             ) from None
         except asyncpg.NotNullViolationError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, f"{exc.column_name} cannot be null"
-            ) from None
+            raise invalid(("body", exc.column_name or ""), "cannot be null") from None
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row)
@@ -121,6 +129,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         "/clients/{client_id}/providers",
         status_code=status.HTTP_201_CREATED,
         response_model=ProviderOut,
+        responses=INSTANCE_CONFLICT,
     )
     async def create_provider(client_id: str, body: ProviderCreate) -> ProviderOut:
         """Add a provider instance; the answer carries its id and, for Uazapi/LancePilot, its webhook URL."""
@@ -152,7 +161,11 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
         return _provider_out(settings, row)
 
-    @router.patch("/clients/{client_id}/providers/{provider_id}", response_model=ProviderOut)
+    @router.patch(
+        "/clients/{client_id}/providers/{provider_id}",
+        response_model=ProviderOut,
+        responses=INSTANCE_CONFLICT,
+    )
     async def update_provider(
         client_id: str, provider_id: str, body: ProviderUpdate
     ) -> ProviderOut:

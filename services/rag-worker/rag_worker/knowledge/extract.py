@@ -87,6 +87,11 @@ def extract(name: str, data: bytes, kind: SourceKind | None = None) -> Extracted
         "html": lambda: html_sections(decode_text(data)),
     }[kind]()
     digest = hashlib.sha256(data).hexdigest()
+    # PostgreSQL text cannot hold NUL, which binary-ish files and PDFs carry as noise
+    sections = [
+        Section(s.heading.replace("\x00", ""), s.text.replace("\x00", ""), s.atomic)
+        for s in sections
+    ]
     return ExtractedDocument(name=name, kind=kind, content_hash=digest, sections=sections)
 
 

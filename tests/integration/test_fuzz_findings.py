@@ -1,0 +1,155 @@
+"""Regressions for what the HTTP fuzzer (tests/fuzz) found, each against the real service app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from meta_gateway.main import build_app as gateway_app
+from wacommon.runtime import Runtime
+from wacommon.settings import Settings
+
+AUTH = {"Authorization": "Bearer test-admin-token"}
+
+
+@pytest.fixture(scope="module")
+async def gateway(database: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The meta-gateway exactly as `main` builds it, on its own runtime."""
+    async with Runtime(settings, migrate=False) as runtime:
+        transport = httpx.ASGITransport(app=gateway_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw", headers=AUTH) as c:
+            yield c
+
+
+@pytest.fixture(scope="module")
+async def tenant(gateway: httpx.AsyncClient) -> str:
+    resp = await gateway.post("/admin/clients", json={"name": "Fuzz findings"})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"", {}),
+        (b"\xff\xfe not utf-8", {"content-type": "application/json"}),
+        (b'{"name": "x"}', {"content-type": "application/json"}),
+    ],
+)
+async def test_document_upload_with_a_bad_body_is_a_422_naming_the_field(
+    gateway: httpx.AsyncClient, tenant: str, body: bytes, headers: dict[str, str]
+) -> None:
+    # was a 500: the pydantic error (holding the raw bytes) went into the JSON answer
+    resp = await gateway.post(f"/admin/clients/{tenant}/documents", content=body, headers=headers)
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert isinstance(detail, list) and all(e["loc"][0] == "body" for e in detail)
+    assert all(isinstance(e["msg"], str) and e["msg"] for e in detail)
+
+
+async def test_null_for_a_required_column_is_a_422_naming_it(
+    gateway: httpx.AsyncClient, tenant: str
+) -> None:
+    # was a 500 (a constraint on a null), then a 422 whose detail was not the documented shape
+    resp = await gateway.patch(f"/admin/clients/{tenant}", json={"name": None, "bot_active": None})
+    assert resp.status_code == 422, resp.text
+    [error] = resp.json()["detail"]
+    assert error["loc"] == ["body"] and "bot_active, name cannot be null" in error["msg"]
+
+
+async def test_every_method_of_a_path_is_in_the_allow_header(gateway: httpx.AsyncClient) -> None:
+    resp = await gateway.options("/admin/clients")
+    assert resp.status_code == 405
+    assert set(resp.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "Loja\u0000"},
+        {"name": "Loja", "system_prompt": "oi\u0000"},
+        {"name": "Loja", "tools_config": {"custom_tools": [{"name": "x\u0000"}]}},
+        {"name": "Loja", "tools_config": {"chave\u0000": 1}},
+    ],
+)
+async def test_a_nul_character_is_a_422_not_a_database_error(
+    gateway: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    # was a 500: PostgreSQL text and jsonb cannot hold U+0000
+    resp = await gateway.post("/admin/clients", json=body)
+    assert resp.status_code == 422, resp.text
+    assert all(e["loc"][0] == "body" and len(e["loc"]) > 1 for e in resp.json()["detail"])
+
+
+async def test_a_nul_character_in_a_conversation_filter_or_a_search_is_a_422(
+    gateway: httpx.AsyncClient, tenant: str
+) -> None:
+    conversations = await gateway.get(
+        f"/admin/clients/{tenant}/conversations", params={"contact": "55\u0000"}
+    )
+    search = await gateway.get(f"/admin/clients/{tenant}/knowledge/search", params={"q": "a\u0000"})
+    assert conversations.status_code == 422 and conversations.json()["detail"][0]["loc"] == [
+        "query",
+        "contact",
+    ]
+    assert search.status_code == 422 and search.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+async def test_a_document_with_nul_characters_is_stored_without_them(
+    gateway: httpx.AsyncClient, tenant: str, pool: asyncpg.Pool
+) -> None:
+    resp = await gateway.post(
+        f"/admin/clients/{tenant}/documents",
+        files={
+            "file": ("menu.txt", b"Cardapio\n\nA pizza\x00 de queijo custa R$ 40.\n", "text/plain")
+        },
+    )
+    assert resp.status_code == 201, resp.text
+    texts = await pool.fetch("SELECT text FROM kb_chunks WHERE document_id = $1", resp.json()["id"])
+    assert [r["text"] for r in texts] == ["A pizza de queijo custa R$ 40."]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"bot_active": 0},
+        {"bot_active": "false"},
+        {"human_attendant_timeout": "60"},
+        {"human_attendant_timeout": 2**40},
+        {"bot_active": None},
+        {"tools_config": None},
+    ],
+)
+async def test_a_value_of_the_wrong_type_is_refused_not_coerced(
+    gateway: httpx.AsyncClient, tenant: str, body: dict[str, object]
+) -> None:
+    resp = await gateway.patch(f"/admin/clients/{tenant}", json=body)
+    assert resp.status_code == 422, resp.text
+
+
+async def test_a_whole_float_is_an_integer(gateway: httpx.AsyncClient, tenant: str) -> None:
+    resp = await gateway.patch(f"/admin/clients/{tenant}", json={"human_attendant_timeout": 60.0})
+    assert resp.status_code == 200 and resp.json()["human_attendant_timeout"] == 60
+
+
+async def test_a_meta_instance_needs_a_numeric_phone_id(
+    gateway: httpx.AsyncClient, tenant: str
+) -> None:
+    base = f"/admin/clients/{tenant}/providers"
+    bad = await gateway.post(
+        base, json={"provider_type": "meta", "config": {"phone_id": "abc", "access_token": "t"}}
+    )
+    assert bad.status_code == 422 and "phone_id" in bad.text
+    good = await gateway.post(
+        base, json={"provider_type": "meta", "config": {"phone_id": "123", "access_token": "t"}}
+    )
+    assert good.status_code == 201, good.text
+    # a config PATCH can still store anything: the account routes refuse it, no 500
+    patched = await gateway.patch(f"{base}/{good.json()['id']}", json={"config": {"phone_id": "x"}})
+    assert patched.status_code == 200
+    profile = await gateway.get(f"/admin/clients/{tenant}/meta/business-profile")
+    assert profile.status_code == 409 and "phone_id" in profile.text
+    await gateway.delete(f"{base}/{good.json()['id']}")
