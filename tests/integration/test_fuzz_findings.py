@@ -147,9 +147,41 @@ async def test_a_meta_instance_needs_a_numeric_phone_id(
         base, json={"provider_type": "meta", "config": {"phone_id": "123", "access_token": "t"}}
     )
     assert good.status_code == 201, good.text
-    # a config PATCH can still store anything: the account routes refuse it, no 500
     patched = await gateway.patch(f"{base}/{good.json()['id']}", json={"config": {"phone_id": "x"}})
-    assert patched.status_code == 200
-    profile = await gateway.get(f"/admin/clients/{tenant}/meta/business-profile")
-    assert profile.status_code == 409 and "phone_id" in profile.text
+    assert patched.status_code == 422 and "phone_id" in patched.text
     await gateway.delete(f"{base}/{good.json()['id']}")
+
+
+@pytest.mark.parametrize("key", ["access_token", "phone_id"])
+async def test_a_stored_credential_that_cannot_be_sent_is_a_409_not_a_500(
+    gateway: httpx.AsyncClient, tenant: str, pool: asyncpg.Pool, key: str
+) -> None:
+    # rows written before the admin API checked them (or by the legacy migration)
+    config = {"phone_id": "123", "access_token": "token", key: "caf\u00e9 x"}
+    row = await pool.fetchrow(
+        "INSERT INTO client_providers (client_id, provider_type, instance_name, config)"
+        " VALUES ($1, 'meta', $2, $3) RETURNING id",
+        tenant,
+        f"legacy-{key}",
+        config,
+    )
+    try:
+        resp = await gateway.get(
+            f"/admin/clients/{tenant}/meta/business-profile", params={"provider_id": str(row["id"])}
+        )
+        assert resp.status_code == 409 and key in resp.text
+    finally:
+        await pool.execute("DELETE FROM client_providers WHERE id = $1", row["id"])
+
+
+@pytest.mark.parametrize("key", ["access_token", "token"])
+async def test_a_token_that_cannot_be_an_http_header_is_refused(
+    gateway: httpx.AsyncClient, tenant: str, key: str
+) -> None:
+    # was a 500 on the next Graph call (httpx cannot encode the header)
+    config = {"phone_id": "123", "access_token": "t", "url": "https://u", "token": "t"}
+    resp = await gateway.post(
+        f"/admin/clients/{tenant}/providers",
+        json={"provider_type": "meta", "config": {**config, key: "tok\u00e9n"}},
+    )
+    assert resp.status_code == 422 and key in resp.text

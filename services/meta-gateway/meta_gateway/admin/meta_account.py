@@ -37,6 +37,7 @@ from wacommon.settings import Settings
 log = structlog.get_logger(__name__)
 
 GRAPH_ID_KEYS = frozenset({"phone_id", "waba_id"})
+HEADER_SAFE = r"[!-~]+"
 GRAPH_RESPONSES = error_responses(
     {
         400: "Graph refused the call (detail: step, code, message)",
@@ -125,11 +126,11 @@ def meta_account_router(
         value = row["config"].get(key)
         if not value:
             raise HTTPException(status.HTTP_409_CONFLICT, f"meta provider has no {key}")
-        if key in GRAPH_ID_KEYS and not re.fullmatch(GRAPH_ID, str(value)):
-            # it becomes a Graph URL path segment (a config PATCH may have stored anything)
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"meta provider has an invalid {key} (not a Graph id)"
-            )
+        # a Graph id becomes a URL path segment, the token a header (rows written before
+        # the admin API checked them may hold anything)
+        pattern = GRAPH_ID if key in GRAPH_ID_KEYS else HEADER_SAFE
+        if not re.fullmatch(pattern, str(value)):
+            raise HTTPException(status.HTTP_409_CONFLICT, f"meta provider has an invalid {key}")
         return str(value)
 
     async def failed(cid: str, row: dict[str, Any], exc: GraphCallFailed) -> HTTPException:

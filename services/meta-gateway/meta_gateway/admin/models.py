@@ -20,8 +20,10 @@ REQUIRED_CONFIG: dict[str, tuple[str, ...]] = {
     "uazapi": ("url", "token"),
     "lancepilot": ("token", "workspace_id", "number"),
 }
-# a required key whose value is more than "some text": it becomes a Graph URL path segment
-CONFIG_PATTERNS = {"phone_id": r"^\d{1,32}$"}
+# config keys whose value is more than "some text": a Graph id becomes a URL path segment,
+# a token an HTTP header (printable ASCII, or the send fails before it leaves)
+_HEADER_SAFE = r"^[!-~]+$"
+CONFIG_PATTERNS = {"phone_id": r"^\d{1,32}$", "access_token": _HEADER_SAFE, "token": _HEADER_SAFE}
 
 TIME_ZONES = sorted(available_timezones())
 
@@ -113,26 +115,47 @@ class ClientOut(BaseModel):
     updated_at: datetime
 
 
+def _config_patterns_schema() -> dict[str, Any]:
+    """CONFIG_PATTERNS as JSON Schema: whatever the provider type, when the key is given."""
+    patterns = {k: {"type": "string", "pattern": p} for k, p in CONFIG_PATTERNS.items()}
+    return {"properties": {"config": {"properties": patterns}}}
+
+
+def _check_config_patterns(config: dict[str, Any] | None) -> None:
+    bad = sorted(
+        k
+        for k, pattern in CONFIG_PATTERNS.items()
+        if config is not None
+        and k in config
+        and not (isinstance(config[k], str) and re.search(pattern, config[k]))
+    )
+    if bad:
+        raise ValueError(f"config has an invalid {', '.join(bad)}")
+
+
 def _required_config_schema() -> dict[str, Any]:
     """The `config` keys each provider_type needs, as JSON Schema (what the validator checks)."""
     return {
         "allOf": [
-            {
-                "if": {"properties": {"provider_type": {"const": kind}}},
-                "then": {
-                    "required": ["config"],
-                    "properties": {
-                        "config": {
-                            "required": list(keys),
-                            "properties": {
-                                k: {"type": "string", "pattern": CONFIG_PATTERNS.get(k, r"\S")}
-                                for k in keys
-                            },
-                        }
+            _config_patterns_schema(),
+            *(
+                {
+                    "if": {"properties": {"provider_type": {"const": kind}}},
+                    "then": {
+                        "required": ["config"],
+                        "properties": {
+                            "config": {
+                                "required": list(keys),
+                                "properties": {
+                                    k: {"type": "string", "pattern": CONFIG_PATTERNS.get(k, r"\S")}
+                                    for k in keys
+                                },
+                            }
+                        },
                     },
-                },
-            }
-            for kind, keys in REQUIRED_CONFIG.items()
+                }
+                for kind, keys in REQUIRED_CONFIG.items()
+            ),
         ]
     }
 
@@ -150,6 +173,7 @@ class ProviderCreate(BaseModel):
 
     @model_validator(mode="after")
     def _required_keys(self) -> ProviderCreate:
+        _check_config_patterns(self.config)
         missing = [
             k
             for k in REQUIRED_CONFIG[self.provider_type]
@@ -166,7 +190,9 @@ class ProviderCreate(BaseModel):
 
 
 class ProviderUpdate(BaseModel):
-    model_config = STRICT
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"allOf": [_config_patterns_schema()]}
+    )
 
     instance_name: (
         Annotated[NulFreeStr, Field(min_length=1, max_length=100)] | SkipJsonSchema[None]
@@ -178,6 +204,7 @@ class ProviderUpdate(BaseModel):
     @model_validator(mode="after")
     def _no_nulls(self) -> ProviderUpdate:
         refuse_nulls(self, frozenset(type(self).model_fields))
+        _check_config_patterns(self.config)
         return self
 
 
