@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from tests.fakes.graph import GraphState
 from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import serve_in_thread
-from tests.fuzz.stack import SCHEMA_PATH, FuzzStack, Served, fuzz_stack
+from tests.fuzz.stack import SCHEMA_PATH, SEEDING_HEADER, FuzzStack, Served, fuzz_stack
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import delete_topology
 from wacommon.migrations import apply_migrations, ensure_database
@@ -145,7 +145,7 @@ def seed_tenant(stack: FuzzStack, admin_token: str) -> dict[str, str]:
     gateway = next((s for s in stack.served if s.target.name == "meta-gateway"), None)
     if gateway is None:
         return {}
-    auth = {"Authorization": f"Bearer {admin_token}"}
+    auth = {"Authorization": f"Bearer {admin_token}", SEEDING_HEADER: "1"}
     tools = {
         "form_context": {"active": True, "send_greeting": True, "rate_limit_per_minute": 10**6}
     }
@@ -240,7 +240,6 @@ def fuzz(
         serve_in_thread(combined_graph_app(GRAPH, GraphState())) as graph,
         fuzz_stack({**env, "META_GRAPH_URL": graph.url}, names) as stack,
     ):
-        seeded = seed_tenant(stack, env["ADMIN_TOKEN"])
         baseline = {s.target.name: s.counter.requests for s in stack.served}
         figures = [ServiceFigures(s.target.name, operations(s)) for s in stack.served]
         total_ops = sum(f.operations for f in figures)
@@ -253,6 +252,8 @@ def fuzz(
             before = done
             for served, fig in zip(stack.served, figures, strict=True):
                 round_seed = base_seed + round_no
+                # a fresh tenant each time: the fuzzer edits (deactivates, re-keys) what it finds
+                seeded = seed_tenant(stack, env["ADMIN_TOKEN"])
                 code, tail = schemathesis(
                     served, examples=examples, seed=round_seed, env=env, seeded=seeded
                 )
