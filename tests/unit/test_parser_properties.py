@@ -49,7 +49,7 @@ from wacommon.providers.normalised import (
 from wacommon.providers.uazapi import check_uazapi_envelope, parse_uazapi_webhook
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # text as JSON carries it, NUL and control characters included
 texts = st.text(max_size=12) | st.sampled_from(
