@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from meta_gateway.main import build_app as gateway_app
+from metrics.app import create_app as create_metrics_app
+from metrics.settings import MetricsSettings
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
@@ -185,3 +187,17 @@ async def test_a_token_that_cannot_be_an_http_header_is_refused(
         json={"provider_type": "meta", "config": {**config, key: "tok\u00e9n"}},
     )
     assert resp.status_code == 422 and key in resp.text
+
+
+@pytest.mark.parametrize("query", ["to=0", "from=20260101", "from=2026-01-01T00:00"])
+async def test_a_metrics_day_is_only_an_iso_date(
+    pool: asyncpg.Pool, settings: Settings, query: str
+) -> None:
+    # `to=0` was read as 1970-01-01 and answered 200
+    values = {**settings.model_dump(), "service_name": "metrics"}
+    app = create_metrics_app(None, pool, MetricsSettings(_env_file=None, **values))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://m", headers=AUTH) as c:
+        resp = await c.get(f"/api/metrics/daily?{query}")
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["loc"] == ["query", query.split("=")[0]]
