@@ -11,6 +11,9 @@ from fastapi import HTTPException, Request, status
 from wacommon.http_errors import error_responses
 from wacommon.settings import Settings
 
+# a list offset is bound to a PostgreSQL bigint: a huge one is a 422, not an overflow (a 500)
+MAX_OFFSET = 2**31 - 1
+
 # what every admin route may answer besides its own codes and the 422
 ADMIN_RESPONSES = error_responses(
     {

@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, MAX_OFFSET, parse_id, require_admin
 from meta_gateway.admin.models import DbInt
 from wacommon import conversation_state
 from wacommon.api_types import NUL_FREE, NulFreeStr
@@ -78,7 +78,7 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         contact: str | None = Query(None, pattern=NUL_FREE),
         state: State | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> list[ConversationOut]:
         """Conversations with their state, since when and why."""
         rows = await conv_repo.list_conversations(

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, MAX_OFFSET, parse_id, require_admin
 from meta_gateway.admin.models import (
     ClientCreate,
     ClientOut,
@@ -84,7 +84,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
 
     @router.get("/clients", response_model=list[ClientOut])
     async def list_clients(
-        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)
     ) -> list[ClientOut]:
         """List tenants."""
         return [
