@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra browser run test chaos lint typecheck audit migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test chaos fuzz lint typecheck audit migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ test: install infra browser
 
 chaos: install infra
 	$(PY) -m pytest -m chaos tests/chaos -p no:randomly -s
+# schemathesis over every HTTP service until the servers answered N generated requests
+N ?= 10000
+fuzz: install infra
+	$(PY) -m tests.fuzz.run --requests $(N)
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

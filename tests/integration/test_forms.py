@@ -367,7 +367,7 @@ async def test_a_submission_without_a_phone_is_unprocessable_with_the_reason(
     cid, _ = await tenant(pool)
     resp = await submit(api, cid, {"nome": "Ana", "email": "ana@example.com", "telefone": "123"})
     assert resp.status_code == 422
-    assert "telefone" in resp.json()["detail"]
+    assert "telefone" in resp.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"{}", b"[]", b"42", b'"texto"', b"[1, 2]"])

@@ -175,13 +175,13 @@ async def test_a_second_signup_of_the_same_number_refreshes_the_token(env: Env) 
     assert BOX.open(rows[0]["config"])["access_token"] == "EAAsecond-token-000002"
 
 
-async def test_a_bad_code_answers_502_with_the_graph_reason_and_stores_nothing(env: Env) -> None:
+async def test_a_bad_code_answers_400_with_the_graph_reason_and_stores_nothing(env: Env) -> None:
     cid = await new_client(env)
     waba, phone = new_waba(env)
 
     resp = await signup(env, cid, waba, phone, "expired-or-unknown-code")
 
-    assert resp.status_code == 502
+    assert resp.status_code == 400
     detail = resp.json()["detail"]
     assert detail["step"] == "exchange_code" and detail["code"] == "100"
     assert "Invalid verification code" in detail["message"]
@@ -193,7 +193,7 @@ async def test_a_bad_code_answers_502_with_the_graph_reason_and_stores_nothing(e
     assert env.graph.calls("/subscribed_apps") == []
 
 
-async def test_a_failed_registration_answers_502_without_the_token_and_stores_nothing(
+async def test_a_failed_registration_answers_400_without_the_token_and_stores_nothing(
     env: Env,
 ) -> None:
     cid = await new_client(env)
@@ -203,7 +203,7 @@ async def test_a_failed_registration_answers_502_without_the_token_and_stores_no
 
     resp = await signup(env, cid, waba, phone, "code", pin="123456")
 
-    assert resp.status_code == 502
+    assert resp.status_code == 400
     assert (
         resp.json()["detail"]["code"] == "133005"
         and resp.json()["detail"]["step"] == "register_number"
@@ -295,7 +295,7 @@ async def test_templates_are_created_and_listed(env: Env) -> None:
     duplicate = await env.api.post(
         f"/admin/clients/{cid}/meta/templates", json=template, headers=AUTH
     )
-    assert duplicate.status_code == 502 and duplicate.json()["detail"]["code"] == "100"
+    assert duplicate.status_code == 400 and duplicate.json()["detail"]["code"] == "100"
 
 
 async def test_template_validation_names_the_field(env: Env) -> None:
@@ -388,14 +388,14 @@ async def test_provider_id_selects_the_instance_and_other_clients_ids_are_not_fo
     assert wrong.status_code == 422 and "provider_id" in wrong.text
 
 
-async def test_an_expired_token_answers_502_and_marks_the_instance_unhealthy(env: Env) -> None:
+async def test_an_expired_token_answers_409_and_marks_the_instance_unhealthy(env: Env) -> None:
     cid = await new_client(env)
     provider, _, phone = await signed_up(env, cid)
     env.graph.fail_next("message_templates", "token_expired")
 
     resp = await env.api.get(f"/admin/clients/{cid}/meta/templates", headers=AUTH)
 
-    assert resp.status_code == 502 and resp.json()["detail"]["code"] == "190"
+    assert resp.status_code == 409 and resp.json()["detail"]["code"] == "190"
     assert f"EAAtoken{phone}" not in resp.text
     healthy = await env.pool.fetchval(
         "SELECT healthy FROM client_providers WHERE client_id = $1 AND id = $2", cid, provider

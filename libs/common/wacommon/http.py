@@ -13,9 +13,12 @@ import structlog
 import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wacommon.body_limit import BodyLimit
@@ -33,7 +36,7 @@ def health_router(runtime: Runtime | None) -> APIRouter:
     async def healthz() -> str:
         return "ok"
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "a dependency is not reachable"}})
     async def readyz() -> JSONResponse:
         if runtime is None:
             return JSONResponse({"status": "starting"}, status_code=503)
@@ -44,7 +47,7 @@ def health_router(runtime: Runtime | None) -> APIRouter:
             status_code=200 if ok else 503,
         )
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -57,6 +60,7 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
     app.include_router(health_router(runtime))
     app.add_exception_handler(asyncpg.DataError, _refused_value)
     app.add_exception_handler(UnicodeEncodeError, _refused_value)
+    app.add_exception_handler(StarletteHTTPException, _allow_every_method)
     return app
 
 
@@ -142,6 +146,25 @@ def split_operations(app: ASGIApp) -> tuple[ASGIApp, FastAPI]:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
 
     return WithoutOperations(app), internal
+
+
+async def _allow_every_method(request: Request, exc: Exception) -> Response:
+    """A 405's `Allow` lists every method of the path, not only those of the first route
+    matched (FastAPI makes one route per method, and Starlette stops at the first)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        routes = request.app.router.routes
+        allowed = [
+            method
+            for method in _METHODS
+            if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+        ]
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def serve(

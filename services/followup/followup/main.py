@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from fastapi import FastAPI
+
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
 from followup.scanner import bootstrap
 from followup.settings import FollowupSettings
@@ -12,6 +14,11 @@ from rag_worker.llm.config import ai_settings_from_env
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
+
+
+def build_app(runtime: Runtime) -> FastAPI:
+    """The service's HTTP app (operations routes only: its work is the scan loop)."""
+    return service_app(runtime, "followup")
 
 
 async def run(settings: FollowupSettings) -> None:
@@ -28,7 +35,7 @@ async def run(settings: FollowupSettings) -> None:
             checker=LLMReminderCheck(tenants, clients, runtime.events),
             notifier=runtime.notifier,
         )
-        app = service_app(runtime, "followup")
+        app = build_app(runtime)
         try:
             await serve(app, settings, background=[scanner.loop])
         finally:

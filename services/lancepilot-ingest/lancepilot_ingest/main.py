@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+from starlette.types import ASGIApp
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
@@ -19,14 +20,20 @@ from wacommon.settings import Settings
 log = structlog.get_logger(__name__)
 
 
+def build_app(rt: Runtime) -> ASGIApp:
+    """The service's HTTP app on an opened runtime: operations routes and the webhooks."""
+    app = service_app(rt, "lancepilot-ingest")
+    app.include_router(webhooks_router(rt.pool, rt.secrets, rt.publisher))
+    return app
+
+
 async def run(settings: Settings) -> None:
     async with Runtime(settings) as rt:
         debouncer = Debouncer(rt.redis, settings, rt.pool)
         deps = IngestDeps(
             rt.pool, rt.publisher, rt.events, debouncer, rt.secrets, notifier=rt.notifier
         )
-        app = service_app(rt, "lancepilot-ingest")
-        app.include_router(webhooks_router(rt.pool, rt.secrets, rt.publisher))
+        app = build_app(rt)
         consumer = rt.consumer(INGEST_QUEUE, handler_for(deps))
         await consumer.start()
 

@@ -23,7 +23,7 @@ from wacommon.broker.publisher import Publisher, PublishFailed
 from wacommon.broker.topology import INGEST
 from wacommon.crypto import SecretBox
 from wacommon.providers.errors import InvalidWebhookPayload
-from wacommon.providers.lancepilot import check_lancepilot_envelope
+from wacommon.providers.lancepilot import INCOMING, OUTGOING, check_lancepilot_envelope
 from wacommon.providers.uazapi import check_uazapi_envelope, token_matches
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories.clients import token_digest
@@ -33,6 +33,55 @@ from wacommon.textclean import loads_untrusted
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _requires_when(field: str, values: list[str], required: str) -> dict[str, Any]:
+    return {
+        "if": {"properties": {field: {"enum": values}}, "required": [field]},
+        "then": {"properties": {required: {"type": "object"}}, "required": [required]},
+    }
+
+
+# the body is read by hand (it is published as received): the OpenAPI states exactly what
+# check_uazapi_envelope / check_lancepilot_envelope refuse with a 400
+UAZAPI_BODY = _json_body(
+    {
+        "type": "object",
+        "required": ["EventType"],
+        "properties": {
+            "EventType": {"type": "string", "minLength": 1},
+            "token": {"type": "string", "description": "the instance token"},
+        },
+        **_requires_when("EventType", ["messages"], "message"),
+    }
+)
+LANCEPILOT_BODY = _json_body(
+    {
+        "type": "object",
+        "required": ["event"],
+        "properties": {"event": {"type": "string", "minLength": 1}},
+        **_requires_when("event", [INCOMING, OUTGOING], "data"),
+    }
+)
+_ERRORS = {
+    "400": "not JSON, or not the provider's envelope",
+    "401": "unknown webhook URL",
+    "413": "body too large",
+    "503": "the broker did not confirm: the provider should deliver it again",
+}
+
+
+def _responses(*extra: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    described = {int(code): text for code, text in _ERRORS.items()}
+    described.update(dict(extra))
+    return {
+        200: {"description": "published to the ingest queue"},
+        **{code: {"description": text} for code, text in described.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -103,12 +152,18 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         return JSONResponse({"status": "accepted"})
 
-    @router.post("/uazapi/webhook/{secret}")
+    @router.post(
+        "/uazapi/webhook/{secret}",
+        openapi_extra=UAZAPI_BODY,
+        responses=_responses((403, "the body's token is not the instance token")),
+    )
     async def uazapi(secret: str, request: Request) -> Response:
         """A Uazapi instance webhook."""
         return await accept(Provider.UAZAPI, secret, request)
 
-    @router.post("/lancepilot/webhook/{secret}")
+    @router.post(
+        "/lancepilot/webhook/{secret}", openapi_extra=LANCEPILOT_BODY, responses=_responses()
+    )
     async def lancepilot(secret: str, request: Request) -> Response:
         """A LancePilot workspace webhook."""
         return await accept(Provider.LANCEPILOT, secret, request)

@@ -30,6 +30,7 @@ from wacommon import lead_context
 from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
 from wacommon.crypto import SecretBox
+from wacommon.http_errors import invalid
 from wacommon.lead_context import FormPayloadInvalid, LeadForm, PhoneNotFound
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import SendReply, utcnow
@@ -59,6 +60,24 @@ ON CONFLICT (client_id, contact_key) DO UPDATE SET
   updated_at = now()
 RETURNING id, provider, provider_instance_id, state, (xmax = 0) AS created
 """
+
+
+# read by hand (form tools post JSON or urlencoded, with their own field names)
+SUBMISSION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "description": "the form's fields (one of them a phone number), as an object"
+                    " or a list of {name, value}",
+                    "type": ["object", "array"],
+                }
+            },
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        },
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -214,7 +233,18 @@ def forms_router(
         """Form providers probe the URL with GET before saving it."""
         return {"status": "ok", "method": "POST"}
 
-    @router.post("/{client_id}/submit", response_model=None)
+    @router.post(
+        "/{client_id}/submit",
+        response_model=None,
+        openapi_extra=SUBMISSION_BODY,
+        responses={
+            400: {"description": "not JSON, or no field with a value"},
+            403: {"description": "missing or wrong form secret"},
+            404: {"description": "no such tenant, or its forms are off"},
+            413: {"description": "body too large"},
+            429: {"description": "too many submissions this minute (Retry-After)"},
+        },
+    )
     async def submit(client_id: str, request: Request) -> dict[str, Any] | JSONResponse:
         """Store the submission as the conversation's lead context; queue the greeting if asked."""
         client, cfg = await tenant(client_id)
@@ -244,7 +274,7 @@ def forms_router(
         except FormPayloadInvalid as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         except PhoneNotFound as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise invalid(("body",), str(exc)) from None
         greeting, outbound_id, conv_id = await _store(pool, client, cfg, form)
         if outbound_id is not None:
             try:

@@ -12,11 +12,13 @@ import asyncpg
 import orjson
 import structlog
 from fastapi import APIRouter, Header, HTTPException, Query, Response
+from pydantic import BeforeValidator
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrics import queries, report
 from metrics.auth import KeyResolver, Principal
+from wacommon.http_errors import invalid
 
 log = structlog.get_logger(__name__)
 
@@ -27,9 +29,28 @@ _TENANT_DAILY = re.compile(r"/api/clients/([^/]+)/metrics/daily")
 _NO_STORE = {"Cache-Control": "no-store"}
 _DEFAULT_DAYS = 30
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    """Only `YYYY-MM-DD` is a day here (pydantic alone would take `0` as 1970-01-01)."""
+    if value is not None and not (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
 Auth = Annotated[str | None, Header()]
-From = Annotated[date | None, Query(alias="from")]
-To = Annotated[date | None, Query(alias="to")]
+From = Annotated[date | None, BeforeValidator(_iso_day), Query(alias="from")]
+To = Annotated[date | None, BeforeValidator(_iso_day), Query(alias="to")]
+
+
+class RangeRefused(ValueError):
+    """A date range the API does not serve; `field` is the query parameter at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
 
 
 def _json(text: str | bytes) -> Response:
@@ -52,16 +73,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
+    return date.fromisoformat(str(_iso_day(value))) if value else None
 
 
 def _range(start: date | None, end: date | None, max_days: int) -> tuple[date, date]:
     end = end or datetime.now(UTC).date()
     start = start or end - timedelta(days=_DEFAULT_DAYS - 1)
     if start > end:
-        raise HTTPException(422, "from must not be after to")
+        raise RangeRefused("from", "from must not be after to")
     if (end - start).days + 1 > max_days:
-        raise HTTPException(422, f"range longer than {max_days} days")
+        raise RangeRefused("from", f"range longer than {max_days} days")
     return start, end
 
 
@@ -105,8 +126,8 @@ class TenantDaily:
             return _failure(404, "not found")
         try:
             first, last = _range(start, end, self._max_days)
-        except HTTPException as exc:
-            return _failure(exc.status_code, str(exc.detail))
+        except RangeRefused as exc:
+            return _failure(422, exc.reason)
         body = await report.tenant_daily(self._pool, cid, first, last)
         return 200, body, [(b"cache-control", b"no-store"), (b"content-type", _JSON_BYTES)]
 
@@ -159,7 +180,10 @@ def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> A
         authorization: Auth = None, start: From = None, end: To = None
     ) -> Response:
         await operator(authorization)
-        first, last = _range(start, end, max_days)
+        try:
+            first, last = _range(start, end, max_days)
+        except RangeRefused as exc:
+            raise invalid(("query", exc.field), exc.reason) from None
         return _json(await queries.operator_daily(pool, first, last))
 
     @router.get("/metrics/tenants")

@@ -8,6 +8,7 @@ import functools
 from datetime import date
 
 from metrics.aggregate import recompute
+from metrics.api import TenantDailyFirst
 from metrics.app import create_app
 from metrics.loop import aggregation_loop
 from metrics.settings import MetricsSettings
@@ -16,10 +17,16 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 
 
+def build_app(runtime: Runtime) -> TenantDailyFirst:
+    """The service's HTTP app on an opened runtime (its settings are `MetricsSettings`)."""
+    assert isinstance(runtime.settings, MetricsSettings)
+    return create_app(runtime, runtime.pool, runtime.settings)
+
+
 async def run(settings: MetricsSettings) -> None:
     """Serve the API and dashboard and aggregate in the background until SIGTERM."""
     async with Runtime(settings, broker=False) as runtime:
-        app = create_app(runtime, runtime.pool, settings)
+        app = build_app(runtime)
         loop = functools.partial(aggregation_loop, pool=runtime.pool, settings=settings)
         await serve(app, settings, background=[loop])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import httpx
+from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.knowledge.retrieval import PgRetriever
@@ -22,6 +23,11 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
+
+
+def build_app(rt: Runtime) -> FastAPI:
+    """The service's HTTP app (operations routes only: its work comes from the broker)."""
+    return service_app(rt, "rag-worker")
 
 
 async def run(settings: Settings) -> None:
@@ -68,7 +74,7 @@ async def run(settings: Settings) -> None:
         consumer = rt.consumer(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
         await consumer.start()
         try:
-            await serve(service_app(rt, "rag-worker"), settings, on_stop=[consumer.stop])
+            await serve(build_app(rt), settings, on_stop=[consumer.stop])
         finally:
             await clients.aclose()
 

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import structlog
+from fastapi import FastAPI
 
 from sender.clients.base import ProviderClient
 from sender.clients.lancepilot import LancePilotClient
@@ -31,6 +32,11 @@ log = structlog.get_logger(__name__)
 # server is closing, and the reset is ambiguous (the send may have happened), so the row
 # waits `send_reconcile_s` before anything retries it (seen in bench/e2e.py at 200/s).
 KEEPALIVE_EXPIRY_S = 4.0
+
+
+def build_app(rt: Runtime) -> FastAPI:
+    """The service's HTTP app (operations routes only: its work comes from the broker)."""
+    return service_app(rt, "sender")
 
 
 async def run(settings: Settings) -> None:
@@ -81,9 +87,7 @@ async def run(settings: Settings) -> None:
         async def relay(stop: asyncio.Event) -> None:
             await relay_loop(stop, rt.pool, rt.publisher, sending_after_s=settings.send_reconcile_s)
 
-        await serve(
-            service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay]
-        )
+        await serve(build_app(rt), settings, on_stop=[consumer.stop], background=[relay])
 
 
 def main() -> None:

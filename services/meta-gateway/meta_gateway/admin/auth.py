@@ -8,7 +8,20 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request, status
 
+from wacommon.http_errors import error_responses
 from wacommon.settings import Settings
+
+# a list offset is bound to a PostgreSQL bigint: a huge one is a 422, not an overflow (a 500)
+MAX_OFFSET = 2**31 - 1
+
+# what every admin route may answer besides its own codes and the 422
+ADMIN_RESPONSES = error_responses(
+    {
+        400: "the body could not be read (not UTF-8 or not the declared content type)",
+        401: "missing or wrong operator token",
+        404: "no such tenant or resource (another tenant's id answers the same)",
+    }
+)
 
 
 def require_admin(settings: Settings) -> Callable[[Request], Awaitable[None]]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, MAX_OFFSET, parse_id, require_admin
+from meta_gateway.admin.models import DbInt
 from wacommon import conversation_state
+from wacommon.api_types import NUL_FREE, NulFreeStr
+from wacommon.http_errors import error_responses
 from wacommon.repositories import conversations as conv_repo
 from wacommon.settings import Settings
 
@@ -32,14 +35,18 @@ class ConversationOut(BaseModel):
 
 
 class HandoverIn(BaseModel):
-    reason: str = Field(default="operator", max_length=200)
-    minutes: int | None = Field(
-        default=None, ge=1, le=60 * 24 * 30, description="omit to keep the human until resumed"
+    model_config = ConfigDict(strict=True)
+
+    reason: NulFreeStr = Field(default="operator", max_length=200)
+    minutes: Annotated[DbInt, Field(ge=1, le=60 * 24 * 30)] | None = Field(
+        default=None, description="omit to keep the human until resumed"
     )
 
 
 class ResumeIn(BaseModel):
-    reason: str = Field(default="operator", max_length=200)
+    model_config = ConfigDict(strict=True)
+
+    reason: NulFreeStr = Field(default="operator", max_length=200)
     clear_opt_out: bool = Field(default=False, description="also lift a customer's opt-out")
 
 
@@ -55,6 +62,7 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         prefix="/admin/clients/{client_id}/conversations",
         tags=["conversations"],
         dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     async def load(client_id: str, conversation_id: str) -> tuple[str, str]:
@@ -67,10 +75,10 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     @router.get("", response_model=list[ConversationOut])
     async def list_conversations(
         client_id: str,
-        contact: str | None = None,
+        contact: str | None = Query(None, pattern=NUL_FREE),
         state: State | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> list[ConversationOut]:
         """Conversations with their state, since when and why."""
         rows = await conv_repo.list_conversations(
@@ -83,7 +91,11 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         )
         return [_out(r) for r in rows]
 
-    @router.post("/{conversation_id}/handover", response_model=ConversationOut)
+    @router.post(
+        "/{conversation_id}/handover",
+        response_model=ConversationOut,
+        responses=error_responses({409: "the conversation cannot be handed over in its state"}),
+    )
     async def handover(client_id: str, conversation_id: str, body: HandoverIn) -> ConversationOut:
         """A human takes the conversation; the bot stays silent until resumed or the timeout."""
         cid, conv_id = await load(client_id, conversation_id)
@@ -101,7 +113,11 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         assert row is not None
         return _out(row)
 
-    @router.post("/{conversation_id}/resume", response_model=ConversationOut)
+    @router.post(
+        "/{conversation_id}/resume",
+        response_model=ConversationOut,
+        responses=error_responses({409: "the conversation is not in human handover"}),
+    )
     async def resume(client_id: str, conversation_id: str, body: ResumeIn) -> ConversationOut:
         """The bot answers again (and, if asked, an opt-out is cleared)."""
         cid, conv_id = await load(client_id, conversation_id)

@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from rag_worker.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
@@ -20,7 +20,9 @@ from rag_worker.knowledge.extract import (
 from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.llm.config import ai_settings_from_env
+from wacommon.api_types import NUL_FREE, NulFreeStr
 from wacommon.crypto import box_from_settings
+from wacommon.http_errors import invalid, invalid_model
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import knowledge as kb
 from wacommon.settings import Settings
@@ -29,8 +31,32 @@ MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
 
 class TextDocument(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(strict=True)
+
+    name: NulFreeStr = Field(min_length=1, max_length=200)
+    # document content: NUL characters are dropped with the rest of the extraction noise
     text: str = Field(min_length=1)
+
+
+# the body is read by hand (JSON or multipart): this is what the OpenAPI tells clients
+DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": TextDocument.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string", "maxLength": 200},
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 class DocumentOut(BaseModel):
@@ -73,6 +99,7 @@ def knowledge_router(
         prefix="/admin/clients/{client_id}",
         tags=["knowledge base"],
         dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     async def tenant(client_id: str) -> str:
@@ -85,27 +112,35 @@ def knowledge_router(
         row = await clients_repo.get_client(pool, cid)
         return dict(row["tools_config"] or {}) if row else {}
 
-    @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
+    @router.post(
+        "/documents",
+        status_code=status.HTTP_201_CREATED,
+        response_model=DocumentOut,
+        openapi_extra=DOCUMENT_BODY,
+        responses={
+            413: {"description": "document over 20 MB"},
+            415: {"description": "unsupported file type"},
+        },
+    )
     async def add_document(client_id: str, request: Request) -> DocumentOut:
         """Add or replace a document: a multipart `file` upload, or JSON `{name, text}`."""
         cid = await tenant(client_id)
         ctype = request.headers.get("content-type", "")
-        if ctype.startswith("multipart/form-data"):
+        upload_kind = ctype.startswith("multipart/form-data")
+        if upload_kind:
             form = await request.form()
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_ENTITY, "multipart field 'file' is required"
-                )
+                raise invalid(("body", "file"), "multipart field 'file' is required", "missing")
             data = await upload.read()
             name = str(form.get("name") or upload.filename or "documento.txt")
+            if "\x00" in name or len(name) > 200:
+                raise invalid(("body", "name"), "a name of 1 to 200 characters without NUL")
         else:
             try:
                 body = TextDocument.model_validate_json(await request.body())
             except ValidationError as exc:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_ENTITY, exc.errors(include_url=False)
-                ) from None
+                raise invalid_model(exc) from None
             name, data = body.name, body.text.encode()
         if len(data) > MAX_DOCUMENT_BYTES:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "document over 20 MB")
@@ -116,7 +151,7 @@ def knowledge_router(
         except DocumentNotSupported as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
         except DocumentUnreadable as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise invalid(("body", "file" if upload_kind else "text"), str(exc)) from None
         return _doc_out(doc)
 
     @router.get("/documents", response_model=list[DocumentOut])
@@ -142,7 +177,9 @@ def knowledge_router(
 
     @router.get("/knowledge/search", response_model=list[PassageOut])
     async def search(
-        client_id: str, q: str = Query(min_length=1, max_length=500), k: int = Query(3, ge=1, le=20)
+        client_id: str,
+        q: str = Query(min_length=1, max_length=500, pattern=NUL_FREE),
+        k: int = Query(3, ge=1, le=20),
     ) -> list[PassageOut]:
         """The passages the responder would receive for `q`, ranked."""
         cid = await tenant(client_id)

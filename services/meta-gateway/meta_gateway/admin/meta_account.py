@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,10 @@ import httpx
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from meta_gateway.admin.meta_account_models import (
     COEXISTENCE_EVENT,
+    GRAPH_ID,
     PIN_KEY,
     BusinessProfile,
     BusinessProfilePatch,
@@ -27,6 +29,7 @@ from meta_gateway.admin.models import ProviderOut
 from wacommon.crypto import SecretBox, mask
 from wacommon.dbtypes import Executor as Conn
 from wacommon.errors import RouteTaken
+from wacommon.http_errors import error_responses, invalid
 from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
@@ -34,9 +37,28 @@ from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+GRAPH_ID_KEYS = frozenset({"phone_id", "waba_id"})
+HEADER_SAFE = r"[!-~]+"
+GRAPH_RESPONSES = error_responses(
+    {
+        400: "Graph refused the call (detail: step, code, message)",
+        409: "the instance's credentials no longer work, or it lacks waba_id / access_token",
+        502: "Graph failed, throttled or could not be reached (detail: step, code, message)",
+    }
+)
+
 
 def graph_failure(exc: GraphCallFailed) -> HTTPException:
-    """A 502 naming the Graph step, code and message (which never carry a token)."""
+    """The Graph step, code and message (which never carry a token), with a status saying
+    whose problem it is: 400 when Graph refused what was asked (a bad code, a template it
+    rejects), 409 when the stored credentials no longer work, 502 only when Graph failed,
+    throttled or could not be reached (the one case where retrying as is may succeed)."""
+    if exc.credentials_invalid:
+        code = status.HTTP_409_CONFLICT
+    elif not exc.retryable and exc.http_status is not None and 400 <= exc.http_status < 500:
+        code = status.HTTP_400_BAD_REQUEST
+    else:
+        code = status.HTTP_502_BAD_GATEWAY
     detail = {
         "error": "meta_graph_error",
         "step": exc.step,
@@ -44,7 +66,7 @@ def graph_failure(exc: GraphCallFailed) -> HTTPException:
         "message": exc.message,
         "retryable": exc.retryable,
     }
-    return HTTPException(status.HTTP_502_BAD_GATEWAY, detail)
+    return HTTPException(code, detail)
 
 
 def meta_account_router(
@@ -55,6 +77,7 @@ def meta_account_router(
         prefix="/admin/clients/{client_id}/meta",
         tags=["meta account"],
         dependencies=[Depends(require_admin(settings))],
+        responses={**ADMIN_RESPONSES, **GRAPH_RESPONSES},
     )
     app_secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else None
 
@@ -89,10 +112,7 @@ def meta_account_router(
             if row is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
             if row["provider_type"] != "meta":
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    "provider_id: not a meta provider instance",
-                )
+                raise invalid(("query", "provider_id"), "not a meta provider instance")
             return row
         rows = [
             r
@@ -107,6 +127,11 @@ def meta_account_router(
         value = row["config"].get(key)
         if not value:
             raise HTTPException(status.HTTP_409_CONFLICT, f"meta provider has no {key}")
+        # a Graph id becomes a URL path segment, the token a header (rows written before
+        # the admin API checked them may hold anything)
+        pattern = GRAPH_ID if key in GRAPH_ID_KEYS else HEADER_SAFE
+        if not re.fullmatch(pattern, str(value)):
+            raise HTTPException(status.HTTP_409_CONFLICT, f"meta provider has an invalid {key}")
         return str(value)
 
     async def failed(cid: str, row: dict[str, Any], exc: GraphCallFailed) -> HTTPException:
@@ -117,7 +142,12 @@ def meta_account_router(
             )
         return graph_failure(exc)
 
-    @router.post("/embedded-signup", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
+    @router.post(
+        "/embedded-signup",
+        status_code=status.HTTP_201_CREATED,
+        response_model=SignupOut,
+        responses=error_responses({503: "META_APP_ID / META_APP_SECRET are not configured"}),
+    )
     async def embedded_signup(client_id: str, body: EmbeddedSignupIn) -> SignupOut:
         """Finish Embedded Signup: token exchange, app subscription, registration, storage."""
         cid = await tenant(client_id)
@@ -228,8 +258,6 @@ def meta_account_router(
     ) -> BusinessProfile:
         """Change some profile fields; answers the profile as Graph now holds it."""
         fields = body.model_dump(exclude_none=True)
-        if not fields:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "body: no field to change")
         cid = await tenant(client_id)
         row = await meta_instance(cid, provider_id)
         phone, token = credential(row, "phone_id"), credential(row, "access_token")

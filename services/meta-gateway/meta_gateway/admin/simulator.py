@@ -18,7 +18,7 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from rag_worker import context_window
 from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.clients import LLMClients
@@ -33,6 +33,7 @@ from rag_worker.responder import (
 )
 from rag_worker.responders.offline import OfflineResponder
 from rag_worker.tools.netguard import tool_http_client
+from wacommon.api_types import NUL_FREE
 from wacommon.crypto import SecretBox
 from wacommon.events import NullEventLog
 from wacommon.repositories import clients as clients_repo
@@ -44,11 +45,14 @@ from wacommon.settings import Settings
 
 SIM_PREFIX = "SIM:"
 
-Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Message = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=NUL_FREE),
+]
 
 
 class SimulateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     messages: list[Message] = Field(min_length=1, max_length=20, description="one burst")
     session: str | None = Field(
@@ -83,7 +87,10 @@ def simulator_router(
 ) -> APIRouter:
     """`POST /admin/clients/{id}/simulate`: the tenant's responder on a sandbox conversation."""
     router = APIRouter(
-        prefix="/admin", tags=["simulator"], dependencies=[Depends(require_admin(settings))]
+        prefix="/admin",
+        tags=["simulator"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
     )
     ai_settings = ai or ai_settings_from_env(os.environ)
     retriever = PgRetriever(pool)

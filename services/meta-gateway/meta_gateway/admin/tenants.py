@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, MAX_OFFSET, parse_id, require_admin
 from meta_gateway.admin.form_secret import ensure_form_secret
 from meta_gateway.admin.models import (
     ClientCreate,
@@ -19,9 +19,13 @@ from meta_gateway.admin.models import (
 )
 from wacommon.crypto import SecretBox, keep_masked, mask
 from wacommon.errors import RouteTaken
+from wacommon.http_errors import error_responses, invalid
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
+
+TOKEN_CONFLICT = error_responses({409: "token or api_key already in use"})
+INSTANCE_CONFLICT = error_responses({409: "an instance with this provider_type and name exists"})
 
 
 def _client_out(row: dict[str, Any], form_secret: str | None = None) -> ClientOut:
@@ -52,7 +56,10 @@ def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:
 def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> APIRouter:
     """`/admin/clients` and `/admin/clients/{id}/providers`."""
     router = APIRouter(
-        prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))]
+        prefix="/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     async def existing_client(client_id: str) -> str:
@@ -61,7 +68,12 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return cid
 
-    @router.post("/clients", status_code=status.HTTP_201_CREATED, response_model=ClientOut)
+    @router.post(
+        "/clients",
+        status_code=status.HTTP_201_CREATED,
+        response_model=ClientOut,
+        responses=TOKEN_CONFLICT,
+    )
     async def create_client(body: ClientCreate) -> ClientOut:
         """Create a tenant."""
         fields = body.model_dump(exclude_none=True)
@@ -79,7 +91,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
 
     @router.get("/clients", response_model=list[ClientOut])
     async def list_clients(
-        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET)
     ) -> list[ClientOut]:
         """List tenants."""
         return [
@@ -95,7 +107,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row)
 
-    @router.patch("/clients/{client_id}", response_model=ClientOut)
+    @router.patch("/clients/{client_id}", response_model=ClientOut, responses=TOKEN_CONFLICT)
     async def update_client(client_id: str, body: ClientUpdate) -> ClientOut:
         """Change some fields of a tenant."""
         fields = body.model_dump(exclude_unset=True)
@@ -115,9 +127,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
                 status.HTTP_409_CONFLICT, "token or api_key already in use"
             ) from None
         except asyncpg.NotNullViolationError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, f"{exc.column_name} cannot be null"
-            ) from None
+            raise invalid(("body", exc.column_name or ""), "cannot be null") from None
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row, generated)
@@ -133,6 +143,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
         "/clients/{client_id}/providers",
         status_code=status.HTTP_201_CREATED,
         response_model=ProviderOut,
+        responses=INSTANCE_CONFLICT,
     )
     async def create_provider(client_id: str, body: ProviderCreate) -> ProviderOut:
         """Add a provider instance; the answer carries its id and, for Uazapi/LancePilot, its webhook URL."""
@@ -166,7 +177,11 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
             raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
         return _provider_out(settings, row)
 
-    @router.patch("/clients/{client_id}/providers/{provider_id}", response_model=ProviderOut)
+    @router.patch(
+        "/clients/{client_id}/providers/{provider_id}",
+        response_model=ProviderOut,
+        responses=INSTANCE_CONFLICT,
+    )
     async def update_provider(
         client_id: str, provider_id: str, body: ProviderUpdate
     ) -> ProviderOut:

@@ -126,6 +126,11 @@ async def extract(
     if sum(len(s.text) for s in sections) > limits.max_chars:
         raise DocumentUnreadable(f"document over {limits.max_chars} characters")
     digest = hashlib.sha256(data).hexdigest()
+    # PostgreSQL text cannot hold NUL, which binary-ish files and PDFs carry as noise
+    sections = [
+        Section(s.heading.replace("\x00", ""), s.text.replace("\x00", ""), s.atomic)
+        for s in sections
+    ]
     return ExtractedDocument(name=name, kind=kind, content_hash=digest, sections=sections)
 
 
