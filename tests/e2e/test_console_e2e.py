@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}
-PHONE, DISPLAY, TOKEN = "333000333000333", "5511933330000", "EAAtokenC0000000000000000003"
+PHONE, DISPLAY, TOKEN = "777000777000777", "5511977770000", "EAAtokenConsole00000000000007"
 NO_DEBOUNCE = {"debounce": {"quiet_seconds": 0}}
 
 

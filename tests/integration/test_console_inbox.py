@@ -423,7 +423,6 @@ async def test_takeover_release_assign_and_close(
     types = [e["event_type"] for e in events]
     assert types == [
         "human_takeover",
-        "human_takeover",
         "bot_resumed",
         "conversation_assigned",
         "resolved",

@@ -22,6 +22,7 @@ from tests.integration.inbox_helpers import meta_tenant
 from tests.integration.test_followups import PLAN, T0, conversation, outbound, scanner
 from tests.integration.test_handover_pipeline import DELIVERY, Chat, says
 from tests.integration.test_sender_recheck import RecordingClient
+from wacommon import conversation_state as cs
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
@@ -180,3 +181,29 @@ async def test_an_attendants_file_is_uploaded_once_and_sent_by_media_id(
     assert document["caption"] == "Segue o orçamento" and document["filename"] == "orcamento.pdf"
     row = await pool.fetchrow("SELECT status, payload FROM chat_messages WHERE id = $1", row_id)
     assert row["status"] == "sent" and row["payload"]["media_id"] == document["id"]
+
+
+async def test_after_release_the_bot_sees_what_the_attendant_wrote(pool: asyncpg.Pool) -> None:
+    chat = await Chat.start(pool, says("Olá! Como posso ajudar?"), says("Anotado!"))
+    await chat.burst(await chat.inbound("oi"))
+    await chat.mark_outbox_sent()
+    async with pool.acquire() as conn:
+        result = await queue_human_reply(
+            conn,
+            chat.client_id,
+            chat.conversation_id,
+            user_id=str(uuid.uuid4()),
+            key="h1",
+            reply=HumanReply(kind="text", text="Seu pedido 123 sai amanhã cedo."),
+        )
+    assert result is not None and result[2] == "human"
+    await chat.mark_outbox_sent()
+    async with pool.acquire() as conn:
+        assert await cs.resume(conn, chat.client_id, chat.conversation_id, cause="console")
+    await chat.burst(await chat.inbound("e o frete?"))
+
+    assert len(chat.responder.inputs) == 2
+    history = chat.responder.inputs[1].history
+    assert [(t.role, t.text) for t in history if t.role == "human"] == [
+        ("human", "Seu pedido 123 sai amanhã cedo.")
+    ]

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
+from fastapi import FastAPI
 
 from console.settings import ConsoleSettings
 from tests.integration.console_helpers import console_app, console_settings, new_user, sign_in
@@ -32,20 +33,25 @@ def csettings(test_env: dict[str, str]) -> ConsoleSettings:
 
 
 @pytest.fixture()
-async def base_url(
+async def console(
     pool: asyncpg.Pool,
     redis_client: aioredis.Redis,
     amqp: AbstractRobustConnection,
     csettings: ConsoleSettings,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[tuple[str, FastAPI]]:
     publisher = AioPikaPublisher(amqp, csettings)
     app = console_app(csettings, pool, redis_client, publisher=publisher, connection=amqp)
     async with served(app) as url:
-        yield url
+        yield url, app
     hub = getattr(app.state, "stream_hub", None)
     if hub is not None:
         await hub.close()
     await publisher.close()
+
+
+@pytest.fixture()
+def base_url(console: tuple[str, FastAPI]) -> str:
+    return console[0]
 
 
 @asynccontextmanager
@@ -212,3 +218,32 @@ async def test_another_tenants_replay_is_empty(
         assert seen, "B's own rows replay"
         assert all(e.data["conversation_id"] == tenants.cid_b or e.event == "resync" for e in seen)
         assert not any(e.data.get("message_id") in a_ids for e in seen)
+
+
+async def test_a_broker_reconnect_replays_what_the_queue_missed(
+    console: tuple[str, FastAPI], pool: asyncpg.Pool, tenants: Tenants
+) -> None:
+    url, app = console
+    async with signed_in(url, tenants.agent_a["email"]) as a, stream(a) as (_, events):
+        # the first event starts the stream's ids (the hub is up once a stream is open)
+        hub = app.state.stream_hub
+        hub.publish_local(
+            {
+                "tenant_id": tenants.a.id,
+                "conversation_id": tenants.cid_a,
+                "kind": "message.created",
+                "message_id": 1,
+            }
+        )
+        await events.next()
+        # committed while the queue was gone: no notification will ever come for it
+        lost = await pool.fetchval(
+            "INSERT INTO chat_messages (client_id, conversation_id, direction, role, provider,"
+            " kind, content, status) VALUES ($1, $2, 'in', 'customer', 'meta', 'text',"
+            " 'perdida?', 'received') RETURNING id",
+            tenants.a.id,
+            tenants.cid_a,
+        )
+        hub._on_reconnect()  # what the robust connection calls once the broker is back
+        replayed = await events.until(_is("message.created", message_id=lost))
+        assert replayed.data["conversation_id"] == tenants.cid_a

@@ -265,25 +265,14 @@ def inbox_router() -> APIRouter:
             now = await conn.fetchval("SELECT now()")
             until = now + timedelta(minutes=minutes) if minutes else None
             if conv["state"] == "human":
-                # a new takeover replaces the pause's end (none = until released)
+                # already held: the new takeover only sets when the pause ends (none =
+                # until released); no transition, so no event (the dashboard counts takeovers)
                 await conn.execute(
                     "UPDATE active_conversations SET state_until = $3, state_reason = 'console',"
                     " updated_at = now() WHERE client_id = $1 AND id = $2 AND state = 'human'",
                     tenant,
                     cid,
                     until,
-                )
-                await append_event(
-                    conn,
-                    str(tenant),
-                    ev.HUMAN_TAKEOVER,
-                    {
-                        "cause": "console",
-                        "until": until.isoformat() if until else None,
-                        "user_id": str(user.id),
-                        "extended": True,
-                    },
-                    conversation_id=str(cid),
                 )
             else:
                 await cs.handover(conn, str(tenant), str(cid), cause="console", until=until)
