@@ -12,23 +12,29 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import os
 import re
 import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from console.settings import ConsoleSettings
+from followup.settings import FollowupSettings
+from metrics.settings import MetricsSettings
+from rag_worker.llm.config import ai_settings_from_env
 from tests.deploy.kustomize_lite import render
 from tests.unit.test_configuration_docs import NAMES as SETTING_NAMES
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.topology import BURST_QUEUE, INGEST_QUEUE, SEND_QUEUE
-from wacommon.settings import SERVICE_PORTS
+from wacommon.settings import SERVICE_PORTS, Settings
 from wacommon.supervisor import SERVICES, module_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -357,3 +363,19 @@ def test_every_setting_is_in_the_manifests_or_documented_as_not_applicable(overl
     assert set(config) <= SETTINGS_VARS, set(config) - SETTINGS_VARS
     known = SETTINGS_VARS | _env_example_settings()
     assert documented <= known, documented - known
+
+
+def test_the_config_values_parse_as_the_services_settings() -> None:
+    config = objects("production", "ConfigMap")["wa-config"]["data"]
+    env = {**config, "ADMIN_TOKEN": "x" * 32, "ENCRYPTION_KEY": "k"}
+    with mock.patch.dict(os.environ, env, clear=True):
+        for cls in (Settings, FollowupSettings, MetricsSettings, ConsoleSettings):
+            parsed = cls(_env_file=None)  # type: ignore[call-arg]
+            for name in cls.model_fields:
+                if name.upper() in config:
+                    assert getattr(parsed, name) is not None, name
+        assert Settings(_env_file=None).migrate_on_start is False  # type: ignore[call-arg]
+        assert ConsoleSettings(_env_file=None).console_insecure_cookies is False  # type: ignore[call-arg]
+    ai = ai_settings_from_env(config)
+    assert ai.llm_provider == config["LLM_PROVIDER"]
+    assert ai.llm_max_tokens == int(config["LLM_MAX_TOKENS"])
