@@ -91,14 +91,15 @@ def _strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
         return out
     merge_key = MERGE_KEYS.get(key)
     if isinstance(base, list) and isinstance(patch, list) and merge_key:
-        out_list = copy.deepcopy(base)
-        for item in patch:
-            same = [i for i, b in enumerate(out_list) if b.get(merge_key) == item[merge_key]]
-            if same:
-                out_list[same[0]] = _strategic_merge(out_list[same[0]], item)
-            else:
-                out_list.append(copy.deepcopy(item))
-        return out_list
+        # kustomize's order: the patch's items (merged with their namesakes) in the patch's
+        # order, then the items only the base has, in the base's order
+        by_key = {b.get(merge_key): b for b in base}
+        patched = [
+            _strategic_merge(by_key[i[merge_key]], i) if i[merge_key] in by_key else i
+            for i in patch
+        ]
+        named = {i[merge_key] for i in patch}
+        return copy.deepcopy(patched + [b for b in base if b.get(merge_key) not in named])
     # scalars and lists without a merge key are replaced whole
     return copy.deepcopy(patch)
 
