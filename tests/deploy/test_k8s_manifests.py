@@ -242,6 +242,11 @@ def test_only_the_gateway_and_ingest_are_open_to_everyone_and_the_console_to_the
     (rule,) = console["ingress"]
     (peer,) = rule["from"]
     assert set(peer) == {"namespaceSelector"}
+    # so the console may trust the controller's X-Forwarded-For (per-address sign-in limits)
+    (container,) = objects("production", "Deployment")["console"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert {"name": "FORWARDED_ALLOW_IPS", "value": "*"} in container["env"]
     (ingress,) = objects("production", "Ingress").values()
     backends = {
         path["backend"]["service"]["name"]
