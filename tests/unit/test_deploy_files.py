@@ -52,3 +52,12 @@ def test_compose_defines_every_service_with_its_port_and_a_healthcheck() -> None
 def test_image_installs_the_locked_dependencies() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "requirements.lock" in text and "COPY libs" in text and "COPY services" in text
+
+
+def test_image_runs_as_the_user_the_kubernetes_pods_ask_for() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    pods = yaml.safe_load_all((DEPLOY / "k8s" / "base" / "sender.yaml").read_text())
+    context = next(d for d in pods if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    uid, gid = context["securityContext"]["runAsUser"], context["securityContext"]["runAsGroup"]
+    assert f"USER {uid}:{gid}" in text
+    assert f"--uid {uid}" in text and f"--gid {gid}" in text
