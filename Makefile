@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra browser run test lint typecheck migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test chaos lint typecheck audit migrate migrate-legacy bench chat replay format clean
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ browser:
 test: install infra browser
 	$(PY) -m pytest
 
+chaos: install infra
+	$(PY) -m pytest -m chaos tests/chaos -p no:randomly -s
+
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
@@ -30,6 +33,9 @@ format: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+audit: install
+	scripts/audit.sh $(VENV)
 
 migrate: install infra
 	$(PY) -m wacommon.migrations --create-db

@@ -1,10 +1,15 @@
 """Retrieval quality: recall@1/@3 of the default retrieval vs BM25 and a plain OR full-text query.
 
-Loads a knowledge-base folder into a fresh temporary database (created and dropped here),
-asks every question of a JSONL set ({"question", "document", "answer"}: the answer is a
-distinctive substring of the passage that answers it) and counts a hit when a passage of the
-expected document contains that substring. Unanswerable questions (JSONL of {"question"})
-measure how often the default retrieval returns something when it should return nothing.
+Loads knowledge-base folders into a fresh temporary database (created and dropped here), one
+tenant per base, asks every question of JSONL sets ({"question", "document", "answer"}: the
+answer is a distinctive substring of the passage that answers it) and counts a hit when a
+passage of the expected document contains that substring. Unanswerable questions (JSONL of
+{"question"}) measure how often the default retrieval returns something when it should not.
+
+By default every base under tests/data/kbeval (see its README.md) and the demo base
+(tests/data/kb) are scored, the tuning and the held-out halves separately, per base and
+overall. `--kb FOLDER` scores one folder against `--questions` as before. `-v` prints the
+misses of the tuning half only: held-out questions are never printed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +38,13 @@ from wacommon.repositories.knowledge_text import unaccent
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_DIR = ROOT / "tests" / "data" / "kb"
+KBEVAL_DIR = ROOT / "tests" / "data" / "kbeval"
+DEMO = "demo"
+HALVES = ("tune", "holdout")
+DOCUMENT_SUFFIXES = {".md", ".txt", ".csv", ".html", ".pdf"}
 Ranked = list[tuple[str, str]]  # (document name, passage text), best first
+System = Callable[[str], Awaitable[Ranked]]
+DEFAULT_LABEL = "default (pt_unaccent + synonyms + spelling)"
 
 
 def _base_url() -> str:
@@ -79,12 +91,100 @@ ORDER BY ts_rank_cd(c.tsv, q) DESC, c.id LIMIT $3
 """
 
 
+@dataclass(frozen=True)
+class Half:
+    """One question set of a base: answerable questions and (optionally) unanswerable ones."""
+
+    questions: Path
+    unanswerable: Path | None
+
+
+@dataclass(frozen=True)
+class Base:
+    """A knowledge-base folder and its question sets by half ("tune", "holdout")."""
+
+    name: str
+    folder: Path
+    halves: dict[str, Half]
+
+
+@dataclass
+class Score:
+    """Hits over a question set; unanswerable questions that still got a passage."""
+
+    n: int = 0
+    r1: int = 0
+    r3: int = 0
+    seconds: float = 0.0
+    negatives: int = 0
+    answered: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    def add(self, other: Score) -> None:
+        self.n += other.n
+        self.r1 += other.r1
+        self.r3 += other.r3
+        self.seconds += other.seconds
+        self.negatives += other.negatives
+        self.answered += other.answered
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON-lines file (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def demo_base() -> Base:
+    """The pizzeria the retrieval was developed on: its own file names for the two halves."""
+    return Base(
+        DEMO,
+        KB_DIR,
+        {
+            "tune": Half(KB_DIR / "questions.jsonl", KB_DIR / "unanswerable.jsonl"),
+            "holdout": Half(KB_DIR / "questions_holdout.jsonl", None),
+        },
+    )
+
+
+def kbeval_base(folder: Path) -> Base:
+    """A base of tests/data/kbeval: tuning files beside the documents, held-out in holdout/."""
+    return Base(
+        folder.name,
+        folder,
+        {
+            "tune": Half(folder / "questions_tune.jsonl", folder / "unanswerable_tune.jsonl"),
+            "holdout": Half(
+                folder / "holdout" / "questions_holdout.jsonl",
+                folder / "holdout" / "unanswerable_holdout.jsonl",
+            ),
+        },
+    )
+
+
+def select_bases(names: list[str] | None) -> list[Base]:
+    """The named bases (a kbeval folder name, `demo`, or a folder path); all when none given."""
+    if not names:
+        found = sorted(p for p in KBEVAL_DIR.iterdir() if (p / "questions_tune.jsonl").exists())
+        return [kbeval_base(p) for p in found] + [demo_base()]
+    bases = []
+    for name in names:
+        if name == DEMO:
+            bases.append(demo_base())
+        elif (KBEVAL_DIR / name).is_dir():
+            bases.append(kbeval_base(KBEVAL_DIR / name))
+        elif Path(name).is_dir():
+            bases.append(kbeval_base(Path(name)))
+        else:
+            raise SystemExit(f"unknown base {name!r}: not under {KBEVAL_DIR} nor a folder")
+    return bases
+
+
 def _hit(ranked: Ranked, item: dict[str, Any], at: int) -> bool:
     return any(doc == item["document"] and item["answer"] in text for doc, text in ranked[:at])
 
 
 async def run(args: argparse.Namespace) -> None:
-    """Build the database, ingest, evaluate, print, drop."""
+    """Build the database, evaluate, print, drop."""
     db_name = f"wa_bench_{uuid.uuid4().hex[:8]}"
     dsn = f"{args.database_base}/{db_name}"
     await ensure_database(dsn)
@@ -93,7 +193,10 @@ async def run(args: argparse.Namespace) -> None:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         assert pool is not None
         try:
-            await evaluate(pool, args)
+            if args.kb:
+                await evaluate_folder(pool, args)
+            else:
+                await evaluate_bases(pool, args)
         finally:
             await pool.close()
     finally:
@@ -104,13 +207,21 @@ async def run(args: argparse.Namespace) -> None:
             await conn.close()
 
 
-async def evaluate(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
-    """Ingest the folder, then score every system on every question."""
-    client = await create_client(pool, {"name": "bench"})
+@dataclass(frozen=True)
+class Loaded:
+    """A base ingested under its own tenant: the systems to compare over it."""
+
+    client_id: str
+    files: int
+    chunks: int
+    systems: dict[str, System]
+
+
+async def load_base(pool: asyncpg.Pool, folder: Path, args: argparse.Namespace) -> Loaded:
+    """Ingest a folder's documents as a new tenant and build the four systems over them."""
+    client = await create_client(pool, {"name": f"bench {folder.name}"})
     client_id = str(client["id"])
-    files = sorted(
-        p for p in Path(args.kb).iterdir() if p.suffix in {".md", ".txt", ".csv", ".html", ".pdf"}
-    )
+    files = sorted(p for p in folder.iterdir() if p.suffix in DOCUMENT_SUFFIXES)
     for path in files:
         await ingest_document(pool, client_id, path.name, path.read_bytes())
     rows = await pool.fetch(
@@ -120,10 +231,7 @@ async def evaluate(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     )
     chunks = [(r["name"], r["text"]) for r in rows]
     bm25 = Bm25([f"{r['heading']}\n{r['text']}" for r in rows])
-    questions = [
-        json.loads(line) for line in Path(args.questions).read_text().splitlines() if line.strip()
-    ]
-    print(f"knowledge base: {len(files)} files, {len(chunks)} chunks; {len(questions)} questions")
+    bm25_folded = Bm25([unaccent(f"{r['heading']}\n{r['text']}") for r in rows])
 
     async def default(q: str) -> Ranked:
         found = await knowledge.search(pool, client_id, q, args.k, min_score=args.min_score)
@@ -139,42 +247,160 @@ async def evaluate(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     async def bm25_unaccent(q: str) -> Ranked:
         return [chunks[i] for i in bm25_folded.rank(unaccent(q))[: args.k]]
 
-    bm25_folded = Bm25([unaccent(f"{r['heading']}\n{r['text']}") for r in rows])
-    systems: dict[str, Callable[[str], Awaitable[Ranked]]] = {
-        "default (pt_unaccent + synonyms + spelling)": default,
+    systems: dict[str, System] = {
+        DEFAULT_LABEL: default,
         "BM25 (Python, word tokens)": baseline,
         "BM25 (Python, accents folded)": bm25_unaccent,
         "plain OR full-text (ts_rank_cd)": plain_or,
     }
+    return Loaded(client_id, len(files), len(chunks), systems)
+
+
+async def score(system: System, questions: list[dict[str, Any]], *, keep_misses: bool) -> Score:
+    """Recall@1/@3 hits of one system over a question set."""
+    result = Score(n=len(questions))
+    started = time.perf_counter()
+    for item in questions:
+        ranked = await system(item["question"])
+        result.r1 += _hit(ranked, item, 1)
+        result.r3 += _hit(ranked, item, 3)
+        if keep_misses and not _hit(ranked, item, 1):
+            tag = "miss@3" if not _hit(ranked, item, 3) else "miss@1"
+            top = ranked[0][1][:70].replace("\n", " ") if ranked else "-"
+            result.misses.append(f"  {tag}: {item['question']!r} -> {top!r}")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def count_answered(
+    pool: asyncpg.Pool, client_id: str, negatives: list[str], min_score: float
+) -> list[str]:
+    """The unanswerable questions the default retrieval still returned a passage for."""
+    answered = []
+    for q in negatives:
+        found = await knowledge.search(pool, client_id, q, 1, min_score=min_score)
+        if found:
+            answered.append(
+                f"  answered unanswerable {q!r} -> {found[0].score} {found[0].text[:60]!r}"
+            )
+    return answered
+
+
+def _rate(hits: int, n: int) -> str:
+    return f"{hits / n:.3f}" if n else "-"
+
+
+def _row(label: str, by_half: dict[str, Score]) -> str:
+    cells = []
+    for half in HALVES:
+        s = by_half.get(half, Score())
+        cells += [_rate(s.r1, s.n), _rate(s.r3, s.n)]
+    n = sum(s.n for s in by_half.values())
+    ms = sum(s.seconds for s in by_half.values()) * 1000 / n if n else 0.0
+    return f"{label:48} " + " ".join(f"{c:>8}" for c in cells) + f" {ms:8.1f}"
+
+
+def _header() -> str:
+    cols = ["tune@1", "tune@3", "hold@1", "hold@3", "ms/q"]
+    return f"{'system':48} " + " ".join(f"{c:>8}" for c in cols)
+
+
+def _unanswerable_row(by_half: dict[str, Score]) -> str:
+    cells = []
+    for half in HALVES:
+        s = by_half.get(half, Score())
+        cells.append(f"{s.answered}/{s.negatives}" if s.negatives else "-")
+    return f"{'unanswerable that got a passage (default)':48} " + "".join(f"{c:>17}" for c in cells)
+
+
+async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    """Every selected base, both halves, then the totals."""
+    bases = select_bases(args.bases)
+    overall: dict[str, dict[str, dict[str, Score]]] = {"all": {}, "unseen": {}}
+    target_met: list[str] = []
+    print(f"k={args.k}, min_score={args.min_score}; recall@1/@3 per half (tune, held-out)")
+    for base in bases:
+        loaded = await load_base(pool, base.folder, args)
+        sets = {h: load_jsonl(half.questions) for h, half in base.halves.items()}
+        sizes = ", ".join(f"{h} {len(qs)}" for h, qs in sets.items())
+        print(f"\n== {base.name}: {loaded.files} files, {loaded.chunks} passages; {sizes}")
+        print(_header())
+        results: dict[str, dict[str, Score]] = {}
+        for label, system in loaded.systems.items():
+            by_half: dict[str, Score] = {}
+            for half, questions in sets.items():
+                verbose = args.verbose and half == "tune" and label == DEFAULT_LABEL
+                by_half[half] = await score(system, questions, keep_misses=verbose)
+                for line in by_half[half].misses:
+                    print(line)
+            results[label] = by_half
+            print(_row(label, by_half))
+        negatives_by_half: dict[str, Score] = {}
+        for half, spec in base.halves.items():
+            if spec.unanswerable is None or not spec.unanswerable.exists():
+                continue
+            negatives = [item["question"] for item in load_jsonl(spec.unanswerable)]
+            answered = await count_answered(pool, loaded.client_id, negatives, args.min_score)
+            negatives_by_half[half] = Score(negatives=len(negatives), answered=len(answered))
+            if args.verbose and half == "tune":
+                print("\n".join(answered))
+        print(_unanswerable_row(negatives_by_half))
+        results[DEFAULT_LABEL] = {
+            h: _with_negatives(s, negatives_by_half.get(h))
+            for h, s in results[DEFAULT_LABEL].items()
+        }
+        held = results[DEFAULT_LABEL].get("holdout")
+        if held and held.n and held.r1 / held.n >= 0.80 and held.r3 / held.n >= 0.95:
+            target_met.append(base.name)
+        for scope in ("all", "unseen"):
+            if scope == "unseen" and base.name == DEMO:
+                continue
+            for label, by_half in results.items():
+                total = overall[scope].setdefault(label, {})
+                for half, s in by_half.items():
+                    total.setdefault(half, Score()).add(s)
+    for scope, title in (("all", "all bases"), ("unseen", "all bases but the demo")):
+        if not overall[scope]:
+            continue
+        print(f"\n== overall, {title} (pooled questions)")
+        print(_header())
+        for label, by_half in overall[scope].items():
+            print(_row(label, by_half))
+        print(_unanswerable_row(overall[scope][DEFAULT_LABEL]))
+    print(
+        f"\nheld-out target (recall@1 >= 0.80 and recall@3 >= 0.95) met by the default on "
+        f"{len(target_met)}/{len(bases)} bases: {', '.join(target_met) or 'none'}"
+    )
+
+
+def _with_negatives(s: Score, negatives: Score | None) -> Score:
+    if negatives is not None:
+        s.negatives, s.answered = negatives.negatives, negatives.answered
+    return s
+
+
+async def evaluate_folder(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    """One folder against one question file (the original single-set report)."""
+    loaded = await load_base(pool, Path(args.kb), args)
+    questions = load_jsonl(Path(args.questions))
+    print(
+        f"knowledge base: {loaded.files} files, {loaded.chunks} chunks; {len(questions)} questions"
+    )
     print(f"{'system':48} {'recall@1':>9} {'recall@3':>9} {'ms/query':>9}")
-    for label, system in systems.items():
-        r1 = r3 = 0
-        started = time.perf_counter()
-        for item in questions:
-            ranked = await system(item["question"])
-            r1 += _hit(ranked, item, 1)
-            r3 += _hit(ranked, item, 3)
-            if args.verbose and label.startswith("default") and not _hit(ranked, item, 1):
-                tag = "miss@3" if not _hit(ranked, item, 3) else "miss@1"
-                top = ranked[0][1][:70].replace("\n", " ") if ranked else "-"
-                print(f"  {tag}: {item['question']!r} -> {top!r}")
-        ms = (time.perf_counter() - started) * 1000 / len(questions)
-        n = len(questions)
-        print(f"{label:48} {r1 / n:9.3f} {r3 / n:9.3f} {ms:9.1f}")
+    for label, system in loaded.systems.items():
+        verbose = args.verbose and label == DEFAULT_LABEL
+        s = await score(system, questions, keep_misses=verbose)
+        for line in s.misses:
+            print(line)
+        print(f"{label:48} {s.r1 / s.n:9.3f} {s.r3 / s.n:9.3f} {s.seconds * 1000 / s.n:9.1f}")
     if args.unanswerable and Path(args.unanswerable).exists():
-        negatives = [
-            json.loads(line)["question"]
-            for line in Path(args.unanswerable).read_text().splitlines()
-            if line.strip()
-        ]
-        answered = 0
-        for q in negatives:
-            found = await knowledge.search(pool, client_id, q, 1, min_score=args.min_score)
-            answered += bool(found)
-            if args.verbose and found:
-                print(f"  answered unanswerable {q!r} -> {found[0].score} {found[0].text[:60]!r}")
+        negatives = [item["question"] for item in load_jsonl(Path(args.unanswerable))]
+        answered = await count_answered(pool, loaded.client_id, negatives, args.min_score)
+        if args.verbose:
+            for line in answered:
+                print(line)
         print(
-            f"default: {answered}/{len(negatives)} unanswerable questions got a passage "
+            f"default: {len(answered)}/{len(negatives)} unanswerable questions got a passage "
             f"(min_score {args.min_score})"
         )
 
@@ -187,12 +413,21 @@ def main() -> None:
         default=_base_url(),
         help="server URL without database (default: from DATABASE_URL)",
     )
-    parser.add_argument("--kb", default=str(KB_DIR), help="knowledge-base folder")
+    parser.add_argument(
+        "--bases",
+        nargs="+",
+        metavar="BASE",
+        help=f"bases to score: folder names under {KBEVAL_DIR.relative_to(ROOT)}, "
+        f"{DEMO!r} for tests/data/kb, or folder paths (default: all of them and the demo)",
+    )
+    parser.add_argument("--kb", help="score this one folder against --questions instead")
     parser.add_argument("--questions", default=str(KB_DIR / "questions.jsonl"))
     parser.add_argument("--unanswerable", default=str(KB_DIR / "unanswerable.jsonl"))
     parser.add_argument("-k", type=int, default=3, help="passages retrieved per question")
     parser.add_argument("--min-score", type=float, default=knowledge.DEFAULT_MIN_SCORE)
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the misses")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print the misses (tuning half only)"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

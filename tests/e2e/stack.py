@@ -24,6 +24,13 @@ from wacommon.providers.meta_webhook_checks import sign
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"
 LOG_DIR = ROOT / ".run" / "e2e-logs"
+# a takeover window of 3 s for the sender (it refuses a window shorter than the provider
+# call's deadline plus the record's, see sender.deps.check_send_timing)
+SHORT_SEND_WINDOW = {
+    "SEND_RECONCILE_S": "3",
+    "SEND_HTTP_TIMEOUT_S": "2.5",
+    "SEND_RECORD_TIMEOUT_S": "0.25",
+}
 
 
 @dataclass

@@ -12,7 +12,15 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.e2e.stack import Stack, eventually, meta_status, meta_text, signed, two_tenant_batch
+from tests.e2e.stack import (
+    SHORT_SEND_WINDOW,
+    Stack,
+    eventually,
+    meta_status,
+    meta_text,
+    signed,
+    two_tenant_batch,
+)
 from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
 
@@ -52,7 +60,7 @@ async def env(
     amqp: AbstractRobustConnection,
 ) -> AsyncIterator[Env]:
     state, url = graph
-    stack = Stack({**test_env, "META_GRAPH_URL": url, "SEND_RECONCILE_S": "3"})
+    stack = Stack({**test_env, "META_GRAPH_URL": url, **SHORT_SEND_WINDOW})
     services = [stack.add(n) for n in ("meta-gateway", "lancepilot-ingest", "rag-worker", "sender")]
     try:
         await stack.start(*services)

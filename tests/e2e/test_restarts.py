@@ -1,6 +1,9 @@
 """Restarts of workers, broker and database under duplicated, reordered and malformed webhooks.
 
 PRODUCT.md promise: no inbound message lost, no reply sent twice (reliability.md T1, T2, T3, T6).
+The broker restarted is a RabbitMQ node of this test's own (`chaos.broker_node`), and the
+database "restart" is a cut of the proxy the services reach it through: the shared servers
+keep running for everyone else.
 """
 
 from __future__ import annotations
@@ -15,18 +18,27 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import PG_BASE, RUN_ID
 from tests.e2e.chaos import (
-    broker_controllable,
-    restart_broker_app,
-    start_broker_app,
+    OwnBroker,
+    broker_node,
+    proxy_to,
     terminate_db_backends,
+    via,
 )
-from tests.e2e.stack import Service, Stack, eventually, meta_status, meta_text, signed
+from tests.e2e.stack import (
+    SHORT_SEND_WINDOW,
+    Service,
+    Stack,
+    eventually,
+    meta_status,
+    meta_text,
+    signed,
+)
 from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
+from tests.fakes.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +82,11 @@ class Supervisor:
             await asyncio.sleep(0.3)
 
 
+__all__ = ["broker_node"]  # the module fixture this test uses
+
+DB_CUT_S = 3.0
+
+
 @dataclass
 class Env:
     stack: Stack
@@ -77,6 +94,8 @@ class Env:
     http: httpx.AsyncClient
     pool: asyncpg.Pool
     tenant: str
+    broker: OwnBroker
+    db: TcpProxy
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +111,19 @@ async def env(
     graph: tuple[GraphState, str],
     test_env: dict[str, str],
     pool: asyncpg.Pool,
-    amqp: AbstractRobustConnection,
+    broker_node: OwnBroker,
 ) -> AsyncIterator[Env]:
-    reason = broker_controllable()
-    if reason is not None:
-        pytest.skip(f"broker restart lever unavailable: {reason}")
     state, url = graph
-    stack = Stack({**test_env, "META_GRAPH_URL": url, "SEND_RECONCILE_S": "3"})
+    db = await proxy_to(test_env["DATABASE_URL"], 5432)
+    stack = Stack(
+        {
+            **test_env,
+            "AMQP_URL": broker_node.url,
+            "DATABASE_URL": via(test_env["DATABASE_URL"], db.port),
+            "META_GRAPH_URL": url,
+            **SHORT_SEND_WINDOW,
+        }
+    )
     services = [stack.add(n) for n in SERVICES]
     try:
         await stack.start(*services)
@@ -124,9 +149,10 @@ async def env(
                 },
             )
             assert resp.status_code == 201, resp.text
-            yield Env(stack, state, http, pool, tenant)
+            yield Env(stack, state, http, pool, tenant, broker_node, db)
     finally:
         stack.stop_all()
+        await db.stop()
 
 
 @dataclass
@@ -185,8 +211,9 @@ async def storm(http: httpx.AsyncClient, customers: list[Customer]) -> list[list
     return list(await asyncio.gather(*noise_tasks))
 
 
-async def chaos(sup: Supervisor, notes: list[str]) -> None:
-    """(1) SIGKILL an ingest replica and the rag-worker; (2) kill DB backends twice; (3) broker."""
+async def chaos(env: Env, sup: Supervisor, notes: list[str]) -> None:
+    """(1) SIGKILL an ingest replica and the rag-worker; (2) kill DB backends twice, then cut
+    the services' database link for DB_CUT_S; (3) restart the test's own broker node."""
     await asyncio.sleep(1.0)
     victims = [sup.live("lancepilot-ingest")[0], *sup.live("rag-worker")]
     for svc in victims:
@@ -200,9 +227,15 @@ async def chaos(sup: Supervisor, notes: list[str]) -> None:
         await asyncio.sleep(0.7)
         killed = await terminate_db_backends(f"{PG_BASE}/postgres", database)
         notes.append(f"pg_terminate_backend x{killed}")
+    await env.db.cut()
+    try:
+        await asyncio.sleep(DB_CUT_S)
+    finally:
+        await env.db.restore()
+    notes.append(f"database link cut for {DB_CUT_S}s")
     await asyncio.sleep(0.5)
     t0 = time.monotonic()
-    await restart_broker_app(down_seconds=2.0)
+    await env.broker.restart_app(down_seconds=2.0)
     notes.append(f"broker app restarted in {time.monotonic() - t0:.1f}s")
 
 
@@ -273,7 +306,7 @@ async def outcome(env: Env) -> Outcome:
     watcher = asyncio.create_task(sup.run())
     notes: list[str] = []
     try:
-        chaos_task = asyncio.create_task(chaos(sup, notes))
+        chaos_task = asyncio.create_task(chaos(env, sup, notes))
         noise_codes = await storm(env.http, customers)
         await chaos_task
         await retry_until_accepted(env.http, customers)
@@ -281,7 +314,6 @@ async def outcome(env: Env) -> Outcome:
         await asyncio.sleep(4.0)  # past SEND_RECONCILE_S: a wrongly doubled reply shows up
     finally:
         watcher.cancel()
-        await start_broker_app()  # idempotent: the broker is up for the tests after this one
     retried = sum(1 for c in customers if c.codes[:2] != [200, 200])
     print(f"\nchaos: {notes}; re-posted: {retried}; supervisor restarts: {sup.restarts}")
     rows = await eventually(lambda: inbound_rows(env), timeout=10, every=0.5)

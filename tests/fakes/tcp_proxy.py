@@ -52,3 +52,7 @@ class TcpProxy:
     async def restore(self) -> None:
         if self._server is None:
             self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        """Close for good (the same as a cut that is never restored)."""
+        await self.cut()

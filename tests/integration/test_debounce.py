@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from lancepilot_ingest.bursts import Burst, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce import Debouncer
+from lancepilot_ingest.flush_marks import FlushMarks
 from wacommon.settings import Settings
 
 FAST = DebounceConfig(quiet_ms=200, max_wait_ms=2000, max_burst=50)
@@ -325,6 +326,34 @@ async def test_redis_wiped_buffers_are_recovered_from_postgres(
     assert await deb.recover(tenant_id=tenant) == 0  # flushed rows are not buffered again
 
 
+@pytest.mark.parametrize("lost", ["due", "claimed"])
+async def test_buffers_orphaned_by_a_partial_redis_loss_are_recovered(
+    running: Callable[..., Awaitable[Debouncer]],
+    pool: asyncpg.Pool,
+    tenant: str,
+    redis_client: aioredis.Redis,
+    dsettings: Settings,
+    lost: str,
+) -> None:
+    """Redis kept the buffer (or the in-flight snapshot) but lost the entry pointing at it."""
+    deb = Debouncer(redis_client, dsettings, pool)
+    conv = await new_conversation(pool, tenant)
+    ids = [await store(pool, tenant, conv, f"m{i}") for i in range(2)]
+    for i, mid in enumerate(ids):
+        await deb.add(tenant, conv, mid, f"m{i}", datetime.now(UTC), FAST)
+    if lost == "claimed":
+        await asyncio.sleep(FAST.quiet_ms / 1000 + 0.1)
+        claims, _ = await deb._claim()  # a replica claimed the burst, then died
+        assert [c.conversation_id for c in claims] == [conv]
+    await redis_client.delete(dsettings.rkey("debounce", lost))
+    assert await deb.recover(tenant_id=tenant) == 1  # the one conversation, repaired
+    rec = Recorder()
+    await running(rec, lease_ms=60_000)
+    await wait_until(lambda: len(rec.bursts) == 1)
+    await asyncio.sleep(0.3)
+    assert rec.ids_of(conv) == [ids]
+
+
 async def test_debounce_off_marks_flushed_in_batches_and_on_close(
     redis_client: aioredis.Redis, dsettings: Settings, pool: asyncpg.Pool, tenant: str
 ) -> None:
@@ -350,3 +379,20 @@ async def test_debounce_off_marks_flushed_in_batches_and_on_close(
         assert time.monotonic() < deadline, "marks not written"
         await asyncio.sleep(0.02)
     await fast.close()
+
+
+async def test_a_mark_the_database_refuses_does_not_hold_back_the_others(
+    pool: asyncpg.Pool, tenant: str
+) -> None:
+    conv = await new_conversation(pool, tenant)
+    ids = [await store(pool, tenant, conv, f"p{i}") for i in range(2)]
+    marks = FlushMarks(pool, interval_s=3600)
+    now = datetime.now(UTC)
+    good = [Burst(tenant, conv, f"b-{i}", [i], now) for i in ids]
+    marks.add(Burst("not-a-tenant-id", conv, "b-bad", [1], now))  # the uuid column refuses it
+    for b in good:
+        marks.add(b)
+    await marks.flush()  # does not raise: the refused mark is dropped (recovery re-publishes)
+    assert await statuses(pool, tenant, ids) == {("flushed", b.burst_id) for b in good}
+    assert marks.pending == 0
+    await marks.close()

@@ -517,3 +517,30 @@ async def test_reminder_waits_while_a_human_has_the_conversation(pool: asyncpg.P
         await cs.resume(conn, client_id, conv, cause="operator")
     await scan.run_once(T0 + timedelta(hours=2, minutes=16))
     assert len(await outbound(pool, client_id, conv)) == 1
+
+
+async def test_a_delay_too_large_for_a_date_does_not_break_the_plan(pool: asyncpg.Pool) -> None:
+    # an imported or hand-edited config: timedelta(minutes=1e30) overflowed on every reply
+    plan = {
+        "active": True,
+        "stages": [{"type": "text", "delay_minutes": 1e30, "message": "Oi?"}],
+    }
+    client_id, conv = await conversation(pool, plan=plan)
+    due = (await followup_row(pool, client_id, conv))["followup_due_at"]
+    assert due is not None and due > T0 + timedelta(days=300)
+
+
+async def test_one_tenants_broken_config_does_not_hold_back_the_others(pool: asyncpg.Pool) -> None:
+    broken_plan = {**PLAN, "allowed_hours": {"enabled": True, "start": "08:00", "end": "20:00"}}
+    broken, broken_conv = await conversation(pool, plan=broken_plan)
+    # a time zone no database knows: the allowed-hours check raises for this tenant only
+    await pool.execute("UPDATE clients SET timezone = 'Mars/Olympus_Mons' WHERE id = $1", broken)
+    fine, fine_conv = await conversation(pool)
+    publisher = FakePublisher()
+    await scanner(pool, publisher).run_once(T0 + timedelta(minutes=60))
+    assert [r["content"] for r in await outbound(pool, fine, fine_conv)] == [
+        "Oi! Ainda posso ajudar?"
+    ]
+    assert await outbound(pool, broken, broken_conv) == []
+    # set aside, not retried at every scan: its follow-ups stop until the config is fixed
+    assert (await followup_row(pool, broken, broken_conv))["followup_due_at"] is None

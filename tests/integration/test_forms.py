@@ -562,3 +562,26 @@ async def test_the_admin_api_generates_the_secret_once_and_rotates_it(
             await c.post(f"/admin/clients/{uuid.uuid4()}/form-secret", headers=auth)
         ).status_code == 404
         assert (await c.post(f"/admin/clients/{cid}/form-secret")).status_code == 401
+
+
+async def test_nul_and_lone_surrogates_in_a_form_are_cleaned_not_a_500(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    cid, _ = await tenant(pool)
+    body = {"nome": "Maria\u0000 Silva", "telefone": "11 98888-1234", "Interesse": "a\ud800b"}
+    resp = await api.post(
+        f"/api/v1/forms/{cid}/submit",
+        content=json.dumps(body, ensure_ascii=True),
+        headers={"content-type": "application/json", **SIGNED},
+    )
+    assert resp.status_code == 200, resp.text
+    conv = await conversation(pool, cid, "5511988881234")
+    assert conv["contact_name"] == "Maria Silva"
+    assert conv["attributes"]["lead_context"]["fields"]["Interesse"] == "a\ufffdb"
+    resp = await api.post(
+        f"/api/v1/forms/{cid}/submit",
+        content="nome=Jo%00ana&telefone=11988885678",
+        headers={"content-type": "application/x-www-form-urlencoded", **SIGNED},
+    )
+    assert resp.status_code == 200, resp.text
+    assert (await conversation(pool, cid, "5511988885678"))["contact_name"] == "Joana"

@@ -28,6 +28,7 @@ from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Ten
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.graph import GraphState, make_graph_app
+from tests.fakes.hostile_pdfs import TRUNCATED_PDF, inflating_pdf
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState, create_app
@@ -558,3 +559,69 @@ async def test_a_lancepilot_media_url_is_streamed_and_capped(
         await rig.burst(doc)
         assert FETCHED == ["/f.pdf"]
     assert await rig.media_events() == [{"kind": "document", "ok": False, "reason": "too_large"}]
+
+
+@pytest.mark.parametrize("shape", ["inflating", "truncated", "not_pdf_inside"])
+async def test_an_unreadable_pdf_from_a_customer_gets_the_polite_reply(
+    shape: str,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    fakes: Fakes,
+    http: httpx.AsyncClient,
+    llm_clients: LLMClients,
+) -> None:
+    # bounds of the test's size, so the bomb hits them at once rather than at the defaults
+    rig = await new_rig(
+        pool,
+        settings,
+        fakes,
+        http,
+        llm_clients,
+        parse_timeout_s=5.0,
+        parse_max_memory_bytes=256 * 1024 * 1024,
+    )
+    data = {
+        "inflating": inflating_pdf(30),
+        "truncated": TRUNCATED_PDF,
+        "not_pdf_inside": b"%PDF-1.7\n" + bytes(range(256)) * 64,
+    }[shape]
+    media_id = fakes.graph.add_media(data, "application/pdf")
+    doc = await rig.inbound(
+        MessageKind.DOCUMENT, MediaRef(media_id=media_id, mime_type="application/pdf")
+    )
+
+    await rig.burst(doc)  # no exception: nothing to retry, nothing dead-lettered
+
+    assert rig.responder.inputs == []
+    assert await rig.outbox() == [POLITE_REPLIES["document"]]
+    (event,) = await rig.media_events()
+    assert event["kind"] == "document" and event["ok"] is False
+    assert event["reason"] in {"unreadable", "no_text"}
+
+
+async def test_model_and_transcript_text_postgres_refuses_is_cleaned_not_retried(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    fakes: Fakes,
+    http: httpx.AsyncClient,
+    llm_clients: LLMClients,
+) -> None:
+    # a transcript or a model answer is text the service did not write: a prompt-injected
+    # customer can make a model emit U+0000, which no text column takes
+    rig = await new_rig(pool, settings, fakes, http, llm_clients)
+    rig.responder.answer = "Claro\u0000, já te ajudo \ud83d."
+    previous = fakes.openai.transcript_text
+    fakes.openai.transcript_text = "Vocês \u0000abrem?"
+    media_id = fakes.graph.add_media(VOICE, "audio/ogg; codecs=opus")
+    voice = await rig.inbound(
+        MessageKind.AUDIO,
+        MediaRef(media_id=media_id, mime_type="audio/ogg; codecs=opus", voice=True),
+    )
+    try:
+        await rig.burst(voice)
+    finally:
+        fakes.openai.transcript_text = previous
+
+    assert (await rig.row(voice))["content"] == "Vocês abrem?"
+    assert await rig.outbox() == ["Claro, já te ajudo \ufffd."]
+    assert rig.sends() == 1

@@ -19,6 +19,7 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
 from wacommon.followups import cancel_followups
+from wacommon.human_send import HumanReply, queue_human_reply
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -178,3 +179,41 @@ async def test_followup_cancelled_by_a_customer_reply_is_not_sent(outbox: Outbox
     assert outbox.client.sent == []
     assert await outbox.status(row_id) == "dropped"
     assert [e["why"] for e in await outbox.dropped_events()] == ["customer_replied"]
+
+
+async def _human_reply(outbox: Outbox, text: str) -> int:
+    """An attendant's reply as the console queues it (`wacommon.human_send`)."""
+    async with outbox.pool.acquire() as conn:
+        result = await queue_human_reply(
+            conn,
+            outbox.client_id,
+            outbox.conversation_id,
+            user_id=str(uuid.uuid4()),
+            key=uuid.uuid4().hex,
+            reply=HumanReply(kind="text", text=text),
+        )
+    assert result is not None
+    return int(result[0]["id"])
+
+
+async def test_human_reply_is_sent_while_a_human_holds_the_conversation(outbox: Outbox) -> None:
+    stale_bot = await outbox.write("Resposta velha do robô", "bot")
+    # the reply itself takes the conversation over for the attendant
+    human = await _human_reply(outbox, "Oi, aqui é a Ana")
+    await outbox.send(stale_bot, "bot")
+    await outbox.send(human, "human")
+
+    assert [m.text for m in outbox.client.sent] == ["Oi, aqui é a Ana"]
+    assert await outbox.status(human) == "sent"
+    assert await outbox.status(stale_bot) == "dropped"
+
+
+async def test_human_row_is_never_dropped_even_under_a_bot_command(outbox: Outbox) -> None:
+    """A command that says `bot` (an old publisher, the relay of a row without origin) for a
+    human-written row: the row's role decides."""
+    human = await _human_reply(outbox, "Já verifiquei seu pedido")
+    await outbox.send(human, "bot")
+
+    assert [m.text for m in outbox.client.sent] == ["Já verifiquei seu pedido"]
+    assert await outbox.status(human) == "sent"
+    assert await outbox.dropped_events() == []

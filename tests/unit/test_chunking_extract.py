@@ -64,8 +64,8 @@ def test_html_keeps_visible_text_by_heading() -> None:
     ]
 
 
-def test_pdf_text_is_extracted_with_headings_and_joined_lines() -> None:
-    doc = extract("politicas.pdf", (KB / "politicas.pdf").read_bytes())
+async def test_pdf_text_is_extracted_with_headings_and_joined_lines() -> None:
+    doc = await extract("politicas.pdf", (KB / "politicas.pdf").read_bytes())
     assert doc.kind == "pdf"
     headings = [s.heading for s in doc.sections]
     assert "Reembolso" in headings
@@ -75,14 +75,14 @@ def test_pdf_text_is_extracted_with_headings_and_joined_lines() -> None:
     )
 
 
-def test_broken_pdf_is_unreadable() -> None:
+async def test_broken_pdf_is_unreadable() -> None:
     with pytest.raises(DocumentUnreadable):
-        extract("x.pdf", b"%PDF-1.4 not really a pdf")
+        await extract("x.pdf", b"%PDF-1.4 not really a pdf")
 
 
-def test_txt_in_windows_1252_is_decoded_and_short_lines_are_headings() -> None:
+async def test_txt_in_windows_1252_is_decoded_and_short_lines_are_headings() -> None:
     data = "HORÁRIO\n\nAbrimos às 8h.\n\nPreços sob consulta.".encode("cp1252")
-    doc = extract("info.txt", data)
+    doc = await extract("info.txt", data)
     assert doc.sections == [Section("HORÁRIO", "Abrimos às 8h.\n\nPreços sob consulta.")]
     assert len(doc.content_hash) == 64
 

@@ -80,18 +80,27 @@ WITH due AS (
 )
 INSERT INTO conversation_events (client_id, conversation_id, event_type, data, created_at)
 SELECT client_id, id, 'bot_resumed', '{"cause": "timeout"}'::jsonb, $1 FROM moved
+RETURNING client_id, conversation_id
 """
 
 
 async def expire_handovers(
-    pool: asyncpg.Pool, now: datetime | None = None, batch: int = 1000
+    pool: asyncpg.Pool,
+    now: datetime | None = None,
+    batch: int = 1000,
+    *,
+    resumed: list[tuple[str, str]] | None = None,
 ) -> int:
-    """Resume every timed handover whose end has passed (all tenants); returns how many."""
+    """Resume every timed handover whose end has passed (all tenants); returns how many.
+
+    `resumed` collects (tenant id, conversation id) of each one (for live notifications).
+    """
     total = 0
     while True:
         at = now or await pool.fetchval("SELECT now()")
-        status = await pool.execute(_EXPIRE, at, batch)
-        moved = int(status.rsplit(" ", 1)[-1])
-        total += moved
-        if moved < batch:
+        rows = await pool.fetch(_EXPIRE, at, batch)
+        if resumed is not None:
+            resumed.extend((str(r["client_id"]), str(r["conversation_id"])) for r in rows)
+        total += len(rows)
+        if len(rows) < batch:
             return total

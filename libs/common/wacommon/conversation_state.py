@@ -220,8 +220,14 @@ async def close(
     cause: str,
     correlation_id: str | None = None,
     now: datetime | None = None,
+    event: str = ev.RESOLVED,
+    extra: dict[str, Any] | None = None,
 ) -> bool:
-    """Bot or human -> closed; event resolved with the time since the conversation (re)opened."""
+    """Bot or human -> closed; event resolved with the time since the conversation (re)opened.
+
+    `event` another close event (conversation_closed: closed without a resolution);
+    `extra` more keys for its data (who closed it, the resolution).
+    """
     async with conn.transaction():
         opened = await conn.fetchrow(
             "SELECT coalesce((attributes->>'opened_at')::timestamptz, created_at) AS opened_at,"
@@ -242,8 +248,8 @@ async def close(
             allowed_from=(BOT, HUMAN),
             reason=cause,
             until=None,
-            event=ev.RESOLVED,
-            data={"by": by, "cause": cause, "duration_ms": duration_ms},
+            event=event,
+            data={"by": by, "cause": cause, "duration_ms": duration_ms, **(extra or {})},
             correlation_id=correlation_id,
             now=now,
         )

@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections import deque
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 import structlog
+from prometheus_client import Counter
 
 from wacommon.dbtypes import Conn
+from wacommon.infra_errors import is_infrastructure
+from wacommon.textclean import storable_text
 
 log = structlog.get_logger(__name__)
+
+EVENTS_REJECTED = Counter(
+    "wa_event_log_rejected_total",
+    "Events the database refused, set aside in event_log_rejects",
+    ["event_type"],
+)
+EVENTS_OVERFLOW = Counter(
+    "wa_event_log_overflow_total",
+    "Buffered events pushed out of memory (to the log) while the database was unreachable",
+)
+
+_Row = tuple[Any, ...]
 
 _INSERT = (
     "INSERT INTO conversation_events (client_id, conversation_id, event_type, data,"
@@ -66,15 +83,35 @@ class PgEventLog:
 
 
 class BufferedEventLog(PgEventLog):
-    """Batches pool appends (not transactional ones) and flushes them every `interval`."""
+    """Batches pool appends (not transactional ones) and flushes them every `interval`.
 
-    def __init__(self, pool: asyncpg.Pool, *, interval: float = 0.2, max_batch: int = 500) -> None:
+    A batch the database refuses for one of its rows is written again row by row: each
+    refused row goes to `event_log_rejects` with its error (counted, logged once), the
+    others land. An outage keeps the batch for the next flush, but never more than
+    `max_buffer` rows: past that the oldest are written to the log (so they can still be
+    replayed from it) and counted, rather than growing the heap until the service dies.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        interval: float = 0.2,
+        max_batch: int = 500,
+        max_buffer: int = 100_000,
+    ) -> None:
         super().__init__(pool)
-        self._buffer: list[tuple[Any, ...]] = []
+        self._buffer: deque[_Row] = deque()
         self._interval = interval
         self._max_batch = max_batch
+        self._max_buffer = max(max_buffer, 1)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def pending(self) -> int:
+        """Events held in memory, not yet written."""
+        return len(self._buffer)
 
     async def append(
         self,
@@ -98,25 +135,81 @@ class BufferedEventLog(PgEventLog):
                 conn=conn,
             )
             return
-        self._buffer.append(
-            (client_id, conversation_id, event_type, data or {}, correlation_id, at)
-        )
+        self._keep([(client_id, conversation_id, event_type, data or {}, correlation_id, at)])
         if self._task is None:
             self._task = asyncio.create_task(self._run())
-        if len(self._buffer) >= self._max_batch:
+        if len(self._buffer) >= self._max_batch and not self._lock.locked():
             await self.flush()
+
+    def _keep(self, rows: list[_Row], *, front: bool = False) -> None:
+        if front:
+            self._buffer.extendleft(reversed(rows))
+        else:
+            self._buffer.extend(rows)
+        over = len(self._buffer) - self._max_buffer
+        if over <= 0:
+            return
+        EVENTS_OVERFLOW.inc(over)
+        for _ in range(over):
+            row = self._buffer.popleft()
+            log.error(
+                "event_log_overflow",
+                client_id=row[0],
+                conversation_id=row[1],
+                event_type=row[2],
+                data=row[3],
+                correlation_id=row[4],
+                at=row[5].isoformat() if row[5] else None,
+                max_buffer=self._max_buffer,
+            )
 
     async def flush(self) -> None:
         async with self._lock:
-            batch, self._buffer = self._buffer, []
+            batch = list(self._buffer)
+            self._buffer.clear()
             if not batch:
                 return
             try:
                 await self._pool.executemany(_INSERT, batch)
-            except Exception:
-                # keep what could not be written for the next flush
-                self._buffer[:0] = batch
-                raise
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    # keep what could not be written for the next flush
+                    self._keep(batch, front=True)
+                    raise
+                await self._row_by_row(batch)
+
+    async def _row_by_row(self, batch: list[_Row]) -> None:
+        """Write a refused batch one row at a time; refused rows go to the side table."""
+        for i, row in enumerate(batch):
+            try:
+                await self._pool.execute(_INSERT, *row)
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    self._keep(batch[i:], front=True)
+                    raise
+                try:
+                    await self._reject(row, exc)
+                except BaseException:
+                    # the side table could not take it either: nothing is dropped
+                    self._keep(batch[i:], front=True)
+                    raise
+
+    async def _reject(self, row: _Row, exc: Exception) -> None:
+        client_id, conversation_id, event_type, data, correlation_id, at = row
+        error = storable_text(f"{type(exc).__name__}: {exc}")[:2000]
+        EVENTS_REJECTED.labels(storable_text(str(event_type))[:64]).inc()
+        log.error("event_rejected", client_id=str(client_id), event_type=event_type, error=error)
+        await self._pool.execute(
+            "INSERT INTO event_log_rejects (client_id, conversation_id, event_type, data,"
+            " correlation_id, event_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            _text(client_id),
+            _text(conversation_id),
+            _text(event_type) or "",
+            _evidence(data),
+            _text(correlation_id),
+            at if isinstance(at, datetime) else None,
+            error,
+        )
 
     async def _run(self) -> None:
         while True:
@@ -134,6 +227,19 @@ class BufferedEventLog(PgEventLog):
                 await self._task
             self._task = None
         await self.flush()
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else storable_text(str(value))
+
+
+def _evidence(data: object) -> str:
+    """The refused event's data as text, whatever made jsonb refuse it."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(data)
+    return storable_text(text)
 
 
 class NullEventLog:

@@ -53,11 +53,19 @@ class FollowupPlan:
         return self.stages[index] if self.active and 0 <= index < len(self.stages) else None
 
 
+# a year: a longer delay or window is a typo, and one past the date range broke every reply
+MAX_SPAN = 366 * 24 * 60
+
+
 def _minutes(value: Any, default: float) -> float:
+    """A non-negative number (minutes, or hours for the window) at most MAX_SPAN; else `default`."""
     try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return default
+    if number != number:  # NaN
+        return default
+    return min(max(0.0, number), float(MAX_SPAN))
 
 
 def parse_plan(config: dict[str, Any] | None) -> FollowupPlan:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
+import asyncpg
 import structlog
 import uvicorn
 import uvloop
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wacommon.body_limit import BodyLimit
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
@@ -53,7 +55,41 @@ def service_app(runtime: Runtime | None, title: str) -> FastAPI:
     """A FastAPI app with the operations routes; services add their own routers."""
     app = FastAPI(title=title)
     app.include_router(health_router(runtime))
+    app.add_exception_handler(asyncpg.DataError, _refused_value)
+    app.add_exception_handler(UnicodeEncodeError, _refused_value)
     return app
+
+
+async def _refused_value(request: Request, exc: Exception) -> JSONResponse:
+    """A request value PostgreSQL refuses (U+0000, a lone surrogate, a number out of range)
+    is the caller's mistake: 422 with the reason, not a 500. The value itself is not echoed
+    (asyncpg puts it in its message, and it may be a secret)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    log.warning("request_value_refused", path=request.url.path, sqlstate=sqlstate)
+    reason = (
+        "a value in the request cannot be stored: text may not contain U+0000 or lone"
+        " surrogates, and numbers and dates must be in range"
+    )
+    return JSONResponse({"detail": reason}, status_code=422)
+
+
+def server_config(
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    body_limits: Mapping[str, int] | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> uvicorn.Config:
+    """The uvicorn configuration of one of a service's ports: bodies capped before routing."""
+    return uvicorn.Config(
+        BodyLimit(app, settings.http_max_body_bytes, body_limits),
+        host=host or settings.http_host,
+        port=port or settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 # what an operator needs and the internet must not see: metrics and the API's full map
@@ -114,28 +150,19 @@ async def serve(
     *,
     on_stop: list[Callable[[], Awaitable[None]]] | None = None,
     background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] | None = None,
+    body_limits: Mapping[str, int] | None = None,
 ) -> None:
     """Serve HTTP and background loops until SIGTERM/SIGINT; then drain and stop."""
     internal_app: FastAPI | None = None
     if settings.internal_http_port:
         app, internal_app = split_operations(app)
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-    servers = [uvicorn.Server(config)]
+    servers = [uvicorn.Server(server_config(app, settings, body_limits=body_limits))]
     if internal_app is not None and settings.internal_http_port:
-        internal = uvicorn.Config(
+        internal = server_config(
             internal_app,
+            settings,
             host=settings.internal_http_host,
             port=settings.internal_http_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
         )
         servers.append(uvicorn.Server(internal))
     stop = asyncio.Event()

@@ -113,6 +113,8 @@ class DeliveryState(StrEnum):
     PLAYED = "played"
     FAILED = "failed"
     DROPPED = "dropped"
+    # sent or not, nobody knows (no delivery callback): never resent, a person decides
+    UNKNOWN = "unknown"
 
 
 class StatusUpdate(Frozen):
@@ -181,8 +183,8 @@ class SendReply(Envelope):
     conversation_id: str
     outbound_id: int
     # bot replies are re-checked against the conversation state before sending;
-    # operator and follow-up sends say so here
-    origin: Literal["bot", "followup", "reminder", "operator", "system"] = "bot"
+    # operator, console (human) and follow-up sends say so here
+    origin: Literal["bot", "followup", "reminder", "operator", "system", "human"] = "bot"
 
 
 MESSAGE_TYPES: dict[str, type[Envelope]] = {

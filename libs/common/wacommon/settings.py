@@ -47,8 +47,24 @@ class Settings(BaseSettings):
     max_retries: int = 4
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 300000])
     publish_timeout_s: float = 10.0
+    # an outage (database, Redis or broker not answering) pauses consumers instead of spending
+    # retries: they ask the dependency again after outage_probe_min_s, doubling the wait up to
+    # outage_probe_max_s, and resume when it answers; nothing is dead-lettered for an outage
+    outage_probe_min_s: float = 0.5
+    outage_probe_max_s: float = 5.0
+    # a delivery held through a longer outage is parked back in its queue (uncounted); keep it
+    # below the broker's consumer_timeout (30 min by default), which would close the channel
+    outage_hold_s: float = 300.0
+    # how long one readiness / outage probe of a dependency may take before it counts as down
+    dependency_probe_timeout_s: float = 2.0
+    # events held in memory while the database is unreachable; past it the oldest go to the log
+    event_log_max_buffer: int = 100_000
 
     http_host: str = "127.0.0.1"
+    # request bodies past this are refused (413) before routing, on every port
+    http_max_body_bytes: int = 4 * 1024 * 1024
+    # the larger cap of the routes that take uploads (knowledge documents)
+    http_max_upload_bytes: int = 25 * 1024 * 1024
     # when set, /metrics, /docs, /redoc and /openapi.json leave the service's port and are
     # served on INTERNAL_HTTP_HOST:INTERNAL_HTTP_PORT only (an interface the internet cannot reach)
     internal_http_port: int | None = None
@@ -84,9 +100,22 @@ class Settings(BaseSettings):
 
     # provider base URLs (tests and the local sandbox point them at fakes)
     lancepilot_url: str = "https://lancepilot.com/api/v3"
-    # a `sending` row older than this with no status webhook is sent again
+    # the takeover window of a `sending` row: older than this with no status webhook, a Meta
+    # send is sent again and a Uazapi/LancePilot send is marked `unknown` (never resent).
+    # Must exceed SEND_HTTP_TIMEOUT_S + SEND_RECORD_TIMEOUT_S (the sender refuses to start).
     send_reconcile_s: float = 60.0
+    # the deadline of one provider call, counted from the claim (the claim follows the waits)
+    send_http_timeout_s: float = 15.0
+    # how long the record of an accepted send is retried through a database outage
+    send_record_timeout_s: float = 30.0
     media_max_bytes: int = 16 * 1024 * 1024
+    # untrusted files (PDFs) are parsed in a child process under these bounds
+    parse_timeout_s: float = 20.0
+    parse_max_memory_bytes: int = 768 * 1024 * 1024
+    parse_concurrency: int = 2
+    # knowledge documents past these caps are refused (422) rather than cut silently
+    knowledge_max_pages: int = 2000
+    knowledge_max_chars: int = 5_000_000
 
     @cached_property
     def port(self) -> int:

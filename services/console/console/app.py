@@ -8,6 +8,9 @@ from console.account_api import account_router
 from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
+from console.inbox.routes import inbox_router
+from console.pages import pages_router
+from console.stream.routes import stream_router
 from console.users_api import users_router
 from wacommon.http import service_app
 
@@ -20,4 +23,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(auth_router())
     app.include_router(users_router())
     app.include_router(account_router())
+    app.include_router(inbox_router())
+    app.include_router(stream_router())
+    app.include_router(pages_router())
     return app

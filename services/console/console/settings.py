@@ -19,3 +19,11 @@ class ConsoleSettings(Settings):
     console_login_max_per_email: int = 5
     console_login_max_per_address: int = 20
     console_login_window_s: int = 900
+    # the largest file an attendant may send from the inbox (WhatsApp's own caps apply too)
+    console_upload_max_bytes: int = 16 * 1024 * 1024
+    # hosts provider media links may reach over http or private addresses (as in the rag-worker)
+    tool_allowed_hosts: str = ""
+
+    def link_hosts(self) -> frozenset[str]:
+        """TOOL_ALLOWED_HOSTS as a set (comma-separated, like the rag-worker reads it)."""
+        return frozenset(h.strip().lower() for h in self.tool_allowed_hosts.split(",") if h.strip())

@@ -26,6 +26,7 @@ async def run(settings: FollowupSettings) -> None:
             publisher=runtime.publisher,
             writer=LLMFollowupWriter(tenants, clients, runtime.events),
             checker=LLMReminderCheck(tenants, clients, runtime.events),
+            notifier=runtime.notifier,
         )
         app = service_app(runtime, "followup")
         try:

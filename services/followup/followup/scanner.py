@@ -27,6 +27,9 @@ from followup.writers import (
 )
 from wacommon.bot_gate import expire_handovers
 from wacommon.broker.publisher import Publisher
+from wacommon.dbtypes import Conn
+from wacommon.infra_errors import is_infrastructure
+from wacommon.notify import Notifier, NullNotifier
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -51,12 +54,18 @@ class FollowupScanner:
     publisher: Publisher
     writer: FollowupWriter
     checker: ReminderCheck
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     async def run_once(self, now: datetime | None = None) -> ScanResult:
         """One full scan at `now` (injected by tests; the clock otherwise)."""
         at = now or datetime.now(UTC)
         result = ScanResult()
-        result.resumed = await expire_handovers(self.pool, now=at)
+        resumed: list[tuple[str, str]] = []
+        result.resumed = await expire_handovers(self.pool, now=at, resumed=resumed)
+        for tenant_id, conversation_id in resumed:
+            await self.notifier.notify(
+                tenant_id, conversation_id, "conversation.updated", state="bot", cause="timeout"
+            )
         result.followups = await self._drain(self._followups, at)
         result.reminders = await self._drain(self._reminders, at)
         return result
@@ -81,12 +90,22 @@ class FollowupScanner:
             claims = await store.lock_due_followups(conn, now, self.settings.followup_batch)
             by_id = await store.tenants(conn, {c.client_id for c in claims}) if claims else {}
             for claim in claims:
-                decision = handlers.decide(claim, by_id.get(claim.client_id), now)
-                if decision.what == "write":
-                    await store.set_followup(conn, claim, stage=claim.stage, due=lease)
-                    deferred.append(replace(claim, lease=lease))
+                try:
+                    # a savepoint per claim: one tenant's bad config or row is its own problem,
+                    # never a rollback of every other tenant's follow-ups in the batch
+                    async with conn.transaction():
+                        decision = handlers.decide(claim, by_id.get(claim.client_id), now)
+                        if decision.what == "write":
+                            await store.set_followup(conn, claim, stage=claim.stage, due=lease)
+                            deferred.append(replace(claim, lease=lease))
+                            continue
+                        outbound_id = await handlers.apply_locked(conn, claim, decision, now)
+                except Exception as exc:
+                    if is_infrastructure(exc):
+                        raise
+                    await self._set_aside(conn, claim, exc)
+                    outcomes["error"] += 1
                     continue
-                outbound_id = await handlers.apply_locked(conn, claim, decision, now)
                 outcomes[OUTCOMES[decision.what]] += 1
                 if outbound_id is not None:
                     sent.append((claim, outbound_id))
@@ -108,6 +127,17 @@ class FollowupScanner:
             )
         )
         return outcomes
+
+    async def _set_aside(self, conn: Conn, claim: store.FollowupClaim, exc: Exception) -> None:
+        """Stop this conversation's follow-ups (logged once) rather than fail it at every scan."""
+        log.error(
+            "followup_set_aside",
+            tenant_id=claim.client_id,
+            conversation_id=claim.conversation_id,
+            stage=claim.stage,
+            error=repr(exc)[:300],
+        )
+        await store.set_followup(conn, claim, stage=claim.stage, due=None)
 
     async def _reminders(self, now: datetime) -> Counter[str]:
         lease = timedelta(seconds=self.settings.followup_lease_s)
@@ -168,6 +198,7 @@ def bootstrap(
     publisher: Publisher,
     writer: FollowupWriter | None = None,
     checker: ReminderCheck | None = None,
+    notifier: Notifier | None = None,
 ) -> FollowupScanner:
     """The composition root: offline writer and check unless real ones are given."""
     return FollowupScanner(
@@ -176,4 +207,5 @@ def bootstrap(
         publisher=publisher,
         writer=writer or OfflineFollowupWriter(),
         checker=checker or OfflineReminderCheck(),
+        notifier=notifier or NullNotifier(),
     )

@@ -10,6 +10,7 @@ import asyncpg
 
 from followup.writers import Line
 from wacommon.pgconn import Conn
+from wacommon.textclean import clean_json, clean_text
 
 # the partial index on followup_due_at finds the due rows and SKIP LOCKED lets replicas share
 # them; the locks last for the claiming transaction, which writes everything that needs no LLM
@@ -211,6 +212,7 @@ async def insert_outbound(
     now: datetime,
 ) -> int | None:
     """Store a scheduled outbound message; None when this key was already stored."""
+    content, payload = clean_text(content), clean_json(payload)
     value: int | None = await conn.fetchval(
         "INSERT INTO chat_messages (client_id, conversation_id, direction, role, provider,"
         " provider_instance_id, kind, content, payload, status, idempotency_key, created_at)"

@@ -45,6 +45,10 @@ from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+# after a failed claim (Redis unreachable), wait this long, doubling up to the maximum
+CLAIM_RETRY_MS = 250.0
+CLAIM_RETRY_MAX_MS = 5000.0
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -167,17 +171,41 @@ class Debouncer:
                         config,
                         False,
                         max(arrival, 1),
-                    ):
+                    ) or await self._repair(f"{tenant}:{row['conversation_id']}"):
                         added += 1
         if added:
             log.warning("debounce_recovered", messages=added)
         return added
+
+    async def _repair(self, member: str) -> bool:
+        """Point `due` or `claimed` at a buffer or snapshot that neither points at any more.
+
+        Redis can lose some keys and keep others (keys evicted under memory pressure, or
+        deleted by hand mid-burst): a buffer whose `due` entry is gone is never claimed, a
+        snapshot whose claim entry is gone is never re-claimed, and `add` refuses to buffer
+        their messages again. Only called for rows older than any lease, so nothing live
+        owns them: the buffer becomes due now, the snapshot gets an expired lease (re-claimed
+        with the same messages, so the same burst id). True when something was repaired.
+        """
+        if await self._redis.zscore(self._due, member) is not None:
+            return False
+        if await self._redis.zscore(self._claimed, member) is not None:
+            return False
+        if await self._redis.exists(f"{self._prefix}f:{member}"):
+            await self._redis.zadd(self._claimed, {member: 0})
+        elif await self._redis.exists(f"{self._prefix}b:{member}"):
+            await self._redis.zadd(self._due, {member: 0})
+        else:
+            return False
+        log.warning("debounce_orphan_repaired", member=member)
+        return True
 
     async def run(self, stop: asyncio.Event, on_flush: Callable[[Burst], Awaitable[None]]) -> None:
         """Poll for due bursts and flush them until `stop` is set."""
         tasks: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
         next_recover = loop.time()
+        failures = 0
         try:
             while not stop.is_set():
                 if loop.time() >= next_recover:
@@ -187,9 +215,19 @@ class Debouncer:
                 try:
                     claims, wait_ms = await self._claim()
                 except Exception as exc:
-                    self._slots.release()
-                    log.warning("debounce_claim_failed", error=repr(exc))
-                    claims, wait_ms = [], 500.0
+                    # Redis is down or unreachable: ask again with a capped back-off (one
+                    # line per outage, not one per poll); the slot is released below
+                    failures += 1
+                    if failures == 1:
+                        log.warning("debounce_claim_failed", error=repr(exc))
+                    claims, wait_ms = (
+                        [],
+                        min(CLAIM_RETRY_MS * 2 ** (failures - 1), CLAIM_RETRY_MAX_MS),
+                    )
+                else:
+                    if failures:
+                        log.warning("debounce_claim_recovered", failures=failures)
+                    failures = 0
                 if claims:
                     task = asyncio.create_task(self._flush_batch(claims, on_flush))
                     tasks.add(task)
@@ -200,7 +238,9 @@ class Debouncer:
                     self._slots.release()
                 # sleep until the next deadline, but batch claims: at least a quarter poll
                 delay = (
-                    self._poll
+                    wait_ms / 1000
+                    if failures
+                    else self._poll
                     if wait_ms < 0
                     else max(min(wait_ms / 1000, self._poll), self._poll / 4)
                 )

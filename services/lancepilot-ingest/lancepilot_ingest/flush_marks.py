@@ -3,7 +3,9 @@
 A burst of one message is published at once (`Debouncer.flush_now`); its rows are marked
 `flushed` by one UPDATE per `interval_s` for every burst of that interval, and at stop. A
 mark lost in a crash only makes the recovery loop publish the same burst id again, which
-the rag-worker deduplicates.
+the rag-worker deduplicates. So a tenant's marks the database refuses are dropped
+(logged) rather than re-queued with the others forever, and while the database is away
+at most `MAX_PENDING` marks wait (the oldest go first).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import asyncpg
 import structlog
 
 from lancepilot_ingest.bursts import Burst
+from wacommon.infra_errors import is_infrastructure
 
 log = structlog.get_logger(__name__)
+
+MAX_PENDING = 100_000
 
 
 class FlushMarks:
@@ -29,9 +34,18 @@ class FlushMarks:
         self._pending: list[Burst] = []
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def pending(self) -> int:
+        """Marks waiting to be written."""
+        return len(self._pending)
+
     def add(self, burst: Burst) -> None:
         """Queue a published burst's mark; the next batch writes it."""
         self._pending.append(burst)
+        if len(self._pending) > MAX_PENDING:
+            dropped = len(self._pending) - MAX_PENDING
+            del self._pending[:dropped]
+            log.warning("debounce_marks_dropped", dropped=dropped, reason="backlog")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop())
 
@@ -73,11 +87,22 @@ class FlushMarks:
             return
         async with self._pool.acquire() as conn:
             for tenant_id, (ids, burst_ids) in by_tenant.items():
-                await conn.execute(
-                    "UPDATE chat_messages AS m SET status = 'flushed', burst_id = u.burst_id,"
-                    " updated_at = now() FROM unnest($2::bigint[], $3::text[]) AS u(id, burst_id)"
-                    " WHERE m.client_id = $1 AND m.id = u.id AND m.status = 'buffered'",
-                    tenant_id,
-                    ids,
-                    burst_ids,
-                )
+                try:
+                    await conn.execute(
+                        "UPDATE chat_messages AS m SET status = 'flushed', burst_id = u.burst_id,"
+                        " updated_at = now()"
+                        " FROM unnest($2::bigint[], $3::text[]) AS u(id, burst_id)"
+                        " WHERE m.client_id = $1 AND m.id = u.id AND m.status = 'buffered'",
+                        tenant_id,
+                        ids,
+                        burst_ids,
+                    )
+                except Exception as exc:
+                    if is_infrastructure(exc):
+                        raise
+                    log.error(
+                        "debounce_marks_dropped",
+                        tenant_id=tenant_id,
+                        dropped=len(ids),
+                        error=repr(exc)[:300],
+                    )

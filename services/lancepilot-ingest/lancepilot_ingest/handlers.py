@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import orjson
 import structlog
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.outcome import InboundOutcome
+from lancepilot_ingest.item_rejects import isolated
+from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from lancepilot_ingest.pipeline import INBOUND, process_inbound, store_plain
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
@@ -19,8 +19,10 @@ from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
 from wacommon.cache import TTLCache
 from wacommon.crypto import SecretBox
+from wacommon.dbtypes import Conn
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
+from wacommon.notify import Notifier, NullNotifier
 from wacommon.providers.lancepilot import parse_lancepilot_webhook
 from wacommon.providers.meta import (
     MetaErrorItem,
@@ -31,9 +33,11 @@ from wacommon.providers.meta import (
     parse_meta_webhook,
 )
 from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
+from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
 from wacommon.providers.uazapi import parse_uazapi_webhook
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import (
     BurstReady,
@@ -43,6 +47,7 @@ from wacommon.schemas import (
     SendReply,
     WebhookReceived,
 )
+from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +70,8 @@ class IngestDeps:
     routes: TTLCache[tuple[str | None, str | None], dict[str, Any] | None] = field(
         default_factory=lambda: TTLCache(LOOKUP_TTL_S)
     )
+    # live console notifications, after each commit (never raises)
+    notifier: Notifier = field(default_factory=NullNotifier)
 
 
 async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: IngestDeps) -> None:
@@ -72,12 +79,22 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
     if not isinstance(msg, WebhookReceived):
         raise PermanentError(f"unexpected message type {msg.type}")
     try:
-        payload = orjson.loads(msg.body)
-    except orjson.JSONDecodeError as exc:
+        # strings PostgreSQL refuses (U+0000, lone surrogates) are cleaned here, once
+        payload = loads_untrusted(msg.body)
+    except ValueError as exc:
         raise PermanentError("webhook body is not JSON") from exc
     if msg.provider is Provider.META:
         for item in parse_meta_webhook(payload):
-            await _meta_item(item, msg, deps)
+            # a routing failure of its own; once routed, `_meta_item` isolates with the tenant
+            await isolated(
+                _meta_item(item, msg, deps),
+                pool=deps.pool,
+                msg=msg,
+                provider=Provider.META,
+                tenant_id=None,
+                item=item,
+                provider_message_id=_meta_item_id(item),
+            )
         return
     if not msg.tenant_id:
         raise PermanentError("non-Meta webhook without a tenant")
@@ -89,7 +106,25 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
     if parsed.ignored is not None:
         await _ignored(deps, msg.tenant_id, msg.provider, parsed.ignored, msg.correlation_id)
     for parsed_message in parsed.messages:
-        await _parsed_message(parsed_message, msg.tenant_id, msg.instance_id, msg, deps)
+        await isolated(
+            _parsed_message(parsed_message, msg.tenant_id, msg.instance_id, msg, deps),
+            pool=deps.pool,
+            msg=msg,
+            provider=msg.provider,
+            tenant_id=msg.tenant_id,
+            item=parsed_message,
+            provider_message_id=parsed_message.provider_message_id,
+        )
+
+
+def _meta_item_id(item: MetaItem) -> str | None:
+    if isinstance(item, MetaMessageItem):
+        found = item.message.get("id")
+    elif isinstance(item, MetaStatusItem):
+        found = item.status.get("id")
+    else:
+        found = None
+    return found if isinstance(found, str) else None
 
 
 async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> None:
@@ -113,6 +148,20 @@ async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> 
         )
         return
     tenant_id, instance_id = str(instance["client_id"]), str(instance["id"])
+    await isolated(
+        _meta_routed(item, tenant_id, instance_id, msg, deps),
+        pool=deps.pool,
+        msg=msg,
+        provider=Provider.META,
+        tenant_id=tenant_id,
+        item=item,
+        provider_message_id=_meta_item_id(item),
+    )
+
+
+async def _meta_routed(
+    item: MetaItem, tenant_id: str, instance_id: str, msg: WebhookReceived, deps: IngestDeps
+) -> None:
     if isinstance(item, MetaMessageItem):
         await _inbound(
             item.to_inbound(tenant_id, instance_id, received_at=msg.received_at), msg, deps
@@ -173,6 +222,14 @@ async def _status(
                 correlation_id=msg.correlation_id,
                 conn=conn,
             )
+    if row is not None:
+        await deps.notifier.notify(
+            tenant_id,
+            str(row["conversation_id"]),
+            "message.status",
+            message_id=int(row["id"]),
+            status=str(row["status"]),
+        )
 
 
 async def _ignored(
@@ -194,10 +251,41 @@ async def _parsed_message(
     deps: IngestDeps,
 ) -> None:
     if item.own_echo:
-        # our own API send, already stored by the sender
+        # our own API send, already stored by the sender; it names its row (`track_id`),
+        # which settles a send whose answer the sender never saw
         INBOUND.labels(item.provider.value, "own_echo").inc()
+        await _reconcile_own_echo(item, tenant_id, msg, deps)
         return
     await _inbound(item.to_inbound(tenant_id, instance_id), msg, deps)
+
+
+async def _reconcile_own_echo(
+    item: ParsedMessage, tenant_id: str, msg: WebhookReceived, deps: IngestDeps
+) -> None:
+    track = str(item.attributes.get("track_id") or "")
+    if item.attributes.get("track_source") != OUR_TRACK_SOURCE or not track.isdigit():
+        return
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await outbox_repo.reconcile_own_echo(
+            conn, tenant_id, item.provider.value, int(track), item.provider_message_id
+        )
+        if row is None or row["was"] != "unknown":
+            return
+        # the sender never recorded it: the send it could not confirm is counted now
+        await deps.events.append(
+            tenant_id,
+            ev.MSG_SENT,
+            {
+                "provider": item.provider.value,
+                "kind": row["kind"],
+                "role": row["role"],
+                "reconciled": "echo",
+            },
+            conversation_id=str(row["conversation_id"]),
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
+    log.info("own_echo_reconciled", outbound_id=int(track), was=row["was"])
 
 
 async def _load_client(deps: IngestDeps, tenant_id: str) -> dict[str, Any] | None:
@@ -225,6 +313,8 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
                 outcome = await process_inbound(
                     conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
                 )
+        if outcome.reason == "duplicate":
+            await resume_buffered(conn, inbound, client, outcome)
     INBOUND.labels(inbound.provider.value, outcome.reason or "buffered").inc()
     log.info(
         "inbound_processed",
@@ -236,9 +326,41 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
     await _after_commit(inbound, outcome, msg, deps)
 
 
+async def resume_buffered(
+    conn: Conn,
+    inbound: InboundMessage,
+    client: dict[str, Any],
+    outcome: InboundOutcome,
+) -> None:
+    """A redelivered message whose first delivery stored it but failed to buffer it.
+
+    An outage between the commit and the Redis add (or the burst publish) fails the first
+    delivery after its row is `buffered`; the redelivery finds the row stored and would
+    otherwise leave it to `Debouncer.recover` minutes later. Buffering again is safe: the
+    add ignores a message already buffered or in flight, a flush keeps only rows still
+    `buffered`, and a re-published burst has the same burst id.
+    """
+    row = await conn.fetchrow(
+        "SELECT id, conversation_id FROM chat_messages WHERE provider = $1"
+        " AND provider_message_id = $2 AND client_id = $3 AND direction = 'in'"
+        " AND status = 'buffered'",
+        inbound.provider.value,
+        inbound.provider_message_id,
+        inbound.tenant_id,
+    )
+    if row is None:
+        return
+    outcome.stored_id = int(row["id"])
+    outcome.conversation_id = str(row["conversation_id"])
+    outcome.buffer = True
+    outcome.debounce = debounce_config(inbound.provider, client.get("tools_config") or {})
+    outcome.reason = "duplicate_rebuffered"
+
+
 async def _after_commit(
     inbound: InboundMessage, outcome: InboundOutcome, msg: WebhookReceived, deps: IngestDeps
 ) -> None:
+    await _notify(inbound.tenant_id, outcome, deps)
     for outbound_id in outcome.outbound_ids:
         await deps.publisher.publish(
             SendReply(
@@ -269,6 +391,18 @@ async def _after_commit(
             inbound.sent_at,
             outcome.debounce,
         )
+
+
+async def _notify(tenant_id: str, outcome: InboundOutcome, deps: IngestDeps) -> None:
+    """What the console shows live: the stored message, command replies, state changes."""
+    cid = outcome.conversation_id
+    if cid is None or outcome.stored_id is None:
+        return
+    await deps.notifier.notify(tenant_id, cid, "message.created", message_id=outcome.stored_id)
+    for outbound_id in outcome.outbound_ids:
+        await deps.notifier.notify(tenant_id, cid, "message.created", message_id=outbound_id)
+    if outcome.reason.startswith("command_") or outcome.reason == "human_message":
+        await deps.notifier.notify(tenant_id, cid, "conversation.updated", cause=outcome.reason)
 
 
 async def publish_burst(burst: Burst, *, publisher: Publisher) -> None:

@@ -9,8 +9,7 @@ import structlog
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handler_for, publish_burst
-from lancepilot_ingest.webhooks import webhooks_router
-from wacommon.broker.consumer import Consumer
+from lancepilot_ingest.webhooks import MAX_BODY, webhooks_router
 from wacommon.broker.topology import INGEST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -23,10 +22,12 @@ log = structlog.get_logger(__name__)
 async def run(settings: Settings) -> None:
     async with Runtime(settings) as rt:
         debouncer = Debouncer(rt.redis, settings, rt.pool)
-        deps = IngestDeps(rt.pool, rt.publisher, rt.events, debouncer, rt.secrets)
+        deps = IngestDeps(
+            rt.pool, rt.publisher, rt.events, debouncer, rt.secrets, notifier=rt.notifier
+        )
         app = service_app(rt, "lancepilot-ingest")
         app.include_router(webhooks_router(rt.pool, rt.secrets, rt.publisher))
-        consumer = Consumer(rt.connection, settings, INGEST_QUEUE, handler_for(deps))
+        consumer = rt.consumer(INGEST_QUEUE, handler_for(deps))
         await consumer.start()
 
         async def flush(burst: Burst) -> None:
@@ -35,7 +36,13 @@ async def run(settings: Settings) -> None:
         async def debounce_loop(stop: asyncio.Event) -> None:
             await debouncer.run(stop, flush)
 
-        await serve(app, settings, on_stop=[consumer.stop], background=[debounce_loop])
+        await serve(
+            app,
+            settings,
+            on_stop=[consumer.stop],
+            background=[debounce_loop],
+            body_limits={r"/(uazapi|lancepilot)/webhook(/.*)?": MAX_BODY},
+        )
 
 
 def main() -> None:

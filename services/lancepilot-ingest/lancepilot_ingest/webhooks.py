@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import orjson
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,6 +28,7 @@ from wacommon.providers.uazapi import check_uazapi_envelope, token_matches
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories.clients import token_digest
 from wacommon.schemas import Provider, WebhookReceived
+from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -76,8 +76,8 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
         if endpoint is None:
             return JSONResponse({"error": "unknown webhook URL"}, status_code=401)
         try:
-            payload: Any = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            payload: Any = loads_untrusted(raw)
+        except ValueError:
             return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
         try:
             if provider is Provider.UAZAPI:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-import orjson
 import redis.asyncio as aioredis
 import structlog
 from fastapi import APIRouter, HTTPException, Request, status
@@ -35,6 +34,7 @@ from wacommon.lead_context import FormPayloadInvalid, LeadForm, PhoneNotFound
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import SendReply, utcnow
 from wacommon.settings import Settings
+from wacommon.textclean import clean_json, loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -144,10 +144,10 @@ def authentic(request: Request, raw: bytes, secret: str | None) -> bool:
 def _body(request: Request, raw: bytes) -> Any:
     ctype = request.headers.get("content-type", "")
     if "application/x-www-form-urlencoded" in ctype:
-        return dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace")))
+        return clean_json(dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"))))
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return loads_untrusted(raw)
+    except ValueError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not valid JSON") from None
 
 

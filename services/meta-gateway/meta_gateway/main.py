@@ -11,6 +11,7 @@ from meta_gateway.admin.meta_account import meta_account_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.admin.users import users_router
+from meta_gateway.forms import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
 from meta_gateway.forms import forms_router
 from meta_gateway.webhook import install_fast_path, webhook_router
 from wacommon.http import run_main, serve, service_app
@@ -38,9 +39,17 @@ def build_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+def body_limits(settings: Settings) -> dict[str, int]:
+    """Routes whose request bodies get another cap than HTTP_MAX_BODY_BYTES."""
+    return {
+        r"/admin/clients/[^/]+/documents": settings.http_max_upload_bytes,
+        r"/api/v1/forms/[^/]+/submit": FORM_MAX_BODY_BYTES,
+    }
+
+
 async def run(settings: Settings) -> None:
     async with Runtime(settings) as runtime:
-        await serve(build_app(runtime), settings)
+        await serve(build_app(runtime), settings, body_limits=body_limits(settings))
 
 
 def main() -> None:

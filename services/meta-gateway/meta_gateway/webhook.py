@@ -40,6 +40,7 @@ from wacommon.providers.meta_webhook_checks import (
 )
 from wacommon.schemas import Provider, WebhookReceived
 from wacommon.settings import Settings
+from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -147,11 +148,13 @@ class DeliveryEndpoint:
             await _answer(send, 403, str(exc))
             return
         try:
-            check_envelope(orjson.loads(raw))
-        except orjson.JSONDecodeError:
+            payload = loads_untrusted(raw)
+        except ValueError:
             WEBHOOKS.labels("bad_json").inc()
             await _answer(send, 400, "body is not valid JSON")
             return
+        try:
+            check_envelope(payload)
         except InvalidWebhookPayload as exc:
             WEBHOOKS.labels("bad_envelope").inc()
             await _answer(send, 400, exc.reason)

@@ -22,7 +22,7 @@ from rag_worker.responder import (
     Usage,
     turn_from_row,
 )
-from wacommon import bot_gate, conversation_state, followups, human_reply
+from wacommon import bot_gate, conversation_state, followups, handover_alerts, human_reply
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import Publisher
@@ -31,6 +31,7 @@ from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog, PgEventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
+from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
@@ -54,6 +55,8 @@ class RagDeps:
     # each tenant's history window as last read: lets the next burst read its context,
     # burst and history in one statement (checked against the tenant row it reads)
     history_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # live console notifications, after each commit (never raises)
+    notifier: Notifier = field(default_factory=NullNotifier)
 
 
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
@@ -203,6 +206,8 @@ async def _commit_reply(
     # the common reply (no handover, no opt-out) is one statement: no transaction around it
     whole = in_sql and not output.handover_reason and not output.opt_out
     plan = followups.parse_plan(client.get("followup_config") or {})
+    handed_over = opted_out = False
+    alert_ids: list[int] = []
     async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
         # the repositories are typed for Connection; a pool's proxy behaves as one
         conn = cast(asyncpg.Connection, proxy)
@@ -259,7 +264,8 @@ async def _commit_reply(
             until = human_reply.human_pause_until(
                 client["tools_config"], client.get("human_attendant_timeout"), utcnow()
             )
-            await conversation_state.handover(
+            # the row was the bot's (locked above): True means it moved to human now
+            handed_over = await conversation_state.handover(
                 conn,
                 tenant_id,
                 cid,
@@ -267,8 +273,12 @@ async def _commit_reply(
                 until=until,
                 correlation_id=msg.correlation_id,
             )
+            if handed_over:
+                alert_ids = await handover_alerts.queue_alerts(
+                    conn, tenant_id, cid, cause=output.handover_reason, reply_key=msg.burst_id
+                )
         elif output.opt_out:
-            await conversation_state.opt_out(
+            opted_out = await conversation_state.opt_out(
                 conn, tenant_id, cid, cause="ai_tool", correlation_id=msg.correlation_id
             )
         elif bubbles and not whole:
@@ -278,6 +288,18 @@ async def _commit_reply(
     REPLIES.labels("answered" if first_id else "empty").inc()
     if first_id is not None:
         await _publish(deps, msg, first_id, origin)
+    for new_id in new_ids:
+        await deps.notifier.notify(tenant_id, cid, "message.created", message_id=new_id)
+    if handed_over:
+        await deps.notifier.notify(
+            tenant_id, cid, "handover.requested", state="human", cause=output.handover_reason
+        )
+        for alert_id in alert_ids:
+            await _publish(deps, msg, alert_id, "system")
+    elif opted_out:
+        await deps.notifier.notify(
+            tenant_id, cid, "conversation.updated", state="opted_out", cause="ai_tool"
+        )
 
 
 def _transaction(conn: Any, needed: bool) -> contextlib.AbstractAsyncContextManager[Any]:

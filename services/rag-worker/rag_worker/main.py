@@ -15,7 +15,7 @@ from rag_worker.media import MediaProcessor
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
 from rag_worker.tools.netguard import tool_http_client
-from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -59,14 +59,13 @@ async def run(settings: Settings) -> None:
             process_media=MediaProcessor(
                 rt.pool, http, settings, ai, clients, rt.secrets, rt.events, links=tool_http
             ),
+            notifier=rt.notifier,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_burst_ready(msg, delivery, deps=deps)
 
-        consumer = Consumer(
-            rt.connection, settings, BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20)
-        )
+        consumer = rt.consumer(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
         await consumer.start()
         try:
             await serve(service_app(rt, "rag-worker"), settings, on_stop=[consumer.stop])

@@ -28,11 +28,13 @@ from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError, RetryableError
 from wacommon.events import EventLog
+from wacommon.infra_errors import is_infrastructure
 from wacommon.providers.media_link import fetch_media_link
 from wacommon.providers.meta_media import DownloadedMedia, MediaTooLarge, download_meta_media
 from wacommon.providers.uazapi_media import download_uazapi_media
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
+from wacommon.sandbox import parse_limits
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -74,8 +76,11 @@ class MediaProcessor:
             text, extra = await self._understand(kind, media, row)
             result = MediaText(f"{caption}\n{text}" if caption and caption not in text else text)
             data: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
-        except (MediaUnprocessable, PermanentError, RetryableError) as exc:
-            if isinstance(exc, RetryableError) and retry_count < self.settings.max_retries:
+        except Exception as exc:
+            # an outage is retried; anything else about this file (whatever the parser or the
+            # provider threw) is permanent: the customer is asked to write, never left waiting
+            transient = isinstance(exc, RetryableError) or is_infrastructure(exc)
+            if transient and retry_count < self.settings.max_retries:
                 raise
             reason = _reason(exc)
             result = MediaText(caption, MediaUnprocessable(kind, reason).polite_reply)
@@ -178,7 +183,10 @@ class MediaProcessor:
             return f"[imagem] {text}", {"images": 1, "model": self.ai.vision_model}
         if mime == "application/pdf" or media.data.startswith(b"%PDF"):
             text = await extract_pdf_text(
-                media.data, max_pages=self.ai.pdf_max_pages, max_chars=self.ai.pdf_max_chars
+                media.data,
+                max_pages=self.ai.pdf_max_pages,
+                max_chars=self.ai.pdf_max_chars,
+                limits=parse_limits(self.settings),
             )
             return f"[documento] {text}", {}
         raise MediaUnprocessable("document", "unsupported")
@@ -190,6 +198,8 @@ def _reason(exc: Exception) -> str:
         return exc.reason
     if isinstance(exc, MediaTooLarge):
         return "too_large"
-    if isinstance(exc, RetryableError):
+    if isinstance(exc, RetryableError) or is_infrastructure(exc):
         return "download_unavailable"
-    return f"download_failed: {type(exc).__name__}"
+    if isinstance(exc, PermanentError):
+        return f"download_failed: {type(exc).__name__}"
+    return f"unreadable: {type(exc).__name__}"

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import struct
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx2
 import openai
+import structlog
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from openai import AsyncOpenAI
+
+from rag_worker.pdf_text import read_pdf
+from wacommon.sandbox import ParseFailed, ParseLimits
+
+log = structlog.get_logger(__name__)
 
 MediaKind = Literal["audio", "image", "document"]
 
@@ -118,33 +122,32 @@ async def describe_image(
     return text.strip()
 
 
-async def extract_pdf_text(data: bytes, *, max_pages: int = 30, max_chars: int = 20000) -> str:
-    """The text of a PDF's first pages (a scanned PDF without text is unprocessable)."""
+async def extract_pdf_text(
+    data: bytes,
+    *,
+    max_pages: int = 30,
+    max_chars: int = 20000,
+    limits: ParseLimits | None = None,
+) -> str:
+    """The text of a PDF's first pages, parsed in a bounded child process.
+
+    Any failure (malformed, too slow, too big, a parser error of any kind) is the
+    permanent "unreadable": the customer is asked to write, nothing is retried.
+    A scanned PDF without text is unprocessable too.
+    """
     if not data.startswith(b"%PDF"):
         raise MediaUnprocessable("document", "not_a_pdf")
-    text = await asyncio.to_thread(_pdf_text, data, max_pages, max_chars)
+    try:
+        pdf = await read_pdf(
+            data, max_pages=max_pages, max_chars=max_chars, limits=limits or ParseLimits()
+        )
+    except ParseFailed as exc:
+        log.warning("pdf_unreadable", cause=exc.reason, size=len(data))
+        raise MediaUnprocessable("document", "unreadable") from exc
+    text = "\n\n".join(p.strip() for p in pdf.pages if p.strip())[:max_chars]
     if not text.strip():
         raise MediaUnprocessable("document", "no_text")
     return text
-
-
-def _pdf_text(data: bytes, max_pages: int, max_chars: int) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        chunks: list[str] = []
-        total = 0
-        for page in reader.pages[:max_pages]:
-            chunk = (page.extract_text() or "").strip()
-            chunks.append(chunk)
-            total += len(chunk)
-            if total >= max_chars:
-                break
-    except (PyPdfError, ValueError, KeyError, struct.error) as exc:
-        raise MediaUnprocessable("document", "unreadable") from exc
-    return "\n\n".join(c for c in chunks if c)[:max_chars]
 
 
 def ogg_opus_seconds(data: bytes) -> float | None:

@@ -68,6 +68,9 @@ class ResponderOutput:
 def turn_from_row(row: dict[str, Any]) -> Turn:
     """A stored `chat_messages` row as the model sees it."""
     outbound_role = "human" if row["role"] == "human" else "bot"
+    if (row.get("payload") or {}).get("alert_to"):
+        # an alert sent to the owner's number, not to the customer
+        outbound_role = "system"
     role = row["role"] if row["direction"] == "in" else outbound_role
     return Turn(
         role=cast(Role, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]

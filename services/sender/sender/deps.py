@@ -14,9 +14,37 @@ from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.events import EventLog
+from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import providers as providers_repo
 
 LOOKUP_TTL_S = 5.0
+# event-loop scheduling between the claim's commit and the deadline clock (measured locally
+# from before the claim statement, so this only covers clock-rate differences and slack)
+TAKEOVER_MARGIN_S = 0.25
+
+
+class InconsistentSendTiming(ValueError):
+    """The takeover window is not longer than what one claimed send may take."""
+
+
+def check_send_timing(reconcile_s: float, http_timeout_s: float, record_for_s: float) -> None:
+    """Refuse a takeover window a live sender could still be inside.
+
+    A claimed row is resolved (sent, failed, pending, unknown) at the latest
+    `http_timeout_s` (the provider call's deadline, counted from the claim) plus
+    `record_for_s` (the record's own deadline) after its claim; only then may another
+    sender take it over, so `reconcile_s` must be longer than both together.
+    """
+    if min(reconcile_s, http_timeout_s, record_for_s) <= 0:
+        raise InconsistentSendTiming("send timings must be positive")
+    floor = http_timeout_s + record_for_s + TAKEOVER_MARGIN_S
+    if reconcile_s < floor:
+        raise InconsistentSendTiming(
+            f"SEND_RECONCILE_S={reconcile_s:g} must be at least SEND_HTTP_TIMEOUT_S"
+            f" ({http_timeout_s:g}) + SEND_RECORD_TIMEOUT_S ({record_for_s:g})"
+            f" + {TAKEOVER_MARGIN_S:g} = {floor:g}: a live sender could be taken over"
+            " and the message sent twice"
+        )
 
 
 @dataclass
@@ -28,13 +56,23 @@ class SenderDeps:
     secrets: SecretBox
     clients: Mapping[str, ProviderClient]
     limiter: RateLimiter
+    # the takeover window of a `sending` row (SEND_RECONCILE_S)
     reconcile_s: float = 60.0
+    # the provider call's deadline, counted from the claim (SEND_HTTP_TIMEOUT_S)
+    http_timeout_s: float = 15.0
+    # how long an accepted send's record is retried (SEND_RECORD_TIMEOUT_S)
+    record_for_s: float = 30.0
     pacer: UazapiPacer | None = None
     # credentials and tenant switches change rarely and are read for every send
     credentials: TTLCache[tuple[str, str, str | None], ProviderCredentials] = field(
         default_factory=lambda: TTLCache(LOOKUP_TTL_S)
     )
     tools: TTLCache[str, dict[str, Any]] = field(default_factory=lambda: TTLCache(LOOKUP_TTL_S))
+    # live console notifications, after each commit (never raises)
+    notifier: Notifier = field(default_factory=NullNotifier)
+
+    def __post_init__(self) -> None:
+        check_send_timing(self.reconcile_s, self.http_timeout_s, self.record_for_s)
 
     async def credentials_for(
         self, tenant_id: str, provider: str, instance_id: str | None

@@ -1,27 +1,38 @@
 """Sender handlers: one outbox group (the bubbles of a reply) delivered in order, at most once.
 
-Each row moves pending -> sending -> sent|failed|dropped. `sending` is written
-before the provider call: a redelivered command never sends a row again while
-that attempt may still be in flight, and a row left `sending` by a dead process is
-taken over only after `send_reconcile_s` (Meta echoes the row id in status
-webhooks, which reconcile it earlier).
+Each row moves pending -> sending -> sent|failed|dropped|unknown. One send, in order:
+
+1. read the group and the conversation (`send_context`; nothing is claimed yet);
+2. wait for the rate limits and the Uazapi pacing, still claiming nothing (a wait of a
+   second or more marks the rows `paced_until`, so the relay and other senders leave them);
+3. claim the row (pending -> sending, with the bot-gate check) right before the provider
+   call; the claim increments `attempts`, the claim's fencing token;
+4. call the provider under a deadline counted from the claim (`http_timeout_s`), then record
+   the outcome under its own deadline (`record_for_s`).
+
+A claimed row is thus settled within `http_timeout_s + record_for_s` of its claim, and a
+`sending` row may be taken over only after `reconcile_s`, which `check_send_timing` refuses
+to be shorter. Taking over means: Meta (status webhooks echo the row id and reconcile it
+earlier) sends it again; Uazapi and LancePilot (no such callback) never resend a send whose
+outcome is unknown: the row becomes `unknown` (event `msg_send_unknown`) and a person
+decides. A timeout after the request left is handled the same way.
+
+A row another live sender holds ends this command: that sender sends the rest of the group
+in order, and the relay (`sender.relay`) re-drives whatever a dead sender leaves behind.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import asyncpg
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential,
-)
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
-from sender import outcomes, ratelimit
-from sender.clients.base import OutboundMessage, ProviderSendError
+from sender import outcomes, ratelimit, stored_media
+from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
 from sender.deps import SenderDeps
 from sender.outcomes import SENDS
 from sender.ratelimit import (
@@ -41,19 +52,23 @@ from wacommon.schemas import Envelope, SendReply
 
 log = structlog.get_logger(__name__)
 
-# how long a successful send's record is retried through a database outage (< SEND_RECONCILE_S)
-RECORD_SENT_FOR_S = 30.0
 DB_UNAVAILABLE = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
 )
-FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped"})
+FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped", "unknown"})
+# origins that are not the bot's: sent whatever the conversation's state (a person wrote them)
+NOT_BOT = frozenset({"operator", "system", "human"})
+# a wait this long or longer marks the rows as waited on (a shorter one is not worth a write)
+HOLD_AFTER_S = 1.0
+# another sender's `paced_until` this close to now is taken as over (clock slack)
+HOLD_GRACE_S = 0.5
 
-
-class SendInFlight(RetryableError):
-    """Another attempt holds the row; look again later."""
+# sent; skipped (final, dropped, failed, unknown: the group goes on); held (another live
+# sender holds it, or the outcome waits for a callback: the group stops here)
+Step = Literal["sent", "skipped", "held"]
 
 
 def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
@@ -79,14 +94,8 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
     """Deliver every not-yet-final row of the group, in order."""
     if not isinstance(msg, SendReply) or not msg.tenant_id:
         raise PermanentError(f"unexpected message {msg.type}")
-    tenant_id = msg.tenant_id
-    group, conv, last_in, claimed_id = await outbox_repo.send_context(
-        deps.pool,
-        tenant_id,
-        msg.outbound_id,
-        msg.conversation_id,
-        claim_first=True,
-        bot_origin=msg.origin not in ("operator", "system"),
+    group, conv, last_in, _ = await outbox_repo.send_context(
+        deps.pool, msg.tenant_id, msg.outbound_id, msg.conversation_id
     )
     if conv is None:
         return
@@ -97,66 +106,165 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
     for row in group:
         if row["status"] in FINAL:
             continue
-        claimed = row if row["id"] == claimed_id else await _claim_allowed(deps, msg, row)
-        if claimed is None:
-            continue
-        try:
-            creds = await deps.credentials_for(
-                tenant_id,
-                claimed["provider"],
-                str(claimed["provider_instance_id"]) if claimed["provider_instance_id"] else None,
-            )
-        except CredentialNotFound as exc:
-            await outcomes.fail(
-                deps, msg, claimed, code="no_credentials", detail=str(exc), retryable=False
-            )
-            continue
-        await _send_one(deps, msg, claimed, creds, conv)
-        sent_any = True
+        step = await _deliver(deps, msg, row, conv)
+        if step == "held":
+            log.info("send_held", outbound_id=row["id"])
+            break
+        # an owner's alert is not an answer to the customer
+        alert = (row.get("payload") or {}).get("alert_to")
+        sent_any = sent_any or (step == "sent" and not alert)
     if sent_any and last_in is not None:
-        await _mark_read(deps, tenant_id, conv, last_in)
+        await _mark_read(deps, msg.tenant_id, conv, last_in)
 
 
-async def _claim_allowed(
-    deps: SenderDeps, msg: SendReply, row: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The claimed row when it may go out now; None when it was dropped."""
+async def _deliver(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], conv: dict[str, Any]
+) -> Step:
+    """Wait for the row's turn, claim it, send it."""
     tenant_id = msg.tenant_id or ""
-    if msg.origin not in ("operator", "system"):
-        # the common case in one statement: pending and the conversation is the bot's
-        claimed = await outbox_repo.claim_for_bot_send(
-            deps.pool, tenant_id, int(row["id"]), msg.conversation_id
+    provider = str(row["provider"])
+    if row["status"] == "sending":
+        if not outcomes.resend_when_unknown(provider):
+            # its sender died mid-send (or never settled it): it may have gone out
+            marked = await outcomes.mark_unknown(
+                deps,
+                msg,
+                row,
+                why="sender_died",
+                detail="left sending past SEND_RECONCILE_S; the provider has no delivery callback",
+                stale_after_s=deps.reconcile_s,
+            )
+            return "skipped" if marked else "held"
+        if not await outbox_repo.sending_is_stale(
+            deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+        ):
+            return "held"
+    elif row["status"] != "pending":
+        return "skipped"
+    elif _paced_elsewhere(row):
+        return "held"
+    try:
+        creds = await deps.credentials_for(
+            tenant_id,
+            provider,
+            str(row["provider_instance_id"]) if row["provider_instance_id"] else None,
+        )
+    except CredentialNotFound as exc:
+        return await _fail_unsendable(deps, msg, row, code="no_credentials", detail=str(exc))
+    client = deps.clients.get(provider)
+    if client is None:
+        return await _fail_unsendable(
+            deps, msg, row, code="no_client", detail=f"no client for {provider}"
+        )
+    to = (row.get("payload") or {}).get("alert_to") or conv["contact_phone"] or conv["contact_key"]
+    number_key = creds.instance_id or f"legacy:{tenant_id}"
+    try:
+        await _wait_turn(deps, tenant_id, row, creds, to, number_key)
+    except DailyCapReached as exc:
+        return await _fail_unsendable(deps, msg, row, code="daily_cap", detail=str(exc))
+    except Exception as exc:
+        # nothing was claimed: the row is as it was, and comes back with the retry or the relay
+        raise RetryableError(f"pacing: {exc}") from exc
+    started = asyncio.get_running_loop().time()
+    claimed = await _claim(deps, msg, row)
+    if isinstance(claimed, str):
+        return claimed
+    return await _send_one(deps, msg, claimed, client, creds, to, number_key, started)
+
+
+def _paced_elsewhere(row: dict[str, Any]) -> bool:
+    """Another live sender waits for this pending row's slot (see `hold_for_pacing`)."""
+    until = row.get("paced_until")
+    return until is not None and until > datetime.now(UTC) + timedelta(seconds=HOLD_GRACE_S)
+
+
+async def _wait_turn(
+    deps: SenderDeps,
+    tenant_id: str,
+    row: dict[str, Any],
+    creds: ProviderCredentials,
+    to: str,
+    number_key: str,
+) -> None:
+    """The rate limits (and Uazapi's anti-ban pacing) of one send; nothing is claimed."""
+    config = creds.config
+    rate = float(config.get("rate_limit_per_s") or NUMBER_RATE_PER_S)
+    burst = int(config.get("rate_limit_burst") or NUMBER_BURST)
+
+    async def hold(seconds: float) -> None:
+        if seconds >= HOLD_AFTER_S:
+            await outbox_repo.hold_for_pacing(
+                deps.pool, tenant_id, int(row["id"]), row.get("burst_id"), seconds
+            )
+
+    if row["provider"] == "meta":
+        # the pair limit, then the number's (one Redis round trip for both)
+        await deps.limiter.acquire_send(number_key, to, rate_per_s=rate, burst=burst, on_wait=hold)
+    else:
+        await deps.limiter.acquire(ratelimit.number_key(number_key), rate, burst, on_wait=hold)
+    if row["provider"] == "uazapi" and deps.pacer is not None:
+        await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config), on_wait=hold)
+
+
+async def _claim(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> dict[str, Any] | Step:
+    """The claimed row, right before its send; else what became of it."""
+    tenant_id = msg.tenant_id or ""
+    row_id = int(row["id"])
+    claimed: dict[str, Any] | None
+    if row["status"] == "pending":
+        if msg.origin not in NOT_BOT:
+            # the common case in one statement: pending and the conversation is the bot's
+            claimed = await outbox_repo.claim_for_bot_send(
+                deps.pool, tenant_id, row_id, msg.conversation_id
+            )
+            if claimed is not None:
+                return claimed
+        claimed = await outbox_repo.claim_for_send(deps.pool, tenant_id, row_id)
+    else:
+        claimed = await outbox_repo.reclaim_stale_sending(
+            deps.pool, tenant_id, row_id, deps.reconcile_s
         )
         if claimed is not None:
-            return claimed
-    claimed = await _claim(deps, tenant_id, row)
-    return claimed if await _still_allowed(deps, msg, claimed) else None
-
-
-async def _claim(deps: SenderDeps, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    claimed = await outbox_repo.claim_for_send(deps.pool, tenant_id, int(row["id"]))
+            log.warning("send_taken_over", outbound_id=row_id, attempts=claimed["attempts"])
     if claimed is None:
-        claimed = await outbox_repo.reclaim_stale_sending(
-            deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
-        )
-    if claimed is None:
-        current = await msg_repo.get_message(deps.pool, tenant_id, int(row["id"]))
-        if current is not None and current["status"] in FINAL:
-            raise SendInFlight("row finished by another attempt; re-check the rest of the group")
-        raise SendInFlight(f"outbound {row['id']} is being sent by another attempt")
+        current = await msg_repo.get_message(deps.pool, tenant_id, row_id)
+        if current is None or current["status"] in FINAL:
+            return "skipped"
+        return "held"
+    if not await _still_allowed(deps, msg, claimed):
+        return "skipped"
     return claimed
+
+
+async def _fail_unsendable(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], *, code: str, detail: str
+) -> Step:
+    """Fail a row that cannot be sent at all, under a claim of its own."""
+    claimed = await _claim(deps, msg, row)
+    if isinstance(claimed, str):
+        return claimed
+    await outcomes.fail(
+        deps, msg, claimed, code=code, detail=detail, retryable=False, claim=claimed["attempts"]
+    )
+    return "skipped"
 
 
 async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> bool:
     """Bot-written messages go out only while the conversation is the bot's."""
-    if msg.origin in ("operator", "system"):
+    if msg.origin in NOT_BOT or row.get("role") == "human":
         return True
     async with deps.pool.acquire() as conn, conn.transaction():
         ok, why = await bot_gate.bot_may_reply(conn, msg.tenant_id or "", msg.conversation_id)
         if ok:
             return True
         await outbox_repo.mark_failed(
-            conn, msg.tenant_id or "", int(row["id"]), status="dropped", code=None, detail=why
+            conn,
+            msg.tenant_id or "",
+            int(row["id"]),
+            status="dropped",
+            code=None,
+            detail=why,
+            claim=int(row["attempts"]),
         )
         await deps.events.append(
             msg.tenant_id or "",
@@ -166,6 +274,13 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
             correlation_id=msg.correlation_id,
             conn=conn,
         )
+    await deps.notifier.notify(
+        msg.tenant_id or "",
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="dropped",
+    )
     SENDS.labels(row["provider"], "dropped").inc()
     log.info("send_dropped", outbound_id=row["id"], why=why)
     return False
@@ -175,53 +290,60 @@ async def _send_one(
     deps: SenderDeps,
     msg: SendReply,
     row: dict[str, Any],
+    client: ProviderClient,
     creds: ProviderCredentials,
-    conv: dict[str, Any],
-) -> None:
-    tenant_id = msg.tenant_id or ""
+    to: str,
+    number_key: str,
+    claimed_at: float,
+) -> Step:
     provider = row["provider"]
-    client = deps.clients.get(provider)
-    if client is None:
-        await outcomes.fail(
-            deps, msg, row, code="no_client", detail=f"no client for {provider}", retryable=False
+    try:
+        # the deadline counts from the claim: nothing between the claim and the answer
+        # outlasts `http_timeout_s`, which the takeover window is checked against
+        async with asyncio.timeout_at(claimed_at + deps.http_timeout_s):
+            row = await stored_media.attach(deps.pool, msg.tenant_id or "", row, client, creds)
+            result = await client.send(creds, outbound_message(row, to))
+    except TimeoutError:
+        exc = ProviderSendError(
+            f"{provider}: no answer within {deps.http_timeout_s:g} s of the claim",
+            retryable=True,
+            code="timeout",
+            ambiguous=True,
         )
-        return
-    to = conv["contact_phone"] or conv["contact_key"]
-    number_key = creds.instance_id or f"legacy:{tenant_id}"
-    config = creds.config
-    try:
-        rate = float(config.get("rate_limit_per_s") or NUMBER_RATE_PER_S)
-        burst = int(config.get("rate_limit_burst") or NUMBER_BURST)
-        if provider == "meta":
-            # the pair limit, then the number's (one Redis round trip for both)
-            await deps.limiter.acquire_send(number_key, to, rate_per_s=rate, burst=burst)
-        else:
-            await deps.limiter.acquire(ratelimit.number_key(number_key), rate, burst)
-        if provider == "uazapi" and deps.pacer is not None:
-            await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config))
-    except DailyCapReached as exc:
-        await outcomes.fail(deps, msg, row, code="daily_cap", detail=str(exc), retryable=False)
-        return
-    except Exception as exc:
-        await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), f"pacing: {exc}")
-        raise RetryableError(f"pacing: {exc}") from exc
-    try:
-        result = await client.send(creds, outbound_message(row, to))
+        settled = await outcomes.provider_error(deps, msg, row, creds, exc, number_key)
+        return "skipped" if settled else "held"
     except ProviderSendError as exc:
-        await outcomes.provider_error(deps, msg, row, creds, exc, number_key)
-        return
+        settled = await outcomes.provider_error(deps, msg, row, creds, exc, number_key)
+        return "skipped" if settled else "held"
     # the provider accepted it: only recording that may be retried now, never the send
     # (a database blip here would otherwise leave the row `sending` and resend it later)
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(DB_UNAVAILABLE),
-        wait=wait_exponential(multiplier=0.05, max=2.0),
-        stop=stop_after_delay(RECORD_SENT_FOR_S),
-        reraise=True,
-    ):
-        with attempt:
-            await outcomes.record_sent(deps, msg, row, result.provider_message_id, provider)
+    try:
+        async with asyncio.timeout(deps.record_for_s):
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(DB_UNAVAILABLE),
+                wait=wait_exponential(multiplier=0.05, max=2.0),
+                reraise=True,
+            ):
+                with attempt:
+                    await outcomes.record_sent(deps, msg, row, result.provider_message_id, provider)
+    except (TimeoutError, *DB_UNAVAILABLE) as exc:
+        log.error(
+            "send_record_failed",
+            outbound_id=row["id"],
+            provider_message_id=result.provider_message_id,
+            error=repr(exc)[:300],
+        )
+        raise RetryableError(f"outbound {row['id']} sent but not recorded") from exc
+    await deps.notifier.notify(
+        msg.tenant_id or "",
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="sent",
+    )
     SENDS.labels(provider, "sent").inc()
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
+    return "sent"
 
 
 async def _mark_read(

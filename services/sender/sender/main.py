@@ -12,11 +12,11 @@ from sender.clients.lancepilot import LancePilotClient
 from sender.clients.meta import MetaGraphClient
 from sender.clients.pool import ShardedTransport
 from sender.clients.uazapi import UazapiClient
-from sender.deps import SenderDeps
+from sender.deps import SenderDeps, check_send_timing
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.relay import relay_loop
-from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -34,10 +34,14 @@ KEEPALIVE_EXPIRY_S = 4.0
 
 
 async def run(settings: Settings) -> None:
+    # refuse, before connecting anything, a takeover window a live send could be inside
+    check_send_timing(
+        settings.send_reconcile_s, settings.send_http_timeout_s, settings.send_record_timeout_s
+    )
     async with (
         Runtime(settings) as rt,
         httpx.AsyncClient(
-            timeout=httpx.Timeout(15.0, connect=5.0),
+            timeout=httpx.Timeout(settings.send_http_timeout_s, connect=5.0),
             transport=ShardedTransport(
                 httpx.Limits(
                     max_connections=200,
@@ -62,17 +66,20 @@ async def run(settings: Settings) -> None:
             clients,
             RateLimiter(rt.redis, settings),
             reconcile_s=settings.send_reconcile_s,
+            http_timeout_s=settings.send_http_timeout_s,
+            record_for_s=settings.send_record_timeout_s,
             pacer=UazapiPacer(rt.redis, settings),
+            notifier=rt.notifier,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_send_reply(msg, delivery, deps=deps)
 
-        consumer = Consumer(rt.connection, settings, SEND_QUEUE, handle)
+        consumer = rt.consumer(SEND_QUEUE, handle)
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:
-            await relay_loop(stop, rt.pool, rt.publisher)
+            await relay_loop(stop, rt.pool, rt.publisher, sending_after_s=settings.send_reconcile_s)
 
         await serve(
             service_app(rt, "sender"), settings, on_stop=[consumer.stop], background=[relay]

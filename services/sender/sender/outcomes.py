@@ -1,4 +1,8 @@
-"""What becomes of a send: recorded as sent, retried later, or failed with its provider code."""
+"""What becomes of a send: recorded as sent, retried later, failed, or left to a person.
+
+Every function here ends one claim (`row["attempts"]` is its fencing token), so it changes
+the row only while that claim is still the current one.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,19 @@ log = structlog.get_logger(__name__)
 
 SENDS = Counter("wa_sends_total", "Outbound sends", ["provider", "outcome"])
 THROTTLING_CODES = frozenset({"130429", "131056", "80007", "4", "429"})
+# providers that tell us, by a status webhook naming our row, that a send went out (Meta
+# echoes `biz_opaque_callback_data`); a send to any other provider whose outcome is unknown
+# is never repeated (Uazapi and LancePilot have no such callback)
+RECONCILED_BY_CALLBACK = frozenset({"meta"})
+
+
+def resend_when_unknown(provider: str) -> bool:
+    """Whether a send of unknown outcome may be sent again once its window has passed."""
+    return provider in RECONCILED_BY_CALLBACK
+
+
+class OutcomeUnknown(RetryableError):
+    """The send may have happened: the row is `unknown`; the rest of its group goes later."""
 
 
 async def record_sent(
@@ -57,15 +74,28 @@ async def provider_error(
     creds: ProviderCredentials,
     exc: ProviderSendError,
     number_key: str,
-) -> None:
+) -> bool:
+    """Settle a refused or failed call; False when the row stays `sending` (Meta, ambiguous).
+
+    Raises `RetryableError` when the row (or the rest of its group) should be tried again.
+    """
     tenant_id = msg.tenant_id or ""
+    claim = int(row["attempts"])
     if exc.retryable:
         if exc.code in THROTTLING_CODES or exc.http_status == 429:
             await deps.limiter.penalize(ratelimit.number_key(number_key), exc.retry_after or 1.0)
-        if not exc.ambiguous:
-            await outbox_repo.mark_pending(deps.pool, tenant_id, int(row["id"]), str(exc)[:500])
         SENDS.labels(row["provider"], "retry").inc()
-        raise RetryableError(f"provider {row['provider']} failed ({exc.code}): {exc}") from exc
+        if not exc.ambiguous:
+            await outbox_repo.mark_pending(
+                deps.pool, tenant_id, int(row["id"]), str(exc)[:500], claim=claim
+            )
+            raise RetryableError(f"provider {row['provider']} failed ({exc.code}): {exc}") from exc
+        if resend_when_unknown(row["provider"]):
+            # a status webhook reconciles it, else the relay re-drives it after the window
+            log.warning("send_outcome_pending_callback", outbound_id=row["id"], code=exc.code)
+            return False
+        await mark_unknown(deps, msg, row, why="timeout", detail=str(exc)[:500], claim=claim)
+        raise OutcomeUnknown(f"outbound {row['id']}: outcome unknown ({exc.code})") from exc
     if exc.credentials_invalid and creds.instance_id:
         await providers_repo.mark_health(
             deps.pool, tenant_id, creds.instance_id, healthy=False, error=f"{exc.code}: {exc}"[:500]
@@ -77,7 +107,53 @@ async def provider_error(
         code=exc.code or str(exc.http_status),
         detail=str(exc)[:500],
         retryable=False,
+        claim=claim,
     )
+    return True
+
+
+async def mark_unknown(
+    deps: SenderDeps,
+    msg: SendReply,
+    row: dict[str, Any],
+    *,
+    why: str,
+    detail: str,
+    claim: int | None = None,
+    stale_after_s: float | None = None,
+) -> bool:
+    """sending -> unknown with its `msg_send_unknown` event; False when the row moved on."""
+    tenant_id = msg.tenant_id or ""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        marked = await outbox_repo.mark_unknown(
+            conn,
+            tenant_id,
+            int(row["id"]),
+            detail=detail,
+            claim=claim,
+            stale_after_s=stale_after_s,
+        )
+        if marked is None:
+            return False
+        await deps.events.append(
+            tenant_id,
+            ev.MSG_SEND_UNKNOWN,
+            {"provider": row["provider"], "outbound_id": int(row["id"]), "why": why},
+            conversation_id=str(marked["conversation_id"]),
+            correlation_id=msg.correlation_id,
+            conn=conn,
+        )
+    # a person must look at it: the console shows the row as not confirmed
+    await deps.notifier.notify(
+        tenant_id,
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="unknown",
+    )
+    SENDS.labels(row["provider"], "unknown").inc()
+    log.warning("send_outcome_unknown", outbound_id=row["id"], why=why)
+    return True
 
 
 async def fail(
@@ -88,12 +164,14 @@ async def fail(
     code: str | None,
     detail: str,
     retryable: bool,
+    claim: int | None = None,
 ) -> None:
     tenant_id = msg.tenant_id or ""
     async with deps.pool.acquire() as conn, conn.transaction():
-        await outbox_repo.mark_failed(
-            conn, tenant_id, int(row["id"]), status="failed", code=code, detail=detail
-        )
+        if not await outbox_repo.mark_failed(
+            conn, tenant_id, int(row["id"]), status="failed", code=code, detail=detail, claim=claim
+        ):
+            return
         await deps.events.append(
             tenant_id,
             ev.SEND_FAILED,
@@ -108,3 +186,6 @@ async def fail(
         )
     SENDS.labels(row["provider"], "failed").inc()
     log.warning("send_failed", outbound_id=row["id"], code=code)
+    await deps.notifier.notify(
+        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="failed"
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,9 @@ NUMBER_RATE_PER_S = 80.0
 NUMBER_BURST = 10
 PAIR_RATE_PER_S = 1 / 6
 PAIR_BURST = 45
+
+# told the seconds about to be slept, before the sleep (the sender marks the row as waited on)
+OnWait = Callable[[float], Awaitable[None]]
 
 # KEYS[1] hash {tat, t, b}. ARGV: interval us, burst, max wait us (-1: no reservation).
 # Returns the wait in us (0: admitted now), or -(wait) when refused.
@@ -135,6 +139,14 @@ class DailyCapReached(PermanentError):
         self.resets_at = resets_at
 
 
+async def _sleep(seconds: float, on_wait: OnWait | None) -> None:
+    if seconds <= 0:
+        return
+    if on_wait is not None:
+        await on_wait(seconds)
+    await asyncio.sleep(seconds)
+
+
 def number_key(phone_id: str) -> str:
     """The limiter key of one business number (all its outbound traffic)."""
     return f"number:{phone_id}"
@@ -167,14 +179,19 @@ class RateLimiter:
         return 0.0 if wait >= 0 else -wait / 1000
 
     async def acquire(
-        self, key: str, rate_per_s: float, burst: int, *, max_wait_s: float = 30
+        self,
+        key: str,
+        rate_per_s: float,
+        burst: int,
+        *,
+        max_wait_s: float = 30,
+        on_wait: OnWait | None = None,
     ) -> float:
         """Reserve the next slot and sleep until it; returns the seconds waited."""
         wait = await self._call(key, rate_per_s, burst, int(max_wait_s * 1_000_000))
         if wait < 0:
             raise RateLimitTimeout(key, -wait / 1_000_000)
-        if wait:
-            await asyncio.sleep(wait / 1_000_000)
+        await _sleep(wait / 1_000_000, on_wait)
         return wait / 1_000_000
 
     async def acquire_both(
@@ -183,6 +200,7 @@ class RateLimiter:
         second: tuple[str, float, int],
         *,
         max_wait_s: float = 30,
+        on_wait: OnWait | None = None,
     ) -> float:
         """`acquire` of two (key, rate, burst) limits in one round trip; the seconds waited.
 
@@ -198,8 +216,7 @@ class RateLimiter:
         wait = int(await self._gcra2(keys=keys, args=[*args, int(max_wait_s * 1_000_000)]))
         if wait < 0:
             raise RateLimitTimeout(f"{first[0]} + {second[0]}", -wait / 1_000_000)
-        if wait:
-            await asyncio.sleep(wait / 1_000_000)
+        await _sleep(wait / 1_000_000, on_wait)
         return wait / 1_000_000
 
     async def penalize(self, key: str, seconds: float) -> None:
@@ -214,12 +231,14 @@ class RateLimiter:
         rate_per_s: float = NUMBER_RATE_PER_S,
         burst: int = NUMBER_BURST,
         max_wait_s: float = 30,
+        on_wait: OnWait | None = None,
     ) -> float:
         """Pair limit then number limit for one outbound message; returns the seconds waited."""
         return await self.acquire_both(
             (pair_key(phone_id, to), PAIR_RATE_PER_S, PAIR_BURST),
             (number_key(phone_id), rate_per_s, burst),
             max_wait_s=max_wait_s,
+            on_wait=on_wait,
         )
 
 
@@ -261,7 +280,12 @@ class UazapiPacer:
         self._pace = redis.register_script(_PACE_LUA)
 
     async def wait_turn(
-        self, instance_id: str, pacing: UazapiPacing, *, max_wait_s: float = 120
+        self,
+        instance_id: str,
+        pacing: UazapiPacing,
+        *,
+        max_wait_s: float = 120,
+        on_wait: OnWait | None = None,
     ) -> float:
         """Reserve the instance's next send slot and sleep until it; returns the seconds waited.
 
@@ -291,8 +315,7 @@ class UazapiPacer:
             raise DailyCapReached(instance_id, pacing.daily_cap, midnight)
         if wait < -1:
             raise RateLimitTimeout(f"pace:{instance_id}", (-wait - 2) / 1_000_000)
-        if wait:
-            await asyncio.sleep(wait / 1_000_000)
+        await _sleep(wait / 1_000_000, on_wait)
         return wait / 1_000_000
 
     async def sent_today(self, instance_id: str, pacing: UazapiPacing) -> int:

@@ -11,15 +11,21 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from pamqp.commands import Basic
 
 from wacommon.broker import topology
-from wacommon.errors import RetryableError
+from wacommon.errors import BROKER, DependencyUnavailable
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-class PublishFailed(RetryableError):
+# bound to nothing: a ping is confirmed and dropped by the broker
+PING_ROUTING_KEY = "wa.ping"
+
+
+class PublishFailed(DependencyUnavailable):
     """The broker did not confirm the message (nack, unroutable, timeout or no connection)."""
+
+    dependency = BROKER
 
 
 class Publisher(Protocol):
@@ -122,6 +128,29 @@ class AioPikaPublisher:
         if not isinstance(confirmation, Basic.Ack):
             # a returned (unroutable) message or no confirm at all
             raise PublishFailed(f"publish to {exchange}/{routing_key} not acked: {confirmation!r}")
+
+    async def ping(self) -> None:
+        """A confirmed round trip through the broker; raises PublishFailed if it does not answer.
+
+        The probe message goes to the requeue exchange with a routing key nothing is bound
+        to, not mandatory: the broker confirms and drops it, no queue ever sees it.
+        """
+        probe = aio_pika.Message(b"", delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT)
+        try:
+            ex = await asyncio.wait_for(
+                self._exchange(topology.REQUEUE), self._settings.publish_timeout_s
+            )
+            confirmation = await ex.publish(
+                probe,
+                routing_key=PING_ROUTING_KEY,
+                mandatory=False,
+                timeout=self._settings.publish_timeout_s,
+            )
+        except Exception as exc:
+            self._exchanges = {}
+            raise PublishFailed(f"broker ping not confirmed: {exc!r}") from exc
+        if not isinstance(confirmation, Basic.Ack):
+            raise PublishFailed(f"broker ping not acked: {confirmation!r}")
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:

@@ -3,14 +3,26 @@
 wa.ingest   (topic)   webhook.<provider>.v1       -> ingest.webhooks (+ stream ingest.log)
 wa.pipeline (topic)   conversation.burst_ready.v1 -> rag.bursts
                       reply.send.v1               -> sender.replies
-wa.retry    (headers) wa-retry-tier=<ms>           -> wa.retry.<ms> (TTL) --DLX--> wa.requeue
+wa.retries  (headers) wa-retry-tier=<ms>           -> wa.retries.<ms> (quorum, TTL)
+                                                      --DLX at-least-once--> wa.requeue
 wa.requeue  (direct)  <queue name>                -> that work queue (retries come back here)
 wa.dlx      (direct)  <queue name>                -> <queue>.dlq
+wa.notify   (topic)   <tenant_id>.<kind>          -> one exclusive auto-delete queue per
+                                                     console process (see wacommon.notify)
+
+Every hop is at-least-once. The retry tiers are quorum queues whose expired messages are
+dead-lettered with `x-dead-letter-strategy=at-least-once`: a message stays in its tier until
+the work queue confirmed it, where a classic queue's TTL dead-lettering drops whatever it
+cannot route at that moment (a broker restart: the expired messages are dead-lettered before
+the quorum work queues are back). The classic tiers of earlier releases (`wa.retry`,
+`wa.retry.<ms>`) are no longer declared; a queue's type cannot change, hence the new names
+(docs/architecture.md explains the upgrade of a live broker).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -19,9 +31,12 @@ from wacommon.settings import Settings
 
 INGEST = "wa.ingest"
 PIPELINE = "wa.pipeline"
-RETRY = "wa.retry"
+RETRY = "wa.retries"
+# the classic (at-most-once) retry exchange of earlier releases and its tiers `wa.retry.<ms>`
+LEGACY_RETRY = "wa.retry"
 REQUEUE = "wa.requeue"
 DLX = "wa.dlx"
+NOTIFY = "wa.notify"
 
 INGEST_QUEUE = "ingest.webhooks"
 BURST_QUEUE = "rag.bursts"
@@ -43,12 +58,32 @@ WORK_QUEUES: tuple[WorkQueue, ...] = (
 )
 
 
+def notify_routing_key(tenant_id: str, kind: str) -> str:
+    """`<tenant_id>.<kind>` (kind: message.created, ...): a consumer can bind one tenant."""
+    return f"{tenant_id}.{kind}"
+
+
 def dlq_name(queue: str) -> str:
     return f"{queue}.dlq"
 
 
 def retry_queue_name(settings: Settings, delay_ms: int) -> str:
     return settings.q(f"{RETRY}.{delay_ms}")
+
+
+def retry_tier_arguments(settings: Settings, delay_ms: int) -> dict[str, Any]:
+    """A retry tier: a quorum queue whose expired messages go back at-least-once.
+
+    At-least-once dead-lettering needs `reject-publish` overflow (with `drop-head` RabbitMQ
+    falls back to at-most-once); per-queue TTL on quorum queues needs RabbitMQ 3.10 or later.
+    """
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": delay_ms,
+        "x-dead-letter-exchange": settings.q(REQUEUE),
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
 
 
 async def declare_topology(
@@ -63,6 +98,7 @@ async def declare_topology(
     retry = await channel.declare_exchange(q(RETRY), aio_pika.ExchangeType.HEADERS, durable=True)
     requeue = await channel.declare_exchange(q(REQUEUE), aio_pika.ExchangeType.DIRECT, durable=True)
     dlx = await channel.declare_exchange(q(DLX), aio_pika.ExchangeType.DIRECT, durable=True)
+    await channel.declare_exchange(q(NOTIFY), aio_pika.ExchangeType.TOPIC, durable=True)
     exchanges: dict[str, AbstractExchange] = {INGEST: ingest, PIPELINE: pipeline}
 
     queues: dict[str, AbstractQueue] = {}
@@ -104,7 +140,7 @@ async def declare_topology(
         tier = await channel.declare_queue(
             retry_queue_name(settings, delay),
             durable=True,
-            arguments={"x-message-ttl": delay, "x-dead-letter-exchange": q(REQUEUE)},
+            arguments=retry_tier_arguments(settings, delay),
         )
         await tier.bind(retry, arguments={"x-match": "all", "wa-retry-tier": str(delay)})
     return queues
@@ -118,5 +154,5 @@ async def delete_topology(channel: AbstractChannel, settings: Settings) -> None:
     names += [q(INGEST_STREAM)] + [retry_queue_name(settings, d) for d in settings.retry_delays_ms]
     for name in names:
         await channel.queue_delete(name)
-    for ex in (INGEST, PIPELINE, RETRY, REQUEUE, DLX):
+    for ex in (INGEST, PIPELINE, RETRY, REQUEUE, DLX, NOTIFY):
         await channel.exchange_delete(q(ex))

@@ -32,6 +32,9 @@ from wacommon.providers.uazapi_content import (
 )
 from wacommon.schemas import Contact, Provider, SenderRole, utcnow
 
+# our sends carry it (`track_source`, with the outbox row id as `track_id`); Uazapi echoes both
+# in the webhook of the sent message
+TRACK_SOURCE = "wa-assistant"
 _GROUP_CHANGES = ("Leave", "Join", "Promote", "Demote", "Name", "Topic", "Announce", "Locked")
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from wacommon.dbtypes import Executor as Conn
 from wacommon.repositories.clients import COLUMNS as CLIENT_COLUMNS
 from wacommon.schemas import Contact
+from wacommon.textclean import clean_json, clean_text
 
 _COLUMNS = (
     "id, client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,"
@@ -283,10 +284,11 @@ async def lock_and_queue_reply(
         conversation_id,
         after_id,
         overdue,
-        [content for content, _ in bubbles],
+        # model text: cleaned of what PostgreSQL refuses rather than failing the reply
+        [clean_text(content) for content, _ in bubbles],
         [key for _, key in bubbles],
         burst_id,
-        payload,
+        clean_json(payload),
         event[0] if event else None,
         event[1] if event else None,
         drop_event_type,

@@ -11,6 +11,7 @@ from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
 from wacommon.schemas import DeliveryState, InboundMessage
+from wacommon.textclean import clean_json, clean_text
 
 COLUMNS = (
     "id, client_id, conversation_id, direction, role, provider, provider_instance_id,"
@@ -75,7 +76,11 @@ async def insert_outbound(
     burst_id: str | None = None,
     reply_to: str | None = None,
 ) -> int | None:
-    """Queue an outbound message (the outbox row); None when the idempotency key exists."""
+    """Queue an outbound message (the outbox row); None when the idempotency key exists.
+
+    `content` and `payload` may carry model or customer text: cleaned of what
+    PostgreSQL refuses (U+0000, lone surrogates) rather than failing the reply."""
+    content, payload = clean_text(content), clean_json(payload)
     value = await conn.fetchval(
         """INSERT INTO chat_messages
              (client_id, conversation_id, direction, role, provider, provider_instance_id, kind,
@@ -181,6 +186,7 @@ async def set_inbound_text(
     conn: Conn, client_id: str, message_id: int, *, content: str, extra: dict[str, Any]
 ) -> None:
     """Store what media processing produced (transcript, description) on the message."""
+    content, extra = clean_text(content), clean_json(extra)
     await conn.execute(
         """UPDATE chat_messages SET content = $3, payload = payload || $4::jsonb, updated_at = now()
            WHERE client_id = $1 AND id = $2""",

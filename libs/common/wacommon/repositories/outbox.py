@@ -1,6 +1,9 @@
 """SQL of the outbox (`chat_messages` rows going out): claim, record, retry, relay.
 
-Each row moves pending -> sending -> sent|failed|dropped (see `sender.handlers`).
+Each row moves pending -> sending -> sent|failed|dropped|unknown (see `sender.handlers`).
+A claim increments `attempts`, which is the claim's fencing token: the writes that end a
+claim (`mark_pending`, `mark_unknown`, `mark_failed` with `claim=`) change the row only
+while that claim is still the current one.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ async def mark_sent(
     conn: Conn, client_id: str, message_id: int, provider_message_id: str | None
 ) -> None:
     await conn.execute(
-        """UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending') THEN 'sent'
-                                             ELSE status END,
+        """UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending', 'unknown')
+                                             THEN 'sent' ELSE status END,
              provider_message_id = coalesce(provider_message_id, $3),
              sent_at = coalesce(sent_at, now()), updated_at = now()
            WHERE client_id = $1 AND id = $2""",
@@ -53,14 +56,109 @@ async def mark_sent(
     )
 
 
-async def mark_pending(conn: Conn, client_id: str, message_id: int, error: str | None) -> None:
-    """A retryable failure: the row waits for the next attempt."""
+async def mark_pending(
+    conn: Conn, client_id: str, message_id: int, error: str | None, *, claim: int | None = None
+) -> None:
+    """A retryable failure (the request never reached the provider): the row waits again."""
     await conn.execute(
-        """UPDATE chat_messages SET status = 'pending', error_detail = $3, updated_at = now()
-           WHERE client_id = $1 AND id = $2 AND status = 'sending'""",
+        """UPDATE chat_messages SET status = 'pending', error_detail = $3, paced_until = NULL,
+             updated_at = now()
+           WHERE client_id = $1 AND id = $2 AND status = 'sending'
+             AND ($4::int IS NULL OR attempts = $4)""",
         client_id,
         message_id,
         error,
+        claim,
+    )
+
+
+async def mark_unknown(
+    conn: Conn,
+    client_id: str,
+    message_id: int,
+    *,
+    detail: str,
+    claim: int | None = None,
+    stale_after_s: float | None = None,
+) -> dict[str, Any] | None:
+    """sending -> unknown: the send may have happened and must never be repeated.
+
+    With `claim`, only while that claim holds the row (the sender's own ambiguous call);
+    with `stale_after_s`, only a row nobody touched for that long (its sender died).
+    The row as it was, or None when it had moved on.
+    """
+    row = await conn.fetchrow(
+        f"""UPDATE chat_messages SET status = 'unknown', error_code = 'outcome_unknown',
+              error_detail = $3, updated_at = now()
+            WHERE client_id = $1 AND id = $2 AND status = 'sending'
+              AND ($4::int IS NULL OR attempts = $4)
+              AND ($5::float8 IS NULL OR updated_at < now() - make_interval(secs => $5))
+            RETURNING {COLUMNS}""",
+        client_id,
+        message_id,
+        detail,
+        claim,
+        stale_after_s,
+    )
+    return dict(row) if row else None
+
+
+async def reconcile_own_echo(
+    conn: Conn, client_id: str, provider: str, message_id: int, provider_message_id: str
+) -> dict[str, Any] | None:
+    """The provider echoed our send of row `message_id` (Uazapi `track_id`): it went out.
+
+    `sending` or `unknown` -> `sent`. Returns the row's conversation and its status before,
+    or None when there was nothing to reconcile.
+    """
+    row = await conn.fetchrow(
+        """WITH before AS (
+             SELECT id, status FROM chat_messages
+             WHERE client_id = $1 AND id = $2 AND direction = 'out' AND provider = $3
+               AND status IN ('sending', 'unknown') FOR UPDATE
+           )
+           UPDATE chat_messages m SET status = 'sent',
+             provider_message_id = coalesce(m.provider_message_id, $4),
+             sent_at = coalesce(m.sent_at, now()), updated_at = now()
+           FROM before WHERE m.client_id = $1 AND m.id = before.id
+           RETURNING m.conversation_id, m.kind, m.role, before.status AS was""",
+        client_id,
+        message_id,
+        provider,
+        provider_message_id,
+    )
+    return dict(row) if row else None
+
+
+async def sending_is_stale(
+    conn: Conn, client_id: str, message_id: int, older_than_s: float
+) -> bool:
+    """Whether a `sending` row was left untouched for `older_than_s` (its sender died)."""
+    value = await conn.fetchval(
+        """SELECT updated_at < now() - make_interval(secs => $3) FROM chat_messages
+           WHERE client_id = $1 AND id = $2 AND status = 'sending'""",
+        client_id,
+        message_id,
+        older_than_s,
+    )
+    return bool(value)
+
+
+async def hold_for_pacing(
+    conn: Conn, client_id: str, message_id: int, burst_id: str | None, seconds: float
+) -> None:
+    """Mark the row and the rest of its group as waited on by a live sender for `seconds`.
+
+    Only a hint for the relay and the other senders (see `paced_until`); nothing is claimed.
+    """
+    await conn.execute(
+        """UPDATE chat_messages SET paced_until = now() + make_interval(secs => $4)
+           WHERE client_id = $1 AND direction = 'out' AND status = 'pending'
+             AND (id = $2 OR ($3::text IS NOT NULL AND burst_id = $3 AND id > $2))""",
+        client_id,
+        message_id,
+        burst_id,
+        seconds,
     )
 
 
@@ -72,31 +170,57 @@ async def mark_failed(
     status: str,
     code: str | None,
     detail: str | None,
-) -> None:
-    """failed (the provider refused) or dropped (we decided not to send)."""
-    await conn.execute(
+    claim: int | None = None,
+) -> bool:
+    """failed (the provider refused) or dropped (we decided not to send); False if unchanged.
+
+    With `claim`, only while that claim still holds the row.
+    """
+    status_line = await conn.execute(
         """UPDATE chat_messages SET status = $3, error_code = $4, error_detail = $5,
              failed_at = now(), updated_at = now()
-           WHERE client_id = $1 AND id = $2""",
+           WHERE client_id = $1 AND id = $2
+             AND ($6::int IS NULL OR (status = 'sending' AND attempts = $6))""",
         client_id,
         message_id,
         status,
         code,
         detail,
+        claim,
     )
+    return str(status_line) != "UPDATE 0"
 
 
 async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> list[dict[str, Any]]:
     """Outbox rows nobody published or sent (a publish lost after commit), across tenants.
 
-    Oldest first, along the partial index on `updated_at` of pending outbound rows.
+    Oldest first, along the partial index on `updated_at` of pending outbound rows; a row a
+    live sender is pacing (`paced_until`) counts from the end of that wait.
 
     Operational sweep: each row still carries its tenant and every later query is scoped.
     """
     rows = await conn.fetch(
-        """SELECT id, client_id, conversation_id, role, burst_id,
+        """SELECT id, client_id, conversation_id, role, burst_id, status,
                   coalesce(payload->>'origin', 'bot') AS origin FROM chat_messages
            WHERE direction = 'out' AND status = 'pending'
+             AND updated_at < now() - make_interval(secs => $1)
+             AND (paced_until IS NULL OR paced_until < now() - make_interval(secs => $1))
+           ORDER BY updated_at LIMIT $2""",
+        older_than_s,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def stale_sending(conn: Conn, older_than_s: float, limit: int = 200) -> list[dict[str, Any]]:
+    """Outbox rows left `sending` longer than `older_than_s` (the sender died), across tenants.
+
+    Oldest first, along the partial index on `updated_at` of sending outbound rows.
+    """
+    rows = await conn.fetch(
+        """SELECT id, client_id, conversation_id, role, burst_id, status,
+                  coalesce(payload->>'origin', 'bot') AS origin FROM chat_messages
+           WHERE direction = 'out' AND status = 'sending'
              AND updated_at < now() - make_interval(secs => $1)
            ORDER BY updated_at LIMIT $2""",
         older_than_s,
@@ -108,7 +232,7 @@ async def stale_pending(conn: Conn, older_than_s: float, limit: int = 200) -> li
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
 
 
-_FINAL = "('sent', 'delivered', 'read', 'played', 'failed', 'dropped')"
+_FINAL = "('sent', 'delivered', 'read', 'played', 'failed', 'dropped', 'unknown')"
 
 
 async def send_context(
@@ -146,7 +270,7 @@ async def send_context(
                     AND p.direction = 'out' AND p.id < m.id AND p.status NOT IN {_FINAL})
               RETURNING m.id, m.attempts, m.updated_at
             )
-            SELECT {_M_COLUMNS}, a.id AS conv_id, a.contact_phone AS conv_contact_phone,
+            SELECT {_M_COLUMNS}, m.paced_until, a.id AS conv_id, a.contact_phone AS conv_contact_phone,
                    a.contact_key AS conv_contact_key, li.provider AS last_in_provider,
                    li.provider_instance_id AS last_in_instance_id,
                    li.provider_message_id AS last_in_message_id,
@@ -249,7 +373,7 @@ async def mark_sent_recorded(
     """`mark_sent`, the conversation's `record_outbound` and the event, as one statement."""
     await conn.execute(
         """WITH s AS (
-             UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending')
+             UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending', 'unknown')
                                                     THEN 'sent' ELSE status END,
                provider_message_id = coalesce(provider_message_id, $3),
                sent_at = coalesce(sent_at, now()), updated_at = now()

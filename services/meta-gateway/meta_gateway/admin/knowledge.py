@@ -12,7 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel, Field, ValidationError
 
 from meta_gateway.admin.auth import parse_id, require_admin
-from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable
+from rag_worker.knowledge.extract import (
+    DocumentNotSupported,
+    DocumentUnreadable,
+    document_limits,
+)
 from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.llm.config import ai_settings_from_env
@@ -64,6 +68,7 @@ def knowledge_router(
             ai_settings_from_env(os.environ), box_from_settings(settings).decrypt
         )
     syncs = file_search
+    limits = document_limits(settings)
     router = APIRouter(
         prefix="/admin/clients/{client_id}",
         tags=["knowledge base"],
@@ -107,7 +112,7 @@ def knowledge_router(
         try:
             # a File Search sync failure is recorded on the document, never fails the upload
             async with syncs.open(pool, await tools_config(cid)) as sync:
-                doc = await ingest_document(pool, cid, name, data, sync=sync)
+                doc = await ingest_document(pool, cid, name, data, sync=sync, limits=limits)
         except DocumentNotSupported as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
         except DocumentUnreadable as exc:

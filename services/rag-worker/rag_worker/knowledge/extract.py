@@ -6,12 +6,14 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-import pypdf
-
+from rag_worker.pdf_text import read_pdf
 from wacommon.repositories.knowledge import SourceKind
+from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits
+from wacommon.settings import Settings
+from wacommon.textclean import clean_text
 
 _KINDS: dict[str, SourceKind] = {
     ".txt": "txt",
@@ -76,18 +78,69 @@ def source_kind(name: str, content_type: str | None = None) -> SourceKind:
     raise DocumentNotSupported(name)
 
 
-def extract(name: str, data: bytes, kind: SourceKind | None = None) -> ExtractedDocument:
-    """Read `data` as a `kind` document (guessed from `name` when not given)."""
+@dataclass(frozen=True)
+class DocumentLimits:
+    """Caps of one document: the parse bounds, and pages and characters kept (else refused)."""
+
+    parse: ParseLimits = field(default_factory=ParseLimits)
+    max_pages: int = 2000
+    max_chars: int = 5_000_000
+
+
+def document_limits(settings: Settings) -> DocumentLimits:
+    """KNOWLEDGE_MAX_PAGES, KNOWLEDGE_MAX_CHARS and the PARSE_* bounds."""
+    return DocumentLimits(
+        parse=parse_limits(settings),
+        max_pages=settings.knowledge_max_pages,
+        max_chars=settings.knowledge_max_chars,
+    )
+
+
+async def extract(
+    name: str,
+    data: bytes,
+    kind: SourceKind | None = None,
+    *,
+    limits: DocumentLimits | None = None,
+) -> ExtractedDocument:
+    """Read `data` as a `kind` document (guessed from `name` when not given).
+
+    PDFs are read in a bounded child process; text kinds in-process. Whatever fails
+    is `DocumentUnreadable` (a 422 for the admin API, a skipped file for the CLI).
+    """
     kind = kind or source_kind(name)
-    sections = {
-        "txt": lambda: _plain_sections(decode_text(data)),
-        "md": lambda: markdown_sections(decode_text(data)),
-        "pdf": lambda: pdf_sections(data),
-        "csv": lambda: csv_sections(decode_text(data)),
-        "html": lambda: html_sections(decode_text(data)),
-    }[kind]()
+    limits = limits or DocumentLimits()
+    if kind == "pdf":
+        sections = await _pdf_document(data, limits)
+    else:
+        try:
+            sections = {
+                "txt": lambda: _plain_sections(decode_text(data)),
+                "md": lambda: markdown_sections(decode_text(data)),
+                "csv": lambda: csv_sections(decode_text(data)),
+                "html": lambda: html_sections(decode_text(data)),
+            }[kind]()
+        except Exception as exc:  # a parser's failure on this file is the file's problem
+            raise DocumentUnreadable(f"{kind}: {type(exc).__name__}: {exc}"[:300]) from exc
+    sections = [Section(clean_text(s.heading), clean_text(s.text), s.atomic) for s in sections]
+    if sum(len(s.text) for s in sections) > limits.max_chars:
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
     digest = hashlib.sha256(data).hexdigest()
     return ExtractedDocument(name=name, kind=kind, content_hash=digest, sections=sections)
+
+
+async def _pdf_document(data: bytes, limits: DocumentLimits) -> list[Section]:
+    try:
+        pdf = await read_pdf(
+            data, max_pages=limits.max_pages, max_chars=limits.max_chars + 1, limits=limits.parse
+        )
+    except ParseFailed as exc:
+        raise DocumentUnreadable(f"pdf could not be read ({exc.reason})") from exc
+    if pdf.page_count > limits.max_pages:
+        raise DocumentUnreadable(f"pdf of {pdf.page_count} pages, over {limits.max_pages}")
+    if pdf.truncated:
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+    return pdf_text_sections(pdf.pages)
 
 
 def decode_text(data: bytes) -> str:
@@ -158,15 +211,8 @@ def _md_inline(line: str) -> str:
     return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", line)).rstrip()
 
 
-def pdf_sections(data: bytes) -> list[Section]:
-    """Text of every page, wrapped lines joined back into paragraphs."""
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            reader.decrypt("")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (pypdf.errors.PyPdfError, ValueError, KeyError) as exc:
-        raise DocumentUnreadable(str(exc)) from exc
+def pdf_text_sections(pages: list[str]) -> list[Section]:
+    """The text of a PDF's pages, wrapped lines joined back into paragraphs."""
     blocks: list[str] = []
     current: list[str] = []
     for line in "\n".join(pages).split("\n"):

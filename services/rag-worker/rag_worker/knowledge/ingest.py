@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Protocol
 
 from rag_worker.knowledge.chunking import chunk_sections
-from rag_worker.knowledge.extract import extract
+from rag_worker.knowledge.extract import DocumentLimits, extract
 from wacommon.repositories import knowledge
 from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
 
 
-def prepare_chunks(
-    name: str, data: bytes, kind: SourceKind | None = None
+async def prepare_chunks(
+    name: str, data: bytes, kind: SourceKind | None = None, *, limits: DocumentLimits | None = None
 ) -> tuple[SourceKind, str, list[ChunkIn]]:
     """(kind, content hash, chunks) of a file; raises DocumentNotSupported/DocumentUnreadable."""
-    doc = extract(name, data, kind)
+    doc = await extract(name, data, kind, limits=limits)
     return doc.kind, doc.content_hash, chunk_sections(doc.sections)
 
 
@@ -32,9 +32,10 @@ async def ingest_document(
     kind: SourceKind | None = None,
     *,
     sync: DocumentSync | None = None,
+    limits: DocumentLimits | None = None,
 ) -> KbDocument:
     """Extract, chunk and store a document (replacing one of the same name), then `sync` it."""
-    kind, digest, chunks = prepare_chunks(name, data, kind)
+    kind, digest, chunks = await prepare_chunks(name, data, kind, limits=limits)
     doc = await knowledge.upsert_document(db, client_id, name, kind, digest, chunks)
     if sync is not None:
         await sync.stored(doc, data)

@@ -11,7 +11,12 @@ from pathlib import Path
 import asyncpg
 from tqdm import tqdm
 
-from rag_worker.knowledge.extract import DocumentNotSupported, DocumentUnreadable, source_kind
+from rag_worker.knowledge.extract import (
+    DocumentNotSupported,
+    DocumentUnreadable,
+    document_limits,
+    source_kind,
+)
 from rag_worker.knowledge.file_search import FileSearchSyncs
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.llm.config import ai_settings_from_env
@@ -58,6 +63,7 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
         box = box_from_settings(settings)
         syncs = FileSearchSyncs(ai_settings_from_env(os.environ), box.decrypt)
         tools = box.open(tenant["tools_config"] or {})
+        limits = document_limits(settings)
         async with syncs.open(pool, tools) as sync:
             with tqdm(files, unit="file", desc="importing") as bar:
                 for path in bar:
@@ -65,7 +71,7 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
                     bar.set_postfix_str(name)
                     try:
                         doc = await ingest_document(
-                            pool, client_id, name, path.read_bytes(), sync=sync
+                            pool, client_id, name, path.read_bytes(), sync=sync, limits=limits
                         )
                     except (DocumentNotSupported, DocumentUnreadable, OSError) as exc:
                         failures += 1

@@ -13,9 +13,8 @@ import httpx
 from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
 from sender.clients.gateway_http import call_json
 from wacommon.credentials import ProviderCredentials
+from wacommon.providers.uazapi import TRACK_SOURCE  # echoed back in webhooks
 
-# echoed back in webhooks as message.track_source: tells our sends from other API users
-TRACK_SOURCE = "wa-assistant"
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 
 

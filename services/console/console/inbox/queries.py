@@ -1,0 +1,199 @@
+"""The inbox's reads, each scoped to one tenant ($1) and shaped for one page.
+
+The list walks `active_conversations_activity` (tenant, latest activity, id) with a
+keyset cursor; the per-row parts (last message, unread count) are index lookups on
+`chat_messages_conversation`. The thread is one keyset page of the same index. Message
+rows are found by conversation and their tenant checked with `IS NOT DISTINCT FROM`
+(the same rows as `=`, never an index condition): with `client_id = ...` PostgreSQL
+ANDs in the tenant's whole `chat_messages_client_time` range, which grows with the
+tenant (see `wacommon.repositories.conversations`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from wacommon.dbtypes import Executor as Conn
+
+# unread counts stop here (the badge shows 99+)
+UNREAD_CAP = 100
+
+# the page's rows ($1 tenant, $2 user) from `{source}` aliased `a`: only the page's
+# conversations reach the per-row parts (computing them before the ORDER BY ... LIMIT
+# would cost one lookup per conversation of the tenant)
+_CONVERSATION = """
+SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
+       a.provider_instance_id, p.phone_number AS number, p.instance_name,
+       a.state, a.state_since, a.state_reason, a.state_until, a.last_message_at,
+       a.last_customer_message_at, a.assigned_user_id, u.name AS assignee_name,
+       a.created_at, now() AS now,
+       lm.id AS last_id, lm.direction AS last_direction, lm.role AS last_role,
+       lm.kind AS last_kind, lm.content AS last_content, lm.status AS last_status,
+       lm.created_at AS last_created_at,
+       (SELECT count(*) FROM (
+          SELECT 1 FROM chat_messages m
+           WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
+             AND m.created_at > coalesce(r.read_at, '-infinity'::timestamptz)
+             AND m.direction = 'in' AND m.role = 'customer'
+           LIMIT {cap}) x) AS unread
+  FROM {source} a
+  LEFT JOIN client_providers p ON p.id = a.provider_instance_id AND p.client_id = a.client_id
+  LEFT JOIN console_users u ON u.id = a.assigned_user_id AND u.client_id = a.client_id
+  LEFT JOIN console_reads r ON r.user_id = $2 AND r.conversation_id = a.id
+  LEFT JOIN LATERAL (
+      SELECT m.id, m.direction, m.role, m.kind, m.content, m.status, m.created_at
+        FROM chat_messages m
+       WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
+       ORDER BY m.created_at DESC, m.id DESC LIMIT 1) lm ON true
+"""
+
+_ONE = (
+    _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace("{source}", "active_conversations")
+    + " WHERE a.client_id = $1 AND a.id = $3"
+)
+
+
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def list_sql(*, state: bool, search: bool, cursor: bool) -> str:
+    """The list statement for this combination of filters (each its own plan).
+
+    Parameters: $1 tenant, $2 user, $3 limit, then state, (name, phone), (time, id).
+    """
+    where = ["c.client_id = $1"]
+    n = 3
+    if state:
+        n += 1
+        where.append(f"c.state = ${n}")
+    if search:
+        where.append(
+            f"(c.contact_name ILIKE ${n + 1} OR c.contact_phone LIKE ${n + 2}"
+            f" OR c.contact_key LIKE ${n + 2})"
+        )
+        n += 2
+    if cursor:
+        where.append(f"(c.last_message_at, c.id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
+        n += 2
+    page = (
+        "(SELECT c.* FROM active_conversations c WHERE "
+        + " AND ".join(where)
+        + " ORDER BY c.last_message_at DESC, c.id DESC LIMIT $3)"
+    )
+    return (
+        _CONVERSATION.replace("{cap}", str(UNREAD_CAP)).replace("{source}", page)
+        + " ORDER BY a.last_message_at DESC, a.id DESC"
+    )
+
+
+async def list_conversations(
+    conn: Conn,
+    tenant: UUID,
+    user_id: UUID,
+    *,
+    state: str | None,
+    q: str | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    params: list[Any] = [tenant, user_id, limit]
+    if state:
+        params.append(state)
+    if q:
+        digits = "".join(ch for ch in q if ch.isdigit())
+        params += [_like(q), _like(digits) if digits else _like(q)]
+    if after:
+        params += [after[0], after[1]]
+    sql = list_sql(state=bool(state), search=bool(q), cursor=after is not None)
+    rows = await conn.fetch(sql, *params)
+    return [dict(r) for r in rows]
+
+
+async def get_conversation(
+    conn: Conn, tenant: UUID, user_id: UUID, conversation_id: UUID
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_ONE, tenant, user_id, conversation_id)
+    return dict(row) if row else None
+
+
+_THREAD = """
+SELECT m.id, m.direction, m.role, m.kind, m.content, m.media, m.payload, m.status,
+       m.error_code, m.error_detail, m.sent_at, m.delivered_at, m.read_at, m.failed_at,
+       m.created_at, m.provider_sent_at, m.burst_id, m.author_user_id, u.name AS author_name
+  FROM chat_messages m
+  LEFT JOIN console_users u ON u.id = m.author_user_id
+ WHERE m.conversation_id = $2 AND m.client_id IS NOT DISTINCT FROM $1
+   AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3, $4::bigint))
+ ORDER BY m.created_at DESC, m.id DESC
+ LIMIT $5
+"""
+
+
+async def thread(
+    conn: Conn,
+    tenant: UUID,
+    conversation_id: UUID,
+    *,
+    before: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to `limit` messages before message `before` (newest page without), oldest first."""
+    anchor = None
+    if before is not None:
+        anchor = await conn.fetchrow(
+            "SELECT created_at, id FROM chat_messages"
+            " WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2 AND id = $3",
+            tenant,
+            conversation_id,
+            before,
+        )
+        if anchor is None:
+            return []
+    rows = await conn.fetch(
+        _THREAD,
+        tenant,
+        conversation_id,
+        anchor["created_at"] if anchor else None,
+        anchor["id"] if anchor else None,
+        limit,
+    )
+    return [dict(r) for r in reversed(rows)]
+
+
+async def tool_calls(
+    conn: Conn,
+    tenant: UUID,
+    conversation_id: UUID,
+    burst_ids: list[str],
+    since: datetime,
+    until: datetime,
+) -> dict[str, list[dict[str, Any]]]:
+    """The bot's tool calls per burst (their events carry the burst as correlation id)."""
+    if not burst_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT correlation_id, data, created_at FROM conversation_events"
+        " WHERE client_id = $1 AND created_at BETWEEN $4 AND $5 AND conversation_id = $2"
+        " AND event_type = 'tool_used' AND correlation_id = ANY($3::text[])"
+        " ORDER BY created_at, id",
+        tenant,
+        conversation_id,
+        burst_ids,
+        since,
+        until,
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        data = dict(r["data"] or {})
+        out.setdefault(str(r["correlation_id"]), []).append(
+            {
+                "tool": data.get("tool"),
+                "ok": data.get("ok"),
+                "error": data.get("error"),
+                "at": r["created_at"].isoformat(),
+            }
+        )
+    return out

@@ -1,0 +1,178 @@
+"""Rows to the JSON the pages read (ISO dates, ids as strings, Portuguese labels)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from console.inbox.meanings import STATUS_LABELS, meaning
+from wacommon.human_send import WINDOW, window_open
+
+PREVIEW_CHARS = 120
+# payload keys worth showing; the rest (provider attributes, raw ids) stays server-side
+_MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def conversation_json(row: dict[str, Any]) -> dict[str, Any]:
+    now: datetime = row["now"]
+    last_customer = row["last_customer_message_at"]
+    is_meta = row["provider"] == "meta"
+    is_open = window_open(row["provider"], last_customer, now)
+    last = None
+    if row.get("last_id") is not None:
+        text = row["last_content"] or ""
+        last = {
+            "id": row["last_id"],
+            "direction": row["last_direction"],
+            "author": row["last_role"],
+            "type": row["last_kind"],
+            "text": text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else ""),
+            "status": row["last_status"],
+            "at": _iso(row["last_created_at"]),
+        }
+    assignee = (
+        {"id": str(row["assigned_user_id"]), "name": row["assignee_name"]}
+        if row["assigned_user_id"]
+        else None
+    )
+    return {
+        "id": str(row["id"]),
+        "contact": {
+            "name": row["contact_name"],
+            "phone": row["contact_phone"],
+            "key": row["contact_key"],
+        },
+        "provider": row["provider"],
+        "number": {
+            "instance_id": str(row["provider_instance_id"])
+            if row["provider_instance_id"]
+            else None,
+            "phone": row["number"],
+            "name": row["instance_name"],
+        },
+        "state": {
+            "value": row["state"],
+            "since": _iso(row["state_since"]),
+            "why": row["state_reason"],
+            "until": _iso(row["state_until"]),
+        },
+        "last_message": last,
+        "last_activity_at": _iso(row["last_message_at"]),
+        "unread": int(row["unread"] or 0),
+        "assignee": assignee,
+        "window": {
+            "applies": is_meta,
+            "open": is_open,
+            "closes_at": _iso(last_customer + WINDOW)
+            if is_meta and last_customer and is_open
+            else None,
+        },
+    }
+
+
+def _author(row: dict[str, Any]) -> dict[str, Any]:
+    role = row["role"]
+    if role == "human":
+        return {
+            "kind": "human",
+            "user_id": str(row["author_user_id"]) if row["author_user_id"] else None,
+            "name": row["author_name"],
+        }
+    if role in ("customer", "bot", "system"):
+        return {"kind": role}
+    return {"kind": "system", "role": role}  # campaign sends
+
+
+def _media(row: dict[str, Any]) -> dict[str, Any] | None:
+    payload = row["payload"] or {}
+    ref = row["media"] or {}
+    if row["kind"] not in _MEDIA_KINDS and not payload.get("stored_media"):
+        return None
+    out: dict[str, Any] = {
+        "url": f"/api/media/{row['id']}",
+        "mime_type": ref.get("mime_type") or payload.get("mime_type"),
+        "filename": ref.get("filename") or payload.get("filename"),
+        "voice": bool(ref.get("voice")),
+    }
+    if row["direction"] == "in" and payload.get("media_processed"):
+        if row["kind"] == "audio":
+            out["transcript"] = row["content"]
+        elif row["kind"] == "image":
+            out["description"] = row["content"]
+        else:
+            out["extracted_text"] = row["content"]
+    return out
+
+
+def _status(row: dict[str, Any]) -> dict[str, Any] | None:
+    if row["direction"] != "out":
+        return None
+    value = row["status"]
+    at = {
+        "sent": row["sent_at"],
+        "delivered": row["delivered_at"],
+        "read": row["read_at"],
+        "played": row["read_at"],
+        "failed": row["failed_at"],
+        "dropped": row["failed_at"],
+    }.get(value)
+    out: dict[str, Any] = {
+        "value": value,
+        "label": STATUS_LABELS.get(value, value),
+        "at": _iso(at),
+        "sent_at": _iso(row["sent_at"]),
+        "delivered_at": _iso(row["delivered_at"]),
+        "read_at": _iso(row["read_at"]),
+    }
+    if value in ("failed", "dropped"):
+        out["error"] = {
+            "code": row["error_code"],
+            "meaning": meaning(row["error_code"])
+            if value == "failed"
+            else "Não enviada: a conversa não estava mais com o robô.",
+        }
+    return out
+
+
+def message_json(row: dict[str, Any], tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    payload = row["payload"] or {}
+    out: dict[str, Any] = {
+        "id": row["id"],
+        "direction": row["direction"],
+        "author": _author(row),
+        "type": row["kind"],
+        "text": row["content"],
+        "media": _media(row),
+        "status": _status(row),
+        "at": _iso(row["created_at"]),
+        "tool_calls": tools or [],
+    }
+    if row["kind"] == "template" and payload.get("template"):
+        out["template"] = {
+            "name": payload["template"].get("name"),
+            "language": payload["template"].get("language"),
+        }
+    if payload.get("alert_to"):
+        out["alert"] = {"kind": payload.get("alert"), "to": payload["alert_to"]}
+    if row["direction"] == "in" and payload.get("polite_reply"):
+        out["media_error"] = payload.get("reason")
+    return out
+
+
+def encode_cursor(at: datetime, conversation_id: str) -> str:
+    return f"{at.isoformat()}|{conversation_id}"
+
+
+def decode_cursor(raw: str) -> tuple[datetime, str] | None:
+    try:
+        at, cid = raw.rsplit("|", 1)
+        return datetime.fromisoformat(at), cid
+    except ValueError:
+        return None
+
+
+__all__ = ["conversation_json", "decode_cursor", "encode_cursor", "message_json", "timedelta"]

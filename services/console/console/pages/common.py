@@ -1,0 +1,95 @@
+"""What every page route shares: who is signed in, their stored preferences, error pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from console.auth.models import CurrentUser
+from console.deps import ConsoleDeps
+from console.pages.render import PAGE_HEADERS, render, translator_for
+from wacommon.repositories import users as users_repo
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in user of a page and their stored row (preferences the session lacks)."""
+
+    user: CurrentUser
+    row: dict[str, Any]
+
+    @property
+    def sound_on(self) -> bool:
+        return bool(self.row.get("notify_sound", True))
+
+
+def to_login(request: Request) -> RedirectResponse:
+    """303 to /login, remembering where the user was going (same-site paths only)."""
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(
+        f"/login?next={quote(target, safe='')}", status_code=303, headers=PAGE_HEADERS
+    )
+
+
+async def viewer(deps: ConsoleDeps, user: CurrentUser | None) -> Viewer | None:
+    """None when nobody is signed in or the account is gone or deactivated."""
+    if user is None:
+        return None
+    row = await users_repo.get_user(deps.pool, str(user.id))
+    if row is None or not row.get("is_active", True):
+        return None
+    return Viewer(user, row)
+
+
+def error_page(request: Request, who: Viewer | None, status_code: int) -> HTMLResponse:
+    """The 403 / 404 page, in the reader's language."""
+    user = who.user if who else None
+    t = translator_for(request, user)
+    heading, message = (
+        ("error.forbidden_title", "error.forbidden_body")
+        if status_code == 403
+        else ("error.not_found_title", "error.not_found_body")
+    )
+    return render(
+        request,
+        "error.html",
+        user,
+        {"status": status_code, "heading": t(heading), "message": t(message)},
+        status_code=status_code,
+        sound_on=who.sound_on if who else True,
+    )
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site (no scheme, no `//host`), else the inbox."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/inbox"
+
+
+def redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303, headers=PAGE_HEADERS)
+
+
+async def page_tenant(request: Request, deps: ConsoleDeps, user: CurrentUser) -> UUID | None:
+    """The tenant a page shows, as `tenant_scope` decides it for the API; None means 404.
+
+    Owners and agents: their own (another `tenant_id` is 404). Operators: the `tenant_id`
+    query parameter, which must name an existing tenant.
+    """
+    raw = request.query_params.get("tenant_id")
+    if user.tenant_id is not None:
+        return user.tenant_id if raw in (None, "", str(user.tenant_id)) else None
+    try:
+        tenant = UUID(raw or "")
+    except ValueError:
+        return None
+    exists = await deps.pool.fetchval("SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)", tenant)
+    return tenant if exists else None

@@ -1,0 +1,297 @@
+"""Issue 16 item 1: a slow send (pacing wait, slow provider) is never taken over and sent twice.
+
+Two sender "workers" (two `SenderDeps` on the real database and Redis) talk to the fake
+Uazapi server over loopback HTTP; the timings are shrunk so a takeover window of about a
+second is crossed within the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import cast
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from starlette.requests import Request
+
+from lancepilot_ingest.debounce import Debouncer
+from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
+from sender.clients.uazapi import UazapiClient
+from sender.relay import relay_once
+from tests.fakes.server import ServerThread, serve_in_thread
+from tests.fakes.uazapi import UazapiFakeState, echo_webhook
+from tests.fakes.uazapi import create_app as uazapi_app
+from tests.integration.outbox_helpers import (
+    DELIVERY,
+    HTTP_TIMEOUT_S,
+    RECONCILE_S,
+    CountingClient,
+    Tenant,
+    drive,
+    left_sending,
+    sent_texts,
+    worker,
+)
+from wacommon.broker.publisher import FakePublisher
+from wacommon.crypto import SecretBox
+from wacommon.events import PgEventLog
+from wacommon.repositories import messages as msg_repo
+from wacommon.schemas import Provider, SendReply, WebhookReceived
+from wacommon.settings import Settings
+
+TOKEN = "uaz-double-send-token"
+PACING_MS = 3000  # each bubble after the first waits this long for its Uazapi slot
+
+
+@pytest.fixture(scope="module")
+def uaz_state() -> UazapiFakeState:
+    return UazapiFakeState({TOKEN})
+
+
+@pytest.fixture(scope="module")
+def uaz_server(uaz_state: UazapiFakeState) -> Iterator[ServerThread]:
+    with serve_in_thread(uazapi_app(uaz_state)) as server:
+        yield server
+
+
+@pytest.fixture()
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
+        yield client
+
+
+async def test_a_paced_bubble_is_not_taken_over_and_sent_twice(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": PACING_MS, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    first, second = await tenant.reply("Olá!", "Temos horário às 15h.")
+    worker_a = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    worker_b = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+
+    # worker A sends bubble 1, then waits PACING_MS for bubble 2's slot
+    a = asyncio.create_task(drive(worker_a, tenant.command(first)))
+    # past the takeover window, a relayed command for bubble 2 reaches worker B
+    await asyncio.sleep(RECONCILE_S + 0.3)
+    b = asyncio.create_task(drive(worker_b, tenant.command(second)))
+    await asyncio.gather(a, b)
+    # and once more, as a redelivery would, after everything settled
+    await drive(worker_b, tenant.command(second))
+
+    assert sent_texts(uaz_state, tenant.phone) == ["Olá!", "Temos horário às 15h."]
+    assert await tenant.statuses([first, second]) == ["sent", "sent"]
+
+
+async def test_a_slow_provider_call_is_not_taken_over_and_sent_twice(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": 0, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    (only,) = await tenant.reply("Pode sim!")
+    worker_a = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    worker_b = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    # slow but within the HTTP deadline: the send succeeds
+    uaz_state.stall_next(HTTP_TIMEOUT_S * 0.8, path="/send/text")
+
+    a = asyncio.create_task(drive(worker_a, tenant.command(only)))
+    await asyncio.sleep(HTTP_TIMEOUT_S * 0.5)
+    b = asyncio.create_task(drive(worker_b, tenant.command(only)))
+    await asyncio.gather(a, b)
+    await drive(worker_b, tenant.command(only))
+
+    assert sent_texts(uaz_state, tenant.phone) == ["Pode sim!"]
+    assert await tenant.statuses([only]) == ["sent"]
+
+
+async def test_an_unknown_uazapi_outcome_is_never_resent_and_goes_to_a_person(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": 0, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    first, second = await tenant.reply("Primeira.", "Segunda.")
+    deps = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    # the sender that claimed bubble 1 died; nobody knows whether Uazapi got it
+    await left_sending(pool, first, RECONCILE_S + 1)
+
+    await drive(deps, tenant.command(first))
+    await drive(deps, tenant.command(first))
+
+    assert sent_texts(uaz_state, tenant.phone) == ["Segunda."]
+    assert await tenant.statuses([first, second]) == ["unknown", "sent"]
+    assert [e["provider"] for e in await tenant.events("msg_send_unknown")] == ["uazapi"]
+
+
+async def test_a_uazapi_timeout_is_marked_unknown_and_not_resent(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": 0, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    (only,) = await tenant.reply("Talvez.")
+    deps = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    # the provider takes longer than our deadline: it may still send the message
+    uaz_state.stall_next(HTTP_TIMEOUT_S + 0.5, path="/send/text")
+
+    await drive(deps, tenant.command(only))
+    await asyncio.sleep(RECONCILE_S)
+    await drive(deps, tenant.command(only))
+
+    assert len(sent_texts(uaz_state, tenant.phone)) <= 1
+    assert [
+        r.body.get("text") for r in uaz_state.requests if r.body.get("number") == tenant.phone
+    ] == ["Talvez."]
+    assert await tenant.statuses([only]) == ["unknown"]
+    assert len(await tenant.events("msg_send_unknown")) == 1
+
+
+async def test_meta_keeps_its_reconciliation_a_stale_send_is_sent_again(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    tenant = await Tenant(pool, "meta").seed(
+        {"phone_number_id": f"{uuid.uuid4().int % 10**15}", "access_token": "t"}
+    )
+    (only,) = await tenant.reply("Oi!")
+    meta = CountingClient()
+    deps = worker(pool, redis_client, settings, {"meta": meta})
+    # Meta echoes the row id in status webhooks: no webhook within the window means the
+    # request most likely never reached Meta, so the row is sent again
+    await left_sending(pool, only, RECONCILE_S + 1)
+
+    await drive(deps, tenant.command(only))
+    await drive(deps, tenant.command(only))
+
+    assert [m.text for m in meta.sent] == ["Oi!"]
+    assert await tenant.statuses([only]) == ["sent"]
+
+
+async def test_a_lancepilot_send_left_sending_is_never_resent(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    tenant = await Tenant(pool, "lancepilot").seed({"token": "t", "workspace_id": "ws-1"})
+    (only,) = await tenant.reply("Olá!")
+    lancepilot = CountingClient()
+    deps = worker(pool, redis_client, settings, {"lancepilot": lancepilot})
+    await left_sending(pool, only, RECONCILE_S + 1)
+
+    await drive(deps, tenant.command(only))
+    await drive(deps, tenant.command(only))
+
+    assert lancepilot.sent == []
+    assert await tenant.statuses([only]) == ["unknown"]
+    assert [e["why"] for e in await tenant.events("msg_send_unknown")] == ["sender_died"]
+
+
+async def test_rows_a_live_sender_is_pacing_are_left_to_it(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": PACING_MS, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    first, second = await tenant.reply("Um.", "Dois.")
+    worker_a = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    worker_b = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+
+    a = asyncio.create_task(drive(worker_a, tenant.command(first)))
+    for _ in range(200):  # until bubble 1 went out: worker A now waits PACING_MS for bubble 2
+        if await tenant.statuses([first]) == ["sent"]:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    publisher = FakePublisher()
+    await relay_once(pool, publisher, older_than_s=0)
+    # another sender's command for the row ends without taking a slot or sending
+    await drive(worker_b, tenant.command(second))
+    await a
+
+    assert second not in {m.outbound_id for m in publisher.of_type(SendReply)}
+    assert sent_texts(uaz_state, tenant.phone) == ["Um.", "Dois."]
+    assert await tenant.statuses([first, second]) == ["sent", "sent"]
+
+
+async def test_the_uazapi_echo_of_a_send_of_unknown_outcome_settles_it(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    uaz_state: UazapiFakeState,
+    uaz_server: ServerThread,
+    http: httpx.AsyncClient,
+) -> None:
+    pacing = {"min_delay_ms": 0, "max_extra_delay_ms": 0, "daily_cap": 0}
+    tenant = await Tenant(pool, "uazapi").seed(
+        {"url": uaz_server.url, "token": TOKEN, "pacing": pacing}
+    )
+    (only,) = await tenant.reply("Chegou?")
+    deps = worker(pool, redis_client, settings, {"uazapi": UazapiClient(http)})
+    uaz_state.stall_next(HTTP_TIMEOUT_S + 0.5, path="/send/text")
+    await drive(deps, tenant.command(only))
+    assert await tenant.statuses([only]) == ["unknown"]
+
+    # Uazapi did send it, and its webhook echoes our send with the row id as `track_id`
+    for _ in range(100):
+        answers = [r.answer for r in uaz_state.requests if r.body.get("number") == tenant.phone]
+        if answers:
+            break
+        await asyncio.sleep(0.05)
+    request = cast(
+        Request, SimpleNamespace(base_url=f"{uaz_server.url}/", headers={"token": TOKEN})
+    )
+    echo = echo_webhook(uaz_state, request, answers[0])
+    ingest = IngestDeps(
+        pool,
+        FakePublisher(),
+        PgEventLog(pool),
+        Debouncer(redis_client, settings, pool),
+        SecretBox(None),
+    )
+    received = WebhookReceived(
+        tenant_id=tenant.client_id,
+        provider=Provider.UAZAPI,
+        instance_id=tenant.instance_id,
+        body=json.dumps(echo),
+    )
+    for _ in range(2):  # webhooks come twice
+        await handle_webhook_received(received, DELIVERY, deps=ingest)
+
+    row = await msg_repo.get_message(pool, tenant.client_id, only)
+    assert row is not None and row["status"] == "sent"
+    assert row["provider_message_id"] == answers[0]["messageid"]
+    assert [e.get("reconciled") for e in await tenant.events("msg_sent")] == ["echo"]
