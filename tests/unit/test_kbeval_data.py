@@ -6,6 +6,7 @@ retrieval runs this test too and must not read the held-out half.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def _passages(base: Path) -> list[tuple[str, str]]:
     passages = []
     for path in sorted(base.iterdir()):
         if path.suffix in DOCUMENT_SUFFIXES:
-            _, _, chunks = prepare_chunks(path.name, path.read_bytes())
+            _, _, chunks = asyncio.run(prepare_chunks(path.name, path.read_bytes()))
             passages += [(path.name, chunk.text) for chunk in chunks]
     return passages
 
