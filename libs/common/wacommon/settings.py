@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     max_retries: int = 4
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 300000])
     publish_timeout_s: float = 10.0
+    # per-conversation shard queues of each work queue (0: the single queues of old releases);
+    # changing it on a live broker moves conversations between shards (docs/architecture.md)
+    broker_shards: int = 8
+    # this process's place among the replicas of its service (the supervisor sets both):
+    # it consumes the shards i with i % REPLICA_COUNT == REPLICA_INDEX first, the rest as standby
+    replica_index: int = 0
+    replica_count: int = 1
+    # a replica waits this long before standing by on the other replicas' shards
+    shard_standby_delay_s: float = 3.0
+    # a replica active on another replica's shard hands it back after this long
+    shard_rebalance_s: float = 30.0
 
     http_host: str = "127.0.0.1"
     # when set, /metrics, /docs, /redoc and /openapi.json leave the service's port and are

@@ -10,7 +10,7 @@ from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handler_for, publish_burst
 from lancepilot_ingest.webhooks import webhooks_router
-from wacommon.broker.consumer import Consumer
+from wacommon.broker.sharded_consumer import WorkConsumers
 from wacommon.broker.topology import INGEST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -28,7 +28,7 @@ async def run(settings: Settings) -> None:
         )
         app = service_app(rt, "lancepilot-ingest")
         app.include_router(webhooks_router(rt.pool, rt.secrets, rt.publisher))
-        consumer = Consumer(rt.connection, settings, INGEST_QUEUE, handler_for(deps))
+        consumer = WorkConsumers(rt.connection, settings, INGEST_QUEUE, handler_for(deps))
         await consumer.start()
 
         async def flush(burst: Burst) -> None:

@@ -15,7 +15,8 @@ from rag_worker.media import MediaProcessor
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
 from rag_worker.tools.netguard import tool_http_client
-from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.consumer import Delivery
+from wacommon.broker.sharded_consumer import WorkConsumers
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -65,7 +66,7 @@ async def run(settings: Settings) -> None:
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_burst_ready(msg, delivery, deps=deps)
 
-        consumer = Consumer(
+        consumer = WorkConsumers(
             rt.connection, settings, BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20)
         )
         await consumer.start()

@@ -16,7 +16,8 @@ from sender.deps import SenderDeps, check_send_timing
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.relay import relay_loop
-from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.consumer import Delivery
+from wacommon.broker.sharded_consumer import WorkConsumers
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -75,7 +76,7 @@ async def run(settings: Settings) -> None:
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_send_reply(msg, delivery, deps=deps)
 
-        consumer = Consumer(rt.connection, settings, SEND_QUEUE, handle)
+        consumer = WorkConsumers(rt.connection, settings, SEND_QUEUE, handle)
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:
