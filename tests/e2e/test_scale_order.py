@@ -32,7 +32,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.stack import SHORT_SEND_WINDOW, Service, Stack, eventually, meta_text, signed
+from tests.e2e.stack import (
+    SHORT_SEND_WINDOW,
+    Service,
+    Stack,
+    eventually,
+    meta_text,
+    signed,
+    wait_ready,
+)
 from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
@@ -163,12 +171,18 @@ async def _post_all(env: Env, bodies: list[dict[str, Any]], limit: int = 16) -> 
     await asyncio.gather(*(one(b) for b in bodies))
 
 
-async def _restart(env: Env, name: str, index: int) -> None:
-    group = env.replicas[name]
-    group[index].kill()
-    fresh = replica(env.stack, name, index, len(group))
-    group[index] = fresh
-    await env.stack.start(fresh)
+async def _kill_and_restart(env: Env, index: int) -> None:
+    """SIGKILL replica `index` of every scaled service, then start a fresh one in its place."""
+    fresh = []
+    for name, group in env.replicas.items():
+        group[index].kill()
+        group[index] = replica(env.stack, name, index, len(group))
+        group[index].start()
+        fresh.append(group[index])
+    async with httpx.AsyncClient() as client:
+        # a loaded machine imports slowly; the other replicas carry the shards meanwhile
+        for svc in fresh:
+            await wait_ready(client, svc, timeout=300)
 
 
 def _replies(graph: GraphState, to: str) -> list[tuple[str, list[int], int]]:
@@ -221,8 +235,7 @@ async def test_bursts_answered_once_in_order_while_replicas_are_killed(env: Env)
 
     async def chaos() -> None:
         await asyncio.sleep(QUIET_S * 2)
-        for name in REPLICAS:
-            await _restart(env, name, 1)
+        await _kill_and_restart(env, 1)
 
     await asyncio.gather(rapid_bursts(), spaced_bursts(), chaos())
 
