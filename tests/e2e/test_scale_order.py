@@ -113,7 +113,13 @@ async def env(
         for name, count in REPLICAS.items()
     }
     try:
-        await stack.start(gateway, *(s for group in replicas.values() for s in group))
+        everything = [gateway, *(s for group in replicas.values() for s in group)]
+        for svc in everything:
+            svc.start()
+        async with httpx.AsyncClient() as client:
+            for svc in everything:
+                # eight processes importing at once on a shared 2-core machine: be patient
+                await wait_ready(client, svc, timeout=300)
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
             await _tenant(http)
             yield Env(stack, graph, http, replicas)

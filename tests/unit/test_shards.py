@@ -111,3 +111,29 @@ def test_replicas_accept_commas_or_spaces() -> None:
         "lancepilot-ingest": 2,
     }
     assert parse_replicas("") == {}
+
+
+def test_only_work_queue_messages_are_routed_to_a_shard() -> None:
+    from wacommon.broker import topology
+    from wacommon.broker.shards import SHARDS, route, shard_queue
+    from wacommon.settings import Settings
+
+    settings = Settings(_env_file=None, broker_prefix="p.", broker_shards=4)  # type: ignore[call-arg]
+    send = SendReply(tenant_id="t1", conversation_id="c9", outbound_id=3)
+    body = send.model_dump_json().encode()
+    shard = shard_of("t1:c9", 4)
+    assert route(settings, topology.PIPELINE, "reply.send.v1", body) == (
+        SHARDS,
+        shard_queue("p.sender.replies", shard),
+    )
+    hook = WebhookReceived(provider=Provider.META, tenant_id="t", body=_meta("5511900000001"))
+    exchange, key = route(
+        settings, topology.INGEST, "webhook.meta.v1", hook.model_dump_json().encode()
+    ) or ("", "")
+    assert exchange == SHARDS and key.startswith("p.ingest.webhooks.shard.")
+    # retries, requeues, notifications and unknown keys go where they were addressed
+    assert route(settings, topology.REQUEUE, "p.sender.replies", body) is None
+    assert route(settings, topology.NOTIFY, "t1.message.created", body) is None
+    assert route(settings, topology.PIPELINE, "something.else.v1", body) is None
+    off = settings.model_copy(update={"broker_shards": 0})
+    assert route(off, topology.PIPELINE, "reply.send.v1", body) is None
