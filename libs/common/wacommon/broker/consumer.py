@@ -164,7 +164,14 @@ class Consumer:
             await self._settle(message.reject(requeue=False))
             return
         delay = delays[min(retry_count, len(delays) - 1)]
-        headers.update({"x-retry-count": retry_count + 1, "wa-retry-tier": str(delay)})
+        # `wa-last-error` rides along: the copy that finally dead-letters shows why (wa-replay)
+        headers.update(
+            {
+                "x-retry-count": retry_count + 1,
+                "wa-retry-tier": str(delay),
+                "wa-last-error": repr(exc)[:300],
+            }
+        )
         headers.pop("x-delivery-count", None)
         copy = aio_pika.Message(
             body=message.body,
