@@ -36,6 +36,7 @@ from wacommon.replay import (
     REDRIVE_COUNT,
     REDRIVEN_AT,
     Filter,
+    reanswer_inbound,
     replay_dead_letters,
     replay_inbound,
 )
@@ -309,3 +310,54 @@ async def test_dlq_redrive_fails_back_with_history_then_answers_once(env: Env) -
     await settle()
     assert len(env.graph.sent_messages(to=to)) == 1
     assert str(first.message_id) not in await peek_dlq(env, topology.SEND_QUEUE)
+
+
+async def test_reanswer_answers_the_stored_again_once_per_run_and_never_a_moved_on_one(
+    env: Env,
+) -> None:
+    # greetings: the offline responder answers them without handing over (a conversation
+    # handed to a human is never re-answered by the bot: the gate holds for re-answers too)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    again, moved_on, fresh = customer(), customer(), customer()
+    await post(env, meta_text(PHONE_A, DISPLAY_A, again, "Oi"))
+    await post(env, meta_text(PHONE_A, DISPLAY_A, moved_on, "Bom dia"))
+    await replies_to(env, again)
+    await replies_to(env, moved_on)
+    until = datetime.now(UTC)
+    # the stream's timestamps have whole seconds: the next message must fall past `until`
+    await asyncio.sleep(1.1)
+    # after the range: this conversation moved on, re-answering its old question is stale
+    await post(env, meta_text(PHONE_A, DISPLAY_A, moved_on, "Boa tarde"))
+    await replies_to(env, moved_on, 2)
+    lookup = tenant_lookup(env)
+
+    dry = await reanswer_inbound(
+        env.amqp, env.settings, env.pool, since=since, until=until, lookup=lookup, dry_run=True
+    )
+    conversations = {cid for (tenant, cid) in dry.reanswered if tenant == env.tenant_a}
+    assert len(conversations) >= 2
+    await settle()
+    assert len(env.graph.sent_messages(to=again)) == 1
+
+    # an ordinary replay of the same range answers nobody again
+    await replay_inbound(env.amqp, env.settings, since=since, until=until)
+    await settle()
+    assert len(env.graph.sent_messages(to=again)) == 1
+
+    await reanswer_inbound(
+        env.amqp, env.settings, env.pool, since=since, until=until, lookup=lookup
+    )
+    assert len(await replies_to(env, again, 2)) == 2
+    # while `fresh` (not in the range) is answered, nothing else of the run shows up
+    await post(env, meta_text(PHONE_A, DISPLAY_A, fresh, "Oi"))
+    await replies_to(env, fresh)
+    await settle()
+    assert len(env.graph.sent_messages(to=again)) == 2
+    assert len(env.graph.sent_messages(to=moved_on)) == 2
+    dropped = await env.pool.fetchval(
+        """SELECT count(*) FROM conversation_events e JOIN conversations c ON c.id = e.conversation_id
+           WHERE e.client_id = $1 AND c.contact_key = $2 AND e.event_type = 'reply_dropped'""",
+        env.tenant_a,
+        moved_on,
+    )
+    assert dropped == 1

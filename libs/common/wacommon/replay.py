@@ -3,12 +3,13 @@
     wa-replay list                                   what sits in every dead-letter queue
     wa-replay dlq [--queue Q] [--tenant T] [--type X] [--error TEXT]
                   [--min-age 10m] [--max-age 2h] [--dry-run]
-    wa-replay inbound --since 2h [--until 30m] [--dry-run]   re-run inbound webhooks of a time range
+    wa-replay inbound --since 2h [--until 30m] [--dry-run] [--reanswer]
+                                  re-run inbound webhooks of a time range
 
 Replayed messages keep their message id and body, so consumers' idempotency
 (provider message ids, outbox keys) still holds: replaying twice is harmless, and an
 inbound message that was already stored (so already answered, or waiting to be) is not
-answered again. A redriven dead letter carries its history in our own headers
+answered again unless `--reanswer` asks for it (docs/replay.md). A redriven dead letter carries its history in our own headers
 (`wa-redrive-count`, `wa-redriven-at`, `wa-death-history`, `wa-last-error`), so one that
 fails again lands in its dead-letter queue with every earlier death listed.
 """
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import re
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,8 +40,9 @@ from wacommon.crypto import box_from_settings
 from wacommon.providers.meta import MetaMessageItem, parse_meta_webhook
 from wacommon.providers.normalised import ParsedMessage
 from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import Provider, WebhookReceived, decode
+from wacommon.schemas import BurstReady, Provider, WebhookReceived, decode
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -250,6 +253,10 @@ class InboundRun:
     messages: Counter[tuple[str, str]] = field(default_factory=Counter)
     # webhooks that carry no customer message (statuses, account events)
     other: int = 0
+    # tenant id -> provider message ids of its customer messages in the range
+    provider_ids: dict[str, list[str]] = field(default_factory=dict)
+    # (tenant id, conversation id) -> the stored messages a re-answer names
+    reanswered: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def per_tenant(self) -> Counter[str]:
         totals: Counter[str] = Counter()
@@ -279,12 +286,18 @@ async def _tally(run: InboundRun, body: bytes, lookup: TenantLookup | None) -> N
             )
             where = tenant or f"unrouted:{item.phone_number_id or item.display_phone_number}"
             run.messages[(where, item.to_contact().key)] += 1
+            if tenant:
+                run.provider_ids.setdefault(tenant, []).append(item.provider_message_id)
             found = True
     elif envelope.provider is Provider.UAZAPI:
         messages: tuple[ParsedMessage, ...] = tuple(parse_uazapi_webhook(payload).messages)
         for parsed in messages:
             if not parsed.own_echo:
                 run.messages[(envelope.tenant_id or "-", parsed.contact.key)] += 1
+                if envelope.tenant_id:
+                    run.provider_ids.setdefault(envelope.tenant_id, []).append(
+                        parsed.provider_message_id
+                    )
                 found = True
     if not found:
         run.other += 1
@@ -358,6 +371,76 @@ async def replay_inbound(
     return run
 
 
+async def _stored_before(
+    db: asyncpg.Connection | asyncpg.Pool, provider_ids: dict[str, list[str]]
+) -> dict[tuple[str, str], list[tuple[int, datetime]]]:
+    """(tenant, conversation) -> (id, stored at) of the range's customer messages stored now."""
+    found: dict[tuple[str, str], list[tuple[int, datetime]]] = {}
+    for tenant, ids in provider_ids.items():
+        rows = await db.fetch(
+            """SELECT id, conversation_id, created_at FROM chat_messages
+               WHERE client_id = $1 AND provider_message_id = ANY($2::text[])
+                 AND direction = 'in' AND role = 'customer'""",
+            tenant,
+            ids,
+        )
+        for r in rows:
+            key = (tenant, str(r["conversation_id"]))
+            found.setdefault(key, []).append((int(r["id"]), r["created_at"]))
+    return found
+
+
+async def reanswer_inbound(
+    connection: AbstractRobustConnection,
+    settings: Settings,
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    since: datetime,
+    until: datetime,
+    lookup: TenantLookup,
+    dry_run: bool = False,
+    idle_s: float = 1.0,
+) -> InboundRun:
+    """Replay a range and answer again what of it was stored before: `--reanswer`.
+
+    What was not stored yet goes through the ordinary replay (stored, answered once). What
+    was stored before the replay is answered again with one burst per conversation, named
+    `reanswer:<run>:<conversation>`: a redelivered burst finds its reply by that key and
+    sends nothing new, so one run re-answers once; another run is another explicit answer.
+    A conversation with a newer customer message than the range's drops it as stale.
+    """
+    plan = await replay_inbound(
+        connection, settings, since=since, until=until, dry_run=True, idle_s=idle_s, lookup=lookup
+    )
+    stored = await _stored_before(db, plan.provider_ids)
+    plan.reanswered = {key: sorted(i for i, _at in rows) for key, rows in stored.items()}
+    if dry_run:
+        return plan
+    run = await replay_inbound(
+        connection, settings, since=since, until=until, idle_s=idle_s, lookup=lookup
+    )
+    run.reanswered = plan.reanswered
+    tag = uuid.uuid4().hex[:12]
+    publisher = AioPikaPublisher(connection, settings)
+    try:
+        for (tenant, conversation), rows in sorted(stored.items()):
+            burst_id = f"{inbound_repo.REANSWER_PREFIX}{tag}:{conversation}"
+            await publisher.publish(
+                BurstReady(
+                    tenant_id=tenant,
+                    conversation_id=conversation,
+                    burst_id=burst_id,
+                    message_ids=sorted(i for i, _at in rows),
+                    first_message_at=min(at for _i, at in rows),
+                    correlation_id=burst_id,
+                ),
+                exchange=topology.PIPELINE,
+            )
+    finally:
+        await publisher.close()
+    return run
+
+
 async def _dlq_counts(connection: AbstractRobustConnection, settings: Settings) -> dict[str, int]:
     channel = await connection.channel()
     counts = {}
@@ -386,10 +469,17 @@ def _print_inbound(run: InboundRun, dry_run: bool) -> None:
         for (owner, conversation), count in sorted(run.messages.items()):
             if owner == tenant:
                 print(f"  conversation {conversation}: {count}")
+    again = "would be answered again" if dry_run else "answered again"
+    for (tenant, conversation), ids in sorted(run.reanswered.items()):
+        print(f"{again}: tenant {tenant} conversation {conversation}: {len(ids)} message(s)")
     print(
         f"{run.webhooks} inbound webhook(s) {verb}: {sum(run.messages.values())} customer "
         f"message(s) in {len(run.messages)} conversation(s), {run.other} other event(s); "
-        "messages already stored are not answered again"
+        + (
+            f"{len(run.reanswered)} conversation(s) {again} (--reanswer)"
+            if run.reanswered
+            else "messages already stored are not answered again"
+        )
     )
 
 
@@ -406,14 +496,21 @@ async def _inbound(connection: AbstractRobustConnection, settings: Settings, arg
                 known[(phone_id, display)] = str(row["client_id"]) if row else None
             return known[(phone_id, display)]
 
-        run = await replay_inbound(
-            connection,
-            settings,
-            since=now - args.since,
-            until=now - args.until if args.until else now,
-            dry_run=args.dry_run,
-            lookup=lookup,
-        )
+        since, until = now - args.since, now - args.until if args.until else now
+        if args.reanswer:
+            run = await reanswer_inbound(
+                connection,
+                settings,
+                db,
+                since=since,
+                until=until,
+                lookup=lookup,
+                dry_run=args.dry_run,
+            )
+        else:
+            run = await replay_inbound(
+                connection, settings, since=since, until=until, dry_run=args.dry_run, lookup=lookup
+            )
     finally:
         await db.close()
     _print_inbound(run, args.dry_run)
@@ -465,6 +562,11 @@ def main(argv: list[str] | None = None) -> None:
     inbound.add_argument("--since", type=parse_duration, required=True, help="e.g. 2h")
     inbound.add_argument("--until", type=parse_duration, help="e.g. 30m (default: now)")
     inbound.add_argument("--dry-run", action="store_true")
+    inbound.add_argument(
+        "--reanswer",
+        action="store_true",
+        help="answer again the messages of the range that were stored (answered) before",
+    )
     args = parser.parse_args(argv)
     sys.exit(asyncio.run(_main(args)))
 
@@ -478,6 +580,7 @@ __all__: list[Any] = [
     "InboundRun",
     "Moved",
     "main",
+    "reanswer_inbound",
     "replay_dead_letters",
     "replay_inbound",
 ]
