@@ -321,7 +321,9 @@ async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     print(f"k={args.k}, min_score={args.min_score}; recall@1/@3 per half (tune, held-out)")
     for base in bases:
         loaded = await load_base(pool, base.folder, args)
-        sets = {h: load_jsonl(half.questions) for h, half in base.halves.items()}
+        sets = {
+            h: load_jsonl(half.questions) for h, half in base.halves.items() if h in args.halves
+        }
         sizes = ", ".join(f"{h} {len(qs)}" for h, qs in sets.items())
         print(f"\n== {base.name}: {loaded.files} files, {loaded.chunks} passages; {sizes}")
         print(_header())
@@ -337,7 +339,11 @@ async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
             print(_row(label, by_half))
         negatives_by_half: dict[str, Score] = {}
         for half, spec in base.halves.items():
-            if spec.unanswerable is None or not spec.unanswerable.exists():
+            if (
+                half not in args.halves
+                or spec.unanswerable is None
+                or not spec.unanswerable.exists()
+            ):
                 continue
             negatives = [item["question"] for item in load_jsonl(spec.unanswerable)]
             answered = await count_answered(pool, loaded.client_id, negatives, args.min_score)
@@ -425,6 +431,13 @@ def main() -> None:
     parser.add_argument("--unanswerable", default=str(KB_DIR / "unanswerable.jsonl"))
     parser.add_argument("-k", type=int, default=3, help="passages retrieved per question")
     parser.add_argument("--min-score", type=float, default=knowledge.DEFAULT_MIN_SCORE)
+    parser.add_argument(
+        "--halves",
+        nargs="+",
+        choices=HALVES,
+        default=list(HALVES),
+        help="halves to score (`--halves tune` while tuning: held-out figures are not computed)",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print the misses (tuning half only)"
     )
