@@ -17,7 +17,7 @@ SourceKind = Literal["txt", "md", "pdf", "csv", "html"]
 Db = asyncpg.Connection | asyncpg.Pool
 
 # Passages scoring below this share of the best possible score are not relevant.
-DEFAULT_MIN_SCORE = 0.35
+DEFAULT_MIN_SCORE = 0.2
 # A misspelt word is replaced by document words at least this similar (pg_trgm similarity).
 MIN_SPELLING_SIMILARITY = 0.45
 _HEADING_BOOST = 1.5
@@ -192,11 +192,11 @@ FROM kb_chunks WHERE client_id = $1
 # A price in a passage ("R$ 50", "R$50,00").
 _PRICE_PATTERN = r"R\$ ?[0-9]"
 # How much a quoted price counts for a question about a price, as a share of a word's weight.
-PRICE_WEIGHT = 0.5
+PRICE_WEIGHT = 1.0
 # A clipped word is expanded to document words that start with it only from this length on.
 MIN_PREFIX_CHARS = 4
 _K1 = 1.2
-_B = 0.5
+_B = 0.3
 
 
 async def _search_terms(db: Db, client_id: str, terms: list[QueryTerm]) -> list[QueryTerm]:

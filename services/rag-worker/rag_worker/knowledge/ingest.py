@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import structlog
+
 from rag_worker.knowledge.chunking import chunk_sections
+from rag_worker.knowledge.embeddings import Embedder, embed_missing
 from rag_worker.knowledge.extract import extract
 from wacommon.repositories import knowledge
 from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
@@ -16,6 +19,9 @@ def prepare_chunks(
     """(kind, content hash, chunks) of a file; raises DocumentNotSupported/DocumentUnreadable."""
     doc = extract(name, data, kind)
     return doc.kind, doc.content_hash, chunk_sections(doc.sections)
+
+
+log = structlog.get_logger(__name__)
 
 
 class DocumentSync(Protocol):
@@ -32,10 +38,20 @@ async def ingest_document(
     kind: SourceKind | None = None,
     *,
     sync: DocumentSync | None = None,
+    embedder: Embedder | None = None,
 ) -> KbDocument:
-    """Extract, chunk and store a document (replacing one of the same name), then `sync` it."""
+    """Extract, chunk and store a document (replacing one of the same name), then `sync` it.
+
+    With an `embedder` the new chunks (and any other of the tenant's still without a vector)
+    are embedded; an embeddings API failure is logged and leaves them lexically searchable.
+    """
     kind, digest, chunks = prepare_chunks(name, data, kind)
     doc = await knowledge.upsert_document(db, client_id, name, kind, digest, chunks)
+    if embedder is not None:
+        try:
+            await embed_missing(db, client_id, embedder)
+        except Exception as exc:
+            log.warning("document_embedding_failed", client_id=client_id, error=repr(exc)[:300])
     if sync is not None:
         await sync.stored(doc, data)
     return doc

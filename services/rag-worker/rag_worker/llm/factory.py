@@ -8,6 +8,8 @@ import asyncpg
 import httpx
 import structlog
 
+from rag_worker.knowledge.embeddings import embedder_for
+from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings, llm_config
 from rag_worker.llm.gemini_responder import GeminiResponder
@@ -41,6 +43,9 @@ def build_responder(
         return offline
     if config.provider == "offline" or config.api_key is None:
         return offline
+    if isinstance(retriever, PgRetriever):
+        # the tenant's own embeddings model, when its key has one: hybrid retrieval
+        retriever = retriever.with_embedder(embedder_for(config, clients))
     deps = ResponderDeps(
         settings=settings, retriever=retriever, pool=pool, http=http, events=events, decrypt=decrypt
     )
