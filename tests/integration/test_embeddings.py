@@ -21,6 +21,7 @@ from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings, llm_config
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from wacommon.repositories import knowledge_vectors as vectors
 from wacommon.repositories.clients import create_client
 
 HOURS = "Horário\n\nAbrimos de segunda a sábado, das 8h às 20h."
@@ -156,3 +157,16 @@ def test_the_tenants_key_chooses_the_embedder(clients: LLMClients) -> None:
     )
     custom_embedder = embedder_for(custom, clients)
     assert custom_embedder is not None and custom_embedder.model == "openai:nomic-embed-text"
+
+
+async def test_vectors_with_components_below_reals_range_are_stored_and_searched(
+    pool: asyncpg.Pool,
+) -> None:
+    client_id = await _tenant(pool)
+    await ingest_document(pool, client_id, "pix.md", PIX.encode())
+    [chunk] = await vectors.chunks_without_vector(pool, client_id, "m")
+    tiny = [1.0, 1e-46, -1e-40, 0.5]
+    await vectors.store_vectors(pool, client_id, "m", [(chunk.id, tiny)])
+    [near] = await vectors.nearest(pool, client_id, "m", [1.0, 1e-45, 1e-39, 0.5], 3)
+    assert near.chunk_id == chunk.id
+    assert near.similarity == pytest.approx(1.0, abs=1e-6)

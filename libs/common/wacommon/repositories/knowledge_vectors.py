@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from wacommon.repositories.knowledge import Db
 
+_TINY = 1e-30
+
 
 @dataclass(frozen=True)
 class ChunkText:
@@ -31,7 +33,8 @@ class Neighbour:
 def unit(vector: Sequence[float]) -> list[float]:
     """The vector scaled to length 1 (a dot product of unit vectors is their cosine)."""
     norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-    return [float(v) / norm for v in vector]
+    # components below real's range would fail the insert ("underflow"); they weigh nothing
+    return [x if abs(x) >= _TINY else 0.0 for x in (float(v) / norm for v in vector)]
 
 
 def embedding_text(heading: str, text: str) -> str:
@@ -66,7 +69,7 @@ async def store_vectors(
 
 _NEAREST = """
 SELECT c.id, d.name AS document, c.heading, c.text,
-       (SELECT sum(a * b) FROM unnest(e.embedding, $3::real[]) AS t(a, b)) AS similarity
+       (SELECT sum(a::float8 * b) FROM unnest(e.embedding, $3::real[]) AS t(a, b)) AS similarity
 FROM kb_embeddings e
 JOIN kb_chunks c ON c.id = e.chunk_id AND c.client_id = $1
 JOIN kb_documents d ON d.id = c.document_id AND d.client_id = $1
