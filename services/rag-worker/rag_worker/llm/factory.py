@@ -15,6 +15,7 @@ from rag_worker.llm.config import AISettings, llm_config
 from rag_worker.llm.gemini_responder import GeminiResponder
 from rag_worker.llm.openai_responder import OpenAIResponder
 from rag_worker.llm.ports import Retriever
+from rag_worker.llm.query_rewrite import GeminiQueryRewriter, OpenAIQueryRewriter, QueryRewriter
 from rag_worker.llm.turn import ResponderDeps
 from rag_worker.responder import Responder, Tenant
 from rag_worker.tools.catalog import build_toolbox
@@ -46,8 +47,23 @@ def build_responder(
     if isinstance(retriever, PgRetriever):
         # the tenant's own embeddings model, when its key has one: hybrid retrieval
         retriever = retriever.with_embedder(embedder_for(config, clients))
+    rewriter: QueryRewriter | None = None
+    if config.query_rewrite and config.provider == "openai":
+        rewriter = OpenAIQueryRewriter(
+            clients.openai(config.api_key, config.base_url), config.model
+        )
+    elif config.query_rewrite:
+        rewriter = GeminiQueryRewriter(
+            clients.gemini(config.api_key, config.base_url), config.model
+        )
     deps = ResponderDeps(
-        settings=settings, retriever=retriever, pool=pool, http=http, events=events, decrypt=decrypt
+        settings=settings,
+        retriever=retriever,
+        pool=pool,
+        http=http,
+        events=events,
+        decrypt=decrypt,
+        rewriter=rewriter,
     )
     toolbox = build_toolbox(tenant.tools_config)
     if config.provider == "openai":
