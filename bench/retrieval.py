@@ -16,24 +16,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
 import re
 import time
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from openai import AsyncOpenAI
 
 from bench import minilm
 from rag_worker.knowledge.embeddings import Embedder
 from rag_worker.knowledge.ingest import ingest_document
 from rag_worker.knowledge.retrieval import hybrid_search
+from rag_worker.llm.query_rewrite import OpenAIQueryRewriter, QueryRewriter, search_query
+from rag_worker.responder import Turn
+from tests.fakes import openai_server as oa
+from tests.fakes.openai_server import FakeOpenAI
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import knowledge
 from wacommon.repositories import knowledge_vectors as vectors
@@ -51,6 +58,9 @@ System = Callable[[str], Awaitable[Ranked]]
 DEFAULT_LABEL = "lexical (default: BM25 stems + spelling)"
 DENSE_LABEL = "dense (all-MiniLM-L6-v2, cosine)"
 HYBRID_LABEL = "hybrid (lexical + MiniLM, RRF)"
+REWRITE_LABEL = "lexical + query rewrite (recorded, tune only)"
+REWRITES_DIR = ROOT / "bench" / "rewrites"
+_NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def _base_url() -> str:
@@ -224,7 +234,11 @@ class Loaded:
 
 
 async def load_base(
-    pool: asyncpg.Pool, folder: Path, args: argparse.Namespace, embedder: Embedder | None = None
+    pool: asyncpg.Pool,
+    folder: Path,
+    args: argparse.Namespace,
+    embedder: Embedder | None = None,
+    rewriter: QueryRewriter | None = None,
 ) -> Loaded:
     """Ingest a folder's documents as a new tenant and build the systems over them."""
     client = await create_client(pool, {"name": f"bench {folder.name}"})
@@ -271,6 +285,14 @@ async def load_base(
 
         systems[DENSE_LABEL] = dense
         systems[HYBRID_LABEL] = hybrid
+    if rewriter is not None:
+
+        async def rewritten(q: str) -> Ranked:
+            query = await search_query(rewriter, [Turn("customer", q, _NOW)], q)
+            found = await knowledge.search(pool, client_id, query, args.k, min_score=args.min_score)
+            return [(p.document, p.text) for p in found]
+
+        systems[REWRITE_LABEL] = rewritten
     systems |= {
         "BM25 (Python, word tokens)": baseline,
         "BM25 (Python, accents folded)": bm25_unaccent,
@@ -336,6 +358,60 @@ def _unanswerable_row(by_half: dict[str, Score]) -> str:
     return f"{'unanswerable that got a passage (default)':48} " + "".join(f"{c:>17}" for c in cells)
 
 
+async def _score_systems(
+    loaded: Loaded, base: Base, args: argparse.Namespace
+) -> dict[str, dict[str, Score]]:
+    """Print the base's table: every system over every selected half."""
+    sets = {h: load_jsonl(half.questions) for h, half in base.halves.items() if h in args.halves}
+    sizes = ", ".join(f"{h} {len(qs)}" for h, qs in sets.items())
+    print(f"\n== {base.name}: {loaded.files} files, {loaded.chunks} passages; {sizes}")
+    print(_header())
+    results: dict[str, dict[str, Score]] = {}
+    for label, system in loaded.systems.items():
+        by_half: dict[str, Score] = {}
+        for half, questions in sets.items():
+            if label == REWRITE_LABEL and half != "tune":
+                continue  # rewrites were recorded for the tuning half only
+            verbose = args.verbose and half == "tune" and label == DEFAULT_LABEL
+            by_half[half] = await score(system, questions, keep_misses=verbose)
+            for line in by_half[half].misses:
+                print(line)
+        results[label] = by_half
+        print(_row(label, by_half))
+    return results
+
+
+@contextlib.asynccontextmanager
+async def _replayed_rewrites(path: Path) -> AsyncIterator[QueryRewriter | None]:
+    """A rewriter on the fake OpenAI server replaying the rewrites recorded in `path`."""
+    if not path.exists():
+        yield None
+        return
+    recorded = {item["question"]: item["rewrite"] for item in load_jsonl(path)}
+
+    def replay(body: dict[str, Any]) -> dict[str, Any]:
+        last = body["messages"][-1]["content"].rsplit("cliente: ", 1)[-1]
+        return oa.text(recorded.get(last, ""))
+
+    with FakeOpenAI.serve() as fake:
+        fake.script = _Forever(replay)
+        client = AsyncOpenAI(api_key="bench", base_url=fake.base_url, max_retries=0)
+        try:
+            yield OpenAIQueryRewriter(client, "recorded-rewrites")
+        finally:
+            await client.close()
+
+
+class _Forever(deque[Any]):
+    """A script that answers every request with the same callable."""
+
+    def __init__(self, item: Any) -> None:
+        super().__init__([item])
+
+    def popleft(self) -> Any:
+        return self[0]
+
+
 async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     """Every selected base, both halves, then the totals."""
     bases = select_bases(args.bases)
@@ -344,23 +420,10 @@ async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     target_met: list[str] = []
     print(f"k={args.k}, min_score={args.min_score}; recall@1/@3 per half (tune, held-out)")
     for base in bases:
-        loaded = await load_base(pool, base.folder, args, embedder)
-        sets = {
-            h: load_jsonl(half.questions) for h, half in base.halves.items() if h in args.halves
-        }
-        sizes = ", ".join(f"{h} {len(qs)}" for h, qs in sets.items())
-        print(f"\n== {base.name}: {loaded.files} files, {loaded.chunks} passages; {sizes}")
-        print(_header())
-        results: dict[str, dict[str, Score]] = {}
-        for label, system in loaded.systems.items():
-            by_half: dict[str, Score] = {}
-            for half, questions in sets.items():
-                verbose = args.verbose and half == "tune" and label == DEFAULT_LABEL
-                by_half[half] = await score(system, questions, keep_misses=verbose)
-                for line in by_half[half].misses:
-                    print(line)
-            results[label] = by_half
-            print(_row(label, by_half))
+        rewrites = REWRITES_DIR / f"{base.name}.jsonl"
+        async with _replayed_rewrites(rewrites) as rewriter:
+            loaded = await load_base(pool, base.folder, args, embedder, rewriter)
+            results = await _score_systems(loaded, base, args)
         negatives_by_half: dict[str, Score] = {}
         for half, spec in base.halves.items():
             if (
