@@ -26,7 +26,7 @@ class AISettings:
     llm_history_messages: int = 20
     llm_history_hours: float = 24.0
     retrieval_k: int = 4
-    # default of llm_config.query_rewrite (off: it did not help on the evaluation, docs/retrieval.md)
+    # default of llm_config.query_rewrite (off until measured with a real model: docs/retrieval.md)
     query_rewrite: bool = False
     llm_max_tool_steps: int = 5
     llm_timeout_s: float = 60.0
