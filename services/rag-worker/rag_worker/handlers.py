@@ -22,6 +22,7 @@ from rag_worker.responder import (
     Usage,
     turn_from_row,
 )
+from rag_worker.rich_reply import last_customer_message_id, reply_rows
 from wacommon import bot_gate, conversation_state, followups, handover_alerts, human_reply
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
@@ -143,6 +144,8 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         last_id,
         msg.first_message_at,
         overdue=context_window.overdue(client, burst_rows[0]["created_at"]),
+        provider=conv.get("provider"),
+        react_to=last_customer_message_id(burst_rows),
     )
 
 
@@ -186,10 +189,14 @@ async def _commit_reply(
     first_at: datetime,
     *,
     overdue: bool = False,
+    provider: str | None = None,
+    react_to: str | None = None,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     # already bubbles: shaping them again would repeat each copyable value (a Pix key twice)
-    bubbles = [text for text in output.messages if text.strip()]
+    rows = reply_rows(output, provider=provider, react_to=react_to)
+    bubbles = [row.content for row in rows]
+    rich = any(row.kind != "text" for row in rows)
     origin = "system" if output.handover_reason or output.opt_out else "bot"
     usage = output.usage
     responded = {
@@ -232,6 +239,7 @@ async def _commit_reply(
             if whole
             else None,
             followup_from=utcnow(),
+            shapes=[(row.kind, row.extra) for row in rows] if rich else None,
         )
         if conv is None:
             return

@@ -44,6 +44,10 @@ class ToolOutcome:
 
     handover_reason: str | None = None
     opt_out: bool = False
+    # rich replies (rag_worker.tools.rich): tappable choices, an emoji on the customer's message
+    options: list[str] = field(default_factory=list)
+    options_button: str | None = None
+    reaction: str | None = None
 
 
 @dataclass
