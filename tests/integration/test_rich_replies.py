@@ -5,6 +5,7 @@ them to the fake Graph (buttons, a list, a reaction) or Uazapi (numbered text, a
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,12 +15,18 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
+from meta_gateway.admin.knowledge import knowledge_router
+from meta_gateway.admin.reply_files import reply_files_router
 from rag_worker.handlers import RagDeps, handle_burst_ready
+from rag_worker.knowledge.file_search import FileSearchSyncs
+from rag_worker.knowledge.retrieval import PgRetriever
 from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings
 from rag_worker.llm.factory import build_responder
 from rag_worker.responder import Responder, Tenant
+from rag_worker.responders.offline import OfflineResponder
 from sender.clients.meta import MetaGraphClient
 from sender.clients.uazapi import UazapiClient
 from sender.handlers import handle_send_reply
@@ -30,6 +37,7 @@ from tests.fakes.server import serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState, create_app
 from tests.integration.llm_helpers import Offline, StaticRetriever
 from tests.integration.outbox_helpers import DELIVERY, worker
+from tests.integration.test_media_ai import pdf_with_text
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
@@ -37,6 +45,7 @@ from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
+from wacommon.repositories import reply_files
 from wacommon.schemas import (
     BurstReady,
     Contact,
@@ -50,7 +59,10 @@ from wacommon.settings import Settings
 
 BOX = SecretBox(None)
 UAZ_TOKEN = "uaz-rich-token"
+AUTH = {"Authorization": "Bearer test-admin-token"}
+PNG = b"\x89PNG\r\n\x1a\n" + b"fake-price-table" * 20
 RICH = {
+    "send_files": True,
     "reply_options": True,
     "reactions": {"active": True, "instructions": "Reaja com 👍 quando o cliente escolher."},
     "llm_config": {"provider": "openai", "model": "gpt-test", "api_key": "sk-rich"},
@@ -154,10 +166,17 @@ class Shop:
         assert message_id is not None
         return message_id, wamid
 
-    async def answer(self, message_id: int, http: httpx.AsyncClient) -> None:
+    async def answer(
+        self, message_id: int, http: httpx.AsyncClient, *, offline: bool = False
+    ) -> None:
         """The rag-worker answers the burst, then the sender sends what it queued."""
 
         def responder_for(tenant: Tenant) -> Responder:
+            if offline:
+                return OfflineResponder(
+                    PgRetriever(self.pool),
+                    files=lambda cid: reply_files.list_files(self.pool, cid),
+                )
             return build_responder(
                 tenant,
                 settings=AISettings(openai_base_url=self.fakes.openai.base_url),
@@ -325,3 +344,102 @@ async def test_a_bad_emoji_goes_back_to_the_model_and_nothing_is_queued(
     await shop.answer(message_id, http)
     assert fakes.openai.tool_results()[0]["error"] == "invalid_emoji"
     assert [r["kind"] for r in await shop.outbox()] == ["text"]
+
+
+@pytest.fixture()
+async def admin(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    syncs = FileSearchSyncs(AISettings(), BOX.decrypt)
+    app.include_router(knowledge_router(settings, pool, file_search=syncs))
+    app.include_router(reply_files_router(settings, pool))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c
+
+
+async def test_a_pdf_of_the_knowledge_base_is_sent_as_a_document_by_media_id(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    fakes: Fakes,
+    llm_clients: LLMClients,
+    http: httpx.AsyncClient,
+    admin: httpx.AsyncClient,
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.META)
+    menu = pdf_with_text("Cardapio: pizza grande R$ 50")
+    resp = await admin.post(
+        f"/admin/clients/{shop.client_id}/documents",
+        files={"file": ("cardapio.pdf", menu, "application/pdf")},
+        headers=AUTH,
+    )
+    assert resp.status_code == 201, resp.text
+    message_id, _ = await shop.customer_says("manda o cardapio por favor")
+    fakes.openai.queue(oa.tool_call("send_file", name="Cardápio"), oa.text("Claro, segue!"))
+    await shop.answer(message_id, http)
+    rows = await shop.outbox()
+    assert [(r["kind"], r["content"]) for r in rows] == [
+        ("text", "Claro, segue!"),
+        ("document", "cardapio.pdf"),
+    ]
+    await shop.send(redis_client, settings, http)
+
+    sent = [r.json or {} for r in fakes.graph.sent_messages(to=shop.phone)]
+    assert [s["type"] for s in sent] == ["text", "document"]
+    document = sent[1]["document"]
+    assert document["filename"] == "cardapio.pdf"
+    # uploaded to /media first (as an attendant's file), sent by id: the original bytes
+    assert fakes.graph.media[document["id"]] == (menu, "application/pdf")
+    assert [r["status"] for r in await shop.outbox()] == ["sent", "sent"]
+
+
+async def test_offline_bot_sends_the_named_image_to_uazapi(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    fakes: Fakes,
+    llm_clients: LLMClients,
+    http: httpx.AsyncClient,
+    admin: httpx.AsyncClient,
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.UAZAPI)
+    resp = await admin.post(
+        f"/admin/clients/{shop.client_id}/files",
+        files={"file": ("tabela-de-precos.png", PNG, "image/png")},
+        data={"description": "tabela de preços dos serviços"},
+        headers=AUTH,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["mime_type"] == "image/png" and resp.json()["size"] == len(PNG)
+    message_id, _ = await shop.customer_says("me manda a tabela de preço?")
+    await shop.answer(message_id, http, offline=True)
+    rows = await shop.outbox()
+    assert [r["kind"] for r in rows] == ["text", "image"]
+    await shop.send(redis_client, settings, http)
+    media = [
+        r.body
+        for r in fakes.uazapi.requests
+        if r.path == "/send/media" and r.accepted and r.body.get("number") == shop.phone
+    ]
+    assert len(media) == 1 and media[0]["type"] == "image"
+    assert base64.b64decode(media[0]["file"]) == PNG
+
+
+async def test_the_files_route_refuses_what_whatsapp_cannot_send(
+    pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients, admin: httpx.AsyncClient
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.META)
+    other = await Shop(pool, fakes, llm_clients).seed(Provider.META)
+    url = f"/admin/clients/{shop.client_id}/files"
+    resp = await admin.post(url, files={"file": ("virus.exe", b"MZ", "x")}, headers=AUTH)
+    assert resp.status_code == 415
+    big = b"\x89PNG" + b"0" * reply_files.IMAGE_MAX_BYTES
+    resp = await admin.post(url, files={"file": ("big.png", big, "image/png")}, headers=AUTH)
+    assert resp.status_code == 413
+    resp = await admin.post(url, files={"file": ("ok.png", PNG, "image/png")}, headers=AUTH)
+    file_id = resp.json()["id"]
+    # another tenant's id answers 404
+    gone = await admin.delete(f"/admin/clients/{other.client_id}/files/{file_id}", headers=AUTH)
+    assert gone.status_code == 404
+    listed = await admin.get(url, headers=AUTH)
+    assert [f["name"] for f in listed.json()] == ["ok.png"]
+    assert (await admin.delete(f"{url}/{file_id}", headers=AUTH)).status_code == 204

@@ -36,6 +36,7 @@ from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import reply_files
 from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
 
 log = structlog.get_logger(__name__)
@@ -210,8 +211,11 @@ async def _commit_reply(
     # the PostgreSQL event log's rows go in with the reply (same statement); any other
     # log (tests) gets its appends as usual
     in_sql = isinstance(deps.events, PgEventLog)
-    # the common reply (no handover, no opt-out) is one statement: no transaction around it
-    whole = in_sql and not output.handover_reason and not output.opt_out
+    # the common reply (no handover, no opt-out, no file) is one statement: no transaction
+    files = [
+        (row.file_id, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.file_id
+    ]
+    whole = in_sql and not output.handover_reason and not output.opt_out and not files
     plan = followups.parse_plan(client.get("followup_config") or {})
     handed_over = opted_out = False
     alert_ids: list[int] = []
@@ -259,6 +263,8 @@ async def _commit_reply(
             log.info("reply_dropped", why=why)
             return
         first_id = new_ids[0] if new_ids else None
+        if files:
+            await reply_files.queue_for_messages(conn, tenant_id, files)
         if not in_sql:
             await deps.events.append(
                 tenant_id,

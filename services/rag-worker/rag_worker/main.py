@@ -19,6 +19,7 @@ from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
+from wacommon.repositories import reply_files
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
@@ -35,7 +36,9 @@ async def run(settings: Settings) -> None:
     ):
         clients = LLMClients(timeout_s=ai.llm_timeout_s)
         retriever = PgRetriever(rt.pool)
-        offline = OfflineResponder(retriever)
+        offline = OfflineResponder(
+            retriever, files=lambda cid: reply_files.list_files(rt.pool, cid)
+        )
 
         def responder_for(tenant: Tenant) -> Responder:
             return build_responder(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, cast
 
+from wacommon.repositories.reply_files import ReplyFile
+
 Role = Literal["customer", "bot", "human", "campaign", "system"]
 
 
@@ -68,6 +70,8 @@ class ResponderOutput:
     options_button: str | None = None
     # an emoji on the customer's last message
     reaction: str | None = None
+    # knowledge-base files sent as they are, after the text
+    files: list[ReplyFile] = field(default_factory=list)
 
 
 def turn_from_row(row: dict[str, Any]) -> Turn:

@@ -30,15 +30,22 @@ class Bubble:
     content: str
     kind: str = "text"
     extra: dict[str, Any] = field(default_factory=dict)
+    # a knowledge-base file whose bytes the row sends (copied to outbound_media)
+    file_id: str | None = None
 
 
 def reply_rows(
     output: ResponderOutput, *, provider: str | None, react_to: str | None
 ) -> list[Bubble]:
-    """The rows of a reply, in send order (a reaction goes after the text)."""
+    """The rows of a reply, in send order: text, files, then the reaction."""
     bubbles = [Bubble(text) for text in output.messages if text.strip()]
     if output.options and bubbles:
         bubbles[-1] = with_options(bubbles[-1].content, output.options, output.options_button)
+    for f in output.files:
+        # the sender uploads it (Meta: /media, then by id; Uazapi: base64), as it does
+        # an attendant's file
+        extra = {"stored_media": True, "filename": f.name}
+        bubbles.append(Bubble(f.name, f.kind, extra, file_id=f.id))
     if output.reaction and react_to and provider in REACTION_PROVIDERS:
         bubbles.append(Bubble(output.reaction, "reaction", {"reaction_to": react_to}))
     return bubbles

@@ -117,4 +117,5 @@ def finish(text: str, prepared: Prepared, usage: Usage, settings: AISettings) ->
         options=[] if handover or outcome.opt_out else outcome.options,
         options_button=outcome.options_button,
         reaction=outcome.reaction,
+        files=outcome.files,
     )

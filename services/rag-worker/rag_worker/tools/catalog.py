@@ -11,6 +11,7 @@ from rag_worker.tools.calendar import calendar_config, calendar_tools
 from rag_worker.tools.cep import cep_tool
 from rag_worker.tools.crm import crm_tools
 from rag_worker.tools.custom_http import custom_tool, parse_custom_tool
+from rag_worker.tools.files import send_file_tool
 from rag_worker.tools.handover import opt_out_tool, transfer_tool
 from rag_worker.tools.registry import Tool, Toolbox, tool_settings
 from rag_worker.tools.reminder import reminder_tool
@@ -31,6 +32,7 @@ BUILTIN_NAMES = frozenset(
         "create_reminder",
         "offer_options",
         "react_to_message",
+        "send_file",
     }
 )
 
@@ -52,6 +54,7 @@ def build_toolbox(tools_config: Mapping[str, Any]) -> Toolbox:
         (("opt_out", "desativar_ia"), True, lambda c: [opt_out_tool(_instr(c))]),
         (("reply_options",), False, lambda c: [options_tool(_instr(c))]),
         (("reactions",), False, lambda c: [reaction_tool(_instr(c))]),
+        (("send_files",), False, lambda c: [send_file_tool(_instr(c))]),
     ]
     for keys, default, build in builders:
         cfg = tool_settings(tools_config, *keys, default=default)

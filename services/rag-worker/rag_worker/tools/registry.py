@@ -16,6 +16,7 @@ import structlog
 from rag_worker.llm.config import AISettings
 from wacommon.event_types import TOOL_USED
 from wacommon.events import EventLog
+from wacommon.repositories.reply_files import ReplyFile
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,8 @@ class ToolOutcome:
     options: list[str] = field(default_factory=list)
     options_button: str | None = None
     reaction: str | None = None
+    # knowledge-base files to send as they are (wacommon.repositories.reply_files)
+    files: list[ReplyFile] = field(default_factory=list)
 
 
 @dataclass
