@@ -27,12 +27,13 @@ from rag_worker.llm.config import AISettings
 from rag_worker.llm.factory import build_responder
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
+from rag_worker.voice_reply import VoiceReplies
 from sender.clients.meta import MetaGraphClient
 from sender.clients.uazapi import UazapiClient
 from sender.handlers import handle_send_reply
 from tests.fakes import openai_server as oa
 from tests.fakes.graph import GraphState, make_graph_app
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, speech_bytes
 from tests.fakes.server import serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState, create_app
 from tests.integration.llm_helpers import Offline, StaticRetriever
@@ -107,10 +108,11 @@ class Shop:
         self.phone = f"55119{uuid.uuid4().int % 10**8:08d}"
         self.publisher = FakePublisher()
 
-    async def seed(self, provider: Provider) -> Shop:
+    async def seed(self, provider: Provider, **tools: Any) -> Shop:
         self.provider = provider
         tenant = await clients_repo.create_client(
-            self.pool, {"name": f"rich-{uuid.uuid4().hex[:6]}", "tools_config": RICH}
+            self.pool,
+            {"name": f"rich-{uuid.uuid4().hex[:6]}", "tools_config": {**RICH, **tools}},
         )
         self.client_id = str(tenant["id"])
         if provider is Provider.META:
@@ -135,7 +137,9 @@ class Shop:
         self.instance_id = str(instance["id"])
         return self
 
-    async def customer_says(self, text: str) -> tuple[int, str]:
+    async def customer_says(
+        self, text: str, kind: MessageKind = MessageKind.TEXT
+    ) -> tuple[int, str]:
         at = utcnow()
         contact = Contact(key=self.phone, phone=self.phone, name="Ana")
         conv, _ = await conv_repo.upsert_for_message(
@@ -157,7 +161,7 @@ class Shop:
                 tenant_id=self.client_id,
                 contact=contact,
                 provider_message_id=wamid,
-                kind=MessageKind.TEXT,
+                kind=kind,
                 text=text,
                 sent_at=at,
             ),
@@ -189,7 +193,16 @@ class Shop:
                 offline=Offline(),
             )
 
-        deps = RagDeps(self.pool, self.publisher, PgEventLog(self.pool), BOX, responder_for)
+        ai = AISettings(openai_base_url=self.fakes.openai.base_url)
+        events = PgEventLog(self.pool)
+        deps = RagDeps(
+            self.pool,
+            self.publisher,
+            events,
+            BOX,
+            responder_for,
+            voice=VoiceReplies(self.clients, ai, events),
+        )
         burst = BurstReady(
             tenant_id=self.client_id,
             conversation_id=self.conversation_id,
@@ -443,3 +456,97 @@ async def test_the_files_route_refuses_what_whatsapp_cannot_send(
     listed = await admin.get(url, headers=AUTH)
     assert [f["name"] for f in listed.json()] == ["ok.png"]
     assert (await admin.delete(f"{url}/{file_id}", headers=AUTH)).status_code == 204
+
+
+async def usage_events(pool: asyncpg.Pool, client_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT data FROM conversation_events WHERE client_id = $1 AND event_type = 'llm_usage'",
+        client_id,
+    )
+    return [dict(r["data"]) for r in rows]
+
+
+async def test_a_voice_note_is_answered_with_a_voice_note_on_meta(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    fakes: Fakes,
+    llm_clients: LLMClients,
+    http: httpx.AsyncClient,
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(
+        Provider.META, voice_replies={"active": True, "voice": "nova"}
+    )
+    # a voice note, as ingest stores it once transcribed
+    message_id, _ = await shop.customer_says("que horas vocês abrem?", MessageKind.AUDIO)
+    answer = "Abrimos às *9h* e fechamos às 18h."
+    fakes.openai.queue(oa.text(answer))
+    await shop.answer(message_id, http)
+    speech = fakes.openai.speeches[-1]
+    assert (speech["model"], speech["voice"], speech["response_format"]) == (
+        "gpt-4o-mini-tts",
+        "nova",
+        "opus",
+    )
+    assert speech["input"] == "Abrimos às 9h e fechamos às 18h."
+    assert speech["_auth"] == "Bearer sk-rich"
+    rows = await shop.outbox()
+    # the text stays in the history; the row goes as a voice note
+    shaped = "Abrimos às _9h_ e fechamos às 18h."  # as WhatsApp writes emphasis
+    assert [(r["kind"], r["content"]) for r in rows] == [("audio", shaped)]
+    usage = await usage_events(pool, shop.client_id)
+    assert [(u["purpose"], u["characters"]) for u in usage] == [("tts", len(shaped))]
+
+    await shop.send(redis_client, settings, http)
+    [sent] = [r.json or {} for r in fakes.graph.sent_messages(to=shop.phone)]
+    assert sent["type"] == "audio" and sent["audio"]["voice"] is True
+    assert fakes.graph.media[sent["audio"]["id"]] == (
+        speech_bytes("Abrimos às 9h e fechamos às 18h."),
+        "audio/ogg",
+    )
+
+
+async def test_a_contact_who_asks_for_audio_gets_voice_until_they_ask_for_text(
+    pool: asyncpg.Pool,
+    fakes: Fakes,
+    llm_clients: LLMClients,
+    http: httpx.AsyncClient,
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(
+        Provider.UAZAPI, voice_replies={"active": True}
+    )
+    message_id, _ = await shop.customer_says("pode mandar audio? to dirigindo")
+    fakes.openai.queue(oa.text("Claro! Como posso ajudar?"))
+    await shop.answer(message_id, http)
+    message_id, _ = await shop.customer_says("qual o preço da pizza grande?")
+    fakes.openai.queue(oa.text("A grande sai por R$ 50."))
+    await shop.answer(message_id, http)
+    message_id, _ = await shop.customer_says("pode escrever agora, obrigado")
+    fakes.openai.queue(oa.text("Combinado!"))
+    await shop.answer(message_id, http)
+    rows = await shop.outbox()
+    assert [r["kind"] for r in rows] == ["audio", "audio", "text"]
+    stored = await pool.fetch(
+        "SELECT o.mime_type, o.filename FROM outbound_media o JOIN chat_messages m"
+        " ON m.id = o.message_id WHERE m.client_id = $1",
+        shop.client_id,
+    )
+    assert [(s["mime_type"], s["filename"]) for s in stored] == [("audio/ogg", "resposta.ogg")] * 2
+
+
+async def test_a_failed_speech_leaves_the_text_reply(
+    pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients, http: httpx.AsyncClient
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(
+        Provider.META, voice_replies={"active": True, "mode": "always"}
+    )
+    message_id, _ = await shop.customer_says("oi")
+    fakes.openai.queue(oa.text("Olá! Em que posso ajudar?"))
+    fakes.openai.speech_status = 500
+    try:
+        await shop.answer(message_id, http)
+    finally:
+        fakes.openai.speech_status = 200
+    assert [(r["kind"], r["content"]) for r in await shop.outbox()] == [
+        ("text", "Olá! Em que posso ajudar?")
+    ]

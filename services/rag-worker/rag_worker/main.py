@@ -15,6 +15,7 @@ from rag_worker.media import MediaProcessor
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
 from rag_worker.tools.netguard import tool_http_client
+from rag_worker.voice_reply import VoiceReplies
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
@@ -63,6 +64,7 @@ async def run(settings: Settings) -> None:
                 rt.pool, http, settings, ai, clients, rt.secrets, rt.events, links=tool_http
             ),
             notifier=rt.notifier,
+            voice=VoiceReplies(clients, ai, rt.events),
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

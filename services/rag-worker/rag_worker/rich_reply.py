@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag_worker.responder import ResponderOutput
+from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
+from rag_worker.voice_reply import VoiceNote
 
 BUTTON_TITLE_MAX = 20
 ROW_TITLE_MAX = 24
@@ -32,13 +34,23 @@ class Bubble:
     extra: dict[str, Any] = field(default_factory=dict)
     # a knowledge-base file whose bytes the row sends (copied to outbound_media)
     file_id: str | None = None
+    # bytes made for this reply (a voice note), stored in outbound_media
+    data: bytes | None = None
 
 
 def reply_rows(
-    output: ResponderOutput, *, provider: str | None, react_to: str | None
+    output: ResponderOutput,
+    *,
+    provider: str | None,
+    react_to: str | None,
+    voice: VoiceNote | None = None,
 ) -> list[Bubble]:
-    """The rows of a reply, in send order: text, files, then the reaction."""
+    """The rows of a reply, in send order: text (or its voice note), files, the reaction."""
     bubbles = [Bubble(text) for text in output.messages if text.strip()]
+    if voice is not None:
+        # the text stays the row's content: the history and the console read it
+        extra = {"stored_media": True, "voice": True, "filename": VOICE_FILENAME}
+        bubbles = [Bubble(voice.text, "audio", extra, data=voice.data)]
     if output.options and bubbles:
         bubbles[-1] = with_options(bubbles[-1].content, output.options, output.options_button)
     for f in output.files:

@@ -133,3 +133,20 @@ def _file(row: Any) -> ReplyFile:
         description=row["description"],
         size=int(row["size"]),
     )
+
+
+async def queue_bytes(
+    db: Db, client_id: str, key: str, mime_type: str, filename: str, data: bytes
+) -> None:
+    """Store bytes made for one outbox row (a voice note) for the sender to upload."""
+    await db.execute(
+        """INSERT INTO outbound_media (message_id, client_id, mime_type, filename, data)
+           SELECT m.id, m.client_id, $3, $4, $5 FROM chat_messages m
+           WHERE m.client_id = $1 AND m.idempotency_key = $2
+           ON CONFLICT (message_id) DO NOTHING""",
+        client_id,
+        key,
+        mime_type,
+        filename,
+        data,
+    )
