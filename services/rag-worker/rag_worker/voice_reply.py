@@ -67,8 +67,8 @@ def wants_voice(
     tools_config: dict[str, Any], attributes: dict[str, Any], burst_kinds: list[str]
 ) -> bool:
     """Whether this reply goes as a voice note."""
-    cfg = tools_config.get(ATTRIBUTE)
-    if not isinstance(cfg, dict) or not cfg.get("active", True):
+    cfg = _settings(tools_config)
+    if cfg is None:
         return False
     wish = attributes.get(ATTRIBUTE)
     if wish is not None:
@@ -120,7 +120,7 @@ class VoiceReplies:
             SPOKEN.labels("no_key").inc()
             log.warning("voice_reply_no_key", client_id=client_id)
             return None
-        cfg = tools_config.get(ATTRIBUTE) or {}
+        cfg = _settings(tools_config) or {}
         model = str(cfg.get("model") or self._ai.tts_model)
         voice = str(cfg.get("voice") or self._ai.tts_voice)
         try:
@@ -156,6 +156,16 @@ class VoiceReplies:
             if isinstance(tenant_key, str) and tenant_key:
                 return decrypt(tenant_key), llm.get("base_url") or self._ai.openai_base_url
         return self._ai.openai_api_key, self._ai.openai_base_url
+
+
+def _settings(tools_config: dict[str, Any]) -> dict[str, Any] | None:
+    """`voice_replies` as an object (`true` is `{}`), None when off."""
+    cfg = tools_config.get(ATTRIBUTE)
+    if cfg is True:
+        return {}
+    if not isinstance(cfg, dict) or not cfg.get("active", True):
+        return None
+    return cfg
 
 
 def _speakable(text: str) -> str:
