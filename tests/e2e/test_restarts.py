@@ -44,7 +44,8 @@ pytestmark = pytest.mark.e2e
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}
-PHONE, DISPLAY, TOKEN = "444000444000444", "5541944440000", "EAAtokenR0000000000000000004"
+# numbers of its own: test_media_pipeline registers 444000444000444 in the same test database
+PHONE, DISPLAY, TOKEN = "445000445000445", "5541944450000", "EAAtokenR0000000000000000004"
 CUSTOMERS = 60
 POST_SPREAD_S = 8.0
 SERVICES = ("meta-gateway", "lancepilot-ingest", "lancepilot-ingest", "rag-worker", "sender")
