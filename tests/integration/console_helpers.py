@@ -27,7 +27,10 @@ PASSWORD = "senha-de-teste-123"
 
 def console_settings(test_env: dict[str, str], **overrides: Any) -> ConsoleSettings:
     """Settings for this run (own database, Redis prefix), with `overrides` as fields."""
-    env = {**test_env, "CONSOLE_INSECURE_COOKIES": "1"}
+    # every test signs in from 127.0.0.1 under the run's Redis prefix: the per-address limit
+    # (which counts successful sign-ins too) would otherwise be spent by the suite itself;
+    # the throttle tests set their own limits through `overrides`
+    env = {**test_env, "CONSOLE_INSECURE_COOKIES": "1", "CONSOLE_LOGIN_MAX_PER_ADDRESS": "100000"}
     with mock.patch.dict(os.environ, env):
         base = ConsoleSettings(_env_file=None)  # type: ignore[call-arg]
     return base.model_copy(update=overrides)
