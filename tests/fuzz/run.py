@@ -155,12 +155,15 @@ def seed_tenant(stack: FuzzStack, admin_token: str) -> dict[str, str]:
             .raise_for_status()
             .json()
         )
-        seeded = {"client_id": client["id"], "uazapi_token": UAZAPI_TOKEN}
+        # one number, one tenant: every fresh tenant gets a token and a number of its own
+        token = f"{UAZAPI_TOKEN}-{uuid.uuid4().hex[:12]}"
+        number = f"55119{uuid.uuid4().int % 10**8:08d}"
+        seeded = {"client_id": client["id"], "uazapi_token": token}
         for provider, config in (
-            ("uazapi", {"url": "https://uazapi.invalid", "token": UAZAPI_TOKEN}),
+            ("uazapi", {"url": "https://uazapi.invalid", "token": token}),
             (
                 "lancepilot",
-                {"token": "fuzz-lp-token", "workspace_id": "w1", "number": "5511999990000"},
+                {"token": f"fuzz-lp-{token}", "workspace_id": "w1", "number": number},
             ),
         ):
             row = (
