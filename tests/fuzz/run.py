@@ -63,6 +63,8 @@ def fuzz_env(run_id: str) -> dict[str, str]:
         "META_APP_SECRET": GRAPH.app_secret,
         "META_VERIFY_TOKEN": "fuzz-verify-token",
         "ENCRYPTION_KEY": "fuzz-encryption-passphrase",
+        # test mode: a passphrase key and a short admin token are accepted (with a warning)
+        "WA_ENV": "test",
     }
 
 
