@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from wacommon.crypto import SecretBox
 from wacommon.settings import Settings
 
@@ -50,7 +50,9 @@ def form_secret_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -
         prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))]
     )
 
-    @router.post("/clients/{client_id}/form-secret", response_model=FormSecretOut)
+    @router.post(
+        "/clients/{client_id}/form-secret", response_model=FormSecretOut, responses=ADMIN_RESPONSES
+    )
     async def rotate(client_id: str) -> FormSecretOut:
         """Generate the tenant's form secret; the answer is the only place it is shown."""
         cid = parse_id(client_id, "client")

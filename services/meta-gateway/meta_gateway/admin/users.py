@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from wacommon import passwords
 from wacommon.console_users import UserCreate, UserOut, user_out
+from wacommon.http_errors import error_responses
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import users as users_repo
 from wacommon.settings import Settings
@@ -26,7 +27,13 @@ def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         return cid
 
     @router.post(
-        "/clients/{client_id}/users", status_code=status.HTTP_201_CREATED, response_model=UserOut
+        "/clients/{client_id}/users",
+        status_code=status.HTTP_201_CREATED,
+        response_model=UserOut,
+        responses={
+            **ADMIN_RESPONSES,
+            **error_responses({409: "this email already has an account"}),
+        },
     )
     async def create_user(client_id: str, body: UserCreate) -> UserOut:
         """Create a console account (owner or agent) for the tenant."""
@@ -46,7 +53,9 @@ def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
             ) from None
         return user_out(row)
 
-    @router.get("/clients/{client_id}/users", response_model=list[UserOut])
+    @router.get(
+        "/clients/{client_id}/users", response_model=list[UserOut], responses=ADMIN_RESPONSES
+    )
     async def list_users(client_id: str) -> list[UserOut]:
         """The tenant's console accounts."""
         cid = await existing_client(client_id)
