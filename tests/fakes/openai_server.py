@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tests.fakes.server import serve_in_thread
 
@@ -29,13 +29,18 @@ def tool_call(tool: str, /, **arguments: Any) -> dict[str, Any]:
     return {"tool_calls": [(tool, arguments)]}
 
 
+def speech_bytes(text: str) -> bytes:
+    """What the fake speaks for `text`: an Ogg page header and the text, deterministic."""
+    return b"OggS\x00\x02" + b"OpusHead" + text.encode()
+
+
 def error(status: int, message: str = "scripted error") -> dict[str, Any]:
     """A scripted answer: an HTTP error."""
     return {"status": status, "message": message}
 
 
 class FakeOpenAI:
-    """Serves `/v1/chat/completions` from a script and `/v1/audio/transcriptions`; records both."""
+    """Serves `/v1/chat/completions` from a script, `/v1/audio/transcriptions` and `/v1/audio/speech`."""
 
     def __init__(self) -> None:
         self.script: deque[Item] = deque()
@@ -43,6 +48,8 @@ class FakeOpenAI:
         self.transcriptions: list[dict[str, Any]] = []
         self.transcript_text = "Olá, queria marcar um horário."
         self.transcript_status = 200
+        self.speeches: list[dict[str, Any]] = []
+        self.speech_status = 200
         self.url = ""
         self._ids = itertools.count(1)
         self.app = self._build()
@@ -103,6 +110,21 @@ class FakeOpenAI:
             return JSONResponse(
                 {"text": self.transcript_text, "usage": {"type": "duration", "seconds": 4}}
             )
+
+        @app.post("/v1/audio/speech")
+        async def speech(request: Request) -> Response:
+            # OpenAI text-to-speech: JSON in, the audio bytes out (opus -> Ogg/Opus)
+            body = await request.json()
+            self.speeches.append({**body, "_auth": request.headers.get("authorization")})
+            if self.speech_status != 200:
+                return JSONResponse(
+                    {"error": {"message": "tts failed", "type": "fake", "code": None}},
+                    status_code=self.speech_status,
+                )
+            fmt = body.get("response_format") or "mp3"
+            audio = speech_bytes(str(body.get("input", "")))
+            media = {"opus": "audio/ogg", "mp3": "audio/mpeg"}.get(fmt, "application/octet-stream")
+            return Response(content=audio, media_type=media)
 
         return app
 

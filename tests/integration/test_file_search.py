@@ -18,6 +18,7 @@ from rag_worker.llm.clients import LLMClients
 from rag_worker.llm.config import AISettings
 from rag_worker.llm.factory import build_responder
 from rag_worker.llm.gemini_responder import GeminiResponder
+from rag_worker.llm.misconfig import GuardedResponder
 from rag_worker.responder import ResponderInput, ResponderOutput, Tenant, Turn
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_file_search import FakeFileSearch, serve_gemini_with_file_search
@@ -99,7 +100,8 @@ async def ask(
             clients=clients,
             offline=Offline(),
         )
-        assert isinstance(responder, GeminiResponder)
+        assert isinstance(responder, GuardedResponder)
+        assert isinstance(responder.inner, GeminiResponder)
         now = datetime.now(TZ)
         return await responder.respond(
             ResponderInput(

@@ -15,6 +15,7 @@ from rag_worker.llm.config import AISettings
 from rag_worker.llm.errors import LLMRejected, LLMUnavailable
 from rag_worker.llm.factory import build_responder
 from rag_worker.llm.gemini_responder import CONVERSATION_START, GeminiResponder
+from rag_worker.llm.misconfig import GuardedResponder
 from rag_worker.responder import Turn
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
@@ -28,7 +29,7 @@ from tests.integration.llm_helpers import (
     new_tenant,
     next_monday,
 )
-from wacommon.event_types import TOOL_USED
+from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
 from wacommon.events import FakeEventLog
 
 
@@ -64,7 +65,8 @@ async def make(
         clients=clients,
         offline=Offline(),
     )
-    assert isinstance(responder, GeminiResponder)
+    assert isinstance(responder, GuardedResponder)
+    assert isinstance(responder.inner, GeminiResponder)
     return Setup(
         responder,
         tenant,
@@ -194,5 +196,12 @@ async def test_loop_bound_and_failures(
     with pytest.raises(LLMUnavailable):
         await s.ask("oi")
     fake.queue(gm.error(400, "API key not valid"))
-    with pytest.raises(LLMRejected):
-        await s.ask("oi")
+    assert isinstance(s.responder, GuardedResponder)
+    with pytest.raises(LLMRejected) as rejected:
+        await s.responder.inner.respond(s.input("oi"))
+    assert rejected.value.status == 400
+    # through the guard: the offline answer, and the event says why
+    fake.queue(gm.error(403, "permission denied"))
+    assert (await s.ask("oi")).messages == ["offline"]
+    [event] = s.events.of_type(LLM_MISCONFIGURED)
+    assert (event["data"]["reason"], event["data"]["vendor"]) == ("forbidden", "gemini")

@@ -16,10 +16,12 @@ from rag_worker.media import MediaProcessor
 from rag_worker.responder import Responder, Tenant
 from rag_worker.responders.offline import OfflineResponder
 from rag_worker.tools.netguard import tool_http_client
+from rag_worker.voice_reply import VoiceReplies
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
+from wacommon.repositories import reply_files
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
@@ -41,7 +43,9 @@ async def run(settings: Settings) -> None:
     ):
         clients = LLMClients(timeout_s=ai.llm_timeout_s)
         retriever = PgRetriever(rt.pool)
-        offline = OfflineResponder(retriever)
+        offline = OfflineResponder(
+            retriever, files=lambda cid: reply_files.list_files(rt.pool, cid)
+        )
 
         def responder_for(tenant: Tenant) -> Responder:
             return build_responder(
@@ -66,6 +70,7 @@ async def run(settings: Settings) -> None:
                 rt.pool, http, settings, ai, clients, rt.secrets, rt.events, links=tool_http
             ),
             notifier=rt.notifier,
+            voice=VoiceReplies(clients, ai, rt.events),
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

@@ -25,6 +25,7 @@ from wacommon.crypto import box_from_settings
 from wacommon.http_errors import invalid, invalid_model
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import knowledge as kb
+from wacommon.repositories import reply_files
 from wacommon.settings import Settings
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -148,6 +149,10 @@ def knowledge_router(
             # a File Search sync failure is recorded on the document, never fails the upload
             async with syncs.open(pool, await tools_config(cid)) as sync:
                 doc = await ingest_document(pool, cid, name, data, sync=sync, limits=limits)
+            mime = reply_files.mime_for(name)
+            if upload_kind and mime == "application/pdf":
+                # a file document keeps its bytes: the bot may send it as it is (send_file)
+                await reply_files.store_file(pool, cid, name, mime, data, document_id=doc.id)
         except DocumentNotSupported as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
         except DocumentUnreadable as exc:

@@ -11,3 +11,8 @@ class LLMUnavailable(RetryableError):
 
 class LLMRejected(PermanentError):
     """The model refused the request (bad key, unknown model, invalid request)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        # the provider's HTTP status: 401/403/404 say the tenant's model is misconfigured
+        self.status = status

@@ -9,8 +9,15 @@ import httpx
 import structlog
 
 from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings, llm_config
+from rag_worker.llm.config import AISettings, LLMConfigInvalid, llm_config
 from rag_worker.llm.gemini_responder import GeminiResponder
+from rag_worker.llm.misconfig import (
+    PROCESS_LOG_LIMIT,
+    GuardedResponder,
+    MisconfigReporter,
+    MisconfiguredResponder,
+    OncePerTenant,
+)
 from rag_worker.llm.openai_responder import OpenAIResponder
 from rag_worker.llm.ports import Retriever
 from rag_worker.llm.turn import ResponderDeps
@@ -32,21 +39,34 @@ def build_responder(
     decrypt: Callable[[str], str],
     clients: LLMClients,
     offline: Responder,
+    log_limit: OncePerTenant = PROCESS_LOG_LIMIT,
 ) -> Responder:
-    """OpenAI or Gemini per `tools_config["llm_config"]`; `offline` when no key or bad config."""
+    """OpenAI (or OpenRouter, or any compatible server) or Gemini per `llm_config`.
+
+    No model configured anywhere is the offline bot. A model that cannot work (unknown
+    provider, no key, rejected by the provider) answers offline too, but never silently:
+    see rag_worker.llm.misconfig.
+    """
+    reporter = MisconfigReporter(events, log_limit)
     try:
         config = llm_config(tenant.tools_config, settings, decrypt)
-    except ValueError as exc:
-        log.warning("llm_config_invalid", client_id=tenant.id, error=str(exc))
-        return offline
+    except LLMConfigInvalid as exc:
+        return MisconfiguredResponder(offline, reporter, exc.reason, str(exc))
     if config.provider == "offline" or config.api_key is None:
         return offline
     deps = ResponderDeps(
         settings=settings, retriever=retriever, pool=pool, http=http, events=events, decrypt=decrypt
     )
     toolbox = build_toolbox(tenant.tools_config)
+    model: Responder
     if config.provider == "openai":
-        return OpenAIResponder(
+        model = OpenAIResponder(
             clients.openai(config.api_key, config.base_url), config, toolbox, deps
         )
-    return GeminiResponder(clients.gemini(config.api_key, config.base_url), config, toolbox, deps)
+    else:
+        model = GeminiResponder(
+            clients.gemini(config.api_key, config.base_url), config, toolbox, deps
+        )
+    return GuardedResponder(
+        model, offline, reporter, vendor=config.vendor or config.provider, model=config.model
+    )

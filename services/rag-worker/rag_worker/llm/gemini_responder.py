@@ -55,7 +55,7 @@ class GeminiResponder:
         except genai_errors.APIError as exc:
             if exc.code == 429 or exc.code >= 500:
                 raise LLMUnavailable(f"gemini: HTTP {exc.code}") from exc
-            raise LLMRejected(f"gemini: HTTP {exc.code}") from exc
+            raise LLMRejected(f"gemini: HTTP {exc.code}", exc.code) from exc
         return finish(text, prepared, usage, self._deps.settings)
 
     async def _file_search_store(self, inp: ResponderInput) -> str | None:

@@ -41,7 +41,7 @@ class OpenAIResponder:
         except _RETRYABLE as exc:
             raise LLMUnavailable(f"openai: {type(exc).__name__}") from exc
         except openai.APIStatusError as exc:
-            raise LLMRejected(f"openai: HTTP {exc.status_code}") from exc
+            raise LLMRejected(f"openai: HTTP {exc.status_code}", exc.status_code) from exc
         return finish(text, prepared, usage, self._deps.settings)
 
     async def _loop(self, prepared: Prepared, usage: Usage) -> str:

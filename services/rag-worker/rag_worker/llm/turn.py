@@ -109,5 +109,13 @@ def finish(text: str, prepared: Prepared, usage: Usage, settings: AISettings) ->
             handover = handover or "no_answer"
             messages = [HANDOVER_MESSAGE]
     return ResponderOutput(
-        messages=messages, handover_reason=handover, opt_out=outcome.opt_out, usage=usage
+        messages=messages,
+        handover_reason=handover,
+        opt_out=outcome.opt_out,
+        usage=usage,
+        # choices make no sense under a handover or opt-out notice
+        options=[] if handover or outcome.opt_out else outcome.options,
+        options_button=outcome.options_button,
+        reaction=outcome.reaction,
+        files=outcome.files,
     )
