@@ -45,6 +45,7 @@ def body_limits(settings: Settings) -> dict[str, int]:
     """Routes whose request bodies get another cap than HTTP_MAX_BODY_BYTES."""
     return {
         r"/admin/clients/[^/]+/documents": settings.http_max_upload_bytes,
+        r"/admin/clients/[^/]+/files": settings.http_max_upload_bytes,
         r"/api/v1/forms/[^/]+/submit": FORM_MAX_BODY_BYTES,
     }
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
+from rag_worker.llm.clients import llm_clients
 from rag_worker.llm.config import ai_settings_from_env
 from rag_worker.llm.factory import build_responder
 from rag_worker.media import MediaProcessor
@@ -41,7 +41,7 @@ async def run(settings: Settings) -> None:
         httpx.AsyncClient(timeout=30.0) as http,
         tool_http_client(ai) as tool_http,
     ):
-        clients = LLMClients(timeout_s=ai.llm_timeout_s)
+        clients = llm_clients(ai)
         retriever = PgRetriever(rt.pool)
         offline = OfflineResponder(
             retriever, files=lambda cid: reply_files.list_files(rt.pool, cid)

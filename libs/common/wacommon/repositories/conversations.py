@@ -302,7 +302,8 @@ async def lock_and_queue_reply(
         followup_delays_s,
         followup_from,
         [kind for kind, _ in shapes] if shapes else None,
-        [json.dumps(extra) for _, extra in shapes] if shapes else None,
+        # model text too (a choice's title, an emoji): cleaned like the content
+        [json.dumps(clean_json(extra)) for _, extra in shapes] if shapes else None,
     )
     if row is None:
         return None, None, []

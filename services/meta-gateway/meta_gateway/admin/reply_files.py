@@ -7,12 +7,14 @@ menu photo) has no text to index, so it is uploaded here with a description inst
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
-from meta_gateway.admin.auth import parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from wacommon.http_errors import invalid
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import reply_files
 from wacommon.settings import Settings
@@ -26,12 +28,34 @@ class FileOut(BaseModel):
     size: int
 
 
+# the body is read by hand (multipart): this is what the OpenAPI tells clients
+FILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string", "maxLength": 200},
+                        "description": {"type": "string", "maxLength": 500},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     """`/admin/clients/{id}/files`: upload (multipart `file`, `description`), list, delete."""
     router = APIRouter(
         prefix="/admin/clients/{client_id}/files",
         tags=["knowledge base"],
         dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
     )
 
     async def tenant(client_id: str) -> str:
@@ -40,7 +64,16 @@ def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return cid
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=FileOut)
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=FileOut,
+        openapi_extra=FILE_BODY,
+        responses={
+            413: {"description": "over WhatsApp's size for the type (5 MB image, 16 MB PDF)"},
+            415: {"description": "not multipart, or not a .pdf, .jpg or .png"},
+        },
+    )
     async def add_file(client_id: str, request: Request) -> FileOut:
         """Add or replace (same name) a PDF, JPEG or PNG the bot may send."""
         cid = await tenant(client_id)
@@ -49,10 +82,10 @@ def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, "multipart field 'file' is required"
-            )
-        name = str(form.get("name") or upload.filename or "").strip()[:200]
+            raise invalid(("body", "file"), "multipart field 'file' is required", "missing")
+        name = str(form.get("name") or upload.filename or "").strip()
+        if "\x00" in name or len(name) > 200:
+            raise invalid(("body", "name"), "a name of 1 to 200 characters without NUL")
         mime = reply_files.mime_for(name)
         if not name or mime is None:
             raise HTTPException(
@@ -60,13 +93,15 @@ def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
             )
         data = await upload.read()
         if not data:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "the file is empty")
+            raise invalid(("body", "file"), "the file is empty")
         if len(data) > reply_files.size_limit(mime):
             limit_mb = reply_files.size_limit(mime) // (1024 * 1024)
             raise HTTPException(
                 status.HTTP_413_CONTENT_TOO_LARGE, f"WhatsApp takes {limit_mb} MB at most"
             )
-        description = str(form.get("description") or "").strip()[:500]
+        description = str(form.get("description") or "").strip()
+        if "\x00" in description or len(description) > 500:
+            raise invalid(("body", "description"), "at most 500 characters, without NUL")
         stored = await reply_files.store_file(pool, cid, name, mime, data, description=description)
         return FileOut(**stored.__dict__)
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from rag_worker import context_window
 from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
+from rag_worker.llm.clients import llm_clients
 from rag_worker.llm.config import AISettings, ai_settings_from_env
 from rag_worker.llm.factory import build_responder
 from rag_worker.responder import (
@@ -101,7 +101,7 @@ def simulator_router(
         if responder_for is not None:
             return await responder_for(tenant).respond(inp)
         # clients live for one call: the simulator is rare, and nothing outlives the request
-        clients = LLMClients(timeout_s=ai_settings.llm_timeout_s)
+        clients = llm_clients(ai_settings)
         try:
             # the worker's guarded client: the simulator runs the same tenant-defined tools
             async with tool_http(ai_settings) as http:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import httpx
+
+from wacommon.netguard import is_public
 
 Provider = Literal["openai", "gemini", "offline"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "gemini", "offline")
@@ -98,6 +103,8 @@ def llm_config(
     tenant_key = raw.get("api_key")
     api_key = decrypt(tenant_key) if isinstance(tenant_key, str) and tenant_key else None
     base_url = _str_or_none(raw.get("base_url"))
+    if base_url is not None:
+        _check_tenant_url(base_url, defaults)
     provider: Provider = "openai" if vendor in OPENAI_COMPATIBLE else vendor  # type: ignore[assignment]
     model = _str_or_none(raw.get("model"))
     if vendor == "openai":
@@ -154,6 +161,39 @@ def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
         return float(value)
     except (TypeError, ValueError) as exc:
         raise LLMConfigInvalid(f"llm_config.{key} must be a number") from exc
+
+
+def _check_tenant_url(url: str, defaults: AISettings) -> None:
+    """Refuse early what the guarded client would refuse at connect time, with a reason.
+
+    A tenant's base URL is https on a public address; the operator's hosts
+    (TOOL_ALLOWED_HOSTS, the deployment's own base URLs) are exempt. Names are resolved
+    by the guard when the connection opens (wacommon.netguard), literal addresses here.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise LLMConfigInvalid("llm_config.base_url is not a URL", "base_url_blocked") from None
+    host = parsed.host.lower()
+    operator = {
+        *defaults.tool_allowed_hosts,
+        *(httpx.URL(u).host for u in (defaults.openai_base_url, defaults.gemini_base_url) if u),
+        httpx.URL(defaults.openrouter_base_url).host,
+    }
+    if host and host in operator:
+        return
+    if parsed.scheme != "https" or not host or parsed.userinfo:
+        raise LLMConfigInvalid(
+            "llm_config.base_url must be an https URL without credentials", "base_url_blocked"
+        )
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    if not is_public(str(literal)):
+        raise LLMConfigInvalid(
+            "llm_config.base_url points to a private or reserved address", "base_url_blocked"
+        )
 
 
 def ai_settings_from_env(env: Mapping[str, str]) -> AISettings:

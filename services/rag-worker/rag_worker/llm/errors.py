@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wacommon.errors import PermanentError, RetryableError
+from wacommon.netguard import AddressBlocked
 
 
 class LLMUnavailable(RetryableError):
@@ -12,7 +13,19 @@ class LLMUnavailable(RetryableError):
 class LLMRejected(PermanentError):
     """The model refused the request (bad key, unknown model, invalid request)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         # the provider's HTTP status: 401/403/404 say the tenant's model is misconfigured
         self.status = status
+        # set when no HTTP status says why (a base URL the network guard refused)
+        self.reason = reason
+
+
+def blocked_by_guard(exc: BaseException) -> bool:
+    """Whether the network guard (wacommon.netguard) refused the connection under `exc`."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AddressBlocked):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

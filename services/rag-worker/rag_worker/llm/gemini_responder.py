@@ -12,6 +12,7 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 import httpx2
 import structlog
 from google import genai
@@ -25,6 +26,7 @@ from rag_worker.llm.errors import LLMRejected, LLMUnavailable
 from rag_worker.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
 from rag_worker.responder import ResponderInput, ResponderOutput, Usage
 from rag_worker.tools.registry import Toolbox
+from wacommon.netguard import AddressBlocked
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +52,10 @@ class GeminiResponder:
             async with asyncio.timeout(self._deps.settings.llm_timeout_s):
                 store = await self._file_search_store(inp)
                 text = await self._loop(prepared, usage, store)
-        except (TimeoutError, httpx2.TransportError) as exc:
+        except AddressBlocked as exc:
+            # the tenant's base URL points into the private network: no retry cures it
+            raise LLMRejected("gemini: base URL blocked", reason="base_url_blocked") from exc
+        except (TimeoutError, httpx.TransportError, httpx2.TransportError) as exc:
             raise LLMUnavailable(f"gemini: {type(exc).__name__}") from exc
         except genai_errors.APIError as exc:
             if exc.code == 429 or exc.code >= 500:

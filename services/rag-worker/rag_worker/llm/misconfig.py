@@ -125,7 +125,6 @@ class GuardedResponder:
             return await self.inner.respond(inp)
         except LLMRejected as exc:
             data = {"vendor": self._vendor, "model": self._model, "status": exc.status}
-            await self._reporter.report(
-                inp, rejection_reason(exc.status), data | {"detail": str(exc)}
-            )
+            reason = exc.reason or rejection_reason(exc.status)
+            await self._reporter.report(inp, reason, data | {"detail": str(exc)})
             return await self._offline.respond(inp)
