@@ -17,7 +17,13 @@ from google.genai import types
 from openai import AsyncOpenAI
 
 from rag_worker.llm.config import AISettings
-from wacommon.netguard import Resolver, public_only_client, resolve
+from wacommon.netguard import (
+    AddressBlocked,
+    HostNotFound,
+    Resolver,
+    public_only_transport,
+    resolve,
+)
 
 GEMINI_DEFAULT_URL = "https://generativelanguage.googleapis.com"
 
@@ -82,11 +88,36 @@ class LLMClients:
         self._http.clear()
 
     def _guarded(self) -> httpx.AsyncClient:
-        client = public_only_client(
-            self._trusted, timeout_s=self._timeout_s, resolver=self._resolver
+        transport = public_only_transport(self._trusted, resolver=self._resolver)
+        client = httpx.AsyncClient(
+            transport=_RefusalAsConnectError(transport),
+            timeout=self._timeout_s,
+            trust_env=False,
+            follow_redirects=False,
         )
         self._http.append(client)
         return client
+
+
+class _RefusalAsConnectError(httpx.AsyncBaseTransport):
+    """The guard's refusals as the connection errors every SDK caller already handles.
+
+    The original stays the cause (rag_worker.llm.errors.blocked_by_guard finds it): a
+    refused address is the tenant's misconfiguration, a name that does not resolve is
+    retried like any connection failure.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except (AddressBlocked, HostNotFound) as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def trusted_llm_hosts(ai: AISettings) -> frozenset[str]:

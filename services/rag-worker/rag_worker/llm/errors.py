@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
+import httpx2
+
 from wacommon.errors import PermanentError, RetryableError
 from wacommon.netguard import AddressBlocked
+
+# what a failed connection raises from the Gemini SDK: httpx2 on its own client, httpx on
+# the guarded one the worker hands it (rag_worker.llm.clients)
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError, httpx2.TransportError)
 
 
 class LLMUnavailable(RetryableError):

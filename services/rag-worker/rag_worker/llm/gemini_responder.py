@@ -12,8 +12,6 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
-import httpx2
 import structlog
 from google import genai
 from google.genai import errors as genai_errors
@@ -22,14 +20,19 @@ from google.genai import types
 from rag_worker.knowledge.file_search import file_search_enabled
 from rag_worker.knowledge.file_search_store import store_name
 from rag_worker.llm.config import LLMConfig
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
+from rag_worker.llm.errors import (
+    TRANSPORT_ERRORS,
+    LLMRejected,
+    LLMUnavailable,
+    blocked_by_guard,
+)
 from rag_worker.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
 from rag_worker.responder import ResponderInput, ResponderOutput, Usage
 from rag_worker.tools.registry import Toolbox
-from wacommon.netguard import AddressBlocked
 
 log = structlog.get_logger(__name__)
 
+_UNREACHABLE: tuple[type[Exception], ...] = (TimeoutError, *TRANSPORT_ERRORS)
 CONVERSATION_START = "(início da conversa)"
 
 
@@ -52,10 +55,10 @@ class GeminiResponder:
             async with asyncio.timeout(self._deps.settings.llm_timeout_s):
                 store = await self._file_search_store(inp)
                 text = await self._loop(prepared, usage, store)
-        except AddressBlocked as exc:
-            # the tenant's base URL points into the private network: no retry cures it
-            raise LLMRejected("gemini: base URL blocked", reason="base_url_blocked") from exc
-        except (TimeoutError, httpx.TransportError, httpx2.TransportError) as exc:
+        except _UNREACHABLE as exc:
+            if blocked_by_guard(exc):
+                # the tenant's base URL points into the private network: no retry cures it
+                raise LLMRejected("gemini: base URL blocked", reason="base_url_blocked") from exc
             raise LLMUnavailable(f"gemini: {type(exc).__name__}") from exc
         except genai_errors.APIError as exc:
             if exc.code == 429 or exc.code >= 500:
