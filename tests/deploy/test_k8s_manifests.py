@@ -43,6 +43,15 @@ OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
 KUBERNETES_VERSION = "1.32"
 # every variable a service reads (the list tests/unit/test_configuration_docs.py documents)
 SETTINGS_VARS = set(SETTING_NAMES)
+# the per-conversation shard settings of branch `scale` (its wacommon.settings and .env.example):
+# the manifests set them ahead of it; once it lands they are in SETTINGS_VARS as well
+SHARD_SETTINGS = {
+    "BROKER_SHARDS",
+    "REPLICA_INDEX",
+    "REPLICA_COUNT",
+    "SHARD_STANDBY_DELAY_S",
+    "SHARD_REBALANCE_S",
+}
 OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 
 Obj = dict[str, Any]
@@ -55,6 +64,12 @@ def rendered(overlay: str) -> tuple[Obj, ...]:
 
 def objects(overlay: str, kind: str) -> dict[str, Obj]:
     return {o["metadata"]["name"]: o for o in rendered(overlay) if o["kind"] == kind}
+
+
+def workloads(overlay: str) -> dict[str, Obj]:
+    """The services' pods: Deployments, and StatefulSets for the shard consumers."""
+    sets = {n: o for n, o in objects(overlay, "StatefulSet").items() if n in SERVICES}
+    return {**objects(overlay, "Deployment"), **sets}
 
 
 def key(obj: Obj) -> tuple[str, str, str, str]:
@@ -128,7 +143,7 @@ def test_the_schema_check_catches_mistakes() -> None:
     crd = crd_schemas()[("keda.sh/v1alpha1", "ScaledObject")]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft7Validator(crd).validate({**scaled, "metadata": {}})
-    deployment = copy.deepcopy(objects("production", "Deployment")["sender"])
+    deployment = copy.deepcopy(workloads("production")["sender"])
     deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
@@ -142,7 +157,7 @@ DRAIN_S = inspect.signature(Consumer.__init__).parameters["drain_timeout"].defau
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_one_deployment_per_service_with_probes_resources_and_drain_time(overlay: str) -> None:
-    deployments = objects(overlay, "Deployment")
+    deployments = workloads(overlay)
     services = objects(overlay, "Service")
     budgets = objects(overlay, "PodDisruptionBudget")
     for name in SERVICES:
@@ -194,7 +209,7 @@ def test_secrets_come_from_existing_secrets_and_the_job_migrates(overlay: str) -
         "REDIS_URL",
     }
     assert not secret_names & set(config)
-    for deployment in objects(overlay, "Deployment").values():
+    for deployment in workloads(overlay).values():
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             for env in container.get("env", []):
                 assert env["name"] not in secret_names or "secretKeyRef" in env["valueFrom"]
@@ -297,9 +312,37 @@ def test_workers_scale_on_their_queue_and_its_shards_and_front_doors_on_cpu(over
             # KEDA resolves the broker from its own namespace: the host names ours
             assert meta["host"].startswith(f"http://wa-rabbitmq.{namespace}.svc:")
     # an autoscaled Deployment leaves its replica count to the autoscaler
-    deployments = objects(overlay, "Deployment")
+    deployments = workloads(overlay)
     for name in [*QUEUES, "meta-gateway", "console"]:
         assert "replicas" not in deployments[name]["spec"], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_shard_consumer_pod_owns_its_own_shards(overlay: str) -> None:
+    """A replica consumes shards i % REPLICA_COUNT == REPLICA_INDEX first (branch `scale`,
+    wacommon.broker.shards.assigned_shards): pods of a Deployment would all be index 0 and the
+    first one would be active on every shard, the others idle. StatefulSet ordinals are
+    stable; REPLICA_COUNT is the autoscaler's maximum, so no index ever changes its shards,
+    and at most BROKER_SHARDS replicas, so every pod the autoscaler starts owns one."""
+    config = objects(overlay, "ConfigMap")["wa-config"]["data"]
+    shards = int(config["BROKER_SHARDS"])
+    scaled = objects(overlay, "ScaledObject")
+    sets = objects(overlay, "StatefulSet")
+    for name in QUEUES:
+        target = scaled[name]["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["name"]) == ("StatefulSet", name)
+        spec = sets[name]["spec"]
+        assert spec["podManagementPolicy"] == "Parallel"
+        (container,) = spec["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        field = env["REPLICA_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+        assert field == "metadata.labels['apps.kubernetes.io/pod-index']"
+        count = int(env["REPLICA_COUNT"]["value"])
+        assert count == scaled[name]["spec"]["maxReplicaCount"] <= shards
+    # the other services publish to the shards: one BROKER_SHARDS for all, from wa-config
+    for name, workload in workloads(overlay).items():
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            assert "BROKER_SHARDS" not in {e["name"] for e in container["env"]}, name
 
 
 def test_stateful_parts_run_on_their_operators() -> None:
@@ -313,7 +356,7 @@ def test_stateful_parts_run_on_their_operators() -> None:
     assert pg["spec"]["bootstrap"]["initdb"]["database"] == "wa_assistant"
     (backup,) = objects("production", "ScheduledBackup").values()
     assert backup["spec"]["cluster"]["name"] == pg["metadata"]["name"]
-    (redis,) = objects("production", "StatefulSet").values()
+    redis = objects("production", "StatefulSet")["wa-redis"]
     args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
     assert redis["spec"]["volumeClaimTemplates"]
@@ -322,7 +365,8 @@ def test_stateful_parts_run_on_their_operators() -> None:
     assert f"`{rabbit['metadata']['name']}-default-user`" in OPERATIONS
     # the external-services overlay deploys none of them
     external = {o["kind"] for o in rendered("external-services")}
-    assert not external & {"RabbitmqCluster", "Cluster", "StatefulSet"}
+    assert not external & {"RabbitmqCluster", "Cluster"}
+    assert "wa-redis" not in objects("external-services", "StatefulSet")
 
 
 def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
@@ -358,15 +402,15 @@ def test_every_setting_is_in_the_manifests_or_documented_as_not_applicable(overl
     config = objects(overlay, "ConfigMap")["wa-config"]["data"]
     per_pod = {
         e["name"]
-        for d in objects(overlay, "Deployment").values()
+        for d in workloads(overlay).values()
         for c in d["spec"]["template"]["spec"]["containers"]
         for e in c.get("env", [])
     }
     documented = _documented_in_kubernetes_table()
     missing = sorted(_env_example_settings() - set(config) - per_pod - documented)
     assert missing == [], f"add to wa-config or to docs/operations.md's table: {missing}"
-    assert set(config) <= SETTINGS_VARS, set(config) - SETTINGS_VARS
-    known = SETTINGS_VARS | _env_example_settings()
+    assert set(config) <= SETTINGS_VARS | SHARD_SETTINGS, set(config) - SETTINGS_VARS
+    known = SETTINGS_VARS | SHARD_SETTINGS | _env_example_settings()
     assert documented <= known, documented - known
 
 

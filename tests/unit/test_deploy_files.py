@@ -56,8 +56,10 @@ def test_image_installs_the_locked_dependencies() -> None:
 
 def test_image_runs_as_the_user_the_kubernetes_pods_ask_for() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
-    pods = yaml.safe_load_all((DEPLOY / "k8s" / "base" / "sender.yaml").read_text())
-    context = next(d for d in pods if d["kind"] == "Deployment")["spec"]["template"]["spec"]
-    uid, gid = context["securityContext"]["runAsUser"], context["securityContext"]["runAsGroup"]
-    assert f"USER {uid}:{gid}" in text
-    assert f"--uid {uid}" in text and f"--gid {gid}" in text
+    for name in SERVICES:
+        docs = yaml.safe_load_all((DEPLOY / "k8s" / "base" / f"{name}.yaml").read_text())
+        workload = next(d for d in docs if d["kind"] in ("Deployment", "StatefulSet"))
+        context = workload["spec"]["template"]["spec"]["securityContext"]
+        uid, gid = context["runAsUser"], context["runAsGroup"]
+        assert f"USER {uid}:{gid}" in text, name
+        assert f"--uid {uid}" in text and f"--gid {gid}" in text, name
