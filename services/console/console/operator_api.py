@@ -53,7 +53,7 @@ def operator_router() -> APIRouter:
         try:
             page, next_cursor = await list_tenants(deps.pool, q=q, cursor=cursor, limit=limit)
         except BadCursor:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "cursor inválido") from None
+            raise HTTPException(422, "cursor inválido") from None
         return {"tenants": page, "next_cursor": next_cursor}
 
     @router.get("/acting-tenant")
