@@ -19,7 +19,7 @@ from uuid import UUID
 import orjson
 import redis.asyncio as aioredis
 
-from console.auth.models import CurrentUser, Session
+from console.auth.models import ActingTenant, CurrentUser, Session
 from wacommon.settings import Settings
 
 
@@ -85,6 +85,7 @@ class SessionStore:
             user=CurrentUser.from_json(data["user"]),
             csrf_token=data["csrf"],
             created_at=data["created"],
+            acting=ActingTenant.from_json(data.get("acting")),
         )
 
     async def revoke(self, session: Session) -> None:
@@ -121,6 +122,17 @@ class SessionStore:
             data["user"] = user.to_json()
             await self._redis.set(key, orjson.dumps(data), keepttl=True, xx=True)
 
+    async def set_acting(self, session: Session, acting: ActingTenant | None) -> bool:
+        """Store (or clear, with None) the tenant an operator works in; False if the session
+        ended meanwhile. Only this session changes: another sign-in keeps its own choice."""
+        key = self._key(session.id)
+        raw = await self._redis.get(key)
+        if raw is None:
+            return False
+        data = orjson.loads(raw)
+        data["acting"] = acting.to_json() if acting else None
+        return bool(await self._redis.set(key, orjson.dumps(data), keepttl=True, xx=True))
+
     @staticmethod
     def _dump(session: Session) -> bytes:
         return orjson.dumps(
@@ -128,5 +140,6 @@ class SessionStore:
                 "user": session.user.to_json(),
                 "csrf": session.csrf_token,
                 "created": session.created_at,
+                "acting": session.acting.to_json() if session.acting else None,
             }
         )
