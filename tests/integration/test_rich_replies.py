@@ -437,6 +437,20 @@ async def test_offline_bot_sends_the_named_image_to_uazapi(
     assert base64.b64decode(media[0]["file"]) == PNG
 
 
+async def test_offline_bot_sends_no_file_where_files_are_off(
+    pool: asyncpg.Pool,
+    fakes: Fakes,
+    llm_clients: LLMClients,
+    http: httpx.AsyncClient,
+) -> None:
+    # a PDF of the knowledge base keeps its bytes for every tenant; sending it is opt-in
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.UAZAPI, send_files=False)
+    await reply_files.store_file(pool, shop.client_id, "cardapio.pdf", "application/pdf", PNG)
+    message_id, _ = await shop.customer_says("manda o cardapio")
+    await shop.answer(message_id, http, offline=True)
+    assert [r["kind"] for r in await shop.outbox()] == ["text"]
+
+
 async def test_the_files_route_refuses_what_whatsapp_cannot_send(
     pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients, admin: httpx.AsyncClient
 ) -> None:

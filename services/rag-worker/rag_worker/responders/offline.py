@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from rag_worker.formatting import shape_reply
 from rag_worker.knowledge.retrieval import KnowledgeRetriever, Passage
 from rag_worker.responder import ResponderInput, ResponderOutput, Usage
+from rag_worker.tools.registry import tool_settings
 from wacommon.repositories.knowledge_text import unaccent
 from wacommon.repositories.reply_files import ReplyFile, fold
 
@@ -126,7 +127,10 @@ class OfflineResponder:
             thanked = any(w in _THANKS_WORDS for w in words)
             opening = "Por nada!" if thanked else "Combinado!"
             return _reply(f"{opening} Se precisar de mais alguma coisa, é só chamar.")
-        if self._files is not None and _ASKS_FOR_FILE.search(folded):
+        # files go only where the tenant switched them on (tools_config.send_files), as
+        # the model's send_file tool does
+        wants_files = tool_settings(inp.tenant.tools_config, "send_files") is not None
+        if self._files is not None and wants_files and _ASKS_FOR_FILE.search(folded):
             asked = await self._asked_file(inp.tenant.id, set(words))
             if asked is not None:
                 out = _reply(f"Claro! Segue o arquivo {asked.name}.")
