@@ -2,7 +2,7 @@
 
 In tests: `state = GraphState(tokens={"PHONE_ID": "TOKEN"}); app = make_graph_app(state)`,
 then `with serve_in_thread(app) as srv:` and point the client at `srv.url`.
-Standalone: `python -m tests.fakes.graph --port 9100 --accept-any-token`; the sandbox
+Standalone: `python -m walocal.graph --port 9100 --accept-any-token`; the sandbox
 chat polls `GET /_sandbox/messages?to=...&after=<seq>` for the bot's replies.
 """
 
@@ -24,7 +24,8 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta"
+# the answers are Meta's recorded wire samples, kept once in the repository's corpus
+CORPUS = Path(__file__).resolve().parents[3] / "tests" / "data" / "corpus" / "meta"
 FailureKind = Literal[
     "rate_limit",
     "server_error",

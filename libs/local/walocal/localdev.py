@@ -184,7 +184,7 @@ def _demo_documents(folder: Path = Path("tests/data/kb")) -> list[tuple[str, byt
 
 
 async def _seed_knowledge(conn: asyncpg.Connection, client_id: str) -> None:
-    from rag_worker.knowledge.ingest import ingest_document
+    from waai.knowledge.ingest import ingest_document
 
     for name, data in await asyncio.to_thread(_demo_documents):
         await ingest_document(conn, client_id, name, data)

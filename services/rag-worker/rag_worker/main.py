@@ -8,14 +8,14 @@ import httpx
 from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import ai_settings_from_env
-from rag_worker.llm.factory import build_responder
 from rag_worker.media import MediaProcessor
-from rag_worker.responder import Responder, Tenant
-from rag_worker.responders.offline import OfflineResponder
-from rag_worker.tools.netguard import tool_http_client
+from waai.knowledge.retrieval import PgRetriever
+from waai.llm.clients import LLMClients
+from waai.llm.config import ai_settings_from_env
+from waai.llm.factory import build_responder
+from waai.responders.offline import OfflineResponder
+from waai.responders.responder import Responder, Tenant
+from waai.tools.guarded_http import tool_http_client
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app

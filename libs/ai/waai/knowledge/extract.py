@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from rag_worker.pdf_text import read_pdf
+from waai.knowledge.pdf_text import read_pdf
 from wacommon.repositories.knowledge import SourceKind
 from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits
 from wacommon.settings import Settings

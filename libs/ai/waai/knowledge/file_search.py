@@ -14,9 +14,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from rag_worker.knowledge import file_search_store as fs
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings, llm_config
+from waai.knowledge import file_search_store as fs
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings, llm_config
 from wacommon.repositories.knowledge import Db, KbDocument
 
 log = structlog.get_logger(__name__)

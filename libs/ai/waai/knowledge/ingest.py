@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rag_worker.knowledge.chunking import chunk_sections
-from rag_worker.knowledge.extract import DocumentLimits, extract
+from waai.knowledge.chunking import chunk_sections
+from waai.knowledge.extract import DocumentLimits, extract
 from wacommon.repositories import knowledge
 from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
 

@@ -1,4 +1,4 @@
-"""`python -m rag_worker.knowledge.ingest_cli --client ID PATH...`: import files or folders."""
+"""`python -m waai.knowledge.ingest_cli --client ID PATH...`: import files or folders."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from pathlib import Path
 import asyncpg
 from tqdm import tqdm
 
-from rag_worker.knowledge.extract import (
+from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
     document_limits,
     source_kind,
 )
-from rag_worker.knowledge.file_search import FileSearchSyncs
-from rag_worker.knowledge.ingest import ingest_document
-from rag_worker.llm.config import ai_settings_from_env
+from waai.knowledge.file_search import FileSearchSyncs
+from waai.knowledge.ingest import ingest_document
+from waai.llm.config import ai_settings_from_env
 from wacommon.crypto import box_from_settings
 from wacommon.db import create_pool
 from wacommon.repositories.clients import get_client

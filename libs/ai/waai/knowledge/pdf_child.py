@@ -1,4 +1,4 @@
-"""What the sandbox child runs for a PDF (see `rag_worker.pdf_text`): nothing else imported.
+"""What the sandbox child runs for a PDF (see `waai.knowledge.pdf_text`): nothing else imported.
 
 Every child is a fresh interpreter, so this module stays light: pypdf and the standard
 library only (importing the service's modules would double the start-up of each parse).

@@ -1,6 +1,6 @@
 """PDF text, read in a bounded child process (see `wacommon.sandbox`).
 
-`rag_worker.pdf_child.pdf_pages` runs in the child: it only reads, stops at the page and
+`waai.knowledge.pdf_child.pdf_pages` runs in the child: it only reads, stops at the page and
 character caps and returns plain JSON. `read_pdf` is the parent's side: every failure is one
 `ParseFailed`, and the text comes back cleaned of what PostgreSQL refuses.
 """
@@ -25,7 +25,7 @@ class PdfText:
 async def read_pdf(data: bytes, *, max_pages: int, max_chars: int, limits: ParseLimits) -> PdfText:
     """The PDF's text within its bounds; raises `ParseFailed` whatever goes wrong."""
     answer = await run_bounded(
-        "rag_worker.pdf_child:pdf_pages", data, limits, max_pages=max_pages, max_chars=max_chars
+        "waai.knowledge.pdf_child:pdf_pages", data, limits, max_pages=max_pages, max_chars=max_chars
     )
     pages = answer.get("pages") if isinstance(answer, dict) else None
     count = answer.get("page_count") if isinstance(answer, dict) else None

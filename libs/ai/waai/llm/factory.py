@@ -8,14 +8,14 @@ import asyncpg
 import httpx
 import structlog
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings, llm_config
-from rag_worker.llm.gemini_responder import GeminiResponder
-from rag_worker.llm.openai_responder import OpenAIResponder
-from rag_worker.llm.ports import Retriever
-from rag_worker.llm.turn import ResponderDeps
-from rag_worker.responder import Responder, Tenant
-from rag_worker.tools.catalog import build_toolbox
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings, llm_config
+from waai.llm.ports import Retriever
+from waai.llm.turn import ResponderDeps
+from waai.responders.gemini_responder import GeminiResponder
+from waai.responders.openai_responder import OpenAIResponder
+from waai.responders.responder import Responder, Tenant
+from waai.tools.catalog import build_toolbox
 from wacommon.events import EventLog
 
 log = structlog.get_logger(__name__)

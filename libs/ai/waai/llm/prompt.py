@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from rag_worker.llm.ports import PassageLike
-from rag_worker.responder import Tenant, Turn
-from rag_worker.tools.calendar import WEEKDAYS_PT, zone
-from rag_worker.tools.registry import ToolSpec
+from waai.llm.ports import PassageLike
+from waai.responders.responder import Tenant, Turn
+from waai.tools.calendar import WEEKDAYS_PT, zone
+from waai.tools.registry import ToolSpec
 from wacommon.lead_context import format_for_prompt
 
 MAX_PASSAGE_CHARS = 1500

@@ -10,12 +10,12 @@ import asyncpg
 import httpx
 import structlog
 
-from rag_worker.formatting import shape_reply
-from rag_worker.llm.config import AISettings, LLMConfig
-from rag_worker.llm.ports import PassageLike, Retriever
-from rag_worker.llm.prompt import ChatTurn, chat_turns, system_prompt, window
-from rag_worker.responder import ResponderInput, ResponderOutput, Usage
-from rag_worker.tools.registry import Toolbox, ToolContext, ToolResult
+from waai.formatting import shape_reply
+from waai.llm.config import AISettings, LLMConfig
+from waai.llm.ports import PassageLike, Retriever
+from waai.llm.prompt import ChatTurn, chat_turns, system_prompt, window
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from waai.tools.registry import Toolbox, ToolContext, ToolResult
 from wacommon.events import EventLog
 
 log = structlog.get_logger(__name__)

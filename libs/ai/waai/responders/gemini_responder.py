@@ -18,13 +18,13 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from rag_worker.knowledge.file_search import file_search_enabled
-from rag_worker.knowledge.file_search_store import store_name
-from rag_worker.llm.config import LLMConfig
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
-from rag_worker.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
-from rag_worker.responder import ResponderInput, ResponderOutput, Usage
-from rag_worker.tools.registry import Toolbox
+from waai.knowledge.file_search import file_search_enabled
+from waai.knowledge.file_search_store import store_name
+from waai.llm.config import LLMConfig
+from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from waai.tools.registry import Toolbox
 
 log = structlog.get_logger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from rag_worker.formatting import shape_reply
-from rag_worker.knowledge.retrieval import KnowledgeRetriever, Passage
-from rag_worker.responder import ResponderInput, ResponderOutput, Usage
+from waai.formatting import shape_reply
+from waai.knowledge.retrieval import KnowledgeRetriever, Passage
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage
 from wacommon.repositories.knowledge_text import unaccent
 
 MODEL_NAME = "offline"

@@ -9,11 +9,11 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
-from rag_worker.llm.config import LLMConfig
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
-from rag_worker.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
-from rag_worker.responder import ResponderInput, ResponderOutput, Usage
-from rag_worker.tools.registry import Toolbox
+from waai.llm.config import LLMConfig
+from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from waai.tools.registry import Toolbox
 
 _RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
 

@@ -6,22 +6,22 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rag_worker.tools.calendar_backend import (
+from waai.tools.calendar_backend import (
     Booking,
     BookingRequest,
     CalendarBackend,
     CalendarBackendInvalid,
 )
-from rag_worker.tools.calendar_builtin import BuiltinCalendar
-from rag_worker.tools.calendar_hours import (
+from waai.tools.calendar_builtin import BuiltinCalendar
+from waai.tools.calendar_hours import (
     WEEKDAYS_PT,
     CalendarConfig,
     calendar_config,
     day_slots,
     zone,
 )
-from rag_worker.tools.calendar_http import http_calendar
-from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+from waai.tools.calendar_http import http_calendar
+from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
 
 __all__ = [
     "WEEKDAYS_PT",

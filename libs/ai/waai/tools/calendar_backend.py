@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from rag_worker.tools.registry import ToolContext
+from waai.tools.registry import ToolContext
 
 
 class CalendarBackendInvalid(ValueError):

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from rag_worker.tools.calendar_backend import Booking, BookingRequest
-from rag_worker.tools.calendar_hours import CalendarConfig, day_slots, zone
-from rag_worker.tools.registry import ToolContext, ToolFailed
+from waai.tools.calendar_backend import Booking, BookingRequest
+from waai.tools.calendar_hours import CalendarConfig, day_slots, zone
+from waai.tools.registry import ToolContext, ToolFailed
 
 
 class BuiltinCalendar:

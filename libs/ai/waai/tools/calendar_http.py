@@ -21,10 +21,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rag_worker.tools.calendar_backend import Booking, BookingRequest, CalendarBackendInvalid
-from rag_worker.tools.calendar_hours import zone
-from rag_worker.tools.netguard import check_url, fetch_capped
-from rag_worker.tools.registry import ToolContext, ToolFailed
+from waai.tools.calendar_backend import Booking, BookingRequest, CalendarBackendInvalid
+from waai.tools.calendar_hours import zone
+from waai.tools.guarded_http import check_url, fetch_capped
+from waai.tools.registry import ToolContext, ToolFailed
 from wacommon.netguard import UnsafePathSegment, path_segment
 
 # a week of 10-minute slots fits; anything bigger is not a calendar answer

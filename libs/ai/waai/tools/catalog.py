@@ -7,13 +7,13 @@ from typing import Any
 
 import structlog
 
-from rag_worker.tools.calendar import calendar_config, calendar_tools
-from rag_worker.tools.cep import cep_tool
-from rag_worker.tools.crm import crm_tools
-from rag_worker.tools.custom_http import custom_tool, parse_custom_tool
-from rag_worker.tools.handover import opt_out_tool, transfer_tool
-from rag_worker.tools.registry import Tool, Toolbox, tool_settings
-from rag_worker.tools.reminder import reminder_tool
+from waai.tools.calendar import calendar_config, calendar_tools
+from waai.tools.cep import cep_tool
+from waai.tools.crm import crm_tools
+from waai.tools.custom_http import custom_tool, parse_custom_tool
+from waai.tools.handover import opt_out_tool, transfer_tool
+from waai.tools.registry import Tool, Toolbox, tool_settings
+from waai.tools.reminder import reminder_tool
 
 log = structlog.get_logger(__name__)
 

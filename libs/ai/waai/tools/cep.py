@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
 
 FOUND_TTL = timedelta(days=30)
 NOT_FOUND_TTL = timedelta(days=1)

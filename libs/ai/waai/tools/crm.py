@@ -8,8 +8,8 @@ from typing import Any
 
 import structlog
 
-from rag_worker.tools.netguard import check_url, fetch_capped
-from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+from waai.tools.guarded_http import check_url, fetch_capped
+from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rag_worker.tools.netguard import check_url, fetch_capped
-from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+from waai.tools.guarded_http import check_url, fetch_capped
+from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
 from wacommon.netguard import UnsafePathSegment, path_segment
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")

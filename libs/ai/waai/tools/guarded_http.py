@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from rag_worker.llm.config import AISettings
-from rag_worker.tools.registry import ToolFailed
+from waai.llm.config import AISettings
+from waai.tools.registry import ToolFailed
 from wacommon import netguard
 from wacommon.netguard import AddressBlocked, Resolver, public_only_client, read_capped, resolve
 

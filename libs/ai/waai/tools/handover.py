@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag_worker.tools.registry import Tool, ToolContext, ToolSpec
+from waai.tools.registry import Tool, ToolContext, ToolSpec
 
 
 def transfer_tool(instructions: str = "") -> Tool:

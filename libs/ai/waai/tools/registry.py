@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import structlog
 
-from rag_worker.llm.config import AISettings
+from waai.llm.config import AISettings
 from wacommon.event_types import TOOL_USED
 from wacommon.events import EventLog
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rag_worker.tools.calendar import WEEKDAYS_PT, zone
-from rag_worker.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
+from waai.tools.calendar import WEEKDAYS_PT, zone
+from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
 from wacommon.reminders import AmbiguousTime, create_reminder, parse_when
 
 MAX_TEXT = 500

@@ -19,20 +19,20 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
-from rag_worker import context_window
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings, ai_settings_from_env
-from rag_worker.llm.factory import build_responder
-from rag_worker.responder import (
+from waai import context_window
+from waai.knowledge.retrieval import PgRetriever
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings, ai_settings_from_env
+from waai.llm.factory import build_responder
+from waai.responders.offline import OfflineResponder
+from waai.responders.responder import (
     Responder,
     ResponderInput,
     ResponderOutput,
     Tenant,
     turn_from_row,
 )
-from rag_worker.responders.offline import OfflineResponder
-from rag_worker.tools.netguard import tool_http_client
+from waai.tools.guarded_http import tool_http_client
 from wacommon.api_types import NUL_FREE
 from wacommon.crypto import SecretBox
 from wacommon.events import NullEventLog
