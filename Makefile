@@ -51,7 +51,7 @@ bench: install infra
 	scripts/bench.sh
 
 chat: install
-	$(PY) -m wacommon.chat
+	$(PY) -m walocal.chat
 
 replay: install
 	$(PY) -m wacommon.replay $(ARGS)
