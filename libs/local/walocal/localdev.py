@@ -1,7 +1,7 @@
 """Local set-up for `make run`: `.env` with generated secrets, database, migrations, demo tenant.
 
 With no Meta credentials configured, the stack talks to the local Graph sandbox
-(the fake Graph server the tests use) and a demo tenant is seeded, so the whole
+(`walocal.graph`, which the tests use too) and a demo tenant is seeded, so the whole
 loop works offline; `make chat` then plays a customer.
 """
 
