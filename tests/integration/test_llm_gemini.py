@@ -10,13 +10,6 @@ import asyncpg
 import httpx
 import pytest
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
-from rag_worker.llm.factory import build_responder
-from rag_worker.llm.gemini_responder import CONVERSATION_START, GeminiResponder
-from rag_worker.llm.misconfig import GuardedResponder
-from rag_worker.responder import Turn
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
 from tests.integration.llm_helpers import (
@@ -29,6 +22,13 @@ from tests.integration.llm_helpers import (
     new_tenant,
     next_monday,
 )
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.factory import build_responder
+from waai.llm.misconfig import GuardedResponder
+from waai.responders.gemini_responder import CONVERSATION_START, GeminiResponder
+from waai.responders.responder import Turn
 from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
 from wacommon.events import FakeEventLog
 

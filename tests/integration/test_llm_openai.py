@@ -11,13 +11,6 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
-from rag_worker.llm.factory import build_responder
-from rag_worker.llm.misconfig import GuardedResponder, MisconfiguredResponder, OncePerTenant
-from rag_worker.llm.openai_responder import OpenAIResponder
-from rag_worker.responder import Tenant, Turn
 from tests.fakes import openai_server as oa
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.llm_helpers import (
@@ -30,6 +23,13 @@ from tests.integration.llm_helpers import (
     new_tenant,
     next_monday,
 )
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.factory import build_responder
+from waai.llm.misconfig import GuardedResponder, MisconfiguredResponder, OncePerTenant
+from waai.responders.openai_responder import OpenAIResponder
+from waai.responders.responder import Tenant, Turn
 from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
 from wacommon.events import FakeEventLog
 

@@ -20,13 +20,6 @@ from fastapi import FastAPI
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.reply_files import reply_files_router
 from rag_worker.handlers import RagDeps, handle_burst_ready
-from rag_worker.knowledge.file_search import FileSearchSyncs
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.llm.factory import build_responder
-from rag_worker.responder import Responder, Tenant
-from rag_worker.responders.offline import OfflineResponder
 from rag_worker.voice_reply import VoiceReplies
 from sender.clients.meta import MetaGraphClient
 from sender.clients.uazapi import UazapiClient
@@ -39,6 +32,13 @@ from tests.fakes.uazapi import UazapiFakeState, create_app
 from tests.integration.llm_helpers import Offline, StaticRetriever
 from tests.integration.outbox_helpers import DELIVERY, worker
 from tests.integration.test_media_ai import pdf_with_text
+from waai.knowledge.file_search import FileSearchSyncs
+from waai.knowledge.retrieval import PgRetriever
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.factory import build_responder
+from waai.responders.offline import OfflineResponder
+from waai.responders.responder import Responder, Tenant
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog

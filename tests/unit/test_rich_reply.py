@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rag_worker.llm.misconfig import OncePerTenant, rejection_reason
-from rag_worker.responder import ResponderOutput
 from rag_worker.rich_reply import reply_rows, with_options
 from rag_worker.voice_reply import VoiceNote, contact_wish, wants_voice
+from waai.llm.misconfig import OncePerTenant, rejection_reason
+from waai.responders.responder import ResponderOutput
 
 
 def test_a_long_body_or_too_many_options_fall_back_to_numbered_text() -> None:

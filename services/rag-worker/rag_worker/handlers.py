@@ -12,9 +12,14 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from rag_worker import context_window, voice_reply
+from rag_worker import voice_reply
 from rag_worker.burst_media import MediaProcessor, burst_turn, polite_only, process_media_rows
-from rag_worker.responder import (
+from rag_worker.rich_reply import last_customer_message_id, reply_rows
+from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
+from rag_worker.voice_reply import MIME as VOICE_MIME
+from rag_worker.voice_reply import VoiceNote, VoiceReplies
+from waai import context_window
+from waai.responders.responder import (
     Responder,
     ResponderInput,
     ResponderOutput,
@@ -22,10 +27,6 @@ from rag_worker.responder import (
     Usage,
     turn_from_row,
 )
-from rag_worker.rich_reply import last_customer_message_id, reply_rows
-from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
-from rag_worker.voice_reply import MIME as VOICE_MIME
-from rag_worker.voice_reply import VoiceNote, VoiceReplies
 from wacommon import bot_gate, conversation_state, followups, handover_alerts, human_reply
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery

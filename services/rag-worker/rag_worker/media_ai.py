@@ -13,8 +13,8 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from openai import AsyncOpenAI
 
-from rag_worker.llm.errors import TRANSPORT_ERRORS
-from rag_worker.pdf_text import read_pdf
+from waai.knowledge.pdf_text import read_pdf
+from waai.llm.errors import TRANSPORT_ERRORS
 from wacommon.sandbox import ParseFailed, ParseLimits
 
 log = structlog.get_logger(__name__)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag_worker.responder import ResponderOutput
 from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
 from rag_worker.voice_reply import VoiceNote
+from waai.responders.responder import ResponderOutput
 
 BUTTON_TITLE_MAX = 20
 ROW_TITLE_MAX = 24

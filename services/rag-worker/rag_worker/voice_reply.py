@@ -21,9 +21,9 @@ import openai
 import structlog
 from prometheus_client import Counter
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.responder import ResponderOutput
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.responders.responder import ResponderOutput
 from wacommon import event_types as ev
 from wacommon.dbtypes import Executor
 from wacommon.events import EventLog

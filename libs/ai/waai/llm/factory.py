@@ -1,0 +1,72 @@
+"""Composition: the responder a tenant's configuration asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+import httpx
+import structlog
+
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings, LLMConfigInvalid, llm_config
+from waai.llm.misconfig import (
+    PROCESS_LOG_LIMIT,
+    GuardedResponder,
+    MisconfigReporter,
+    MisconfiguredResponder,
+    OncePerTenant,
+)
+from waai.llm.ports import Retriever
+from waai.llm.turn import ResponderDeps
+from waai.responders.gemini_responder import GeminiResponder
+from waai.responders.openai_responder import OpenAIResponder
+from waai.responders.responder import Responder, Tenant
+from waai.tools.catalog import build_toolbox
+from wacommon.events import EventLog
+
+log = structlog.get_logger(__name__)
+
+
+def build_responder(
+    tenant: Tenant,
+    *,
+    settings: AISettings,
+    retriever: Retriever,
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    events: EventLog,
+    decrypt: Callable[[str], str],
+    clients: LLMClients,
+    offline: Responder,
+    log_limit: OncePerTenant = PROCESS_LOG_LIMIT,
+) -> Responder:
+    """OpenAI (or OpenRouter, or any compatible server) or Gemini per `llm_config`.
+
+    No model configured anywhere is the offline bot. A model that cannot work (unknown
+    provider, no key, rejected by the provider) answers offline too, but never silently:
+    see waai.llm.misconfig.
+    """
+    reporter = MisconfigReporter(events, log_limit)
+    try:
+        config = llm_config(tenant.tools_config, settings, decrypt)
+    except LLMConfigInvalid as exc:
+        return MisconfiguredResponder(offline, reporter, exc.reason, str(exc))
+    if config.provider == "offline" or config.api_key is None:
+        return offline
+    deps = ResponderDeps(
+        settings=settings, retriever=retriever, pool=pool, http=http, events=events, decrypt=decrypt
+    )
+    toolbox = build_toolbox(tenant.tools_config)
+    model: Responder
+    if config.provider == "openai":
+        model = OpenAIResponder(
+            clients.openai(config.api_key, config.base_url), config, toolbox, deps
+        )
+    else:
+        model = GeminiResponder(
+            clients.gemini(config.api_key, config.base_url), config, toolbox, deps
+        )
+    return GuardedResponder(
+        model, offline, reporter, vendor=config.vendor or config.provider, model=config.model
+    )
