@@ -19,9 +19,9 @@ import pytest
 
 from tests.e2e.stack import Stack, eventually, meta_text, signed
 from tests.fakes import openai_server as oa
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 

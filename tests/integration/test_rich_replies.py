@@ -25,7 +25,6 @@ from sender.clients.meta import MetaGraphClient
 from sender.clients.uazapi import UazapiClient
 from sender.handlers import handle_send_reply
 from tests.fakes import openai_server as oa
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.openai_server import FakeOpenAI, speech_bytes
 from tests.fakes.server import serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState, create_app
@@ -57,6 +56,7 @@ from wacommon.schemas import (
     utcnow,
 )
 from wacommon.settings import Settings
+from walocal.graph import GraphState, make_graph_app
 
 BOX = SecretBox(None)
 UAZ_TOKEN = "uaz-rich-token"
