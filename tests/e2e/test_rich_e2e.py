@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aio_pika.abc import AbstractRobustConnection
 
 from tests.e2e.stack import Stack, eventually, meta_text, signed
 from tests.fakes import openai_server as oa
@@ -56,7 +57,12 @@ def fakes() -> Iterator[tuple[GraphState, str, FakeOpenAI]]:
 
 @pytest.fixture(scope="module")
 async def env(
-    fakes: tuple[GraphState, str, FakeOpenAI], test_env: dict[str, str], pool: asyncpg.Pool
+    fakes: tuple[GraphState, str, FakeOpenAI],
+    test_env: dict[str, str],
+    pool: asyncpg.Pool,
+    # the session's broker fixture: it deletes the topology the services declare, so a run
+    # of this module alone leaves no queues behind
+    amqp: AbstractRobustConnection,
 ) -> AsyncIterator[Env]:
     graph, graph_url, openai_fake = fakes
     stack = Stack({**test_env, "META_GRAPH_URL": graph_url})
