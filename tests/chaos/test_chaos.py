@@ -42,7 +42,6 @@ from tests.e2e.chaos import (
 )
 from tests.e2e.stack import Service, Stack, meta_text, signed
 from tests.e2e.test_uazapi_lancepilot_e2e import lancepilot_incoming, uazapi_text
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.lancepilot import LancePilotFakeState
 from tests.fakes.lancepilot import create_app as lancepilot_app
 from tests.fakes.server import ServerThread
@@ -51,6 +50,7 @@ from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
 from wacommon.broker.connection import connect
 from wacommon.settings import Settings
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = [
     pytest.mark.e2e,
