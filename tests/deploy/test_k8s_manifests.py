@@ -29,9 +29,9 @@ import yaml
 from console.settings import ConsoleSettings
 from followup.settings import FollowupSettings
 from metrics.settings import MetricsSettings
-from rag_worker.llm.config import ai_settings_from_env
 from tests.deploy.kustomize_lite import render
 from tests.unit.test_configuration_docs import NAMES as SETTING_NAMES
+from waai.llm.config import ai_settings_from_env
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.topology import BURST_QUEUE, INGEST_QUEUE, SEND_QUEUE
 from wacommon.settings import SERVICE_PORTS, Settings
