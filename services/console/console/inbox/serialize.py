@@ -1,9 +1,16 @@
-"""Rows to the JSON the pages read (ISO dates, ids as strings, Portuguese labels)."""
+"""Rows to the JSON the pages read (ISO dates, ids as strings, Portuguese labels).
+
+The shapes keep `datetime` values as they are: `json_response` (orjson) writes them as
+ISO 8601, the same text as `isoformat()`, without a pass over the tree in Python.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
+from fastapi import Response
 
 from console.inbox.meanings import STATUS_LABELS, meaning
 from wacommon.human_send import WINDOW, window_open
@@ -13,8 +20,9 @@ PREVIEW_CHARS = 120
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def json_response(body: Any, status_code: int = 200) -> Response:
+    """The body encoded once with orjson (no response-model validation, no second walk)."""
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 def conversation_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +40,7 @@ def conversation_json(row: dict[str, Any]) -> dict[str, Any]:
             "type": row["last_kind"],
             "text": text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else ""),
             "status": row["last_status"],
-            "at": _iso(row["last_created_at"]),
+            "at": row["last_created_at"],
         }
     assignee = (
         {"id": str(row["assigned_user_id"]), "name": row["assignee_name"]}
@@ -56,20 +64,18 @@ def conversation_json(row: dict[str, Any]) -> dict[str, Any]:
         },
         "state": {
             "value": row["state"],
-            "since": _iso(row["state_since"]),
+            "since": row["state_since"],
             "why": row["state_reason"],
-            "until": _iso(row["state_until"]),
+            "until": row["state_until"],
         },
         "last_message": last,
-        "last_activity_at": _iso(row["last_message_at"]),
+        "last_activity_at": row["last_message_at"],
         "unread": int(row["unread"] or 0),
         "assignee": assignee,
         "window": {
             "applies": is_meta,
             "open": is_open,
-            "closes_at": _iso(last_customer + WINDOW)
-            if is_meta and last_customer and is_open
-            else None,
+            "closes_at": last_customer + WINDOW if is_meta and last_customer and is_open else None,
         },
     }
 
@@ -123,10 +129,10 @@ def _status(row: dict[str, Any]) -> dict[str, Any] | None:
     out: dict[str, Any] = {
         "value": value,
         "label": STATUS_LABELS.get(value, value),
-        "at": _iso(at),
-        "sent_at": _iso(row["sent_at"]),
-        "delivered_at": _iso(row["delivered_at"]),
-        "read_at": _iso(row["read_at"]),
+        "at": at,
+        "sent_at": row["sent_at"],
+        "delivered_at": row["delivered_at"],
+        "read_at": row["read_at"],
     }
     if value in ("failed", "dropped"):
         out["error"] = {
@@ -148,7 +154,7 @@ def message_json(row: dict[str, Any], tools: list[dict[str, Any]] | None = None)
         "text": row["content"],
         "media": _media(row),
         "status": _status(row),
-        "at": _iso(row["created_at"]),
+        "at": row["created_at"],
         "tool_calls": tools or [],
     }
     if row["kind"] == "template" and payload.get("template"):
