@@ -276,7 +276,8 @@ def serve_bare(port: int, dsn: str, user_id: str) -> None:
     @app.get("/bare/thread/{tenant}/{cid}")
     async def bare_thread(tenant: uuid.UUID, cid: uuid.UUID) -> Response:
         rows = await queries.thread(state["pool"], tenant, cid, before=None, limit=50)
-        return Response(orjson.dumps(rows, default=str), media_type="application/json")
+        dicts = [dict(r) for r in rows] if rows is not None else None
+        return Response(orjson.dumps(dicts, default=str), media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

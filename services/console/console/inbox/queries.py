@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from wacommon.dbtypes import Executor as Conn
 
 # unread counts stop here (the badge shows 99+)
@@ -163,13 +165,18 @@ async def thread(
     *,
     before: int | None,
     limit: int,
-) -> list[dict[str, Any]] | None:
+) -> list[asyncpg.Record] | None:
     """Up to `limit` messages before message `before` (newest page without), oldest first;
-    None when the tenant has no such conversation (an unknown `before` gives [])."""
+    None when the tenant has no such conversation (an unknown `before` gives []).
+
+    Records, not dicts: the page is read once, by `message_json`."""
     rows = await conn.fetch(_THREAD, tenant, conversation_id, before, limit)
     if not rows:
         return None
-    return [dict(r) for r in reversed(rows) if r["id"] is not None]
+    if rows[0]["id"] is None:
+        return []
+    rows.reverse()
+    return rows
 
 
 async def tool_calls(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Requ
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from console.auth.deps import current_user, tenant_scope
+from console.auth.deps import Scoped, current_user, scoped, tenant_scope
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.inbox import queries
@@ -108,6 +108,8 @@ async def _message(deps: ConsoleDeps, tenant: UUID, message_id: int) -> dict[str
 Deps = Annotated[ConsoleDeps, Depends(get_deps)]
 User = Annotated[CurrentUser, Depends(current_user)]
 Tenant = Annotated[UUID, Depends(tenant_scope)]
+# the same three in one dependency (the hot reads: list, conversation, thread)
+Scope = Annotated[Scoped, Depends(scoped)]
 
 
 def inbox_router() -> APIRouter:
@@ -115,15 +117,14 @@ def inbox_router() -> APIRouter:
 
     @router.get("/conversations")
     async def list_conversations(
-        deps: Deps,
-        user: User,
-        tenant: Tenant,
+        scope: Scope,
         state: Annotated[str, Query(pattern="^(human|bot|closed|opted_out|all)$")] = "all",
         q: Annotated[str | None, Query(max_length=100)] = None,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = PAGE,
     ) -> Response:
         """The tenant's conversations, newest activity first; `next_cursor` pages on."""
+        deps, user, tenant = scope.deps, scope.user, scope.tenant
         after = None
         if cursor:
             decoded = decode_cursor(cursor)
@@ -152,22 +153,19 @@ def inbox_router() -> APIRouter:
         )
 
     @router.get("/conversations/{conversation_id}")
-    async def get_conversation(
-        conversation_id: str, deps: Deps, user: User, tenant: Tenant
-    ) -> Response:
-        row = await _conversation(deps, tenant, user, _uuid(conversation_id))
+    async def get_conversation(conversation_id: str, scope: Scope) -> Response:
+        row = await _conversation(scope.deps, scope.tenant, scope.user, _uuid(conversation_id))
         return json_response(conversation_json(row))
 
     @router.get("/conversations/{conversation_id}/messages")
     async def list_messages(
         conversation_id: str,
-        deps: Deps,
-        user: User,
-        tenant: Tenant,
+        scope: Scope,
         before: Annotated[int | None, Query(ge=1)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = THREAD_PAGE,
     ) -> Response:
         """The thread in order (oldest first); `before` = the oldest id shown pages back."""
+        deps, tenant = scope.deps, scope.tenant
         cid = _uuid(conversation_id)
         found = await queries.thread(deps.pool, tenant, cid, before=before, limit=limit + 1)
         if found is None:

@@ -7,7 +7,7 @@ ISO 8601, the same text as `isoformat()`, without a pass over the tree in Python
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from fastapi import Response
@@ -18,6 +18,12 @@ from wacommon.human_send import WINDOW, window_open
 PREVIEW_CHARS = 120
 # payload keys worth showing; the rest (provider attributes, raw ids) stays server-side
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+class Row(Protocol):
+    """A dict or an asyncpg Record: read by column name only."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -80,7 +86,7 @@ def conversation_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _author(row: dict[str, Any]) -> dict[str, Any]:
+def _author(row: Row) -> dict[str, Any]:
     role = row["role"]
     if role == "human":
         return {
@@ -93,7 +99,7 @@ def _author(row: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "system", "role": role}  # campaign sends
 
 
-def _media(row: dict[str, Any]) -> dict[str, Any] | None:
+def _media(row: Row) -> dict[str, Any] | None:
     payload = row["payload"] or {}
     ref = row["media"] or {}
     if row["kind"] not in _MEDIA_KINDS and not payload.get("stored_media"):
@@ -114,18 +120,23 @@ def _media(row: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def _status(row: dict[str, Any]) -> dict[str, Any] | None:
+# the column holding the time a delivery status was reached
+_STATUS_AT = {
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "read_at",
+    "played": "read_at",
+    "failed": "failed_at",
+    "dropped": "failed_at",
+}
+
+
+def _status(row: Row) -> dict[str, Any] | None:
     if row["direction"] != "out":
         return None
     value = row["status"]
-    at = {
-        "sent": row["sent_at"],
-        "delivered": row["delivered_at"],
-        "read": row["read_at"],
-        "played": row["read_at"],
-        "failed": row["failed_at"],
-        "dropped": row["failed_at"],
-    }.get(value)
+    column = _STATUS_AT.get(value)
+    at = row[column] if column else None
     out: dict[str, Any] = {
         "value": value,
         "label": STATUS_LABELS.get(value, value),
@@ -144,7 +155,7 @@ def _status(row: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def message_json(row: dict[str, Any], tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def message_json(row: Row, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     payload = row["payload"] or {}
     out: dict[str, Any] = {
         "id": row["id"],
