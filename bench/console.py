@@ -266,9 +266,10 @@ def serve_bare(port: int, dsn: str, user_id: str) -> None:
         rows: list[dict[str, Any]] = []
         after = None
         for _ in range(page):
-            rows = await queries.list_conversations(
+            records = await queries.list_conversations(
                 state["pool"], tenant, uid, state=state_, q=q, after=after, limit=50
             )
+            rows = [dict(r) for r in records]
             if rows:
                 after = (rows[-1]["last_message_at"], rows[-1]["id"])
         return Response(orjson.dumps(rows, default=str), media_type="application/json")

@@ -109,7 +109,8 @@ async def list_conversations(
     q: str | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[asyncpg.Record]:
+    """One page of the list; records, read once by `conversation_json`."""
     params: list[Any] = [tenant, user_id, limit]
     if state:
         params.append(state)
@@ -119,8 +120,8 @@ async def list_conversations(
     if after:
         params += [after[0], after[1]]
     sql = list_sql(state=bool(state), search=bool(q), cursor=after is not None)
-    rows = await conn.fetch(sql, *params)
-    return [dict(r) for r in rows]
+    rows: list[asyncpg.Record] = await conn.fetch(sql, *params)
+    return rows
 
 
 async def get_conversation(

@@ -31,13 +31,13 @@ def json_response(body: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
-def conversation_json(row: dict[str, Any]) -> dict[str, Any]:
+def conversation_json(row: Row) -> dict[str, Any]:
     now: datetime = row["now"]
     last_customer = row["last_customer_message_at"]
     is_meta = row["provider"] == "meta"
     is_open = window_open(row["provider"], last_customer, now)
     last = None
-    if row.get("last_id") is not None:
+    if row["last_id"] is not None:
         text = row["last_content"] or ""
         last = {
             "id": row["last_id"],
