@@ -157,4 +157,4 @@ async def scoped(request: Request) -> Scoped:
     """
     deps: ConsoleDeps = request.app.state.deps
     session = await current_session(request, await optional_session(request, deps))
-    return Scoped(deps, session.user, await tenant_scope(request, session.user, deps))
+    return Scoped(deps, session.user, await tenant_scope(request, session, deps))
