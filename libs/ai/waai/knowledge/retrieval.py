@@ -87,15 +87,16 @@ async def hybrid_search(
     except Exception as exc:
         # the knowledge base still answers lexically; the provider's outage is logged, not fatal
         log.warning("query_embedding_failed", client_id=client_id, error=repr(exc)[:300])
-        return [p for p in lexical if p.score >= min_score][:k]
+        return knowledge.relevant(lexical, min_score)[:k]
     fused: dict[tuple[str, str], float] = {}
     passages: dict[tuple[str, str], Passage] = {}
     relevant: set[tuple[str, str]] = set()
+    lexical_relevant = {(p.document, p.text) for p in knowledge.relevant(lexical, min_score)}
     for rank, p in enumerate(lexical):
         key = (p.document, p.text)
         fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
         passages[key] = p
-        if p.score >= min_score:
+        if key in lexical_relevant:
             relevant.add(key)
     for rank, n in enumerate(dense):
         key = (n.document, n.text)

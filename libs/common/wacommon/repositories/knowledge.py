@@ -16,13 +16,21 @@ from wacommon.repositories.knowledge_text import QueryTerm, asks_price, query_te
 SourceKind = Literal["txt", "md", "pdf", "csv", "html"]
 Db = asyncpg.Connection | asyncpg.Pool
 
-# Passages scoring below this share of the best possible score are not relevant.
-DEFAULT_MIN_SCORE = 0.2
+# A question is answered only when its best passage holds at least this share of the question's
+# words (each at its rarity); below it the knowledge base is taken not to answer it at all.
+DEFAULT_MIN_SCORE = 0.45
+# Once the best passage clears the bar, the next ones are kept from this share on: a question
+# the base answers often needs two passages, the second matching fewer of its words.
+SECONDARY_MIN_SCORE = 0.15
 # A misspelt word is replaced by document words at least this similar (pg_trgm similarity).
 MIN_SPELLING_SIMILARITY = 0.45
 _HEADING_BOOST = 1.5
-# A query word no document contains counts this share of a rare word in the best possible score.
-UNSEEN_WORD_WEIGHT = 0.5
+# A query word no document contains (nor any close spelling) counts as much as the rarest word
+# in the best possible score: it is usually what the question is about ("tem aula de yoga?").
+# Only one such word counts: a long message has many words no document uses ("meu marido",
+# "ontem", "por causa do calor") and would otherwise never reach the bar.
+UNSEEN_WORD_WEIGHT = 1.0
+UNSEEN_WORDS_COUNTED = 1
 
 _DOC_COLUMNS = (
     "id::text AS id, client_id::text AS client_id, name, source_kind, content_hash,"
@@ -232,9 +240,11 @@ async def search(
 
     BM25 over Portuguese stems with accents folded: each query word (or the best of its
     synonyms, spelling corrections and completions, at their lower weights) adds its rarity times
-    its saturated frequency in the chunk, heading occurrences counting more. The score is that
-    sum over the best achievable one, so that a question about something the documents never
-    mention scores low everywhere.
+    its saturated frequency in the chunk, heading occurrences counting more; that ranks. A
+    passage's score is the share of the question it covers: the words it holds (at their
+    rarity, not their frequency) over the best achievable sum, in which a word no document
+    knows also counts, so that a question about something the documents never mention scores
+    low everywhere. See `relevant` for which passages are returned.
     """
     terms = query_terms(query)
     if not terms:
@@ -258,38 +268,56 @@ async def search(
     for t in lexical:
         groups.setdefault(t.group, []).append(t)
     best_total = 0.0
+    unseen = 0
     for forms in groups.values():
         seen = [t.weight * _idf(n, df[t.word]) for t in forms if t.word in df]
-        best_total += max(seen) if seen else _idf(n, 0) * UNSEEN_WORD_WEIGHT
+        if seen:
+            best_total += max(seen)
+        else:
+            unseen += 1
+    best_total += _idf(n, 0) * UNSEEN_WORD_WEIGHT * min(unseen, UNSEEN_WORDS_COUNTED)
     price_idf = _idf(n, float(stats["priced"])) * PRICE_WEIGHT if price else 0.0
     if best_total <= 0:
         return []
     scored: list[tuple[float, int, Passage]] = []
     for row, occ in zip(rows, found, strict=True):
         norm = _K1 * (1 - _B + _B * float(row["len"]) / avglen)
-        raw = 0.0
+        raw = covered = 0.0
         for forms in groups.values():
-            best = 0.0
+            best = cover = 0.0
             for t in forms:
                 head, body = occ.get(t.word, (0, 0))
                 if not head and not body:
                     continue
                 tf = body + _HEADING_BOOST * head
-                best = max(best, t.weight * _idf(n, df[t.word]) * tf * (_K1 + 1) / (tf + norm))
+                weight = t.weight * _idf(n, df[t.word])
+                best = max(best, weight * tf * (_K1 + 1) / (tf + norm))
+                cover = max(cover, weight * (_HEADING_BOOST if head else 1.0))
             raw += best
+            covered += cover
         if row["priced"]:
             raw += price_idf
-        score = min(1.0, raw / best_total / (_K1 + 1) * 2)
-        if score >= min_score:
-            passage = Passage(
-                document=row["document"],
-                text=row["text"],
-                score=round(score, 4),
-                heading=row["heading"],
-            )
-            scored.append((raw, row["id"], passage))
+        # BM25 ranks; the share of the question's words the passage holds (each at its rarity,
+        # not its frequency) is its relevance: repeating one word does not cover a question
+        score = min(1.0, covered / best_total)
+        passage = Passage(
+            document=row["document"],
+            text=row["text"],
+            score=round(score, 4),
+            heading=row["heading"],
+        )
+        scored.append((raw, row["id"], passage))
     scored.sort(key=lambda x: (-x[0], x[1]))
-    return [p for _, _, p in scored[:k]]
+    return relevant([p for _, _, p in scored], min_score)[:k]
+
+
+def relevant(passages: list[Passage], min_score: float) -> list[Passage]:
+    """The passages worth answering with: none unless one reaches `min_score`, then those
+    from SECONDARY_MIN_SCORE on (or `min_score`, if lower), in their order."""
+    if not passages or max(p.score for p in passages) < min_score:
+        return []
+    floor = min(min_score, SECONDARY_MIN_SCORE)
+    return [p for p in passages if p.score >= floor]
 
 
 def _quote_lexeme(lexeme: str) -> str:

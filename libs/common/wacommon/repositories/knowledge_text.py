@@ -40,6 +40,8 @@ algum alguma alguns algumas hoje agora amanha sim nao ne tipo coisa coisas gente
 tudo todos bem blz beleza ok okay existe existem preciso precisa seria sera vem vir depois
 porque pois the sobre moco amigo amiga manda mandar mande mando passa passar passe envia
 enviar envie informa informar fala diz dizer procurando procuro procurar
+ir ido fiz fez sei mim dele dela deles delas deu tava veio acho algo nada nunca sempre vez
+mesmo mesma aquele aquela aqueles aquelas toda todo todas ver vejo olhar
 """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
@@ -48,10 +50,11 @@ _SYNONYM_TEXT = """
 preco precos valor valores custa custo cobram cobra caro cara barato barata
 horario horarios hora horas funciona funcionamento abre abrem aberto aberta fecha fecham
   fechado expediente
-entrega entregam entregar frete envio enviam despacham despacho
+entrega entregam entregar frete envio enviam despacham despacho delivery entregador motoboy
+retirada retirar retiro buscar busco balcao
 pagamento pagar pago paga pix cartao cartoes credito debito dinheiro maquininha parcela
   parcelar parcelado
-endereco localizacao rua local
+endereco localizacao rua local perto proximo proxima
 reserva reservas reservar agendar marcar agendamento
 cancelar cancelamento cancelo desmarcar desistir
 telefone contato whatsapp numero ligar celular
@@ -59,13 +62,14 @@ estacionamento estacionar estaciono
 promocao promocoes desconto descontos oferta ofertas cupom
 reembolso devolucao devolucoes devolver devolvem estorno estornar
 reclamacao reclamar queixa insatisfeito
-crianca criancas infantil filho filha filhos filhas
+crianca criancas infantil kids filho filha filhos filhas bebe
+animal animais cachorro cachorros gato gatos cao pet pets
 curriculo emprego trabalhar trabalhe contratando contratar
 wifi internet senha
 demora demorar demoram tempo prazo
 fidelidade pontos fidelizacao
-dados privacidade lgpd
-cadeirante cadeirantes acessibilidade rampa deficiente deficiencia
+dados privacidade lgpd apagar apaguem excluir exclusao
+cadeirante cadeirantes acessibilidade acesso rampa deficiente deficiencia
 encomenda encomendas encomendar
 troca trocar trocas
 garantia defeito
