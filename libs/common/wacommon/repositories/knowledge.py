@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -308,13 +308,20 @@ async def search(
         )
         scored.append((raw, row["id"], passage))
     scored.sort(key=lambda x: (-x[0], x[1]))
-    return relevant([p for _, _, p in scored], min_score)[:k]
+    # best first means the score too: a passage ranked lower never reports more relevance
+    ranked: list[Passage] = []
+    for _, _, p in scored:
+        if ranked and p.score > ranked[-1].score:
+            p = replace(p, score=ranked[-1].score)
+        ranked.append(p)
+    return relevant(ranked, min_score)[:k]
 
 
 def relevant(passages: list[Passage], min_score: float) -> list[Passage]:
-    """The passages worth answering with: none unless one reaches `min_score`, then those
-    from SECONDARY_MIN_SCORE on (or `min_score`, if lower), in their order."""
-    if not passages or max(p.score for p in passages) < min_score:
+    """The passages worth answering with, from a ranking (best first, scores not increasing):
+    none unless the best reaches `min_score`, then those from SECONDARY_MIN_SCORE on (or
+    `min_score`, if lower)."""
+    if not passages or passages[0].score < min_score:
         return []
     floor = min(min_score, SECONDARY_MIN_SCORE)
     return [p for p in passages if p.score >= floor]
