@@ -224,7 +224,8 @@ async def _search_terms(db: Db, client_id: str, terms: list[QueryTerm]) -> list[
             for item in row["near"]:
                 lexemes, _, sim = item.rpartition("|")
                 out.extend(QueryTerm(lex, float(sim), term.group) for lex in lexemes.split())
-            for lexemes in row["longer"]:
+            # a word with a close spelling is a typo of it, not a clipped word
+            for lexemes in [] if row["near"] else row["longer"]:
                 out.extend(QueryTerm(lex, 0.8, term.group) for lex in lexemes.split())
     return out
 
