@@ -31,6 +31,10 @@ _HEADING_BOOST = 1.5
 # "ontem", "por causa do calor") and would otherwise never reach the bar.
 UNSEEN_WORD_WEIGHT = 1.0
 UNSEEN_WORDS_COUNTED = 1
+# The best possible score is that of the question's most informative words only (the rarest in
+# the tenant's documents, an unknown one first): a passage that holds them answers it, however
+# many other words a long message has ("fechei o anual mas vou mudar de cidade, tem multa?").
+INFORMATIVE_WORDS = 2
 
 _DOC_COLUMNS = (
     "id::text AS id, client_id::text AS client_id, name, source_kind, content_hash,"
@@ -268,15 +272,16 @@ async def search(
     groups: dict[int, list[QueryTerm]] = {}
     for t in lexical:
         groups.setdefault(t.group, []).append(t)
-    best_total = 0.0
+    parts: list[float] = []
     unseen = 0
     for forms in groups.values():
         seen = [t.weight * _idf(n, df[t.word]) for t in forms if t.word in df]
         if seen:
-            best_total += max(seen)
+            parts.append(max(seen))
         else:
             unseen += 1
-    best_total += _idf(n, 0) * UNSEEN_WORD_WEIGHT * min(unseen, UNSEEN_WORDS_COUNTED)
+    parts += [_idf(n, 0) * UNSEEN_WORD_WEIGHT] * min(unseen, UNSEEN_WORDS_COUNTED)
+    best_total = sum(sorted(parts, reverse=True)[:INFORMATIVE_WORDS])
     price_idf = _idf(n, float(stats["priced"])) * PRICE_WEIGHT if price else 0.0
     if best_total <= 0:
         return []

@@ -42,6 +42,7 @@ porque pois the sobre moco amigo amiga manda mandar mande mando passa passar pas
 enviar envie informa informar fala diz dizer procurando procuro procurar
 ir ido fiz fez sei mim dele dela deles delas deu tava veio acho algo nada nunca sempre vez
 mesmo mesma aquele aquela aqueles aquelas toda todo todas ver vejo olhar
+ontem anteontem sou somos moro mora moramos certinho direitinho rs kk kkk haha hehe
 """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
