@@ -1,9 +1,11 @@
-"""A fake OpenAI API on loopback: scripted chat completions (with tool calls) and transcriptions."""
+"""A fake OpenAI API on loopback: scripted chat completions (with tool calls), transcriptions, embeddings."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.fakes.embedding import fake_embedding
 from tests.fakes.server import serve_in_thread
 
 Item = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
@@ -39,8 +42,15 @@ def error(status: int, message: str = "scripted error") -> dict[str, Any]:
     return {"status": status, "message": message}
 
 
+def _encoded(vector: list[float], body: dict[str, Any]) -> list[float] | str:
+    """Floats, or base64 little-endian float32 when the client asks for it (the SDK's default)."""
+    if body.get("encoding_format") == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
 class FakeOpenAI:
-    """Serves `/v1/chat/completions` from a script, `/v1/audio/transcriptions` and `/v1/audio/speech`."""
+    """Serves chat completions from a script, transcriptions, speech and embeddings; records them."""
 
     def __init__(self) -> None:
         self.script: deque[Item] = deque()
@@ -50,6 +60,8 @@ class FakeOpenAI:
         self.transcript_status = 200
         self.speeches: list[dict[str, Any]] = []
         self.speech_status = 200
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_status = 200
         self.url = ""
         self._ids = itertools.count(1)
         self.app = self._build()
@@ -86,6 +98,30 @@ class FakeOpenAI:
                     status_code=item["status"],
                 )
             return JSONResponse(self._completion(body["model"], item))
+
+        @app.post("/v1/embeddings")
+        async def embeddings(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.embedding_requests.append({**body, "_auth": request.headers.get("authorization")})
+            if self.embedding_status != 200:
+                return JSONResponse(
+                    {"error": {"message": "scripted error", "type": "fake", "code": None}},
+                    status_code=self.embedding_status,
+                )
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [
+                {"object": "embedding", "index": i, "embedding": _encoded(fake_embedding(t), body)}
+                for i, t in enumerate(inputs)
+            ]
+            tokens = sum(len(str(t).split()) for t in inputs)
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body["model"],
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            )
 
         @app.post("/v1/audio/transcriptions")
         async def transcriptions(request: Request) -> JSONResponse:

@@ -38,6 +38,8 @@ class AISettings:
     llm_history_messages: int = 20
     llm_history_hours: float = 24.0
     retrieval_k: int = 4
+    # default of llm_config.query_rewrite (off until measured with a real model: docs/retrieval.md)
+    query_rewrite: bool = False
     llm_max_tool_steps: int = 5
     llm_timeout_s: float = 60.0
     tool_timeout_s: float = 15.0
@@ -73,6 +75,10 @@ class LLMConfig:
     history_hours: float
     # what the tenant asked for ("openrouter" runs on the "openai" client)
     vendor: str = ""
+    # the embeddings model of dense retrieval (None: the provider's default; "off": none)
+    embedding_model: str | None = None
+    # rewrite the customer's last messages into a search query with the model before retrieval
+    query_rewrite: bool = False
 
 
 class LLMConfigInvalid(ValueError):
@@ -146,7 +152,18 @@ def llm_config(
         history_messages=int(_number(raw, "history_messages", defaults.llm_history_messages)),
         history_hours=_number(raw, "history_hours", defaults.llm_history_hours),
         vendor=vendor,
+        embedding_model=_str_or_none(raw.get("embedding_model")),
+        query_rewrite=_flag(raw, "query_rewrite", defaults.query_rewrite),
     )
+
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    raise LLMConfigInvalid(f"llm_config.{key} must be true or false")
 
 
 def _str_or_none(value: Any) -> str | None:
