@@ -43,7 +43,7 @@ def gemini_fake() -> Iterator[FakeGemini]:
 
 @pytest.fixture()
 async def clients() -> AsyncIterator[LLMClients]:
-    c = LLMClients(timeout_s=10, max_retries=0)
+    c = LLMClients(timeout_s=10, max_retries=0, trusted_hosts={"127.0.0.1"})
     yield c
     await c.aclose()
 
