@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
+from sender.clients.base import OutboundMessage, SendResult
 from sender.clients.uazapi import UazapiClient
 from sender.relay import relay_once
 from tests.fakes.server import ServerThread, serve_in_thread
@@ -39,6 +40,7 @@ from tests.integration.outbox_helpers import (
     worker,
 )
 from wacommon.broker.publisher import FakePublisher
+from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
 from wacommon.repositories import messages as msg_repo
@@ -295,3 +297,52 @@ async def test_the_uazapi_echo_of_a_send_of_unknown_outcome_settles_it(
     assert row is not None and row["status"] == "sent"
     assert row["provider_message_id"] == answers[0]["messageid"]
     assert [e.get("reconciled") for e in await tenant.events("msg_sent")] == ["echo"]
+
+
+class AcceptedThenDatabaseGone(CountingClient):
+    """Meta accepts the send; then the row stays locked past the record's deadline (what a
+    database outage right after the provider's answer does to the sender)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self.pool = pool
+        self.holder: asyncpg.pool.PoolConnectionProxy | None = None
+        self.tx: asyncpg.transaction.Transaction | None = None
+
+    async def send(self, creds: ProviderCredentials, message: OutboundMessage) -> SendResult:
+        result = await super().send(creds, message)
+        if self.holder is None:
+            self.holder = await self.pool.acquire()
+            self.tx = self.holder.transaction()
+            await self.tx.start()
+            await self.holder.execute(
+                "SELECT 1 FROM chat_messages WHERE status = 'sending' FOR UPDATE"
+            )
+        return result
+
+    async def database_back(self) -> None:
+        assert self.holder is not None and self.tx is not None
+        await self.tx.rollback()
+        await self.pool.release(self.holder)
+
+
+async def test_a_send_accepted_but_not_recorded_is_never_sent_again(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    tenant = await Tenant(pool, "meta").seed(
+        {"phone_number_id": f"{uuid.uuid4().int % 10**15}", "access_token": "t"}
+    )
+    (only,) = await tenant.reply("Oi!")
+    meta = AcceptedThenDatabaseGone(pool)
+    deps = worker(pool, redis_client, settings, {"meta": meta})
+
+    await drive(deps, tenant.command(only))  # accepted, the record times out
+    assert await tenant.statuses([only]) == ["sending"]
+    await meta.database_back()
+    await asyncio.sleep(RECONCILE_S + 0.5)  # past the takeover window: the sweeper's turn
+    await drive(deps, tenant.command(only))
+    await drive(deps, tenant.command(only))
+
+    assert [m.text for m in meta.sent] == ["Oi!"]
+    assert await tenant.statuses([only]) == ["sent"]
+    assert len(await tenant.events("msg_sent")) == 1

@@ -129,6 +129,9 @@ async def _deliver(
     tenant_id = msg.tenant_id or ""
     provider = str(row["provider"])
     if row["status"] == "sending":
+        receipt = await deps.receipts.recall(tenant_id, int(row["id"]))
+        if receipt is not None:
+            return await _record_receipt(deps, msg, row, receipt)
         if not outcomes.resend_when_unknown(provider):
             # its sender died mid-send (or never settled it): it may have gone out
             marked = await outcomes.mark_unknown(
@@ -209,6 +212,30 @@ async def _wait_turn(
         await deps.limiter.acquire(ratelimit.number_key(number_key), rate, burst, on_wait=hold)
     if row["provider"] == "uazapi" and deps.pacer is not None:
         await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config), on_wait=hold)
+
+
+async def _record_receipt(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], receipt: str
+) -> Step:
+    """A stale `sending` row the provider had accepted: record it, never send it again."""
+    tenant_id = msg.tenant_id or ""
+    if not await outbox_repo.sending_is_stale(
+        deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+    ):
+        return "held"  # its sender may still be recording it
+    claimed = await outbox_repo.reclaim_stale_sending(
+        deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+    )
+    if claimed is None:
+        return "held"
+    provider = str(row["provider"])
+    await outcomes.record_sent(deps, msg, claimed, receipt or None, provider)
+    log.warning("send_recorded_from_receipt", outbound_id=row["id"], provider=provider)
+    await deps.notifier.notify(
+        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="sent"
+    )
+    SENDS.labels(provider, "sent").inc()
+    return "sent"
 
 
 async def _claim(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> dict[str, Any] | Step:
@@ -324,6 +351,9 @@ async def _send_one(
     # (a database blip here would otherwise leave the row `sending` and resend it later)
     try:
         async with asyncio.timeout(deps.record_for_s):
+            await deps.receipts.keep(
+                msg.tenant_id or "", int(row["id"]), result.provider_message_id
+            )
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(DB_UNAVAILABLE),
                 wait=wait_exponential(multiplier=0.05, max=2.0),
