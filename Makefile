@@ -14,7 +14,7 @@ infra:
 	scripts/infra.sh
 
 run: install infra
-	$(PY) -m wacommon.localdev && $(PY) -m wacommon.supervisor $$($(PY) -m wacommon.localdev --sandbox-flag)
+	$(PY) -m wacommon.localdev && $(PY) -m wacommon.supervisor --replicas "$(REPLICAS)" $$($(PY) -m wacommon.localdev --sandbox-flag)
 
 browser:
 	scripts/browser.sh

@@ -48,7 +48,8 @@ def probe(mode: str = "ok") -> BurstReady:
 @pytest.fixture(scope="module")
 def bsettings(settings: Settings, run_id: str) -> Settings:
     """Own broker names: nothing else in this run consumes these queues."""
-    return settings.model_copy(update={"broker_prefix": f"t{run_id}b."})
+    # the unsharded work queue: this module tests the consumer, not the shards
+    return settings.model_copy(update={"broker_prefix": f"t{run_id}b.", "broker_shards": 0})
 
 
 @pytest.fixture(scope="module")
