@@ -131,8 +131,14 @@ def test_only_work_queue_messages_are_routed_to_a_shard() -> None:
         settings, topology.INGEST, "webhook.meta.v1", hook.model_dump_json().encode()
     ) or ("", "")
     assert exchange == SHARDS and key.startswith("p.ingest.webhooks.shard.")
-    # retries, requeues, notifications and unknown keys go where they were addressed
-    assert route(settings, topology.REQUEUE, "p.sender.replies", body) is None
+    # a replay or DLQ redrive (the requeue exchange, a work queue's name) goes to the shard
+    # too, still through the requeue exchange (never into ingest.log again)
+    assert route(settings, topology.REQUEUE, "p.sender.replies", body) == (
+        topology.REQUEUE,
+        shard_queue("p.sender.replies", shard),
+    )
+    # a shard's own requeue (a parked delivery), notifications and unknown keys are left alone
+    assert route(settings, topology.REQUEUE, shard_queue("p.sender.replies", shard), body) is None
     assert route(settings, topology.NOTIFY, "t1.message.created", body) is None
     assert route(settings, topology.PIPELINE, "something.else.v1", body) is None
     off = settings.model_copy(update={"broker_shards": 0})

@@ -124,6 +124,14 @@ def route(
 
     if settings.broker_shards <= 0:
         return None
+    # replays and DLQ redrives address the work queue through the requeue exchange: they go
+    # to the conversation's shard too, so they never run beside its live messages; through
+    # the requeue exchange (each shard is bound there by name), not `wa.shards`, whose
+    # ingest shards are also bound into `ingest.log`: a replay must not log itself again
+    requeued = topology.requeued_queue_for(settings, exchange, routing_key)
+    if requeued is not None:
+        shard = shard_of(conversation_key(body), settings.broker_shards)
+        return topology.REQUEUE, shard_queue(settings.q(requeued), shard)
     queue = topology.sharded_queue_for(exchange, routing_key)
     if queue is None:
         return None

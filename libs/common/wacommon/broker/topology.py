@@ -70,6 +70,16 @@ def sharded_queue_for(exchange: str, routing_key: str) -> str | None:
     return None
 
 
+def requeued_queue_for(settings: Settings, exchange: str, routing_key: str) -> str | None:
+    """The work queue a publish to the requeue exchange names (wa-replay, DLQ redrive)."""
+    if exchange != REQUEUE:
+        return None
+    for wq in WORK_QUEUES:
+        if routing_key == settings.q(wq.name):
+            return wq.name
+    return None
+
+
 def work_queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
     """A work queue: quorum, delivery limit, dead-lettered at-least-once to `<name>.dlq`."""
     return {
