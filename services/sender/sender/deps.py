@@ -70,6 +70,11 @@ class SenderDeps:
     tools: TTLCache[str, dict[str, Any]] = field(default_factory=lambda: TTLCache(LOOKUP_TTL_S))
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
+    # sends the provider accepted whose record failed (the database away): row id ->
+    # (the claim's `attempts`, provider message id). The re-run of that command (held through
+    # the outage, or its retry) records it instead of taking its own stale claim over and
+    # sending it again.
+    unrecorded: dict[int, tuple[int, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_send_timing(self.reconcile_s, self.http_timeout_s, self.record_for_s)

@@ -15,7 +15,10 @@ A claimed row is thus settled within `http_timeout_s + record_for_s` of its clai
 to be shorter. Taking over means: Meta (status webhooks echo the row id and reconcile it
 earlier) sends it again; Uazapi and LancePilot (no such callback) never resend a send whose
 outcome is unknown: the row becomes `unknown` (event `msg_send_unknown`) and a person
-decides. A timeout after the request left is handled the same way.
+decides. A timeout after the request left is handled the same way. A send the provider
+accepted whose record failed (the database away) is remembered by its process with its
+claim (`SenderDeps.unrecorded`): the command's re-run after the outage records it, even
+past `reconcile_s`, instead of taking its own claim over and sending it again.
 
 A row another live sender holds ends this command: that sender sends the rest of the group
 in order, and the relay (`sender.relay`) re-drives whatever a dead sender leaves behind.
@@ -65,6 +68,8 @@ NOT_BOT = frozenset({"operator", "system", "human"})
 HOLD_AFTER_S = 1.0
 # another sender's `paced_until` this close to now is taken as over (clock slack)
 HOLD_GRACE_S = 0.5
+# sends accepted but not recorded that one process remembers (oldest forgotten first)
+UNRECORDED_KEPT = 10_000
 
 # sent; skipped (final, dropped, failed, unknown: the group goes on); held (another live
 # sender holds it, or the outcome waits for a callback: the group stops here)
@@ -124,6 +129,10 @@ async def _deliver(
     tenant_id = msg.tenant_id or ""
     provider = str(row["provider"])
     if row["status"] == "sending":
+        mine = deps.unrecorded.pop(int(row["id"]), None)
+        if mine is not None and mine[0] == int(row["attempts"]):
+            # this process sent it and only the record failed: record it, never send again
+            return await _record(deps, msg, row, mine[1], provider)
         if not outcomes.resend_when_unknown(provider):
             # its sender died mid-send (or never settled it): it may have gone out
             marked = await outcomes.mark_unknown(
@@ -317,6 +326,17 @@ async def _send_one(
         return "skipped" if settled else "held"
     # the provider accepted it: only recording that may be retried now, never the send
     # (a database blip here would otherwise leave the row `sending` and resend it later)
+    return await _record(deps, msg, row, result.provider_message_id, provider)
+
+
+async def _record(
+    deps: SenderDeps,
+    msg: SendReply,
+    row: dict[str, Any],
+    provider_message_id: str | None,
+    provider: str,
+) -> Step:
+    """Record a send the provider accepted; if the database does not answer, remember it."""
     try:
         async with asyncio.timeout(deps.record_for_s):
             async for attempt in AsyncRetrying(
@@ -325,14 +345,19 @@ async def _send_one(
                 reraise=True,
             ):
                 with attempt:
-                    await outcomes.record_sent(deps, msg, row, result.provider_message_id, provider)
+                    await outcomes.record_sent(deps, msg, row, provider_message_id, provider)
     except (TimeoutError, *DB_UNAVAILABLE) as exc:
         log.error(
             "send_record_failed",
             outbound_id=row["id"],
-            provider_message_id=result.provider_message_id,
+            provider_message_id=provider_message_id,
             error=repr(exc)[:300],
         )
+        # the claim is ours until someone takes it over (which bumps `attempts`): the re-run
+        # of this command records it; a process that dies here leaves it to the takeover
+        if len(deps.unrecorded) >= UNRECORDED_KEPT:
+            deps.unrecorded.pop(next(iter(deps.unrecorded)))
+        deps.unrecorded[int(row["id"])] = (int(row["attempts"]), provider_message_id)
         raise RetryableError(f"outbound {row['id']} sent but not recorded") from exc
     await deps.notifier.notify(
         msg.tenant_id or "",
@@ -342,7 +367,7 @@ async def _send_one(
         status="sent",
     )
     SENDS.labels(provider, "sent").inc()
-    log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
+    log.info("reply_sent", outbound_id=row["id"], provider_message_id=provider_message_id)
     return "sent"
 
 
