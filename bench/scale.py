@@ -73,14 +73,14 @@ async def one_run(scaled: str, replicas: int, args: argparse.Namespace) -> Resul
         await post_open_loop(procs[0].url, warm, 20)
         await settle(graph.url, len(warm), 30)
         bodies = signed_greetings(args.messages)
-        cpu0 = {p: cpu_seconds(p.pid) for p in procs}
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
         t0 = time.monotonic()
         posted, _failed = await post_open_loop(procs[0].url, bodies, args.rate)
         await settle(graph.url, len(warm) + len(posted), args.drain)
         wall = time.monotonic() - t0
         cpu: dict[str, float] = {}
-        for p in procs:
-            cpu[p.name] = cpu.get(p.name, 0.0) + cpu_seconds(p.pid) - cpu0[p]
+        for p, before in zip(procs, cpu0, strict=True):
+            cpu[p.name] = cpu.get(p.name, 0.0) + cpu_seconds(p.pid) - before
         replies = len(await fetch_sends(graph.url)) - len(warm)
         return Result(scaled, replicas, replies, wall, cpu)
 

@@ -181,7 +181,14 @@ async def test_consumer_killed_before_ack_gets_message_redelivered_and_handled_o
     clean: None,
     test_env: dict[str, str],
 ) -> None:
-    env = {**os.environ, **test_env, "BROKER_PREFIX": bsettings.broker_prefix, "PROBE_HOLD_S": "3"}
+    env = {
+        **os.environ,
+        **test_env,
+        "BROKER_PREFIX": bsettings.broker_prefix,
+        # the module's unsharded topology: the worker declares no shard queues nobody deletes
+        "BROKER_SHARDS": str(bsettings.broker_shards),
+        "PROBE_HOLD_S": "3",
+    }
     cmd = [sys.executable, "-m", "tests.integration.broker_helpers", QUEUE]
     worker = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     assert worker.stdout is not None
