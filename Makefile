@@ -14,7 +14,7 @@ infra:
 	scripts/infra.sh
 
 run: install infra
-	$(PY) -m wacommon.localdev && $(PY) -m wacommon.supervisor --replicas "$(REPLICAS)" $$($(PY) -m wacommon.localdev --sandbox-flag)
+	$(PY) -m walocal.localdev && $(PY) -m wacommon.supervisor --replicas "$(REPLICAS)" $$($(PY) -m walocal.localdev --sandbox-flag)
 
 browser:
 	scripts/browser.sh
@@ -51,7 +51,7 @@ bench: install infra
 	scripts/bench.sh
 
 chat: install
-	$(PY) -m wacommon.chat
+	$(PY) -m walocal.chat
 
 replay: install
 	$(PY) -m wacommon.replay $(ARGS)

@@ -364,7 +364,7 @@ class RateCheck:
     same business number is answered like Meta's throttling (HTTP 429, code 130429)."""
 
     def __init__(self, app: Any, limit: float, burst: int) -> None:
-        from tests.fakes.graph import _corpus
+        from walocal.graph import _corpus
 
         self._app = app
         self._max = int(limit) + burst
@@ -437,7 +437,7 @@ def serve_graph(argv: list[str]) -> None:
     """`graph --port N [--rate-check R --burst B]`: the fake Graph API, any token accepted."""
     import uvicorn
 
-    from tests.fakes.graph import GraphState, make_graph_app
+    from walocal.graph import GraphState, make_graph_app
 
     parser = argparse.ArgumentParser(prog="bench.common graph")
     parser.add_argument("--port", type=int, required=True)

@@ -2,7 +2,7 @@
 
 Builds a PDF whose single page inflates to `--megabytes` MB of text (a few KB on the wire),
 parses it once without bounds in a child interpreter (wall time, peak RSS) and once through
-`rag_worker.pdf_text.read_pdf` with the deployment defaults (outcome, wall time), then the
+`waai.knowledge.pdf_text.read_pdf` with the deployment defaults (outcome, wall time), then the
 sandbox's fixed cost on a one-page PDF (median of `--rounds`).
 """
 
@@ -16,12 +16,12 @@ import subprocess
 import sys
 import time
 
-from rag_worker.pdf_text import read_pdf
 from tests.fakes.hostile_pdfs import inflating_pdf, text_pdf
+from waai.knowledge.pdf_text import read_pdf
 from wacommon.sandbox import ParseFailed, ParseLimits
 
 UNBOUNDED = (
-    "import sys; from rag_worker.pdf_child import pdf_pages;"
+    "import sys; from waai.knowledge.pdf_child import pdf_pages;"
     " r = pdf_pages(sys.stdin.buffer.read(), 30, 20000); print(sum(map(len, r['pages'])))"
 )
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from rag_worker.knowledge.ingest import ingest_document
+from waai.knowledge.ingest import ingest_document
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import knowledge
 from wacommon.repositories.clients import create_client

@@ -22,8 +22,9 @@ declare -A ARGS=(
   [metrics]="--events 200000 --tenants 50 --days 30 --requests 200 --seconds 3 --rounds 1"
   [retrieval]=""
   [hostile_files]="--megabytes 10 --rounds 5"
+  [footprint]="--seconds 5 --clients 4"
 )
-ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files)
+ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()

@@ -34,11 +34,11 @@ from tests.e2e.stack import (
     signed,
     wait_ready,
 )
-from tests.fakes.graph import GraphState
 from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import ServerThread
 from wacommon import passwords
 from wacommon.repositories import users as users_repo
+from walocal.graph import GraphState
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -600,3 +600,65 @@ async def test_a_stale_csrf_token_is_renewed_instead_of_failing(env: Env, browse
     await expect(page.locator("#flash")).to_be_hidden()
     assert errors == []
     await context.close()
+
+
+async def test_operator_picks_a_tenant_on_a_phone_and_works_in_its_inbox(
+    env: Env, browser: Any
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    await env.pool.execute("INSERT INTO clients (name) VALUES ($1)", f"Outra Loja {tag}")
+    operator = f"operadora-{tag}@example.com"
+    await users_repo.create_user(
+        env.pool,
+        client_id=None,
+        email=operator,
+        name="Olga Operadora",
+        role="operator",
+        password_hash=passwords.hash_password_sync(PASSWORD),
+    )
+    page, errors = await new_page(
+        browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    await page.goto(f"{env.console}/login")
+    await page.get_by_label("E-mail").fill(operator)
+    await page.get_by_label("Senha").fill(PASSWORD)
+    await page.get_by_role("button", name="Entrar").click()
+    # no tenant chosen yet: the inbox sends an operator to the chooser
+    await page.wait_for_url(re.compile(r".*/clientes$"))
+    await expect(page.get_by_role("heading", name="Clientes", exact=True)).to_be_visible()
+    await expect(page.locator("#acting-tenant")).to_contain_text("Nenhum cliente escolhido")
+
+    await page.get_by_label("Buscar cliente").fill("Loja do Navegador")
+    row = page.locator(".tenant-row", has_text="Loja do Navegador")
+    await expect(row).to_be_visible()
+    await expect(page.locator(".tenant-row", has_text=f"Outra Loja {tag}")).to_have_count(0)
+    await expect(row).to_contain_text(DISPLAY)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the chooser scrolls sideways on a phone"
+    await shot(page, "operator-tenants")
+
+    await row.get_by_role("button", name="Abrir as conversas de Loja do Navegador").click()
+    await page.wait_for_url(re.compile(r".*/inbox$"))
+    banner = page.locator("#acting-tenant")
+    await expect(banner).to_contain_text("Atuando como Loja do Navegador")
+    await expect(banner.get_by_role("link", name="Trocar de cliente")).to_be_visible()
+    await live(page)  # the stream follows the chosen tenant
+    await page.get_by_role("radio", name="Todas").check()
+    phone = customer()
+    await webhook(
+        env, meta_text(PHONE_ID, DISPLAY, phone, "Tem entrega hoje?", name="Otávio Operação")
+    )
+    item = page.locator(".conv", has_text="Otávio Operação")
+    await expect(item).to_be_visible()  # arrived live, no reload
+    await item.get_by_role("link").click()
+    await expect(page.locator(".thread-head h2")).to_have_text("Otávio Operação")
+    await expect(page.locator(".msg.in", has_text="Tem entrega hoje?")).to_be_visible()
+    await expect(page.get_by_label("Sua resposta")).to_be_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the operator's inbox scrolls sideways on a phone"
+    await shot(page, "operator-thread")
+
+    await banner.get_by_role("link", name="Trocar de cliente").click()
+    await page.wait_for_url(re.compile(r".*/clientes$"))
+    await expect(page.locator(".tenant-row.current")).to_contain_text("Loja do Navegador")
+    assert errors == []

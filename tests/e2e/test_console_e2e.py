@@ -18,10 +18,10 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.e2e.stack import SHORT_SEND_WINDOW, Stack, eventually, meta_text, signed
-from tests.fakes.graph import GraphState, Recorded, make_graph_app
 from tests.fakes.server import ServerThread
 from tests.integration.console_helpers import new_user, sign_in
 from tests.integration.inbox_helpers import Sse, SseReader
+from walocal.graph import GraphState, Recorded, make_graph_app
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from tests.e2e.stack import CORPUS, Stack, eventually, signed
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ from tests.e2e.stack import (
     signed,
     two_tenant_batch,
 )
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 

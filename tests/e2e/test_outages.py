@@ -22,12 +22,12 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import RUN_ID
 from tests.e2e.chaos import dead_letter_counts, proxy_to, via
 from tests.e2e.stack import Stack, meta_text, signed
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
 from tests.fakes.tcp_proxy import TcpProxy
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
 from wacommon.settings import Settings
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 

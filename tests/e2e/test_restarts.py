@@ -36,9 +36,9 @@ from tests.e2e.stack import (
     meta_text,
     signed,
 )
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
 from tests.fakes.tcp_proxy import TcpProxy
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""A fake external calendar speaking the JSON contract of `rag_worker.tools.calendar_http`."""
+"""A fake external calendar speaking the JSON contract of `waai.tools.calendar_http`."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ In tests: `state = GraphAdminState(app_id="1", app_secret="s")`, add a WABA and 
 `state.add_code("CODE", "TOKEN", waba_id)`, then
 `with serve_in_thread(make_graph_admin_app(state)) as srv:` and point the client at
 `srv.url`. `combined_graph_app(state, GraphState())` also serves the send/media fake
-of `tests.fakes.graph` on the same port. Codes are single use, like Meta's.
+of `walocal.graph` on the same port. Codes are single use, like Meta's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.graph import GraphState, make_graph_app
+from walocal.graph import GraphState, make_graph_app
 
 VERTICALS = frozenset(
     {

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from rag_worker.llm.clients import LLMClients
+from waai.llm.clients import LLMClients
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
+from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
 from wacommon.crypto import SecretBox
 from wacommon.events import FakeEventLog
 

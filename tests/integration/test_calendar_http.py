@@ -12,10 +12,10 @@ import asyncpg
 import httpx
 import pytest
 
-from rag_worker.llm.config import AISettings
-from rag_worker.tools.catalog import build_toolbox
-from rag_worker.tools.registry import Toolbox, ToolContext
 from tests.fakes.calendar_server import TZ, FakeCalendar
+from waai.llm.config import AISettings
+from waai.tools.catalog import build_toolbox
+from waai.tools.registry import Toolbox, ToolContext
 from wacommon.crypto import SecretBox
 from wacommon.events import FakeEventLog
 

@@ -12,8 +12,8 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from tests.integration.console_helpers import client_for, console_app, console_settings, new_tenant
-from wacommon.localdev import ensure_env_file, read_env, seed_console_users
 from wacommon.settings import Settings
+from walocal.localdev import ensure_env_file, read_env, seed_console_users
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,6 @@ from sender.clients.meta import MetaGraphClient
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import serve_in_thread
 from tests.integration.console_helpers import new_user
 from tests.integration.inbox_helpers import conversation as inbox_conversation
@@ -30,6 +29,7 @@ from wacommon.human_send import HumanReply, StoredFile, queue_human_reply
 from wacommon.notify import FakeNotifier
 from wacommon.schemas import BurstReady, SendReply
 from wacommon.settings import Settings
+from walocal.graph import GraphState, make_graph_app
 
 
 async def test_bot_handover_alerts_each_owner_once_and_notifies(

@@ -12,17 +12,17 @@ import pytest
 from fastapi import FastAPI
 
 from meta_gateway.admin.knowledge import knowledge_router
-from rag_worker.knowledge.file_search import FileSearchSyncs
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.llm.factory import build_responder
-from rag_worker.llm.gemini_responder import GeminiResponder
-from rag_worker.responder import ResponderInput, ResponderOutput, Tenant, Turn
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_file_search import FakeFileSearch, serve_gemini_with_file_search
 from tests.fakes.gemini_server import FakeGemini
 from tests.integration.llm_helpers import BOX, TZ, Offline, new_tenant
+from waai.knowledge.file_search import FileSearchSyncs
+from waai.knowledge.retrieval import PgRetriever
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.factory import build_responder
+from waai.responders.gemini_responder import GeminiResponder
+from waai.responders.responder import ResponderInput, ResponderOutput, Tenant, Turn
 from wacommon.events import FakeEventLog
 from wacommon.repositories import knowledge as kb
 from wacommon.settings import Settings

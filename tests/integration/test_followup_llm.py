@@ -11,8 +11,6 @@ import pytest
 
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
 from followup.scanner import FollowupScanner
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
 from tests.fakes import openai_server as oa
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.llm_helpers import BOX
@@ -27,6 +25,8 @@ from tests.integration.test_followups import (
     scanner,
     sends,
 )
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
 from wacommon.broker.publisher import FakePublisher
 from wacommon.events import PgEventLog
 from wacommon.reminders import create_reminder

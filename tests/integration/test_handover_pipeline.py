@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from rag_worker.formatting import shape_reply
 from rag_worker.handlers import RagDeps, handle_burst_ready
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant
+from waai.formatting import shape_reply
+from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon import conversation_state as cs
 from wacommon import human_reply
 from wacommon.broker.consumer import Delivery

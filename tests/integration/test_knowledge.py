@@ -7,8 +7,8 @@ from pathlib import Path
 
 import asyncpg
 
-from rag_worker.knowledge.ingest import ingest_document
-from rag_worker.knowledge.retrieval import PgRetriever
+from waai.knowledge.ingest import ingest_document
+from waai.knowledge.retrieval import PgRetriever
 from wacommon.repositories import knowledge
 from wacommon.repositories.clients import create_client
 

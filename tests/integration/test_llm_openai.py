@@ -10,12 +10,6 @@ import asyncpg
 import httpx
 import pytest
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
-from rag_worker.llm.factory import build_responder
-from rag_worker.llm.openai_responder import OpenAIResponder
-from rag_worker.responder import Turn
 from tests.fakes import openai_server as oa
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.llm_helpers import (
@@ -28,6 +22,12 @@ from tests.integration.llm_helpers import (
     new_tenant,
     next_monday,
 )
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.factory import build_responder
+from waai.responders.openai_responder import OpenAIResponder
+from waai.responders.responder import Turn
 from wacommon.event_types import TOOL_USED
 from wacommon.events import FakeEventLog
 

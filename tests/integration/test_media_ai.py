@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag_worker.llm.clients import LLMClients
 from rag_worker.media_ai import (
     MediaUnprocessable,
     describe_image,
@@ -18,6 +17,7 @@ from rag_worker.media_ai import (
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
+from waai.llm.clients import LLMClients
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00fake-jpeg-bytes\xff\xd9"
 

@@ -20,18 +20,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
 from rag_worker.media import MediaProcessor
 from rag_worker.media_ai import POLITE_REPLIES
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from tests.fakes import gemini_server as gm
 from tests.fakes.gemini_server import FakeGemini
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.hostile_pdfs import TRUNCATED_PDF, inflating_pdf
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState, create_app
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
@@ -53,6 +52,7 @@ from wacommon.schemas import (
     utcnow,
 )
 from wacommon.settings import Settings
+from walocal.graph import GraphState, make_graph_app
 
 PHONE_ID, META_TOKEN = "444000444000444", "EAAmediaToken000000000000001"
 UAZ_TOKEN = "uaz-media-token"

@@ -22,7 +22,6 @@ from sender.clients.meta_payloads import (
     list_message,
     reply_buttons,
 )
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread, free_port, serve_in_thread
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import PermanentError, RetryableError
@@ -32,6 +31,7 @@ from wacommon.providers.meta_media import (
     MediaTooLarge,
     download_meta_media,
 )
+from walocal.graph import GraphState, make_graph_app
 
 SEND = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta" / "send"
 VERSION = "v23.0"
@@ -481,7 +481,7 @@ async def test_sandbox_endpoint_lists_sends_after_a_seq(
 def test_standalone_process_accepts_any_token() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.graph", "--port", str(port), "--accept-any-token"],
+        [sys.executable, "-m", "walocal.graph", "--port", str(port), "--accept-any-token"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

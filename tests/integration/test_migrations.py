@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
@@ -10,7 +11,15 @@ import uuid
 import asyncpg
 
 from tests.conftest import PG_BASE
-from wacommon.migrations import apply_migrations, ensure_database, migration_files
+from wacommon.migrations import (
+    apply_migrations,
+    ensure_database,
+    migration_files,
+    pending_migrations,
+    wait_until_current,
+)
+from wacommon.runtime import Runtime
+from wacommon.settings import Settings
 
 
 async def _fresh_db() -> str:
@@ -133,5 +142,68 @@ async def test_existing_shared_numbers_keep_the_routed_instance_and_switch_off_t
                 assert exc.constraint_name == "client_providers_route_unique"
         finally:
             await conn.close()
+    finally:
+        await _drop(dsn)
+
+
+async def test_pending_lists_what_is_missing_and_wait_returns_once_applied() -> None:
+    dsn = await _fresh_db()
+    try:
+        every = [v for v, _ in migration_files()]
+        assert await pending_migrations(dsn) == every
+        # nobody applies them: the wait gives up and says what is missing
+        assert await wait_until_current(dsn, timeout_s=0.3, poll_s=0.1) == every
+        # the Job applies them while pods wait
+        waiter = asyncio.create_task(wait_until_current(dsn, timeout_s=120, poll_s=0.1))
+        await apply_migrations(dsn)
+        assert await waiter == []
+        assert await pending_migrations(dsn) == []
+    finally:
+        await _drop(dsn)
+
+
+async def test_wait_flag_exits_1_while_pending_and_0_when_current() -> None:
+    dsn = await _fresh_db()
+    env = {**os.environ, "DATABASE_URL": dsn, "WA_ENV": "test"}
+
+    async def wait_cli() -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wacommon.migrations",
+            "--wait",
+            "0",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        return proc.returncode or 0, (out + err).decode()
+
+    try:
+        code, text = await wait_cli()
+        assert code == 1 and migration_files()[0][0] in text
+        await apply_migrations(dsn)
+        code, text = await wait_cli()
+        assert code == 0 and "schema is current" in text
+    finally:
+        await _drop(dsn)
+
+
+async def test_services_skip_migrating_when_the_deployment_runs_a_job(
+    settings: Settings,
+) -> None:
+    dsn = await _fresh_db()
+    try:
+        job_managed = settings.model_copy(update={"database_url": dsn, "migrate_on_start": False})
+        async with Runtime(job_managed, broker=False):
+            pass
+        assert await pending_migrations(dsn) == [v for v, _ in migration_files()]
+        # the local default is unchanged: a service starting on its own migrates
+        local = settings.model_copy(update={"database_url": dsn})
+        assert local.migrate_on_start is True
+        async with Runtime(local, broker=False):
+            pass
+        assert await pending_migrations(dsn) == []
     finally:
         await _drop(dsn)

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from rag_worker.llm.config import AISettings
-from rag_worker.tools.netguard import tool_http_client
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import serve_in_thread
+from waai.llm.config import AISettings
+from waai.tools.guarded_http import tool_http_client
 from wacommon.netguard import AddressBlocked, PublicOnlyBackend, is_public, public_only_client
 from wacommon.providers.meta_media import MediaDownloadFailed, download_meta_media
+from walocal.graph import GraphState, make_graph_app
 
 SEEN: list[str] = []
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from rag_worker.knowledge.ingest import ingest_document
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.responder import ResponderInput, Tenant, Turn
-from rag_worker.responders.offline import HANDOVER_ASKED, HANDOVER_NO_ANSWER, OfflineResponder
+from waai.knowledge.ingest import ingest_document
+from waai.knowledge.retrieval import PgRetriever
+from waai.responders.offline import HANDOVER_ASKED, HANDOVER_NO_ANSWER, OfflineResponder
+from waai.responders.responder import ResponderInput, Tenant, Turn
 from wacommon.repositories.clients import create_client
 
 KB = Path(__file__).resolve().parent.parent / "data" / "kb"

@@ -10,14 +10,14 @@ import asyncpg
 import httpx
 import pytest
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
-from rag_worker.llm.factory import build_responder
-from rag_worker.responder import ResponderInput, ResponderOutput, Tenant, Turn
-from rag_worker.tools.catalog import build_toolbox
 from tests.fakes import openai_server as oa
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.llm_helpers import BOX, TZ, Offline, StaticRetriever, new_tenant
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.factory import build_responder
+from waai.responders.responder import ResponderInput, ResponderOutput, Tenant, Turn
+from waai.tools.catalog import build_toolbox
 from wacommon.events import FakeEventLog
 from wacommon.repositories import conversations as conv_repo
 from wacommon.schemas import Contact

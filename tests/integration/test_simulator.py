@@ -11,12 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from meta_gateway.admin.simulator import simulator_router
-from rag_worker.knowledge.ingest import ingest_document
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.config import AISettings
-from rag_worker.responder import Responder, ResponderInput, ResponderOutput, Tenant
-from rag_worker.responders.offline import HANDOVER_NO_ANSWER, OfflineResponder
 from tests.conftest import TEST_ENCRYPTION_KEY
+from waai.knowledge.ingest import ingest_document
+from waai.knowledge.retrieval import PgRetriever
+from waai.llm.config import AISettings
+from waai.responders.offline import HANDOVER_NO_ANSWER, OfflineResponder
+from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon.crypto import SecretBox
 from wacommon.repositories import clients as clients_repo
 from wacommon.settings import Settings

@@ -16,11 +16,11 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from rag_worker.llm.config import AISettings
-from rag_worker.tools.catalog import build_toolbox
-from rag_worker.tools.registry import Toolbox, ToolContext
 from tests.fakes.server import serve_in_thread
 from tests.fakes.viacep_server import FakeViaCep
+from waai.llm.config import AISettings
+from waai.tools.catalog import build_toolbox
+from waai.tools.registry import Toolbox, ToolContext
 from wacommon.crypto import SecretBox
 from wacommon.event_types import TOOL_USED
 from wacommon.events import FakeEventLog, PgEventLog

@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from meta_gateway.admin.knowledge import knowledge_router
-from rag_worker.knowledge.extract import DocumentLimits, DocumentUnreadable
-from rag_worker.knowledge.file_search import FileSearchSyncs
-from rag_worker.knowledge.ingest import ingest_document
-from rag_worker.llm.config import AISettings
-from rag_worker.pdf_text import read_pdf
 from tests.fakes.hostile_pdfs import inflating_pdf, many_pages_pdf, text_pdf
+from waai.knowledge.extract import DocumentLimits, DocumentUnreadable
+from waai.knowledge.file_search import FileSearchSyncs
+from waai.knowledge.ingest import ingest_document
+from waai.knowledge.pdf_text import read_pdf
+from waai.llm.config import AISettings
 from wacommon.crypto import SecretBox
 from wacommon.http import service_app
 from wacommon.repositories.clients import create_client

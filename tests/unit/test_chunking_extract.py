@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag_worker.knowledge.chunking import chunk_sections, split_long
-from rag_worker.knowledge.extract import (
+from waai.knowledge.chunking import chunk_sections, split_long
+from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
     Section,
@@ -18,7 +18,7 @@ from rag_worker.knowledge.extract import (
     markdown_sections,
     source_kind,
 )
-from rag_worker.responders.offline import qa_answer
+from waai.responders.offline import qa_answer
 from wacommon.repositories.knowledge_text import query_terms, unaccent, words
 
 KB = Path(__file__).resolve().parent.parent / "data" / "kb"

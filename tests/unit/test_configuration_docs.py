@@ -9,7 +9,7 @@ import pytest
 from console.settings import ConsoleSettings
 from followup.settings import FollowupSettings
 from metrics.settings import MetricsSettings
-from rag_worker.llm.config import AISettings
+from waai.llm.config import AISettings
 from wacommon.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

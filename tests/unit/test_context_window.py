@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rag_worker.context_window import HISTORY_HOURS, HISTORY_MESSAGES, overdue, window
+from waai.context_window import HISTORY_HOURS, HISTORY_MESSAGES, overdue, window
 from wacommon.schemas import utcnow
 
 

@@ -1,4 +1,7 @@
-"""Deployment files, checked statically (no Docker engine or cluster here)."""
+"""Deployment files, checked statically (no Docker engine or cluster here).
+
+The Kubernetes manifests have their own tests: tests/deploy/test_k8s_manifests.py.
+"""
 
 from __future__ import annotations
 
@@ -46,28 +49,17 @@ def test_compose_defines_every_service_with_its_port_and_a_healthcheck() -> None
         assert set(svc["environment"]) <= SETTINGS_VARS
 
 
-def test_kubernetes_manifests_have_a_deployment_and_service_per_service() -> None:
-    docs = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "wa-assistant.yaml").read_text()) if d]
-    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
-    assert ("ConfigMap", "wa-config") in kinds and ("Secret", "wa-secrets") in kinds
-    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
-    secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
-    known = SETTINGS_VARS | {"OPENAI_API_KEY", "GEMINI_API_KEY"}
-    assert set(config) <= known and set(secret) <= known
-    for name in SERVICES:
-        port = SERVICE_PORTS[name]
-        assert ("Deployment", name) in kinds and ("Service", name) in kinds
-        dep = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
-        container = dep["spec"]["template"]["spec"]["containers"][0]
-        assert container["command"] == ["python", "-m", module_of(name)]
-        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
-        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
-        env = {e["name"]: e["value"] for e in container["env"]}
-        assert env == {"SERVICE_NAME": name, "HTTP_PORT": str(port)}
-        svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == name)
-        assert svc["spec"]["ports"][0]["targetPort"] == port
-
-
 def test_image_installs_the_locked_dependencies() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "requirements.lock" in text and "COPY libs" in text and "COPY services" in text
+
+
+def test_image_runs_as_the_user_the_kubernetes_pods_ask_for() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    for name in SERVICES:
+        docs = yaml.safe_load_all((DEPLOY / "k8s" / "base" / f"{name}.yaml").read_text())
+        workload = next(d for d in docs if d["kind"] in ("Deployment", "StatefulSet"))
+        context = workload["spec"]["template"]["spec"]["securityContext"]
+        uid, gid = context["runAsUser"], context["runAsGroup"]
+        assert f"USER {uid}:{gid}" in text, name
+        assert f"--uid {uid}" in text and f"--gid {gid}" in text, name

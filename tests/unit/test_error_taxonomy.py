@@ -79,3 +79,26 @@ def test_a_wrapped_outage_is_still_an_outage() -> None:
     assert suspected_dependencies(wrapped) == {REDIS}
     during = raised_from(ValueError("while recording"), asyncpg.InterfaceError("closed"))
     assert suspected_dependencies(during) == {DATABASE}
+
+
+def test_a_context_raised_away_with_from_none_is_not_an_outage() -> None:
+    # a parser child's own timeout, re-raised as "unreadable file" with `from None`
+    class Unreadable(Exception):
+        pass
+
+    try:
+        try:
+            raise TimeoutError("child took too long")
+        except TimeoutError:
+            raise Unreadable("timeout") from None
+    except Unreadable as exc:
+        hidden = exc
+    assert suspected_dependencies(hidden) == frozenset()
+    try:
+        try:
+            raise TimeoutError("link")
+        except TimeoutError as exc:
+            raise Unreadable("kept") from exc
+    except Unreadable as exc:
+        kept = exc
+    assert suspected_dependencies(kept) != frozenset()

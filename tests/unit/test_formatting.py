@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag_worker.formatting import copyable, shape_reply, split_bubbles, to_whatsapp
+from waai.formatting import copyable, shape_reply, split_bubbles, to_whatsapp
 
 
 def test_markdown_bold_italic_strike_become_whatsapp_marks() -> None:

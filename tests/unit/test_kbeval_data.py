@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rag_worker.knowledge.ingest import prepare_chunks
+from waai.knowledge.ingest import prepare_chunks
 
 KBEVAL = Path(__file__).resolve().parent.parent / "data" / "kbeval"
 BASES = sorted(p for p in KBEVAL.iterdir() if p.is_dir())

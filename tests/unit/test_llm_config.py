@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rag_worker.llm.config import AISettings, LLMConfigInvalid, ai_settings_from_env, llm_config
-from rag_worker.llm.prompt import system_prompt
-from rag_worker.responder import Tenant
-from rag_worker.tools.registry import ToolSpec
+from waai.llm.config import AISettings, LLMConfigInvalid, ai_settings_from_env, llm_config
+from waai.llm.prompt import system_prompt
+from waai.responders.responder import Tenant
+from waai.tools.registry import ToolSpec
 from wacommon.crypto import SecretBox
 
 BOX = SecretBox("unit-key")

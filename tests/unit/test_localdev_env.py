@@ -10,9 +10,9 @@ import pytest
 
 from tests.unit.test_crypto import old_format
 from wacommon.crypto import box_from_settings, is_fernet_key
-from wacommon.localdev import ensure_env_file
 from wacommon.settings import Settings
 from wacommon.startup_checks import check_secrets
+from walocal.localdev import ensure_env_file
 
 
 def settings_from(path: Path) -> Settings:

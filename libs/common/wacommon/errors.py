@@ -82,7 +82,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if any(cur is s for s in seen):
             continue
         seen.append(cur)
-        todo += [e for e in (cur.__cause__, cur.__context__) if e is not None]
+        # `raise X from None` declares the context beside the point (a parser's own timeout
+        # wrapped as "unreadable file"): following it would take the file for an outage
+        context = None if cur.__suppress_context__ else cur.__context__
+        todo += [e for e in (cur.__cause__, context) if e is not None]
         if isinstance(cur, BaseExceptionGroup):
             todo += list(cur.exceptions)
     return seen

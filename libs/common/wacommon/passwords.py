@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+from collections.abc import Callable
 from functools import cache
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,6 +20,19 @@ MIN_LENGTH = 10
 MAX_LENGTH = 256  # argon2 takes anything; a cap keeps a huge body from costing more CPU
 
 _hasher = PasswordHasher()
+
+# argon2id holds its memory cost (64 MiB by default) for the whole hash: without a bound, a burst
+# of sign-ins grows the process by 64 MiB per concurrent attempt (up to the thread pool's 32),
+# past any sane memory limit. At most this many run at once; the rest wait their turn.
+MAX_CONCURRENT_HASHES = 2
+_hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+
+T = TypeVar("T")
+
+
+def _one_at_a_slot(fn: Callable[..., T], *args: str | None) -> T:
+    with _hash_slots:
+        return fn(*args)
 
 
 @cache
@@ -30,7 +46,7 @@ def hash_password_sync(password: str) -> str:
 
 
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.to_thread(_one_at_a_slot, _hasher.hash, password)
 
 
 def _verify(stored: str | None, password: str) -> bool:
@@ -42,7 +58,7 @@ def _verify(stored: str | None, password: str) -> bool:
 
 async def verify_password(stored: str | None, password: str) -> bool:
     """True when `password` matches `stored`; with `stored=None` a dummy hash is checked (False)."""
-    return await asyncio.to_thread(_verify, stored, password)
+    return await asyncio.to_thread(_one_at_a_slot, _verify, stored, password)
 
 
 def needs_rehash(stored: str) -> bool:

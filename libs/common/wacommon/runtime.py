@@ -58,7 +58,7 @@ class Runtime:
 
     async def __aenter__(self) -> Runtime:
         s = self.settings
-        if self._migrate:
+        if self._migrate and s.migrate_on_start:
             await _retry(lambda: ensure_database(s.database_url), "db_create")
             await apply_migrations(s.database_url)
         self.pool = await create_pool(s)

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     broker_prefix: str = ""
     redis_prefix: str = "wa:"
 
+    # apply pending migrations when a service starts (local and compose); Kubernetes sets it
+    # false and runs them once in a Job before the rollout (`wa-migrate`)
+    migrate_on_start: bool = True
+
     db_pool_min: int = 1
     db_pool_max: int = 10
     prefetch: int = 50

@@ -9,6 +9,7 @@ from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
+from console.operator_api import operator_router
 from console.pages import pages_router
 from console.stream.routes import stream_router
 from console.users_api import users_router
@@ -20,10 +21,13 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app = service_app(deps.runtime, "console")
     app.state.deps = deps
     install_outage_handlers(app)
+    # the inbox first: routes are matched in order, and its reads are the busiest requests
+    # (no other router's paths overlap it)
+    app.include_router(inbox_router())
     app.include_router(auth_router())
     app.include_router(users_router())
     app.include_router(account_router())
-    app.include_router(inbox_router())
+    app.include_router(operator_router())
     app.include_router(stream_router())
     app.include_router(pages_router())
     return app

@@ -9,9 +9,9 @@ import openai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import LLMConfig
-from rag_worker.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.clients import LLMClients
+from waai.llm.config import LLMConfig
+from waai.llm.errors import LLMRejected, LLMUnavailable
 
 _RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
 

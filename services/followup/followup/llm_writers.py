@@ -28,11 +28,11 @@ from followup.writers import (
     ReminderDecision,
     ReminderRequest,
 )
-from rag_worker.formatting import to_whatsapp
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings, LLMConfig, llm_config
-from rag_worker.llm.errors import LLMRejected
-from rag_worker.tools.calendar import WEEKDAYS_PT, zone
+from waai.formatting import to_whatsapp
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings, LLMConfig, llm_config
+from waai.llm.errors import LLMRejected
+from waai.tools.calendar import WEEKDAYS_PT, zone
 from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
 from wacommon.events import EventLog

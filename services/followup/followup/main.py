@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
 from followup.scanner import bootstrap
 from followup.settings import FollowupSettings
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import ai_settings_from_env
+from waai.llm.clients import LLMClients
+from waai.llm.config import ai_settings_from_env
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime

@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from rag_worker.responder import Turn, turn_from_row
+from waai.responders.responder import Turn, turn_from_row
 
 
 @dataclass(frozen=True)

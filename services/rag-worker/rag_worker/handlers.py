@@ -12,9 +12,9 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from rag_worker import context_window
 from rag_worker.burst_media import MediaProcessor, burst_turn, polite_only, process_media_rows
-from rag_worker.responder import (
+from waai import context_window
+from waai.responders.responder import (
     Responder,
     ResponderInput,
     ResponderOutput,

@@ -8,14 +8,9 @@ import httpx
 from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import ai_settings_from_env
-from rag_worker.llm.factory import build_responder
 from rag_worker.media import MediaProcessor
-from rag_worker.responder import Responder, Tenant
-from rag_worker.responders.offline import OfflineResponder
-from rag_worker.tools.netguard import tool_http_client
+from waai.llm.config import ai_settings_from_env
+from waai.wiring import open_ai_wiring
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
@@ -32,38 +27,27 @@ def build_app(rt: Runtime) -> FastAPI:
 
 async def run(settings: Settings) -> None:
     ai = ai_settings_from_env(os.environ)
-    # tools and provider media links reach URLs others control: public addresses only,
-    # checked at connect time (wacommon.netguard)
     async with (
         Runtime(settings) as rt,
         httpx.AsyncClient(timeout=30.0) as http,
-        tool_http_client(ai) as tool_http,
+        open_ai_wiring(ai, pool=rt.pool, events=rt.events, decrypt=rt.secrets.decrypt) as wiring,
     ):
-        clients = LLMClients(timeout_s=ai.llm_timeout_s)
-        retriever = PgRetriever(rt.pool)
-        offline = OfflineResponder(retriever)
-
-        def responder_for(tenant: Tenant) -> Responder:
-            return build_responder(
-                tenant,
-                settings=ai,
-                retriever=retriever,
-                pool=rt.pool,
-                http=tool_http,
-                events=rt.events,
-                decrypt=rt.secrets.decrypt,
-                clients=clients,
-                offline=offline,
-            )
-
         deps = RagDeps(
             rt.pool,
             rt.publisher,
             rt.events,
             rt.secrets,
-            responder_for,
+            wiring.responder_for,
+            # provider media links reach URLs others control: the same guarded client
             process_media=MediaProcessor(
-                rt.pool, http, settings, ai, clients, rt.secrets, rt.events, links=tool_http
+                rt.pool,
+                http,
+                settings,
+                ai,
+                wiring.clients,
+                rt.secrets,
+                rt.events,
+                links=wiring.tool_http,
             ),
             notifier=rt.notifier,
         )
@@ -73,10 +57,7 @@ async def run(settings: Settings) -> None:
 
         consumer = rt.work_consumers(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
         await consumer.start()
-        try:
-            await serve(build_app(rt), settings, on_stop=[consumer.stop])
-        finally:
-            await clients.aclose()
+        await serve(build_app(rt), settings, on_stop=[consumer.stop])
 
 
 def main() -> None:

@@ -15,8 +15,6 @@ import httpx
 import structlog
 
 from rag_worker.burst_media import MediaText
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings
 from rag_worker.media_ai import (
     MediaKind,
     MediaUnprocessable,
@@ -24,6 +22,8 @@ from rag_worker.media_ai import (
     extract_pdf_text,
     transcribe_audio,
 )
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
 from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError, RetryableError

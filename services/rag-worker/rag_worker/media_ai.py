@@ -14,7 +14,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from openai import AsyncOpenAI
 
-from rag_worker.pdf_text import read_pdf
+from waai.knowledge.pdf_text import read_pdf
 from wacommon.sandbox import ParseFailed, ParseLimits
 
 log = structlog.get_logger(__name__)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from importlib import resources
 
 import asyncpg
@@ -57,6 +58,38 @@ async def apply_migrations(dsn: str) -> list[str]:
     return applied
 
 
+async def pending_migrations(dsn: str) -> list[str]:
+    """Packaged versions the database has not applied yet (all of them on an empty database)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            done: set[str] = set()
+        else:
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    finally:
+        await conn.close()
+    return [version for version, _ in migration_files() if version not in done]
+
+
+async def wait_until_current(dsn: str, timeout_s: float, poll_s: float = 2.0) -> list[str]:
+    """Wait for another process (the deployment's migrations Job) to apply this code's schema.
+
+    Returns what is still pending when `timeout_s` runs out (empty: the schema is current).
+    An unreachable database counts as pending: pods wait for it like for the Job.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            pending = await pending_migrations(dsn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            pending = [f"database unreachable: {type(exc).__name__}"]
+        if not pending or loop.time() >= deadline:
+            return pending
+        log.info("migrations_pending", pending=pending[:5])
+        await asyncio.sleep(poll_s)
+
+
 async def ensure_database(dsn: str) -> bool:
     """Create the database named in `dsn` if it does not exist; True when created."""
     base, _, name = dsn.rpartition("/")
@@ -79,6 +112,13 @@ def main() -> None:
     """`wa-migrate`: create the database if missing and apply migrations."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--create-db", action="store_true", help="create the database first")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="apply nothing: wait until another process has applied every migration of this "
+        "code (exit 1 if still pending after SECONDS); Kubernetes init containers use it",
+    )
     args = parser.parse_args()
     settings = Settings()
     from wacommon.logging import configure_logging
@@ -86,6 +126,13 @@ def main() -> None:
     configure_logging(settings)
 
     async def run() -> None:
+        if args.wait is not None:
+            pending = await wait_until_current(settings.database_url, args.wait)
+            if pending:
+                print(f"migrations still pending: {', '.join(pending)}", file=sys.stderr)
+                raise SystemExit(1)
+            print("migrations: schema is current")
+            return
         if args.create_db and await ensure_database(settings.database_url):
             log.info("database_created")
         versions = await apply_migrations(settings.database_url)

@@ -54,10 +54,31 @@ class CurrentUser:
 
 
 @dataclass(frozen=True, slots=True)
+class ActingTenant:
+    """The tenant an operator chose to work in (kept in their session, shown in a banner)."""
+
+    id: UUID
+    name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": str(self.id), "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ActingTenant | None:
+        if not data:
+            return None
+        return cls(id=UUID(str(data["id"])), name=str(data["name"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
-    """A server-side session: `id` is the cookie value, `csrf_token` goes in pages and headers."""
+    """A server-side session: `id` is the cookie value, `csrf_token` goes in pages and headers.
+
+    `acting` is set for operators only, once they pick a tenant in the chooser (`/clientes`).
+    """
 
     id: str
     user: CurrentUser
     csrf_token: str
     created_at: float
+    acting: ActingTenant | None = None

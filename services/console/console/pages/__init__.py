@@ -9,6 +9,7 @@ from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
 from console.pages.inbox import inbox_router
 from console.pages.team import team_router
+from console.pages.tenants import tenants_router
 
 
 def pages_router() -> APIRouter:
@@ -20,6 +21,7 @@ def pages_router() -> APIRouter:
         inbox_router(),
         team_router(),
         account_router(),
+        tenants_router(),
     ):
         router.include_router(sub)
     return router

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.auth.models import CurrentUser
+from console.auth.models import ActingTenant, CurrentUser, Session
 from console.deps import ConsoleDeps
 from console.pages.render import PAGE_HEADERS, render, translator_for
 from wacommon.repositories import users as users_repo
@@ -48,6 +48,30 @@ async def viewer(deps: ConsoleDeps, user: CurrentUser | None) -> Viewer | None:
     return Viewer(user, row)
 
 
+def acting_tenant(request: Request) -> ActingTenant | None:
+    """The tenant an operator chose in this session (read by `optional_session`)."""
+    session: Session | None = getattr(request.state, "session", None)
+    return session.acting if session is not None else None
+
+
+def needs_tenant_choice(request: Request, user: CurrentUser) -> bool:
+    """An operator who has not chosen a tenant (nor named one): the page sends them to
+    the chooser instead of answering 404."""
+    return (
+        user.role == "operator"
+        and not request.query_params.get("tenant_id")
+        and acting_tenant(request) is None
+    )
+
+
+def to_chooser(request: Request) -> Response:
+    """303 to the tenant chooser; an htmx fragment request gets `HX-Redirect` instead (htmx
+    would swap a followed redirect's whole page into the fragment's slot)."""
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=200, headers={**PAGE_HEADERS, "HX-Redirect": "/clientes"})
+    return redirect("/clientes")
+
+
 def error_page(request: Request, who: Viewer | None, status_code: int) -> HTMLResponse:
     """The 403 / 404 page, in the reader's language."""
     user = who.user if who else None
@@ -82,11 +106,14 @@ async def page_tenant(request: Request, deps: ConsoleDeps, user: CurrentUser) ->
     """The tenant a page shows, as `tenant_scope` decides it for the API; None means 404.
 
     Owners and agents: their own (another `tenant_id` is 404). Operators: the `tenant_id`
-    query parameter, which must name an existing tenant.
+    query parameter, else the tenant chosen in the session; it must exist.
     """
     raw = request.query_params.get("tenant_id")
     if user.tenant_id is not None:
         return user.tenant_id if raw in (None, "", str(user.tenant_id)) else None
+    if not raw:
+        acting = acting_tenant(request)
+        raw = str(acting.id) if acting else None
     try:
         tenant = UUID(raw or "")
     except ValueError:

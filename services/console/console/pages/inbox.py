@@ -18,7 +18,15 @@ from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.pages.api_client import ApiAnswer, api_get
-from console.pages.common import Viewer, error_page, page_tenant, to_login, viewer
+from console.pages.common import (
+    Viewer,
+    error_page,
+    needs_tenant_choice,
+    page_tenant,
+    to_chooser,
+    to_login,
+    viewer,
+)
 from console.pages.render import is_htmx, render
 from console.pages.views import conversation_view, message_view, template_view
 from wacommon.repositories import users as users_repo
@@ -78,6 +86,8 @@ def inbox_router() -> APIRouter:
         who = await viewer(deps, user)
         if who is None:
             return _unauthorized(request)
+        if needs_tenant_choice(request, who.user):
+            return to_chooser(request)
         state, q = _list_args(request)
         fragment = request.query_params.get("fragment") if is_htmx(request) else None
         cursor = request.query_params.get("cursor") if fragment == "more" else None
@@ -109,6 +119,8 @@ def inbox_router() -> APIRouter:
         who = await viewer(deps, user)
         if who is None:
             return _unauthorized(request)
+        if needs_tenant_choice(request, who.user):
+            return to_chooser(request)
         try:
             cid = str(UUID(conversation_id))
         except ValueError:

@@ -102,6 +102,8 @@ def render(
         "lang": t.html_lang,
         "user": user,
         "csrf_token": session.csrf_token if session is not None and user is not None else "",
+        # the tenant an operator works in: the banner on every page names it
+        "acting": session.acting if session is not None and user is not None else None,
         "js_strings": t.js_strings(),
         "nav": "",
         "sound_on": sound_on,

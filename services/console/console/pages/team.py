@@ -10,7 +10,14 @@ from fastapi.responses import Response
 from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
-from console.pages.common import error_page, page_tenant, to_login, viewer
+from console.pages.common import (
+    error_page,
+    needs_tenant_choice,
+    page_tenant,
+    to_chooser,
+    to_login,
+    viewer,
+)
 from console.pages.render import render
 from wacommon.repositories import users as users_repo
 
@@ -50,6 +57,8 @@ def team_router() -> APIRouter:
             return to_login(request)
         if who.user.role == "agent":
             return error_page(request, who, 403)
+        if needs_tenant_choice(request, who.user):
+            return to_chooser(request)
         tenant = await page_tenant(request, deps, who.user)
         if tenant is None:
             return error_page(request, who, 404)

@@ -12,14 +12,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
-from rag_worker.knowledge.extract import (
+from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
     document_limits,
 )
-from rag_worker.knowledge.file_search import FileSearchSyncs
-from rag_worker.knowledge.ingest import ingest_document
-from rag_worker.llm.config import ai_settings_from_env
+from waai.knowledge.file_search import FileSearchSyncs
+from waai.knowledge.ingest import ingest_document
+from waai.llm.config import ai_settings_from_env
 from wacommon.api_types import NUL_FREE, NulFreeStr
 from wacommon.crypto import box_from_settings
 from wacommon.http_errors import invalid, invalid_model

@@ -14,25 +14,20 @@ from datetime import timedelta
 from typing import Annotated, Any, cast
 
 import asyncpg
-import httpx
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
-from rag_worker import context_window
-from rag_worker.knowledge.retrieval import PgRetriever
-from rag_worker.llm.clients import LLMClients
-from rag_worker.llm.config import AISettings, ai_settings_from_env
-from rag_worker.llm.factory import build_responder
-from rag_worker.responder import (
+from waai import context_window
+from waai.llm.config import AISettings, ai_settings_from_env
+from waai.responders.responder import (
     Responder,
     ResponderInput,
     ResponderOutput,
     Tenant,
     turn_from_row,
 )
-from rag_worker.responders.offline import OfflineResponder
-from rag_worker.tools.netguard import tool_http_client
+from waai.wiring import open_ai_wiring
 from wacommon.api_types import NUL_FREE
 from wacommon.crypto import SecretBox
 from wacommon.events import NullEventLog
@@ -83,7 +78,6 @@ def simulator_router(
     *,
     ai: AISettings | None = None,
     responder_for: Callable[[Tenant], Responder] | None = None,
-    tool_http: Callable[[AISettings], httpx.AsyncClient] = tool_http_client,
 ) -> APIRouter:
     """`POST /admin/clients/{id}/simulate`: the tenant's responder on a sandbox conversation."""
     router = APIRouter(
@@ -93,32 +87,17 @@ def simulator_router(
         responses=ADMIN_RESPONSES,
     )
     ai_settings = ai or ai_settings_from_env(os.environ)
-    retriever = PgRetriever(pool)
-    offline = OfflineResponder(retriever)
     events = NullEventLog()
 
     async def respond(tenant: Tenant, inp: ResponderInput) -> ResponderOutput:
         if responder_for is not None:
             return await responder_for(tenant).respond(inp)
-        # clients live for one call: the simulator is rare, and nothing outlives the request
-        clients = LLMClients(timeout_s=ai_settings.llm_timeout_s)
-        try:
-            # the worker's guarded client: the simulator runs the same tenant-defined tools
-            async with tool_http(ai_settings) as http:
-                responder = build_responder(
-                    tenant,
-                    settings=ai_settings,
-                    retriever=retriever,
-                    pool=pool,
-                    http=http,
-                    events=events,
-                    decrypt=box.decrypt,
-                    clients=clients,
-                    offline=offline,
-                )
-                return await responder.respond(inp)
-        finally:
-            await clients.aclose()
+        # the worker's wiring (guarded tool client included), opened for one call: the
+        # simulator is rare, and nothing outlives the request
+        async with open_ai_wiring(
+            ai_settings, pool=pool, events=events, decrypt=box.decrypt
+        ) as wiring:
+            return await wiring.responder_for(tenant).respond(inp)
 
     @router.post("/clients/{client_id}/simulate", response_model=SimulateOut)
     async def simulate(client_id: str, body: SimulateIn) -> SimulateOut:

@@ -1,0 +1,344 @@
+"""Text out of uploaded documents (txt, md, pdf, csv of question/answer rows, html), as sections."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from waai.knowledge.pdf_text import read_pdf
+from wacommon.repositories.knowledge import SourceKind
+from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits
+from wacommon.settings import Settings
+from wacommon.textclean import clean_text
+
+_KINDS: dict[str, SourceKind] = {
+    ".txt": "txt",
+    ".text": "txt",
+    ".md": "md",
+    ".markdown": "md",
+    ".pdf": "pdf",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+}
+_CONTENT_TYPES: dict[str, SourceKind] = {
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "text/html": "html",
+}
+_QA_HEADERS = {"pergunta", "perguntas", "question", "questao", "q", "p"}
+_END_OF_SENTENCE = (".", "!", "?", ";", ":", ",")
+
+
+class DocumentNotSupported(ValueError):
+    """The file is not one of the supported kinds (txt, md, pdf, csv, html)."""
+
+
+class DocumentUnreadable(ValueError):
+    """The file claims a supported kind but its content cannot be read."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """Text under one heading; an atomic section (a Q/A row) is never merged with others."""
+
+    heading: str
+    text: str
+    atomic: bool = False
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """A document's kind, content hash (sha256 of the bytes) and sections."""
+
+    name: str
+    kind: SourceKind
+    content_hash: str
+    sections: list[Section]
+
+
+def source_kind(name: str, content_type: str | None = None) -> SourceKind:
+    """The kind of a file from its extension, else its content type; no extension means txt."""
+    lowered = name.lower()
+    for ext, kind in _KINDS.items():
+        if lowered.endswith(ext):
+            return kind
+    if content_type:
+        kind_by_type = _CONTENT_TYPES.get(content_type.split(";")[0].strip().lower())
+        if kind_by_type:
+            return kind_by_type
+    if "." not in lowered.rsplit("/", 1)[-1]:
+        return "txt"
+    raise DocumentNotSupported(name)
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    """Caps of one document: the parse bounds, and pages and characters kept (else refused)."""
+
+    parse: ParseLimits = field(default_factory=ParseLimits)
+    max_pages: int = 2000
+    max_chars: int = 5_000_000
+
+
+def document_limits(settings: Settings) -> DocumentLimits:
+    """KNOWLEDGE_MAX_PAGES, KNOWLEDGE_MAX_CHARS and the PARSE_* bounds."""
+    return DocumentLimits(
+        parse=parse_limits(settings),
+        max_pages=settings.knowledge_max_pages,
+        max_chars=settings.knowledge_max_chars,
+    )
+
+
+async def extract(
+    name: str,
+    data: bytes,
+    kind: SourceKind | None = None,
+    *,
+    limits: DocumentLimits | None = None,
+) -> ExtractedDocument:
+    """Read `data` as a `kind` document (guessed from `name` when not given).
+
+    PDFs are read in a bounded child process; text kinds in-process. Whatever fails
+    is `DocumentUnreadable` (a 422 for the admin API, a skipped file for the CLI).
+    """
+    kind = kind or source_kind(name)
+    limits = limits or DocumentLimits()
+    if kind == "pdf":
+        sections = await _pdf_document(data, limits)
+    else:
+        try:
+            sections = {
+                "txt": lambda: _plain_sections(decode_text(data)),
+                "md": lambda: markdown_sections(decode_text(data)),
+                "csv": lambda: csv_sections(decode_text(data)),
+                "html": lambda: html_sections(decode_text(data)),
+            }[kind]()
+        except Exception as exc:  # a parser's failure on this file is the file's problem
+            raise DocumentUnreadable(f"{kind}: {type(exc).__name__}: {exc}"[:300]) from exc
+    sections = [Section(clean_text(s.heading), clean_text(s.text), s.atomic) for s in sections]
+    if sum(len(s.text) for s in sections) > limits.max_chars:
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+    digest = hashlib.sha256(data).hexdigest()
+    # PostgreSQL text cannot hold NUL, which binary-ish files and PDFs carry as noise
+    sections = [
+        Section(s.heading.replace("\x00", ""), s.text.replace("\x00", ""), s.atomic)
+        for s in sections
+    ]
+    return ExtractedDocument(name=name, kind=kind, content_hash=digest, sections=sections)
+
+
+async def _pdf_document(data: bytes, limits: DocumentLimits) -> list[Section]:
+    try:
+        pdf = await read_pdf(
+            data, max_pages=limits.max_pages, max_chars=limits.max_chars + 1, limits=limits.parse
+        )
+    except ParseFailed as exc:
+        raise DocumentUnreadable(f"pdf could not be read ({exc.reason})") from exc
+    if pdf.page_count > limits.max_pages:
+        raise DocumentUnreadable(f"pdf of {pdf.page_count} pages, over {limits.max_pages}")
+    if pdf.truncated:
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+    return pdf_text_sections(pdf.pages)
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252 as Brazilian office files often are."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _is_heading(line: str) -> bool:
+    """A short line without closing punctuation reads as a title."""
+    line = line.strip()
+    return (
+        0 < len(line) <= 70
+        and len(line.split()) <= 8
+        and not line.endswith(_END_OF_SENTENCE)
+        and any(ch.isalpha() for ch in line)
+    )
+
+
+def _plain_sections(text: str) -> list[Section]:
+    sections: list[Section] = []
+    heading = ""
+    paragraphs: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        block = block.strip()
+        if not block:
+            continue
+        if "\n" not in block and _is_heading(block):
+            if paragraphs:
+                sections.append(Section(heading, "\n\n".join(paragraphs)))
+            heading, paragraphs = block, []
+        else:
+            paragraphs.append(block)
+    if paragraphs:
+        sections.append(Section(heading, "\n\n".join(paragraphs)))
+    return sections
+
+
+_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
+
+
+def markdown_sections(text: str) -> list[Section]:
+    """One section per heading; links keep their text, emphasis markers go."""
+    sections: list[Section] = []
+    heading = ""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        match = _MD_HEADING.match(line)
+        if match:
+            body = "\n".join(lines).strip()
+            if body:
+                sections.append(Section(heading, body))
+            heading, lines = _md_inline(match.group(2)), []
+        else:
+            lines.append(_md_inline(line))
+    body = "\n".join(lines).strip()
+    if body:
+        sections.append(Section(heading, body))
+    return sections
+
+
+def _md_inline(line: str) -> str:
+    return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", line)).rstrip()
+
+
+def pdf_text_sections(pages: list[str]) -> list[Section]:
+    """The text of a PDF's pages, wrapped lines joined back into paragraphs."""
+    blocks: list[str] = []
+    current: list[str] = []
+    for line in "\n".join(pages).split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if not current and _is_heading(line):
+            blocks.append(line)
+            continue
+        current.append(line)
+        if line.endswith((".", "!", "?")):
+            blocks.append(" ".join(current))
+            current = []
+    if current:
+        blocks.append(" ".join(current))
+    return _plain_sections("\n\n".join(blocks))
+
+
+def csv_sections(text: str) -> list[Section]:
+    """Rows of question,answer become one atomic section each; a header row is skipped."""
+    sample = text[:4096]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    sections: list[Section] = []
+    for i, row in enumerate(csv.reader(io.StringIO(text), dialect)):
+        cells = [c.strip() for c in row if c.strip()]
+        if not cells or (i == 0 and cells[0].lower() in _QA_HEADERS):
+            continue
+        if len(cells) == 1:
+            sections.append(Section("", cells[0], atomic=True))
+        else:
+            question, answer = cells[0], " ".join(cells[1:])
+            sections.append(
+                Section(question, f"Pergunta: {question}\nResposta: {answer}", atomic=True)
+            )
+    return sections
+
+
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "li",
+    "tr",
+    "br",
+    "section",
+    "article",
+    "table",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+    "blockquote",
+    "pre",
+    "header",
+    "footer",
+    "main",
+    "aside",
+    "nav",
+}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_SKIP = {"script", "style", "head", "template", "noscript", "svg"}
+
+
+class _HtmlText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: list[Section] = []
+        self._heading = ""
+        self._blocks: list[str] = []
+        self._buffer: list[str] = []
+        self._skip = 0
+        self._in_heading = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skip += 1
+        elif tag in _HEADINGS:
+            self._end_block()
+            self._end_section()
+            self._in_heading = True
+        elif tag in _BLOCK_TAGS:
+            self._end_block()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _HEADINGS and self._in_heading:
+            self._heading = " ".join("".join(self._buffer).split())
+            self._buffer = []
+            self._in_heading = False
+        elif tag in _BLOCK_TAGS:
+            self._end_block()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self._buffer.append(data)
+
+    def _end_block(self) -> None:
+        if self._in_heading:
+            return
+        block = " ".join("".join(self._buffer).split())
+        self._buffer = []
+        if block:
+            self._blocks.append(block)
+
+    def _end_section(self) -> None:
+        if self._blocks:
+            self.sections.append(Section(self._heading, "\n\n".join(self._blocks)))
+        self._blocks = []
+
+    def close(self) -> None:
+        super().close()
+        self._end_block()
+        self._end_section()
+
+
+def html_sections(text: str) -> list[Section]:
+    """Visible text, one section per h1-h6 heading; scripts and styles dropped."""
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.close()
+    return parser.sections

@@ -1,0 +1,217 @@
+"""Tool registry: specs the model sees, per-tenant enablement, and a never-raising executor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+
+from waai.llm.config import AISettings
+from wacommon.event_types import TOOL_USED
+from wacommon.events import EventLog
+
+log = structlog.get_logger(__name__)
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the model sees it: name, description and JSON-schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass
+class ToolOutcome:
+    """Effects a tool asks the pipeline to apply after the reply (state changes live there)."""
+
+    handover_reason: str | None = None
+    opt_out: bool = False
+
+
+@dataclass
+class ToolContext:
+    """What a tool may use: the tenant, the conversation, and the shared clients."""
+
+    pool: asyncpg.Pool
+    client_id: str
+    conversation_id: str | None
+    contact_key: str
+    contact_name: str | None
+    timezone: str
+    now: datetime
+    http: httpx.AsyncClient
+    events: EventLog
+    settings: AISettings
+    decrypt: Callable[[str], str]
+    correlation_id: str | None = None
+    outcome: ToolOutcome = field(default_factory=ToolOutcome)
+
+
+class ToolFailed(Exception):
+    """A tool could not do what was asked; `code` and the message go back to the model."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A spec bound to the coroutine that runs it (tenant config already closed over)."""
+
+    spec: ToolSpec
+    run: ToolFn
+    instructions: str = ""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """One executed call: what the model gets back (`content`, JSON) and how it went."""
+
+    name: str
+    ok: bool
+    content: str
+    error: str | None = None
+
+
+class Toolbox:
+    """The tools enabled for one tenant."""
+
+    def __init__(self, tools: list[Tool]) -> None:
+        self._tools = {t.spec.name: t for t in tools}
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [t.spec for t in self._tools.values()]
+
+    @property
+    def instructions(self) -> dict[str, str]:
+        return {name: t.instructions for name, t in self._tools.items() if t.instructions}
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    async def execute(
+        self, ctx: ToolContext, name: str, arguments: str | Mapping[str, Any] | None
+    ) -> ToolResult:
+        """Run one call; every failure becomes a result for the model and a `tool_used` event."""
+        try:
+            tool = self._tools.get(name)
+            if tool is None:
+                raise ToolFailed("unknown_tool", f"Tool {name!r} is not available.")
+            args = _parse_args(arguments)
+            _check_args(tool.spec.parameters, args)
+            data = await asyncio.wait_for(tool.run(ctx, args), ctx.settings.tool_timeout_s)
+            result = ToolResult(name, True, _dumps({"ok": True, **data}))
+        except ToolFailed as exc:
+            result = ToolResult(name, False, _error(exc.code, exc.message), exc.code)
+        except TimeoutError:
+            result = ToolResult(
+                name, False, _error("timeout", "The tool took too long."), "timeout"
+            )
+        except Exception as exc:
+            log.warning("tool_crashed", tool=name, error=repr(exc))
+            result = ToolResult(
+                name, False, _error("internal_error", "The tool failed."), "internal_error"
+            )
+        await _record(ctx, result)
+        return result
+
+
+async def _record(ctx: ToolContext, result: ToolResult) -> None:
+    data: dict[str, Any] = {"tool": result.name, "ok": result.ok}
+    if result.error:
+        data["error"] = result.error
+    try:
+        await ctx.events.append(
+            ctx.client_id,
+            TOOL_USED,
+            data,
+            conversation_id=ctx.conversation_id,
+            correlation_id=ctx.correlation_id,
+        )
+    except Exception as exc:
+        log.warning("tool_event_failed", tool=result.name, error=repr(exc))
+
+
+def _parse_args(arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    if arguments is None or arguments == "":
+        return {}
+    if isinstance(arguments, Mapping):
+        return dict(arguments)
+    try:
+        parsed = json.loads(arguments)
+    except ValueError as exc:
+        raise ToolFailed("invalid_arguments", "Arguments are not valid JSON.") from exc
+    if not isinstance(parsed, dict):
+        raise ToolFailed("invalid_arguments", "Arguments must be a JSON object.")
+    return parsed
+
+
+def _check_args(schema: Mapping[str, Any], args: dict[str, Any]) -> None:
+    """Required arguments present and top-level types right (whole floats pass as integers)."""
+    for key in schema.get("required", []):
+        if args.get(key) in (None, ""):
+            raise ToolFailed("invalid_arguments", f"Missing required argument {key!r}.")
+    for key, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type") if isinstance(prop, Mapping) else None
+        value = args.get(key)
+        if value is None or not isinstance(kind, str) or kind not in _JSON_TYPES:
+            continue
+        if kind == "integer" and isinstance(value, float) and value.is_integer():
+            args[key] = value = int(value)
+        expected = _JSON_TYPES[kind]
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise ToolFailed("invalid_arguments", f"Argument {key!r} must be {kind}.")
+
+
+def _error(code: str, message: str) -> str:
+    return _dumps({"ok": False, "error": code, "message": message})
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def tool_settings(
+    tools_config: Mapping[str, Any], *keys: str, default: bool = False
+) -> dict[str, Any] | None:
+    """The config of the first key present: a bool or an object with `active`; None when off."""
+    for key in keys:
+        if key in tools_config:
+            value = tools_config[key]
+            if isinstance(value, Mapping):
+                return dict(value) if _truthy(value.get("active", True)) else None
+            return {} if _truthy(value) else None
+    return {} if default else None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on", "sim"}
+    return bool(value)

@@ -1,0 +1,67 @@
+"""The one composition of the AI layer: guarded tool HTTP, LLM clients, per-tenant responders.
+
+The rag-worker and the admin simulator both open it, so a tenant's tools reach URLs through
+the same DNS-rebinding-safe client in both (wiring copied is wiring that drifts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+
+from waai.knowledge.retrieval import PgRetriever
+from waai.llm.clients import LLMClients
+from waai.llm.config import AISettings
+from waai.llm.factory import build_responder
+from waai.responders.offline import OfflineResponder
+from waai.responders.responder import Responder, Tenant
+from waai.tools.guarded_http import tool_http_client
+from wacommon.events import EventLog
+
+
+@dataclass(frozen=True)
+class AIWiring:
+    """What an open wiring lends: `responder_for` plus the clients it was built on."""
+
+    settings: AISettings
+    clients: LLMClients
+    # public addresses only, checked at connect time (wacommon.netguard)
+    tool_http: httpx.AsyncClient
+    responder_for: Callable[[Tenant], Responder]
+
+
+@asynccontextmanager
+async def open_ai_wiring(
+    settings: AISettings,
+    *,
+    pool: asyncpg.Pool,
+    events: EventLog,
+    decrypt: Callable[[str], str],
+) -> AsyncIterator[AIWiring]:
+    """Open the guarded client and the LLM clients; both are closed on exit."""
+    async with tool_http_client(settings) as tool_http:
+        clients = LLMClients(timeout_s=settings.llm_timeout_s)
+        try:
+            retriever = PgRetriever(pool)
+            offline = OfflineResponder(retriever)
+
+            def responder_for(tenant: Tenant) -> Responder:
+                return build_responder(
+                    tenant,
+                    settings=settings,
+                    retriever=retriever,
+                    pool=pool,
+                    http=tool_http,
+                    events=events,
+                    decrypt=decrypt,
+                    clients=clients,
+                    offline=offline,
+                )
+
+            yield AIWiring(settings, clients, tool_http, responder_for)
+        finally:
+            await clients.aclose()
