@@ -27,7 +27,6 @@ from aio_pika.abc import AbstractRobustConnection
 
 from lancepilot_ingest.handlers import LOOKUP_TTL_S
 from tests.e2e.stack import ROOT, SHORT_SEND_WINDOW, Stack, eventually, meta_text, signed
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.server import ServerThread
 from wacommon.broker import topology
 from wacommon.crypto import box_from_settings
@@ -43,14 +42,15 @@ from wacommon.replay import (
 )
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}
 # numbers of their own: one number, one tenant, in this module and against the other e2e ones
-PHONE_A, DISPLAY_A, TOKEN_A = "333000333000333", "5531933330000", "EAAtokenR0000000000000000003"
-PHONE_U, DISPLAY_U, TOKEN_U = "444000444000444", "5541944440000", "EAAtokenU0000000000000000004"
+PHONE_A, DISPLAY_A, TOKEN_A = "337000337000337", "5531933370000", "EAAtokenR0000000000000000003"
+PHONE_U, DISPLAY_U, TOKEN_U = "447000447000447", "5541944470000", "EAAtokenU0000000000000000004"
 NO_DEBOUNCE = {"debounce": {"quiet_seconds": 0}}
 # one retry, quickly: a reply whose provider keeps failing is dead-lettered within a second
 FAST_DLQ = {"MAX_RETRIES": "1", "RETRY_DELAYS_MS": "[200]"}

@@ -45,15 +45,15 @@ from tests.e2e.stack import (
     signed,
     wait_ready,
 )
-from tests.fakes.graph import GraphState, make_graph_app
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
+from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}
-PHONE, DISPLAY, TOKEN = "333000333000333", "5531933330000", "EAAtokenScale00000000000000001"
+PHONE, DISPLAY, TOKEN = "336000336000336", "5531933360000", "EAAtokenScale00000000000000001"
 SPACED = int(os.environ.get("SCALE_E2E_SPACED", "20"))
 RAPID = int(os.environ.get("SCALE_E2E_RAPID", "10"))
 QUIET_S = 1.0
