@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
 from followup.scanner import bootstrap
 from followup.settings import FollowupSettings
-from waai.llm.clients import LLMClients
+from waai.llm.clients import llm_clients
 from waai.llm.config import ai_settings_from_env
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -25,7 +25,7 @@ async def run(settings: FollowupSettings) -> None:
     """Open the runtime, then serve health endpoints and scan until stopped."""
     ai = ai_settings_from_env(os.environ)
     async with Runtime(settings) as runtime:
-        clients = LLMClients(timeout_s=ai.llm_timeout_s)
+        clients = llm_clients(ai)
         tenants = TenantLLMs(runtime.pool, ai, runtime.secrets)
         scanner = bootstrap(
             settings,

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.media import MediaProcessor
+from rag_worker.voice_reply import VoiceReplies
 from waai.llm.config import ai_settings_from_env
 from waai.wiring import open_ai_wiring
 from wacommon.broker.consumer import Delivery
@@ -50,6 +51,7 @@ async def run(settings: Settings) -> None:
                 links=wiring.tool_http,
             ),
             notifier=rt.notifier,
+            voice=VoiceReplies(wiring.clients, ai, rt.events),
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

@@ -79,9 +79,13 @@ Step = Literal["sent", "skipped", "held"]
 def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
     """The provider-neutral message of an outbox row."""
     payload = row.get("payload") or {}
+    kind = row["kind"]
+    if kind == "interactive" and row.get("provider") != "meta":
+        # only Meta has buttons and lists: elsewhere the content is their numbered-text form
+        kind = "text"
     return OutboundMessage(
         to=to,
-        kind=row["kind"],
+        kind=kind,
         text=row["content"],
         media_url=payload.get("media_url"),
         media_id=payload.get("media_id"),
@@ -90,6 +94,7 @@ def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
         voice=bool(payload.get("voice")),
         template=payload.get("template"),
         interactive=payload.get("interactive"),
+        reaction_to=payload.get("reaction_to"),
         reply_to=payload.get("reply_to_message"),
         callback_data=str(row["id"]),
     )
