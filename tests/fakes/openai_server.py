@@ -63,6 +63,8 @@ class FakeOpenAI:
         self.embedding_requests: list[dict[str, Any]] = []
         self.embedding_status = 200
         self.url = ""
+        # the answer when the script is empty (a callable answers from the request)
+        self.default: Item = text("ok")
         self._ids = itertools.count(1)
         self.app = self._build()
 
@@ -89,7 +91,7 @@ class FakeOpenAI:
         async def chat(request: Request) -> JSONResponse:
             body = await request.json()
             self.requests.append({**body, "_auth": request.headers.get("authorization")})
-            item = self.script.popleft() if self.script else text("ok")
+            item = self.script.popleft() if self.script else self.default
             if callable(item):
                 item = item(body)
             if "status" in item:

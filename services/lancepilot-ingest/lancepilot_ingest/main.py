@@ -34,7 +34,7 @@ async def run(settings: Settings) -> None:
             rt.pool, rt.publisher, rt.events, debouncer, rt.secrets, notifier=rt.notifier
         )
         app = build_app(rt)
-        consumer = rt.consumer(INGEST_QUEUE, handler_for(deps))
+        consumer = rt.work_consumers(INGEST_QUEUE, handler_for(deps))
         await consumer.start()
 
         async def flush(burst: Burst) -> None:

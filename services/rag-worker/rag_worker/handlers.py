@@ -118,7 +118,19 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("bot_silent").inc()
         log.info("burst_not_answered", why=why)
         return
-    if prefetched is not None and window == current_window:
+    reanswer = msg.burst_id.startswith(inbound_repo.REANSWER_PREFIX)
+    if reanswer:
+        # an operator's explicit re-answer: the named messages, answered already
+        max_messages, history_since = context_window.history_window(client, conv, utcnow())
+        burst_rows, history_rows = await inbound_repo.named_with_history(
+            deps.pool,
+            tenant_id,
+            cid,
+            ids=msg.message_ids,
+            history_since=history_since,
+            history_limit=max_messages,
+        )
+    elif prefetched is not None and window == current_window:
         burst_rows, history_rows = prefetched
     else:
         # first burst of the tenant here, or its window changed since the last one
@@ -151,7 +163,8 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         output,
         last_id,
         msg.first_message_at,
-        overdue=context_window.overdue(client, burst_rows[0]["created_at"]),
+        # a re-answer is never overdue: a newer customer message makes it stale (dropped)
+        overdue=not reanswer and context_window.overdue(client, burst_rows[0]["created_at"]),
         provider=conv.get("provider"),
         react_to=last_customer_message_id(burst_rows),
         voice=voice,

@@ -57,7 +57,7 @@ async def run(settings: Settings) -> None:
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_burst_ready(msg, delivery, deps=deps)
 
-        consumer = rt.consumer(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
+        consumer = rt.work_consumers(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
         await consumer.start()
         await serve(build_app(rt), settings, on_stop=[consumer.stop])
 

@@ -15,7 +15,9 @@ A claimed row is thus settled within `http_timeout_s + record_for_s` of its clai
 to be shorter. Taking over means: Meta (status webhooks echo the row id and reconcile it
 earlier) sends it again; Uazapi and LancePilot (no such callback) never resend a send whose
 outcome is unknown: the row becomes `unknown` (event `msg_send_unknown`) and a person
-decides. A timeout after the request left is handled the same way.
+decides. A timeout after the request left is handled the same way. A send the provider
+accepted whose record failed (the database away) leaves a receipt in Redis
+(`sender.receipts`): the takeover records it instead of sending it again.
 
 A row another live sender holds ends this command: that sender sends the rest of the group
 in order, and the relay (`sender.relay`) re-drives whatever a dead sender leaves behind.

@@ -83,7 +83,7 @@ async def run(settings: Settings) -> None:
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_send_reply(msg, delivery, deps=deps)
 
-        consumer = rt.consumer(SEND_QUEUE, handle)
+        consumer = rt.work_consumers(SEND_QUEUE, handle)
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:
