@@ -86,9 +86,16 @@ class Stack:
             for svc in services:
                 await wait_ready(client, svc)
 
-    def stop_all(self) -> None:
-        for svc in self.services.values():
-            svc.stop()
+    def stop_all(self, timeout: float = 20) -> None:
+        """SIGTERM every service at once, then wait for them together (one slow drain must
+        not add its whole grace period per service to the run)."""
+        live = [s for s in self.services.values() if s.process and s.process.poll() is None]
+        for svc in live:
+            assert svc.process is not None
+            svc.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for svc in live:
+            svc.stop(timeout=max(0.1, deadline - time.monotonic()))
 
 
 async def wait_ready(client: httpx.AsyncClient, svc: Service, timeout: float = 60) -> None:

@@ -27,6 +27,10 @@ from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+# how long background loops get to finish after `stop`, and a cancelled one to unwind
+BACKGROUND_DRAIN_S = 10.0
+CANCEL_GRACE_S = 2.0
+
 
 def health_router(runtime: Runtime | None) -> APIRouter:
     """`/healthz`, `/readyz` and `/metrics`."""
@@ -208,13 +212,19 @@ async def serve(
             await fn()
         except Exception as exc:
             log.warning("stop_hook_failed", error=repr(exc))
-    for task in tasks:
-        try:
-            await asyncio.wait_for(task, 10)
-        except (TimeoutError, asyncio.CancelledError):
+    # background loops end on `stop`; one stuck past the drain time is cancelled, and one
+    # that does not even end when cancelled is left behind rather than holding the exit
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=BACKGROUND_DRAIN_S)
+        for task in pending:
             task.cancel()
-        except Exception as exc:
-            log.warning("background_task_failed", error=repr(exc))
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=CANCEL_GRACE_S)
+            if stuck:
+                log.warning("background_task_stuck", tasks=len(stuck))
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("background_task_failed", error=repr(task.exception()))
     for s in servers:
         s.should_exit = True
     await asyncio.gather(*server_tasks)

@@ -89,6 +89,8 @@ async def relay_loop(
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RELAY_EVERY_S)
+        if stop.is_set():
+            return  # shutting down: the next sender's relay picks up what is left
         try:
             await relay_once(pool, publisher, sending_after_s=sending_after_s)
         except Exception as exc:
