@@ -36,6 +36,7 @@ from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
+from wacommon.tenants import PgTenantDirectory, TenantDirectory, parse_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,17 @@ class RagDeps:
     history_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
+    # every tenant's configuration; None: read from `pool` on every burst (tests)
+    tenants: TenantDirectory | None = None
+
+    def __post_init__(self) -> None:
+        if self.tenants is None:
+            self.tenants = PgTenantDirectory(self.pool, self.secrets)
+
+    @property
+    def tenant_directory(self) -> TenantDirectory:
+        assert self.tenants is not None
+        return self.tenants
 
 
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
@@ -95,8 +107,12 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         await _publish(deps, msg, int(existing["id"]), existing["payload"].get("origin", "bot"))
         REPLIES.labels("redelivered").inc()
         return
-    client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
-    current_window = context_window.window(client.get("tools_config") or {})
+    # the tenant's configuration, opened and parsed once per change (not once per burst)
+    tenant = await deps.tenant_directory.get(tenant_id) or parse_tenant(
+        {**client, "id": tenant_id}, deps.secrets.open
+    )
+    client["tools_config"] = tenant.tools_config
+    current_window = context_window.window(tenant.llm)
     deps.history_windows[tenant_id] = current_window
     # a handover whose pause already ended is resumed here, not left to the next scan
     if gate["state"] == conversation_state.BOT and gate["bot_active"]:
@@ -114,7 +130,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         burst_rows, history_rows = prefetched
     else:
         # first burst of the tenant here, or its window changed since the last one
-        max_messages, history_since = context_window.history_window(client, conv, utcnow())
+        max_messages, history_since = context_window.history_window(current_window, conv, utcnow())
         burst_rows, history_rows = await inbound_repo.burst_with_history(
             deps.pool,
             tenant_id,
@@ -142,7 +158,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         output,
         last_id,
         msg.first_message_at,
-        overdue=context_window.overdue(client, burst_rows[0]["created_at"]),
+        overdue=context_window.overdue(tenant.debounce, burst_rows[0]["created_at"]),
     )
 
 

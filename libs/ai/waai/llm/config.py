@@ -6,6 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import SecretStr
+
+from wacommon.tenants.sections import WHOLE, LLMSection, parse_section
+
 Provider = Literal["openai", "gemini", "offline"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "gemini", "offline")
 
@@ -64,56 +68,55 @@ class LLMConfigInvalid(ValueError):
 def llm_config(
     tools_config: Mapping[str, Any], defaults: AISettings, decrypt: Callable[[str], str]
 ) -> LLMConfig:
-    """Merge the tenant's `llm_config` over the defaults; no usable key means offline."""
-    raw = tools_config.get("llm_config") or {}
-    if not isinstance(raw, Mapping):
+    """Merge the tenant's `llm_config` (secrets still sealed) over the defaults."""
+    section = parse_section(LLMSection, tools_config.get("llm_config") or None, "llm")
+    if section.api_key is not None:
+        opened = decrypt(section.api_key.get_secret_value())
+        section = section.model_copy(update={"api_key": SecretStr(opened) if opened else None})
+    return llm_config_of(section, defaults)
+
+
+def llm_config_of(section: LLMSection, defaults: AISettings) -> LLMConfig:
+    """Merge the tenant's typed `llm` section over the defaults; no usable key means offline."""
+    if WHOLE in section.invalid:
         raise LLMConfigInvalid("llm_config must be an object")
-    provider = str(raw.get("provider") or defaults.llm_provider).lower()
+    for key in section.invalid:
+        raise LLMConfigInvalid(f"llm_config.{key} must be a number")
+    provider = section.provider or defaults.llm_provider
     if provider not in PROVIDERS:
         raise LLMConfigInvalid(f"unknown llm provider {provider!r}")
-    tenant_key = raw.get("api_key")
-    api_key = decrypt(tenant_key) if isinstance(tenant_key, str) and tenant_key else None
-    base_url = _str_or_none(raw.get("base_url"))
+    api_key = section.api_key.get_secret_value() if section.api_key is not None else None
+    base_url = section.base_url
     if provider == "openai":
         api_key = api_key or defaults.openai_api_key
         base_url = base_url or defaults.openai_base_url
-        model = _str_or_none(raw.get("model")) or defaults.openai_model
+        model = section.model or defaults.openai_model
     elif provider == "gemini":
         api_key = api_key or defaults.gemini_api_key
         base_url = base_url or defaults.gemini_base_url
-        model = _str_or_none(raw.get("model")) or defaults.gemini_model
+        model = section.model or defaults.gemini_model
     else:
         model = "offline"
     if provider != "offline" and not api_key:
         # a self-hosted OpenAI-compatible server may need no key; the SDK still wants one
-        if provider == "openai" and _str_or_none(raw.get("base_url")):
+        if provider == "openai" and section.base_url:
             api_key = "not-needed"
         else:
             provider, model = "offline", "offline"
     return LLMConfig(
         provider=provider,  # type: ignore[arg-type]
         model=model,
-        temperature=_number(raw, "temperature", defaults.llm_temperature),
-        max_tokens=int(_number(raw, "max_tokens", defaults.llm_max_tokens)),
+        temperature=_or(section.temperature, defaults.llm_temperature),
+        max_tokens=int(_or(section.max_tokens, defaults.llm_max_tokens)),
         api_key=api_key,
         base_url=base_url,
-        history_messages=int(_number(raw, "history_messages", defaults.llm_history_messages)),
-        history_hours=_number(raw, "history_hours", defaults.llm_history_hours),
+        history_messages=int(_or(section.history_messages, defaults.llm_history_messages)),
+        history_hours=_or(section.history_hours, defaults.llm_history_hours),
     )
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
-    value = raw.get(key)
-    if value is None or value == "":
-        return float(default)
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise LLMConfigInvalid(f"llm_config.{key} must be a number") from exc
+def _or(value: float | None, default: float) -> float:
+    return float(default) if value is None else value
 
 
 def ai_settings_from_env(env: Mapping[str, str]) -> AISettings:
