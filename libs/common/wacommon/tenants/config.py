@@ -44,7 +44,8 @@ class TenantConfig(BaseModel):
     # seconds a human handover lasts when the tenant's `atendimento_humano` sets no minutes
     human_attendant_timeout: int | None = 3600
     whatsapp_provider: str | None = None
-    tools_config: dict[str, Any] = Field(default_factory=dict)
+    # secrets opened: never shown or dumped (the sections mask theirs as SecretStr)
+    tools_config: dict[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     followup_config: dict[str, Any] = Field(default_factory=dict)
 
     llm: LLMSection = Field(default_factory=LLMSection)

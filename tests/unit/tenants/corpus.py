@@ -1,0 +1,84 @@
+"""Every tenant configuration written literally in the tests and scripts, plus edge cases.
+
+The tests and fixtures hold the configurations the product was tested with; reading them
+from the source keeps this corpus growing with the tests instead of a copy that drifts.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+SECTION_KEYS = frozenset(
+    {"llm_config", "debounce", "security_lists", "groups_enabled", "mark_read", "commands"}
+)
+# values the seed's panel and hand-edited JSON produced, and values no helper should choke on
+EDGE_CASES: list[dict[str, Any]] = [
+    {},
+    {"llm_config": "not an object"},
+    {"llm_config": []},
+    {"llm_config": {"temperature": "hot"}},
+    {"llm_config": {"history_messages": "muitas", "history_hours": "2"}},
+    {"llm_config": {"history_messages": "", "history_hours": ""}},
+    {"llm_config": {"history_messages": True, "max_tokens": "300"}},
+    {"llm_config": {"provider": "GEMINI", "model": "  ", "base_url": 5}},
+    {"llm_config": {"provider": "claude"}},
+    {"llm_config": {"provider": "openai", "base_url": " http://local/v1 ", "api_key": ""}},
+    {"llm_config": {"provider": "openai", "api_key": 12345}},
+    {"debounce": None},
+    {"debounce": 5},
+    {"debounce": {"quiet_seconds": "2.5", "max_wait_seconds": "1"}},
+    {"debounce": {"quiet_seconds": "x", "max_wait_seconds": None, "max_burst": "7"}},
+    {"debounce": {"quiet_seconds": -3, "max_burst": 0, "flush_keywords": "Pronto, ok ,"}},
+    {"debounce": {"max_burst": "2.5", "flush_keywords": [1, " Fim "]}},
+    {"debounce": {"max_wait_seconds": ""}},
+    {"security_lists": "5511999990000"},
+    {"security_lists": {"active": "false", "blocked_numbers": "11999990000"}},
+    {"security_lists": {"active": False, "blocked_numbers": ["11999990000"]}},
+    {"security_lists": {"allowed_numbers": "11999990000; 21988887777", "blocked_numbers": 7}},
+    {"groups_enabled": "yes"},
+    {"groups_enabled": 0},
+    {"mark_read": False},
+    {"mark_read": "false"},
+    {"mark_read": None},
+]
+
+
+def _literal_dicts(tree: ast.AST) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Dict):
+            continue
+        try:
+            value = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if not isinstance(value, dict):
+            continue
+        inner = value.get("tools_config")
+        if isinstance(inner, dict):
+            found.append(inner)
+        elif SECTION_KEYS.intersection(k for k in value if isinstance(k, str)):
+            found.append(value)
+    return found
+
+
+def tools_configs() -> list[dict[str, Any]]:
+    """The edge cases, then every literal configuration under tests/ and scripts/."""
+    corpus = list(EDGE_CASES)
+    for folder in ("tests", "scripts"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "corpus.py":
+                continue
+            corpus.extend(_literal_dicts(ast.parse(path.read_text("utf-8"))))
+    for path in sorted((ROOT / "tests" / "data").rglob("*.json")):
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("tools_config"), dict):
+            corpus.append(data["tools_config"])
+    return corpus

@@ -1,0 +1,86 @@
+"""The typed sections decide exactly what the old parse helpers decided, config by config."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from lancepilot_ingest.outcome import debounce_config
+from tests.unit.tenants import legacy_helpers as old
+from tests.unit.tenants.corpus import tools_configs
+from waai import context_window
+from waai.llm.config import AISettings, LLMConfigInvalid, llm_config, llm_config_of
+from wacommon.contact_filter import contact_allowed
+from wacommon.crypto import SecretBox
+from wacommon.schemas import Provider, utcnow
+from wacommon.tenants import TenantConfig, parse_tenant
+
+CORPUS = tools_configs()
+BOX = SecretBox("unit-key")
+DEFAULTS = [
+    AISettings(),
+    AISettings(llm_provider="openai", openai_api_key="sk-global", openai_base_url="http://o"),
+    AISettings(llm_provider="gemini", gemini_api_key="g-global"),
+]
+PHONES = [None, "5511999990000", "11999990000@s.whatsapp.net", "5521988887777", "14155550100"]
+
+
+def tenant(tools: dict[str, Any]) -> TenantConfig:
+    return parse_tenant({"id": "t", "tools_config": tools})
+
+
+def test_the_corpus_holds_the_tests_configurations() -> None:
+    # the edge cases alone are 27; the rest come from the tests' own tenants
+    assert len(CORPUS) > 40
+    assert sum("llm_config" in c for c in CORPUS) > 10
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_debounce_matches(tools: dict[str, Any]) -> None:
+    section = tenant(tools).debounce
+    for provider in (Provider.META, Provider.UAZAPI):
+        new = debounce_config(provider, section)
+        expected = old.debounce_ms(tools, provider is Provider.META)
+        assert (new.quiet_ms, new.max_wait_ms, new.max_burst, new.flush_keywords) == expected
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_history_window_and_overdue_match(tools: dict[str, Any]) -> None:
+    config = tenant(tools)
+    assert context_window.window(config.llm) == old.window(tools)
+    limit = old.max_wait_s(tools)
+    now = utcnow()
+    assert context_window.overdue(config.debounce, now - timedelta(seconds=limit + 1))
+    assert not context_window.overdue(
+        config.debounce, now + timedelta(seconds=1) - timedelta(seconds=limit)
+    )
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_llm_config_matches(tools: dict[str, Any]) -> None:
+    for defaults in DEFAULTS:
+        try:
+            expected: Any = old.llm_config(tools, defaults, BOX.decrypt)
+        except LLMConfigInvalid:
+            expected = LLMConfigInvalid
+        for read in (
+            lambda: llm_config(tools, defaults, BOX.decrypt),
+            lambda: llm_config_of(tenant(tools).llm, defaults),
+        ):
+            if expected is LLMConfigInvalid:
+                with pytest.raises(LLMConfigInvalid):
+                    read()
+            else:
+                assert read() == expected
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_contact_filter_and_mark_read_match(tools: dict[str, Any]) -> None:
+    config = tenant(tools)
+    for phone in PHONES:
+        for group in (False, True):
+            new = contact_allowed(config.contact_filter, config.groups_enabled, phone, group)
+            assert new == old.contact_allowed(tools, phone, group)
+    assert config.mark_read is old.mark_read(tools)
