@@ -28,14 +28,13 @@ def answers_if_bot(msg: InboundMessage, client: TenantConfig, now: datetime) -> 
         return False
     if msg.kind is MessageKind.REACTION or msg.kind is MessageKind.SYSTEM:
         return False
-    tools = client.tools_config
     if not contact_filter.contact_allowed(
         client.contact_filter, client.groups_enabled, msg.contact.phone, msg.is_group
     )[0]:
         return False
-    if commands.parse_customer_command(msg.text, tools) is not None:
+    if commands.parse_customer_command(msg.text, client.commands) is not None:
         return False
-    decision = business_hours.business_hours_decision(tools, now, client.timezone or "UTC")
+    decision = business_hours.business_hours_decision(client.hours, now, client.timezone or "UTC")
     return decision.answer
 
 
@@ -50,7 +49,6 @@ async def customer_rules(
     now: datetime,
 ) -> InboundOutcome:
     tenant_id, cid = msg.tenant_id, out.conversation_id or ""
-    tools = client.tools_config
     allowed, why = contact_filter.contact_allowed(
         client.contact_filter, client.groups_enabled, msg.contact.phone, msg.is_group
     )
@@ -60,14 +58,14 @@ async def customer_rules(
     if msg.kind is MessageKind.REACTION or (msg.kind is MessageKind.SYSTEM):
         out.reason = "not_answerable"
         return out
-    command = commands.parse_customer_command(msg.text, tools)
+    command = commands.parse_customer_command(msg.text, client.commands)
     if command is not None:
         outcome = await commands.apply_customer_command(
             conn,
             tenant_id,
             cid,
             command,
-            tools_config=tools,
+            commands=client.commands,
             now=now,
             correlation_id=correlation_id,
         )
@@ -96,7 +94,7 @@ async def customer_rules(
     if state != "bot":
         out.reason = f"state_{state}"
         return out
-    decision = business_hours.business_hours_decision(tools, now, client.timezone or "UTC")
+    decision = business_hours.business_hours_decision(client.hours, now, client.timezone or "UTC")
     if not decision.answer:
         out.reason = "off_hours"
         if (

@@ -13,7 +13,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 SECTION_KEYS = frozenset(
-    {"llm_config", "debounce", "security_lists", "groups_enabled", "mark_read", "commands"}
+    {
+        "llm_config",
+        "debounce",
+        "security_lists",
+        "groups_enabled",
+        "mark_read",
+        "commands",
+        "business_hours",
+    }
 )
 # values the seed's panel and hand-edited JSON produced, and values no helper should choke on
 EDGE_CASES: list[dict[str, Any]] = [
@@ -44,6 +52,33 @@ EDGE_CASES: list[dict[str, Any]] = [
     {"mark_read": False},
     {"mark_read": "false"},
     {"mark_read": None},
+    {"commands": {"enabled": "no", "pause": "#humano, #atendente", "resume": 5}},
+    {"commands": {"pause_hours": None, "customer_can_resume": "sim", "replies": []}},
+    {"commands": {"pause_hours": "0", "replies": {"pause": "", "reset": 0, "resume": "Ok"}}},
+    {"commands": {"opt_out_phrases": "chega, fim", "customer_can_reset": 0}},
+    {"business_hours": "sim"},
+    {"business_hours": {"active": "sim", "mode": None, "off_message": "Fechado"}},
+    {
+        "business_hours": {
+            "active": True,
+            "mode": "FORA",
+            "schedule": {"Segunda": {"start": "9", "end": "18:00"}, "sab": "x"},
+            "holidays": "2030-01-07",
+            "on_message": "Aberto, fale com a loja",
+        }
+    },
+    {
+        "business_hours": {
+            "active": 1,
+            "schedule": {
+                "seg": {"on": "sim", "start": "08:00", "end": "24:00"},
+                "sex": {"start": "22:00", "end": "02:00"},
+                "dom": {"on": False},
+            },
+            "holidays": ["01-06", {"date": "2030-01-11"}, "bad"],
+            "off_message": "Volte amanhã",
+        }
+    },
 ]
 
 

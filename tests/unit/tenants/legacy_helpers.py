@@ -5,10 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from waai.llm.config import PROVIDERS, AISettings, LLMConfig, LLMConfigInvalid
+from wacommon.business_hours import HoursDecision, _locate
+from wacommon.commands import (
+    DEFAULT_COMMANDS,
+    DEFAULT_OPT_OUT_PHRASES,
+    DEFAULT_PAUSE_HOURS,
+    DEFAULT_REPLIES,
+    Command,
+    CommandAction,
+    normalize,
+)
 from wacommon.contact_filter import canonical_phone
+from wacommon.flags import truthy
 
 HISTORY_MESSAGES = 20
 HISTORY_HOURS = 72
@@ -150,3 +163,79 @@ def contact_allowed(
 
 def mark_read(tools_config: dict[str, Any]) -> bool:
     return tools_config.get("mark_read", True) is not False
+
+
+_NEGATIONS = ("nao ", "não ", "nunca ")
+
+
+def _config(tools_config: dict[str, Any]) -> dict[str, Any]:
+    cfg = tools_config.get("commands")
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _words(value: Any, default: list[str]) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return default
+    return [normalize(str(v)) for v in value if str(v).strip()]
+
+
+def parse_customer_command(text: str, tools_config: dict[str, Any]) -> Command | None:
+    cfg = _config(tools_config)
+    if cfg.get("enabled") is False:
+        return None
+    norm = normalize(text)
+    if not norm:
+        return None
+    first = re.split(r"[\s,.;:!?]+", norm, maxsplit=1)[0]
+    for action in CommandAction:
+        for word in _words(cfg.get(action.value), DEFAULT_COMMANDS[action.value]):
+            if first == word or norm == word:
+                return Command(action, word, _allowed(action, cfg))
+    for phrase in _words(
+        cfg.get("opt_out_phrases"), [normalize(p) for p in DEFAULT_OPT_OUT_PHRASES]
+    ):
+        at = norm.find(phrase)
+        if at >= 0 and not norm[:at].endswith(_NEGATIONS):
+            return Command(CommandAction.OPT_OUT, phrase)
+    return None
+
+
+def _allowed(action: CommandAction, cfg: dict[str, Any]) -> bool:
+    if action is CommandAction.RESUME:
+        return bool(cfg.get("customer_can_resume", False))
+    if action is CommandAction.RESET:
+        return bool(cfg.get("customer_can_reset", True))
+    return True
+
+
+def command_reply(tools_config: dict[str, Any], action: CommandAction) -> str | None:
+    replies = _config(tools_config).get("replies")
+    if isinstance(replies, dict) and action.value in replies:
+        value = replies[action.value]
+        return str(value) if value else None
+    return DEFAULT_REPLIES[action.value]
+
+
+def pause_hours(tools_config: dict[str, Any]) -> Any:
+    return _config(tools_config).get("pause_hours", DEFAULT_PAUSE_HOURS)
+
+
+def business_hours_decision(tools_config: dict[str, Any], now: datetime, tz: str) -> HoursDecision:
+    cfg = tools_config.get("business_hours")
+    if not isinstance(cfg, dict) or not truthy(cfg.get("active", False)):
+        return HoursDecision(answer=True)
+    mode = str(cfg.get("mode") or "dentro").lower()
+    if mode == "sempre":
+        return HoursDecision(answer=True)
+    inside, boundary = _locate(cfg, now, ZoneInfo(tz))
+    if (mode == "fora") != inside:
+        return HoursDecision(answer=True)
+    kind = "open" if inside else "closed"
+    key = f"{kind}:{boundary.isoformat() if boundary else 'never'}"
+    message_key = "on_message" if inside else "off_message"
+    message = cfg.get(message_key) or None
+    return HoursDecision(
+        answer=False, off_message=str(message) if message else None, period_key=key
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,9 @@ from tests.unit.tenants import legacy_helpers as old
 from tests.unit.tenants.corpus import tools_configs
 from waai import context_window
 from waai.llm.config import AISettings, LLMConfigInvalid, llm_config, llm_config_of
+from wacommon.business_hours import business_hours_decision
+from wacommon.commands import CommandAction, parse_customer_command
+from wacommon.commands import _reply as commands_reply
 from wacommon.contact_filter import contact_allowed
 from wacommon.crypto import SecretBox
 from wacommon.schemas import Provider, utcnow
@@ -24,6 +27,7 @@ DEFAULTS = [
     AISettings(llm_provider="openai", openai_api_key="sk-global", openai_base_url="http://o"),
     AISettings(llm_provider="gemini", gemini_api_key="g-global"),
 ]
+HOURS = [(3, 0), (11, 30), (13, 0), (21, 45)]
 PHONES = [None, "5511999990000", "11999990000@s.whatsapp.net", "5521988887777", "14155550100"]
 
 
@@ -65,15 +69,15 @@ def test_llm_config_matches(tools: dict[str, Any]) -> None:
             expected: Any = old.llm_config(tools, defaults, BOX.decrypt)
         except LLMConfigInvalid:
             expected = LLMConfigInvalid
-        for read in (
-            lambda: llm_config(tools, defaults, BOX.decrypt),
-            lambda: llm_config_of(tenant(tools).llm, defaults),
-        ):
-            if expected is LLMConfigInvalid:
-                with pytest.raises(LLMConfigInvalid):
-                    read()
-            else:
-                assert read() == expected
+        section = tenant(tools).llm
+        if expected is LLMConfigInvalid:
+            with pytest.raises(LLMConfigInvalid):
+                llm_config(tools, defaults, BOX.decrypt)
+            with pytest.raises(LLMConfigInvalid):
+                llm_config_of(section, defaults)
+        else:
+            assert llm_config(tools, defaults, BOX.decrypt) == expected
+            assert llm_config_of(section, defaults) == expected
 
 
 @pytest.mark.parametrize("tools", CORPUS)
@@ -84,3 +88,40 @@ def test_contact_filter_and_mark_read_match(tools: dict[str, Any]) -> None:
             new = contact_allowed(config.contact_filter, config.groups_enabled, phone, group)
             assert new == old.contact_allowed(tools, phone, group)
     assert config.mark_read is old.mark_read(tools)
+
+
+TEXTS = [
+    "#stop",
+    "#ATIVAR agora",
+    "#reset",
+    "#parar",
+    "#humano",
+    "fim",
+    "não quero mais receber mensagens",
+    "eu nao quero mais receber mensagens",
+    "oi, tudo bem?",
+    "",
+]
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_commands_match(tools: dict[str, Any]) -> None:
+    section = tenant(tools).commands
+    for text in TEXTS:
+        assert parse_customer_command(text, section) == old.parse_customer_command(text, tools)
+    for action in CommandAction:
+        assert commands_reply(section, action) == old.command_reply(tools, action)
+    assert section.pause_hours == old.pause_hours(tools)
+
+
+INSTANTS = [datetime(2030, 1, d, h, m, tzinfo=UTC) for d in (6, 7, 11, 12) for h, m in HOURS]
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_business_hours_match(tools: dict[str, Any]) -> None:
+    hours = tenant(tools).hours
+    for now in INSTANTS:
+        for tz in ("America/Sao_Paulo", "UTC"):
+            assert business_hours_decision(hours, now, tz) == old.business_hours_decision(
+                tools, now, tz
+            )

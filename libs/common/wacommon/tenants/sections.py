@@ -274,7 +274,9 @@ class HoursSection(Section):
     mode: str = "dentro"
     schedule: dict[str, Any] = Field(default_factory=dict)
     holidays: list[Any] = Field(default_factory=list)
-    off_message: str | None = None
+    # sent once per closed period ("dentro"), or once per open period in mode "fora"
+    off_message: Any = None
+    on_message: Any = None
 
     @field_validator("active", mode="before")
     @classmethod
@@ -311,7 +313,8 @@ class CommandsSection(Section):
     opt_out_phrases: Any = None
     customer_can_resume: bool = False
     customer_can_reset: bool = True
-    pause_hours: Any = None
+    # absent: the default pause; present but empty (0, null): a pause until resumed
+    pause_hours: Any = 24
     replies: dict[str, Any] | None = None
 
     @field_validator("enabled", mode="before")
