@@ -21,6 +21,8 @@ SECTION_KEYS = frozenset(
         "mark_read",
         "commands",
         "business_hours",
+        "atendimento_humano",
+        "desativar_ia",
     }
 )
 # values the seed's panel and hand-edited JSON produced, and values no helper should choke on
@@ -56,6 +58,12 @@ EDGE_CASES: list[dict[str, Any]] = [
     {"commands": {"pause_hours": None, "customer_can_resume": "sim", "replies": []}},
     {"commands": {"pause_hours": "0", "replies": {"pause": "", "reset": 0, "resume": "Ok"}}},
     {"commands": {"opt_out_phrases": "chega, fim", "customer_can_reset": 0}},
+    {"atendimento_humano": {"timeout_minutes": "30"}, "desativar_ia": {"instructions": "pare"}},
+    {"atendimento_humano": {"timeout_minutes": "meia hora", "permanent_on_human_reply": "sim"}},
+    {"atendimento_humano": {"timeout_minutes": True}, "desativar_ia": {"instructions": None}},
+    {"atendimento_humano": {"timeout_minutes": [5]}, "desativar_ia": "pare"},
+    {"atendimento_humano": "30", "desativar_ia": {"instructions": "Assumi, PARE ,"}},
+    {"atendimento_humano": {"timeout_minutes": " ", "permanent_on_human_reply": 0}},
     {"business_hours": "sim"},
     {"business_hours": {"active": "sim", "mode": None, "off_message": "Fechado"}},
     {

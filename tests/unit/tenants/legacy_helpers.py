@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -239,3 +239,29 @@ def business_hours_decision(tools_config: dict[str, Any], now: datetime, tz: str
     return HoursDecision(
         answer=False, off_message=str(message) if message else None, period_key=key
     )
+
+
+def human_pause_until(
+    tools_config: dict[str, Any], human_timeout_s: int | None, now: datetime, text: str | None
+) -> datetime | None:
+    cfg = tools_config.get("atendimento_humano")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    if truthy(cfg.get("permanent_on_human_reply")) or _has_stop_trigger(tools_config, text):
+        return None
+    minutes = cfg.get("timeout_minutes")
+    if isinstance(minutes, int | float | str) and str(minutes).strip():
+        try:
+            return now + timedelta(minutes=float(minutes))
+        except ValueError:
+            pass
+    return now + timedelta(seconds=human_timeout_s) if human_timeout_s else None
+
+
+def _has_stop_trigger(tools_config: dict[str, Any], text: str | None) -> bool:
+    if not text:
+        return False
+    cfg = tools_config.get("desativar_ia")
+    raw = cfg.get("instructions", "") if isinstance(cfg, dict) else ""
+    triggers = [t.strip().lower() for t in str(raw).split(",") if t.strip()] + ["🛑"]
+    lowered = text.lower()
+    return any(t in lowered for t in triggers)

@@ -17,6 +17,7 @@ from wacommon.commands import CommandAction, parse_customer_command
 from wacommon.commands import _reply as commands_reply
 from wacommon.contact_filter import contact_allowed
 from wacommon.crypto import SecretBox
+from wacommon.human_reply import human_pause_until
 from wacommon.schemas import Provider, utcnow
 from wacommon.tenants import TenantConfig, parse_tenant
 
@@ -124,4 +125,17 @@ def test_business_hours_match(tools: dict[str, Any]) -> None:
         for tz in ("America/Sao_Paulo", "UTC"):
             assert business_hours_decision(hours, now, tz) == old.business_hours_decision(
                 tools, now, tz
+            )
+
+
+HUMAN_TEXTS = [None, "", "Pode deixar comigo", "vou assumir, PARE o robô", "🛑", "none"]
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_handover_pause_matches(tools: dict[str, Any]) -> None:
+    now = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)
+    for timeout_s in (None, 0, 600):
+        for text in HUMAN_TEXTS:
+            assert human_pause_until(tools, timeout_s, now, text) == old.human_pause_until(
+                tools, timeout_s, now, text
             )

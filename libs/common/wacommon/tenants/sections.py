@@ -194,8 +194,8 @@ class StopTriggersSection(Section):
     @field_validator("triggers", mode="before")
     @classmethod
     def _split(cls, value: Any) -> tuple[str, ...]:
-        text = "" if value is None else str(value)
-        return tuple(t.strip().lower() for t in text.split(",") if t.strip())
+        # as the seed's reader did: any value is read as text (even null, as "none")
+        return tuple(t.strip().lower() for t in str(value).split(",") if t.strip())
 
 
 class ContactFilterSection(Section):
