@@ -23,6 +23,7 @@ SECTION_KEYS = frozenset(
         "business_hours",
         "atendimento_humano",
         "desativar_ia",
+        "form_context",
     }
 )
 # values the seed's panel and hand-edited JSON produced, and values no helper should choke on
@@ -64,6 +65,28 @@ EDGE_CASES: list[dict[str, Any]] = [
     {"atendimento_humano": {"timeout_minutes": [5]}, "desativar_ia": "pare"},
     {"atendimento_humano": "30", "desativar_ia": {"instructions": "Assumi, PARE ,"}},
     {"atendimento_humano": {"timeout_minutes": " ", "permanent_on_human_reply": 0}},
+    {"form_context": True},
+    {"form_context": "sim"},
+    {"form_context": {"active": "true", "send_greeting": 1, "greeting": 0, "secret": 5}},
+    {
+        "form_context": {
+            "active": True,
+            "send_greeting": True,
+            "greeting": "Olá {{nome}}",
+            "template": {"name": "boas_vindas", "language": "pt_BR"},
+            "secret": "s3cr3t",
+            "rate_limit_per_minute": 5,
+            "greeting_cooldown_hours": 0,
+        }
+    },
+    {"form_context": {"rate_limit_per_minute": True, "greeting_cooldown_hours": -1}},
+    {
+        "form_context": {
+            "rate_limit_per_minute": 2.5,
+            "greeting_cooldown_hours": "2",
+            "template": {},
+        }
+    },
     {"business_hours": "sim"},
     {"business_hours": {"active": "sim", "mode": None, "off_message": "Fechado"}},
     {

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from meta_gateway.forms import DEFAULT_GREETING
 from waai.llm.config import PROVIDERS, AISettings, LLMConfig, LLMConfigInvalid
 from wacommon.business_hours import HoursDecision, _locate
 from wacommon.commands import (
@@ -265,3 +266,30 @@ def _has_stop_trigger(tools_config: dict[str, Any], text: str | None) -> bool:
     triggers = [t.strip().lower() for t in str(raw).split(",") if t.strip()] + ["🛑"]
     lowered = text.lower()
     return any(t in lowered for t in triggers)
+
+
+def form_config(tools_config: dict[str, Any], default_rate: int) -> tuple[Any, ...]:
+    """`meta_gateway.forms.FormConfig.of` as a tuple of its fields."""
+    raw = tools_config.get("form_context")
+    cfg: dict[str, Any] = raw if isinstance(raw, dict) else {"active": raw is True}
+    template = cfg.get("template")
+    return (
+        cfg.get("active") is True,
+        cfg.get("send_greeting") is True,
+        str(cfg.get("greeting") or DEFAULT_GREETING),
+        template if isinstance(template, dict) and template else None,
+        str(cfg["secret"]) if cfg.get("secret") else None,
+        _form_int(cfg.get("rate_limit_per_minute"), default_rate),
+        _form_float(cfg.get("greeting_cooldown_hours"), 24.0),
+    )
+
+
+def _form_int(value: Any, default: int) -> int:
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+    )
+
+
+def _form_float(value: Any, default: float) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return float(value) if ok else default

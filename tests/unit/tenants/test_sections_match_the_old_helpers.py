@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lancepilot_ingest.outcome import debounce_config
+from meta_gateway.forms import FormConfig
 from tests.unit.tenants import legacy_helpers as old
 from tests.unit.tenants.corpus import tools_configs
 from waai import context_window
@@ -139,3 +140,18 @@ def test_handover_pause_matches(tools: dict[str, Any]) -> None:
             assert human_pause_until(tools, timeout_s, now, text) == old.human_pause_until(
                 tools, timeout_s, now, text
             )
+
+
+@pytest.mark.parametrize("tools", CORPUS)
+def test_form_config_matches(tools: dict[str, Any]) -> None:
+    cfg = FormConfig.of(tenant(tools).forms, 30)
+    got = (
+        cfg.active,
+        cfg.send_greeting,
+        cfg.greeting,
+        cfg.template,
+        cfg.secret,
+        cfg.rate_per_minute,
+        cfg.cooldown_hours,
+    )
+    assert got == old.form_config(tools, 30)
