@@ -158,6 +158,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         output,
         last_id,
         msg.first_message_at,
+        plan=followups.plan_of(tenant.followups),
         overdue=context_window.overdue(tenant.debounce, burst_rows[0]["created_at"]),
     )
 
@@ -201,6 +202,7 @@ async def _commit_reply(
     last_id: int,
     first_at: datetime,
     *,
+    plan: followups.FollowupPlan,
     overdue: bool = False,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
@@ -221,7 +223,6 @@ async def _commit_reply(
     in_sql = isinstance(deps.events, PgEventLog)
     # the common reply (no handover, no opt-out) is one statement: no transaction around it
     whole = in_sql and not output.handover_reason and not output.opt_out
-    plan = followups.parse_plan(client.get("followup_config") or {})
     handed_over = opted_out = False
     alert_ids: list[int] = []
     async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):

@@ -148,3 +148,47 @@ def tools_configs() -> list[dict[str, Any]]:
         if isinstance(data, dict) and isinstance(data.get("tools_config"), dict):
             corpus.append(data["tools_config"])
     return corpus
+
+
+FOLLOWUP_EDGE_CASES: list[Any] = [
+    None,
+    {},
+    {"active": "sim", "stages": "x"},
+    {"active": True, "stages": [{"delay_minutes": "15", "prompt": "Oi?"}, "bad", {}]},
+    {
+        "active": 1,
+        "max_stages": 1,
+        "stages": [
+            {"type": "AUDIO", "audio_url": "http://a/x.ogg", "delay_minutes": -5},
+            {"text": "Volte!", "delay_minutes": "nan", "template": {"name": "t1"}},
+        ],
+        "allowed_hours": {"enabled": True, "start": "09:00"},
+        "conversion_window_hours": "1e9",
+        "reminder_template": {"name": "lembrete"},
+    },
+    {"active": True, "max_stages": True, "stages": [{"message": 5}, {"instruction": None}]},
+    {"active": "true", "max_stages": -1, "stages": [{"template": {"language": "pt"}}]},
+    {"active": False, "stages": [{"delay_minutes": None}], "allowed_hours": [1]},
+    {"active": True, "stages": {"a": 1}, "conversion_window_hours": None},
+    {"active": True, "stages": [{"media_url": 0, "audio_url": "u", "type": None}]},
+]
+
+
+def followup_configs() -> list[Any]:
+    """The edge cases, then every literal `followup_config` (a dict with `stages`) in tests/."""
+    corpus = list(FOLLOWUP_EDGE_CASES)
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if path.name == "corpus.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.Dict):
+                continue
+            try:
+                value = ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+            if isinstance(value, dict) and isinstance(value.get("followup_config"), dict):
+                corpus.append(value["followup_config"])
+            elif isinstance(value, dict) and "stages" in value:
+                corpus.append(value)
+    return corpus

@@ -23,6 +23,7 @@ from wacommon.commands import (
 )
 from wacommon.contact_filter import canonical_phone
 from wacommon.flags import truthy
+from wacommon.followups import FollowupPlan, FollowupStage
 
 HISTORY_MESSAGES = 20
 HISTORY_HOURS = 72
@@ -293,3 +294,47 @@ def _form_int(value: Any, default: int) -> int:
 def _form_float(value: Any, default: float) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
     return float(value) if ok else default
+
+
+MAX_SPAN = 366 * 24 * 60
+
+
+def _minutes(value: Any, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(max(0.0, number), float(MAX_SPAN))
+
+
+def parse_plan(config: dict[str, Any] | None) -> FollowupPlan:
+    cfg = config or {}
+    stages: list[FollowupStage] = []
+    for i, raw in enumerate(s for s in cfg.get("stages") or [] if isinstance(s, dict)):
+        kind = str(raw.get("type") or "text").lower()
+        template = raw.get("template")
+        stages.append(
+            FollowupStage(
+                index=i,
+                kind=kind,
+                delay=timedelta(minutes=_minutes(raw.get("delay_minutes"), 60.0)),
+                instruction=str(raw.get("prompt") or raw.get("instruction") or ""),
+                message=str(raw.get("message") or raw.get("text") or ""),
+                media_url=raw.get("media_url") or raw.get("audio_url"),
+                template=template if isinstance(template, dict) and template.get("name") else None,
+            )
+        )
+    limit = cfg.get("max_stages")
+    if isinstance(limit, int) and limit >= 0:
+        stages = stages[:limit]
+    hours = cfg.get("allowed_hours")
+    reminder_template = cfg.get("reminder_template")
+    return FollowupPlan(
+        active=truthy(cfg.get("active", False)) and bool(stages),
+        stages=stages,
+        allowed_hours=hours if isinstance(hours, dict) else {},
+        conversion_window=timedelta(hours=_minutes(cfg.get("conversion_window_hours"), 24.0)),
+        reminder_template=reminder_template if isinstance(reminder_template, dict) else None,
+    )

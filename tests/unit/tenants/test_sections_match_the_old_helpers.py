@@ -10,7 +10,7 @@ import pytest
 from lancepilot_ingest.outcome import debounce_config
 from meta_gateway.forms import FormConfig
 from tests.unit.tenants import legacy_helpers as old
-from tests.unit.tenants.corpus import tools_configs
+from tests.unit.tenants.corpus import followup_configs, tools_configs
 from waai import context_window
 from waai.llm.config import AISettings, LLMConfigInvalid, llm_config, llm_config_of
 from wacommon.business_hours import business_hours_decision
@@ -18,6 +18,7 @@ from wacommon.commands import CommandAction, parse_customer_command
 from wacommon.commands import _reply as commands_reply
 from wacommon.contact_filter import contact_allowed
 from wacommon.crypto import SecretBox
+from wacommon.followups import parse_plan, plan_of
 from wacommon.human_reply import human_pause_until
 from wacommon.schemas import Provider, utcnow
 from wacommon.tenants import TenantConfig, parse_tenant
@@ -155,3 +156,18 @@ def test_form_config_matches(tools: dict[str, Any]) -> None:
         cfg.cooldown_hours,
     )
     assert got == old.form_config(tools, 30)
+
+
+FOLLOWUPS = followup_configs()
+
+
+def test_the_followup_corpus_holds_the_tests_plans() -> None:
+    assert len(FOLLOWUPS) > 15
+
+
+@pytest.mark.parametrize("config", FOLLOWUPS)
+def test_followup_plan_matches(config: Any) -> None:
+    expected = old.parse_plan(config)
+    assert parse_plan(config) == expected
+    typed = parse_tenant({"id": "t", "followup_config": config}).followups
+    assert plan_of(typed) == expected

@@ -11,6 +11,7 @@ from wacommon.tenants.sections import (
     CommandsSection,
     ContactFilterSection,
     DebounceSection,
+    FollowupsSection,
     FormSection,
     HandoverSection,
     HoursSection,
@@ -58,6 +59,7 @@ class TenantConfig(BaseModel):
     contact_filter: ContactFilterSection | None = None
     groups_enabled: bool = False
     forms: FormSection = Field(default_factory=FormSection)
+    followups: FollowupsSection = Field(default_factory=FollowupsSection)
     # the sender marks an answered message read unless this is exactly `false`
     mark_read: bool = True
 
@@ -112,6 +114,7 @@ def parse_tenant(row: Mapping[str, Any], open_secrets: Any = None) -> TenantConf
         groups_enabled=bool(tools.get("groups_enabled")),
         forms=_forms(tools.get("form_context"), tenant_id),
         mark_read=tools.get("mark_read", True) is not False,
+        followups=parse_section(FollowupsSection, followup or None, "followups", tenant_id),
         row=data,
     )
 
