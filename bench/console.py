@@ -7,7 +7,9 @@ messages among `--tenants` tenants (the others get `--other-conversations` of
 - the conversation list (first page; state=human; a name search; page 3 through the
   cursor) and the thread (latest 50 of a random conversation): p50/p99 unloaded, and
   requests/s under load next to a bare FastAPI + asyncpg endpoint running the same SQL
-  (no session, no shaping) in the same run;
+  (no session, no shaping) in the same run, the two taking turns in `--slices` slices
+  (load from other work on the machine falls on both), with each server's CPU time per
+  request;
 - meta-gateway + lancepilot-ingest + console as processes: signed Meta webhooks posted
   at `--rate`/s, each from a new customer, and the time until its `message.created`
   reaches a connected `/api/events` client (p50/p99).
@@ -41,6 +43,7 @@ from bench.common import (  # noqa: E402
     APP_SECRET,
     BenchEnv,
     bench_env,
+    cpu_seconds,
     free_port,
     percentile,
     rss_mb,
@@ -202,8 +205,8 @@ def latencies(port: int, paths: Paths) -> list[float]:
     return out
 
 
-async def load(port: int, paths: Paths, conc: int, secs: float) -> float:
-    """Requests/s from `conc` keep-alive connections for `secs` seconds."""
+async def load(port: int, paths: Paths, conc: int, secs: float) -> tuple[int, float]:
+    """(requests answered, seconds taken) from `conc` keep-alive connections for `secs` s."""
     deadline = time.perf_counter() + secs
     count = 0
 
@@ -233,7 +236,28 @@ async def load(port: int, paths: Paths, conc: int, secs: float) -> float:
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(conc)))
-    return count / (time.perf_counter() - t0)
+    return count, time.perf_counter() - t0
+
+
+async def compare(
+    sides: list[tuple[int, int, Paths]], conc: int, secs: float, slices: int
+) -> list[tuple[float, float]]:
+    """(req/s, server CPU ms per request) of each (port, pid, paths), `secs` each, taken in
+    `slices` alternating slices (console, bare, bare, console, ...): the other work on a
+    shared machine comes and goes, and alternating spreads it over both sides alike."""
+    totals = [[0, 0.0, 0.0] for _ in sides]
+    for i in range(slices):
+        order = list(range(len(sides)))
+        if i % 2:
+            order.reverse()
+        for k in order:
+            port, pid, paths = sides[k]
+            cpu0 = cpu_seconds(pid)
+            count, took = await load(port, paths, conc, secs / slices)
+            totals[k][0] += count
+            totals[k][1] += took
+            totals[k][2] += cpu_seconds(pid) - cpu0
+    return [(n / took, cpu * 1000 / max(n, 1)) for n, took, cpu in totals]
 
 
 def serve_bare(port: int, dsn: str, user_id: str) -> None:
@@ -266,9 +290,10 @@ def serve_bare(port: int, dsn: str, user_id: str) -> None:
         rows: list[dict[str, Any]] = []
         after = None
         for _ in range(page):
-            rows = await queries.list_conversations(
+            records = await queries.list_conversations(
                 state["pool"], tenant, uid, state=state_, q=q, after=after, limit=50
             )
+            rows = [dict(r) for r in records]
             if rows:
                 after = (rows[-1]["last_message_at"], rows[-1]["id"])
         return Response(orjson.dumps(rows, default=str), media_type="application/json")
@@ -276,7 +301,8 @@ def serve_bare(port: int, dsn: str, user_id: str) -> None:
     @app.get("/bare/thread/{tenant}/{cid}")
     async def bare_thread(tenant: uuid.UUID, cid: uuid.UUID) -> Response:
         rows = await queries.thread(state["pool"], tenant, cid, before=None, limit=50)
-        return Response(orjson.dumps(rows, default=str), media_type="application/json")
+        dicts = [dict(r) for r in rows] if rows is not None else None
+        return Response(orjson.dumps(dicts, default=str), media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -432,17 +458,26 @@ async def run(args: argparse.Namespace) -> None:
         print(line("thread (50 latest) console", console_ms))
         print(line("thread (50 latest) bare", bare_ms))
 
-        print(f"\nunder load: {args.concurrency} connections, {args.seconds:.0f} s each:")
+        print(
+            f"\nunder load: {args.concurrency} connections, {args.seconds:.0f} s each"
+            f" in {args.slices} alternating slices:"
+        )
         list_paths = [(lists["list, first page"][0], auth)]
         thread_paths = [(f"/api/conversations/{cid}/messages", auth) for cid in threads]
         for name, mine, theirs in (
             ("list, first page", list_paths, [(lists["list, first page"][1], {})]),
             ("thread", thread_paths, [(f"/bare/thread/{tenant}/{cid}", {}) for cid in threads]),
         ):
-            ours = await load(console.port, mine, args.concurrency, args.seconds)
-            base = await load(bare_port, theirs, args.concurrency, args.seconds)
+            (ours, our_cpu), (base, base_cpu) = await compare(
+                [(console.port, console.pid, mine), (bare_port, bare.pid, theirs)],
+                args.concurrency,
+                args.seconds,
+                args.slices,
+            )
             print(
-                f"{name:20s} console {ours:7.0f} req/s   bare {base:7.0f} req/s   ratio {ours / base:.2f}"
+                f"{name:20s} console {ours:7.0f} req/s   bare {base:7.0f} req/s"
+                f"   ratio {ours / base:.2f}   server CPU per request: console"
+                f" {our_cpu:.2f} ms, bare {base_cpu:.2f} ms"
             )
 
         print(f"\nwebhook -> message.created on a connected stream, {args.rate:.0f} msg/s:")
@@ -464,7 +499,10 @@ def main() -> None:
     parser.add_argument("--other-messages", type=int, default=10)
     parser.add_argument("--requests", type=int, default=500, help="sequential reads per figure")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of one load round")
+    parser.add_argument("--seconds", type=float, default=8.0, help="load time of each side")
+    parser.add_argument(
+        "--slices", type=int, default=4, help="console and bare alternate this many times"
+    )
     parser.add_argument("--rate", type=float, default=20, help="webhooks per second")
     parser.add_argument("--stream-seconds", type=float, default=15)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)

@@ -21,10 +21,12 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app = service_app(deps.runtime, "console")
     app.state.deps = deps
     install_outage_handlers(app)
+    # the inbox first: routes are matched in order, and its reads are the busiest requests
+    # (no other router's paths overlap it)
+    app.include_router(inbox_router())
     app.include_router(auth_router())
     app.include_router(users_router())
     app.include_router(account_router())
-    app.include_router(inbox_router())
     app.include_router(operator_router())
     app.include_router(stream_router())
     app.include_router(pages_router())

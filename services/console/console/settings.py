@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from wacommon.settings import Settings
 
 
@@ -15,6 +17,9 @@ class ConsoleSettings(Settings):
     # a session unused for this long is gone (every authenticated request renews it)
     console_session_hours: float = 12
     console_session_cookie: str = "wa_console_session"
+    # each process reuses a session it read from Redis for this long (0 = every request
+    # reads Redis): a session revoked by another process stops working there within it
+    console_session_cache_s: float = Field(default=0.5, ge=0, le=1)
     # sign-in attempts allowed per window: per email (a success clears it) and per address
     console_login_max_per_email: int = 5
     console_login_max_per_address: int = 20

@@ -8,6 +8,7 @@ themselves. Every tenant query takes its tenant from `tenant_scope`.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
@@ -135,3 +136,25 @@ def _uuid(value: str) -> UUID | None:
         return UUID(value)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Scoped:
+    """What a tenant-scoped route needs, resolved by one dependency (`scoped`)."""
+
+    deps: ConsoleDeps
+    user: CurrentUser
+    tenant: UUID
+
+
+async def scoped(request: Request) -> Scoped:
+    """`get_deps`, `current_user` and `tenant_scope` in one dependency, same answers (401,
+    403 without CSRF on a state-changing method, 404/422 for the tenant).
+
+    For the inbox's hot reads: FastAPI resolves each `Depends` of a route on every request
+    (its signature, its cache key, its own parameters), and the four chained ones cost
+    about as much CPU as shaping a 50-message thread.
+    """
+    deps: ConsoleDeps = request.app.state.deps
+    session = await current_session(request, await optional_session(request, deps))
+    return Scoped(deps, session.user, await tenant_scope(request, session, deps))

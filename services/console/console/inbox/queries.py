@@ -2,11 +2,17 @@
 
 The list walks `active_conversations_activity` (tenant, latest activity, id) with a
 keyset cursor; the per-row parts (last message, unread count) are index lookups on
-`chat_messages_conversation`. The thread is one keyset page of the same index. Message
-rows are found by conversation and their tenant checked with `IS NOT DISTINCT FROM`
-(the same rows as `=`, never an index condition): with `client_id = ...` PostgreSQL
-ANDs in the tenant's whole `chat_messages_client_time` range, which grows with the
-tenant (see `wacommon.repositories.conversations`).
+`chat_messages_conversation` (conversation_id, created_at, id). The thread is one keyset
+page of the same index, in the same statement as the tenant check of its conversation.
+Message rows are found by conversation and their tenant checked with `IS NOT DISTINCT
+FROM` (the same rows as `=`, never an index condition): with `client_id = ...`
+PostgreSQL ANDs in the tenant's whole `chat_messages_client_time` range, which grows with
+the tenant (see `wacommon.repositories.conversations`). Where a LIMIT picks the rows (the
+latest message, a thread page) that check is applied to the rows the LIMIT kept: inside
+it, the planner takes the filter for a selective one and sorts every message of the
+conversation instead of reading the first entries of the index backwards. A message of
+another tenant (never written: messages carry their conversation's tenant) would be left
+out, not replaced by an older one.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+import asyncpg
 
 from wacommon.dbtypes import Executor as Conn
 
@@ -43,10 +51,13 @@ SELECT a.id, a.contact_key, a.contact_name, a.contact_phone, a.provider,
   LEFT JOIN console_users u ON u.id = a.assigned_user_id AND u.client_id = a.client_id
   LEFT JOIN console_reads r ON r.user_id = $2 AND r.conversation_id = a.id
   LEFT JOIN LATERAL (
-      SELECT m.id, m.direction, m.role, m.kind, m.content, m.status, m.created_at
-        FROM chat_messages m
-       WHERE m.conversation_id = a.id AND m.client_id IS NOT DISTINCT FROM a.client_id
-       ORDER BY m.created_at DESC, m.id DESC LIMIT 1) lm ON true
+      SELECT l.id, l.direction, l.role, l.kind, l.content, l.status, l.created_at
+        FROM (SELECT m.id, m.client_id, m.direction, m.role, m.kind, m.content, m.status,
+                     m.created_at
+                FROM chat_messages m
+               WHERE m.conversation_id = a.id
+               ORDER BY m.created_at DESC, m.id DESC LIMIT 1) l
+       WHERE l.client_id IS NOT DISTINCT FROM a.client_id) lm ON true
 """
 
 _ONE = (
@@ -98,7 +109,8 @@ async def list_conversations(
     q: str | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[asyncpg.Record]:
+    """One page of the list; records, read once by `conversation_json`."""
     params: list[Any] = [tenant, user_id, limit]
     if state:
         params.append(state)
@@ -108,8 +120,8 @@ async def list_conversations(
     if after:
         params += [after[0], after[1]]
     sql = list_sql(state=bool(state), search=bool(q), cursor=after is not None)
-    rows = await conn.fetch(sql, *params)
-    return [dict(r) for r in rows]
+    rows: list[asyncpg.Record] = await conn.fetch(sql, *params)
+    return rows
 
 
 async def get_conversation(
@@ -119,16 +131,31 @@ async def get_conversation(
     return dict(row) if row else None
 
 
+# one round trip: the conversation checked against the tenant, and its page of messages
+# (no row: not this tenant's conversation; one row with a NULL id: no messages yet)
 _THREAD = """
-SELECT m.id, m.direction, m.role, m.kind, m.content, m.media, m.payload, m.status,
-       m.error_code, m.error_detail, m.sent_at, m.delivered_at, m.read_at, m.failed_at,
-       m.created_at, m.provider_sent_at, m.burst_id, m.author_user_id, u.name AS author_name
-  FROM chat_messages m
-  LEFT JOIN console_users u ON u.id = m.author_user_id
- WHERE m.conversation_id = $2 AND m.client_id IS NOT DISTINCT FROM $1
-   AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3, $4::bigint))
- ORDER BY m.created_at DESC, m.id DESC
- LIMIT $5
+SELECT t.id, t.direction, t.role, t.kind, t.content, t.media, t.payload, t.status,
+       t.error_code, t.error_detail, t.sent_at, t.delivered_at, t.read_at, t.failed_at,
+       t.created_at, t.provider_sent_at, t.burst_id, t.author_user_id, u.name AS author_name
+  FROM active_conversations c
+  LEFT JOIN LATERAL (
+      SELECT p.* FROM (
+          SELECT m.id, m.client_id, m.direction, m.role, m.kind, m.content, m.media,
+                 m.payload, m.status, m.error_code, m.error_detail, m.sent_at,
+                 m.delivered_at, m.read_at, m.failed_at, m.created_at, m.provider_sent_at,
+                 m.burst_id, m.author_user_id
+            FROM chat_messages m
+           WHERE m.conversation_id = c.id
+             AND ($3::bigint IS NULL OR (m.created_at, m.id) < (
+                   SELECT b.created_at, b.id FROM chat_messages b
+                    WHERE b.conversation_id = $2 AND b.client_id IS NOT DISTINCT FROM $1
+                      AND b.id = $3))
+           ORDER BY m.created_at DESC, m.id DESC
+           LIMIT $4) p
+       WHERE p.client_id IS NOT DISTINCT FROM $1) t ON true
+  LEFT JOIN console_users u ON u.id = t.author_user_id
+ WHERE c.client_id = $1 AND c.id = $2
+ ORDER BY t.created_at DESC, t.id DESC
 """
 
 
@@ -139,28 +166,18 @@ async def thread(
     *,
     before: int | None,
     limit: int,
-) -> list[dict[str, Any]]:
-    """Up to `limit` messages before message `before` (newest page without), oldest first."""
-    anchor = None
-    if before is not None:
-        anchor = await conn.fetchrow(
-            "SELECT created_at, id FROM chat_messages"
-            " WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2 AND id = $3",
-            tenant,
-            conversation_id,
-            before,
-        )
-        if anchor is None:
-            return []
-    rows = await conn.fetch(
-        _THREAD,
-        tenant,
-        conversation_id,
-        anchor["created_at"] if anchor else None,
-        anchor["id"] if anchor else None,
-        limit,
-    )
-    return [dict(r) for r in reversed(rows)]
+) -> list[asyncpg.Record] | None:
+    """Up to `limit` messages before message `before` (newest page without), oldest first;
+    None when the tenant has no such conversation (an unknown `before` gives []).
+
+    Records, not dicts: the page is read once, by `message_json`."""
+    rows = await conn.fetch(_THREAD, tenant, conversation_id, before, limit)
+    if not rows:
+        return None
+    if rows[0]["id"] is None:
+        return []
+    rows.reverse()
+    return rows
 
 
 async def tool_calls(

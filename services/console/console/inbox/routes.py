@@ -11,11 +11,10 @@ from uuid import UUID
 import httpx
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from console.auth.deps import current_user, tenant_scope
+from console.auth.deps import Scoped, current_user, scoped, tenant_scope
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.inbox import queries
@@ -25,6 +24,7 @@ from console.inbox.serialize import (
     conversation_json,
     decode_cursor,
     encode_cursor,
+    json_response,
     message_json,
 )
 from console.inbox.templates import TemplatesUnavailable, approved_templates, render
@@ -108,6 +108,8 @@ async def _message(deps: ConsoleDeps, tenant: UUID, message_id: int) -> dict[str
 Deps = Annotated[ConsoleDeps, Depends(get_deps)]
 User = Annotated[CurrentUser, Depends(current_user)]
 Tenant = Annotated[UUID, Depends(tenant_scope)]
+# the same three in one dependency (the hot reads: list, conversation, thread)
+Scope = Annotated[Scoped, Depends(scoped)]
 
 
 def inbox_router() -> APIRouter:
@@ -115,15 +117,14 @@ def inbox_router() -> APIRouter:
 
     @router.get("/conversations")
     async def list_conversations(
-        deps: Deps,
-        user: User,
-        tenant: Tenant,
+        scope: Scope,
         state: Annotated[str, Query(pattern="^(human|bot|closed|opted_out|all)$")] = "all",
         q: Annotated[str | None, Query(max_length=100)] = None,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = PAGE,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The tenant's conversations, newest activity first; `next_cursor` pages on."""
+        deps, user, tenant = scope.deps, scope.user, scope.tenant
         after = None
         if cursor:
             decoded = decode_cursor(cursor)
@@ -147,28 +148,29 @@ def inbox_router() -> APIRouter:
             if more and last is not None and last["last_message_at"] is not None
             else None
         )
-        return {"conversations": [conversation_json(r) for r in rows], "next_cursor": next_cursor}
+        return json_response(
+            {"conversations": [conversation_json(r) for r in rows], "next_cursor": next_cursor}
+        )
 
     @router.get("/conversations/{conversation_id}")
-    async def get_conversation(
-        conversation_id: str, deps: Deps, user: User, tenant: Tenant
-    ) -> dict[str, Any]:
-        row = await _conversation(deps, tenant, user, _uuid(conversation_id))
-        return conversation_json(row)
+    async def get_conversation(conversation_id: str, scope: Scope) -> Response:
+        row = await _conversation(scope.deps, scope.tenant, scope.user, _uuid(conversation_id))
+        return json_response(conversation_json(row))
 
     @router.get("/conversations/{conversation_id}/messages")
     async def list_messages(
         conversation_id: str,
-        deps: Deps,
-        user: User,
-        tenant: Tenant,
+        scope: Scope,
         before: Annotated[int | None, Query(ge=1)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = THREAD_PAGE,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The thread in order (oldest first); `before` = the oldest id shown pages back."""
+        deps, tenant = scope.deps, scope.tenant
         cid = _uuid(conversation_id)
-        await _exists(deps, tenant, cid)
-        rows = await queries.thread(deps.pool, tenant, cid, before=before, limit=limit + 1)
+        found = await queries.thread(deps.pool, tenant, cid, before=before, limit=limit + 1)
+        if found is None:
+            raise HTTPException(404, NOT_FOUND)
+        rows = found
         more = len(rows) > limit
         rows = rows[-limit:] if more else rows
         bursts = sorted({r["burst_id"] for r in rows if r["role"] == "bot" and r["burst_id"]})
@@ -191,7 +193,7 @@ def inbox_router() -> APIRouter:
                 shown.add(burst)
                 calls = tools.get(burst)
             out.append(message_json(r, calls))
-        return {"messages": out, "before": rows[0]["id"] if more and rows else None}
+        return json_response({"messages": out, "before": rows[0]["id"] if more and rows else None})
 
     @router.post("/conversations/{conversation_id}/messages", status_code=201)
     async def send_message(
@@ -236,7 +238,7 @@ def inbox_router() -> APIRouter:
                     str(tenant), str(cid), "conversation.updated", state=state, cause="human_reply"
                 )
         body = await _message(deps, tenant, int(row["id"]))
-        return JSONResponse(body, status_code=201 if created else 200)
+        return json_response(body, status_code=201 if created else 200)
 
     @router.get("/conversations/{conversation_id}/templates")
     async def list_templates(
@@ -254,7 +256,7 @@ def inbox_router() -> APIRouter:
         user: User,
         tenant: Tenant,
         body: Annotated[TakeoverIn | None, Body()] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Pause the bot for this conversation (for `minutes`, else until released/closed)."""
         cid = _uuid(conversation_id)
         conv = await _conversation(deps, tenant, user, cid)
@@ -282,7 +284,7 @@ def inbox_router() -> APIRouter:
     @router.post("/conversations/{conversation_id}/release")
     async def release(
         conversation_id: str, request: Request, deps: Deps, user: User, tenant: Tenant
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Back to the bot; what the attendants wrote meanwhile is in its next context."""
         cid = _uuid(conversation_id)
         conv = await _conversation(deps, tenant, user, cid)
@@ -302,7 +304,7 @@ def inbox_router() -> APIRouter:
         deps: Deps,
         user: User,
         tenant: Tenant,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Close: `resolved` counts as resolved by a human on the dashboard."""
         cid = _uuid(conversation_id)
         conv = await _conversation(deps, tenant, user, cid)
@@ -335,7 +337,7 @@ def inbox_router() -> APIRouter:
         deps: Deps,
         user: User,
         tenant: Tenant,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Give the conversation to a user of this tenant (`null` unassigns)."""
         cid = _uuid(conversation_id)
         await _conversation(deps, tenant, user, cid)
@@ -367,9 +369,7 @@ def inbox_router() -> APIRouter:
         return await _updated(request, deps, tenant, user, cid, "console_assign")
 
     @router.post("/conversations/{conversation_id}/read")
-    async def mark_read(
-        conversation_id: str, deps: Deps, user: User, tenant: Tenant
-    ) -> dict[str, Any]:
+    async def mark_read(conversation_id: str, deps: Deps, user: User, tenant: Tenant) -> Response:
         """Everything in the conversation is read for this user."""
         cid = _uuid(conversation_id)
         await _exists(deps, tenant, cid)
@@ -380,7 +380,7 @@ def inbox_router() -> APIRouter:
             cid,
             tenant,
         )
-        return conversation_json(await _conversation(deps, tenant, user, cid))
+        return json_response(conversation_json(await _conversation(deps, tenant, user, cid)))
 
     @router.get("/media/{message_id}")
     async def media(
@@ -414,11 +414,11 @@ async def _assign_if_free(conn: Any, tenant: UUID, cid: UUID, user_id: UUID) -> 
 
 async def _updated(
     request: Request, deps: ConsoleDeps, tenant: UUID, user: CurrentUser, cid: UUID, cause: str
-) -> dict[str, Any]:
+) -> Response:
     row = await _conversation(deps, tenant, user, cid)
     kind: Kind = "conversation.updated"
     await _notifier(request).notify(str(tenant), str(cid), kind, state=row["state"], cause=cause)
-    return conversation_json(row)
+    return json_response(conversation_json(row))
 
 
 async def _publish_send(deps: ConsoleDeps, tenant: str, cid: str, outbound_id: int) -> None:
