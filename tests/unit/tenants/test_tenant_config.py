@@ -7,7 +7,8 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from wacommon.crypto import SecretBox
-from wacommon.tenants import parse_tenant
+from wacommon.tenants import TenantConfig, parse_tenant
+from wacommon.tenants.config import STORED_AS
 from wacommon.tenants.sections import WHOLE
 
 BOX = SecretBox("unit-key")
@@ -81,10 +82,24 @@ def test_a_section_that_is_not_an_object_falls_back_whole_and_the_tenant_still_l
     assert invalid_count("llm") == before + 1
 
 
-def test_the_row_older_code_reads_carries_the_opened_tools_config() -> None:
-    sealed = BOX.seal({"llm_config": {"api_key": "sk-x"}})
+def test_tools_config_keeps_every_key_opened_for_the_code_that_reads_its_own() -> None:
+    sealed = BOX.seal({"llm_config": {"api_key": "sk-x"}, "consultar_cep": True})
     config = parse_tenant({"id": "t", "name": "N", "tools_config": sealed}, BOX.open)
-    row = config.client_row()
-    assert row["tools_config"]["llm_config"]["api_key"] == "sk-x"
-    row["name"] = "changed"
-    assert config.client_row()["name"] == "N"
+    assert config.tools_config == {"llm_config": {"api_key": "sk-x"}, "consultar_cep": True}
+
+
+def test_every_section_says_where_it_is_stored() -> None:
+    typed = set(TenantConfig.model_fields) - {
+        "id",
+        "name",
+        "system_prompt",
+        "bot_active",
+        "timezone",
+        "human_attendant_timeout",
+        "whatsapp_provider",
+        "tools_config",
+        "followup_config",
+        "groups_enabled",
+        "followups",
+    }
+    assert typed == set(STORED_AS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,23 +63,31 @@ class TenantConfig(BaseModel):
     # the sender marks an answered message read unless this is exactly `false`
     mark_read: bool = True
 
-    # the row as the services read it before this model (tools_config opened)
-    row: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 
-    def client_row(self) -> dict[str, Any]:
-        """A fresh copy of the row dict older code takes (`client["tools_config"]` opened)."""
-        return dict(self.row)
+# where each section is stored: the `tools_config` key an owner's edit of it writes
+# (`followups` is the `followup_config` column; `contact_filter` also reads `groups_enabled`)
+STORED_AS: dict[str, str] = {
+    "llm": "llm_config",
+    "debounce": "debounce",
+    "hours": "business_hours",
+    "commands": "commands",
+    "handover": "atendimento_humano",
+    "stop_triggers": "desativar_ia",
+    "contact_filter": "security_lists",
+    "forms": "form_context",
+    "mark_read": "mark_read",
+}
 
 
-def parse_tenant(row: Mapping[str, Any], open_secrets: Any = None) -> TenantConfig:
+def parse_tenant(
+    row: Mapping[str, Any], open_secrets: Callable[[Any], Any] | None = None
+) -> TenantConfig:
     """Parse a `clients` row; `open_secrets` decrypts the secret values of `tools_config`."""
     data = dict(row)
     tenant_id = str(data["id"])
-    raw_tools = data.get("tools_config") or {}
+    raw_tools = data.get("tools_config")
+    raw_tools = raw_tools if isinstance(raw_tools, dict) else {}
     tools: dict[str, Any] = dict(open_secrets(raw_tools) if open_secrets else raw_tools)
-    if not isinstance(tools, dict):
-        tools = {}
-    data["tools_config"] = tools
     followup = data.get("followup_config")
     lists = tools.get("security_lists")
     return TenantConfig(
@@ -115,7 +123,6 @@ def parse_tenant(row: Mapping[str, Any], open_secrets: Any = None) -> TenantConf
         forms=_forms(tools.get("form_context"), tenant_id),
         mark_read=tools.get("mark_read", True) is not False,
         followups=parse_section(FollowupsSection, followup or None, "followups", tenant_id),
-        row=data,
     )
 
 
