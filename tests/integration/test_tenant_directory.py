@@ -132,3 +132,34 @@ async def test_entries_are_served_from_the_cache_between_changes(
     first = await service_side.get(tenant_id)
     # no change, no read: the parsed object itself is served again
     assert await service_side.get(tenant_id) is first
+
+
+async def test_without_a_listening_connection_nothing_is_cached_until_one_opens(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    database_up = asyncio.Event()
+    attempts = 0
+
+    async def connect() -> asyncpg.Connection:
+        # the database refuses connections until the test lets it start
+        nonlocal attempts
+        attempts += 1
+        if not database_up.is_set():
+            raise ConnectionRefusedError("database starting")
+        return await asyncpg.connect(settings.database_url)
+
+    tenant_id = await new_tenant(pool)
+    async with PgTenantDirectory(pool, BOX, connect=connect, retry_s=0.05) as directory:
+        assert not directory.listening
+        first = await directory.get(tenant_id)
+        # read again, not served from a cache no notification could keep fresh
+        assert await directory.get(tenant_id) is not first
+        database_up.set()
+
+        async def listening() -> bool:
+            return directory.listening
+
+        assert await eventually(listening, 5.0)
+        cached = await directory.get(tenant_id)
+        assert await directory.get(tenant_id) is cached
+    assert attempts >= 2

@@ -48,6 +48,7 @@ class PgTenantDirectory:
         connect: Connect | None = None,
         dsn: str | None = None,
         retry_s: float = 0.5,
+        ping_s: float = 15.0,
     ) -> None:
         self._pool = pool
         self._secrets = secrets
@@ -56,6 +57,8 @@ class PgTenantDirectory:
             (lambda: asyncpg.connect(dsn)) if dsn is not None else None
         )
         self._retry_s = retry_s
+        # a connection that died without a reset is found by a ping this often
+        self._ping_s = ping_s
         self._cache: dict[str, TenantConfig | None] = {}
         # bumped on every change and drop: a load that straddles one is not cached
         self._generation = 0
@@ -83,8 +86,10 @@ class PgTenantDirectory:
         """Begin listening (in the background when the database is not reachable yet)."""
         if self._connect is None:
             return
-        with contextlib.suppress(OSError, asyncpg.PostgresError):
+        try:
             await self._listen()
+        except Exception as exc:
+            log.warning("tenant_directory_listen_failed", error=repr(exc)[:200])
         self._task = asyncio.create_task(self._keep_listening(), name="tenant-directory-listen")
 
     async def close(self) -> None:
@@ -120,8 +125,12 @@ class PgTenantDirectory:
     async def _listen(self) -> None:
         assert self._connect is not None
         conn = await self._connect()
-        conn.add_termination_listener(self._on_terminated)
-        await conn.add_listener(CHANNEL, self._on_notify)
+        try:
+            conn.add_termination_listener(self._on_terminated)
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except BaseException:
+            conn.terminate()
+            raise
         self._listener = conn
         self._lost.clear()
         # whatever changed while nobody listened is read again
@@ -131,13 +140,31 @@ class PgTenantDirectory:
     async def _keep_listening(self) -> None:
         while True:
             if self.listening:
-                await self._lost.wait()
+                await self._wait_until_lost()
             await self._drop_listener()
             try:
                 await self._listen()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
+                # whatever failed, the loop must live: nothing is cached until it listens
                 log.warning("tenant_directory_listen_failed", error=repr(exc)[:200])
                 await asyncio.sleep(self._retry_s)
+
+    async def _wait_until_lost(self) -> None:
+        """Return once the connection is lost, or a ping finds it dead without a reset."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self._ping_s)
+                return
+            except TimeoutError:
+                pass
+            listener = self._listener
+            if listener is None:
+                return
+            try:
+                await listener.fetchval("SELECT 1", timeout=self._ping_s)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("tenant_directory_ping_failed", error=repr(exc)[:200])
+                return
 
     async def _drop_listener(self) -> None:
         conn, self._listener = self._listener, None
@@ -150,6 +177,9 @@ class PgTenantDirectory:
         self.invalidate(str(payload) or None)
 
     def _on_terminated(self, conn: Any) -> None:
+        if conn is not self._listener:
+            # a connection this directory already dropped and replaced
+            return
         log.warning("tenant_directory_listen_lost")
         self._listener = None
         self.invalidate()
