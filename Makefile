@@ -14,7 +14,7 @@ infra:
 	scripts/infra.sh
 
 run: install infra
-	$(PY) -m walocal.localdev && $(PY) -m wacommon.supervisor $$($(PY) -m walocal.localdev --sandbox-flag)
+	$(PY) -m walocal.localdev && $(PY) -m wacommon.supervisor --replicas "$(REPLICAS)" $$($(PY) -m walocal.localdev --sandbox-flag)
 
 browser:
 	scripts/browser.sh

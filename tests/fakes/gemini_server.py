@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.fakes.embedding import fake_embedding
 from tests.fakes.server import serve_in_thread
 
 Item = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
@@ -50,6 +51,8 @@ class FakeGemini:
     def __init__(self) -> None:
         self.script: deque[Item] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_status = 200
         self.url = ""
         self._ids = itertools.count(1)
         self.app = self._build()
@@ -85,6 +88,8 @@ class FakeGemini:
         @app.post("/{version}/models/{target}")
         async def generate(version: str, target: str, request: Request) -> JSONResponse:
             model, _, action = target.partition(":")
+            if action in ("embedContent", "batchEmbedContents"):
+                return await self._embed(model, action, request)
             if action != "generateContent":
                 return JSONResponse(
                     {"error": {"code": 404, "message": "not faked", "status": "NOT_FOUND"}},
@@ -116,6 +121,27 @@ class FakeGemini:
             return JSONResponse(self._response(model, item))
 
         return app
+
+    async def _embed(self, model: str, action: str, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.embedding_requests.append(
+            {**body, "_model": model, "_key": request.headers.get("x-goog-api-key")}
+        )
+        if self.embedding_status != 200:
+            return JSONResponse(
+                {"error": {"code": self.embedding_status, "message": "scripted", "status": "FAKE"}},
+                status_code=self.embedding_status,
+            )
+
+        def values(req: dict[str, Any]) -> dict[str, Any]:
+            text = " ".join(p.get("text", "") for p in req.get("content", {}).get("parts", []))
+            dims = _get(req, "outputDimensionality", "output_dimensionality")
+            vector = fake_embedding(text)
+            return {"values": (vector * (1 + (dims or 0) // len(vector)))[: dims or len(vector)]}
+
+        if action == "embedContent":
+            return JSONResponse({"embedding": values(body)})
+        return JSONResponse({"embeddings": [values(r) for r in body.get("requests", [])]})
 
     def _response(self, model: str, item: dict[str, Any]) -> dict[str, Any]:
         if item.get("calls"):

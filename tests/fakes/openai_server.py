@@ -1,17 +1,20 @@
-"""A fake OpenAI API on loopback: scripted chat completions (with tool calls) and transcriptions."""
+"""A fake OpenAI API on loopback: scripted chat completions (with tool calls), transcriptions, embeddings."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from tests.fakes.embedding import fake_embedding
 from tests.fakes.server import serve_in_thread
 
 Item = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
@@ -29,13 +32,25 @@ def tool_call(tool: str, /, **arguments: Any) -> dict[str, Any]:
     return {"tool_calls": [(tool, arguments)]}
 
 
+def speech_bytes(text: str) -> bytes:
+    """What the fake speaks for `text`: an Ogg page header and the text, deterministic."""
+    return b"OggS\x00\x02" + b"OpusHead" + text.encode()
+
+
 def error(status: int, message: str = "scripted error") -> dict[str, Any]:
     """A scripted answer: an HTTP error."""
     return {"status": status, "message": message}
 
 
+def _encoded(vector: list[float], body: dict[str, Any]) -> list[float] | str:
+    """Floats, or base64 little-endian float32 when the client asks for it (the SDK's default)."""
+    if body.get("encoding_format") == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
 class FakeOpenAI:
-    """Serves `/v1/chat/completions` from a script and `/v1/audio/transcriptions`; records both."""
+    """Serves chat completions from a script, transcriptions, speech and embeddings; records them."""
 
     def __init__(self) -> None:
         self.script: deque[Item] = deque()
@@ -43,7 +58,13 @@ class FakeOpenAI:
         self.transcriptions: list[dict[str, Any]] = []
         self.transcript_text = "Olá, queria marcar um horário."
         self.transcript_status = 200
+        self.speeches: list[dict[str, Any]] = []
+        self.speech_status = 200
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_status = 200
         self.url = ""
+        # the answer when the script is empty (a callable answers from the request)
+        self.default: Item = text("ok")
         self._ids = itertools.count(1)
         self.app = self._build()
 
@@ -70,7 +91,7 @@ class FakeOpenAI:
         async def chat(request: Request) -> JSONResponse:
             body = await request.json()
             self.requests.append({**body, "_auth": request.headers.get("authorization")})
-            item = self.script.popleft() if self.script else text("ok")
+            item = self.script.popleft() if self.script else self.default
             if callable(item):
                 item = item(body)
             if "status" in item:
@@ -79,6 +100,30 @@ class FakeOpenAI:
                     status_code=item["status"],
                 )
             return JSONResponse(self._completion(body["model"], item))
+
+        @app.post("/v1/embeddings")
+        async def embeddings(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.embedding_requests.append({**body, "_auth": request.headers.get("authorization")})
+            if self.embedding_status != 200:
+                return JSONResponse(
+                    {"error": {"message": "scripted error", "type": "fake", "code": None}},
+                    status_code=self.embedding_status,
+                )
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [
+                {"object": "embedding", "index": i, "embedding": _encoded(fake_embedding(t), body)}
+                for i, t in enumerate(inputs)
+            ]
+            tokens = sum(len(str(t).split()) for t in inputs)
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body["model"],
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            )
 
         @app.post("/v1/audio/transcriptions")
         async def transcriptions(request: Request) -> JSONResponse:
@@ -103,6 +148,21 @@ class FakeOpenAI:
             return JSONResponse(
                 {"text": self.transcript_text, "usage": {"type": "duration", "seconds": 4}}
             )
+
+        @app.post("/v1/audio/speech")
+        async def speech(request: Request) -> Response:
+            # OpenAI text-to-speech: JSON in, the audio bytes out (opus -> Ogg/Opus)
+            body = await request.json()
+            self.speeches.append({**body, "_auth": request.headers.get("authorization")})
+            if self.speech_status != 200:
+                return JSONResponse(
+                    {"error": {"message": "tts failed", "type": "fake", "code": None}},
+                    status_code=self.speech_status,
+                )
+            fmt = body.get("response_format") or "mp3"
+            audio = speech_bytes(str(body.get("input", "")))
+            media = {"opus": "audio/ogg", "mp3": "audio/mpeg"}.get(fmt, "application/octet-stream")
+            return Response(content=audio, media_type=media)
 
         return app
 

@@ -13,7 +13,7 @@ from waai.llm.clients import LLMClients
 @pytest.fixture()
 async def clients() -> AsyncIterator[LLMClients]:
     """Real OpenAI/Gemini SDK clients, no retries (the fakes script every answer)."""
-    c = LLMClients(timeout_s=10, max_retries=0)
+    c = LLMClients(timeout_s=10, max_retries=0, trusted_hosts={"127.0.0.1"})
     yield c
     await c.aclose()
 

@@ -92,17 +92,19 @@ class Setup:
         self._who = (conversation_id, contact_key, contact_name)
 
     async def ask(self, text: str, history: list[Turn] | None = None) -> ResponderOutput:
+        return await self.responder.respond(self.input(text, history))
+
+    def input(self, text: str, history: list[Turn] | None = None) -> ResponderInput:
+        """The responder's input for one customer message."""
         now = datetime.now(TZ)
         conversation_id, contact_key, contact_name = self._who
-        return await self.responder.respond(
-            ResponderInput(
-                tenant=self.tenant,
-                conversation_id=conversation_id,
-                contact_key=contact_key,
-                contact_name=contact_name,
-                history=history or [],
-                burst=[Turn("customer", text, now)],
-                now=now,
-                correlation_id="corr-1",
-            )
+        return ResponderInput(
+            tenant=self.tenant,
+            conversation_id=conversation_id,
+            contact_key=contact_key,
+            contact_name=contact_name,
+            history=history or [],
+            burst=[Turn("customer", text, now)],
+            now=now,
+            correlation_id="corr-1",
         )

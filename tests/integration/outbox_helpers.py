@@ -13,6 +13,7 @@ from sender.clients.base import OutboundMessage, SendResult
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
+from sender.receipts import RedisReceipts
 from tests.fakes.uazapi import UazapiFakeState
 from wacommon.broker.consumer import Delivery
 from wacommon.credentials import ProviderCredentials
@@ -50,6 +51,7 @@ def worker(
         http_timeout_s=HTTP_TIMEOUT_S,
         record_for_s=RECORD_FOR_S,
         pacer=UazapiPacer(redis_client, settings),
+        receipts=RedisReceipts(redis_client, settings.rkey("sender", "receipt", "")),
     )
 
 

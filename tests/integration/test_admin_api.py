@@ -59,7 +59,15 @@ async def test_client_crud_round_trip(api: httpx.AsyncClient) -> None:
     assert patched.status_code == 200 and patched.json()["bot_active"] is True
     assert patched.json()["name"] == "Padaria"
 
-    listed = (await api.get("/admin/clients", headers=AUTH)).json()
+    # the run's database holds every test's tenants (oldest first, 100 a page by default):
+    # page through rather than assume the new one is on the first page
+    listed: list[dict[str, object]] = []
+    while True:
+        params = {"limit": 1000, "offset": len(listed)}
+        page = (await api.get("/admin/clients", headers=AUTH, params=params)).json()
+        listed += page
+        if len(page) < 1000:
+            break
     assert cid in {c["id"] for c in listed}
 
     assert (await api.delete(f"/admin/clients/{cid}", headers=AUTH)).status_code == 204

@@ -48,7 +48,8 @@ def probe(mode: str = "ok") -> BurstReady:
 @pytest.fixture(scope="module")
 def bsettings(settings: Settings, run_id: str) -> Settings:
     """Own broker names: nothing else in this run consumes these queues."""
-    return settings.model_copy(update={"broker_prefix": f"t{run_id}b."})
+    # the unsharded work queue: this module tests the consumer, not the shards
+    return settings.model_copy(update={"broker_prefix": f"t{run_id}b.", "broker_shards": 0})
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +181,14 @@ async def test_consumer_killed_before_ack_gets_message_redelivered_and_handled_o
     clean: None,
     test_env: dict[str, str],
 ) -> None:
-    env = {**os.environ, **test_env, "BROKER_PREFIX": bsettings.broker_prefix, "PROBE_HOLD_S": "3"}
+    env = {
+        **os.environ,
+        **test_env,
+        "BROKER_PREFIX": bsettings.broker_prefix,
+        # the module's unsharded topology: the worker declares no shard queues nobody deletes
+        "BROKER_SHARDS": str(bsettings.broker_shards),
+        "PROBE_HOLD_S": "3",
+    }
     cmd = [sys.executable, "-m", "tests.integration.broker_helpers", QUEUE]
     worker = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     assert worker.stdout is not None

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from console.settings import ConsoleSettings
 from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
@@ -25,6 +25,7 @@ from tests.integration.console_helpers import (
 )
 from tests.integration.inbox_helpers import MetaTenant, conversation, meta_tenant
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.shards import shard_queue
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.crypto import SecretBox
 from wacommon.schemas import SendReply, decode, utcnow
@@ -77,15 +78,26 @@ async def world(pool: asyncpg.Pool, box: SecretBox) -> World:
 
 async def _drain_send_commands(amqp: AbstractRobustConnection, settings: Any) -> list[SendReply]:
     channel = await amqp.channel()
-    queue = await channel.get_queue(settings.q(SEND_QUEUE), ensure=False)
+    names = [SEND_QUEUE] + [shard_queue(SEND_QUEUE, i) for i in range(settings.broker_shards)]
     out: list[SendReply] = []
-    while True:
-        msg = await queue.get(no_ack=True, fail=False, timeout=2)
-        if msg is None:
-            break
+    received = asyncio.Event()
+
+    async def take(msg: AbstractIncomingMessage) -> None:
         decoded = decode(msg.body)
         assert isinstance(decoded, SendReply)
         out.append(decoded)
+        received.set()
+
+    # consumed, not fetched: the shard queues (single active consumer) refuse basic.get
+    for name in names:
+        queue = await channel.get_queue(settings.q(name), ensure=False)
+        await queue.consume(take, no_ack=True)
+    while True:
+        received.clear()
+        try:
+            await asyncio.wait_for(received.wait(), 2)
+        except TimeoutError:
+            break
     await channel.close()
     return out
 

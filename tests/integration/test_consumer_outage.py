@@ -54,8 +54,14 @@ def burst(i: int) -> BurstReady:
 
 @pytest.fixture(scope="module")
 def osettings(settings: Settings, run_id: str) -> Settings:
+    # the unsharded work queue: this module tests the consumer (test_shard_consumers: shards)
     return settings.model_copy(
-        update={"broker_prefix": f"t{run_id}c.", "outage_probe_min_s": 0.2, "outage_probe_max_s": 1}
+        update={
+            "broker_prefix": f"t{run_id}c.",
+            "outage_probe_min_s": 0.2,
+            "outage_probe_max_s": 1,
+            "broker_shards": 0,
+        }
     )
 
 

@@ -21,6 +21,7 @@ from waai.knowledge.retrieval import PgRetriever
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from waai.llm.factory import build_responder
+from waai.llm.misconfig import GuardedResponder
 from waai.responders.gemini_responder import GeminiResponder
 from waai.responders.responder import ResponderInput, ResponderOutput, Tenant, Turn
 from wacommon.events import FakeEventLog
@@ -99,7 +100,8 @@ async def ask(
             clients=clients,
             offline=Offline(),
         )
-        assert isinstance(responder, GeminiResponder)
+        assert isinstance(responder, GuardedResponder)
+        assert isinstance(responder.inner, GeminiResponder)
         now = datetime.now(TZ)
         return await responder.respond(
             ResponderInput(

@@ -97,3 +97,34 @@ async def test_spelling_vocabulary_is_per_tenant(pool: asyncpg.Pool) -> None:
     await ingest_document(pool, tenant_b, "b.txt", b"Temos sorvete.")
     assert await knowledge.search(pool, tenant_b, "margerita") == []
     assert (await knowledge.search(pool, tenant_a, "margerita"))[0].document == "a.txt"
+
+
+_GYM = (
+    "## Aula experimental\n\nA primeira aula experimental é gratuita, em qualquer modalidade.\n\n"
+    "## Plano anual\n\nO plano anual custa R$ 99 por mês, com avaliação física inclusa.\n\n"
+    "## Horário\n\nMusculação livre das 6h às 22h, de segunda a sábado.\n\n"
+    "## Aulas coletivas\n\nSpinning, muay thai e funcional: uma aula por dia está no plano.\n\n"
+    "## Personal\n\nPersonal trainer na academia: R$ 60 a aula, com hora marcada.\n"
+).encode()
+
+
+async def test_a_question_about_a_word_no_document_knows_is_not_answered(
+    pool: asyncpg.Pool,
+) -> None:
+    client_id = await _tenant(pool)
+    await ingest_document(pool, client_id, "academia.md", _GYM)
+    # "aula" is in a passage, but the question is about yoga, which no document mentions
+    assert await knowledge.search(pool, client_id, "tem aula de yoga?") == []
+    found = await knowledge.search(pool, client_id, "tem aula experimental?")
+    assert "gratuita" in found[0].text
+
+
+async def test_many_unknown_words_in_a_long_message_do_not_hide_its_topic(
+    pool: asyncpg.Pool,
+) -> None:
+    client_id = await _tenant(pool)
+    await ingest_document(pool, client_id, "academia.md", _GYM)
+    message = "oi! meu marido falou ontem que o plano anual sai mais barato, procede?"
+    found = await knowledge.search(pool, client_id, message)
+    assert "R$ 99" in found[0].text
+    assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)

@@ -26,9 +26,10 @@ from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from waai.llm.errors import LLMRejected, LLMUnavailable
 from waai.llm.factory import build_responder
+from waai.llm.misconfig import GuardedResponder
 from waai.responders.gemini_responder import CONVERSATION_START, GeminiResponder
 from waai.responders.responder import Turn
-from wacommon.event_types import TOOL_USED
+from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
 from wacommon.events import FakeEventLog
 
 
@@ -64,7 +65,8 @@ async def make(
         clients=clients,
         offline=Offline(),
     )
-    assert isinstance(responder, GeminiResponder)
+    assert isinstance(responder, GuardedResponder)
+    assert isinstance(responder.inner, GeminiResponder)
     return Setup(
         responder,
         tenant,
@@ -194,5 +196,12 @@ async def test_loop_bound_and_failures(
     with pytest.raises(LLMUnavailable):
         await s.ask("oi")
     fake.queue(gm.error(400, "API key not valid"))
-    with pytest.raises(LLMRejected):
-        await s.ask("oi")
+    assert isinstance(s.responder, GuardedResponder)
+    with pytest.raises(LLMRejected) as rejected:
+        await s.responder.inner.respond(s.input("oi"))
+    assert rejected.value.status == 400
+    # through the guard: the offline answer, and the event says why
+    fake.queue(gm.error(403, "permission denied"))
+    assert (await s.ask("oi")).messages == ["offline"]
+    [event] = s.events.of_type(LLM_MISCONFIGURED)
+    assert (event["data"]["reason"], event["data"]["vendor"]) == ("forbidden", "gemini")

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.fakes import openai_server as oa
 from tests.fakes.openai_server import FakeOpenAI
@@ -26,9 +27,10 @@ from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from waai.llm.errors import LLMRejected, LLMUnavailable
 from waai.llm.factory import build_responder
+from waai.llm.misconfig import GuardedResponder, MisconfiguredResponder, OncePerTenant
 from waai.responders.openai_responder import OpenAIResponder
-from waai.responders.responder import Turn
-from wacommon.event_types import TOOL_USED
+from waai.responders.responder import Tenant, Turn
+from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
 from wacommon.events import FakeEventLog
 
 
@@ -69,7 +71,8 @@ async def make(
         clients=clients,
         offline=Offline(),
     )
-    assert isinstance(responder, OpenAIResponder)
+    assert isinstance(responder, GuardedResponder)
+    assert isinstance(responder.inner, OpenAIResponder)
     return Setup(
         responder,
         tenant,
@@ -216,25 +219,128 @@ async def test_provider_failures_map_to_the_error_taxonomy(
     fake.queue(oa.error(503))
     with pytest.raises(LLMUnavailable):
         await s.ask("oi")
+    assert isinstance(s.responder, GuardedResponder)
     fake.queue(oa.error(401, "invalid api key"))
     with pytest.raises(LLMRejected):
-        await s.ask("oi")
+        await s.responder.inner.respond(s.input("oi"))
 
 
-async def test_no_key_anywhere_means_the_offline_responder(
-    pool: asyncpg.Pool, http: httpx.AsyncClient, clients: LLMClients
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(401, "unauthorized"), (404, "model_not_found"), (400, "rejected_http_400")],
+)
+async def test_a_rejected_model_answers_offline_and_says_why(
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    clients: LLMClients,
+    fake: FakeOpenAI,
+    status: int,
+    reason: str,
 ) -> None:
-    tenant = await new_tenant(pool, {"llm_config": {"provider": "openai"}}, "")
-    offline = Offline()
+    # before: the rejection dead-lettered the burst and the customer got nothing
+    s = await make(pool, http, clients, fake)
+    fake.queue(oa.error(status, "no such model"))
+    out = await s.ask("oi")
+    assert out.messages == ["offline"]
+    [event] = s.events.of_type(LLM_MISCONFIGURED)
+    assert event["data"]["reason"] == reason
+    assert (event["data"]["vendor"], event["data"]["status"]) == ("openai", status)
+    assert event["conversation_id"] == "7b0a9c3e-0000-4000-8000-000000000001"
+
+
+def build(tenant: Tenant, clients: LLMClients, http: httpx.AsyncClient, **kw: Any) -> Any:
+    events = FakeEventLog()
     responder = build_responder(
         tenant,
-        settings=AISettings(),
+        settings=kw.pop("settings", AISettings()),
         retriever=StaticRetriever(),
-        pool=pool,
+        pool=kw.pop("pool"),
         http=http,
-        events=FakeEventLog(),
+        events=events,
         decrypt=BOX.decrypt,
         clients=clients,
-        offline=offline,
+        offline=Offline(),
+        **kw,
     )
-    assert responder is offline
+    return responder, events
+
+
+async def test_no_model_anywhere_is_the_offline_bot(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, clients: LLMClients
+) -> None:
+    tenant = await new_tenant(pool, {}, "")
+    responder, _ = build(tenant, clients, http, pool=pool)
+    assert isinstance(responder, Offline)
+
+
+@pytest.mark.parametrize(
+    ("llm", "reason"),
+    [
+        ({"provider": "openai"}, "missing_key"),
+        ({"provider": "openrouter", "model": "meta-llama/llama-3.1-8b-instruct"}, "missing_key"),
+        ({"provider": "claude", "api_key": BOX.encrypt("k")}, "unknown_provider"),
+        ({"provider": "openai_compatible", "model": "qwen"}, "missing_base_url"),
+    ],
+)
+async def test_a_model_asked_for_but_unusable_is_an_event_not_a_silent_downgrade(
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    clients: LLMClients,
+    llm: dict[str, Any],
+    reason: str,
+) -> None:
+    tenant = await new_tenant(pool, {"llm_config": llm}, "")
+    limit = OncePerTenant()
+    responder, events = build(tenant, clients, http, pool=pool, log_limit=limit)
+    assert isinstance(responder, MisconfiguredResponder)
+    setup = Setup(
+        responder, tenant, events, conversation_id=CID, contact_key="5511", contact_name="Ana"
+    )
+    before = misconfigured_count(reason)
+    assert (await setup.ask("oi")).messages == ["offline"]
+    assert (await setup.ask("oi de novo")).messages == ["offline"]
+    assert [e["data"]["reason"] for e in events.of_type(LLM_MISCONFIGURED)] == [reason, reason]
+    assert misconfigured_count(reason) == before + 2
+    # the error line went out on the first turn; the next one within the hour stays quiet
+    assert limit.due(tenant.id) is False
+
+
+async def test_openrouter_runs_on_the_openai_client_at_its_base_url(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, clients: LLMClients, fake: FakeOpenAI
+) -> None:
+    # migrated tenants carry provider "openrouter"; the base URL is overridable per tenant
+    # and per deployment (OPENROUTER_BASE_URL); here it points at the fake server
+    tenant = await new_tenant(
+        pool,
+        {
+            "llm_config": {
+                "provider": "openrouter",
+                "model": "anthropic/claude-3.5-haiku",
+                "api_key": BOX.encrypt("sk-or-tenant"),
+            }
+        },
+        "Você é a Bia.",
+    )
+    responder, events = build(
+        tenant, clients, http, pool=pool, settings=AISettings(openrouter_base_url=fake.base_url)
+    )
+    assert isinstance(responder, GuardedResponder)
+    setup = Setup(
+        responder, tenant, events, conversation_id=CID, contact_key="5511", contact_name="Ana"
+    )
+    fake.queue(oa.text("Olá! Atendemos das 9h às 18h."))
+    out = await setup.ask("que horas abre?")
+    assert out.messages == ["Olá! Atendemos das 9h às 18h."]
+    assert out.usage.model == "anthropic/claude-3.5-haiku"
+    request = fake.requests[-1]
+    assert request["model"] == "anthropic/claude-3.5-haiku"
+    assert request["_auth"] == "Bearer sk-or-tenant"
+    assert events.of_type(LLM_MISCONFIGURED) == []
+
+
+CID = "7b0a9c3e-0000-4000-8000-000000000002"
+
+
+def misconfigured_count(reason: str) -> float:
+    value = REGISTRY.get_sample_value("wa_llm_misconfigured_total", {"reason": reason})
+    return value or 0.0

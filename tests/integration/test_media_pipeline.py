@@ -92,7 +92,7 @@ def fakes() -> Iterator[Fakes]:
 
 @pytest.fixture()
 async def llm_clients() -> AsyncIterator[LLMClients]:
-    clients = LLMClients(timeout_s=10, max_retries=0)
+    clients = LLMClients(timeout_s=10, max_retries=0, trusted_hosts={"127.0.0.1"})
     yield clients
     await clients.aclose()
 

@@ -79,7 +79,10 @@ def uaz_server(uaz_state: UazapiFakeState) -> Iterator[ServerThread]:
 async def bus(
     settings: Settings, run_id: str
 ) -> AsyncIterator[tuple[Settings, AbstractRobustConnection]]:
-    ssettings = settings.model_copy(update={"broker_prefix": f"t{run_id}s{uuid.uuid4().hex[:4]}."})
+    # the unsharded send queue: this module tests the relay, not the shards
+    ssettings = settings.model_copy(
+        update={"broker_prefix": f"t{run_id}s{uuid.uuid4().hex[:4]}.", "broker_shards": 0}
+    )
     conn = await connect(ssettings)
     channel = await conn.channel()
     await declare_topology(channel, ssettings)

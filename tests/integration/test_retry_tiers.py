@@ -98,6 +98,7 @@ async def private(
             "amqp_url": rabbit.url,
             "broker_prefix": f"t{run_id}r{uuid.uuid4().hex[:4]}.",
             "retry_delays_ms": [TIER_MS],
+            "broker_shards": 0,
             "max_retries": 2,
         }
     )
@@ -162,7 +163,11 @@ async def shared(
 ) -> AsyncIterator[tuple[Settings, AbstractRobustConnection]]:
     """The shared broker under names of this test's own, tiers of 200 ms only."""
     tsettings = settings.model_copy(
-        update={"broker_prefix": f"t{run_id}u{uuid.uuid4().hex[:4]}.", "retry_delays_ms": [200]}
+        update={
+            "broker_prefix": f"t{run_id}u{uuid.uuid4().hex[:4]}.",
+            "retry_delays_ms": [200],
+            "broker_shards": 0,
+        }
     )
     conn = await connect(tsettings)
     channel = await conn.channel()

@@ -8,6 +8,7 @@ second is crossed within the test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,9 +23,13 @@ from starlette.requests import Request
 
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
+from sender.clients.base import OutboundMessage, SendResult
 from sender.clients.uazapi import UazapiClient
+from sender.handlers import DB_UNAVAILABLE
 from sender.relay import relay_once
+from tests.e2e.chaos import proxy_to, via
 from tests.fakes.server import ServerThread, serve_in_thread
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.uazapi import UazapiFakeState, echo_webhook
 from tests.fakes.uazapi import create_app as uazapi_app
 from tests.integration.outbox_helpers import (
@@ -39,7 +44,9 @@ from tests.integration.outbox_helpers import (
     worker,
 )
 from wacommon.broker.publisher import FakePublisher
+from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
+from wacommon.db import create_pool
 from wacommon.events import PgEventLog
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import Provider, SendReply, WebhookReceived
@@ -295,3 +302,103 @@ async def test_the_uazapi_echo_of_a_send_of_unknown_outcome_settles_it(
     assert row is not None and row["status"] == "sent"
     assert row["provider_message_id"] == answers[0]["messageid"]
     assert [e.get("reconciled") for e in await tenant.events("msg_sent")] == ["echo"]
+
+
+class AcceptedThenDatabaseGone(CountingClient):
+    """Meta accepts the send; then the row stays locked past the record's deadline (what a
+    database outage right after the provider's answer does to the sender)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self.pool = pool
+        self.holder: asyncpg.pool.PoolConnectionProxy | None = None
+        self.tx: asyncpg.transaction.Transaction | None = None
+
+    async def send(self, creds: ProviderCredentials, message: OutboundMessage) -> SendResult:
+        result = await super().send(creds, message)
+        if self.holder is None:
+            self.holder = await self.pool.acquire()
+            self.tx = self.holder.transaction()
+            await self.tx.start()
+            await self.holder.execute(
+                "SELECT 1 FROM chat_messages WHERE status = 'sending' FOR UPDATE"
+            )
+        return result
+
+    async def database_back(self) -> None:
+        assert self.holder is not None and self.tx is not None
+        await self.tx.rollback()
+        await self.pool.release(self.holder)
+
+
+async def test_a_send_accepted_but_not_recorded_is_never_sent_again(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    tenant = await Tenant(pool, "meta").seed(
+        {"phone_number_id": f"{uuid.uuid4().int % 10**15}", "access_token": "t"}
+    )
+    (only,) = await tenant.reply("Oi!")
+    meta = AcceptedThenDatabaseGone(pool)
+    deps = worker(pool, redis_client, settings, {"meta": meta})
+
+    await drive(deps, tenant.command(only))  # accepted, the record times out
+    assert await tenant.statuses([only]) == ["sending"]
+    await meta.database_back()
+    await asyncio.sleep(RECONCILE_S + 0.5)  # past the takeover window: the sweeper's turn
+    await drive(deps, tenant.command(only))
+    await drive(deps, tenant.command(only))
+
+    assert [m.text for m in meta.sent] == ["Oi!"]
+    assert await tenant.statuses([only]) == ["sent"]
+    assert len(await tenant.events("msg_sent")) == 1
+
+
+class CuttingClient(CountingClient):
+    """Meta accepts the send, then the sender's database link is cut before the record."""
+
+    def __init__(self, proxy: TcpProxy) -> None:
+        super().__init__()
+        self.proxy = proxy
+
+    async def send(self, creds: ProviderCredentials, message: OutboundMessage) -> SendResult:
+        result = await super().send(creds, message)
+        if len(self.sent) == 1:
+            await self.proxy.cut()
+        return result
+
+
+async def test_a_send_accepted_while_the_database_is_away_is_recorded_not_sent_again(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    """The re-run of the command (held through the outage, or its retry) comes after the
+    takeover window: the process that sent it records it instead of taking over its own
+    claim and sending it again (test_restarts saw four such doubles under a database cut)."""
+    proxy = await proxy_to(settings.database_url, 5432)
+    via_pool = await create_pool(
+        settings, dsn=via(settings.database_url, proxy.port), min_size=1, max_size=3
+    )
+    try:
+        tenant = await Tenant(pool, "meta").seed(
+            {"phone_number_id": f"{uuid.uuid4().int % 10**15}", "access_token": "t"}
+        )
+        (only,) = await tenant.reply("Oi!")
+        meta = CuttingClient(proxy)
+        deps = worker(via_pool, redis_client, settings, {"meta": meta})
+        await drive(deps, tenant.command(only))
+        assert await tenant.statuses([only]) == ["sending"]
+        await proxy.restore()
+        # the outage outlasted the takeover window
+        await pool.execute(
+            "UPDATE chat_messages SET updated_at = now() - make_interval(secs => $2) WHERE id = $1",
+            only,
+            RECONCILE_S + 1,
+        )
+        for _ in range(5):
+            with contextlib.suppress(*DB_UNAVAILABLE):  # connections cut with the link
+                await drive(deps, tenant.command(only))
+                break
+        assert [m.text for m in meta.sent] == ["Oi!"]
+        assert await tenant.statuses([only]) == ["sent"]
+    finally:
+        await via_pool.close()
+        await proxy.stop()

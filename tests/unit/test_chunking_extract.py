@@ -126,3 +126,26 @@ def test_synonyms_of_one_concept_share_a_group() -> None:
 
 def test_diminutives_look_for_their_base_word() -> None:
     assert any(t.word == "cadeira" for t in query_terms("tem cadeirinha?"))
+
+
+def test_html_table_rows_keep_their_cells_apart_with_the_column_names() -> None:
+    html = (
+        "<h2>Medidas</h2><table><tr><th>Tamanho</th><th>Busto</th><th>Cintura</th></tr>"
+        "<tr><td>PP (34)</td><td>80 cm</td><td>62 cm</td></tr>"
+        "<tr>\n  <td>P (36)</td>\n  <td>86 cm</td>\n  <td>68 cm</td>\n</tr></table>"
+    )
+    [section] = html_sections(html)
+    lines = section.text.split("\n\n")
+    assert lines == [
+        "Tamanho | Busto | Cintura",
+        "PP (34): Busto 80 cm, Cintura 62 cm",
+        "P (36): Busto 86 cm, Cintura 68 cm",
+    ]
+
+
+def test_semicolon_csv_with_commas_in_the_answers_is_read_by_semicolons() -> None:
+    # one comma per row, no header: the csv sniffer takes the comma for the delimiter
+    text = "Aceitam pix?;Sim, no pix.\nTem frete?;Acima de 200, sim.\nTrocam?;Sim, em 7 dias.\n"
+    sections = csv_sections(text)
+    assert [s.heading for s in sections] == ["Aceitam pix?", "Tem frete?", "Trocam?"]
+    assert sections[0].text == "Pergunta: Aceitam pix?\nResposta: Sim, no pix."

@@ -44,22 +44,107 @@ def test_global_key_and_default_provider() -> None:
     assert (cfg.provider, cfg.api_key, cfg.model) == ("gemini", "g", "gem")
 
 
-def test_no_key_falls_back_to_offline_but_a_self_hosted_server_needs_none() -> None:
-    assert (
-        llm_config({"llm_config": {"provider": "openai"}}, AISettings(), BOX.decrypt).provider
-        == "offline"
+def test_no_model_is_offline_a_model_without_key_is_misconfigured() -> None:
+    assert llm_config({}, AISettings(), BOX.decrypt).provider == "offline"
+    with pytest.raises(LLMConfigInvalid) as missing:
+        llm_config({"llm_config": {"provider": "openai"}}, AISettings(), BOX.decrypt)
+    assert missing.value.reason == "missing_key"
+    with pytest.raises(LLMConfigInvalid) as deployment:
+        llm_config({}, AISettings(llm_provider="gemini"), BOX.decrypt)
+    assert deployment.value.reason == "missing_key"
+
+
+def test_openrouter_maps_to_the_openai_client_at_openrouter() -> None:
+    key = BOX.encrypt("sk-or")
+    cfg = llm_config(
+        {"llm_config": {"provider": "OpenRouter", "api_key": key}}, AISettings(), BOX.decrypt
     )
+    assert (cfg.provider, cfg.vendor, cfg.base_url, cfg.model, cfg.api_key) == (
+        "openai",
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        "openai/gpt-4o-mini",
+        "sk-or",
+    )
+    own = llm_config(
+        {"llm_config": {"provider": "openrouter", "base_url": "https://proxy/v1", "model": "m"}},
+        AISettings(openrouter_api_key="sk-global"),
+        BOX.decrypt,
+    )
+    assert (own.base_url, own.model, own.api_key) == ("https://proxy/v1", "m", "sk-global")
+    compatible = llm_config(
+        {
+            "llm_config": {
+                "provider": "openai_compatible",
+                "base_url": "http://vllm:8000/v1",
+                "model": "q",
+            }
+        },
+        # a server in the operator's network is reachable once the operator names it
+        AISettings(tool_allowed_hosts=frozenset({"vllm"})),
+        BOX.decrypt,
+    )
+    assert (compatible.provider, compatible.base_url, compatible.api_key) == (
+        "openai",
+        "http://vllm:8000/v1",
+        "not-needed",
+    )
+    with pytest.raises(LLMConfigInvalid) as no_model:
+        llm_config(
+            {"llm_config": {"provider": "openai_compatible", "base_url": "https://vllm/v1"}},
+            AISettings(),
+            BOX.decrypt,
+        )
+    assert no_model.value.reason == "missing_model"
+    assert ai_settings_from_env({"LLM_PROVIDER": "openrouter"}).llm_provider == "openrouter"
+
+
+def test_a_self_hosted_server_needs_no_key() -> None:
     local = llm_config(
         {"llm_config": {"provider": "openai", "base_url": "http://llm:8000/v1", "model": "qwen"}},
-        AISettings(),
+        AISettings(tool_allowed_hosts=frozenset({"llm"})),
         BOX.decrypt,
     )
     assert (local.provider, local.base_url, local.model) == ("openai", "http://llm:8000/v1", "qwen")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://llm.example.com/v1",  # not https
+        "https://user:pw@llm.example.com/v1",  # credentials in the URL
+        "https://10.0.0.5/v1",  # a private address
+        "https://[::ffff:127.0.0.1]/v1",  # loopback in IPv6 form
+        "https://169.254.169.254/v1",  # cloud metadata
+    ],
+)
+def test_a_tenant_base_url_into_the_private_network_is_refused(url: str) -> None:
+    # names are checked by the guarded client when the connection opens; these are refused
+    # before any request, with the reason the llm_misconfigured event carries
+    with pytest.raises(LLMConfigInvalid) as refused:
+        llm_config(
+            {"llm_config": {"provider": "openai_compatible", "base_url": url, "model": "m"}},
+            AISettings(),
+            BOX.decrypt,
+        )
+    assert refused.value.reason == "base_url_blocked"
+
+
+def test_the_operators_own_base_url_is_trusted() -> None:
+    # OPENAI_BASE_URL is the operator's choice (a gateway in its network): a tenant naming
+    # the same host is not refused
+    cfg = llm_config(
+        {"llm_config": {"provider": "openai", "base_url": "http://gateway:4000/v1"}},
+        AISettings(openai_api_key="sk", openai_base_url="http://gateway:4000/v1"),
+        BOX.decrypt,
+    )
+    assert cfg.base_url == "http://gateway:4000/v1"
+
+
 def test_invalid_config_is_refused() -> None:
-    with pytest.raises(LLMConfigInvalid):
+    with pytest.raises(LLMConfigInvalid) as unknown:
         llm_config({"llm_config": {"provider": "claude"}}, AISettings(), BOX.decrypt)
+    assert unknown.value.reason == "unknown_provider"
     with pytest.raises(LLMConfigInvalid):
         llm_config(
             {"llm_config": {"provider": "gemini", "temperature": "hot"}},

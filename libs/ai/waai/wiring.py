@@ -14,13 +14,14 @@ import asyncpg
 import httpx
 
 from waai.knowledge.retrieval import PgRetriever
-from waai.llm.clients import LLMClients
+from waai.llm.clients import LLMClients, llm_clients
 from waai.llm.config import AISettings
 from waai.llm.factory import build_responder
 from waai.responders.offline import OfflineResponder
 from waai.responders.responder import Responder, Tenant
 from waai.tools.guarded_http import tool_http_client
 from wacommon.events import EventLog
+from wacommon.repositories import reply_files
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,13 @@ async def open_ai_wiring(
 ) -> AsyncIterator[AIWiring]:
     """Open the guarded client and the LLM clients; both are closed on exit."""
     async with tool_http_client(settings) as tool_http:
-        clients = LLMClients(timeout_s=settings.llm_timeout_s)
+        # model clients on the guard too: a tenant chooses its base URL (waai.llm.clients)
+        clients = llm_clients(settings)
         try:
             retriever = PgRetriever(pool)
-            offline = OfflineResponder(retriever)
+            offline = OfflineResponder(
+                retriever, files=lambda cid: reply_files.list_files(pool, cid)
+            )
 
             def responder_for(tenant: Tenant) -> Responder:
                 return build_responder(

@@ -28,4 +28,7 @@ CONVERSATION_ASSIGNED = "conversation_assigned"  # {user_id, by} (console)
 WEBHOOK_EVENT = "webhook_event"  # non-message provider events {provider, field|event}
 OFF_HOURS_REPLIED = "off_hours_replied"  # {period}
 LLM_USAGE = "llm_usage"  # {model, tokens_in, tokens_out, purpose}
+# the tenant's model cannot work (bad provider, no key, 401/403/404): the turn was answered
+# by the offline bot instead
+LLM_MISCONFIGURED = "llm_misconfigured"  # {reason, vendor?, model?, status?, detail}
 LEAD_FORM_RECEIVED = "lead_form_received"  # {fields, source?}

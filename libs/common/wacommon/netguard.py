@@ -151,13 +151,19 @@ class _PublicOnlyTransport(httpx.AsyncHTTPTransport):
         )
 
 
+def public_only_transport(
+    allowed_hosts: Iterable[str], *, resolver: Resolver = resolve
+) -> httpx.AsyncHTTPTransport:
+    """The guarded transport alone, for a client built elsewhere (an SDK's)."""
+    return _PublicOnlyTransport(PublicOnlyBackend(allowed_hosts, resolver))
+
+
 def public_only_client(
     allowed_hosts: Iterable[str], *, timeout_s: float = 30.0, resolver: Resolver = resolve
 ) -> httpx.AsyncClient:
     """The HTTP client for URLs someone else controls (no redirects, no environment proxies)."""
-    backend = PublicOnlyBackend(allowed_hosts, resolver)
     return httpx.AsyncClient(
-        transport=_PublicOnlyTransport(backend),
+        transport=public_only_transport(allowed_hosts, resolver=resolver),
         timeout=timeout_s,
         trust_env=False,
         follow_redirects=False,

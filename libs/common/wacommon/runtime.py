@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer, Handler
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.sharded_consumer import WorkConsumers
 from wacommon.broker.topology import declare_topology
 from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.db import create_pool
@@ -134,6 +135,14 @@ class Runtime:
     def consumer(self, queue: str, handler: Handler, *, prefetch: int | None = None) -> Consumer:
         """A consumer of `queue` that pauses while a dependency of this runtime is down."""
         return Consumer(
+            self.connection, self.settings, queue, handler, prefetch=prefetch, probe=self.probe
+        )
+
+    def work_consumers(
+        self, queue: str, handler: Handler, *, prefetch: int | None = None
+    ) -> WorkConsumers:
+        """`queue`'s per-conversation shards and the unsharded queue, pausing during an outage."""
+        return WorkConsumers(
             self.connection, self.settings, queue, handler, prefetch=prefetch, probe=self.probe
         )
 

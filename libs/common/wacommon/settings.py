@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     dependency_probe_timeout_s: float = 2.0
     # events held in memory while the database is unreachable; past it the oldest go to the log
     event_log_max_buffer: int = 100_000
+    # per-conversation shard queues of each work queue (0: the single queues of old releases);
+    # changing it on a live broker moves conversations between shards (docs/architecture.md)
+    broker_shards: int = 8
+    # this process's place among the replicas of its service (the supervisor sets both):
+    # it consumes the shards i with i % REPLICA_COUNT == REPLICA_INDEX first, the rest as standby
+    replica_index: int = 0
+    replica_count: int = 1
+    # a replica waits this long before standing by on the other replicas' shards
+    shard_standby_delay_s: float = 3.0
+    # a replica active on another replica's shard hands it back after this long
+    shard_rebalance_s: float = 30.0
 
     http_host: str = "127.0.0.1"
     # request bodies past this are refused (413) before routing, on every port

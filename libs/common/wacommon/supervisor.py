@@ -4,6 +4,11 @@ SIGINT/SIGTERM (Ctrl-C) is forwarded to every child as SIGTERM so each drains it
 in-flight work; children still alive after the grace period are killed. If one
 service exits on its own the others are stopped too: a half-running stack is
 worse than a stopped one.
+
+`--replicas rag-worker=3,sender=2` runs that many processes of a service, named
+`rag-worker.0`, `rag-worker.1`, ... in the log prefix; replica i listens on the service's
+port + 100 * i (health on every one) and gets REPLICA_INDEX=i and REPLICA_COUNT in its
+environment, from which it picks the shard queues it consumes first.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
+
+from wacommon.settings import SERVICE_PORTS
+
+# replica i of a service listens on the service's port + REPLICA_PORT_STEP * i
+REPLICA_PORT_STEP = 100
 
 SERVICES = (
     "meta-gateway",
@@ -96,9 +106,45 @@ async def supervise(children: list[Child], grace_s: float = 20.0) -> int:
     return code
 
 
-def build_children(services: list[str], extra: list[Child]) -> list[Child]:
+def base_port(service: str, environ: dict[str, str] | None = None) -> int:
+    """The service's own port: `<SERVICE>_PORT` from the environment, else the default."""
+    env = os.environ if environ is None else environ
+    own = env.get(module_of(service).upper() + "_PORT")
+    return int(own) if own else SERVICE_PORTS.get(service, 8000)
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """`rag-worker=3,sender=2` (or space separated) -> {"rag-worker": 3, "sender": 2}."""
+    counts: dict[str, int] = {}
+    for item in text.replace(",", " ").split():
+        name, sep, count = item.partition("=")
+        if not sep or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"expected service=count (count >= 1), got {item!r}")
+        if name not in SERVICES:
+            raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+        counts[name] = int(count)
+    return counts
+
+
+def build_children(
+    services: list[str], extra: list[Child], replicas: dict[str, int] | None = None
+) -> list[Child]:
     python = sys.executable
-    children = [Child(s, [python, "-m", module_of(s)], {"SERVICE_NAME": s}) for s in services]
+    children: list[Child] = []
+    for s in services:
+        count = (replicas or {}).get(s, 1)
+        if count == 1:
+            children.append(Child(s, [python, "-m", module_of(s)], {"SERVICE_NAME": s}))
+            continue
+        port = base_port(s)
+        for i in range(count):
+            env = {
+                "SERVICE_NAME": s,
+                "REPLICA_INDEX": str(i),
+                "REPLICA_COUNT": str(count),
+                "HTTP_PORT": str(port + REPLICA_PORT_STEP * i),
+            }
+            children.append(Child(f"{s}.{i}", [python, "-m", module_of(s)], env))
     return extra + children
 
 
@@ -111,7 +157,16 @@ def main() -> None:
         action="store_true",
         help="also run the local fake provider servers (no real WhatsApp needed)",
     )
+    parser.add_argument(
+        "--replicas",
+        default=os.environ.get("REPLICAS", ""),
+        help="processes per service, e.g. rag-worker=3,sender=2 (default: one each)",
+    )
     args = parser.parse_args()
+    try:
+        replicas = parse_replicas(args.replicas)
+    except ValueError as exc:
+        parser.error(str(exc))
     unknown = [s for s in args.services if s not in SERVICES]
     if unknown:
         parser.error(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
@@ -130,7 +185,7 @@ def main() -> None:
                 ],
             )
         )
-    sys.exit(asyncio.run(supervise(build_children(args.services, extra))))
+    sys.exit(asyncio.run(supervise(build_children(args.services, extra, replicas))))
 
 
 if __name__ == "__main__":

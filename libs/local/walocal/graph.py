@@ -118,6 +118,11 @@ class GraphState:
             queue = self._failures.setdefault(on, deque())
             queue.extend(_Failure(kind, retry_after) for _ in range(n))
 
+    def clear_failures(self) -> None:
+        """Drop the failures still queued: the provider answers again."""
+        with self._lock:
+            self._failures.clear()
+
     def reset(self) -> None:
         """Forget recorded requests, queued failures and media (tokens stay)."""
         with self._lock:

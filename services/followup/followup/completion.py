@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx2
 import openai
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from waai.llm.clients import LLMClients
 from waai.llm.config import LLMConfig
-from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.errors import TRANSPORT_ERRORS, LLMRejected, LLMUnavailable
 
 _RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
 
@@ -76,7 +75,7 @@ async def _gemini(
                 max_output_tokens=max_tokens,
             ),
         )
-    except httpx2.TransportError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise LLMUnavailable(f"gemini: {type(exc).__name__}") from exc
     except genai_errors.APIError as exc:
         if exc.code == 429 or exc.code >= 500:

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
 from followup.scanner import bootstrap
 from followup.settings import FollowupSettings
-from waai.llm.clients import LLMClients
+from waai.llm.clients import llm_clients
 from waai.llm.config import ai_settings_from_env
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -29,7 +29,7 @@ async def run(settings: FollowupSettings) -> None:
         Runtime(settings) as runtime,
         PgTenantDirectory(runtime.pool, runtime.secrets, dsn=settings.database_url) as directory,
     ):
-        clients = LLMClients(timeout_s=ai.llm_timeout_s)
+        clients = llm_clients(ai)
         tenants = TenantLLMs(runtime.pool, ai, runtime.secrets, directory)
         scanner = bootstrap(
             settings,

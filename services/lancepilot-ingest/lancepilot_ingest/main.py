@@ -43,7 +43,7 @@ async def run(settings: Settings) -> None:
             notifier=rt.notifier,
         )
         app = build_app(rt)
-        consumer = rt.consumer(INGEST_QUEUE, handler_for(deps))
+        consumer = rt.work_consumers(INGEST_QUEUE, handler_for(deps))
         await consumer.start()
 
         async def flush(burst: Burst) -> None:

@@ -8,6 +8,7 @@ from meta_gateway.admin.conversations import conversations_router
 from meta_gateway.admin.form_secret import form_secret_router
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.meta_account import meta_account_router
+from meta_gateway.admin.reply_files import reply_files_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.admin.users import users_router
@@ -29,6 +30,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app.include_router(form_secret_router(settings, runtime.pool, runtime.secrets))
     app.include_router(users_router(settings, runtime.pool))
     app.include_router(knowledge_router(settings, runtime.pool))
+    app.include_router(reply_files_router(settings, runtime.pool))
     app.include_router(conversations_router(settings, runtime.pool))
     app.include_router(meta_account_router(settings, runtime.pool, runtime.secrets))
     app.include_router(simulator_router(settings, runtime.pool, runtime.secrets))
@@ -43,6 +45,7 @@ def body_limits(settings: Settings) -> dict[str, int]:
     """Routes whose request bodies get another cap than HTTP_MAX_BODY_BYTES."""
     return {
         r"/admin/clients/[^/]+/documents": settings.http_max_upload_bytes,
+        r"/admin/clients/[^/]+/files": settings.http_max_upload_bytes,
         r"/api/v1/forms/[^/]+/submit": FORM_MAX_BODY_BYTES,
     }
 

@@ -12,7 +12,12 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
+from rag_worker import voice_reply
 from rag_worker.burst_media import MediaProcessor, burst_turn, polite_only, process_media_rows
+from rag_worker.rich_reply import last_customer_message_id, reply_rows
+from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
+from rag_worker.voice_reply import MIME as VOICE_MIME
+from rag_worker.voice_reply import VoiceNote, VoiceReplies
 from waai import context_window
 from waai.responders.responder import (
     Responder,
@@ -35,6 +40,7 @@ from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import reply_files
 from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
 from wacommon.tenants import PgTenantDirectory, TenantDirectory, parse_tenant
 
@@ -58,6 +64,8 @@ class RagDeps:
     history_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
+    # text-to-speech for tenants with voice replies (None: replies stay text)
+    voice: VoiceReplies | None = None
     # every tenant's configuration; None: read from `pool` on every burst (tests)
     tenants: TenantDirectory | None = None
 
@@ -126,7 +134,19 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         REPLIES.labels("bot_silent").inc()
         log.info("burst_not_answered", why=why)
         return
-    if prefetched is not None and window == current_window:
+    reanswer = msg.burst_id.startswith(inbound_repo.REANSWER_PREFIX)
+    if reanswer:
+        # an operator's explicit re-answer: the named messages, answered already
+        max_messages, history_since = context_window.history_window(current_window, conv, utcnow())
+        burst_rows, history_rows = await inbound_repo.named_with_history(
+            deps.pool,
+            tenant_id,
+            cid,
+            ids=msg.message_ids,
+            history_since=history_since,
+            history_limit=max_messages,
+        )
+    elif prefetched is not None and window == current_window:
         burst_rows, history_rows = prefetched
     else:
         # first burst of the tenant here, or its window changed since the last one
@@ -151,6 +171,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         output = ResponderOutput(messages=polite, usage=Usage(model="media_fallback"))
     else:
         output = await _respond(deps, msg, client, conv, burst_rows, history_rows, utcnow())
+    voice = await _voice_note(deps, msg, client, conv, burst_rows, output) if not polite else None
     await _commit_reply(
         deps,
         msg,
@@ -159,7 +180,41 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         last_id,
         msg.first_message_at,
         plan=followups.plan_of(tenant.followups),
-        overdue=context_window.overdue(tenant.debounce, burst_rows[0]["created_at"]),
+        # a re-answer is never overdue: a newer customer message makes it stale (dropped)
+        overdue=not reanswer
+        and context_window.overdue(tenant.debounce, burst_rows[0]["created_at"]),
+        provider=conv.get("provider"),
+        react_to=last_customer_message_id(burst_rows),
+        voice=voice,
+    )
+
+
+async def _voice_note(
+    deps: RagDeps,
+    msg: BurstReady,
+    client: dict[str, Any],
+    conv: dict[str, Any],
+    burst_rows: list[dict[str, Any]],
+    output: ResponderOutput,
+) -> VoiceNote | None:
+    """The reply spoken, when the tenant (or the contact) wants voice; else None."""
+    if deps.voice is None or not client["tools_config"].get(voice_reply.ATTRIBUTE):
+        return None
+    attributes = dict(conv.get("attributes") or {})
+    wish = voice_reply.contact_wish([r["content"] or "" for r in burst_rows])
+    if wish is not None and attributes.get(voice_reply.ATTRIBUTE) != wish:
+        await voice_reply.remember_wish(deps.pool, msg.tenant_id or "", msg.conversation_id, wish)
+        attributes[voice_reply.ATTRIBUTE] = wish
+    kinds = [str(r["kind"]) for r in burst_rows]
+    if not voice_reply.wants_voice(client["tools_config"], attributes, kinds):
+        return None
+    return await deps.voice.speak(
+        output,
+        client["tools_config"],
+        deps.secrets.decrypt,
+        client_id=msg.tenant_id or "",
+        conversation_id=msg.conversation_id,
+        correlation_id=msg.correlation_id,
     )
 
 
@@ -204,10 +259,15 @@ async def _commit_reply(
     *,
     plan: followups.FollowupPlan,
     overdue: bool = False,
+    provider: str | None = None,
+    react_to: str | None = None,
+    voice: VoiceNote | None = None,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     # already bubbles: shaping them again would repeat each copyable value (a Pix key twice)
-    bubbles = [text for text in output.messages if text.strip()]
+    rows = reply_rows(output, provider=provider, react_to=react_to, voice=voice)
+    bubbles = [row.content for row in rows]
+    rich = any(row.kind != "text" for row in rows)
     origin = "system" if output.handover_reason or output.opt_out else "bot"
     usage = output.usage
     responded = {
@@ -221,8 +281,12 @@ async def _commit_reply(
     # the PostgreSQL event log's rows go in with the reply (same statement); any other
     # log (tests) gets its appends as usual
     in_sql = isinstance(deps.events, PgEventLog)
-    # the common reply (no handover, no opt-out) is one statement: no transaction around it
-    whole = in_sql and not output.handover_reason and not output.opt_out
+    # the common reply (no handover, no opt-out, no file) is one statement: no transaction
+    files = [
+        (row.file_id, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.file_id
+    ]
+    made = [(row.data, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.data]
+    whole = in_sql and not output.handover_reason and not output.opt_out and not files and not made
     handed_over = opted_out = False
     alert_ids: list[int] = []
     async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
@@ -249,6 +313,7 @@ async def _commit_reply(
             if whole
             else None,
             followup_from=utcnow(),
+            shapes=[(row.kind, row.extra) for row in rows] if rich else None,
         )
         if conv is None:
             return
@@ -268,6 +333,10 @@ async def _commit_reply(
             log.info("reply_dropped", why=why)
             return
         first_id = new_ids[0] if new_ids else None
+        if files:
+            await reply_files.queue_for_messages(conn, tenant_id, files)
+        for data, key in made:
+            await reply_files.queue_bytes(conn, tenant_id, key, VOICE_MIME, VOICE_FILENAME, data)
         if not in_sql:
             await deps.events.append(
                 tenant_id,

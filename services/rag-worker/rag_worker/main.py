@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.media import MediaProcessor
+from rag_worker.voice_reply import VoiceReplies
 from waai.llm.config import ai_settings_from_env
 from waai.wiring import open_ai_wiring
 from wacommon.broker.consumer import Delivery
@@ -52,13 +53,14 @@ async def run(settings: Settings) -> None:
                 links=wiring.tool_http,
             ),
             notifier=rt.notifier,
+            voice=VoiceReplies(wiring.clients, ai, rt.events),
             tenants=tenants,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_burst_ready(msg, delivery, deps=deps)
 
-        consumer = rt.consumer(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
+        consumer = rt.work_consumers(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
         await consumer.start()
         await serve(build_app(rt), settings, on_stop=[consumer.stop])
 

@@ -6,7 +6,6 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx2
 import openai
 import structlog
 from google import genai
@@ -15,6 +14,7 @@ from google.genai import types
 from openai import AsyncOpenAI
 
 from waai.knowledge.pdf_text import read_pdf
+from waai.llm.errors import TRANSPORT_ERRORS
 from wacommon.sandbox import ParseFailed, ParseLimits
 
 log = structlog.get_logger(__name__)
@@ -44,6 +44,9 @@ class MediaUnprocessable(Exception):
     def polite_reply(self) -> str:
         """What to tell the customer."""
         return POLITE_REPLIES[self.kind]
+
+
+_VISION_FAILURES: tuple[type[Exception], ...] = (genai_errors.APIError, *TRANSPORT_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ async def describe_image(
         resp = await client.aio.models.generate_content(
             model=model, contents=[types.Part.from_bytes(data=data, mime_type=mime), prompt]
         )
-    except (genai_errors.APIError, httpx2.TransportError) as exc:
+    except _VISION_FAILURES as exc:
         raise MediaUnprocessable("image", f"provider_error: {type(exc).__name__}") from exc
     text = resp.text or ""
     if not text.strip():

@@ -9,6 +9,7 @@ import asyncpg
 
 from sender.clients.base import ProviderClient
 from sender.ratelimit import RateLimiter, UazapiPacer
+from sender.receipts import NoReceipts, Receipts
 from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
@@ -71,6 +72,8 @@ class SenderDeps:
     tenants: TenantDirectory | None = None
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
+    # a provider's acceptance kept in Redis until the row records it (see receipts.py)
+    receipts: Receipts = field(default_factory=NoReceipts)
 
     def __post_init__(self) -> None:
         check_send_timing(self.reconcile_s, self.http_timeout_s, self.record_for_s)

@@ -15,7 +15,9 @@ A claimed row is thus settled within `http_timeout_s + record_for_s` of its clai
 to be shorter. Taking over means: Meta (status webhooks echo the row id and reconcile it
 earlier) sends it again; Uazapi and LancePilot (no such callback) never resend a send whose
 outcome is unknown: the row becomes `unknown` (event `msg_send_unknown`) and a person
-decides. A timeout after the request left is handled the same way.
+decides. A timeout after the request left is handled the same way. A send the provider
+accepted whose record failed (the database away) leaves a receipt in Redis
+(`sender.receipts`): the takeover records it instead of sending it again.
 
 A row another live sender holds ends this command: that sender sends the rest of the group
 in order, and the relay (`sender.relay`) re-drives whatever a dead sender leaves behind.
@@ -74,9 +76,13 @@ Step = Literal["sent", "skipped", "held"]
 def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
     """The provider-neutral message of an outbox row."""
     payload = row.get("payload") or {}
+    kind = row["kind"]
+    if kind == "interactive" and row.get("provider") != "meta":
+        # only Meta has buttons and lists: elsewhere the content is their numbered-text form
+        kind = "text"
     return OutboundMessage(
         to=to,
-        kind=row["kind"],
+        kind=kind,
         text=row["content"],
         media_url=payload.get("media_url"),
         media_id=payload.get("media_id"),
@@ -85,6 +91,7 @@ def outbound_message(row: dict[str, Any], to: str) -> OutboundMessage:
         voice=bool(payload.get("voice")),
         template=payload.get("template"),
         interactive=payload.get("interactive"),
+        reaction_to=payload.get("reaction_to"),
         reply_to=payload.get("reply_to_message"),
         callback_data=str(row["id"]),
     )
@@ -124,6 +131,9 @@ async def _deliver(
     tenant_id = msg.tenant_id or ""
     provider = str(row["provider"])
     if row["status"] == "sending":
+        receipt = await deps.receipts.recall(tenant_id, int(row["id"]))
+        if receipt is not None:
+            return await _record_receipt(deps, msg, row, receipt)
         if not outcomes.resend_when_unknown(provider):
             # its sender died mid-send (or never settled it): it may have gone out
             marked = await outcomes.mark_unknown(
@@ -204,6 +214,30 @@ async def _wait_turn(
         await deps.limiter.acquire(ratelimit.number_key(number_key), rate, burst, on_wait=hold)
     if row["provider"] == "uazapi" and deps.pacer is not None:
         await deps.pacer.wait_turn(number_key, UazapiPacing.from_config(config), on_wait=hold)
+
+
+async def _record_receipt(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], receipt: str
+) -> Step:
+    """A stale `sending` row the provider had accepted: record it, never send it again."""
+    tenant_id = msg.tenant_id or ""
+    if not await outbox_repo.sending_is_stale(
+        deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+    ):
+        return "held"  # its sender may still be recording it
+    claimed = await outbox_repo.reclaim_stale_sending(
+        deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+    )
+    if claimed is None:
+        return "held"
+    provider = str(row["provider"])
+    await outcomes.record_sent(deps, msg, claimed, receipt or None, provider)
+    log.warning("send_recorded_from_receipt", outbound_id=row["id"], provider=provider)
+    await deps.notifier.notify(
+        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="sent"
+    )
+    SENDS.labels(provider, "sent").inc()
+    return "sent"
 
 
 async def _claim(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) -> dict[str, Any] | Step:
@@ -319,6 +353,9 @@ async def _send_one(
     # (a database blip here would otherwise leave the row `sending` and resend it later)
     try:
         async with asyncio.timeout(deps.record_for_s):
+            await deps.receipts.keep(
+                msg.tenant_id or "", int(row["id"]), result.provider_message_id
+            )
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(DB_UNAVAILABLE),
                 wait=wait_exponential(multiplier=0.05, max=2.0),

@@ -16,6 +16,7 @@ from sender.clients.uazapi import UazapiClient
 from sender.deps import SenderDeps, check_send_timing
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
+from sender.receipts import RedisReceipts
 from sender.relay import relay_loop
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import SEND_QUEUE
@@ -79,13 +80,14 @@ async def run(settings: Settings) -> None:
             record_for_s=settings.send_record_timeout_s,
             pacer=UazapiPacer(rt.redis, settings),
             notifier=rt.notifier,
+            receipts=RedisReceipts(rt.redis, settings.rkey("sender", "receipt", "")),
             tenants=tenants,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
             await handle_send_reply(msg, delivery, deps=deps)
 
-        consumer = rt.consumer(SEND_QUEUE, handle)
+        consumer = rt.work_consumers(SEND_QUEUE, handle)
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:

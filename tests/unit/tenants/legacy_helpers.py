@@ -1,4 +1,5 @@
-"""The parse helpers as they were before `wacommon.tenants` (main at 87dee54), kept verbatim
+"""The parse helpers as they were before `wacommon.tenants` (main at 87dee54; `llm_config` at
+6d0ecfc, after the OpenRouter change), kept verbatim
 as the oracle the typed sections are compared with: behaviour must not change."""
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from meta_gateway.forms import DEFAULT_GREETING
-from waai.llm.config import PROVIDERS, AISettings, LLMConfig, LLMConfigInvalid
+from waai.llm.config import (
+    OPENAI_COMPATIBLE,
+    PROVIDERS,
+    AISettings,
+    LLMConfig,
+    LLMConfigInvalid,
+    Provider,
+    _check_tenant_url,
+)
 from wacommon.business_hours import HoursDecision, _locate
 from wacommon.commands import (
     DEFAULT_COMMANDS,
@@ -88,32 +97,55 @@ def max_wait_s(tools_config: dict[str, Any]) -> float:
 def llm_config(
     tools_config: Mapping[str, Any], defaults: AISettings, decrypt: Callable[[str], str]
 ) -> LLMConfig:
+    """Merge the tenant's `llm_config` over the defaults.
+
+    No model anywhere (no `llm_config`, LLM_PROVIDER=offline) is the offline bot; a model
+    asked for without a key to call it raises LLMConfigInvalid("missing_key").
+    """
     raw = tools_config.get("llm_config") or {}
     if not isinstance(raw, Mapping):
         raise LLMConfigInvalid("llm_config must be an object")
-    provider = str(raw.get("provider") or defaults.llm_provider).lower()
-    if provider not in PROVIDERS:
-        raise LLMConfigInvalid(f"unknown llm provider {provider!r}")
+    vendor = str(raw.get("provider") or defaults.llm_provider).strip().lower()
+    if vendor not in PROVIDERS and vendor not in OPENAI_COMPATIBLE:
+        raise LLMConfigInvalid(f"unknown llm provider {vendor!r}", "unknown_provider")
     tenant_key = raw.get("api_key")
     api_key = decrypt(tenant_key) if isinstance(tenant_key, str) and tenant_key else None
     base_url = _str_or_none(raw.get("base_url"))
-    if provider == "openai":
+    if base_url is not None:
+        _check_tenant_url(base_url, defaults)
+    provider: Provider = "openai" if vendor in OPENAI_COMPATIBLE else vendor  # type: ignore[assignment]
+    model = _str_or_none(raw.get("model"))
+    if vendor == "openai":
         api_key = api_key or defaults.openai_api_key
         base_url = base_url or defaults.openai_base_url
-        model = _str_or_none(raw.get("model")) or defaults.openai_model
-    elif provider == "gemini":
+        model = model or defaults.openai_model
+    elif vendor == "openrouter":
+        api_key = api_key or defaults.openrouter_api_key
+        base_url = base_url or defaults.openrouter_base_url
+        model = model or defaults.openrouter_model
+    elif vendor == "openai_compatible":
+        if base_url is None:
+            raise LLMConfigInvalid(
+                "openai_compatible needs llm_config.base_url", "missing_base_url"
+            )
+        if model is None:
+            raise LLMConfigInvalid("openai_compatible needs llm_config.model", "missing_model")
+        # a self-hosted server may need no key; the SDK still wants one
+        api_key = api_key or "not-needed"
+    elif vendor == "gemini":
         api_key = api_key or defaults.gemini_api_key
         base_url = base_url or defaults.gemini_base_url
-        model = _str_or_none(raw.get("model")) or defaults.gemini_model
+        model = model or defaults.gemini_model
     else:
         model = "offline"
     if provider != "offline" and not api_key:
-        if provider == "openai" and _str_or_none(raw.get("base_url")):
+        # a self-hosted OpenAI-compatible server may need no key; the SDK still wants one
+        if vendor == "openai" and _str_or_none(raw.get("base_url")):
             api_key = "not-needed"
         else:
-            provider, model = "offline", "offline"
+            raise LLMConfigInvalid(f"no api key for {vendor}", "missing_key")
     return LLMConfig(
-        provider=provider,  # type: ignore[arg-type]
+        provider=provider,
         model=model,
         temperature=_number(raw, "temperature", defaults.llm_temperature),
         max_tokens=int(_number(raw, "max_tokens", defaults.llm_max_tokens)),
@@ -121,7 +153,19 @@ def llm_config(
         base_url=base_url,
         history_messages=int(_number(raw, "history_messages", defaults.llm_history_messages)),
         history_hours=_number(raw, "history_hours", defaults.llm_history_hours),
+        vendor=vendor,
+        embedding_model=_str_or_none(raw.get("embedding_model")),
+        query_rewrite=_flag(raw, "query_rewrite", defaults.query_rewrite),
     )
+
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    raise LLMConfigInvalid(f"llm_config.{key} must be true or false")
 
 
 def _str_or_none(value: Any) -> str | None:

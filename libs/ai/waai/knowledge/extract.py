@@ -238,13 +238,8 @@ def pdf_text_sections(pages: list[str]) -> list[Section]:
 
 def csv_sections(text: str) -> list[Section]:
     """Rows of question,answer become one atomic section each; a header row is skipped."""
-    sample = text[:4096]
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
     sections: list[Section] = []
-    for i, row in enumerate(csv.reader(io.StringIO(text), dialect)):
+    for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=csv_delimiter(text))):
         cells = [c.strip() for c in row if c.strip()]
         if not cells or (i == 0 and cells[0].lower() in _QA_HEADERS):
             continue
@@ -256,6 +251,28 @@ def csv_sections(text: str) -> list[Section]:
                 Section(question, f"Pergunta: {question}\nResposta: {answer}", atomic=True)
             )
     return sections
+
+
+def csv_delimiter(text: str) -> str:
+    """The delimiter that splits the rows into the most consistent number of cells (2 or more).
+
+    The csv sniffer takes the commas inside the answers of a semicolon-separated file (what
+    Excel saves in Portuguese) for delimiters; a delimiter that gives every row the same count
+    is the one the file was written with. Ties go to ";" then tab, the rarer ones in prose.
+    """
+    best, best_score = ",", -1.0
+    for delimiter in (";", "\t", ","):
+        rows = [r for r in csv.reader(io.StringIO(text[:16384]), delimiter=delimiter) if r]
+        counts = [len(r) for r in rows[:-1] or rows]  # the sample may cut the last row
+        if not counts:
+            continue
+        modal = max(set(counts), key=counts.count)
+        if modal < 2:
+            continue
+        score = counts.count(modal) / len(counts)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 _BLOCK_TAGS = {
@@ -280,6 +297,7 @@ _BLOCK_TAGS = {
     "nav",
 }
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_CELLS = {"td", "th"}
 _SKIP = {"script", "style", "head", "template", "noscript", "svg"}
 
 
@@ -292,6 +310,10 @@ class _HtmlText(HTMLParser):
         self._buffer: list[str] = []
         self._skip = 0
         self._in_heading = False
+        # table rows: cells of the row being read, and the header row's cells of this table
+        self._row: list[str] | None = None
+        self._header: list[str] = []
+        self._in_cell = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
@@ -300,12 +322,31 @@ class _HtmlText(HTMLParser):
             self._end_block()
             self._end_section()
             self._in_heading = True
+        elif tag in _CELLS:
+            self._end_cell()  # an unclosed cell ends where the next one starts
+            self._buffer = []  # the markup's whitespace between cells
+            self._in_cell = True
+        elif tag == "tr":
+            self._end_row()
+            self._end_block()
+            self._row = []
+        elif tag == "table":
+            self._end_block()
+            self._header = []
         elif tag in _BLOCK_TAGS:
             self._end_block()
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self._skip = max(0, self._skip - 1)
+        elif tag in _CELLS:
+            self._end_cell()
+        elif tag == "tr":
+            self._end_row()
+        elif tag == "table":
+            self._end_row()
+            self._end_block()
+            self._header = []
         elif tag in _HEADINGS and self._in_heading:
             self._heading = " ".join("".join(self._buffer).split())
             self._buffer = []
@@ -317,8 +358,37 @@ class _HtmlText(HTMLParser):
         if not self._skip:
             self._buffer.append(data)
 
+    def _end_cell(self) -> None:
+        if self._row is None or self._in_heading or not self._in_cell:
+            return
+        self._in_cell = False
+        self._row.append(" ".join("".join(self._buffer).split()))
+        self._buffer = []
+
+    def _end_row(self) -> None:
+        """A row reads "first cell: header cell, header cell" so each value keeps its column."""
+        if self._row is None:
+            return
+        self._end_cell()
+        cells, self._row = self._row, None
+        if not any(cells):
+            return
+        if not self._header:
+            self._header = cells
+            self._blocks.append(" | ".join(c for c in cells if c))
+            return
+        if len(cells) == len(self._header) and len(cells) > 1:
+            pairs = [
+                f"{h} {c}" if h else c
+                for h, c in zip(self._header[1:], cells[1:], strict=True)
+                if c
+            ]
+            self._blocks.append(f"{cells[0]}: {', '.join(pairs)}")
+        else:
+            self._blocks.append(" | ".join(c for c in cells if c))
+
     def _end_block(self) -> None:
-        if self._in_heading:
+        if self._in_heading or self._row is not None:
             return
         block = " ".join("".join(self._buffer).split())
         self._buffer = []

@@ -15,7 +15,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from waai.knowledge import file_search_store as fs
-from waai.llm.clients import LLMClients
+from waai.llm.clients import llm_clients
 from waai.llm.config import AISettings, llm_config
 from wacommon.repositories.knowledge import Db, KbDocument
 
@@ -195,7 +195,7 @@ class FileSearchSyncs:
         if config.provider != "gemini" or not config.api_key:
             yield None
             return
-        clients = LLMClients(timeout_s=self._ai.llm_timeout_s)
+        clients = llm_clients(self._ai)
         try:
             yield FileSearchSync(
                 db,

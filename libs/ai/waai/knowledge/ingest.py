@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import structlog
+
 from waai.knowledge.chunking import chunk_sections
+from waai.knowledge.embeddings import Embedder, embed_missing
 from waai.knowledge.extract import DocumentLimits, extract
 from wacommon.repositories import knowledge
 from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
@@ -16,6 +19,9 @@ async def prepare_chunks(
     """(kind, content hash, chunks) of a file; raises DocumentNotSupported/DocumentUnreadable."""
     doc = await extract(name, data, kind, limits=limits)
     return doc.kind, doc.content_hash, chunk_sections(doc.sections)
+
+
+log = structlog.get_logger(__name__)
 
 
 class DocumentSync(Protocol):
@@ -33,10 +39,20 @@ async def ingest_document(
     *,
     sync: DocumentSync | None = None,
     limits: DocumentLimits | None = None,
+    embedder: Embedder | None = None,
 ) -> KbDocument:
-    """Extract, chunk and store a document (replacing one of the same name), then `sync` it."""
+    """Extract, chunk and store a document (replacing one of the same name), then `sync` it.
+
+    With an `embedder` the new chunks (and any other of the tenant's still without a vector)
+    are embedded; an embeddings API failure is logged and leaves them lexically searchable.
+    """
     kind, digest, chunks = await prepare_chunks(name, data, kind, limits=limits)
     doc = await knowledge.upsert_document(db, client_id, name, kind, digest, chunks)
+    if embedder is not None:
+        try:
+            await embed_missing(db, client_id, embedder)
+        except Exception as exc:
+            log.warning("document_embedding_failed", client_id=client_id, error=repr(exc)[:300])
     if sync is not None:
         await sync.stored(doc, data)
     return doc

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 from tqdm import tqdm
 
+from waai.knowledge.embeddings import Embedders
 from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
@@ -61,17 +62,24 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
         if tenant is None:
             raise UnknownClient(client_id)
         box = box_from_settings(settings)
-        syncs = FileSearchSyncs(ai_settings_from_env(os.environ), box.decrypt)
+        ai = ai_settings_from_env(os.environ)
+        syncs = FileSearchSyncs(ai, box.decrypt)
         tools = box.open(tenant["tools_config"] or {})
         limits = document_limits(settings)
-        async with syncs.open(pool, tools) as sync:
+        async with syncs.open(pool, tools) as sync, Embedders(ai, box.decrypt).open(tools) as emb:
             with tqdm(files, unit="file", desc="importing") as bar:
                 for path in bar:
                     name = f"{prefix}{path.name}"
                     bar.set_postfix_str(name)
                     try:
                         doc = await ingest_document(
-                            pool, client_id, name, path.read_bytes(), sync=sync, limits=limits
+                            pool,
+                            client_id,
+                            name,
+                            path.read_bytes(),
+                            sync=sync,
+                            limits=limits,
+                            embedder=emb,
                         )
                     except (DocumentNotSupported, DocumentUnreadable, OSError) as exc:
                         failures += 1

@@ -1,33 +1,112 @@
-"""The retrieval port the responders use, its PostgreSQL adapter and an in-memory fake."""
+"""The retrieval port the responders use, its PostgreSQL adapter and an in-memory fake.
+
+Lexical retrieval (BM25 over Portuguese stems, accents folded, misspellings and clipped words
+matched against the tenant's vocabulary) always runs. When the tenant has an embedder, the
+question's vector also ranks the chunks by cosine similarity and the two rankings are fused
+by reciprocal rank (RRF); a failing embeddings API leaves the lexical ranking alone.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 import asyncpg
+import structlog
 
+from waai.knowledge.embeddings import Embedder
 from wacommon.repositories import knowledge
-from wacommon.repositories.knowledge import DEFAULT_MIN_SCORE, Passage
+from wacommon.repositories import knowledge_vectors as vectors
+from wacommon.repositories.knowledge import DEFAULT_MIN_SCORE, Db, Passage
 
-__all__ = ["FakeRetriever", "KnowledgeRetriever", "Passage", "PgRetriever"]
+__all__ = ["FakeRetriever", "KnowledgeRetriever", "Passage", "PgRetriever", "hybrid_search"]
+
+log = structlog.get_logger(__name__)
+
+# RRF's damping constant (the usual 60) and how deep each ranking is read
+RRF_K = 60
+CANDIDATES = 20
+# a passage only the dense ranking found is kept from this cosine similarity on
+DENSE_MIN_SIMILARITY = 0.35
 
 
 class KnowledgeRetriever(Protocol):
     """Finds the tenant's passages that answer a question, best first, relevant ones only."""
 
-    async def search(self, client_id: str, query: str, k: int = 3) -> list[Passage]: ...
+    async def search(
+        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+    ) -> list[Passage]: ...
 
 
 class PgRetriever:
-    """Full-text search in PostgreSQL (Portuguese stems, accents folded, synonyms, misspellings)."""
+    """Hybrid retrieval in PostgreSQL: lexical always, fused with dense vectors when embedded."""
 
-    def __init__(self, pool: asyncpg.Pool, *, min_score: float = DEFAULT_MIN_SCORE) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        min_score: float = DEFAULT_MIN_SCORE,
+        embedder: Embedder | None = None,
+    ) -> None:
         self._pool = pool
         self._min_score = min_score
+        self._embedder = embedder
 
-    async def search(self, client_id: str, query: str, k: int = 3) -> list[Passage]:
-        """The `k` best passages scoring at least `min_score`."""
-        return await knowledge.search(self._pool, client_id, query, k, min_score=self._min_score)
+    def with_embedder(self, embedder: Embedder | None) -> PgRetriever:
+        """The same retriever, fusing in `embedder`'s vectors (a tenant's, for one turn)."""
+        return PgRetriever(self._pool, min_score=self._min_score, embedder=embedder)
+
+    async def search(
+        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+    ) -> list[Passage]:
+        """The `k` best relevant passages (lexical score or dense similarity high enough)."""
+        embedder = embedder or self._embedder
+        if embedder is None:
+            return await knowledge.search(
+                self._pool, client_id, query, k, min_score=self._min_score
+            )
+        return await hybrid_search(
+            self._pool, client_id, query, k, embedder, min_score=self._min_score
+        )
+
+
+async def hybrid_search(
+    db: Db,
+    client_id: str,
+    query: str,
+    k: int,
+    embedder: Embedder,
+    *,
+    min_score: float = DEFAULT_MIN_SCORE,
+    dense_min_similarity: float = DENSE_MIN_SIMILARITY,
+) -> list[Passage]:
+    """Lexical and dense rankings fused by reciprocal rank; lexical only if embedding fails."""
+    lexical = await knowledge.search(db, client_id, query, CANDIDATES, min_score=0.0)
+    try:
+        [vector] = await embedder.embed([query], "query")
+        dense = await vectors.nearest(db, client_id, embedder.model, vector, CANDIDATES)
+    except Exception as exc:
+        # the knowledge base still answers lexically; the provider's outage is logged, not fatal
+        log.warning("query_embedding_failed", client_id=client_id, error=repr(exc)[:300])
+        return knowledge.relevant(lexical, min_score)[:k]
+    fused: dict[tuple[str, str], float] = {}
+    passages: dict[tuple[str, str], Passage] = {}
+    relevant: set[tuple[str, str]] = set()
+    lexical_relevant = {(p.document, p.text) for p in knowledge.relevant(lexical, min_score)}
+    for rank, p in enumerate(lexical):
+        key = (p.document, p.text)
+        fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
+        passages[key] = p
+        if key in lexical_relevant:
+            relevant.add(key)
+    for rank, n in enumerate(dense):
+        key = (n.document, n.text)
+        fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
+        if key not in passages:
+            passages[key] = Passage(n.document, n.text, round(max(0.0, n.similarity), 4), n.heading)
+        if n.similarity >= dense_min_similarity:
+            relevant.add(key)
+    ranked = sorted(relevant, key=lambda key: -fused[key])
+    return [passages[key] for key in ranked[:k]]
 
 
 class FakeRetriever:
@@ -37,7 +116,9 @@ class FakeRetriever:
         self.answers = answers or {}
         self.queries: list[tuple[str, str]] = []
 
-    async def search(self, client_id: str, query: str, k: int = 3) -> list[Passage]:
+    async def search(
+        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+    ) -> list[Passage]:
         """The passages registered for `query`, at most `k`."""
         self.queries.append((client_id, query))
         return self.answers.get(query, [])[:k]

@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import httpx
 from pydantic import SecretStr
 
+from wacommon.netguard import is_public
 from wacommon.tenants.sections import WHOLE, LLMSection, parse_section
 
 Provider = Literal["openai", "gemini", "offline"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "gemini", "offline")
+# vendors that speak the OpenAI chat completions API at their own base URL
+OPENAI_COMPATIBLE = ("openrouter", "openai_compatible")
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
 
 
 @dataclass(frozen=True)
 class AISettings:
     """Deployment-wide AI settings; the service builds it from its Settings and passes it down."""
 
-    llm_provider: Provider = "offline"
+    # a Provider or "openrouter" (a tenant's llm_config may name any of OPENAI_COMPATIBLE)
+    llm_provider: str = "offline"
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"
+    openrouter_api_key: str | None = None
+    openrouter_base_url: str = OPENROUTER_URL
+    openrouter_model: str = "openai/gpt-4o-mini"
     llm_temperature: float = 0.4
     llm_max_tokens: int = 800
     llm_history_messages: int = 20
     llm_history_hours: float = 24.0
     retrieval_k: int = 4
+    # default of llm_config.query_rewrite (off until measured with a real model: docs/retrieval.md)
+    query_rewrite: bool = False
     llm_max_tool_steps: int = 5
     llm_timeout_s: float = 60.0
     tool_timeout_s: float = 15.0
     bubble_max_chars: int = 1000
     transcribe_model: str = "gpt-4o-mini-transcribe"
+    # voice replies (tools_config.voice_replies): OpenAI text-to-speech, Ogg/Opus
+    tts_model: str = "gpt-4o-mini-tts"
+    tts_voice: str = "alloy"
+    tts_max_chars: int = 1200
     vision_model: str = "gemini-2.5-flash"
     audio_max_bytes: int = 16 * 1024 * 1024
     audio_max_seconds: float = 600.0
@@ -59,10 +75,23 @@ class LLMConfig:
     base_url: str | None
     history_messages: int
     history_hours: float
+    # what the tenant asked for ("openrouter" runs on the "openai" client)
+    vendor: str = ""
+    # the embeddings model of dense retrieval (None: the provider's default; "off": none)
+    embedding_model: str | None = None
+    # rewrite the customer's last messages into a search query with the model before retrieval
+    query_rewrite: bool = False
 
 
 class LLMConfigInvalid(ValueError):
-    """A tenant's `llm_config` names an unknown provider or a value of the wrong type."""
+    """A tenant's `llm_config` cannot work: unknown provider, wrong type, no key.
+
+    `reason` is a short code for the `llm_misconfigured` event and the metric.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid_config") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def llm_config(
@@ -76,35 +105,67 @@ def llm_config(
     return llm_config_of(section, defaults)
 
 
+# the order the values were checked in, so the first error named is the same as before
+_NUMBERS = ("temperature", "max_tokens", "history_messages", "history_hours")
+
+
 def llm_config_of(section: LLMSection, defaults: AISettings) -> LLMConfig:
-    """Merge the tenant's typed `llm` section over the defaults; no usable key means offline."""
+    """Merge the tenant's typed `llm` section over the defaults.
+
+    No model anywhere (no `llm_config`, LLM_PROVIDER=offline) is the offline bot; a model
+    asked for without a key to call it raises LLMConfigInvalid("missing_key").
+    """
     if WHOLE in section.invalid:
         raise LLMConfigInvalid("llm_config must be an object")
-    for key in section.invalid:
-        raise LLMConfigInvalid(f"llm_config.{key} must be a number")
-    provider = section.provider or defaults.llm_provider
-    if provider not in PROVIDERS:
-        raise LLMConfigInvalid(f"unknown llm provider {provider!r}")
+    vendor = (
+        section.provider
+        if section.provider is not None
+        else str(defaults.llm_provider).strip().lower()
+    )
+    if vendor not in PROVIDERS and vendor not in OPENAI_COMPATIBLE:
+        raise LLMConfigInvalid(f"unknown llm provider {vendor!r}", "unknown_provider")
     api_key = section.api_key.get_secret_value() if section.api_key is not None else None
     base_url = section.base_url
-    if provider == "openai":
+    if base_url is not None:
+        _check_tenant_url(base_url, defaults)
+    provider: Provider = "openai" if vendor in OPENAI_COMPATIBLE else vendor  # type: ignore[assignment]
+    model = section.model
+    if vendor == "openai":
         api_key = api_key or defaults.openai_api_key
         base_url = base_url or defaults.openai_base_url
-        model = section.model or defaults.openai_model
-    elif provider == "gemini":
+        model = model or defaults.openai_model
+    elif vendor == "openrouter":
+        api_key = api_key or defaults.openrouter_api_key
+        base_url = base_url or defaults.openrouter_base_url
+        model = model or defaults.openrouter_model
+    elif vendor == "openai_compatible":
+        if base_url is None:
+            raise LLMConfigInvalid(
+                "openai_compatible needs llm_config.base_url", "missing_base_url"
+            )
+        if model is None:
+            raise LLMConfigInvalid("openai_compatible needs llm_config.model", "missing_model")
+        # a self-hosted server may need no key; the SDK still wants one
+        api_key = api_key or "not-needed"
+    elif vendor == "gemini":
         api_key = api_key or defaults.gemini_api_key
         base_url = base_url or defaults.gemini_base_url
-        model = section.model or defaults.gemini_model
+        model = model or defaults.gemini_model
     else:
         model = "offline"
     if provider != "offline" and not api_key:
         # a self-hosted OpenAI-compatible server may need no key; the SDK still wants one
-        if provider == "openai" and section.base_url:
+        if vendor == "openai" and section.base_url:
             api_key = "not-needed"
         else:
-            provider, model = "offline", "offline"
+            raise LLMConfigInvalid(f"no api key for {vendor}", "missing_key")
+    for key in _NUMBERS:
+        if key in section.invalid:
+            raise LLMConfigInvalid(f"llm_config.{key} must be a number")
+    if "query_rewrite" in section.invalid:
+        raise LLMConfigInvalid("llm_config.query_rewrite must be true or false")
     return LLMConfig(
-        provider=provider,  # type: ignore[arg-type]
+        provider=provider,
         model=model,
         temperature=_or(section.temperature, defaults.llm_temperature),
         max_tokens=int(_or(section.max_tokens, defaults.llm_max_tokens)),
@@ -112,11 +173,49 @@ def llm_config_of(section: LLMSection, defaults: AISettings) -> LLMConfig:
         base_url=base_url,
         history_messages=int(_or(section.history_messages, defaults.llm_history_messages)),
         history_hours=_or(section.history_hours, defaults.llm_history_hours),
+        vendor=vendor,
+        embedding_model=section.embedding_model,
+        query_rewrite=(
+            defaults.query_rewrite if section.query_rewrite is None else section.query_rewrite
+        ),
     )
 
 
 def _or(value: float | None, default: float) -> float:
     return float(default) if value is None else value
+
+
+def _check_tenant_url(url: str, defaults: AISettings) -> None:
+    """Refuse early what the guarded client would refuse at connect time, with a reason.
+
+    A tenant's base URL is https on a public address; the operator's hosts
+    (TOOL_ALLOWED_HOSTS, the deployment's own base URLs) are exempt. Names are resolved
+    by the guard when the connection opens (wacommon.netguard), literal addresses here.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise LLMConfigInvalid("llm_config.base_url is not a URL", "base_url_blocked") from None
+    host = parsed.host.lower()
+    operator = {
+        *defaults.tool_allowed_hosts,
+        *(httpx.URL(u).host for u in (defaults.openai_base_url, defaults.gemini_base_url) if u),
+        httpx.URL(defaults.openrouter_base_url).host,
+    }
+    if host and host in operator:
+        return
+    if parsed.scheme != "https" or not host or parsed.userinfo:
+        raise LLMConfigInvalid(
+            "llm_config.base_url must be an https URL without credentials", "base_url_blocked"
+        )
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    if not is_public(str(literal)):
+        raise LLMConfigInvalid(
+            "llm_config.base_url points to a private or reserved address", "base_url_blocked"
+        )
 
 
 def ai_settings_from_env(env: Mapping[str, str]) -> AISettings:
@@ -137,6 +236,6 @@ def ai_settings_from_env(env: Mapping[str, str]) -> AISettings:
         else:
             values[name] = raw
     provider = values.get("llm_provider", base.llm_provider)
-    if provider not in PROVIDERS:
-        raise LLMConfigInvalid(f"LLM_PROVIDER must be one of {PROVIDERS}")
+    if provider not in (*PROVIDERS, "openrouter"):
+        raise LLMConfigInvalid(f"LLM_PROVIDER must be one of {(*PROVIDERS, 'openrouter')}")
     return AISettings(**values)

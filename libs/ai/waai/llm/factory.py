@@ -8,9 +8,19 @@ import asyncpg
 import httpx
 import structlog
 
+from waai.knowledge.embeddings import embedder_for
+from waai.knowledge.retrieval import PgRetriever
 from waai.llm.clients import LLMClients
-from waai.llm.config import AISettings, llm_config
+from waai.llm.config import AISettings, LLMConfigInvalid, llm_config
+from waai.llm.misconfig import (
+    PROCESS_LOG_LIMIT,
+    GuardedResponder,
+    MisconfigReporter,
+    MisconfiguredResponder,
+    OncePerTenant,
+)
 from waai.llm.ports import Retriever
+from waai.llm.query_rewrite import GeminiQueryRewriter, OpenAIQueryRewriter, QueryRewriter
 from waai.llm.turn import ResponderDeps
 from waai.responders.gemini_responder import GeminiResponder
 from waai.responders.openai_responder import OpenAIResponder
@@ -32,21 +42,52 @@ def build_responder(
     decrypt: Callable[[str], str],
     clients: LLMClients,
     offline: Responder,
+    log_limit: OncePerTenant = PROCESS_LOG_LIMIT,
 ) -> Responder:
-    """OpenAI or Gemini per `tools_config["llm_config"]`; `offline` when no key or bad config."""
+    """OpenAI (or OpenRouter, or any compatible server) or Gemini per `llm_config`.
+
+    No model configured anywhere is the offline bot. A model that cannot work (unknown
+    provider, no key, rejected by the provider) answers offline too, but never silently:
+    see waai.llm.misconfig.
+    """
+    reporter = MisconfigReporter(events, log_limit)
     try:
         config = llm_config(tenant.tools_config, settings, decrypt)
-    except ValueError as exc:
-        log.warning("llm_config_invalid", client_id=tenant.id, error=str(exc))
-        return offline
+    except LLMConfigInvalid as exc:
+        return MisconfiguredResponder(offline, reporter, exc.reason, str(exc))
     if config.provider == "offline" or config.api_key is None:
         return offline
+    if isinstance(retriever, PgRetriever):
+        # the tenant's own embeddings model, when its key has one: hybrid retrieval
+        retriever = retriever.with_embedder(embedder_for(config, clients))
+    rewriter: QueryRewriter | None = None
+    if config.query_rewrite and config.provider == "openai":
+        rewriter = OpenAIQueryRewriter(
+            clients.openai(config.api_key, config.base_url), config.model
+        )
+    elif config.query_rewrite:
+        rewriter = GeminiQueryRewriter(
+            clients.gemini(config.api_key, config.base_url), config.model
+        )
     deps = ResponderDeps(
-        settings=settings, retriever=retriever, pool=pool, http=http, events=events, decrypt=decrypt
+        settings=settings,
+        retriever=retriever,
+        pool=pool,
+        http=http,
+        events=events,
+        decrypt=decrypt,
+        rewriter=rewriter,
     )
     toolbox = build_toolbox(tenant.tools_config)
+    model: Responder
     if config.provider == "openai":
-        return OpenAIResponder(
+        model = OpenAIResponder(
             clients.openai(config.api_key, config.base_url), config, toolbox, deps
         )
-    return GeminiResponder(clients.gemini(config.api_key, config.base_url), config, toolbox, deps)
+    else:
+        model = GeminiResponder(
+            clients.gemini(config.api_key, config.base_url), config, toolbox, deps
+        )
+    return GuardedResponder(
+        model, offline, reporter, vendor=config.vendor or config.provider, model=config.model
+    )

@@ -14,6 +14,7 @@ from waai.formatting import shape_reply
 from waai.llm.config import AISettings, LLMConfig
 from waai.llm.ports import PassageLike, Retriever
 from waai.llm.prompt import ChatTurn, chat_turns, system_prompt, window
+from waai.llm.query_rewrite import QueryRewriter, search_query
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage
 from waai.tools.registry import Toolbox, ToolContext, ToolResult
 from wacommon.events import EventLog
@@ -34,6 +35,8 @@ class ResponderDeps:
     http: httpx.AsyncClient
     events: EventLog
     decrypt: Callable[[str], str]
+    # the tenant's model rewriting the last messages into a search query (llm_config.query_rewrite)
+    rewriter: QueryRewriter | None = None
 
 
 @dataclass
@@ -53,6 +56,7 @@ async def prepare(
     query = "\n".join(t.text for t in inp.burst if t.text.strip())
     if not query:
         query = next((t.text for t in reversed(inp.history) if t.role == "customer"), "")
+    query = await search_query(deps.rewriter, [*inp.history, *inp.burst], query)
     passages: list[PassageLike] = []
     if query:
         try:
@@ -109,5 +113,13 @@ def finish(text: str, prepared: Prepared, usage: Usage, settings: AISettings) ->
             handover = handover or "no_answer"
             messages = [HANDOVER_MESSAGE]
     return ResponderOutput(
-        messages=messages, handover_reason=handover, opt_out=outcome.opt_out, usage=usage
+        messages=messages,
+        handover_reason=handover,
+        opt_out=outcome.opt_out,
+        usage=usage,
+        # choices make no sense under a handover or opt-out notice
+        options=[] if handover or outcome.opt_out else outcome.options,
+        options_button=outcome.options_button,
+        reaction=outcome.reaction,
+        files=outcome.files,
     )

@@ -12,7 +12,6 @@ import asyncio
 import json
 from typing import Any
 
-import httpx2
 import structlog
 from google import genai
 from google.genai import errors as genai_errors
@@ -21,13 +20,19 @@ from google.genai import types
 from waai.knowledge.file_search import file_search_enabled
 from waai.knowledge.file_search_store import store_name
 from waai.llm.config import LLMConfig
-from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.errors import (
+    TRANSPORT_ERRORS,
+    LLMRejected,
+    LLMUnavailable,
+    blocked_by_guard,
+)
 from waai.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage
 from waai.tools.registry import Toolbox
 
 log = structlog.get_logger(__name__)
 
+_UNREACHABLE: tuple[type[Exception], ...] = (TimeoutError, *TRANSPORT_ERRORS)
 CONVERSATION_START = "(início da conversa)"
 
 
@@ -50,12 +55,15 @@ class GeminiResponder:
             async with asyncio.timeout(self._deps.settings.llm_timeout_s):
                 store = await self._file_search_store(inp)
                 text = await self._loop(prepared, usage, store)
-        except (TimeoutError, httpx2.TransportError) as exc:
+        except _UNREACHABLE as exc:
+            if blocked_by_guard(exc):
+                # the tenant's base URL points into the private network: no retry cures it
+                raise LLMRejected("gemini: base URL blocked", reason="base_url_blocked") from exc
             raise LLMUnavailable(f"gemini: {type(exc).__name__}") from exc
         except genai_errors.APIError as exc:
             if exc.code == 429 or exc.code >= 500:
                 raise LLMUnavailable(f"gemini: HTTP {exc.code}") from exc
-            raise LLMRejected(f"gemini: HTTP {exc.code}") from exc
+            raise LLMRejected(f"gemini: HTTP {exc.code}", exc.code) from exc
         return finish(text, prepared, usage, self._deps.settings)
 
     async def _file_search_store(self, inp: ResponderInput) -> str | None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from waai.formatting import shape_reply
 from waai.knowledge.retrieval import KnowledgeRetriever, Passage
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from waai.tools.registry import tool_settings
 from wacommon.repositories.knowledge_text import unaccent
+from wacommon.repositories.reply_files import ReplyFile, fold
+
+# a tenant's sendable files (wacommon.repositories.reply_files.list_files on the pool)
+FileLister = Callable[[str], Awaitable[list[ReplyFile]]]
 
 MODEL_NAME = "offline"
 HANDOVER_ASKED = "customer_asked_for_human"
@@ -73,14 +79,23 @@ _ASKS_IF_BOT = re.compile(
     r"|\b(e|eh|voce e|vc e|vc eh)\s+(um\s+|uma\s+)?(humano|humana|pessoa|gente)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
+_ASKS_FOR_FILE = re.compile(
+    r"\b(manda|mande|mandar|manda ai|envia|envie|enviar|me passa|passa|tem|quero ver|"
+    r"pode mandar|poderia mandar|gostaria de ver|ver o|ver a)\b"
+)
+# words of a file's name or description too common to tell one file from another
+_FILE_NAME_NOISE = frozenset({"pdf", "jpg", "jpeg", "png", "de", "da", "do", "dos", "das", "e"})
 
 
 class OfflineResponder:
     """Answers only with what the tenant's documents say; anything else goes to a person."""
 
-    def __init__(self, retriever: KnowledgeRetriever, *, k: int = 3) -> None:
+    def __init__(
+        self, retriever: KnowledgeRetriever, *, k: int = 3, files: FileLister | None = None
+    ) -> None:
         self._retriever = retriever
         self._k = k
+        self._files = files
 
     async def respond(self, inp: ResponderInput) -> ResponderOutput:
         """Greet, state what it is, quote the best passages, or hand over to a human."""
@@ -112,6 +127,15 @@ class OfflineResponder:
             thanked = any(w in _THANKS_WORDS for w in words)
             opening = "Por nada!" if thanked else "Combinado!"
             return _reply(f"{opening} Se precisar de mais alguma coisa, é só chamar.")
+        # files go only where the tenant switched them on (tools_config.send_files), as
+        # the model's send_file tool does
+        wants_files = tool_settings(inp.tenant.tools_config, "send_files") is not None
+        if self._files is not None and wants_files and _ASKS_FOR_FILE.search(folded):
+            asked = await self._asked_file(inp.tenant.id, set(words))
+            if asked is not None:
+                out = _reply(f"Claro! Segue o arquivo {asked.name}.")
+                out.files = [asked]
+                return out
         passages = await self._retriever.search(inp.tenant.id, text, self._k)
         if not passages:
             return _handover(
@@ -120,6 +144,22 @@ class OfflineResponder:
                 HANDOVER_NO_ANSWER,
             )
         return _reply(compose_answer(passages))
+
+    async def _asked_file(self, tenant_id: str, words: set[str]) -> ReplyFile | None:
+        """The one file whose name (or description) the customer named, else None."""
+        assert self._files is not None
+        matches = []
+        for f in await self._files(tenant_id):
+            stem = f.name.rsplit(".", 1)[0]
+            keys = set(fold(f"{stem} {f.description}").split()) - _FILE_NAME_NOISE
+            # "cardapio" names cardapio.pdf; plurals and short forms by a common prefix
+            if any(_same_word(w, k) for w in words for k in keys if len(k) >= 4):
+                matches.append(f)
+        return matches[0] if len(matches) == 1 else None
+
+
+def _same_word(a: str, b: str) -> bool:
+    return len(a) >= 4 and (a == b or a.rstrip("s") == b.rstrip("s"))
 
 
 def compose_answer(passages: list[Passage]) -> str:

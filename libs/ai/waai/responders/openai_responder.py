@@ -10,7 +10,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
 from waai.llm.config import LLMConfig
-from waai.llm.errors import LLMRejected, LLMUnavailable
+from waai.llm.errors import LLMRejected, LLMUnavailable, blocked_by_guard
 from waai.llm.turn import Prepared, ResponderDeps, finish, prepare, record_call
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage
 from waai.tools.registry import Toolbox
@@ -39,9 +39,12 @@ class OpenAIResponder:
         except TimeoutError as exc:
             raise LLMUnavailable("the model turn timed out") from exc
         except _RETRYABLE as exc:
+            if blocked_by_guard(exc):
+                # the tenant's base URL points into the private network: no retry cures it
+                raise LLMRejected("openai: base URL blocked", reason="base_url_blocked") from exc
             raise LLMUnavailable(f"openai: {type(exc).__name__}") from exc
         except openai.APIStatusError as exc:
-            raise LLMRejected(f"openai: HTTP {exc.status_code}") from exc
+            raise LLMRejected(f"openai: HTTP {exc.status_code}", exc.status_code) from exc
         return finish(text, prepared, usage, self._deps.settings)
 
     async def _loop(self, prepared: Prepared, usage: Usage) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, cast
 
+from wacommon.repositories.reply_files import ReplyFile
+
 Role = Literal["customer", "bot", "human", "campaign", "system"]
 
 
@@ -63,6 +65,13 @@ class ResponderOutput:
     handover_reason: str | None = None
     opt_out: bool = False
     usage: Usage = field(default_factory=Usage)
+    # choices to tap under the last message (buttons/list on Meta, numbered text elsewhere)
+    options: list[str] = field(default_factory=list)
+    options_button: str | None = None
+    # an emoji on the customer's last message
+    reaction: str | None = None
+    # knowledge-base files sent as they are, after the text
+    files: list[ReplyFile] = field(default_factory=list)
 
 
 def turn_from_row(row: dict[str, Any]) -> Turn:
@@ -72,9 +81,10 @@ def turn_from_row(row: dict[str, Any]) -> Turn:
         # an alert sent to the owner's number, not to the customer
         outbound_role = "system"
     role = row["role"] if row["direction"] == "in" else outbound_role
-    return Turn(
-        role=cast(Role, role), text=row["content"] or f"[{row['kind']}]", at=row["created_at"]
-    )
+    text = row["content"] or f"[{row['kind']}]"
+    if row["kind"] == "reaction":
+        text = f"[reagiu com {row['content']}]"
+    return Turn(role=cast(Role, role), text=text, at=row["created_at"])
 
 
 class Responder(Protocol):

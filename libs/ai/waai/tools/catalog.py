@@ -11,9 +11,11 @@ from waai.tools.calendar import calendar_config, calendar_tools
 from waai.tools.cep import cep_tool
 from waai.tools.crm import crm_tools
 from waai.tools.custom_http import custom_tool, parse_custom_tool
+from waai.tools.files import send_file_tool
 from waai.tools.handover import opt_out_tool, transfer_tool
 from waai.tools.registry import Tool, Toolbox, tool_settings
 from waai.tools.reminder import reminder_tool
+from waai.tools.rich import options_tool, reaction_tool
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +30,9 @@ BUILTIN_NAMES = frozenset(
         "transfer_to_human",
         "opt_out",
         "create_reminder",
+        "offer_options",
+        "react_to_message",
+        "send_file",
     }
 )
 
@@ -47,6 +52,9 @@ def build_toolbox(tools_config: Mapping[str, Any]) -> Toolbox:
         # handing over and opting out stay available unless a tenant turns them off
         (("transfer_to_human", "atendimento_humano"), True, lambda c: [transfer_tool(_instr(c))]),
         (("opt_out", "desativar_ia"), True, lambda c: [opt_out_tool(_instr(c))]),
+        (("reply_options",), False, lambda c: [options_tool(_instr(c))]),
+        (("reactions",), False, lambda c: [reaction_tool(_instr(c))]),
+        (("send_files",), False, lambda c: [send_file_tool(_instr(c))]),
     ]
     for keys, default, build in builders:
         cfg = tool_settings(tools_config, *keys, default=default)

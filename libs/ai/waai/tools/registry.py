@@ -16,6 +16,7 @@ import structlog
 from waai.llm.config import AISettings
 from wacommon.event_types import TOOL_USED
 from wacommon.events import EventLog
+from wacommon.repositories.reply_files import ReplyFile
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,12 @@ class ToolOutcome:
 
     handover_reason: str | None = None
     opt_out: bool = False
+    # rich replies (waai.tools.rich): tappable choices, an emoji on the customer's message
+    options: list[str] = field(default_factory=list)
+    options_button: str | None = None
+    reaction: str | None = None
+    # knowledge-base files to send as they are (wacommon.repositories.reply_files)
+    files: list[ReplyFile] = field(default_factory=list)
 
 
 @dataclass

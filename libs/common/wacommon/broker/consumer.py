@@ -321,8 +321,15 @@ class Consumer:
             await self._settle(message.reject(requeue=False))
             return True
         delay = delays[min(retry_count, len(delays) - 1)]
+        # `wa-last-error` rides along: the copy that finally dead-letters shows why (wa-replay)
         copy = self._copy(
-            message, {**headers, "x-retry-count": retry_count + 1, "wa-retry-tier": str(delay)}
+            message,
+            {
+                **headers,
+                "x-retry-count": retry_count + 1,
+                "wa-retry-tier": str(delay),
+                "wa-last-error": repr(exc)[:300],
+            },
         )
         try:
             await self._publish_copy(copy, topology.RETRY, self._queue_name)

@@ -10,7 +10,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from pamqp.commands import Basic
 
-from wacommon.broker import topology
+from wacommon.broker import shards, topology
 from wacommon.errors import BROKER, DependencyUnavailable
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
@@ -104,7 +104,13 @@ class AioPikaPublisher:
     async def publish_raw(
         self, amqp_message: aio_pika.Message, *, exchange: str, routing_key: str
     ) -> None:
-        """Publish a prepared AMQP message (retries and replay keep the original properties)."""
+        """Publish a prepared AMQP message (retries and replay keep the original properties).
+
+        A message for a sharded work queue goes to its conversation's shard instead.
+        """
+        sharded = shards.route(self._settings, exchange, routing_key, amqp_message.body)
+        if sharded is not None:
+            exchange, routing_key = sharded
         try:
             ex = self._exchanges.get(self._settings.q(exchange))
             if ex is None or self._channel is None or self._channel.is_closed:

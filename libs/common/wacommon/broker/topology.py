@@ -7,6 +7,8 @@ wa.retries  (headers) wa-retry-tier=<ms>           -> wa.retries.<ms> (quorum, T
                                                       --DLX at-least-once--> wa.requeue
 wa.requeue  (direct)  <queue name>                -> that work queue (retries come back here)
 wa.dlx      (direct)  <queue name>                -> <queue>.dlq
+wa.shards   (direct)  <queue>.shard.<i>           -> that shard queue (quorum, single active
+                                                     consumer); webhooks also -> ingest.log
 wa.notify   (topic)   <tenant_id>.<kind>          -> one exclusive auto-delete queue per
                                                      console process (see wacommon.notify)
 
@@ -27,6 +29,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
+from wacommon.broker.shards import SHARDS, shard_queue
 from wacommon.settings import Settings
 
 INGEST = "wa.ingest"
@@ -56,6 +59,37 @@ WORK_QUEUES: tuple[WorkQueue, ...] = (
     WorkQueue(BURST_QUEUE, PIPELINE, "conversation.burst_ready.#"),
     WorkQueue(SEND_QUEUE, PIPELINE, "reply.send.#"),
 )
+
+
+def sharded_queue_for(exchange: str, routing_key: str) -> str | None:
+    """The work queue a publish to `exchange`/`routing_key` is for (None: not a work queue)."""
+    for wq in WORK_QUEUES:
+        prefix = wq.binding.removesuffix("#")
+        if exchange == wq.exchange and routing_key.startswith(prefix):
+            return wq.name
+    return None
+
+
+def requeued_queue_for(settings: Settings, exchange: str, routing_key: str) -> str | None:
+    """The work queue a publish to the requeue exchange names (wa-replay, DLQ redrive)."""
+    if exchange != REQUEUE:
+        return None
+    for wq in WORK_QUEUES:
+        if routing_key == settings.q(wq.name):
+            return wq.name
+    return None
+
+
+def work_queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
+    """A work queue: quorum, delivery limit, dead-lettered at-least-once to `<name>.dlq`."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": settings.delivery_limit,
+        "x-dead-letter-exchange": settings.q(DLX),
+        "x-dead-letter-routing-key": name,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
 
 
 def notify_routing_key(tenant_id: str, kind: str) -> str:
@@ -99,6 +133,7 @@ async def declare_topology(
     requeue = await channel.declare_exchange(q(REQUEUE), aio_pika.ExchangeType.DIRECT, durable=True)
     dlx = await channel.declare_exchange(q(DLX), aio_pika.ExchangeType.DIRECT, durable=True)
     await channel.declare_exchange(q(NOTIFY), aio_pika.ExchangeType.TOPIC, durable=True)
+    shards = await channel.declare_exchange(q(SHARDS), aio_pika.ExchangeType.DIRECT, durable=True)
     exchanges: dict[str, AbstractExchange] = {INGEST: ingest, PIPELINE: pipeline}
 
     queues: dict[str, AbstractQueue] = {}
@@ -109,20 +144,25 @@ async def declare_topology(
         )
         await dead.bind(dlx, routing_key=name)
         queue = await channel.declare_queue(
-            name,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": settings.delivery_limit,
-                "x-dead-letter-exchange": q(DLX),
-                "x-dead-letter-routing-key": name,
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
-            },
+            name, durable=True, arguments=work_queue_arguments(settings, name)
         )
         await queue.bind(exchanges[wq.exchange], routing_key=wq.binding)
         await queue.bind(requeue, routing_key=name)
         queues[wq.name] = queue
+        for i in range(settings.broker_shards):
+            # a new queue, never an argument added to an old one (that fails at declaration);
+            # dead letters go to the work queue's own DLQ
+            shard = await channel.declare_queue(
+                shard_queue(name, i),
+                durable=True,
+                arguments={
+                    **work_queue_arguments(settings, name),
+                    "x-single-active-consumer": True,
+                },
+            )
+            await shard.bind(shards, routing_key=shard_queue(name, i))
+            await shard.bind(requeue, routing_key=shard_queue(name, i))
+            queues[shard_queue(wq.name, i)] = shard
 
     stream = await channel.declare_queue(
         q(INGEST_STREAM),
@@ -134,6 +174,9 @@ async def declare_topology(
         },
     )
     await stream.bind(ingest, routing_key="webhook.#")
+    for i in range(settings.broker_shards):
+        # sharded webhooks are logged too (replay reads this stream)
+        await stream.bind(shards, routing_key=shard_queue(q(INGEST_QUEUE), i))
     queues[INGEST_STREAM] = stream
 
     for delay in settings.retry_delays_ms:
@@ -151,8 +194,11 @@ async def delete_topology(channel: AbstractChannel, settings: Settings) -> None:
     q = settings.q
     names = [q(wq.name) for wq in WORK_QUEUES]
     names += [dlq_name(n) for n in list(names)]
+    names += [
+        shard_queue(q(wq.name), i) for wq in WORK_QUEUES for i in range(settings.broker_shards)
+    ]
     names += [q(INGEST_STREAM)] + [retry_queue_name(settings, d) for d in settings.retry_delays_ms]
     for name in names:
         await channel.queue_delete(name)
-    for ex in (INGEST, PIPELINE, RETRY, REQUEUE, DLX, NOTIFY):
+    for ex in (INGEST, PIPELINE, RETRY, REQUEUE, DLX, NOTIFY, SHARDS):
         await channel.exchange_delete(q(ex))

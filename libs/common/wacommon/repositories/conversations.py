@@ -18,6 +18,7 @@ plans on a database that was never analyzed.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -213,6 +214,7 @@ async def lock_and_queue_reply(
     correlation_id: str | None,
     followup_delays_s: list[float] | None = None,
     followup_from: datetime | None = None,
+    shapes: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, Any] | None, str | None, list[int]]:
     """Lock the conversation for a reply, queue the reply's outbox rows and its event: one statement.
 
@@ -228,6 +230,8 @@ async def lock_and_queue_reply(
     `followup_stage`, or NULL when the plan has no such stage (written only when it
     changes something). The statement is then a whole reply on its own, needing no
     transaction around it.
+    `shapes`, parallel to `bubbles`, gives each row's kind and what its payload adds to
+    `payload` (an interactive message, a reaction); without it every row is text.
     Returns (the locked conversation or None, why it was dropped, ids of the new rows
     in bubble order).
     """
@@ -249,9 +253,11 @@ async def lock_and_queue_reply(
               INSERT INTO chat_messages
                 (client_id, conversation_id, direction, role, provider, provider_instance_id,
                  kind, content, payload, status, idempotency_key, burst_id)
-              SELECT $1, ok.id, 'out', 'bot', ok.provider, ok.provider_instance_id, 'text',
-                     b.content, $8::jsonb, 'pending', b.key, $7
-              FROM ok CROSS JOIN unnest($5::text[], $6::text[]) WITH ORDINALITY AS b(content, key, n)
+              SELECT $1, ok.id, 'out', 'bot', ok.provider, ok.provider_instance_id,
+                     coalesce(b.kind, 'text'), b.content,
+                     $8::jsonb || coalesce(b.extra::jsonb, '{{}}'::jsonb), 'pending', b.key, $7
+              FROM ok CROSS JOIN unnest($5::text[], $6::text[], $15::text[], $16::text[])
+                   WITH ORDINALITY AS b(content, key, kind, extra, n)
               WHERE ok.why IS NULL
               ORDER BY b.n
               ON CONFLICT (idempotency_key) DO NOTHING
@@ -295,6 +301,9 @@ async def lock_and_queue_reply(
         correlation_id,
         followup_delays_s,
         followup_from,
+        [kind for kind, _ in shapes] if shapes else None,
+        # model text too (a choice's title, an emoji): cleaned like the content
+        [json.dumps(clean_json(extra)) for _, extra in shapes] if shapes else None,
     )
     if row is None:
         return None, None, []

@@ -56,6 +56,48 @@ async def burst_with_history(
     return burst, history
 
 
+# a burst `wa-replay inbound --reanswer` asks for: its messages were answered already, and
+# are named rather than found unanswered (`reanswer:<run>:<conversation>`, a key per run)
+REANSWER_PREFIX = "reanswer:"
+
+
+async def named_with_history(
+    conn: Conn,
+    client_id: str,
+    conversation_id: str,
+    *,
+    ids: list[int],
+    history_since: datetime | None,
+    history_limit: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The customer messages `ids` of the conversation, answered or not, and the history before them."""
+    rows = await conn.fetch(
+        f"""WITH burst AS (
+              SELECT {COLUMNS} FROM chat_messages
+              WHERE client_id = $1 AND conversation_id = $2 AND id = ANY($3::bigint[])
+                AND direction = 'in'), hist AS (
+              SELECT {COLUMNS} FROM chat_messages
+              WHERE client_id = $1 AND conversation_id = $2
+                AND ($4::timestamptz IS NULL OR created_at >= $4)
+                AND id < (SELECT min(id) FROM burst)
+                AND status NOT IN ('failed', 'dropped')
+              ORDER BY id DESC LIMIT $5)
+            SELECT true AS in_burst, * FROM burst UNION ALL SELECT false, * FROM hist
+            ORDER BY in_burst, id""",
+        client_id,
+        conversation_id,
+        ids,
+        history_since,
+        history_limit,
+    )
+    burst: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for r in rows:
+        data = dict(r)
+        (burst if data.pop("in_burst") else history).append(data)
+    return burst, history
+
+
 _MSG_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
 _AS_M = ", ".join(f"{c} AS m_{c}" for c in _MSG_COLUMNS)
 _NULL_CONTEXT = ", ".join(f"NULL AS {c}" for c in conv_repo.BURST_CONTEXT_COLUMNS)

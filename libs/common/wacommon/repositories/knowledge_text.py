@@ -40,6 +40,9 @@ algum alguma alguns algumas hoje agora amanha sim nao ne tipo coisa coisas gente
 tudo todos bem blz beleza ok okay existe existem preciso precisa seria sera vem vir depois
 porque pois the sobre moco amigo amiga manda mandar mande mando passa passar passe envia
 enviar envie informa informar fala diz dizer procurando procuro procurar
+ir ido fiz fez sei mim dele dela deles delas deu tava veio acho algo nada nunca sempre vez
+mesmo mesma aquele aquela aqueles aquelas toda todo todas ver vejo olhar
+ontem anteontem sou somos moro mora moramos certinho direitinho rs kk kkk haha hehe
 """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
@@ -48,40 +51,30 @@ _SYNONYM_TEXT = """
 preco precos valor valores custa custo cobram cobra caro cara barato barata
 horario horarios hora horas funciona funcionamento abre abrem aberto aberta fecha fecham
   fechado expediente
-entrega entregam entregar frete delivery entregador motoboy motoqueiro levam leva
-pagamento pagar pago paga pix cartao cartoes credito debito dinheiro maquininha
-endereco localizacao fica ficam ficamos rua local perto proximo proxima
-reserva reservas reservar mesa agendar marcar agendamento
+entrega entregam entregar frete envio enviam despacham despacho delivery entregador motoboy
+retirada retirar retiro buscar busco balcao
+pagamento pagar pago paga pix cartao cartoes credito debito dinheiro maquininha parcela
+  parcelar parcelado
+endereco localizacao rua local perto proximo proxima
+reserva reservas reservar agendar marcar agendamento
 cancelar cancelamento cancelo desmarcar desistir
-cardapio menu sabores opcoes
 telefone contato whatsapp numero ligar celular
-estacionamento estacionar vaga vagas carro parar estaciono
-retirada retirar retiro buscar busco pegar balcao
-aniversario aniversariante festa comemorar comemoracao
-crianca criancas infantil kids filho filhos bebe
-animal animais cachorro cachorros gato gatos estimacao cao pet pets
+estacionamento estacionar estaciono
 promocao promocoes desconto descontos oferta ofertas cupom
 reembolso devolucao devolucoes devolver devolvem estorno estornar
-reclamacao reclamar queixa insatisfeito problema
-alergia alergico alergica alergenicos intolerancia tracos
-vegano vegana veganas veganos vegetariano vegetariana
-gluten celiaco celiaca
-fatia fatias pedaco pedacos
-refrigerante refrigerantes coca guarana bebida bebidas
-vinho vinhos rolha
-curriculo emprego vaga trabalhar trabalhe contratando contratar
-wifi internet senha rede
-demora demorar demoram tempo prazo minutos
-fidelidade pontos ponto fidelizacao
-dados privacidade lgpd apagar excluir exclusao
-cadeirante cadeirantes acessibilidade rampa deficiente deficiencia
-salgados salgadinho salgadinhos coxinha coxinhas
+reclamacao reclamar queixa insatisfeito
+crianca criancas infantil kids filho filha filhos filhas bebe
+animal animais cachorro cachorros gato gatos cao pet pets
+curriculo emprego trabalhar trabalhe contratando contratar
+wifi internet senha
+demora demorar demoram tempo prazo
+fidelidade pontos fidelizacao
+dados privacidade lgpd apagar apaguem excluir exclusao
+cadeirante cadeirantes acessibilidade acesso rampa deficiente deficiencia
 encomenda encomendas encomendar
-consulta consultas atendimento agendamento
-convenio convenios plano planos
-troca trocar trocas devolucao
-garantia defeito conserto
-gratis graca gratuito gratuita free
+troca trocar trocas
+garantia defeito
+gratis graca gratuito gratuita
 """
 # one group per line; an indented line continues the previous group
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = tuple(
@@ -92,6 +85,34 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {}
 for _group in SYNONYM_GROUPS:
     for _word in _group:
         _SYNONYMS[_word] = tuple(dict.fromkeys(_SYNONYMS.get(_word, ()) + _group))
+
+
+# Words that ask for a price: a passage quoting one (R$ 50) answers them better.
+_PRICE_WORDS = frozenset(
+    [
+        "quanto",
+        "quanta",
+        "custa",
+        "custam",
+        "custo",
+        "preco",
+        "precos",
+        "valor",
+        "valores",
+        "cobra",
+        "cobram",
+        "cobrar",
+        "sai",
+        "saem",
+        "orcamento",
+        "taxa",
+    ]
+)
+
+
+def asks_price(query: str) -> bool:
+    """Whether a customer's message asks how much something costs."""
+    return any(w in _PRICE_WORDS for w in words(query))
 
 
 @dataclass(frozen=True)

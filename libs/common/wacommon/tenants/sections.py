@@ -109,13 +109,24 @@ class LLMSection(Section):
     base_url: str | None = None
     history_messages: float | None = None
     history_hours: float | None = None
+    # the embeddings model of dense retrieval (None: the provider's default; "off": none)
+    embedding_model: str | None = None
+    # rewrite the customer's last messages into a search query (None: the deployment's default)
+    query_rewrite: bool | None = None
 
     @field_validator("provider", mode="before")
     @classmethod
     def _provider(cls, value: Any) -> str | None:
-        return str(value).lower() if value else None
+        return str(value).strip().lower() if value else None
 
-    @field_validator("model", "base_url", mode="before")
+    @field_validator("query_rewrite", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        raise ValueError("must be true or false")
+
+    @field_validator("model", "base_url", "embedding_model", mode="before")
     @classmethod
     def _text(cls, value: Any) -> str | None:
         return _stripped_or_none(value)

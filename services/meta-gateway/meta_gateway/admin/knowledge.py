@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from waai.knowledge.embeddings import Embedders
 from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
@@ -19,12 +20,14 @@ from waai.knowledge.extract import (
 )
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.ingest import ingest_document
+from waai.knowledge.retrieval import PgRetriever
 from waai.llm.config import ai_settings_from_env
 from wacommon.api_types import NUL_FREE, NulFreeStr
 from wacommon.crypto import box_from_settings
 from wacommon.http_errors import invalid, invalid_model
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import knowledge as kb
+from wacommon.repositories import reply_files
 from wacommon.settings import Settings
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -86,14 +89,17 @@ def _doc_out(doc: Any) -> DocumentOut:
 
 
 def knowledge_router(
-    settings: Settings, pool: asyncpg.Pool, *, file_search: FileSearchSyncs | None = None
+    settings: Settings,
+    pool: asyncpg.Pool,
+    *,
+    file_search: FileSearchSyncs | None = None,
+    embedders: Embedders | None = None,
 ) -> APIRouter:
     """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
-    if file_search is None:
-        file_search = FileSearchSyncs(
-            ai_settings_from_env(os.environ), box_from_settings(settings).decrypt
-        )
-    syncs = file_search
+    ai = ai_settings_from_env(os.environ)
+    decrypt = box_from_settings(settings).decrypt
+    syncs = file_search or FileSearchSyncs(ai, decrypt)
+    embedding = embedders or Embedders(ai, decrypt)
     limits = document_limits(settings)
     router = APIRouter(
         prefix="/admin/clients/{client_id}",
@@ -146,8 +152,15 @@ def knowledge_router(
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "document over 20 MB")
         try:
             # a File Search sync failure is recorded on the document, never fails the upload
-            async with syncs.open(pool, await tools_config(cid)) as sync:
-                doc = await ingest_document(pool, cid, name, data, sync=sync, limits=limits)
+            config = await tools_config(cid)
+            async with syncs.open(pool, config) as sync, embedding.open(config) as embedder:
+                doc = await ingest_document(
+                    pool, cid, name, data, sync=sync, limits=limits, embedder=embedder
+                )
+            mime = reply_files.mime_for(name)
+            if upload_kind and mime == "application/pdf":
+                # a file document keeps its bytes: the bot may send it as it is (send_file)
+                await reply_files.store_file(pool, cid, name, mime, data, document_id=doc.id)
         except DocumentNotSupported as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
         except DocumentUnreadable as exc:
@@ -183,9 +196,10 @@ def knowledge_router(
     ) -> list[PassageOut]:
         """The passages the responder would receive for `q`, ranked."""
         cid = await tenant(client_id)
+        async with embedding.open(await tools_config(cid)) as embedder:
+            found = await PgRetriever(pool, embedder=embedder).search(cid, q, k)
         return [
-            PassageOut(document=p.document, text=p.text, score=round(p.score, 4))
-            for p in await kb.search(pool, cid, q, k)
+            PassageOut(document=p.document, text=p.text, score=round(p.score, 4)) for p in found
         ]
 
     return router

@@ -1,0 +1,90 @@
+"""SQL about the knowledge base's dense vectors: which chunks lack one, storing, nearest chunks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from wacommon.repositories.knowledge import Db
+
+_TINY = 1e-30
+
+
+@dataclass(frozen=True)
+class ChunkText:
+    """A chunk to embed: its id and the text the vector is computed from."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A chunk near a query vector: cosine similarity in [-1, 1]."""
+
+    chunk_id: int
+    document: str
+    heading: str
+    text: str
+    similarity: float
+
+
+def unit(vector: Sequence[float]) -> list[float]:
+    """The vector scaled to length 1 (a dot product of unit vectors is their cosine)."""
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    # components below real's range would fail the insert ("underflow"); they weigh nothing
+    return [x if abs(x) >= _TINY else 0.0 for x in (float(v) / norm for v in vector)]
+
+
+def embedding_text(heading: str, text: str) -> str:
+    """What a chunk's vector is computed from: its section heading then its text."""
+    return f"{heading}\n{text}" if heading and heading not in text else text
+
+
+async def chunks_without_vector(db: Db, client_id: str, model: str) -> list[ChunkText]:
+    """The tenant's chunks that have no vector of `model` yet, in document order."""
+    rows = await db.fetch(
+        "SELECT c.id, c.heading, c.text FROM kb_chunks c WHERE c.client_id = $1 AND NOT EXISTS"
+        " (SELECT 1 FROM kb_embeddings e WHERE e.chunk_id = c.id AND e.model = $2)"
+        " ORDER BY c.document_id, c.ordinal",
+        client_id,
+        model,
+    )
+    return [ChunkText(r["id"], embedding_text(r["heading"], r["text"])) for r in rows]
+
+
+async def store_vectors(
+    db: Db, client_id: str, model: str, vectors: Sequence[tuple[int, Sequence[float]]]
+) -> None:
+    """Store (chunk id, vector) pairs of `model`; a chunk deleted meanwhile is skipped."""
+    await db.executemany(
+        "INSERT INTO kb_embeddings (chunk_id, client_id, model, embedding)"
+        " SELECT c.id, c.client_id, $3, $4::real[] FROM kb_chunks c"
+        " WHERE c.id = $1 AND c.client_id = $2"
+        " ON CONFLICT (chunk_id, model) DO UPDATE SET embedding = EXCLUDED.embedding",
+        [(chunk_id, client_id, model, unit(v)) for chunk_id, v in vectors],
+    )
+
+
+_NEAREST = """
+SELECT c.id, d.name AS document, c.heading, c.text,
+       (SELECT sum(a::float8 * b) FROM unnest(e.embedding, $3::real[]) AS t(a, b)) AS similarity
+FROM kb_embeddings e
+JOIN kb_chunks c ON c.id = e.chunk_id AND c.client_id = $1
+JOIN kb_documents d ON d.id = c.document_id AND d.client_id = $1
+WHERE e.client_id = $1 AND e.model = $2
+ORDER BY similarity DESC NULLS LAST, c.id
+LIMIT $4
+"""
+
+
+async def nearest(
+    db: Db, client_id: str, model: str, vector: Sequence[float], limit: int
+) -> list[Neighbour]:
+    """The tenant's `limit` chunks most similar to `vector` (vectors of `model` only)."""
+    rows = await db.fetch(_NEAREST, client_id, model, unit(vector), limit)
+    return [
+        Neighbour(r["id"], r["document"], r["heading"], r["text"], float(r["similarity"] or 0.0))
+        for r in rows
+    ]
