@@ -1,7 +1,6 @@
 """Customer chat commands (#stop, #ativar, #reset, opt-out), configurable per tenant.
 
-The tenant's `commands` section (`wacommon.tenants.sections.CommandsSection`, stored as
-`tools_config["commands"]`) may override: pause, resume, reset, opt_out (lists of
+`tools_config["commands"]` may override: pause, resume, reset, opt_out (lists of
 commands), opt_out_phrases, customer_can_resume, customer_can_reset,
 pause_hours, replies {pause, resume, reset, opt_out}.
 """
@@ -17,7 +16,6 @@ from typing import Any
 
 from wacommon import conversation_state as cs
 from wacommon.pgconn import Conn
-from wacommon.tenants.sections import CommandsSection
 
 DEFAULT_COMMANDS: dict[str, list[str]] = {
     "pause": ["#stop", "#pausa"],
@@ -77,6 +75,11 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", plain).strip().rstrip(".!?;,").strip()
 
 
+def _config(tools_config: dict[str, Any]) -> dict[str, Any]:
+    cfg = tools_config.get("commands")
+    return cfg if isinstance(cfg, dict) else {}
+
+
 def _words(value: Any, default: list[str]) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
@@ -85,36 +88,39 @@ def _words(value: Any, default: list[str]) -> list[str]:
     return [normalize(str(v)) for v in value if str(v).strip()]
 
 
-def parse_customer_command(text: str, cfg: CommandsSection) -> Command | None:
+def parse_customer_command(text: str, tools_config: dict[str, Any]) -> Command | None:
     """The command in a customer's message, or None; commands must open the message."""
-    if not cfg.enabled:
+    cfg = _config(tools_config)
+    if cfg.get("enabled") is False:
         return None
     norm = normalize(text)
     if not norm:
         return None
     first = re.split(r"[\s,.;:!?]+", norm, maxsplit=1)[0]
     for action in CommandAction:
-        for word in _words(getattr(cfg, action.value), DEFAULT_COMMANDS[action.value]):
+        for word in _words(cfg.get(action.value), DEFAULT_COMMANDS[action.value]):
             if first == word or norm == word:
                 return Command(action, word, _allowed(action, cfg))
-    for phrase in _words(cfg.opt_out_phrases, [normalize(p) for p in DEFAULT_OPT_OUT_PHRASES]):
+    for phrase in _words(
+        cfg.get("opt_out_phrases"), [normalize(p) for p in DEFAULT_OPT_OUT_PHRASES]
+    ):
         at = norm.find(phrase)
         if at >= 0 and not norm[:at].endswith(_NEGATIONS):
             return Command(CommandAction.OPT_OUT, phrase)
     return None
 
 
-def _allowed(action: CommandAction, cfg: CommandsSection) -> bool:
+def _allowed(action: CommandAction, cfg: dict[str, Any]) -> bool:
     if action is CommandAction.RESUME:
-        return cfg.customer_can_resume
+        return bool(cfg.get("customer_can_resume", False))
     if action is CommandAction.RESET:
-        return cfg.customer_can_reset
+        return bool(cfg.get("customer_can_reset", True))
     return True
 
 
-def _reply(cfg: CommandsSection, action: CommandAction) -> str | None:
-    replies = cfg.replies
-    if replies is not None and action.value in replies:
+def _reply(cfg: dict[str, Any], action: CommandAction) -> str | None:
+    replies = cfg.get("replies")
+    if isinstance(replies, dict) and action.value in replies:
         value = replies[action.value]
         return str(value) if value else None
     return DEFAULT_REPLIES[action.value]
@@ -126,15 +132,15 @@ async def apply_customer_command(
     conversation_id: str,
     command: Command,
     *,
-    commands: CommandsSection | None = None,
+    tools_config: dict[str, Any] | None = None,
     now: datetime | None = None,
     correlation_id: str | None = None,
 ) -> CommandOutcome:
     """Apply a customer command through the state machine; the message never reaches the bot."""
-    cfg = commands or CommandsSection()
+    cfg = _config(tools_config or {})
     done = False
     if command.action is CommandAction.PAUSE:
-        hours = cfg.pause_hours
+        hours = cfg.get("pause_hours", DEFAULT_PAUSE_HOURS)
         at = now or await conn.fetchval("SELECT now()")
         until = at + timedelta(hours=float(hours)) if hours else None
         done = await cs.handover(

@@ -30,13 +30,12 @@ from followup.writers import (
 )
 from waai.formatting import to_whatsapp
 from waai.llm.clients import LLMClients
-from waai.llm.config import AISettings, LLMConfig, llm_config_of
+from waai.llm.config import AISettings, LLMConfig, llm_config
 from waai.llm.errors import LLMRejected
 from waai.tools.calendar import WEEKDAYS_PT, zone
 from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
 from wacommon.events import EventLog
-from wacommon.tenants import PgTenantDirectory, TenantDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -58,31 +57,29 @@ class TenantLLM:
 
 
 class TenantLLMs:
-    """A tenant's LLM configuration from the TenantDirectory; None when it has none (offline)."""
+    """Reads a tenant's LLM configuration; None when it has none (offline)."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        ai: AISettings,
-        secrets: SecretBox,
-        tenants: TenantDirectory | None = None,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, ai: AISettings, secrets: SecretBox) -> None:
+        self._pool = pool
         self._ai = ai
-        self._tenants = tenants or PgTenantDirectory(pool, secrets)
+        self._secrets = secrets
 
     async def get(self, client_id: str) -> TenantLLM | None:
         """The tenant's model, or None for the offline defaults."""
-        tenant = await self._tenants.get(client_id)
-        if tenant is None:
+        row = await self._pool.fetchrow(
+            "SELECT name, system_prompt, timezone, tools_config FROM clients WHERE id = $1",
+            client_id,
+        )
+        if row is None:
             return None
         try:
-            config = llm_config_of(tenant.llm, self._ai)
+            config = llm_config(row["tools_config"] or {}, self._ai, self._secrets.decrypt)
         except ValueError as exc:
             log.warning("llm_config_invalid", client_id=client_id, error=str(exc))
             return None
         if config.provider == "offline" or config.api_key is None:
             return None
-        return TenantLLM(tenant.name, tenant.system_prompt, tenant.timezone, config)
+        return TenantLLM(row["name"] or "", row["system_prompt"] or "", row["timezone"], config)
 
 
 class _LLMPort:

@@ -25,7 +25,6 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
-from wacommon.tenants import PgTenantDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +66,6 @@ async def run(settings: Settings) -> None:
             "uazapi": UazapiClient(http),
             "lancepilot": LancePilotClient(http, default_base_url=settings.lancepilot_url),
         }
-        tenants = PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url)
-        await tenants.start()
         deps = SenderDeps(
             rt.pool,
             rt.events,
@@ -81,7 +78,6 @@ async def run(settings: Settings) -> None:
             pacer=UazapiPacer(rt.redis, settings),
             notifier=rt.notifier,
             receipts=RedisReceipts(rt.redis, settings.rkey("sender", "receipt", "")),
-            tenants=tenants,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
@@ -93,9 +89,7 @@ async def run(settings: Settings) -> None:
         async def relay(stop: asyncio.Event) -> None:
             await relay_loop(stop, rt.pool, rt.publisher, sending_after_s=settings.send_reconcile_s)
 
-        await serve(
-            build_app(rt), settings, on_stop=[consumer.stop, tenants.close], background=[relay]
-        )
+        await serve(build_app(rt), settings, on_stop=[consumer.stop], background=[relay])
 
 
 def main() -> None:
