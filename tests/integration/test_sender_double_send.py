@@ -402,3 +402,33 @@ async def test_a_send_accepted_while_the_database_is_away_is_recorded_not_sent_a
     finally:
         await via_pool.close()
         await proxy.stop()
+
+
+async def test_a_reply_never_goes_out_between_the_bubbles_of_an_unfinished_one(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    """A sender died after the first bubble of reply A; reply B's command comes first: B waits
+    for A (taken over after the window), then A's finisher sends B on."""
+    tenant = await Tenant(pool, "meta").seed(
+        {"phone_number_id": f"{uuid.uuid4().int % 10**15}", "access_token": "t"}
+    )
+    a1, a2, a3 = await tenant.reply("A1", "A2", "A3")
+    (b1,) = await tenant.reply("B1")
+    meta = CountingClient()
+    publisher = FakePublisher()
+    deps = worker(pool, redis_client, settings, {"meta": meta})
+    deps.publisher = publisher
+    await pool.execute("UPDATE chat_messages SET status = 'sent' WHERE id = $1", a1)
+    await left_sending(pool, a2, 0)  # its sender was killed just now
+
+    await drive(deps, tenant.command(b1))
+    assert meta.sent == [] and await tenant.statuses([b1]) == ["pending"]
+
+    await left_sending(pool, a2, RECONCILE_S + 1)  # the takeover window has passed
+    await drive(deps, tenant.command(a1))
+    assert [m.text for m in meta.sent] == ["A2", "A3"]
+    (next_command,) = publisher.of_type(SendReply)
+    assert isinstance(next_command, SendReply) and next_command.outbound_id == b1
+    await drive(deps, next_command)
+    assert [m.text for m in meta.sent] == ["A2", "A3", "B1"]
+    assert await tenant.statuses([a2, a3, b1]) == ["sent", "sent", "sent"]

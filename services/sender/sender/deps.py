@@ -11,6 +11,7 @@ import asyncpg
 from sender.clients.base import ProviderClient
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.receipts import NoReceipts, Receipts
+from wacommon.broker.publisher import Publisher
 from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
@@ -73,6 +74,8 @@ class SenderDeps:
     notifier: Notifier = field(default_factory=NullNotifier)
     # a provider's acceptance kept in Redis until the row records it (see receipts.py)
     receipts: Receipts = field(default_factory=NoReceipts)
+    # sends the next waiting reply of a conversation on when one finishes (None: the relay does)
+    publisher: Publisher | None = None
 
     def __post_init__(self) -> None:
         check_send_timing(self.reconcile_s, self.http_timeout_s, self.record_for_s)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
 import structlog
@@ -46,6 +46,7 @@ from sender.ratelimit import (
 from wacommon import bot_gate
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
+from wacommon.broker.topology import PIPELINE
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
 from wacommon.repositories import messages as msg_repo
@@ -109,19 +110,54 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
     if not group:
         log.warning("send_target_missing", outbound_id=msg.outbound_id)
         return
+    first = group[0]
+    if first["status"] not in FINAL and not (first.get("payload") or {}).get("alert_to"):
+        earlier = await outbox_repo.earlier_unfinished(
+            deps.pool, msg.tenant_id, msg.conversation_id, int(first["id"]), first.get("burst_id")
+        )
+        if earlier is not None:
+            # an older reply of this conversation is not out yet (its sender died mid-group,
+            # or it waits for its pacing): this one goes after it, never in between its bubbles;
+            # whoever finishes that one sends this one on (or the relay does)
+            log.info("send_waits_for_earlier", outbound_id=first["id"], earlier_id=earlier)
+            return
     sent_any = False
+    held = False
     for row in group:
         if row["status"] in FINAL:
             continue
         step = await _deliver(deps, msg, row, conv)
         if step == "held":
             log.info("send_held", outbound_id=row["id"])
+            held = True
             break
         # an owner's alert is not an answer to the customer
         alert = (row.get("payload") or {}).get("alert_to")
         sent_any = sent_any or (step == "sent" and not alert)
     if sent_any and last_in is not None:
         await _mark_read(deps, msg.tenant_id, conv, last_in)
+    if not held:
+        await _send_on(deps, msg, max(int(r["id"]) for r in group))
+
+
+async def _send_on(deps: SenderDeps, msg: SendReply, after_id: int) -> None:
+    """Publish the command of the conversation's next waiting reply (it waited for this one)."""
+    if deps.publisher is None:
+        return  # the relay re-drives it
+    waiting = await outbox_repo.next_waiting(
+        deps.pool, msg.tenant_id or "", msg.conversation_id, after_id
+    )
+    if waiting is None:
+        return
+    await deps.publisher.publish(
+        SendReply(
+            tenant_id=msg.tenant_id,
+            conversation_id=msg.conversation_id,
+            outbound_id=int(waiting["id"]),
+            origin=cast(Any, waiting["origin"]),
+        ),
+        exchange=PIPELINE,
+    )
 
 
 async def _deliver(

@@ -78,6 +78,7 @@ async def run(settings: Settings) -> None:
             pacer=UazapiPacer(rt.redis, settings),
             notifier=rt.notifier,
             receipts=RedisReceipts(rt.redis, settings.rkey("sender", "receipt", "")),
+            publisher=rt.publisher,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

@@ -101,7 +101,9 @@ async def ensure_database(dsn: str) -> bool:
             return False
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # another process created it between the check and the CREATE (replicas start
+            # together): PostgreSQL reports that race as a unique violation on pg_database
             return False
         return True
     finally:

@@ -405,3 +405,40 @@ async def mark_sent_recorded(
         event_data,
         correlation_id,
     )
+
+
+async def earlier_unfinished(
+    conn: Conn, client_id: str, conversation_id: str, first_id: int, burst_id: str | None
+) -> int | None:
+    """An outbound row of the conversation older than this group and not yet settled (an
+    owner's alert goes to another number: it is not part of the customer's thread)."""
+    found = await conn.fetchval(
+        """SELECT id FROM chat_messages
+           WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2
+             AND direction = 'out' AND status IN ('pending', 'sending') AND id < $3
+             AND ($4::text IS NULL OR burst_id IS DISTINCT FROM $4)
+             AND payload->>'alert_to' IS NULL
+           ORDER BY id LIMIT 1""",
+        client_id,
+        conversation_id,
+        first_id,
+        burst_id,
+    )
+    return int(found) if found is not None else None
+
+
+async def next_waiting(
+    conn: Conn, client_id: str, conversation_id: str, after_id: int
+) -> dict[str, Any] | None:
+    """The oldest pending outbound row of the conversation after `after_id`, with its origin."""
+    row = await conn.fetchrow(
+        """SELECT id, coalesce(payload->>'origin', 'bot') AS origin FROM chat_messages
+           WHERE client_id IS NOT DISTINCT FROM $1 AND conversation_id = $2
+             AND direction = 'out' AND status = 'pending' AND id > $3
+             AND payload->>'alert_to' IS NULL
+           ORDER BY id LIMIT 1""",
+        client_id,
+        conversation_id,
+        after_id,
+    )
+    return dict(row) if row is not None else None
