@@ -143,7 +143,8 @@ def prepare_baseline(commit: str) -> Target:
         print(f"baseline: installing its venv (scripts/install.sh .venv in {where})")
         subprocess.run(["scripts/install.sh", ".venv"], cwd=where, check=True)
         ready.touch()
-    return Target(f"baseline {commit} ({sha[:7]})", where, str(venv / "bin" / "python"))
+    name = sha[:7] if sha.startswith(commit) else f"{commit} ({sha[:7]})"
+    return Target(f"baseline {name}", where, str(venv / "bin" / "python"))
 
 
 async def _topology(target: Target, env: BenchEnv, action: str) -> None:
