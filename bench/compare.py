@@ -110,8 +110,11 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
 
 def current_target() -> Target:
     """This checkout, labelled with its commit (and "+changes" when the tree differs)."""
-    sha = _git("rev-parse", "--short", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    try:
+        sha = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):  # a copy without git: no commit to name
+        return Target("this checkout", ROOT, sys.executable)
     return Target(f"this checkout {sha}{'+changes' if dirty else ''}", ROOT, sys.executable)
 
 
