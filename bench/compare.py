@@ -246,9 +246,8 @@ def comparison_lines(
     others = [n for n in base.cpu if n not in (*services, POSTGRES, RABBITMQ)]
     rows += [(n, base.per_message_ms(n), current.per_message_ms(n)) for n in others]
     per = (max(1, base.replies), max(1, current.replies))
-    rows.append(
-        ("this load generator", 1000 * base.generator / per[0], 1000 * current.generator / per[1])
-    )
+    generator = (1000 * base.generator / per[0], 1000 * current.generator / per[1])
+    rows.append(("this load generator", *generator))
     rows.append(("whole machine", 1000 * base.machine / per[0], 1000 * current.machine / per[1]))
     out = [
         f"CPU per message (ms): A = {base_label}, B = {cur_label}",
@@ -266,6 +265,13 @@ def comparison_lines(
         f"  {'latency p50 (ms)':24s} "
         f"{'/'.join(f'{v:.0f}' for v in base.p50_ms):>8s} "
         f"{'/'.join(f'{v:.0f}' for v in current.p50_ms):>8s}"
+    )
+    # the load generator and the fake Graph API are the same code on both sides: a ratio far
+    # from 1 there means the two runs met a differently loaded machine, not a code change
+    graph = (base.per_message_ms("fake-graph"), current.per_message_ms("fake-graph"))
+    out.append(
+        f"control (same code both sides): load generator {ratio(*generator)},"
+        f" fake Graph API {ratio(*graph)}; far from 1 × means the machine was loaded differently"
     )
     out.append(
         f"targets: our services <= {SERVICES_TARGET} × baseline: "

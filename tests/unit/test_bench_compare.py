@@ -41,6 +41,7 @@ def test_lines_give_each_process_both_groups_and_the_verdicts() -> None:
     assert row(lines, "PostgreSQL + RabbitMQ")[3:] == ["4.00", "2.50", "0.62", "×"]
     assert row(lines, "fake-graph")[1:3] == ["0.10", "0.10"]
     assert row(lines, "PG commits per message")[4:6] == ["3.0", "3.0"]
+    assert "load generator 1.00 ×, fake Graph API 1.00 ×" in lines[-2]
     assert lines[-1].endswith(
         "our services <= 0.5 × baseline: met; PostgreSQL + RabbitMQ <= 0.7 ×: met"
     )
