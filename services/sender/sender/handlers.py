@@ -423,13 +423,8 @@ async def _mark_read(
     deps: SenderDeps, tenant_id: str, conv: dict[str, Any], last: dict[str, Any]
 ) -> None:
     """Mark the customer's last message read once answered (per-tenant switch, best effort)."""
-
-    async def load_tools() -> dict[str, Any]:
-        row = await deps.pool.fetchrow("SELECT tools_config FROM clients WHERE id = $1", tenant_id)
-        return dict((row["tools_config"] if row else None) or {})
-
-    tools = await deps.tools.get(tenant_id, load_tools)
-    if tools.get("mark_read", True) is False:
+    tenant = await deps.tenant_directory.get(tenant_id)
+    if tenant is not None and not tenant.mark_read:
         return
     if not last["provider_message_id"]:
         return
