@@ -28,7 +28,11 @@ from tests.integration.console_helpers import (
     new_user,
     sign_in,
 )
+from waai.tools.catalog import build_toolbox
+from wacommon.commands import parse_customer_command
+from wacommon.contact_filter import contact_allowed
 from wacommon.crypto import MASK, SecretBox
+from wacommon.followups import parse_plan
 from wacommon.human_reply import human_pause_until
 from wacommon.schemas import utcnow
 from wacommon.settings import Settings
@@ -345,3 +349,109 @@ async def test_the_key_test_calls_the_provider_and_reports_its_error_verbatim(
     # a private address that TOOL_ALLOWED_HOSTS does not name is refused before any call
     refused = await c.post("/api/settings/model/test", json={"base_url": "https://192.168.0.1"})
     assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "base_url"
+
+
+async def test_followups_optout_contacts_and_tools_reach_their_readers(
+    pool: asyncpg.Pool, owner_client: tuple[httpx.AsyncClient, str]
+) -> None:
+    c, tenant = owner_client
+    followups = {
+        "active": True,
+        "stages": [
+            {"delay_minutes": 30, "instruction": "Pergunte se ficou alguma dúvida."},
+            {
+                "delay_minutes": 1440,
+                "message": "Ainda tem interesse?",
+                "template": {"name": "retomar_contato", "language": "pt_BR"},
+            },
+        ],
+        "allowed_hours": {"enabled": True, "start": "09:00", "end": "19:00"},
+    }
+    resp = await c.patch("/api/settings/followups", json=followups)
+    assert resp.status_code == 200, resp.text
+    bad = await c.patch(
+        "/api/settings/followups",
+        json={"stages": [{"delay_minutes": 0}, {"delay_minutes": 5, "type": "audio"}]},
+    )
+    assert {e["field"] for e in bad.json()["detail"]} == {"stages.0.delay_minutes"}
+    empty = await c.patch("/api/settings/followups", json={"stages": [{"delay_minutes": 5}]})
+    assert [e["field"] for e in empty.json()["detail"]] == ["stages.0"]
+    plan = parse_plan(
+        await pool.fetchval("SELECT followup_config FROM clients WHERE id = $1", tenant)
+    )
+    assert plan.active and [s.delay.total_seconds() for s in plan.stages] == [1800, 86400]
+    assert plan.stages[1].template == {"name": "retomar_contato", "language": "pt_BR"}
+    assert plan.allowed_hours["start"] == "09:00"
+
+    resp = await c.patch(
+        "/api/settings/optout",
+        json={"phrases": ["não me chame mais"], "commands": ["#sair"], "reply": "Certo, parei."},
+    )
+    assert resp.status_code == 200, resp.text
+    resp = await c.patch(
+        "/api/settings/contacts",
+        json={"allowed_numbers": [], "blocked_numbers": ["+55 (11) 99999-0000"]},
+    )
+    assert resp.json()["values"]["blocked_numbers"] == ["5511999990000"], resp.text
+    bad = await c.patch("/api/settings/contacts", json={"blocked_numbers": ["ligue-me"]})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "blocked_numbers"
+
+    tools = {
+        "cep": {"active": True},
+        "crm": {
+            "active": True,
+            "webhook_url": "https://crm.example.com/hook",
+            "webhook_headers": {"Authorization": "Bearer crm-secreto"},
+        },
+        "custom_tools": [
+            {
+                "name": "consultar_pedido",
+                "url": "https://api.loja.example/pedidos/{numero}",
+                "headers": {"X-Api-Key": "chave-da-loja"},
+                "parameters": {"type": "object", "properties": {"numero": {"type": "string"}}},
+            }
+        ],
+        "form": {"active": True},
+    }
+    resp = await c.patch("/api/settings/tools", json=tools)
+    assert resp.status_code == 200, resp.text
+    shown = resp.json()["values"]
+    assert shown["crm"]["webhook_headers"] == {"Authorization": MASK}
+    assert shown["custom_tools"][0]["headers"] == {"X-Api-Key": MASK}
+    assert shown["form"]["secret"] == MASK and "secreto" not in resp.text
+
+    # the page sends the masked values back: the secrets stay
+    again = await c.patch(
+        "/api/settings/tools", json={"crm": shown["crm"], "custom_tools": shown["custom_tools"]}
+    )
+    assert again.status_code == 200, again.text
+    bad = await c.patch(
+        "/api/settings/tools",
+        json={
+            "custom_tools": [
+                {"name": "lookup_cep", "url": "https://x.example"},
+                {"name": "ok", "url": "https://{host}/x"},
+            ],
+            "crm": {"webhook_url": "http://crm.example.com"},
+        },
+    )
+    assert {e["field"] for e in bad.json()["detail"]} == {
+        "custom_tools.0.name",
+        "custom_tools.1.url",
+        "crm.webhook_url",
+    }, bad.text
+
+    config = await PgTenantDirectory(pool, BOX).load(tenant)
+    assert config is not None
+    assert config.commands.opt_out_phrases == ["não me chame mais"]
+    assert parse_customer_command("não me chame mais, obrigado", config.commands) is not None
+    assert config.contact_filter is not None
+    assert contact_allowed(config.contact_filter, False, "5511999990000", False)[0] is False
+    assert config.forms.active and config.forms.secret is not None
+    toolbox = build_toolbox(config.tools_config)
+    names = {s.name for s in toolbox.specs}
+    assert {"lookup_cep", "consultar_pedido"} <= names and any("crm" in n for n in names)
+    assert config.tools_config["crm"]["webhook_headers"] == {"Authorization": "Bearer crm-secreto"}
+    assert config.tools_config["custom_tools"][0]["headers"] == {"X-Api-Key": "chave-da-loja"}
+    sealed = await tools_of(pool, tenant)
+    assert sealed["custom_tools"][0]["headers"]["X-Api-Key"].startswith("enc:")
