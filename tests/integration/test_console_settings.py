@@ -455,3 +455,33 @@ async def test_followups_optout_contacts_and_tools_reach_their_readers(
     assert config.tools_config["custom_tools"][0]["headers"] == {"X-Api-Key": "chave-da-loja"}
     sealed = await tools_of(pool, tenant)
     assert sealed["custom_tools"][0]["headers"]["X-Api-Key"].startswith("enc:")
+
+
+async def test_the_settings_pages_render_every_section_for_owners_only(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    tenant = await new_tenant(pool)
+    owner = await new_user(pool, tenant, "owner", name="Dona Ana")
+    agent = await new_user(pool, tenant, "agent")
+    app = console_app(csettings, pool, redis_client)
+    async with client_for(app) as c:
+        await sign_in(c, owner["email"])
+        home = await c.get("/configuracoes")
+        assert home.status_code == 303 and home.headers["location"] == "/configuracoes/persona"
+        await c.patch("/api/settings/model", json={"api_key": "sk-nunca-na-pagina"})
+        for section in (await c.get("/api/settings")).json()["sections"]:
+            page = await c.get(f"/configuracoes/{section}")
+            assert page.status_code == 200, section
+            assert f'data-url="/api/settings/{section}"' in page.text
+            assert 'href="/configuracoes"' in page.text and "sk-nunca" not in page.text
+        model = (await c.get("/configuracoes/model")).text
+        assert 'id="test-key"' in model and 'value="****"' in model
+        assert 'placeholder="0.4"' in model  # the deployment's default temperature
+        history = await c.get("/configuracoes/historico")
+        assert history.status_code == 200 and "Dona Ana" in history.text
+        assert "llm_config.api_key" in history.text and "sk-nunca" not in history.text
+        assert (await c.get("/configuracoes/nada")).status_code == 404
+    async with client_for(app) as c:
+        await sign_in(c, agent["email"])
+        assert (await c.get("/configuracoes/persona")).status_code == 403
+        assert 'href="/configuracoes"' not in (await c.get("/conta")).text
