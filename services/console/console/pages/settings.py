@@ -130,14 +130,13 @@ def settings_pages_router() -> APIRouter:
             section = change["section"]
             change["title"] = t(f"settings.section.{section}")
             change["rows"] = [
-                {
-                    "label": t(f"settings.{section}.{name}")
-                    if f"settings.{section}.{name}" in catalog("pt-BR")
-                    else name,
-                    "before": _shown(change["before"].get(name)),
-                    "after": _shown(change["after"].get(name)),
-                }
+                row
                 for name in change["changed_fields"]
+                for row in _diff_rows(
+                    _label(t, section, name),
+                    change["before"].get(name),
+                    change["after"].get(name),
+                )
             ]
         return render(
             request,
@@ -192,6 +191,23 @@ def settings_pages_router() -> APIRouter:
         )
 
     return router
+
+
+def _label(t: Translator, section: str, name: str) -> str:
+    key = f"settings.{section}.{name}"
+    return t(key) if key in catalog("pt-BR") else name
+
+
+def _diff_rows(label: str, before: Any, after: Any) -> list[dict[str, str]]:
+    """One row per changed value; an object (the week, a tool) shows only what changed in it."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [
+            row
+            for key in sorted({*before, *after})
+            if before.get(key) != after.get(key)
+            for row in _diff_rows(f"{label} · {key}", before.get(key), after.get(key))
+        ]
+    return [{"label": label, "before": _shown(before), "after": _shown(after)}]
 
 
 def _shown(value: Any) -> str:
