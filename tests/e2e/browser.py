@@ -28,4 +28,6 @@ async def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     """Save `name`.png under CONSOLE_SCREENSHOTS (nothing when it is unset)."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        # from the top: a full-page shot of a scrolled page paints the sticky bar mid-page
+        await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
