@@ -85,7 +85,9 @@ class PersonaForm(SectionForm):
             stored.tools["persona"] = merge(stored.part("persona"), sent)
 
 
-PROVIDERS = ("openai", "gemini", "openai_compatible")
+# "openrouter" stays for tenants that already name it (the OpenRouter base URL and key
+# defaults of the deployment); new ones pick openai_compatible with a base URL
+PROVIDERS = ("openai", "gemini", "openai_compatible", "openrouter")
 
 
 class ModelForm(SectionForm):
@@ -131,6 +133,7 @@ class ModelForm(SectionForm):
                 "openai": ai.openai_model,
                 "gemini": ai.gemini_model,
                 "openai_compatible": None,
+                "openrouter": ai.openrouter_model,
             },
             "base_url": None,
             "temperature": ai.llm_temperature,

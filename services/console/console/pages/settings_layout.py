@@ -65,7 +65,11 @@ LAYOUT: dict[str, tuple[Group, ...]] = {
         Group(
             "main",
             (
-                Field("provider", "select", ("", "openai", "gemini", "openai_compatible")),
+                Field(
+                    "provider",
+                    "select",
+                    ("", "openai", "gemini", "openai_compatible", "openrouter"),
+                ),
                 Field("model"),
                 Field("base_url", extra={"inputmode": "url"}),
                 Field("api_key", "secret"),
