@@ -362,7 +362,8 @@ class ToolsForm(SectionForm):
                 )
         custom = stored.tools.get("custom_tools")
         out["custom_tools"] = [
-            {**t, "headers": mask({"headers": t.get("headers") or {}})["headers"]}
+            # every secret of a definition masked (headers, and any secret-named key)
+            {**mask(t), "headers": mask({"headers": t.get("headers") or {}})["headers"]}
             for t in (custom if isinstance(custom, list) else [])
             if isinstance(t, dict)
         ]
