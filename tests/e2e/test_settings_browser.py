@@ -24,6 +24,7 @@ from tests.e2e.stack import Stack
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.console_helpers import new_user
+from wacommon.followups import parse_plan
 
 PASSWORD = "senha-das-configuracoes-1"
 WAIT_MS = 20_000
@@ -158,15 +159,36 @@ async def test_a_refused_field_shows_its_reason_and_saves_nothing(env: Env, brow
 
     # JSON that does not parse is caught in the page, named by its field
     await page.goto(f"{env.console}/configuracoes/followups")
-    await page.get_by_label("Etapas (JSON)").fill('[{"delay_minutes": 30,')
+    await page.get_by_label("Modelo de lembrete (JSON)").fill('{"name": "lembrete",')
     await page.get_by_role("button", name="Salvar").click()
-    await expect(page.locator("#f-stages-error")).to_contain_text("JSON inválido")
-    # a stage refused by the API is shown at the stages field with its path
-    await page.get_by_label("Etapas (JSON)").fill('[{"delay_minutes": 0, "message": "Oi"}]')
+    await expect(page.locator("#f-reminder_template-error")).to_contain_text("JSON inválido")
+    await page.get_by_label("Modelo de lembrete (JSON)").fill("")
+    # a stage refused by the API: the reason under that stage's field
+    stage = page.locator("fieldset.stage").first
+    await stage.get_by_label("Depois de quantos minutos sem resposta").fill("0")
+    await stage.get_by_label("Mensagem fixa").fill("Oi, ainda posso ajudar?")
     await page.get_by_role("button", name="Salvar").click()
-    await expect(page.locator("#f-stages-error")).to_have_text(
+    await expect(page.locator("#st-0-delay-error")).to_have_text(
         "stages.0.delay_minutes: deve ser no mínimo 1"
     )
+    # fixed, with a template for outside the 24-h window: saved as the follow-up service reads it
+    await stage.get_by_label("Depois de quantos minutos sem resposta").fill("45")
+    await stage.get_by_label("Modelo aprovado para fora da janela de 24 h (nome)").fill(
+        "retomar_contato"
+    )
+    await page.get_by_label("Enviar follow-ups").check()
+    await page.get_by_role("button", name="Salvar").click()
+    await expect(page.locator("[data-form-ok]")).to_be_visible()
+    plan = parse_plan(
+        await env.pool.fetchval("SELECT followup_config FROM clients WHERE id = $1", env.tenant)
+    )
+    assert plan.active and len(plan.stages) == 1
+    assert plan.stages[0].delay.total_seconds() == 45 * 60
+    assert plan.stages[0].message == "Oi, ainda posso ajudar?"
+    assert plan.stages[0].template == {"name": "retomar_contato", "language": "pt_BR"}
+    await page.reload()
+    await expect(page.locator("fieldset.stage")).to_have_count(3)  # the stage and 2 blank
+    await screenshot(page, "settings-followups")
     assert errors == []
 
 

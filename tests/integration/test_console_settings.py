@@ -474,6 +474,13 @@ async def test_the_settings_pages_render_every_section_for_owners_only(
             assert page.status_code == 200, section
             assert f'data-url="/api/settings/{section}"' in page.text
             assert 'href="/configuracoes"' in page.text and "sk-nunca" not in page.text
+        stage = {"delay_minutes": 90, "message": "Oi!", "template": {"name": "oi_de_novo"}}
+        saved = await c.patch("/api/settings/followups", json={"stages": [stage]})
+        assert saved.status_code == 200, saved.text
+        followups = (await c.get("/configuracoes/followups")).text
+        assert 'name="stages.0.delay_minutes"' in followups and 'value="90.0"' in followups
+        assert 'value="oi_de_novo"' in followups and 'name="stages.2.delay_minutes"' in followups
+        assert 'name="stages.3.delay_minutes"' not in followups  # the stage and two blank
         model = (await c.get("/configuracoes/model")).text
         assert 'id="test-key"' in model and 'value="****"' in model
         assert 'placeholder="0.4"' in model  # the deployment's default temperature

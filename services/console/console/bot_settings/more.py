@@ -55,6 +55,14 @@ class StageForm(Strict):
     media_url: str | None = Field(None, max_length=1000)
     template: TemplateRef | None = None
 
+    @field_validator("template", mode="before")
+    @classmethod
+    def _no_template(cls, value: Any) -> Any:
+        # the page sends {"name": null, "language": "pt_BR"} for a stage without one
+        if isinstance(value, dict) and not value.get("name"):
+            return None
+        return value
+
     @field_validator("media_url")
     @classmethod
     def _media(cls, value: str | None, info: ValidationInfo) -> str | None:

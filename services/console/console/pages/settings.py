@@ -31,7 +31,14 @@ from console.pages.common import (
     viewer,
 )
 from console.pages.render import render, translator_for
-from console.pages.settings_layout import LAYOUT, ZONES, Field, at
+from console.pages.settings_layout import (
+    LAYOUT,
+    MAX_STAGES,
+    STAGE_TYPES,
+    ZONES,
+    Field,
+    at,
+)
 from wacommon.business_hours import DAY_KEYS
 
 HISTORY = "historico"
@@ -44,11 +51,15 @@ def _text(value: Any, kind: str) -> Any:
         return "" if value in (None, [], {}) else json.dumps(value, ensure_ascii=False, indent=2)
     if kind in ("check", "schedule", "days"):
         return value
+    if kind == "stages":
+        stages = list(value or [])
+        # the stored stages, then blank ones to add (a blank stage is not sent)
+        return stages + [None] * max(0, min(MAX_STAGES, len(stages) + 2) - len(stages))
     return "" if value is None else value
 
 
 def _placeholder(value: Any, kind: str) -> str:
-    if value is None or kind in ("check", "schedule", "days", "select", "secret"):
+    if value is None or kind in ("check", "schedule", "days", "select", "secret", "stages"):
         return ""
     if kind == "lines":
         return "\n".join(str(v) for v in value)
@@ -186,6 +197,9 @@ def settings_pages_router() -> APIRouter:
                 "api_url": f"/api/settings/{section}",
                 "zones": ZONES,
                 "days": [(d, t(f"settings.day.{d}")) for d in DAY_KEYS],
+                "stage_types": [
+                    (k, t(f"settings.option.followups.stage.type.{k}")) for k in STAGE_TYPES
+                ],
             },
             sound_on=who.sound_on,
         )

@@ -25,12 +25,20 @@ ZONES = (
 )
 
 
+# one follow-up stage's inputs (kind "stages": a fieldset per stage, a few blank ones to add)
+STAGE_FIELDS = ("delay_minutes", "type", "message", "instruction", "media_url", "template")
+STAGE_TYPES = ("text", "audio", "image", "video", "document")
+MAX_STAGES = 10
+
+
 @dataclass(frozen=True)
 class Field:
     """One input: `name` is the dotted path in the section's JSON."""
 
     name: str
-    kind: str = "text"  # text textarea number select check lines json secret time schedule days
+    kind: str = (
+        "text"  # text textarea number select check lines json secret time schedule days stages
+    )
     options: tuple[str, ...] = ()
     step: str = "any"
     wide: bool = False
@@ -123,7 +131,7 @@ LAYOUT: dict[str, tuple[Group, ...]] = {
             "main",
             (
                 Field("active", "check"),
-                Field("stages", "json", extra={"rows": 10}),
+                Field("stages", "stages"),
                 Field("max_stages", "number", step="1"),
                 Field("conversion_window_hours", "number"),
                 Field("reminder_template", "json", extra={"rows": 3}),
@@ -217,4 +225,7 @@ def label_keys() -> list[str]:
             for f in group.fields:
                 keys.append(f"settings.{section}.{f.name}")
                 keys += [f"settings.option.{section}.{f.name}.{o or 'default'}" for o in f.options]
+            if f.kind == "stages":
+                keys += [f"settings.{section}.stage.{name}" for name in STAGE_FIELDS]
+                keys += [f"settings.option.{section}.stage.type.{k}" for k in STAGE_TYPES]
     return keys

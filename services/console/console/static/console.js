@@ -233,6 +233,16 @@
       v = typedValue(el, v, errors || []);
       if (v !== undefined) { put(el.name, v); }
     });
+    /* repeated items (follow-up stages): {"0": {...}, "1": {...}} → a list, in order,
+       without the blank ones (their key field left empty) */
+    form.querySelectorAll("[data-list]").forEach(function (box) {
+      var items = out[box.dataset.list];
+      if (!items || Array.isArray(items)) { return; }
+      var key = box.dataset.listKey;
+      out[box.dataset.list] = Object.keys(items).sort(function (a, b) { return a - b; })
+        .map(function (k) { return items[k]; })
+        .filter(function (item) { return !key || (item[key] !== null && item[key] !== ""); });
+    });
     return out;
   }
 
