@@ -488,7 +488,16 @@ async def test_the_settings_pages_render_every_section_for_owners_only(
         assert history.status_code == 200 and "Dona Ana" in history.text
         assert "llm_config.api_key" in history.text and "sk-nunca" not in history.text
         assert (await c.get("/configuracoes/nada")).status_code == 404
+        other = await new_tenant(pool)
+        assert (await c.get(f"/configuracoes/persona?tenant_id={other}")).status_code == 404
     async with client_for(app) as c:
         await sign_in(c, agent["email"])
         assert (await c.get("/configuracoes/persona")).status_code == 403
         assert 'href="/configuracoes"' not in (await c.get("/conta")).text
+    operator = await new_user(pool, None, "operator")
+    async with client_for(app) as c:
+        await sign_in(c, operator["email"])
+        chooser = await c.get("/configuracoes/persona")
+        assert chooser.status_code == 303 and chooser.headers["location"] == "/clientes"
+        page = await c.get(f"/configuracoes/historico?tenant_id={tenant}")
+        assert page.status_code == 200 and "Dona Ana" in page.text
