@@ -123,3 +123,11 @@ def test_an_owners_handover_alert_names_the_reason_in_portuguese() -> None:
     assert cause_text("no_answer_in_knowledge_base") == "o assistente não encontrou a resposta"
     # a model's own reason is already words: kept as it is
     assert cause_text("quer negociar desconto") == "quer negociar desconto"
+
+
+def test_every_settings_label_exists_in_both_locales() -> None:
+    from console.pages.settings_layout import label_keys
+
+    for locale in LOCALES:
+        missing = [k for k in label_keys() if k not in catalog(locale)]
+        assert missing == [], (locale, missing)

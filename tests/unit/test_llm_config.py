@@ -203,3 +203,29 @@ def test_system_prompt_has_persona_time_passages_and_tools() -> None:
     assert "Rui" in prompt
     empty = system_prompt(tenant, now=now, passages=[], tools=[], tool_instructions={})
     assert "Nenhum trecho" in empty and "Ferramentas" not in empty
+
+
+def test_the_persona_set_in_the_console_reaches_the_system_prompt() -> None:
+    persona = {"business_type": "food", "tone": "descontraído", "greeting": "Oi! Aqui é a Bella."}
+    tenant = Tenant(
+        id="t1",
+        name="Pizzaria",
+        system_prompt="Você é a Bella.",
+        timezone="America/Sao_Paulo",
+        tools_config={"persona": persona},
+    )
+    now = datetime(2026, 3, 10, 16, 30, tzinfo=UTC)
+    prompt = system_prompt(tenant, now=now, passages=[], tools=[], tool_instructions={})
+    lines = prompt.split("\n\n")
+    assert lines[:4] == [
+        "Você é a Bella.",
+        "Ramo do negócio: alimentação.",
+        "Tom das respostas: descontraído.",
+        "Na primeira resposta de uma conversa nova, cumprimente o cliente com: Oi! Aqui é a Bella.",
+    ]
+    plain = Tenant("t1", "Pizzaria", "Você é a Bella.", "America/Sao_Paulo", {})
+    assert (
+        system_prompt(plain, now=now, passages=[], tools=[], tool_instructions={})
+        .split("\n\n")[1]
+        .startswith("Agora:")
+    )

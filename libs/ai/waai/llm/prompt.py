@@ -12,6 +12,7 @@ from waai.responders.responder import Tenant, Turn
 from waai.tools.calendar import WEEKDAYS_PT, zone
 from waai.tools.registry import ToolSpec
 from wacommon.lead_context import format_for_prompt
+from wacommon.tenants.sections import PersonaSection, parse_section
 
 MAX_PASSAGE_CHARS = 1500
 _PREFIX = {"human": "[atendente humano] ", "campaign": "[mensagem enviada pela empresa] "}
@@ -64,6 +65,32 @@ def chat_turns(history: Sequence[Turn], burst: Sequence[Turn]) -> list[ChatTurn]
     return turns
 
 
+BUSINESS_KINDS = {
+    "isp": "provedor de internet",
+    "varejo": "varejo",
+    "servicos": "prestação de serviços",
+    "food": "alimentação",
+    "saude": "saúde",
+}
+
+
+def _persona_lines(raw: Any, tenant_id: str) -> list[str]:
+    """What the owner set in the console's persona section, as instructions to the model."""
+    persona = parse_section(PersonaSection, raw, "persona", tenant_id)
+    lines = []
+    kind = BUSINESS_KINDS.get(persona.business_type or "")
+    if kind:
+        lines.append(f"Ramo do negócio: {kind}.")
+    if persona.tone:
+        lines.append(f"Tom das respostas: {persona.tone}.")
+    if persona.greeting:
+        lines.append(
+            "Na primeira resposta de uma conversa nova, cumprimente o cliente com: "
+            f"{persona.greeting}"
+        )
+    return lines
+
+
 def system_prompt(
     tenant: Tenant,
     *,
@@ -81,6 +108,7 @@ def system_prompt(
     )
     parts = [
         persona,
+        *_persona_lines(tenant.tools_config.get("persona"), tenant.id),
         f"Agora: {WEEKDAYS_PT[local.weekday()]}, {local:%d/%m/%Y %H:%M} (fuso {tenant.timezone}).",
         RULES,
     ]

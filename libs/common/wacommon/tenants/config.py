@@ -16,6 +16,7 @@ from wacommon.tenants.sections import (
     HandoverSection,
     HoursSection,
     LLMSection,
+    PersonaSection,
     StopTriggersSection,
     parse_section,
 )
@@ -50,6 +51,7 @@ class TenantConfig(BaseModel):
     followup_config: dict[str, Any] = Field(default_factory=dict)
 
     llm: LLMSection = Field(default_factory=LLMSection)
+    persona: PersonaSection = Field(default_factory=PersonaSection)
     # None: the tenant set no `debounce` (Meta then gets its shorter default)
     debounce: DebounceSection | None = None
     hours: HoursSection = Field(default_factory=HoursSection)
@@ -68,6 +70,7 @@ class TenantConfig(BaseModel):
 # (`followups` is the `followup_config` column; `contact_filter` also reads `groups_enabled`)
 STORED_AS: dict[str, str] = {
     "llm": "llm_config",
+    "persona": "persona",
     "debounce": "debounce",
     "hours": "business_hours",
     "commands": "commands",
@@ -101,6 +104,7 @@ def parse_tenant(
         tools_config=tools,
         followup_config=followup if isinstance(followup, dict) else {},
         llm=parse_section(LLMSection, tools.get("llm_config") or None, "llm", tenant_id),
+        persona=parse_section(PersonaSection, tools.get("persona"), "persona", tenant_id),
         debounce=(
             parse_section(DebounceSection, tools["debounce"], "debounce", tenant_id)
             if "debounce" in tools

@@ -144,6 +144,24 @@ class LLMSection(Section):
         return _number_or_none(value)
 
 
+# the seed's business kinds (`clients.business_type` of the system we replace)
+BUSINESS_TYPES = ("generic", "isp", "varejo", "servicos", "food", "saude")
+
+
+class PersonaSection(Section):
+    """`tools_config["persona"]`: who the bot is, besides the system prompt column."""
+
+    business_type: str | None = None
+    tone: str | None = None
+    # the first reply of a new conversation opens with this (the model is told to)
+    greeting: str | None = None
+
+    @field_validator("business_type", "tone", "greeting", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str | None:
+        return _stripped_or_none(value)
+
+
 class DebounceSection(Section):
     """`tools_config["debounce"]` (seconds): how long ingest waits for a burst to end."""
 

@@ -165,6 +165,12 @@
       d.forEach(function (item) {
         var loc = item.loc || [];
         var name = loc[loc.length - 1];
+        if (item.field) {
+          /* settings: the dotted path, else its closest field on the page (stages.0.x → stages) */
+          var parts = String(item.field).split(".");
+          while (parts.length && !form.querySelector('[data-error-for="' + parts.join(".") + '"]')) { parts.pop(); }
+          if (parts.length) { name = parts.join("."); }
+        }
         if (setFieldError(form, String(name), fieldMessage(item))) { placed = true; }
       });
       var first = form.querySelector('[aria-invalid="true"]');
@@ -180,15 +186,62 @@
 
   /* ---------- JSON forms (login, account, team) ---------- */
 
-  function formPayload(form) {
+  /* a field's value by its data-kind: numbers, one item per line, JSON (errors collected) */
+  function typedValue(el, v, errors) {
+    var kind = el.dataset.kind;
+    if (kind === "number") {
+      if (v === "") { return null; }
+      var n = Number(v.replace(",", "."));
+      return isNaN(n) ? v : n;
+    }
+    if (kind === "lines") {
+      return v.split("\n").map(function (x) { return x.trim(); }).filter(function (x) { return x; });
+    }
+    if (kind === "json") {
+      if (v === "") { return null; }
+      try { return JSON.parse(v); } catch (e) {
+        errors.push([el.name, T("invalid_json", { error: e.message })]);
+        return undefined;
+      }
+    }
+    return v;
+  }
+
+  /* "a.b.c" → out.a.b.c (settings forms carry their sections' nested shape) */
+  function setPath(out, name, value) {
+    var parts = name.split(".");
+    var at = out;
+    parts.slice(0, -1).forEach(function (p) {
+      if (typeof at[p] !== "object" || at[p] === null) { at[p] = {}; }
+      at = at[p];
+    });
+    at[parts[parts.length - 1]] = value;
+  }
+
+  function formPayload(form, errors) {
     var out = {};
+    var nested = form.hasAttribute("data-nested");
+    var put = function (name, value) {
+      if (nested) { setPath(out, name, value); } else { out[name] = value; }
+    };
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name || el.disabled || el.type === "submit" || el.type === "file") { return; }
-      if (el.type === "checkbox") { out[el.name] = el.checked; return; }
+      if (el.type === "checkbox") { put(el.name, el.checked); return; }
       var v = el.value;
       if (el.type !== "password") { v = v.trim(); }
-      if (v === "" && el.hasAttribute("data-nullable")) { out[el.name] = null; return; }
-      out[el.name] = v;
+      if (v === "" && el.hasAttribute("data-nullable")) { put(el.name, null); return; }
+      v = typedValue(el, v, errors || []);
+      if (v !== undefined) { put(el.name, v); }
+    });
+    /* repeated items (follow-up stages): {"0": {...}, "1": {...}} → a list, in order,
+       without the blank ones (their key field left empty) */
+    form.querySelectorAll("[data-list]").forEach(function (box) {
+      var items = out[box.dataset.list];
+      if (!items || Array.isArray(items)) { return; }
+      var key = box.dataset.listKey;
+      out[box.dataset.list] = Object.keys(items).sort(function (a, b) { return a - b; })
+        .map(function (k) { return items[k]; })
+        .filter(function (item) { return !key || (item[key] !== null && item[key] !== ""); });
     });
     return out;
   }
@@ -218,7 +271,16 @@
     var button = form.querySelector('[type="submit"]');
     if (button) { button.disabled = true; }
     var context = form.id === "login-form" ? "login" : "form";
-    api(form.dataset.method || "POST", form.dataset.url, formPayload(form)).then(function (res) {
+    var problems = [];
+    var payload = formPayload(form, problems);
+    if (problems.length) {
+      if (button) { button.disabled = false; }
+      problems.forEach(function (p) { setFieldError(form, p[0], p[1]); });
+      var bad = form.querySelector('[aria-invalid="true"]');
+      if (bad) { bad.focus(); }
+      return;
+    }
+    api(form.dataset.method || "POST", form.dataset.url, payload).then(function (res) {
       if (button) { button.disabled = false; }
       if (!res.ok) { showErrors(form, res, context); return; }
       if (context === "login") {
@@ -246,6 +308,35 @@
       sendTemplate(form);
     }
   });
+
+  /* ---------- bot settings: test the AI key with the form's values ---------- */
+
+  var testKey = document.getElementById("test-key");
+  if (testKey) {
+    testKey.addEventListener("click", function () {
+      var form = testKey.form;
+      var out = document.getElementById("test-result");
+      clearErrors(form);
+      var problems = [];
+      var payload = formPayload(form, problems);
+      if (problems.length) { problems.forEach(function (p) { setFieldError(form, p[0], p[1]); }); return; }
+      testKey.disabled = true;
+      out.hidden = false;
+      out.className = "test-result";
+      out.textContent = T("testing_key");
+      api("POST", testKey.dataset.url, payload).then(function (res) {
+        testKey.disabled = false;
+        if (!res.ok) { out.hidden = true; showErrors(form, res, "form"); return; }
+        var d = res.data || {};
+        if (d.ok) {
+          out.textContent = T("key_ok", { provider: d.provider + " / " + d.model, ms: d.elapsed_ms });
+        } else {
+          out.className = "test-result bad";
+          out.textContent = T("key_failed", { error: (d.status ? d.status + " " : "") + (d.error || "") });
+        }
+      });
+    });
+  }
 
   /* ---------- top bar: logout, sound, notifications ---------- */
 
