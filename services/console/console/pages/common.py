@@ -120,3 +120,21 @@ async def page_tenant(request: Request, deps: ConsoleDeps, user: CurrentUser) ->
         return None
     exists = await deps.pool.fetchval("SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)", tenant)
     return tenant if exists else None
+
+
+async def owner_page(
+    request: Request, deps: ConsoleDeps, user: CurrentUser | None
+) -> tuple[Viewer, UUID] | Response:
+    """The viewer and tenant of an owners-only page, or the answer that replaces the page:
+    sign-in, 403 for agents, the chooser for an operator without a tenant, 404."""
+    who = await viewer(deps, user)
+    if who is None:
+        return to_login(request)
+    if who.user.role == "agent":
+        return error_page(request, who, 403)
+    if needs_tenant_choice(request, who.user):
+        return to_chooser(request)
+    tenant = await page_tenant(request, deps, who.user)
+    if tenant is None:
+        return error_page(request, who, 404)
+    return who, tenant
