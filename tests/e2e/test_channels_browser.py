@@ -11,7 +11,6 @@ goes out. At a phone's width (390 px) the page fits. An agent gets 403.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.e2e import console_browser
+from tests.e2e.console_browser import SHOTS, new_page, shot
 from tests.e2e.stack import Stack
 from tests.fakes.lancepilot import LancePilotFakeState
 from tests.fakes.lancepilot import create_app as lancepilot_app
@@ -31,22 +32,16 @@ from tests.fakes.uazapi import create_app as uazapi_app
 from wacommon import passwords
 from wacommon.repositories import users as users_repo
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 PASSWORD = "senha-do-navegador-2"
 ADMIN_TOKEN = "uazapi-admin-browser"
 LP_TOKEN = "lp-token-browser"
 OWNER_NUMBER = "5511955520000"
-SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
-WAIT_MS = 20_000
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} not found", allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.async_api", reason="playwright not installed")
+playwright_api = console_browser.playwright_or_skip()
 expect = playwright_api.expect
-expect.set_options(timeout=WAIT_MS)
+browser = console_browser.browser
 
 
 @dataclass
@@ -116,44 +111,8 @@ async def env(
         stack.stop_all()
 
 
-@pytest.fixture()
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        await b.close()
-
-
-async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
-    context = await browser.new_context(locale="pt-BR", **options)
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return page, errors
-
-
 async def sign_in(page: Any, base: str, email: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Senha").fill(PASSWORD)
-    await page.get_by_role("button", name="Entrar").click()
-    await page.wait_for_url(re.compile(r".*/inbox.*"))
-
-
-async def shot(page: Any, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        await page.evaluate("window.scrollTo(0, 0)")
-        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+    await console_browser.sign_in(page, base, email, PASSWORD)
 
 
 async def test_owner_connects_uazapi_by_qr_code_and_sets_up_lancepilot(
@@ -185,7 +144,7 @@ async def test_owner_connects_uazapi_by_qr_code_and_sets_up_lancepilot(
     await expect(qr).to_be_visible()
     assert (await qr.get_attribute("src") or "").startswith("data:image/png;base64,")
     assert await qr.evaluate("img => img.naturalWidth") > 0
-    await shot(page, "channels-qr-phone")
+    await shot(page, "channels-qr-phone", full_page=True)
     if SHOTS:
         await page.screenshot(path=str(Path(SHOTS) / "channels-top-phone.png"))
     # no reload: the panel polls until the fake turns the instance connected
@@ -219,7 +178,7 @@ async def test_owner_connects_uazapi_by_qr_code_and_sets_up_lancepilot(
     sent = env.lp.sent("/api/v3/workspaces/ws-1/contacts/number/5511988887777/messages/text")
     assert len(sent) == 1
     await expect(page.locator("#channel-list .channel-row")).to_have_count(2)
-    await shot(page, "channels-phone")
+    await shot(page, "channels-phone", full_page=True)
     assert LP_TOKEN not in await page.content() and token not in await page.content()
 
     # disconnect, then a pairing code for a typed number
@@ -238,7 +197,7 @@ async def test_owner_connects_uazapi_by_qr_code_and_sets_up_lancepilot(
     )
     await expect(page.locator(".uazapi-panel[data-status='connected']")).to_be_visible()
     await page.set_viewport_size({"width": 1280, "height": 900})
-    await shot(page, "channels")
+    await shot(page, "channels", full_page=True)
     assert errors == []
 
 
