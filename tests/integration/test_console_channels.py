@@ -134,7 +134,9 @@ async def sealed_token(pool: asyncpg.Pool, instance_id: str) -> str:
     return str(value)
 
 
-async def test_create_then_qr_connect_turns_connected_and_registers_the_webhook(env: Env) -> None:
+async def test_create_then_qr_connect_turns_connected_and_registers_the_webhook(
+    env: Env, capfd: pytest.CaptureFixture[str]
+) -> None:
     state = env.uaz
     async with client_for(env.app(uazapi_admin_token=SecretStr(ADMIN_TOKEN))) as c:
         await env.owner(c)
@@ -183,6 +185,10 @@ async def test_create_then_qr_connect_turns_connected_and_registers_the_webhook(
         assert state.instances[token].status == "disconnected"
         again = await c.get(f"/api/channels/uazapi/{inst['id']}/status")
         assert again.json()["status"] == "disconnected"
+    # the instance token was never written to the logs
+    logged = capfd.readouterr()
+    assert "console_login" in logged.out  # the logs were captured here
+    assert token not in logged.out and token not in logged.err
 
 
 async def test_attach_and_connect_by_pairing_code(env: Env) -> None:
@@ -225,9 +231,12 @@ async def test_bad_input_answers_4xx_naming_the_field(env: Env) -> None:
         for field, body in cases.items():
             assert field_of(await c.post("/api/channels/uazapi", json=body)) == field, field
         # a private address is refused before any request leaves (the guarded client)
-        private = {"mode": "attach", "name": "A", "url": "http://10.1.2.3", "token": token}
+        private = {"mode": "attach", "name": "A", "url": "https://10.1.2.3", "token": token}
         resp = await c.post("/api/channels/uazapi", json=private)
-        assert field_of(resp) == "url" and "endereço recusado" in resp.text
+        assert field_of(resp) == "url"
+        assert resp.json()["detail"][0]["msg"] == (
+            "endereço recusado: o endereço aponta para uma rede interna"
+        )
         # a token Uazapi refuses is the token field's fault
         wrong = {"mode": "attach", "name": "A", "url": url, "token": "not-a-real-token"}
         resp = await c.post("/api/channels/uazapi", json=wrong)

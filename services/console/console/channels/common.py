@@ -9,6 +9,7 @@ from uuid import UUID
 import httpx
 from fastapi import HTTPException
 
+from console.channels.provider_http import guard_reason
 from console.deps import ConsoleDeps
 from wacommon.crypto import mask
 from wacommon.http_errors import invalid
@@ -30,7 +31,7 @@ async def checked_base_url(deps: ConsoleDeps, url: str, field: str) -> str:
     try:
         await check_url(url, deps.settings.link_hosts())
     except (AddressBlocked, HostNotFound) as exc:
-        raise invalid(("body", field), f"endereço recusado: {exc}") from None
+        raise invalid(("body", field), f"endereço recusado: {guard_reason(exc)}") from None
     return url.rstrip("/")
 
 

@@ -13,6 +13,22 @@ import httpx
 
 from wacommon.netguard import AddressBlocked, HostNotFound
 
+# netguard's reasons (English, for logs and the admin API) as the owner reads them
+_GUARD_REASONS = {
+    "the URL is not valid": "o endereço não é válido",
+    "the URL has no host": "o endereço não tem servidor",
+    "only https URLs are allowed": "use um endereço https://",
+    "URLs with credentials are not allowed": "tire o usuário e a senha do endereço",
+    "the URL points to a private or reserved address": "o endereço aponta para uma rede interna",
+}
+
+
+def guard_reason(exc: AddressBlocked | HostNotFound) -> str:
+    """Why the guard refused a URL, in Portuguese."""
+    if isinstance(exc, HostNotFound):
+        return "o servidor do endereço não foi encontrado"
+    return _GUARD_REASONS.get(str(exc), "endereço não permitido")
+
 
 class ProviderFailure(Exception):
     """A provider call that did not succeed; `status` is what the console answers with."""
@@ -65,7 +81,9 @@ async def call(
             status=504,
         ) from None
     except (AddressBlocked, HostNotFound) as exc:
-        raise ProviderFailure(f"endereço de {provider} recusado: {exc}", status=422) from None
+        raise ProviderFailure(
+            f"endereço recusado para {provider}: {guard_reason(exc)}", status=422
+        ) from None
     except httpx.HTTPError as exc:
         raise ProviderFailure(
             f"não foi possível falar com {provider} ({type(exc).__name__}). Tente de novo.",
