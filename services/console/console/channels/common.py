@@ -17,6 +17,7 @@ from wacommon.netguard import AddressBlocked, HostNotFound, check_url, public_on
 from wacommon.repositories import providers as providers_repo
 
 INSTANCE_NOT_FOUND = "canal não encontrado"
+_DIGITS = frozenset("0123456789")
 
 
 def guarded_client(deps: ConsoleDeps) -> httpx.AsyncClient:
@@ -39,8 +40,9 @@ def phone_digits(value: str | None, field: str) -> str | None:
     """A phone number as digits with the country code (10 to 15), or a 422 naming `field`."""
     if value is None or not value.strip():
         return None
-    digits = "".join(ch for ch in value if ch.isdigit())
-    rest = "".join(ch for ch in value if not ch.isdigit() and ch not in "+-() .")
+    # ASCII digits only: str.isdigit() also takes other scripts' digits and superscripts
+    digits = "".join(ch for ch in value if ch in _DIGITS)
+    rest = "".join(ch for ch in value if ch not in _DIGITS and ch not in "+-() .")
     if rest or not 10 <= len(digits) <= 15:
         raise invalid(
             ("body", field),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from console.channels.common import guarded_client, instance_of, phone_digits
 from console.channels.provider_http import ProviderFailure, call
 from console.deps import ConsoleDeps
+from wacommon.api_types import NUL_FREE
 from wacommon.crypto import MASK
 from wacommon.errors import RouteTaken
 from wacommon.http_errors import invalid
@@ -40,15 +41,15 @@ class LancePilotSave(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    token: str = Field(min_length=1, max_length=500)
-    workspace_id: str = Field(min_length=1, max_length=100)
-    number: str | None = Field(default=None, max_length=30)
+    token: str = Field(min_length=1, max_length=500, pattern=NUL_FREE)
+    workspace_id: str = Field(min_length=1, max_length=100, pattern=NUL_FREE)
+    number: str | None = Field(default=None, max_length=30, pattern=NUL_FREE)
 
 
 class LancePilotTest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    phone: str = Field(min_length=1, max_length=30)
+    phone: str = Field(min_length=1, max_length=30, pattern=NUL_FREE)
 
 
 def _base_url(deps: ConsoleDeps, config: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from console.channels.common import (
 from console.channels.provider_http import ProviderFailure
 from console.channels.uazapi_client import InstanceState, UazapiInstances
 from console.deps import ConsoleDeps
+from wacommon.api_types import NUL_FREE
 from wacommon.errors import RouteTaken
 from wacommon.http_errors import invalid
 from wacommon.repositories import providers as providers_repo
@@ -50,16 +51,16 @@ class UazapiAdd(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     mode: Literal["create", "attach"]
-    name: str = Field(min_length=1, max_length=60)
-    url: str | None = Field(default=None, max_length=300)
-    token: str | None = Field(default=None, max_length=200)
+    name: str = Field(min_length=1, max_length=60, pattern=NUL_FREE)
+    url: str | None = Field(default=None, max_length=300, pattern=NUL_FREE)
+    token: str | None = Field(default=None, max_length=200, pattern=NUL_FREE)
 
 
 class UazapiConnect(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     # with a phone number Uazapi answers a pairing code, without one a QR code
-    phone: str | None = Field(default=None, max_length=30)
+    phone: str | None = Field(default=None, max_length=30, pattern=NUL_FREE)
 
 
 def _attempt_key(deps: ConsoleDeps, instance_id: str) -> str:
