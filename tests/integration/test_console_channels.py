@@ -303,6 +303,12 @@ async def test_owners_only_and_tenant_scoped(env: Env) -> None:
     async with client_for(app) as a:
         tenant_a = await env.owner(a)
         inst, _ = await env.attach(a, "A")
+    async with client_for(app) as anonymous:
+        page = await anonymous.get("/canais")
+        assert page.status_code == 303 and page.headers["location"] == "/login?next=%2Fcanais"
+        # a poll after the session ended: a bare 401 (the script goes to /login)
+        poll = await anonymous.get(f"/canais/uazapi/{inst}/painel", headers={"HX-Request": "true"})
+        assert poll.status_code == 401 and poll.text == ""
     agent = await new_user(env.pool, tenant_a, "agent")
     async with client_for(app) as c:
         await sign_in(c, agent["email"])
