@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,20 +22,10 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.e2e import console_browser
 from wacommon import event_types as et
 from wacommon.events import PgEventLog
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = "test-admin-token"
 START = datetime.now(UTC).date() - timedelta(days=6)
 DAYS = [START + timedelta(days=i) for i in range(4)]
@@ -57,14 +47,8 @@ FIELDS = [
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="playwright not installed (.venv/bin/pip install playwright)"
-)
+playwright_api = console_browser.playwright_or_skip()
+browser = console_browser.browser
 
 
 def free_port() -> int:
@@ -168,14 +152,6 @@ async def aggregated_by_service(pool: asyncpg.Pool) -> None:
     while int(await pool.fetchval("SELECT xact_hi::text FROM metrics_watermark")) < target:
         assert time.monotonic() < deadline, "the service never aggregated the seeded events"
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture()
-async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        await b.close()
 
 
 def expected_cell(field: str, row: asyncpg.Record | None) -> str:

@@ -1,6 +1,12 @@
 """A fake Uazapi (uazapiGO v2) server speaking the real wire format on loopback.
 
 In process: `app = create_app(UazapiFakeState({"tok"}))` then `serve_in_thread(app)`.
+Instances: tokens given at construction are connected numbers; `POST /instance/create`
+(header `admintoken`) or `add_instance` makes a disconnected one. `POST /instance/connect`
+answers a QR code (a PNG data URL, as Uazapi does) or, with `phone`, a pairing code, and
+the instance turns connected `connect_delay_s` later (None: never, the code expires after
+`code_ttl_s`); `GET /instance/status` tells which, `POST /instance/disconnect` logs out,
+`POST /webhook` is recorded per token in `webhooks`.
 Standalone: `python -m tests.fakes.uazapi --port 8091 --accept-any-token`; accepted
 sends are listed at `GET /_sandbox/messages?after=<seq>`. With `webhook_url` set
 (`--webhook-url`), each accepted send is echoed back to it as the real server does
@@ -11,8 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
+import struct
 import time
 import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -42,6 +53,64 @@ _MESSAGE_TYPES = {
 }
 
 
+@dataclass
+class FakeInstance:
+    """One instance's connection as the fake scripts it."""
+
+    name: str
+    status: str = "disconnected"
+    connect_at: float | None = None
+    expires_at: float | None = None
+    paircode: str | None = None
+    qr_seq: int = 0
+    last_disconnect_reason: str = ""
+
+    def tick(self, now: float) -> None:
+        """A pending connect turns connected at `connect_at`, or drops at `expires_at`."""
+        if self.status != "connecting":
+            return
+        if self.connect_at is not None and now >= self.connect_at:
+            self.status, self.paircode = "connected", None
+        elif self.expires_at is not None and now >= self.expires_at:
+            self.status, self.paircode = "disconnected", None
+            self.last_disconnect_reason = "QR code timeout"
+
+
+def qr_png(seed: int, modules: int = 25, scale: int = 6) -> str:
+    """A QR-looking PNG (random modules, three finder squares) as a data URL."""
+    rng = random.Random(seed)
+    grid = [[rng.random() < 0.5 for _ in range(modules)] for _ in range(modules)]
+    for oy, ox in ((0, 0), (0, modules - 7), (modules - 7, 0)):
+        for y in range(7):
+            for x in range(7):
+                ring = max(abs(y - 3), abs(x - 3))
+                grid[oy + y][ox + x] = ring != 2
+    quiet = 4
+    size = (modules + 2 * quiet) * scale
+    rows = []
+    for py in range(size):
+        my = py // scale - quiet
+        line = bytearray([0])
+        for px in range(size):
+            mx = px // scale - quiet
+            dark = 0 <= my < modules and 0 <= mx < modules and grid[my][mx]
+            line.append(0 if dark else 255)
+        rows.append(bytes(line))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 class UazapiFakeState(GatewayState):
     """Valid instance tokens, the instance number, stored media and the download mode."""
 
@@ -59,6 +128,26 @@ class UazapiFakeState(GatewayState):
         self.download_mode = "base64"
         self.webhook_url: str | None = None
         self.echo_tasks: set[asyncio.Task[None]] = set()
+        self.admin_token: str | None = None
+        self.instances: dict[str, FakeInstance] = {
+            t: FakeInstance("fake", "connected") for t in self.tokens
+        }
+        # a connect turns connected this long after it was asked (None: never)
+        self.connect_delay_s: float | None = 2.0
+        # how long Uazapi keeps an unanswered code (the real server: 120 s QR, 300 s pairing)
+        self.code_ttl_s: float = 120.0
+        self.webhooks: dict[str, dict[str, Any]] = {}
+
+    def add_instance(self, token: str, name: str = "fake") -> FakeInstance:
+        """A valid token whose instance is disconnected (an attach, then a connect)."""
+        self.tokens.add(token)
+        self.instances[token] = FakeInstance(name)
+        return self.instances[token]
+
+    def instance(self, token: str) -> FakeInstance:
+        if token not in self.instances:  # accept_any_token: a number already in use
+            self.instances[token] = FakeInstance("fake", "connected")
+        return self.instances[token]
 
     def add_media(self, message_id: str, data: bytes, mime_type: str) -> None:
         self.media[message_id] = (data, mime_type)
@@ -184,15 +273,125 @@ def create_app(state: UazapiFakeState) -> Starlette:
             return JSONResponse({"error": "not found"}, status_code=404)
         return Response(stored[0], media_type=stored[1])
 
-    async def instance_status(request: Request) -> Response:
-        if not state.token_ok(request.headers.get("token")):
-            return JSONResponse({"error": "Invalid token"}, status_code=401)
-        return JSONResponse(
-            {
-                "instance": {"id": "fake", "name": "fake", "status": "connected"},
-                "status": {"connected": True, "loggedIn": True, "jid": {"user": state.owner}},
-            }
-        )
+    def instance_json(token: str, item: FakeInstance) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "id": "r" + uuid.uuid5(uuid.NAMESPACE_URL, token).hex[:14],
+            "token": token,
+            "status": item.status,
+            "name": item.name,
+            "profileName": "Loja Fake" if item.status == "connected" else "",
+            "owner": state.owner if item.status == "connected" else "",
+            "qrcode": "",
+            "paircode": "",
+            "lastDisconnectReason": item.last_disconnect_reason,
+        }
+        if item.status == "connecting":
+            if item.paircode:
+                answer["paircode"] = item.paircode
+            else:
+                # the real server renews the code while it waits: each read a new image
+                item.qr_seq += 1
+                answer["qrcode"] = qr_png(hash((token, item.qr_seq)))
+        return answer
+
+    def flags(item: FakeInstance) -> dict[str, Any]:
+        connected = item.status == "connected"
+        jid = {"user": state.owner, "agent": 0, "device": 0, "server": "s.whatsapp.net"}
+        return {"connected": connected, "loggedIn": connected, "jid": jid if connected else None}
+
+    def instance_route(
+        handler: Callable[[Any, str, FakeInstance], Any],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An instance endpoint: programmed failures, the `token` header, the record."""
+
+        async def endpoint(request: Request) -> Response:
+            body = await read_json(request) if request.method == "POST" else None
+            failure = await programmed(state, request, body)
+            if failure is not None:
+                return failure
+            token = request.headers.get("token")
+            if token is None or not state.token_ok(token):
+                state.record(request, body, 401)
+                return JSONResponse({"error": "Invalid token"}, status_code=401)
+            answer = handler(body, token, state.instance(token))
+            if isinstance(answer, Response):
+                state.record(request, body, answer.status_code)
+                return answer
+            state.record(request, body, 200, answer if isinstance(answer, dict) else {})
+            return JSONResponse(answer)
+
+        return endpoint
+
+    async def instance_create(request: Request) -> Response:
+        body = await read_json(request)
+        failure = await programmed(state, request, body)
+        if failure is not None:
+            return failure
+        if not state.admin_token or request.headers.get("admintoken") != state.admin_token:
+            state.record(request, body, 401)
+            return JSONResponse({"error": "Invalid admin token"}, status_code=401)
+        if not isinstance(body, dict) or not str(body.get("name") or "").strip():
+            state.record(request, body, 400)
+            return JSONResponse({"error": "Missing name"}, status_code=400)
+        token = str(uuid.uuid4())
+        item = state.add_instance(token, str(body["name"]))
+        answer = {
+            "response": "Instance created successfully",
+            "instance": instance_json(token, item),
+            "connected": False,
+            "loggedIn": False,
+            "name": item.name,
+            "token": token,
+        }
+        state.record(request, body, 200, answer)
+        return JSONResponse(answer)
+
+    def instance_connect(body: Any, token: str, item: FakeInstance) -> Any:
+        phone = body.get("phone") if isinstance(body, dict) else None
+        if phone is not None and not (str(phone).isdigit() and 10 <= len(str(phone)) <= 15):
+            return JSONResponse({"error": "Invalid phone number"}, status_code=400)
+        now = time.time()
+        if item.status != "connected":
+            item.status = "connecting"
+            item.paircode = (
+                "-".join(uuid.uuid4().hex[i : i + 4].upper() for i in (0, 4)) if phone else None
+            )
+            delay = state.connect_delay_s
+            item.connect_at = now + delay if delay is not None else None
+            item.expires_at = now + state.code_ttl_s
+        return {**flags(item), "instance": instance_json(token, item)}
+
+    def instance_status(body: Any, token: str, item: FakeInstance) -> Any:
+        item.tick(time.time())
+        return {"instance": instance_json(token, item), "status": flags(item)}
+
+    def instance_disconnect(body: Any, token: str, item: FakeInstance) -> Any:
+        item.status, item.paircode, item.connect_at = "disconnected", None, None
+        item.last_disconnect_reason = "logged out by the API"
+        return {
+            "instance": instance_json(token, item),
+            "response": "Disconnected",
+            "info": "The device has been successfully disconnected from WhatsApp.",
+        }
+
+    def webhook_get(body: Any, token: str, item: FakeInstance) -> Any:
+        current = state.webhooks.get(token)
+        return [current] if current else []
+
+    def webhook_set(body: Any, token: str, item: FakeInstance) -> Any:
+        if not isinstance(body, dict) or not body.get("url") or not body.get("events"):
+            return JSONResponse({"error": "Missing url or events"}, status_code=400)
+        saved = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "wh" + token)),
+            "enabled": bool(body.get("enabled", True)),
+            "url": body["url"],
+            "events": list(body["events"]),
+            "excludeMessages": list(body.get("excludeMessages") or []),
+            "addUrlEvents": bool(body.get("addUrlEvents", False)),
+            "addUrlTypesMessages": bool(body.get("addUrlTypesMessages", False)),
+        }
+        state.webhooks[token] = saved
+        return [saved]
 
     async def sandbox(request: Request) -> Response:
         return sandbox_messages(state, request, SEND_PATHS)
@@ -205,7 +404,12 @@ def create_app(state: UazapiFakeState) -> Starlette:
             Route("/message/markread", markread, methods=["POST"]),
             Route("/message/presence", presence, methods=["POST"]),
             Route("/message/download", download, methods=["POST"]),
-            Route("/instance/status", instance_status, methods=["GET"]),
+            Route("/instance/create", instance_create, methods=["POST"]),
+            Route("/instance/connect", instance_route(instance_connect), methods=["POST"]),
+            Route("/instance/status", instance_route(instance_status), methods=["GET"]),
+            Route("/instance/disconnect", instance_route(instance_disconnect), methods=["POST"]),
+            Route("/webhook", instance_route(webhook_get), methods=["GET"]),
+            Route("/webhook", instance_route(webhook_set), methods=["POST"]),
             Route("/_fake/files/{message_id}", file, methods=["GET"]),
             Route("/_sandbox/messages", sandbox, methods=["GET"]),
         ]

@@ -24,6 +24,7 @@ DYNAMIC_VALUES = {
     "role.": ["owner", "agent", "operator"],
     "status.": ["unknown", "dropped", "cancelled"],
     "provider.": ["meta", "uazapi", "lancepilot"],
+    "channels.state.": ["ok", "idle", "error", "inactive"],
     "error.": [],
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from wacommon.settings import Settings
 
@@ -28,6 +28,15 @@ class ConsoleSettings(Settings):
     console_upload_max_bytes: int = 16 * 1024 * 1024
     # hosts provider media links may reach over http or private addresses (as in the rag-worker)
     tool_allowed_hosts: str = ""
+    # Uazapi (the channels page): the server new instances are created on and the default an
+    # owner's "attach" form starts from; the admin token creates instances (unset: attach only)
+    uazapi_url: str = "https://free.uazapi.com"
+    uazapi_admin_token: SecretStr | None = None
+    # how long a QR code / pairing code is waited for before the page says it expired
+    # (Uazapi's own limits: 2 min for a QR code, 5 for a pairing code)
+    uazapi_connect_timeout_s: float = Field(default=120, gt=0)
+    # the deadline of one call to Uazapi or LancePilot from the channels page
+    channels_http_timeout_s: float = Field(default=10, gt=0, le=60)
 
     def link_hosts(self) -> frozenset[str]:
         """TOOL_ALLOWED_HOSTS as a set (comma-separated, like the rag-worker reads it)."""

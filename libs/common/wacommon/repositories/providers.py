@@ -51,6 +51,14 @@ def route_keys(provider_type: str, config: dict[str, Any]) -> tuple[str | None, 
     return (None, digits(number) if number else None)
 
 
+def webhook_url(public_base_url: str, row: dict[str, Any]) -> str | None:
+    """The URL an unsigned provider (Uazapi, LancePilot) must post to for this instance
+    (served by lancepilot-ingest behind PUBLIC_BASE_URL); Meta has one app-wide URL."""
+    if row["provider_type"] == "meta":
+        return None
+    return f"{public_base_url.rstrip('/')}/{row['provider_type']}/webhook/{row['webhook_secret']}"
+
+
 def _decode(row: asyncpg.Record, box: SecretBox) -> dict[str, Any]:
     data = dict(row)
     data["config"] = box.open(data.get("config") or {})

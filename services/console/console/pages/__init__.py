@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from console.pages.account import account_router
 from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
+from console.pages.channels import channels_router
 from console.pages.inbox import inbox_router
 from console.pages.settings import settings_pages_router
 from console.pages.team import team_router
@@ -24,6 +25,7 @@ def pages_router() -> APIRouter:
         account_router(),
         tenants_router(),
         settings_pages_router(),
+        channels_router(),
     ):
         router.include_router(sub)
     return router

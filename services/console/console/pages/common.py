@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.auth.models import ActingTenant, CurrentUser, Session
 from console.deps import ConsoleDeps
-from console.pages.render import PAGE_HEADERS, render, translator_for
+from console.pages.render import PAGE_HEADERS, is_htmx, render, translator_for
 from wacommon.repositories import users as users_repo
 
 
@@ -26,6 +26,14 @@ class Viewer:
     @property
     def sound_on(self) -> bool:
         return bool(self.row.get("notify_sound", True))
+
+
+def unauthorized(request: Request) -> Response:
+    """Nobody signed in: the sign-in page, or for an htmx fragment a bare 401 (htmx would swap
+    a followed redirect's whole page into the fragment's slot; the script goes to /login)."""
+    if is_htmx(request):
+        return HTMLResponse("", status_code=401)
+    return to_login(request)
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -120,3 +128,21 @@ async def page_tenant(request: Request, deps: ConsoleDeps, user: CurrentUser) ->
         return None
     exists = await deps.pool.fetchval("SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)", tenant)
     return tenant if exists else None
+
+
+async def owner_page(
+    request: Request, deps: ConsoleDeps, user: CurrentUser | None
+) -> tuple[Viewer, UUID] | Response:
+    """The viewer and tenant of an owners-only page, or the answer that replaces the page:
+    sign-in, 403 for agents, the chooser for an operator without a tenant, 404."""
+    who = await viewer(deps, user)
+    if who is None:
+        return unauthorized(request)
+    if who.user.role == "agent":
+        return error_page(request, who, 403)
+    if needs_tenant_choice(request, who.user):
+        return to_chooser(request)
+    tenant = await page_tenant(request, deps, who.user)
+    if tenant is None:
+        return error_page(request, who, 404)
+    return who, tenant

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
@@ -24,7 +24,7 @@ from console.pages.common import (
     needs_tenant_choice,
     page_tenant,
     to_chooser,
-    to_login,
+    unauthorized,
     viewer,
 )
 from console.pages.render import is_htmx, render
@@ -48,17 +48,9 @@ def _list_qs(state: str, q: str) -> str:
     return "?" + urlencode(params) if params else ""
 
 
-def _unauthorized(request: Request) -> Response:
-    # htmx does not follow a redirect to a whole page into a fragment slot: the script
-    # sends the browser to /login on a 401
-    if is_htmx(request):
-        return HTMLResponse("", status_code=401)
-    return to_login(request)
-
-
 def _failed(request: Request, who: Viewer, answer: ApiAnswer) -> Response:
     if answer.status == 401:
-        return _unauthorized(request)
+        return unauthorized(request)
     return error_page(request, who, 403 if answer.status == 403 else 404)
 
 
@@ -85,7 +77,7 @@ def inbox_router() -> APIRouter:
     ) -> Response:
         who = await viewer(deps, user)
         if who is None:
-            return _unauthorized(request)
+            return unauthorized(request)
         if needs_tenant_choice(request, who.user):
             return to_chooser(request)
         state, q = _list_args(request)
@@ -118,7 +110,7 @@ def inbox_router() -> APIRouter:
     ) -> Response:
         who = await viewer(deps, user)
         if who is None:
-            return _unauthorized(request)
+            return unauthorized(request)
         if needs_tenant_choice(request, who.user):
             return to_chooser(request)
         try:

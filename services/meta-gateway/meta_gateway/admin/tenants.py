@@ -43,9 +43,7 @@ def _client_out(row: dict[str, Any], form_secret: str | None = None) -> ClientOu
 
 def webhook_url(settings: Settings, row: dict[str, Any]) -> str | None:
     """The URL an unsigned provider (Uazapi, LancePilot) must post to for this instance."""
-    if row["provider_type"] == "meta":
-        return None
-    return f"{settings.public_base_url.rstrip('/')}/{row['provider_type']}/webhook/{row['webhook_secret']}"
+    return providers_repo.webhook_url(settings.public_base_url, row)
 
 
 def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:

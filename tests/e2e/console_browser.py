@@ -1,0 +1,87 @@
+"""What the console's browser tests share: Chromium's path and flags, a page that collects
+script errors, signing in through the form, and screenshots (`CONSOLE_SCREENSHOTS`).
+
+A test module calls `playwright_or_skip()` at import (no Chromium or no playwright: the
+module is skipped) and re-exports the `browser` fixture (`browser = console_browser.browser`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+WAIT_MS = 20_000
+
+
+def playwright_or_skip() -> Any:
+    """`playwright.async_api` with `expect` waiting WAIT_MS, or the calling module skipped."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
+            allow_module_level=True,
+        )
+    api = pytest.importorskip(
+        "playwright.async_api", reason="playwright not installed (.venv/bin/pip install playwright)"
+    )
+    api.expect.set_options(timeout=WAIT_MS)
+    return api
+
+
+@pytest.fixture()
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        await b.close()
+
+
+async def shot(page: Any, name: str, *, full_page: bool = False) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+
+
+async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
+    context = await browser.new_context(locale="pt-BR", **options)
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # script errors only: a refused request (401, 403, 429) is logged by the browser too
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    return page, errors
+
+
+async def sign_in(page: Any, base: str, email: str, password: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Senha").fill(password)
+    await page.get_by_role("button", name="Entrar").click()
+    await page.wait_for_url(re.compile(r".*/inbox.*"))
