@@ -29,6 +29,9 @@ CORPUS = ROOT / "tests" / "data" / "corpus"
 LOG_DIR = ROOT / ".run" / "e2e-logs"
 # a takeover window of 3 s for the sender (it refuses a window shorter than the provider
 # call's deadline plus the record's, see sender.deps.check_send_timing)
+# every browser test signs in from 127.0.0.1 and a run shares one Redis prefix: the
+# per-address sign-in limit (tested in test_console_auth) would refuse the run's later tests
+BROWSER_SIGN_INS = {"CONSOLE_LOGIN_MAX_PER_ADDRESS": "100000"}
 SHORT_SEND_WINDOW = {
     "SEND_RECONCILE_S": "3",
     "SEND_HTTP_TIMEOUT_S": "2.5",
@@ -78,7 +81,7 @@ class Stack:
     services: dict[str, Service] = field(default_factory=dict)
 
     def add(self, name: str, extra: dict[str, str] | None = None) -> Service:
-        svc = Service(name, free_port(), {**self.env, **(extra or {})})
+        svc = Service(name, free_port(), {**BROWSER_SIGN_INS, **self.env, **(extra or {})})
         self.services[f"{name}-{svc.port}"] = svc
         return svc
 
