@@ -4,7 +4,7 @@
   makes the effect: `record_event(conn, ...)`, or, for a statement that decides its
   outcome in SQL, `INSERT_EVENTS` inside that statement. Tests and production run the
   same code: these rows always land in PostgreSQL.
-- An event about no write of ours (model usage, a tool call, a provider failure) goes
+- An event about no write of ours (model usage, a tool call, media processed, a provider notice) goes
   through the `EventLog` port, which never joins a transaction: `BufferedEventLog`
   batches them off the hot path, `NullEventLog` drops them (the simulator),
   `FakeEventLog` keeps them in memory for tests.
