@@ -19,7 +19,6 @@ from wacommon.broker.consumer import Delivery
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.errors import RetryableError
-from wacommon.events import PgEventLog
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -43,7 +42,6 @@ def worker(
     """One sender process's dependencies (each worker has its own caches)."""
     return SenderDeps(
         pool=pool,
-        events=PgEventLog(pool),
         secrets=SecretBox(None),
         clients=clients,
         limiter=RateLimiter(redis_client, settings),

@@ -24,7 +24,6 @@ from tests.integration.test_sender_recheck import RecordingClient
 from wacommon import conversation_state as cs
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
-from wacommon.events import PgEventLog
 from wacommon.human_send import HumanReply, StoredFile, queue_human_reply
 from wacommon.notify import FakeNotifier
 from wacommon.schemas import BurstReady, SendReply
@@ -83,7 +82,6 @@ async def test_bot_handover_alerts_each_owner_once_and_notifies(
     client = RecordingClient()
     deps = SenderDeps(
         pool=pool,
-        events=PgEventLog(pool),
         secrets=SecretBox(None),
         clients={"uazapi": client},
         limiter=RateLimiter(redis_client, settings),
@@ -162,7 +160,6 @@ async def test_an_attendants_file_is_uploaded_once_and_sent_by_media_id(
         async with httpx.AsyncClient() as http:
             deps = SenderDeps(
                 pool=pool,
-                events=PgEventLog(pool),
                 secrets=box,
                 clients={"meta": MetaGraphClient(http, base_url=server.url, version="v23.0")},
                 limiter=RateLimiter(redis_client, settings),

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from tests.fakes.tcp_proxy import TcpProxy
 from wacommon.db import create_pool
-from wacommon.events import BufferedEventLog, PgEventLog
+from wacommon.events import BufferedEventLog, record_event
 from wacommon.repositories.clients import create_client
 from wacommon.settings import Settings
 
@@ -20,16 +20,19 @@ async def test_append_inside_a_transaction_commits_or_rolls_back_with_it(
 ) -> None:
     client = await create_client(pool, {"name": "Eventos"})
     cid = str(client["id"])
-    log = PgEventLog(pool)
     async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        await log.append(cid, "msg_received", {"provider": "meta"}, conn=conn, correlation_id="c1")
-        await tx.rollback()
-        async with conn.transaction():
-            await log.append(
-                cid, "msg_received", {"provider": "meta"}, conn=conn, correlation_id="c2"
+        for correlation_id, commit in (("c1", False), ("c2", True)):
+            tx = conn.transaction()
+            await tx.start()
+            await record_event(
+                conn,
+                cid,
+                "msg_received",
+                {"provider": "meta"},
+                conversation_id=None,
+                correlation_id=correlation_id,
             )
+            await (tx.commit() if commit else tx.rollback())
     rows = await pool.fetch(
         "SELECT correlation_id, data FROM conversation_events WHERE client_id = $1", cid
     )

@@ -59,7 +59,6 @@ async def answered_conversation(conn: Any, tenant: str) -> tuple[str, int, int, 
         inbound(tenant),
         buffer_if_bot=True,
         burst_on_store=True,
-        events=True,
         correlation_id="c",
     )
     assert stored is not None
@@ -95,7 +94,6 @@ def hot_path_calls(
             inbound(tenant),
             buffer_if_bot=True,
             burst_on_store=True,
-            events=True,
             correlation_id="c",
         ),
         lambda c: conv_repo.burst_context(c, tenant, cid, f"reply:{burst}:0"),
@@ -279,7 +277,6 @@ async def test_context_with_history_reads_what_the_two_reads_read(
                 msg,
                 buffer_if_bot=True,
                 burst_on_store=False,
-                events=False,
                 correlation_id=None,
             )
         if reset:

@@ -11,7 +11,6 @@ import pytest
 from lancepilot_ingest.bursts import burst_id_for
 from lancepilot_ingest.pipeline import process_inbound, store_plain
 from tests.integration.llm_helpers import BOX
-from wacommon.events import FakeEventLog, PgEventLog
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories.clients import create_client
@@ -45,7 +44,7 @@ async def test_first_message_creates_the_conversation_buffers_and_logs(pool: asy
     contact = Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}", name="Ana")
     msg = inbound(tenant, contact)
     conv, created, stored, status = await inbound_repo.store_inbound_in_conversation(
-        pool, msg, buffer_if_bot=True, burst_on_store=True, events=True, correlation_id="c1"
+        pool, msg, buffer_if_bot=True, burst_on_store=True, correlation_id="c1"
     )
     assert created and stored is not None and status == "buffered"
     assert conv["contact_key"] == contact.key and conv["state"] == "bot"
@@ -58,7 +57,7 @@ async def test_first_message_creates_the_conversation_buffers_and_logs(pool: asy
 
     # the same provider message again: nothing stored, nothing logged
     again = await inbound_repo.store_inbound_in_conversation(
-        pool, msg, buffer_if_bot=True, burst_on_store=True, events=True, correlation_id="c2"
+        pool, msg, buffer_if_bot=True, burst_on_store=True, correlation_id="c2"
     )
     assert again[1] is False and again[2] is None
     assert len(await events_of(pool, tenant)) == 2
@@ -74,7 +73,6 @@ async def test_a_conversation_not_the_bots_stores_received_without_burst(
         inbound(tenant, contact),
         buffer_if_bot=False,
         burst_on_store=False,
-        events=False,
         correlation_id=None,
     )
     await pool.execute(
@@ -87,14 +85,17 @@ async def test_a_conversation_not_the_bots_stores_received_without_burst(
         inbound(tenant, contact),
         buffer_if_bot=True,
         burst_on_store=True,
-        events=True,
         correlation_id="c3",
     )
     assert not created and stored is not None and status == "received"
     row = await msg_repo.get_message(pool, tenant, stored)
     assert row is not None and row["burst_id"] is None
-    # the first call logged nothing (events=False); the second only its message
-    assert await events_of(pool, tenant) == [("msg_received", "c3")]
+    # the first call logged the conversation and its message; the second only its message
+    assert await events_of(pool, tenant) == [
+        ("conversation_started", None),
+        ("msg_received", None),
+        ("msg_received", "c3"),
+    ]
 
 
 async def plain_tenant(pool: asyncpg.Pool) -> TenantConfig:
@@ -118,8 +119,7 @@ async def test_the_plain_message_is_stored_buffered_by_one_statement(pool: async
     client = await plain_tenant(pool)
     tenant = client.id
     msg = inbound(tenant, Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}"))
-    events = PgEventLog(pool)
-    out = await store_plain(pool, msg, client, events=events, correlation_id="p1")
+    out = await store_plain(pool, msg, client, correlation_id="p1")
     assert out is not None and out.stored_id is not None and out.buffer
     assert out.debounce is not None and out.debounce.quiet_ms == 0 and out.reason == ""
     # its own burst at once (debounce off), events in the same statement
@@ -128,13 +128,13 @@ async def test_the_plain_message_is_stored_buffered_by_one_statement(pool: async
     assert await events_of(pool, tenant) == [("conversation_started", "p1"), ("msg_received", "p1")]
 
     # a redelivery: a duplicate, nothing stored or logged again
-    again = await store_plain(pool, msg, client, events=events, correlation_id="p2")
+    again = await store_plain(pool, msg, client, correlation_id="p2")
     assert again is not None and again.reason == "duplicate" and again.stored_id is None
     assert len(await message_rows(pool, tenant)) == 1 and len(await events_of(pool, tenant)) == 2
 
     # the next message of the same (bot's) conversation is plain too
     second = inbound(tenant, msg.contact)
-    out2 = await store_plain(pool, second, client, events=events, correlation_id="p3")
+    out2 = await store_plain(pool, second, client, correlation_id="p3")
     assert out2 is not None and out2.buffer and out2.conversation_id == out.conversation_id
 
 
@@ -152,10 +152,7 @@ async def test_a_conversation_with_more_to_do_changes_nothing_and_takes_the_full
     client = await plain_tenant(pool)
     tenant = client.id
     contact = Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}")
-    events = PgEventLog(pool)
-    first = await store_plain(
-        pool, inbound(tenant, contact), client, events=events, correlation_id="a"
-    )
+    first = await store_plain(pool, inbound(tenant, contact), client, correlation_id="a")
     assert first is not None
     await pool.execute(
         f"UPDATE active_conversations SET {change} WHERE client_id = $1 AND id = $2",
@@ -168,7 +165,7 @@ async def test_a_conversation_with_more_to_do_changes_nothing_and_takes_the_full
         first.conversation_id,
     )
     msg = inbound(tenant, contact)
-    assert await store_plain(pool, msg, client, events=events, correlation_id="b") is None
+    assert await store_plain(pool, msg, client, correlation_id="b") is None
     after = await pool.fetchrow(
         "SELECT * FROM active_conversations WHERE client_id = $1 AND id = $2",
         tenant,
@@ -178,7 +175,7 @@ async def test_a_conversation_with_more_to_do_changes_nothing_and_takes_the_full
     assert len(await message_rows(pool, tenant)) == 1
     # the full path then stores it and applies the rules in its transaction
     async with pool.acquire() as conn, conn.transaction():
-        out = await process_inbound(conn, msg, client, events=events, correlation_id="b")
+        out = await process_inbound(conn, msg, client, correlation_id="b")
     assert out.stored_id is not None
     rows = await message_rows(pool, tenant)
     assert len(rows) == 2
@@ -203,15 +200,10 @@ async def test_messages_the_rules_may_stop_never_take_the_plain_statement(
 ) -> None:
     client = await plain_tenant(pool)
     tenant = client.id
-    events = PgEventLog(pool)
     command = inbound(tenant, Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}"))
     command = command.model_copy(update={"text": "#pausa"})
     campaign = inbound(tenant, Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}"))
     campaign = campaign.model_copy(update={"attributes": {"campaign": {"id": "c1"}}})
     for msg in (command, campaign):
-        assert await store_plain(pool, msg, client, events=events, correlation_id="x") is None
-    # and a test event log (not in SQL) keeps its appends in the full path
-    plain = inbound(tenant, Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}"))
-    fake = FakeEventLog()
-    assert await store_plain(pool, plain, client, events=fake, correlation_id="x") is None
+        assert await store_plain(pool, msg, client, correlation_id="x") is None
     assert await message_rows(pool, tenant) == []

@@ -19,7 +19,7 @@ from metrics.loop import run_once
 from metrics.settings import MetricsSettings
 from wacommon import event_types as et
 from wacommon.db import create_pool
-from wacommon.events import PgEventLog
+from wacommon.events import PgEventLog, record_event
 from wacommon.settings import Settings
 
 PRICES = MetricsSettings(_env_file=None).price_map()  # type: ignore[call-arg]
@@ -254,7 +254,9 @@ async def test_writer_open_across_runs_is_counted_once_where_an_id_cursor_skips_
         tx = slow.transaction()
         await tx.start()
         # takes its id now, commits last
-        await log.append(cid, et.MSG_RECEIVED, {"provider": "meta"}, at=at(DAY, 10), conn=slow)
+        await record_event(
+            slow, cid, et.MSG_RECEIVED, {"provider": "meta"}, conversation_id=None, at=at(DAY, 10)
+        )
         held_id = await slow.fetchval(
             "SELECT max(id) FROM conversation_events WHERE client_id = $1", cid
         )
@@ -295,7 +297,6 @@ async def test_incremental_equals_full_recompute_with_concurrent_writers_and_two
     tenants = [await new_tenant(pool, tz) for tz in ("UTC", "America/Sao_Paulo", "Asia/Tokyo")]
     writers = await create_pool(settings, min_size=10, max_size=10)
     replica = await create_pool(settings, min_size=1, max_size=2)  # a second metrics replica
-    log = PgEventLog(writers)
     written: dict[str, int] = {}
     stop = asyncio.Event()
 
@@ -326,7 +327,7 @@ async def test_incremental_equals_full_recompute_with_concurrent_writers_and_two
                         "provider": "meta",
                     }
                     when = at(DAY, (n * 3 + i) % 24, j)
-                    await log.append(cid, kind, data, conversation_id=conv, at=when, conn=conn)
+                    await record_event(conn, cid, kind, data, conversation_id=conv, at=when)
                     written[cid] = written.get(cid, 0) + 1
                 # some transactions stay open across several aggregation runs
                 await asyncio.sleep(0.25 if (n + i) % 7 == 0 else 0.005)
@@ -363,7 +364,7 @@ async def test_the_open_transaction_holding_the_watermark_is_named_and_exported(
     try:
         tx = stuck.transaction()
         await tx.start()
-        await PgEventLog(pool).append(cid, et.MSG_RECEIVED, {"provider": "meta"}, conn=stuck)
+        await record_event(stuck, cid, et.MSG_RECEIVED, {"provider": "meta"}, conversation_id=None)
         started = time.monotonic()
         await asyncio.sleep(0.3)
         writer = await oldest_open_writer(pool)

@@ -17,7 +17,6 @@ from wacommon import conversation_state as cs
 from wacommon.broker.consumer import Delivery
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
-from wacommon.events import PgEventLog
 from wacommon.followups import cancel_followups
 from wacommon.human_send import HumanReply, queue_human_reply
 from wacommon.repositories import clients as clients_repo
@@ -128,7 +127,6 @@ async def outbox(pool: asyncpg.Pool, redis_client: aioredis.Redis, settings: Set
     client = RecordingClient()
     deps = SenderDeps(
         pool=pool,
-        events=PgEventLog(pool),
         secrets=SecretBox(None),
         clients={"uazapi": client},
         limiter=RateLimiter(redis_client, settings),

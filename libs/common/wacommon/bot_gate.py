@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 
 from wacommon.conversation_state import BOT, HUMAN, resume
-from wacommon.pgconn import Conn
+from wacommon.dbtypes import Conn
+from wacommon.events import INSERT_EVENTS
 
 # what `bot_may_reply` reads, for callers that join it into their own query ($3: now or NULL)
 BOT_GATE_COLUMNS = "a.state, a.state_until, c.bot_active, coalesce($3::timestamptz, now()) AS now"
@@ -65,7 +66,7 @@ async def _expire_one(conn: Conn, client_id: str, conversation_id: str, now: dat
         return await resume(conn, client_id, conversation_id, cause="timeout", now=now)
 
 
-_EXPIRE = """
+_EXPIRE = f"""
 WITH due AS (
     SELECT id, client_id FROM active_conversations
      WHERE state = 'human' AND state_until IS NOT NULL AND state_until <= $1
@@ -78,8 +79,8 @@ WITH due AS (
       FROM due WHERE a.id = due.id AND a.client_id = due.client_id
     RETURNING a.id, a.client_id
 )
-INSERT INTO conversation_events (client_id, conversation_id, event_type, data, created_at)
-SELECT client_id, id, 'bot_resumed', '{"cause": "timeout"}'::jsonb, $1 FROM moved
+{INSERT_EVENTS}
+SELECT client_id, id, 'bot_resumed', '{{"cause": "timeout"}}'::jsonb, NULL, $1 FROM moved
 RETURNING client_id, conversation_id
 """
 

@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from wacommon import event_types as ev
+from wacommon.dbtypes import Conn
+from wacommon.events import record_event
 from wacommon.flags import truthy
-from wacommon.pgconn import Conn, append_event
 from wacommon.tenants.sections import HoursSection
 
 DAY_KEYS = ("seg", "ter", "qua", "qui", "sex", "sab", "dom")
@@ -135,7 +136,7 @@ async def claim_off_hours_notice(
         )
         if not status.endswith(" 1"):
             return False
-        await append_event(
+        await record_event(
             conn,
             client_id,
             ev.OFF_HOURS_REPLIED,

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from wacommon import conversation_state as cs
-from wacommon.pgconn import Conn
+from wacommon.dbtypes import Conn
 from wacommon.tenants.sections import CommandsSection
 
 DEFAULT_COMMANDS: dict[str, list[str]] = {

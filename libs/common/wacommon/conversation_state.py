@@ -13,7 +13,8 @@ from typing import Any
 import asyncpg
 
 from wacommon import event_types as ev
-from wacommon.pgconn import Conn, append_event
+from wacommon.dbtypes import Conn
+from wacommon.events import record_event
 
 BOT = "bot"
 HUMAN = "human"
@@ -64,7 +65,7 @@ async def _transition(
         )
         if row is None:
             return None
-        await append_event(
+        await record_event(
             conn,
             client_id,
             event,
@@ -307,7 +308,7 @@ async def reset_context(
         )
         if not status.endswith(" 1"):
             return False
-        await append_event(
+        await record_event(
             conn,
             client_id,
             ev.CONVERSATION_RESET,

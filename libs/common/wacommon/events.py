@@ -1,8 +1,13 @@
-"""The event-log writer: one call appends a `conversation_events` row.
+"""The only writer of `conversation_events` rows, in two forms chosen by the guarantee.
 
-Appends inside a caller's transaction (pass `conn`) commit atomically with the
-effect they describe; the buffered writer batches hot-path appends and flushes
-everything it holds on close.
+- An event that must commit iff its effect does is written in the transaction that
+  makes the effect: `record_event(conn, ...)`, or, for a statement that decides its
+  outcome in SQL, `INSERT_EVENTS` inside that statement. Tests and production run the
+  same code: these rows always land in PostgreSQL.
+- An event about no write of ours (model usage, a tool call, media processed, a provider notice) goes
+  through the `EventLog` port, which never joins a transaction: `BufferedEventLog`
+  batches them off the hot path, `NullEventLog` drops them (the simulator),
+  `FakeEventLog` keeps them in memory for tests.
 """
 
 from __future__ import annotations
@@ -36,14 +41,33 @@ EVENTS_OVERFLOW = Counter(
 
 _Row = tuple[Any, ...]
 
-_INSERT = (
-    "INSERT INTO conversation_events (client_id, conversation_id, event_type, data,"
-    " correlation_id, created_at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))"
+# the head of every statement that writes events: follow it with VALUES or a SELECT of
+# (tenant, conversation, type, data, correlation id, time)
+INSERT_EVENTS = (
+    "INSERT INTO conversation_events"
+    " (client_id, conversation_id, event_type, data, correlation_id, created_at)"
 )
+_INSERT = f"{INSERT_EVENTS} VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))"
+
+
+async def record_event(
+    conn: Conn,
+    client_id: str,
+    event_type: str,
+    data: dict[str, Any] | None = None,
+    *,
+    conversation_id: str | None,
+    correlation_id: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Append the event in the transaction `conn` holds: it commits iff the effect does."""
+    await conn.execute(
+        _INSERT, client_id, conversation_id, event_type, data or {}, correlation_id, at
+    )
 
 
 class EventLog(Protocol):
-    """Appends events to the conversation event log."""
+    """Appends events that ride on no transaction of the caller (see the module's note)."""
 
     async def append(
         self,
@@ -54,12 +78,11 @@ class EventLog(Protocol):
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: Conn | None = None,
     ) -> None: ...
 
 
 class PgEventLog:
-    """Writes events with the pool, or inside the caller's transaction when `conn` is given."""
+    """Writes each event at once with a pooled connection (tests; `BufferedEventLog` batches)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -73,17 +96,14 @@ class PgEventLog:
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: Conn | None = None,
     ) -> None:
-        args = (client_id, conversation_id, event_type, data or {}, correlation_id, at)
-        if conn is not None:
-            await conn.execute(_INSERT, *args)
-        else:
-            await self._pool.execute(_INSERT, *args)
+        await self._pool.execute(
+            _INSERT, client_id, conversation_id, event_type, data or {}, correlation_id, at
+        )
 
 
 class BufferedEventLog(PgEventLog):
-    """Batches pool appends (not transactional ones) and flushes them every `interval`.
+    """Batches appends and flushes them every `interval`.
 
     A batch the database refuses for one of its rows is written again row by row: each
     refused row goes to `event_log_rejects` with its error (counted, logged once), the
@@ -122,19 +142,7 @@ class BufferedEventLog(PgEventLog):
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: Conn | None = None,
     ) -> None:
-        if conn is not None:
-            await super().append(
-                client_id,
-                event_type,
-                data,
-                conversation_id=conversation_id,
-                correlation_id=correlation_id,
-                at=at,
-                conn=conn,
-            )
-            return
         self._keep([(client_id, conversation_id, event_type, data or {}, correlation_id, at)])
         if self._task is None:
             self._task = asyncio.create_task(self._run())
@@ -254,7 +262,6 @@ class NullEventLog:
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: Conn | None = None,
     ) -> None:
         return None
 
@@ -274,7 +281,6 @@ class FakeEventLog:
         conversation_id: str | None = None,
         correlation_id: str | None = None,
         at: datetime | None = None,
-        conn: Conn | None = None,
     ) -> None:
         self.events.append(
             {

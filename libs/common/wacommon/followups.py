@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wacommon import event_types as ev
-from wacommon.pgconn import Conn, append_event
+from wacommon.dbtypes import Conn
+from wacommon.events import record_event
 from wacommon.tenants.sections import FollowupsSection, parse_section
 
 WINDOW = timedelta(hours=24)
@@ -189,7 +190,7 @@ async def cancel_followups(
             conversation_id,
         )
         for d in dropped:
-            await append_event(
+            await record_event(
                 conn,
                 client_id,
                 ev.REPLY_DROPPED,
@@ -209,7 +210,7 @@ async def cancel_followups(
         sent_at: datetime | None = row["sent_at"]
         if dropped or sent_at is None or row["now"] - sent_at > window:
             return False
-        await append_event(
+        await record_event(
             conn,
             client_id,
             ev.FOLLOWUP_CONVERTED,

@@ -11,7 +11,8 @@ from typing import Any
 
 from wacommon import event_types as ev
 from wacommon.conversation_state import BOT, HUMAN, OPTED_OUT, handover, resume
-from wacommon.pgconn import Conn, append_event
+from wacommon.dbtypes import Conn
+from wacommon.events import record_event
 from wacommon.tenants.sections import HandoverSection, StopTriggersSection, parse_section
 
 
@@ -70,7 +71,7 @@ async def on_human_message(
             client_id,
             conversation_id,
         )
-        await append_event(
+        await record_event(
             conn,
             client_id,
             ev.HUMAN_RESPONDED,

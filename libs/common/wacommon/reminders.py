@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from wacommon.pgconn import Conn
+from wacommon.dbtypes import Conn
 from wacommon.reminder_time import AmbiguousTime, parse_when
 
 __all__ = ["AmbiguousTime", "Reminder", "cancel_reminder", "create_reminder", "parse_when"]

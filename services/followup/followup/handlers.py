@@ -17,8 +17,9 @@ from wacommon import event_types as ev
 from wacommon.broker import topology
 from wacommon.broker.publisher import Publisher
 from wacommon.business_hours import next_allowed_at
+from wacommon.dbtypes import Conn
+from wacommon.events import record_event
 from wacommon.followups import FollowupPlan, FollowupStage, free_text_allowed, parse_plan
-from wacommon.pgconn import Conn, append_event
 from wacommon.schemas import SendReply
 
 log = structlog.get_logger(__name__)
@@ -45,7 +46,7 @@ async def _advance(
             return False
         await store.set_followup(conn, claim, stage=stage, due=due)
         if event is not None:
-            await append_event(
+            await record_event(
                 conn,
                 claim.client_id,
                 event[0],
@@ -125,7 +126,7 @@ async def apply_locked(conn: Conn, claim: FollowupClaim, d: Decision, now: datet
         return await _write_send(conn, claim, d, now)
     await store.set_followup(conn, claim, stage=d.stage, due=d.due)
     if d.event is not None:
-        await append_event(
+        await record_event(
             conn,
             claim.client_id,
             d.event[0],
@@ -153,7 +154,7 @@ async def _write_send(conn: Conn, claim: FollowupClaim, d: Decision, now: dateti
     )
     await store.set_followup(conn, claim, stage=d.stage, due=d.due, sent_at=now)
     if outbound_id is not None:
-        await append_event(
+        await record_event(
             conn,
             claim.client_id,
             ev.FOLLOWUP_SENT,

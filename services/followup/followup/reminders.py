@@ -14,8 +14,8 @@ from followup.writers import ReminderCheck, ReminderRequest
 from wacommon import conversation_state as cs
 from wacommon import event_types as ev
 from wacommon.broker.publisher import Publisher
+from wacommon.events import record_event
 from wacommon.followups import free_text_allowed, parse_plan
-from wacommon.pgconn import append_event
 
 
 async def handle_reminder(
@@ -103,7 +103,7 @@ async def _end_reminder(
         if not await store.lock_reminder(conn, claim):
             return "superseded"
         await store.finish_reminder(conn, claim, status=status, error=why)
-        await append_event(
+        await record_event(
             conn,
             claim.client_id,
             ev.REPLY_DROPPED,

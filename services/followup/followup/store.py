@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from followup.writers import Line
-from wacommon.pgconn import Conn
+from wacommon.dbtypes import Conn
 from wacommon.textclean import clean_json, clean_text
 
 # the partial index on followup_due_at finds the due rows and SKIP LOCKED lets replicas share

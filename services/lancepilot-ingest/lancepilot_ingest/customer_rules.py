@@ -9,7 +9,7 @@ from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from wacommon import business_hours, commands, contact_filter, conversation_state
 from wacommon import event_types as ev
 from wacommon.dbtypes import Conn
-from wacommon.events import EventLog
+from wacommon.events import record_event
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import InboundMessage, MessageKind, SenderRole
 from wacommon.tenants import TenantConfig
@@ -44,7 +44,6 @@ async def customer_rules(
     client: TenantConfig,
     conv: dict[str, Any],
     out: InboundOutcome,
-    events: EventLog,
     correlation_id: str,
     now: datetime,
 ) -> InboundOutcome:
@@ -109,13 +108,13 @@ async def customer_rules(
             )
             if reply_id:
                 out.outbound_ids.append(reply_id)
-                await events.append(
+                await record_event(
+                    conn,
                     tenant_id,
                     ev.OFF_HOURS_REPLIED,
                     {"period": decision.period_key},
                     conversation_id=cid,
                     correlation_id=correlation_id,
-                    conn=conn,
                 )
         return out
     await conn.execute(

@@ -21,7 +21,7 @@ from wacommon.cache import TTLCache
 from wacommon.crypto import SecretBox
 from wacommon.dbtypes import Conn
 from wacommon.errors import PermanentError
-from wacommon.events import EventLog
+from wacommon.events import EventLog, record_event
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.providers.lancepilot import parse_lancepilot_webhook
 from wacommon.providers.meta import (
@@ -222,13 +222,13 @@ async def _status(
             callback_data=status.callback_data,
         )
         if row is not None and status.state.value == "failed":
-            await deps.events.append(
+            await record_event(
+                conn,
                 tenant_id,
                 ev.SEND_FAILED,
                 {"provider": "meta", "code": status.error_code, "retryable": False, "async": True},
                 conversation_id=str(row["conversation_id"]),
                 correlation_id=msg.correlation_id,
-                conn=conn,
             )
     if row is not None:
         await deps.notifier.notify(
@@ -280,7 +280,8 @@ async def _reconcile_own_echo(
         if row is None or row["was"] != "unknown":
             return
         # the sender never recorded it: the send it could not confirm is counted now
-        await deps.events.append(
+        await record_event(
+            conn,
             tenant_id,
             ev.MSG_SENT,
             {
@@ -291,7 +292,6 @@ async def _reconcile_own_echo(
             },
             conversation_id=str(row["conversation_id"]),
             correlation_id=msg.correlation_id,
-            conn=conn,
         )
     log.info("own_echo_reconciled", outbound_id=int(track), was=row["was"])
 
@@ -302,15 +302,13 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
         return
     async with deps.pool.acquire() as conn:
         # the common message is one statement with no transaction around it
-        plain = await store_plain(
-            conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
-        )
+        plain = await store_plain(conn, inbound, client, correlation_id=msg.correlation_id)
         if plain is not None:
             outcome = plain
         else:
             async with conn.transaction():
                 outcome = await process_inbound(
-                    conn, inbound, client, events=deps.events, correlation_id=msg.correlation_id
+                    conn, inbound, client, correlation_id=msg.correlation_id
                 )
         if outcome.reason == "duplicate":
             await resume_buffered(conn, inbound, client, outcome)

@@ -15,10 +15,8 @@ from prometheus_client import Counter
 
 from lancepilot_ingest import customer_rules
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
-from wacommon import event_types as ev
 from wacommon import followups, human_reply
 from wacommon.dbtypes import Conn
-from wacommon.events import EventLog, PgEventLog
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.schemas import InboundMessage, SenderRole, utcnow
 from wacommon.tenants import TenantConfig
@@ -33,7 +31,6 @@ async def store_plain(
     msg: InboundMessage,
     client: TenantConfig,
     *,
-    events: EventLog,
     correlation_id: str,
     now: datetime | None = None,
 ) -> InboundOutcome | None:
@@ -42,12 +39,12 @@ async def store_plain(
     COMMIT round trips around it. None when the message needs `process_inbound`.
 
     Known before the statement: the customer rules let it through if the conversation is
-    the bot's, no campaign context to record, events in PostgreSQL. Decided by the
+    the bot's, no campaign context to record. Decided by the
     statement: the conversation is new or the bot's with no follow-up to reset
     (`inbound.store_plain_inbound`), so nothing follows the insert.
     """
     now = now or utcnow()
-    if not isinstance(events, PgEventLog) or msg.attributes.get("campaign"):
+    if msg.attributes.get("campaign"):
         return None
     if not customer_rules.answers_if_bot(msg, client, now):
         return None
@@ -78,7 +75,6 @@ async def process_inbound(
     msg: InboundMessage,
     client: TenantConfig,
     *,
-    events: EventLog,
     correlation_id: str,
     now: datetime | None = None,
 ) -> InboundOutcome:
@@ -91,15 +87,12 @@ async def process_inbound(
     # `buffered` at once (with its burst id when debounce is off: it is its own burst)
     answerable = customer_rules.answers_if_bot(msg, client, now)
     debounce = debounce_config(msg.provider, client.debounce) if answerable else None
-    # the PostgreSQL event log's rows go in with the message (same statement, same
-    # transaction); any other log (tests) gets its appends as usual
-    in_sql = isinstance(events, PgEventLog)
-    conv, created, stored, status = await inbound_repo.store_inbound_in_conversation(
+    # `conversation_started` and `msg_received` go in with the message (same statement)
+    conv, _created, stored, status = await inbound_repo.store_inbound_in_conversation(
         conn,
         msg,
         buffer_if_bot=answerable,
         burst_on_store=debounce is not None and debounce.quiet_ms == 0,
-        events=in_sql,
         correlation_id=correlation_id,
     )
     cid = str(conv["id"])
@@ -109,25 +102,6 @@ async def process_inbound(
         return out
     out.stored_id = stored
     prebuffered = status == "buffered"
-    if not in_sql:
-        if created:
-            await events.append(
-                tenant_id,
-                ev.CONVERSATION_STARTED,
-                {"provider": msg.provider.value},
-                conversation_id=cid,
-                correlation_id=correlation_id,
-                conn=conn,
-            )
-        await events.append(
-            tenant_id,
-            ev.MSG_RECEIVED,
-            {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},
-            conversation_id=cid,
-            correlation_id=correlation_id,
-            at=msg.sent_at,
-            conn=conn,
-        )
     campaign = msg.attributes.get("campaign")
     if isinstance(campaign, dict) and campaign:
         # a campaign send or a reply to one: the conversation carries the campaign's context
@@ -160,6 +134,4 @@ async def process_inbound(
         out.buffer = True
         out.debounce = debounce
         return out
-    return await customer_rules.customer_rules(
-        conn, msg, client, conv, out, events, correlation_id, now
-    )
+    return await customer_rules.customer_rules(conn, msg, client, conv, out, correlation_id, now)

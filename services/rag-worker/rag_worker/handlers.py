@@ -34,7 +34,7 @@ from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
 from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
-from wacommon.events import EventLog, PgEventLog
+from wacommon.events import EventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
@@ -278,15 +278,12 @@ async def _commit_reply(
         "bubbles": len(bubbles),
         "messages": len(msg.message_ids),
     }
-    # the PostgreSQL event log's rows go in with the reply (same statement); any other
-    # log (tests) gets its appends as usual
-    in_sql = isinstance(deps.events, PgEventLog)
     # the common reply (no handover, no opt-out, no file) is one statement: no transaction
     files = [
         (row.file_id, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.file_id
     ]
     made = [(row.data, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.data]
-    whole = in_sql and not output.handover_reason and not output.opt_out and not files and not made
+    whole = not output.handover_reason and not output.opt_out and not files and not made
     handed_over = opted_out = False
     alert_ids: list[int] = []
     async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
@@ -294,7 +291,8 @@ async def _commit_reply(
         conn = cast(asyncpg.Connection, proxy)
         # one statement: lock the conversation, check it still wants this reply (the bot's,
         # no newer customer message unless overdue), queue the bubbles, log the outcome
-        # (and, for the common reply, schedule the next follow-up)
+        # (`ai_responded` or `reply_dropped`) and, for the common reply, schedule the next
+        # follow-up
         conv, why, new_ids = await conv_repo.lock_and_queue_reply(
             conn,
             tenant_id,
@@ -304,8 +302,8 @@ async def _commit_reply(
             bubbles=[(text, f"reply:{msg.burst_id}:{i}") for i, text in enumerate(bubbles)],
             burst_id=msg.burst_id,
             payload={"origin": origin},
-            event=(ev.AI_RESPONDED, responded) if in_sql else None,
-            drop_event_type=ev.REPLY_DROPPED if in_sql else None,
+            event=(ev.AI_RESPONDED, responded),
+            drop_event_type=ev.REPLY_DROPPED,
             correlation_id=msg.correlation_id,
             followup_delays_s=(
                 [st.delay.total_seconds() for st in plan.stages] if plan.active else []
@@ -320,15 +318,6 @@ async def _commit_reply(
         if why is not None:
             # "stale": the newer messages are answered with these by the next burst; once the
             # customer has waited the maximum wait the reply goes out and the newer ones next
-            if not in_sql:
-                await deps.events.append(
-                    tenant_id,
-                    ev.REPLY_DROPPED,
-                    {"why": why, "stage": "generated"},
-                    conversation_id=cid,
-                    correlation_id=msg.correlation_id,
-                    conn=conn,
-                )
             REPLIES.labels(f"dropped_{why}").inc()
             log.info("reply_dropped", why=why)
             return
@@ -337,15 +326,6 @@ async def _commit_reply(
             await reply_files.queue_for_messages(conn, tenant_id, files)
         for data, key in made:
             await reply_files.queue_bytes(conn, tenant_id, key, VOICE_MIME, VOICE_FILENAME, data)
-        if not in_sql:
-            await deps.events.append(
-                tenant_id,
-                ev.AI_RESPONDED,
-                responded,
-                conversation_id=cid,
-                correlation_id=msg.correlation_id,
-                conn=conn,
-            )
         if output.handover_reason:
             until = human_reply.human_pause_until(
                 client["tools_config"], client.get("human_attendant_timeout"), utcnow()

@@ -14,7 +14,6 @@ from wacommon.broker.publisher import Publisher
 from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
-from wacommon.events import EventLog
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import providers as providers_repo
 from wacommon.tenants import PgTenantDirectory, TenantDirectory
@@ -54,7 +53,6 @@ class SenderDeps:
     """What the sender handlers talk to."""
 
     pool: asyncpg.Pool
-    events: EventLog
     secrets: SecretBox
     clients: Mapping[str, ProviderClient]
     limiter: RateLimiter

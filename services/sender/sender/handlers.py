@@ -49,6 +49,7 @@ from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import PIPELINE
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
+from wacommon.events import record_event
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import Envelope, SendReply
@@ -343,13 +344,13 @@ async def _still_allowed(deps: SenderDeps, msg: SendReply, row: dict[str, Any]) 
             detail=why,
             claim=int(row["attempts"]),
         )
-        await deps.events.append(
+        await record_event(
+            conn,
             msg.tenant_id or "",
             ev.REPLY_DROPPED,
             {"why": why, "stage": "send"},
             conversation_id=msg.conversation_id,
             correlation_id=msg.correlation_id,
-            conn=conn,
         )
     await deps.notifier.notify(
         msg.tenant_id or "",

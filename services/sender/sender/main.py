@@ -71,7 +71,6 @@ async def run(settings: Settings) -> None:
         await tenants.start()
         deps = SenderDeps(
             rt.pool,
-            rt.events,
             rt.secrets,
             clients,
             RateLimiter(rt.redis, settings),

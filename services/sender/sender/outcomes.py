@@ -17,6 +17,7 @@ from sender.deps import SenderDeps
 from wacommon import event_types as ev
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import RetryableError
+from wacommon.events import record_event
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import SendReply, utcnow
@@ -135,13 +136,13 @@ async def mark_unknown(
         )
         if marked is None:
             return False
-        await deps.events.append(
+        await record_event(
+            conn,
             tenant_id,
             ev.MSG_SEND_UNKNOWN,
             {"provider": row["provider"], "outbound_id": int(row["id"]), "why": why},
             conversation_id=str(marked["conversation_id"]),
             correlation_id=msg.correlation_id,
-            conn=conn,
         )
     # a person must look at it: the console shows the row as not confirmed
     await deps.notifier.notify(
@@ -172,7 +173,8 @@ async def fail(
             conn, tenant_id, int(row["id"]), status="failed", code=code, detail=detail, claim=claim
         ):
             return
-        await deps.events.append(
+        await record_event(
+            conn,
             tenant_id,
             ev.SEND_FAILED,
             {
@@ -182,7 +184,6 @@ async def fail(
             },
             conversation_id=msg.conversation_id,
             correlation_id=msg.correlation_id,
-            conn=conn,
         )
     SENDS.labels(row["provider"], "failed").inc()
     log.warning("send_failed", outbound_id=row["id"], code=code)

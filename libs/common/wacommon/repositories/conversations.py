@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.events import INSERT_EVENTS
 from wacommon.repositories.clients import COLUMNS as CLIENT_COLUMNS
 from wacommon.schemas import Contact
 from wacommon.textclean import clean_json, clean_text
@@ -209,8 +210,8 @@ async def lock_and_queue_reply(
     bubbles: list[tuple[str, str]],
     burst_id: str,
     payload: dict[str, Any],
-    event: tuple[str, dict[str, Any]] | None,
-    drop_event_type: str | None,
+    event: tuple[str, dict[str, Any]],
+    drop_event_type: str,
     correlation_id: str | None,
     followup_delays_s: list[float] | None = None,
     followup_from: datetime | None = None,
@@ -223,7 +224,7 @@ async def lock_and_queue_reply(
     `overdue`, a customer message newer than `after_id` exists (`stale`); otherwise each
     (content, idempotency key) of `bubbles` is queued in order, existing keys skipped.
     `event` (type, data) is appended when the reply is queued, `drop_event_type`
-    ({why, stage: generated}) when it is dropped; None appends nothing.
+    ({why, stage: generated}) when it is dropped.
     With `followup_delays_s` (the delay of each stage of an active follow-up plan, [] for
     none) a queued reply also does what `followups.schedule_followup` does with the
     locked row: `followup_due_at` becomes `followup_from` + the delay of the stage after
@@ -263,13 +264,12 @@ async def lock_and_queue_reply(
               ON CONFLICT (idempotency_key) DO NOTHING
               RETURNING id, idempotency_key
             ), ev AS (
-              INSERT INTO conversation_events
-                (client_id, conversation_id, event_type, data, correlation_id, created_at)
+              {INSERT_EVENTS}
               SELECT $1, ok.id, CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END,
                      CASE WHEN ok.why IS NULL THEN $10::jsonb
                           ELSE jsonb_build_object('why', ok.why, 'stage', 'generated') END,
                      $12, now()
-              FROM ok WHERE CASE WHEN ok.why IS NULL THEN $9 ELSE $11 END IS NOT NULL
+              FROM ok
             ), due AS (
               SELECT ok.id, CASE WHEN coalesce(ok.followup_stage, 0) >= 0
                                   AND coalesce(ok.followup_stage, 0) < cardinality($13::float8[])
@@ -295,8 +295,8 @@ async def lock_and_queue_reply(
         [key for _, key in bubbles],
         burst_id,
         clean_json(payload),
-        event[0] if event else None,
-        event[1] if event else None,
+        event[0],
+        event[1],
         drop_event_type,
         correlation_id,
         followup_delays_s,

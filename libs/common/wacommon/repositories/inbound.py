@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.events import INSERT_EVENTS
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories.conversations import COLUMNS as _CONV_COLUMNS
 from wacommon.repositories.conversations import UPSERT_SET as _CONV_UPSERT_SET
@@ -153,7 +154,6 @@ async def store_inbound_in_conversation(
     *,
     buffer_if_bot: bool,
     burst_on_store: bool,
-    events: bool,
     correlation_id: str | None,
 ) -> tuple[dict[str, Any], bool, int | None, str]:
     """`upsert_for_message`, `store_inbound` and their events in one statement.
@@ -163,16 +163,14 @@ async def store_inbound_in_conversation(
     upsert left it (row-locked), is the bot's; `received` otherwise. With
     `burst_on_store` a buffered row carries its own one-message burst id at once
     (`burst_id_for` of the debounce: the first 32 hex digits of the SHA-256 of
-    "tenant|conversation|id"). With `events`, a stored message appends
-    `conversation_started` (when the conversation was created) and `msg_received`, as
-    `pipeline.process_inbound` would through the event log, in the same statement.
+    "tenant|conversation|id"). A stored message appends `conversation_started` (when the
+    conversation was created) and `msg_received` in the same statement.
     """
     stored = await _store_inbound(
         conn,
         msg,
         buffer_if_bot=buffer_if_bot,
         burst_on_store=burst_on_store,
-        events=events,
         correlation_id=correlation_id,
         plain_only=False,
     )
@@ -196,7 +194,6 @@ async def store_plain_inbound(
         msg,
         buffer_if_bot=True,
         burst_on_store=burst_on_store,
-        events=True,
         correlation_id=correlation_id,
         plain_only=True,
     )
@@ -208,7 +205,6 @@ async def _store_inbound(
     *,
     buffer_if_bot: bool,
     burst_on_store: bool,
-    events: bool,
     correlation_id: str | None,
     plain_only: bool,
 ) -> tuple[dict[str, Any], bool, int | None, str] | None:
@@ -223,7 +219,7 @@ async def _store_inbound(
               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
               ON CONFLICT (client_id, contact_key) DO UPDATE SET
                 {_CONV_UPSERT_SET}
-              WHERE NOT $24::bool OR (c.state = 'bot' AND c.followup_stage = 0
+              WHERE NOT $23::bool OR (c.state = 'bot' AND c.followup_stage = 0
                 AND c.followup_due_at IS NULL AND NOT c.attributes ? 'last_followup_at')
               RETURNING {_C_COLUMNS}, (xmax = 0) AS created
             ), n AS (
@@ -245,13 +241,12 @@ async def _store_inbound(
               ON CONFLICT (provider, provider_message_id) DO NOTHING
               RETURNING id, status, conversation_id
             ), e AS (
-              INSERT INTO conversation_events
-                (client_id, conversation_id, event_type, data, correlation_id, created_at)
-              SELECT $1, m.conversation_id, v.event_type, v.data, $21, v.at
+              {INSERT_EVENTS}
+              SELECT $1, m.conversation_id, v.event_type, v.data, $20, v.at
               FROM m CROSS JOIN c CROSS JOIN LATERAL (VALUES
-                ('conversation_started', $22::jsonb, now(), c.created),
-                ('msg_received', $23::jsonb, $7::timestamptz, true)) v(event_type, data, at, keep)
-              WHERE $20::bool AND v.keep
+                ('conversation_started', $21::jsonb, now(), c.created),
+                ('msg_received', $22::jsonb, $7::timestamptz, true)) v(event_type, data, at, keep)
+              WHERE v.keep
             )
             SELECT c.*, m.id AS stored_id, m.status AS stored_status FROM c LEFT JOIN m ON true""",
         msg.tenant_id,
@@ -273,7 +268,6 @@ async def _store_inbound(
         msg.reply_to,
         buffer_if_bot,
         burst_on_store,
-        events,
         correlation_id,
         {"provider": msg.provider.value},
         {"provider": msg.provider.value, "kind": msg.kind.value, "role": msg.sender.value},

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.events import INSERT_EVENTS
 from wacommon.repositories.messages import COLUMNS
 
 
@@ -372,7 +373,7 @@ async def mark_sent_recorded(
 ) -> None:
     """`mark_sent`, the conversation's `record_outbound` and the event, as one statement."""
     await conn.execute(
-        """WITH s AS (
+        f"""WITH s AS (
              UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending', 'unknown')
                                                     THEN 'sent' ELSE status END,
                provider_message_id = coalesce(provider_message_id, $3),
@@ -392,9 +393,7 @@ async def mark_sent_recorded(
                updated_at = now()
              WHERE client_id IS NOT DISTINCT FROM $1 AND id = $4 RETURNING id
            )
-           INSERT INTO conversation_events
-             (client_id, conversation_id, event_type, data, correlation_id, created_at)
-           VALUES ($1, $4, $7, $8::jsonb, $9, now())""",
+           {INSERT_EVENTS} VALUES ($1, $4, $7, $8::jsonb, $9, now())""",
         client_id,
         message_id,
         provider_message_id,

@@ -32,6 +32,7 @@ from wacommon import conversation_state as cs
 from wacommon import event_types as ev
 from wacommon.broker.topology import PIPELINE
 from wacommon.errors import CredentialNotFound
+from wacommon.events import record_event
 from wacommon.human_send import (
     KIND_MAX_BYTES,
     MAX_TEXT_CHARS,
@@ -42,7 +43,6 @@ from wacommon.human_send import (
     queue_human_reply,
 )
 from wacommon.notify import BrokerNotifier, Kind, Notifier, NullNotifier
-from wacommon.pgconn import append_event
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import SendReply
 
@@ -356,7 +356,7 @@ def inbox_router() -> APIRouter:
                 cid,
                 body.user_id,
             )
-            await append_event(
+            await record_event(
                 conn,
                 str(tenant),
                 ev.CONVERSATION_ASSIGNED,
