@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from wacommon.prices import ModelPrice, default_prices
 from wacommon.settings import Settings
 
 
@@ -28,6 +29,9 @@ class ConsoleSettings(Settings):
     console_upload_max_bytes: int = 16 * 1024 * 1024
     # hosts provider media links may reach over http or private addresses (as in the rag-worker)
     tool_allowed_hosts: str = ""
+    # the price table of the metrics service (same variable): "Testar o bot" shows each
+    # reply's cost as the dashboard counts it
+    metrics_prices: dict[str, ModelPrice] = Field(default_factory=default_prices)
 
     def link_hosts(self) -> frozenset[str]:
         """TOOL_ALLOWED_HOSTS as a set (comma-separated, like the rag-worker reads it)."""

@@ -10,6 +10,7 @@ from console.pages.auth_pages import auth_pages_router
 from console.pages.inbox import inbox_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
+from console.sandbox.routes import sandbox_router
 
 
 def pages_router() -> APIRouter:
@@ -22,6 +23,7 @@ def pages_router() -> APIRouter:
         team_router(),
         account_router(),
         tenants_router(),
+        sandbox_router(),
     ):
         router.include_router(sub)
     return router
