@@ -10,12 +10,14 @@ in the sandbox, and made on the calendar when a real customer asks on WhatsApp.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -28,7 +30,7 @@ from tests.fakes import openai_server as oa
 from tests.fakes.calendar_server import TZ, FakeCalendar
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
-from tests.integration.console_helpers import new_user, sign_in
+from tests.integration.console_helpers import PASSWORD, new_user, sign_in
 from walocal.graph import GraphState, make_graph_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -288,3 +290,128 @@ async def test_bad_input_agents_and_other_tenants_are_refused(env: Env) -> None:
         post = await console.post("/testar/mensagens", data={"text": "oi", "mid": uuid.uuid4().hex})
         assert post.status_code == 403
         assert (await console.post("/testar/reiniciar")).status_code == 403
+
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+WAIT_MS = 30_000
+
+
+@pytest.fixture()
+async def browser() -> AsyncIterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium")
+    api = pytest.importorskip("playwright.async_api")
+    async with api.async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        await b.close()
+
+
+async def browser_page(browser: Any, env: Env, role: str) -> tuple[Any, list[str]]:
+    """A phone-sized page (390 px) signed in as a new `role` of the tenant."""
+    user = await new_user(env.pool, env.tenant, role, name="Dona Clara")
+    context = await browser.new_context(
+        locale="pt-BR", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    await page.goto(f"{env.console_url}/login")
+    await page.get_by_label("E-mail").fill(user["email"])
+    await page.get_by_label("Senha").fill(PASSWORD)
+    await page.get_by_role("button", name="Entrar").click()
+    await page.wait_for_url(re.compile(r".*/inbox.*"))
+    return page, errors
+
+
+async def shot(page: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        # caret="initial": hiding the caret injects a style the page's CSP refuses (an error)
+        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), caret="initial")
+
+
+@pytest.mark.browser
+async def test_the_page_on_a_phone_send_reply_with_passages_reset(env: Env, browser: Any) -> None:
+    expect = pytest.importorskip("playwright.async_api").expect
+    env.openai.queue(oa.text("Atendemos de segunda a sexta, das 9h às 12h. Quer marcar?"))
+    page, errors = await browser_page(browser, env, "owner")
+    await page.get_by_role("link", name="Testar o bot").click()
+    await page.wait_for_url(re.compile(r".*/testar.*"))
+    await expect(page.get_by_role("heading", name="Testar o bot")).to_be_visible()
+    await expect(page.locator(".sandbox-empty")).to_be_visible()
+    await shot(page, "sandbox-empty")
+
+    box = page.get_by_label("Sua mensagem como cliente")
+    await box.fill("Qual o horário de consulta?")
+    await page.get_by_role("button", name="Enviar").click()
+    await expect(box).to_have_value("")
+    thread = page.locator("#sandbox-thread")
+    await expect(thread.locator(".msg.in", has_text="Qual o horário de consulta?")).to_be_visible()
+    reply = thread.locator(".msg.out", has_text="Atendemos de segunda a sexta")
+    await expect(reply).to_be_visible()
+    trace = thread.locator("details[data-trace]").last
+    await expect(trace.locator("summary")).to_contain_text("Respondeu em")
+    await trace.locator("summary").click()
+    await expect(trace.locator("[data-passages]")).to_contain_text(KB_NAME)
+    await expect(trace).to_contain_text("Nenhuma ferramenta usada.")
+    # the polled refresh keeps the trace open
+    await page.wait_for_timeout(2000)
+    assert await trace.evaluate("d => d.open")
+    await shot(page, "sandbox-reply")
+    # nothing wider than the phone
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+
+    # a booking the model asks for is shown as simulated under its reply, never made
+    posts_before = len(booking_posts(env.calendar))
+    env.openai.queue(
+        oa.tool_call("book_appointment", start=next_weekday_at_nine(), name="Cliente de teste"),
+        oa.text("Prontinho, marcado!"),
+    )
+    await box.fill("Quero marcar às 9h")
+    await box.press("Enter")
+    await expect(thread.locator(".msg.out", has_text="Prontinho, marcado!")).to_be_visible()
+    booked = thread.locator("details[data-trace]").last
+    await booked.locator("summary").click()
+    await expect(booked.locator("[data-tools]")).to_contain_text("book_appointment")
+    await expect(booked.locator("[data-tools]")).to_contain_text("simulado, não feito")
+    await booked.scroll_into_view_if_needed()
+    await shot(page, "sandbox-dry-run")
+    assert len(booking_posts(env.calendar)) == posts_before
+
+    empty = page.locator("#sandbox-text")
+    await empty.fill("   ")
+    await page.get_by_role("button", name="Enviar").click()
+    await expect(page.locator("#sandbox-error")).to_have_text(
+        "Mensagem: escreva alguma coisa antes de enviar."
+    )
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Recomeçar").click()
+    await expect(thread.locator(".msg")).to_have_count(0)
+    await expect(page.locator(".sandbox-empty")).to_be_visible()
+    assert errors == []
+
+
+@pytest.mark.browser
+async def test_an_agent_gets_the_forbidden_page(env: Env, browser: Any) -> None:
+    expect = pytest.importorskip("playwright.async_api").expect
+    page, errors = await browser_page(browser, env, "agent")
+    await expect(page.get_by_role("link", name="Testar o bot")).to_have_count(0)
+    response = await page.goto(f"{env.console_url}/testar")
+    assert response.status == 403
+    await expect(page.get_by_role("heading", name="Acesso não permitido")).to_be_visible()
+    await shot(page, "sandbox-agent")
+    assert errors == []
