@@ -125,6 +125,11 @@ class Toolbox:
     def instructions(self) -> dict[str, str]:
         return {name: t.instructions for name, t in self._tools.items() if t.instructions}
 
+    @property
+    def with_side_effects(self) -> frozenset[str]:
+        """The tools a dry run shows instead of running."""
+        return frozenset(name for name, t in self._tools.items() if t.side_effects)
+
     def __len__(self) -> int:
         return len(self._tools)
 
