@@ -101,9 +101,9 @@ def record_call(usage: Usage, result: ToolResult) -> None:
         call["error"] = result.error
     if result.dry_run:
         call["dry_run"] = True
-    if result.arguments:
-        call["arguments"] = result.arguments
     usage.tool_calls.append(call)
+    # the arguments only in the reply's trace (kept for sandbox replies), not in the summary
+    usage.tool_trace.append({**call, "arguments": result.arguments})
 
 
 def finish(text: str, prepared: Prepared, usage: Usage, settings: AISettings) -> ResponderOutput:

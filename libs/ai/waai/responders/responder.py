@@ -57,6 +57,8 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # each call with its arguments (name, ok, error, dry_run, arguments): the sandbox's trace
+    tool_trace: list[dict[str, Any]] = field(default_factory=list)
     # the knowledge-base passages the reply was grounded on (document, score, text)
     passages: list[dict[str, Any]] = field(default_factory=list)
 

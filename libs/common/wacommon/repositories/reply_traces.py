@@ -26,7 +26,7 @@ def trace_of(
         "tokens_out": usage.tokens_out,
         "latency_ms": latency_ms,
         "passages": list(getattr(usage, "passages", []) or []),
-        "tools": list(usage.tool_calls or []),
+        "tools": list(getattr(usage, "tool_trace", None) or usage.tool_calls or []),
         "message_ids": list(message_ids),
         "handover_reason": handover_reason,
     }
