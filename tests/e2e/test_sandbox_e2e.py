@@ -257,7 +257,10 @@ async def test_reset_starts_a_new_test_customer(env: Env) -> None:
         assert "Olá! Como posso ajudar?" not in reset.text and "sandbox-empty" in reset.text
         await console.post("/testar/mensagens", data={"text": "oi", "mid": uuid.uuid4().hex})
         second = await thread_with(console, "Olá de novo!")
+        # the inbox is for customers: the owner's test conversations are not listed there
+        listed = (await console.get("/api/conversations", params={"limit": 100})).json()
     assert "Olá! Como posso ajudar?" in first and "Olá! Como posso ajudar?" not in second
+    assert "sandbox" not in {c["provider"] for c in listed["conversations"]}
     contacts = await env.pool.fetchval(
         "SELECT count(DISTINCT contact_key) FROM active_conversations"
         " WHERE client_id = $1 AND provider = 'sandbox'",

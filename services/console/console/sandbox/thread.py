@@ -30,6 +30,8 @@ SELECT * FROM (
     FROM chat_messages
    WHERE client_id = $1 AND conversation_id = $2
      AND (direction = 'in' OR status = ANY($3::text[]) OR status IN ('failed', 'dropped'))
+     -- an owner's handover alert is not a reply to the test customer
+     AND NOT (payload ? 'alert_to')
    ORDER BY id DESC
    LIMIT $4
 ) latest ORDER BY id
