@@ -269,6 +269,34 @@ async def test_reset_starts_a_new_test_customer(env: Env) -> None:
     assert contacts >= 2
 
 
+async def test_a_sandbox_handover_hands_over_and_alerts_nobody(env: Env) -> None:
+    env.openai.queue(
+        oa.tool_call("transfer_to_human", reason="cliente pediu"),
+        oa.text("Vou chamar alguém da equipe."),
+    )
+    async with owner_console(env) as console:
+        owner = await env.pool.fetchval(
+            "SELECT id FROM console_users WHERE client_id = $1 AND role = 'owner'"
+            " ORDER BY created_at DESC LIMIT 1",
+            env.tenant,
+        )
+        # an owner who wants handovers on their phone
+        await env.pool.execute(
+            "UPDATE console_users SET alert_whatsapp = '5511977776666' WHERE id = $1", owner
+        )
+        await console.post("/testar/reiniciar")
+        said = {"text": "quero falar com uma pessoa", "mid": uuid.uuid4().hex}
+        assert (await console.post("/testar/mensagens", data=said)).status_code == 200
+        html = await thread_with(console, "passou esta conversa para um atendente")
+    assert "Vou chamar alguém da equipe." in html and "transfer_to_human" in html
+    alerts = await env.pool.fetchval(
+        "SELECT count(*) FROM chat_messages WHERE client_id = $1 AND payload ? 'alert_to'",
+        env.tenant,
+    )
+    assert alerts == 0
+    assert env.graph.sent_messages(to="5511977776666") == []
+
+
 async def test_bad_input_agents_and_other_tenants_are_refused(env: Env) -> None:
     async with owner_console(env) as console:
         empty = await console.post("/testar/mensagens", data={"text": "  ", "mid": "abcdefgh12"})

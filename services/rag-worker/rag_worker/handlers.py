@@ -366,7 +366,8 @@ async def _commit_reply(
                 until=until,
                 correlation_id=msg.correlation_id,
             )
-            if handed_over:
+            # an owner testing a handover on "Testar o bot" alerts nobody (no bell, no message)
+            if handed_over and not traced:
                 alert_ids = await handover_alerts.queue_alerts(
                     conn, tenant_id, cid, cause=output.handover_reason, reply_key=msg.burst_id
                 )
@@ -383,7 +384,7 @@ async def _commit_reply(
         await _publish(deps, msg, first_id, origin)
     for new_id in new_ids:
         await deps.notifier.notify(tenant_id, cid, "message.created", message_id=new_id)
-    if handed_over:
+    if handed_over and not traced:
         await deps.notifier.notify(
             tenant_id, cid, "handover.requested", state="human", cause=output.handover_reason
         )

@@ -89,7 +89,8 @@ class SandboxThread:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _trace(raw: dict[str, Any], prices: dict[str, ModelPrice]) -> Trace:
+def trace_view(raw: dict[str, Any], prices: dict[str, ModelPrice]) -> Trace:
+    """A stored trace as the page shows it, priced with the metrics table."""
     model = str(raw.get("model") or "")
     tokens_in, tokens_out = int(raw.get("tokens_in") or 0), int(raw.get("tokens_out") or 0)
     return Trace(
@@ -98,10 +99,34 @@ def _trace(raw: dict[str, Any], prices: dict[str, ModelPrice]) -> Trace:
         tokens_out=tokens_out,
         latency_ms=int(raw.get("latency_ms") or 0),
         cost_usd=reply_cost_usd(prices, model, tokens_in, tokens_out),
-        passages=[p for p in raw.get("passages") or [] if isinstance(p, dict)],
-        tools=[t for t in raw.get("tools") or [] if isinstance(t, dict)],
+        passages=[_passage(p) for p in raw.get("passages") or [] if isinstance(p, dict)],
+        tools=[_tool(t) for t in raw.get("tools") or [] if isinstance(t, dict)],
         handover_reason=raw.get("handover_reason"),
     )
+
+
+def _passage(raw: dict[str, Any]) -> dict[str, Any]:
+    """Every field the template prints, whatever an older trace row kept."""
+    try:
+        score = float(raw.get("score") or 0.0)
+    except (TypeError, ValueError):
+        score = 0.0
+    return {
+        "document": str(raw.get("document") or ""),
+        "score": score,
+        "text": str(raw.get("text") or ""),
+    }
+
+
+def _tool(raw: dict[str, Any]) -> dict[str, Any]:
+    arguments = raw.get("arguments")
+    return {
+        "name": str(raw.get("name") or ""),
+        "ok": bool(raw.get("ok")),
+        "error": str(raw.get("error") or ""),
+        "dry_run": bool(raw.get("dry_run")),
+        "arguments": arguments if isinstance(arguments, dict) else {},
+    }
 
 
 async def load_thread(
@@ -140,5 +165,5 @@ async def load_thread(
         assert last is not None
         last.bubbles.append(bubble)
         if outbound and bubble.id in traces:
-            last.trace = _trace(traces[bubble.id], prices)
+            last.trace = trace_view(traces[bubble.id], prices)
     return SandboxThread(cid, str(conv["state"]), conv["state_reason"], turns)
