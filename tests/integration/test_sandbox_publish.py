@@ -14,8 +14,7 @@ import uuid
 import asyncpg
 import redis.asyncio as aioredis
 
-from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
+from lancepilot_ingest.handlers import handle_webhook_received
 from tests.integration.console_helpers import (
     client_for,
     console_app,
@@ -24,11 +23,10 @@ from tests.integration.console_helpers import (
     new_user,
     sign_in,
 )
+from tests.integration.test_poison_text import deps as ingest_deps
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher, PublishFailed
 from wacommon.broker.topology import INGEST
-from wacommon.crypto import SecretBox
-from wacommon.events import PgEventLog
 from wacommon.schemas import Provider, WebhookReceived
 from wacommon.settings import Settings
 
@@ -61,13 +59,7 @@ async def test_a_typed_message_is_published_as_a_sandbox_webhook_and_stored_once
     assert isinstance(message, WebhookReceived)
     assert message.provider is Provider.SANDBOX and message.tenant_id == tenant
 
-    ingest = IngestDeps(
-        pool,
-        FakePublisher(),
-        PgEventLog(pool),
-        Debouncer(redis_client, settings, pool),
-        SecretBox(None),
-    )
+    ingest = ingest_deps(pool, redis_client, settings)
     for _, _, published in publisher.published:
         await handle_webhook_received(published, FIRST, deps=ingest)
     await handle_webhook_received(message, AGAIN, deps=ingest)
