@@ -422,6 +422,11 @@ async def test_the_page_on_a_phone_send_reply_with_passages_reset(env: Env, brow
     await shot(page, "sandbox-dry-run")
     assert len(booking_posts(env.calendar)) == posts_before
 
+    # a wide screen: the chat keeps a readable column
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await shot(page, "sandbox-desktop")
+    await page.set_viewport_size({"width": 390, "height": 844})
+
     empty = page.locator("#sandbox-text")
     await empty.fill("   ")
     await page.get_by_role("button", name="Enviar").click()
