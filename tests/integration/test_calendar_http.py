@@ -58,7 +58,9 @@ class Env:
     ) -> None:
         self.pool, self.client_id, self.toolbox, self.http = pool, client_id, toolbox, http
 
-    async def call(self, tool: str, contact: str = "5511999990001", **args: Any) -> dict[str, Any]:
+    async def call(
+        self, tool: str, contact: str = "5511999990001", *, dry_run: bool = False, **args: Any
+    ) -> dict[str, Any]:
         ctx = ToolContext(
             pool=self.pool,
             client_id=self.client_id,
@@ -71,6 +73,7 @@ class Env:
             events=FakeEventLog(),
             settings=LOOPBACK,
             decrypt=BOX.decrypt,
+            dry_run=dry_run,
         )
         result = await self.toolbox.execute(ctx, tool, json.dumps(args))
         return dict(json.loads(result.content))
@@ -186,3 +189,23 @@ async def test_a_broken_backend_config_disables_only_the_calendar(
         assert names == {"transfer_to_human", "opt_out"}
     builtin = build_toolbox({"calendar": {"backend": {"type": "builtin"}}})
     assert "book_appointment" in builtin
+
+
+async def test_a_dry_run_shows_the_booking_and_the_cancel_without_making_them(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, calendar: FakeCalendar
+) -> None:
+    env = await make_env(pool, http, tools_config(calendar.url))
+    wednesday = (next_monday() + timedelta(days=2)).isoformat()
+    seen, bookings = len(calendar.requests), dict(calendar.bookings)
+    shown = await env.call("book_appointment", start=f"{wednesday} 09:00", name="Ana", dry_run=True)
+    assert shown["ok"] is True and shown["dry_run"] is True and "NOT executed" in shown["message"]
+    cancelled = await env.call("cancel_appointment", appointment_id="bk-1", dry_run=True)
+    assert cancelled["dry_run"] is True
+    # reading has no side effect: availability is asked for in the dry run too
+    free = await env.call("check_availability", date=wednesday, dry_run=True)
+    assert "09:00" in free["days"][0]["free"]
+    assert [r["method"] for r in calendar.requests[seen:]] == ["GET"]
+    assert calendar.bookings == bookings
+    made = await env.call("book_appointment", start=f"{wednesday} 09:00", name="Ana")
+    assert made["ok"] is True and "dry_run" not in made
+    assert set(calendar.bookings) - set(bookings) == {made["appointment_id"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from wacommon.prices import ModelPrice, default_prices
 from wacommon.settings import Settings
 
 
@@ -37,6 +38,9 @@ class ConsoleSettings(Settings):
     uazapi_connect_timeout_s: float = Field(default=120, gt=0)
     # the deadline of one call to Uazapi or LancePilot from the channels page
     channels_http_timeout_s: float = Field(default=10, gt=0, le=60)
+    # the price table of the metrics service (same variable): "Testar o bot" shows each
+    # reply's cost as the dashboard counts it
+    metrics_prices: dict[str, ModelPrice] = Field(default_factory=default_prices)
 
     def link_hosts(self) -> frozenset[str]:
         """TOOL_ALLOWED_HOSTS as a set (comma-separated, like the rag-worker reads it)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from pydantic import ValidationError
 
 from lancepilot_ingest.bursts import Burst
 from lancepilot_ingest.debounce import Debouncer
@@ -23,6 +24,7 @@ from wacommon.dbtypes import Conn
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog, record_event
 from wacommon.notify import Notifier, NullNotifier
+from wacommon.providers import sandbox
 from wacommon.providers.lancepilot import parse_lancepilot_webhook
 from wacommon.providers.meta import (
     MetaErrorItem,
@@ -33,6 +35,7 @@ from wacommon.providers.meta import (
     parse_meta_webhook,
 )
 from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
+from wacommon.providers.sandbox import SandboxWebhook
 from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
 from wacommon.providers.uazapi import parse_uazapi_webhook
 from wacommon.repositories import messages as msg_repo
@@ -106,6 +109,9 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
         return
     if not msg.tenant_id:
         raise PermanentError("non-Meta webhook without a tenant")
+    if msg.provider is Provider.SANDBOX:
+        await _sandbox(payload, msg.tenant_id, msg, deps)
+        return
     parsed = (
         parse_uazapi_webhook(payload)
         if msg.provider is Provider.UAZAPI
@@ -123,6 +129,16 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
             item=parsed_message,
             provider_message_id=parsed_message.provider_message_id,
         )
+
+
+async def _sandbox(payload: Any, tenant_id: str, msg: WebhookReceived, deps: IngestDeps) -> None:
+    """A message typed on the console's "Testar o bot" page: the production path from here."""
+    try:
+        body = SandboxWebhook.model_validate(payload)
+    except ValidationError as exc:
+        # the console validated it: a body that fails here was not published by the console
+        raise PermanentError(f"invalid sandbox webhook: {exc.error_count()} errors") from exc
+    await _inbound(sandbox.to_inbound(body, tenant_id), msg, deps)
 
 
 def _meta_item_id(item: MetaItem) -> str | None:

@@ -40,8 +40,8 @@ from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
-from wacommon.repositories import reply_files
-from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
+from wacommon.repositories import reply_files, reply_traces
+from wacommon.schemas import BurstReady, Envelope, Provider, SendReply, utcnow
 from wacommon.tenants import PgTenantDirectory, TenantDirectory, parse_tenant
 
 log = structlog.get_logger(__name__)
@@ -245,6 +245,7 @@ async def _respond(
         now=now,
         correlation_id=msg.correlation_id,
         lead_context=(conv.get("attributes") or {}).get(LEAD_CONTEXT),
+        sandbox=conv.get("provider") == Provider.SANDBOX.value,
     )
     return await deps.responder_for(tenant).respond(inp)
 
@@ -270,11 +271,12 @@ async def _commit_reply(
     rich = any(row.kind != "text" for row in rows)
     origin = "system" if output.handover_reason or output.opt_out else "bot"
     usage = output.usage
+    latency_ms = int((utcnow() - first_at).total_seconds() * 1000)
     responded = {
         "model": usage.model,
         "tokens_in": usage.tokens_in,
         "tokens_out": usage.tokens_out,
-        "latency_ms": int((utcnow() - first_at).total_seconds() * 1000),
+        "latency_ms": latency_ms,
         "bubbles": len(bubbles),
         "messages": len(msg.message_ids),
     }
@@ -283,7 +285,15 @@ async def _commit_reply(
         (row.file_id, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.file_id
     ]
     made = [(row.data, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.data]
-    whole = not output.handover_reason and not output.opt_out and not files and not made
+    # a sandbox reply keeps its trace, written with it: that takes a transaction
+    traced = provider == Provider.SANDBOX.value
+    whole = (
+        not traced
+        and not output.handover_reason
+        and not output.opt_out
+        and not files
+        and not made
+    )
     handed_over = opted_out = False
     alert_ids: list[int] = []
     async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
@@ -322,6 +332,20 @@ async def _commit_reply(
             log.info("reply_dropped", why=why)
             return
         first_id = new_ids[0] if new_ids else None
+        if traced and first_id is not None:
+            await reply_traces.record(
+                conn,
+                tenant_id,
+                cid,
+                first_id,
+                msg.burst_id,
+                reply_traces.trace_of(
+                    usage,
+                    latency_ms=latency_ms,
+                    message_ids=msg.message_ids,
+                    handover_reason=output.handover_reason,
+                ),
+            )
         if files:
             await reply_files.queue_for_messages(conn, tenant_id, files)
         for data, key in made:
@@ -339,7 +363,8 @@ async def _commit_reply(
                 until=until,
                 correlation_id=msg.correlation_id,
             )
-            if handed_over:
+            # an owner testing a handover on "Testar o bot" alerts nobody (no bell, no message)
+            if handed_over and not traced:
                 alert_ids = await handover_alerts.queue_alerts(
                     conn, tenant_id, cid, cause=output.handover_reason, reply_key=msg.burst_id
                 )
@@ -356,7 +381,7 @@ async def _commit_reply(
         await _publish(deps, msg, first_id, origin)
     for new_id in new_ids:
         await deps.notifier.notify(tenant_id, cid, "message.created", message_id=new_id)
-    if handed_over:
+    if handed_over and not traced:
         await deps.notifier.notify(
             tenant_id, cid, "handover.requested", state="human", cause=output.handover_reason
         )

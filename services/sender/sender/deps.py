@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from sender.clients.base import ProviderClient
+from sender.clients.sandbox import sandbox_credentials
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.receipts import NoReceipts, Receipts
 from wacommon.broker.publisher import Publisher
@@ -17,6 +18,7 @@ from wacommon.crypto import SecretBox
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import providers as providers_repo
 from wacommon.tenants import PgTenantDirectory, TenantDirectory
+from wacommon.schemas import Provider
 
 LOOKUP_TTL_S = 5.0
 # event-loop scheduling between the claim's commit and the deadline clock (measured locally
@@ -90,6 +92,8 @@ class SenderDeps:
         self, tenant_id: str, provider: str, instance_id: str | None
     ) -> ProviderCredentials:
         """The instance's credentials (or the tenant's resolved ones), cached briefly."""
+        if provider == Provider.SANDBOX.value:
+            return sandbox_credentials(tenant_id)
         return await self.credentials.get(
             (tenant_id, provider, instance_id),
             lambda: providers_repo.load_credentials(

@@ -204,7 +204,8 @@ async def _deliver(
             deps, msg, row, code="no_client", detail=f"no client for {provider}"
         )
     to = (row.get("payload") or {}).get("alert_to") or conv["contact_phone"] or conv["contact_key"]
-    number_key = creds.instance_id or f"legacy:{tenant_id}"
+    # a legacy tenant's number (or its sandbox channel) has no instance id
+    number_key = creds.instance_id or f"{creds.source}:{tenant_id}"
     try:
         await _wait_turn(deps, tenant_id, row, creds, to, number_key)
     except DailyCapReached as exc:

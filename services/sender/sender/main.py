@@ -12,6 +12,7 @@ from sender.clients.base import ProviderClient
 from sender.clients.lancepilot import LancePilotClient
 from sender.clients.meta import MetaGraphClient
 from sender.clients.pool import ShardedTransport
+from sender.clients.sandbox import SandboxClient
 from sender.clients.uazapi import UazapiClient
 from sender.deps import SenderDeps, check_send_timing
 from sender.handlers import handle_send_reply
@@ -66,6 +67,7 @@ async def run(settings: Settings) -> None:
             ),
             "uazapi": UazapiClient(http),
             "lancepilot": LancePilotClient(http, default_base_url=settings.lancepilot_url),
+            "sandbox": SandboxClient(),
         }
         tenants = PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url)
         await tenants.start()

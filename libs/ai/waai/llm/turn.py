@@ -15,7 +15,7 @@ from waai.llm.config import AISettings, LLMConfig
 from waai.llm.ports import PassageLike, Retriever
 from waai.llm.prompt import ChatTurn, chat_turns, system_prompt, window
 from waai.llm.query_rewrite import QueryRewriter, search_query
-from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import Toolbox, ToolContext, ToolResult
 from wacommon.events import EventLog
 
@@ -80,6 +80,7 @@ async def prepare(
         settings=deps.settings,
         decrypt=deps.decrypt,
         correlation_id=inp.correlation_id or None,
+        dry_run=inp.sandbox,
     )
     system = system_prompt(
         inp.tenant,
@@ -98,12 +99,17 @@ def record_call(usage: Usage, result: ToolResult) -> None:
     call: dict[str, Any] = {"name": result.name, "ok": result.ok}
     if result.error:
         call["error"] = result.error
+    if result.dry_run:
+        call["dry_run"] = True
     usage.tool_calls.append(call)
+    # the arguments only in the reply's trace (kept for sandbox replies), not in the summary
+    usage.tool_trace.append({**call, "arguments": result.arguments})
 
 
 def finish(text: str, prepared: Prepared, usage: Usage, settings: AISettings) -> ResponderOutput:
     """WhatsApp bubbles plus what the tools asked for; never an empty, silent reply."""
     outcome = prepared.ctx.outcome
+    usage.passages = [passage_summary(p) for p in prepared.passages]
     messages = shape_reply(text, settings.bubble_max_chars) if text.strip() else []
     handover = outcome.handover_reason
     if not messages:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from waai.formatting import shape_reply
 from waai.knowledge.retrieval import KnowledgeRetriever, Passage
-from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import tool_settings
 from wacommon.repositories.knowledge_text import unaccent
 from wacommon.repositories.reply_files import ReplyFile, fold
@@ -143,7 +143,9 @@ class OfflineResponder:
                 "pessoa da nossa equipe, que responde em breve.",
                 HANDOVER_NO_ANSWER,
             )
-        return _reply(compose_answer(passages))
+        out = _reply(compose_answer(passages))
+        out.usage.passages = [passage_summary(p) for p in passages]
+        return out
 
     async def _asked_file(self, tenant_id: str, words: set[str]) -> ReplyFile | None:
         """The one file whose name (or description) the customer named, else None."""

@@ -45,6 +45,8 @@ class ResponderInput:
     correlation_id: str = ""
     # what a lead form told us about the customer (wacommon.lead_context)
     lead_context: dict[str, Any] | None = None
+    # a conversation of the web sandbox: side-effect tools are shown, not run
+    sandbox: bool = False
 
 
 @dataclass
@@ -55,6 +57,10 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # each call with its arguments (name, ok, error, dry_run, arguments): the sandbox's trace
+    tool_trace: list[dict[str, Any]] = field(default_factory=list)
+    # the knowledge-base passages the reply was grounded on (document, score, text)
+    passages: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,3 +97,18 @@ class Responder(Protocol):
     """Produces the reply to a burst."""
 
     async def respond(self, inp: ResponderInput) -> ResponderOutput: ...
+
+
+PASSAGE_TEXT_CHARS = 400
+
+
+def passage_summary(passage: Any) -> dict[str, Any]:
+    """A retrieved passage as a reply's trace keeps it (the text shortened)."""
+    text = str(getattr(passage, "text", ""))
+    if len(text) > PASSAGE_TEXT_CHARS:
+        text = text[: PASSAGE_TEXT_CHARS - 1].rstrip() + "…"
+    return {
+        "document": str(getattr(passage, "document", "")),
+        "score": round(float(getattr(passage, "score", 0.0)), 4),
+        "text": text,
+    }

@@ -152,6 +152,7 @@ def calendar_tools(
                 },
             ),
             book,
+            side_effects=True,
         ),
         Tool(
             ToolSpec(
@@ -169,6 +170,7 @@ def calendar_tools(
                 },
             ),
             cancel,
+            side_effects=True,
         ),
     ]
 

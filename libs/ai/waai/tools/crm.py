@@ -70,6 +70,7 @@ def crm_tools(cfg: Mapping[str, Any], instructions: str = "") -> list[Tool]:
             ),
             upsert,
             instructions,
+            side_effects=True,
         ),
         Tool(
             ToolSpec(
@@ -82,6 +83,7 @@ def crm_tools(cfg: Mapping[str, Any], instructions: str = "") -> list[Tool]:
                 },
             ),
             add_note,
+            side_effects=True,
         ),
     ]
 

@@ -35,6 +35,8 @@ class CustomToolDef:
     url: str
     headers: dict[str, str]
     instructions: str = ""
+    # declared by the tenant (`side_effects`); by default every method but GET changes something
+    side_effects: bool = False
 
 
 def parse_custom_tool(raw: Mapping[str, Any]) -> CustomToolDef:
@@ -57,6 +59,9 @@ def parse_custom_tool(raw: Mapping[str, Any]) -> CustomToolDef:
     headers = raw.get("headers") or {}
     if not isinstance(headers, Mapping):
         raise CustomToolInvalid(f"headers of {name} must be an object")
+    side_effects = raw.get("side_effects", method != "GET")
+    if not isinstance(side_effects, bool):
+        raise CustomToolInvalid(f"side_effects of {name} must be true or false")
     return CustomToolDef(
         name=name,
         description=str(raw.get("description") or name)[:1000],
@@ -65,6 +70,7 @@ def parse_custom_tool(raw: Mapping[str, Any]) -> CustomToolDef:
         url=url,
         headers={str(k): str(v) for k, v in headers.items()},
         instructions=str(raw.get("instructions") or ""),
+        side_effects=side_effects,
     )
 
 
@@ -95,7 +101,12 @@ def custom_tool(defn: CustomToolDef) -> Tool:
             "truncated": resp.truncated,
         }
 
-    return Tool(ToolSpec(defn.name, defn.description, defn.parameters), run, defn.instructions)
+    return Tool(
+        ToolSpec(defn.name, defn.description, defn.parameters),
+        run,
+        defn.instructions,
+        side_effects=defn.side_effects,
+    )
 
 
 def server_values(ctx: ToolContext) -> dict[str, str]:

@@ -70,6 +70,8 @@ class ToolContext:
     decrypt: Callable[[str], str]
     correlation_id: str | None = None
     outcome: ToolOutcome = field(default_factory=ToolOutcome)
+    # the web sandbox ("Testar o bot"): tools with side effects are shown, not run
+    dry_run: bool = False
 
 
 class ToolFailed(Exception):
@@ -91,9 +93,12 @@ class Tool:
     spec: ToolSpec
     run: ToolFn
     instructions: str = ""
+    # changes something outside the conversation (a booking, a CRM row, a POST to the
+    # tenant's system): skipped in a dry run, where the model gets `dry_run_result` instead
+    side_effects: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class ToolResult:
     """One executed call: what the model gets back (`content`, JSON) and how it went."""
 
@@ -101,6 +106,9 @@ class ToolResult:
     ok: bool
     content: str
     error: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    # the call was shown, not made (a side-effect tool in the sandbox)
+    dry_run: bool = False
 
 
 class Toolbox:
@@ -117,6 +125,11 @@ class Toolbox:
     def instructions(self) -> dict[str, str]:
         return {name: t.instructions for name, t in self._tools.items() if t.instructions}
 
+    @property
+    def with_side_effects(self) -> frozenset[str]:
+        """The tools a dry run shows instead of running."""
+        return frozenset(name for name, t in self._tools.items() if t.side_effects)
+
     def __len__(self) -> int:
         return len(self._tools)
 
@@ -127,14 +140,18 @@ class Toolbox:
         self, ctx: ToolContext, name: str, arguments: str | Mapping[str, Any] | None
     ) -> ToolResult:
         """Run one call; every failure becomes a result for the model and a `tool_used` event."""
+        args: dict[str, Any] = {}
         try:
             tool = self._tools.get(name)
             if tool is None:
                 raise ToolFailed("unknown_tool", f"Tool {name!r} is not available.")
             args = _parse_args(arguments)
             _check_args(tool.spec.parameters, args)
-            data = await asyncio.wait_for(tool.run(ctx, args), ctx.settings.tool_timeout_s)
-            result = ToolResult(name, True, _dumps({"ok": True, **data}))
+            if ctx.dry_run and tool.side_effects:
+                result = ToolResult(name, True, _dumps(dry_run_result(name)), dry_run=True)
+            else:
+                data = await asyncio.wait_for(tool.run(ctx, args), ctx.settings.tool_timeout_s)
+                result = ToolResult(name, True, _dumps({"ok": True, **data}))
         except ToolFailed as exc:
             result = ToolResult(name, False, _error(exc.code, exc.message), exc.code)
         except TimeoutError:
@@ -146,12 +163,27 @@ class Toolbox:
             result = ToolResult(
                 name, False, _error("internal_error", "The tool failed."), "internal_error"
             )
+        result.arguments = args
         await _record(ctx, result)
         return result
 
 
+def dry_run_result(name: str) -> dict[str, Any]:
+    """What the model gets instead of a side effect: done in appearance, plainly a test."""
+    return {
+        "ok": True,
+        "dry_run": True,
+        "message": (
+            f"Test conversation: {name} was NOT executed (nothing was booked, saved or sent)."
+            " Answer as if it had succeeded, without inventing ids or confirmation numbers."
+        ),
+    }
+
+
 async def _record(ctx: ToolContext, result: ToolResult) -> None:
     data: dict[str, Any] = {"tool": result.name, "ok": result.ok}
+    if result.dry_run:
+        data["dry_run"] = True
     if result.error:
         data["error"] = result.error
     try:

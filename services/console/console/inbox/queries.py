@@ -75,7 +75,8 @@ def list_sql(*, state: bool, search: bool, cursor: bool) -> str:
 
     Parameters: $1 tenant, $2 user, $3 limit, then state, (name, phone), (time, id).
     """
-    where = ["c.client_id = $1"]
+    # the owners' "Testar o bot" conversations are theirs to read on /testar, not customers
+    where = ["c.client_id = $1", "c.provider <> 'sandbox'"]
     n = 3
     if state:
         n += 1

@@ -12,6 +12,7 @@ from console.pages.inbox import inbox_router
 from console.pages.settings import settings_pages_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
+from console.sandbox.routes import sandbox_router
 
 
 def pages_router() -> APIRouter:
@@ -26,6 +27,7 @@ def pages_router() -> APIRouter:
         tenants_router(),
         settings_pages_router(),
         channels_router(),
+        sandbox_router(),
     ):
         router.include_router(sub)
     return router

@@ -167,6 +167,8 @@ def simulator_router(
                 burst=[turn_from_row(r) for r in burst],
                 now=now,
                 correlation_id=burst_id,
+                # a try before going live: bookings, CRM writes and the like are shown, not made
+                sandbox=True,
             ),
         )
         # the responder's messages are already WhatsApp bubbles (see ResponderOutput)

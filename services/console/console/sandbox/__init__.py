@@ -1,0 +1,1 @@
+""" "Testar o bot": the owner talks to their own bot through the production pipeline."""
