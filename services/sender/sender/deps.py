@@ -17,8 +17,8 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import providers as providers_repo
-from wacommon.tenants import PgTenantDirectory, TenantDirectory
 from wacommon.schemas import Provider
+from wacommon.tenants import PgTenantDirectory, TenantDirectory
 
 LOOKUP_TTL_S = 5.0
 # event-loop scheduling between the claim's commit and the deadline clock (measured locally
