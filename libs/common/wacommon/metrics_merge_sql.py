@@ -3,7 +3,7 @@
 Adds the stored row of each tenant-day the run touches (set-based sums; the stored maps,
 histograms and conversation sets are combined only for days that have both, so a catch-up
 over days nobody counted yet never expands JSON) and upserts the result. `$1` is the price
-map. The stage tables come from `rollup_sql` (ms_days, ms_conv, ms_hist, ms_maps).
+map. The stage tables come from `metrics_rollup_sql` (ms_days, ms_conv, ms_hist, ms_maps).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ events it needs, each already at one row per (tenant, local day):
 - `ms_maps`: tools, tool errors, failed sends, usage per model and the cost of that usage
   (prices from the transaction-local setting `metrics.prices`).
 
-`rollup_merge_sql.MERGE_SQL` then merges them into `metrics_daily`.
+`metrics_merge_sql.MERGE_SQL` then merges them into `metrics_daily`.
 Parameters: STAGE takes `$1` the zone names PostgreSQL does not know (those tenants
 count in UTC), then the filter's.
 """
