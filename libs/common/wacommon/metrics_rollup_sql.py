@@ -52,7 +52,6 @@ _SECONDS = (
 _HUMAN = "IN ('human', 'operator')"
 
 _DAYS = """
-CREATE TEMP TABLE ms_days ON COMMIT DROP AS
 SELECT e.client_id, {day} AS day,
     count(*) AS events,
     count(*) FILTER (WHERE e.event_type = 'msg_received') AS messages_in,
@@ -76,7 +75,6 @@ GROUP BY 1, 2
 """
 
 _CONV = """
-CREATE TEMP TABLE ms_conv ON COMMIT DROP AS
 SELECT client_id, day, array_agg(conv) AS ids
 FROM (SELECT DISTINCT e.client_id, {day} AS day, e.conversation_id AS conv
       {source} AND e.event_type = 'msg_received' AND e.conversation_id IS NOT NULL) s
@@ -87,7 +85,6 @@ GROUP BY 1, 2
 # Latencies are grouped raw first (parallel-friendly, no per-event JSON checks); each group's
 # value is checked and bucketed once (OFFSET 0 keeps it from being recomputed per use).
 _HIST = """
-CREATE TEMP TABLE ms_hist ON COMMIT DROP AS
 SELECT client_id, day, jsonb_object_agg(b::text, n) AS hist,
        min(b) FILTER (WHERE cum >= ceil(0.9 * total)) AS p90
 FROM (SELECT client_id, day, b, n,
@@ -109,13 +106,14 @@ GROUP BY 1, 2
 """
 
 # one row per (tenant, day, kind, key): kind 1 tool calls (b = failed ones), 2 failed sends,
-# 3 LLM tokens of a model (a in, b out), 4 media of a model (a audio ms, b images)
+# 3 LLM tokens of a model (a in, b out), 4 media of a model (a audio ms, b images),
+# 5 handovers by the kind of their cause
 _MAPS = """
-CREATE TEMP TABLE ms_maps ON COMMIT DROP AS
 SELECT client_id, day,
     jsonb_object_agg(k, n) FILTER (WHERE kind = 1) AS tools,
     jsonb_object_agg(k, b) FILTER (WHERE kind = 1 AND b > 0) AS errors,
     jsonb_object_agg(k, n) FILTER (WHERE kind = 2) AS codes,
+    jsonb_object_agg(k, n) FILTER (WHERE kind = 5) AS causes,
     nullif(coalesce(jsonb_object_agg(k || '|in', a) FILTER (WHERE kind = 3 AND a > 0), '{{}}')
         || coalesce(jsonb_object_agg(k || '|out', b) FILTER (WHERE kind = 3 AND b > 0), '{{}}')
         || coalesce(jsonb_object_agg(k || '|audio_s', round(a / 1000.0, 3))
@@ -136,10 +134,14 @@ SELECT client_id, day,
 FROM (
     SELECT e.client_id, {day} AS day,
            CASE e.event_type WHEN 'tool_used' THEN 1 WHEN 'send_failed' THEN 2
-                             WHEN 'media_processed' THEN 4 ELSE 3 END AS kind,
+                             WHEN 'media_processed' THEN 4 WHEN 'human_takeover' THEN 5
+                             ELSE 3 END AS kind,
            CASE e.event_type
                WHEN 'tool_used' THEN coalesce(e.data->>'tool', 'unknown')
                WHEN 'send_failed' THEN coalesce(e.data->>'code', 'unknown')
+               -- the kind of cause only ("ai:<free text>" -> "ai"): a bounded set of keys
+               WHEN 'human_takeover' THEN left(coalesce(nullif(split_part(e.data->>'cause', ':', 1),
+                                                              ''), 'unknown'), 40)
                ELSE coalesce(e.data->>'model', 'default')
            END AS k,
            count(*) AS n,
@@ -158,7 +160,7 @@ FROM (
                END) AS b
     {source}
       AND e.event_type IN ('tool_used', 'send_failed', 'ai_responded', 'llm_usage',
-                           'media_processed')
+                           'media_processed', 'human_takeover')
     GROUP BY 1, 2, 3, 4
 ) g
 -- the price map of this run (set by the caller as a transaction-local setting)
@@ -168,8 +170,8 @@ GROUP BY 1, 2
 """
 
 
-def stage_sql(filter_sql: str) -> list[str]:
-    """The staging statements over the events `filter_sql` selects (trusted constants only)."""
+def select_sql(filter_sql: str) -> list[str]:
+    """The four stage SELECTs over the events `filter_sql` selects (trusted constants only)."""
     parts = {
         "source": _SOURCE.format(filter=filter_sql),
         "day": _DAY,
@@ -183,6 +185,14 @@ def stage_sql(filter_sql: str) -> list[str]:
         "seconds": _SECONDS,
     }
     return [sql.format(**parts) for sql in (_DAYS, _CONV, _HIST, _MAPS)]
+
+
+def stage_sql(filter_sql: str) -> list[str]:
+    """The staging statements: each SELECT into its temp table, dropped at commit."""
+    return [
+        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS\n{sql}"
+        for name, sql in zip(TEMP_TABLES, select_sql(filter_sql), strict=True)
+    ]
 
 
 INCREMENT_STAGE = stage_sql(INCREMENT_FILTER)
