@@ -215,8 +215,6 @@ async def metrics_range(
         "usd_brl": usd_brl,
         "days": days,
         "totals": _finish(totals, hist, usd_brl),
-        "handover_causes": dict(
-            sorted(data["causes"].items(), key=lambda kv: (-kv[1], kv[0]))
-        ),
+        "handover_causes": dict(sorted(data["causes"].items(), key=lambda kv: (-kv[1], kv[0]))),
         "tenants": tenants,
     }

@@ -1,14 +1,15 @@
-"""Settings of the console service: port, session cookie, login throttle."""
+"""Settings of the console service: port, session cookie, login throttle, metrics currency."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from wacommon.settings import Settings
+from wacommon.metrics_prices import PricedSettings
 
 
-class ConsoleSettings(Settings):
-    """Shared settings plus what only the console reads."""
+class ConsoleSettings(PricedSettings):
+    """Shared settings plus what only the console reads (and `METRICS_PRICES`, with which
+    the metrics page prices today's live usage exactly as the metrics service will)."""
 
     service_name: str = "console"
     console_port: int = 8006
@@ -28,6 +29,8 @@ class ConsoleSettings(Settings):
     console_upload_max_bytes: int = 16 * 1024 * 1024
     # hosts provider media links may reach over http or private addresses (as in the rag-worker)
     tool_allowed_hosts: str = ""
+    # reais per US dollar for the costs on the metrics page (prices are in USD)
+    metrics_usd_brl: float = Field(default=5.40, gt=0, le=1000)
 
     def link_hosts(self) -> frozenset[str]:
         """TOOL_ALLOWED_HOSTS as a set (comma-separated, like the rag-worker reads it)."""

@@ -8,6 +8,7 @@ from console.pages.account import account_router
 from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
 from console.pages.inbox import inbox_router
+from console.pages.metrics import metrics_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
 
@@ -22,6 +23,7 @@ def pages_router() -> APIRouter:
         team_router(),
         account_router(),
         tenants_router(),
+        metrics_router(),
     ):
         router.include_router(sub)
     return router
