@@ -7,7 +7,7 @@ numbers refresh every minute (today is computed live from the event log).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -53,24 +53,27 @@ def _percent(part: int, whole: int) -> int | None:
     return round(100 * part / whole) if whole else None
 
 
-def _chart(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bar heights (0-100) of messages in and out per day, for the inline SVG."""
+def _chart(days: list[dict[str, Any]], start: date, end: date) -> dict[str, Any]:
+    """Bar heights (0-100) of messages in and out on every day of the range (a quiet day is
+    a gap, not left out), for the inline SVG (attributes only: the CSP allows no style)."""
+    by_day = {d["day"]: d for d in days}
     peak = max((max(d["messages_in"], d["out"]) for d in days), default=0) or 1
-    return {
-        "bars": [
+    bars = []
+    for i in range((end - start).days + 1):
+        name = (start + timedelta(days=i)).isoformat()
+        d = by_day.get(name)
+        bars.append(
             {
-                "day": d["day"],
-                "in": round(100 * d["messages_in"] / peak),
-                "out": round(100 * d["out"] / peak),
-                "live": d["live"],
+                "day": name,
+                "in": round(100 * d["messages_in"] / peak) if d else 0,
+                "out": round(100 * d["out"] / peak) if d else 0,
+                "live": bool(d and d["live"]),
             }
-            for d in days
-        ],
-        "peak": peak,
-    }
+        )
+    return {"bars": bars if days else [], "peak": peak}
 
 
-def _view(data: dict[str, Any], locale: str) -> dict[str, Any]:
+def _view(data: dict[str, Any], start: date, end: date, locale: str) -> dict[str, Any]:
     """Formatted figures for the template (numbers stay in `data` for the tests and API)."""
     days = data["days"]
     for d in days:
@@ -88,7 +91,7 @@ def _view(data: dict[str, Any], locale: str) -> dict[str, Any]:
             for key, n in causes.items()
         ],
         "tenants": data["tenants"],
-        "chart": _chart(days),
+        "chart": _chart(days, start, end),
         "bot_share": _percent(totals["resolved_by_ai"], totals["resolved"]),
         "conversion": _percent(totals["followups_converted"], totals["followups_sent"]),
         "num": lambda v: _fmt_int(v, locale),
@@ -143,7 +146,7 @@ def metrics_router() -> APIRouter:
             "tenant_label": await tenant_name(deps.pool, query.tenant) if query.tenant else None,
             "tenant_options": await _tenant_options(deps) if who.user.role == "operator" else [],
             "usd_brl": data["usd_brl"],
-            **_view(data, locale),
+            **_view(data, query.start, query.end, locale),
         }
         template = "metrics.html"
         if is_htmx(request):
