@@ -82,25 +82,21 @@ GROUP BY 1, 2
 """
 
 # buckets: exact below 1 s, then truncated to three significant digits (integer steps only).
-# Latencies are grouped raw first (parallel-friendly, no per-event JSON checks); each group's
-# value is checked and bucketed once (OFFSET 0 keeps it from being recomputed per use).
+# Each event's latency is checked and bucketed in the scan (`l.lat`, a lateral of the event),
+# so the parallel workers group by bucket and the serial tail after them (windows for p90,
+# the JSON histogram) sees one row per (tenant, day, bucket). Grouping the raw JSON values
+# first and bucketing each group afterwards left all of that to one core: 1.4x slower.
 _HIST = """
 SELECT client_id, day, jsonb_object_agg(b::text, n) AS hist,
        min(b) FILTER (WHERE cum >= ceil(0.9 * total)) AS p90
 FROM (SELECT client_id, day, b, n,
              sum(n) OVER (PARTITION BY client_id, day ORDER BY b) AS cum,
              sum(n) OVER (PARTITION BY client_id, day) AS total
-      FROM (SELECT client_id, day,
-                   CASE WHEN lat < 1000 THEN lat
-                        ELSE lat - lat % (10 ^ (length(lat::text) - 3))::bigint END AS b,
-                   sum(n) AS n
-            FROM (SELECT client_id, day, {raw_latency} AS lat, n
-                  FROM (SELECT e.client_id, {day} AS day, e.data->'latency_ms' AS raw,
-                               count(*) AS n
-                        {source} AND e.event_type = 'ai_responded'
-                        GROUP BY 1, 2, 3) r
-                  OFFSET 0) x
-            WHERE lat IS NOT NULL
+      FROM (SELECT e.client_id, {day} AS day,
+                   CASE WHEN l.lat < 1000 THEN l.lat
+                        ELSE l.lat - l.lat % (10 ^ (length(l.lat::text) - 3))::bigint END AS b,
+                   count(*) AS n
+            {latency_source} AND e.event_type = 'ai_responded'
             GROUP BY 1, 2, 3) g) w
 GROUP BY 1, 2
 """
@@ -162,6 +158,9 @@ FROM (
       AND e.event_type IN ('tool_used', 'send_failed', 'ai_responded', 'llm_usage',
                            'media_processed', 'human_takeover')
     GROUP BY 1, 2, 3, 4
+    -- sorted: the outer aggregate then streams tenant-day by tenant-day; hashing it kept
+    -- every group's JSON builders at once and spilled to disk on a catch-up
+    ORDER BY 1, 2
 ) g
 -- the price map of this run (set by the caller as a transaction-local setting)
 -- (OFFSET 0: parsed once, not inlined into every row)
@@ -172,12 +171,16 @@ GROUP BY 1, 2
 
 def select_sql(filter_sql: str) -> list[str]:
     """The four stage SELECTs over the events `filter_sql` selects (trusted constants only)."""
+    latency = _NUM.format(v="e.data->'latency_ms'")
     parts = {
         "source": _SOURCE.format(filter=filter_sql),
         "day": _DAY,
         "human": _HUMAN,
-        "latency": _NUM.format(v="e.data->'latency_ms'"),
-        "raw_latency": _NUM.format(v="r.raw"),
+        "latency": latency,
+        # the events with a valid latency, each with it as `l.lat`
+        "latency_source": _SOURCE.format(filter="l.lat IS NOT NULL AND " + filter_sql).replace(
+            "\n    WHERE ", f"\n    CROSS JOIN LATERAL (SELECT {latency} AS lat) l\n    WHERE ", 1
+        ),
         "duration": _NUM.format(v="e.data->'duration_ms'"),
         "tokens_in": _NUM.format(v="e.data->'tokens_in'"),
         "tokens_out": _NUM.format(v="e.data->'tokens_out'"),
