@@ -21,11 +21,13 @@ import orjson
 
 from wacommon.metrics_rollup_sql import select_sql
 
-# today's events in each tenant's own zone ($2: one tenant, or NULL for all of them); the
-# time bound lets the planner skip old partitions (zones stay within +-14 h of UTC)
+# today's events in each tenant's own zone ($2: one tenant, or NULL for all of them), when
+# the range [$3, $4] holds today (a past range reads no event); the time bound lets the
+# planner skip old partitions (zones stay within +-14 h of UTC)
 LIVE_FILTER = (
     "e.created_at >= now() - interval '2 days'"
     " AND ($2::uuid IS NULL OR e.client_id = $2::uuid)"
+    " AND (now() AT TIME ZONE c.tz)::date BETWEEN $3::date AND $4::date"
     " AND (e.created_at AT TIME ZONE c.tz)::date = (now() AT TIME ZONE c.tz)::date"
 )
 
