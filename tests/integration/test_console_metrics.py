@@ -229,6 +229,8 @@ async def test_scope_agents_operators_and_bad_ranges(
             ({"from": "2026-02-10", "to": "2026-02-01"}, "from"),
             ({"from": "2020-01-01", "to": "2026-01-01"}, "from"),
             ({"days": "0"}, "days"),
+            ({"to": "0001-01-02"}, "to"),
+            ({"from": "2026-02-30"}, "from"),
         ):
             bad = await c.get("/api/metrics", params=params)
             assert bad.status_code == 422, (params, bad.text)

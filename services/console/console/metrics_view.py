@@ -101,7 +101,10 @@ async def parse_query(
             raise RangeRefused("days", f"use um número de 1 a {MAX_RANGE_DAYS}")
         start = now - timedelta(days=int(days) - 1)
     end = end or now
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start is None:
+        if end < date.min + timedelta(days=DEFAULT_DAYS):
+            raise RangeRefused("to", "data fora do calendário")
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise RangeRefused("from", "a data inicial não pode ser depois da final")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
