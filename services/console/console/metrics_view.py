@@ -45,6 +45,7 @@ class MetricsQuery:
     start: date
     end: date
     preset: int | None  # the length in days when the range ends today (7, 30, 90...)
+    today: date  # in the tenant's zone (UTC for every tenant)
 
 
 def _day(params: Mapping[str, str], field: str) -> date | None:
@@ -110,7 +111,7 @@ async def parse_query(
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise RangeRefused("from", f"período maior que {MAX_RANGE_DAYS} dias")
     preset = (end - start).days + 1 if end == now else None
-    return MetricsQuery(tenant, start, end, preset)
+    return MetricsQuery(tenant, start, end, preset, now)
 
 
 async def load(deps: ConsoleDeps, query: MetricsQuery) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
-from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query, today
+from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query
 from console.pages.common import error_page, to_login, viewer
 from console.pages.render import is_htmx, render, translator_for
 from console.tenant_directory import tenant_name
@@ -129,12 +129,11 @@ def metrics_router() -> APIRouter:
             query = await parse_query(deps, who.user, {"tenant_id": params.get("tenant_id", "")})
         data = await load(deps, query)
         locale = translator_for(request, who.user).locale
-        now = await today(deps, query.tenant)
         context: dict[str, Any] = {
             "nav": "metrics",
             "q": query,
-            "today": now,
-            "live": query.end >= now,
+            "today": query.today,
+            "live": query.end >= query.today,
             "presets": PRESETS,
             "error": error,
             "form": {
