@@ -10,6 +10,7 @@ from importlib import resources
 import pytest
 
 from console.i18n import LOCALES, Translator, catalog, negotiate
+from console.pages.metrics import CAUSES
 
 PKG = resources.files("console")
 # t("key") / t('key') in templates; a key built from a variable ends with `.` or `_` before `~`
@@ -26,6 +27,8 @@ DYNAMIC_VALUES = {
     "provider.": ["meta", "uazapi", "lancepilot"],
     "channels.state.": ["ok", "idle", "error", "inactive"],
     "error.": [],
+    "metrics.field_": ["from", "to", "days"],
+    "metrics.cause.": list(CAUSES),
 }
 
 

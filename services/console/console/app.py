@@ -11,6 +11,7 @@ from console.channels.api import channels_api_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
+from console.metrics_api import metrics_router
 from console.operator_api import operator_router
 from console.pages import pages_router
 from console.stream.routes import stream_router
@@ -32,6 +33,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(account_router())
     app.include_router(operator_router())
     app.include_router(channels_api_router())
+    app.include_router(metrics_router())
     app.include_router(stream_router())
     app.include_router(pages_router())
     return app

@@ -1,15 +1,15 @@
-"""Settings of the console service: port, session cookie, login throttle."""
+"""Settings of the console service: port, session cookie, login throttle, metrics currency."""
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from wacommon.prices import ModelPrice, default_prices
-from wacommon.settings import Settings
+from wacommon.metrics_prices import PricedSettings
 
 
-class ConsoleSettings(Settings):
-    """Shared settings plus what only the console reads."""
+class ConsoleSettings(PricedSettings):
+    """Shared settings plus what only the console reads (and `METRICS_PRICES`, with which
+    the metrics page prices today's live usage exactly as the metrics service will)."""
 
     service_name: str = "console"
     console_port: int = 8006
@@ -38,9 +38,8 @@ class ConsoleSettings(Settings):
     uazapi_connect_timeout_s: float = Field(default=120, gt=0)
     # the deadline of one call to Uazapi or LancePilot from the channels page
     channels_http_timeout_s: float = Field(default=10, gt=0, le=60)
-    # the price table of the metrics service (same variable): "Testar o bot" shows each
-    # reply's cost as the dashboard counts it
-    metrics_prices: dict[str, ModelPrice] = Field(default_factory=default_prices)
+    # reais per US dollar for the costs on the metrics page (prices are in USD)
+    metrics_usd_brl: float = Field(default=5.40, gt=0, le=1000)
 
     def link_hosts(self) -> frozenset[str]:
         """TOOL_ALLOWED_HOSTS as a set (comma-separated, like the rag-worker reads it)."""

@@ -20,6 +20,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from wacommon.metrics_live import p90
+
 COUNTS = (
     "conversations",
     "messages_in",
@@ -95,20 +97,6 @@ def _merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key, n in part.items():
             into[key] = get(key, 0) + n
     return into
-
-
-def p90(hist: dict[str, int]) -> int | None:
-    """Nearest-rank 90th percentile of a {bucket_ms: count} histogram."""
-    total = sum(hist.values())
-    if not total:
-        return None
-    rank = math.ceil(total * 9 / 10)
-    seen = 0
-    for bucket in sorted(hist, key=int):
-        seen += hist[bucket]
-        if seen >= rank:
-            return int(bucket)
-    return None
 
 
 def _in_day_order(columns: list[list[Any]]) -> list[list[Any]]:

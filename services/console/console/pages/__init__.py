@@ -10,6 +10,7 @@ from console.pages.auth_pages import auth_pages_router
 from console.pages.channels import channels_router
 from console.pages.inbox import inbox_router
 from console.pages.settings import settings_pages_router
+from console.pages.metrics import metrics_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
 from console.sandbox.routes import sandbox_router
@@ -28,6 +29,7 @@ def pages_router() -> APIRouter:
         settings_pages_router(),
         channels_router(),
         sandbox_router(),
+        metrics_router(),
     ):
         router.include_router(sub)
     return router

@@ -3,7 +3,7 @@
 Adds the stored row of each tenant-day the run touches (set-based sums; the stored maps,
 histograms and conversation sets are combined only for days that have both, so a catch-up
 over days nobody counted yet never expands JSON) and upserts the result. `$1` is the price
-map. The stage tables come from `rollup_sql` (ms_days, ms_conv, ms_hist, ms_maps).
+map. The stage tables come from `metrics_rollup_sql` (ms_days, ms_conv, ms_hist, ms_maps).
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ WITH old AS (
 ),
 mixed_rows AS (
     -- stored and new maps of the days that have both, added key by key, set-based
-    -- (m: 1 tools, 2 tool errors, 3 failed sends, 4 usage, 5 latency histogram)
+    -- (m: 1 tools, 2 tool errors, 3 failed sends, 4 usage, 5 latency histogram,
+    -- 6 handover causes)
     SELECT o.client_id, o.day, x.m, x.key, sum(x.value::numeric) AS v
     FROM old o
     LEFT JOIN ms_maps m USING (client_id, day)
     LEFT JOIN ms_hist h USING (client_id, day)
     CROSS JOIN LATERAL ({both_tools} UNION ALL {both_errors} UNION ALL {both_codes}
-                        UNION ALL {both_usage} UNION ALL {both_hist}) x
+                        UNION ALL {both_usage} UNION ALL {both_hist}
+                        UNION ALL {both_causes}) x
     GROUP BY 1, 2, 3, 4
 ),
 mixed AS (
@@ -46,6 +48,7 @@ mixed AS (
             $1::jsonb -> 'default' ->> split_part(key, '|', -1),
             '0')::numeric) FILTER (WHERE m = 4), 0), 6) AS cost,
         jsonb_object_agg(key, v) FILTER (WHERE m = 5) AS hist,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 6) AS causes,
         min(key::bigint) FILTER (WHERE m = 5 AND cum >= ceil(0.9 * total)) AS p90
     FROM (SELECT *,
                  sum(v) FILTER (WHERE m = 5) OVER (PARTITION BY client_id, day
@@ -69,7 +72,7 @@ up AS (
         followups_sent, followups_converted, response_count, response_time_sum_ms,
         response_time_p90_ms, response_time_hist, resolution_count, resolution_time_sum_ms,
         tools_used, tool_errors, failed_sends, usage, cost_usd, replies_dropped, opt_outs,
-        bot_resumptions, updated_at)
+        bot_resumptions, handover_causes, updated_at)
     SELECT d.client_id, d.day,
            coalesce(o.events, 0) + d.events,
            coalesce(c.n, o.conversations, 0),
@@ -99,6 +102,7 @@ up AS (
            coalesce(o.replies_dropped, 0) + d.dropped,
            coalesce(o.opt_outs, 0) + d.opt_outs,
            coalesce(o.bot_resumptions, 0) + d.resumed,
+           {causes},
            now()
     FROM ms_days d
     LEFT JOIN old o USING (client_id, day)
@@ -131,6 +135,7 @@ up AS (
         replies_dropped = EXCLUDED.replies_dropped,
         opt_outs = EXCLUDED.opt_outs,
         bot_resumptions = EXCLUDED.bot_resumptions,
+        handover_causes = EXCLUDED.handover_causes,
         updated_at = EXCLUDED.updated_at
     RETURNING 1
 )
@@ -146,6 +151,7 @@ def _merge_sql() -> str:
         "codes": ("o.failed_sends", "m.codes", "x.codes", 3),
         "usage": ("o.usage", "m.usage", "x.usage", 4),
         "hist": ("o.response_time_hist", "h.hist", "x.hist", 5),
+        "causes": ("o.handover_causes", "m.causes", "x.causes", 6),
     }
     parts: dict[str, str] = {}
     for name, (o, n, x, m) in maps.items():

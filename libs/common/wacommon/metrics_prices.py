@@ -1,14 +1,17 @@
-"""USD prices of the models the services use, shared by the metrics rollup and the console.
+"""The model price table (USD) that turns usage into cost, shared by every reader of usage.
 
-One table (`METRICS_PRICES` overrides it in every service that reads it): the cost a
-sandbox reply shows on "Testar o bot" is computed as the dashboard computes it.
+The metrics service prices its rollups with it and the console prices today's live
+figures with the same table, so a day costs the same before and after aggregation.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from wacommon.settings import Settings
 
 _PER_MILLION = Decimal(1_000_000)
 _PER_MINUTE = Decimal(60)
@@ -66,3 +69,16 @@ def reply_cost_usd(
     """A reply's token cost: the model's price, else the "default" row's."""
     price = prices.get(model) or prices.get("default") or ModelPrice()
     return (price.input_per_1m * tokens_in + price.output_per_1m * tokens_out) / _PER_MILLION
+
+
+class PricedSettings(Settings):
+    """Settings of a service that prices usage: `METRICS_PRICES`, one table for all of them."""
+
+    # JSON {model: {input_per_1m, output_per_1m, audio_per_minute, per_image}}; replaces the table
+    metrics_prices: dict[str, ModelPrice] = Field(default_factory=default_prices)
+
+    def price_map(self) -> dict[str, Any]:
+        """The price table in the per-unit form the aggregation SQL takes."""
+        prices = dict(self.metrics_prices)
+        prices.setdefault("default", ModelPrice())
+        return {model: price.per_unit() for model, price in prices.items()}
