@@ -288,11 +288,7 @@ async def _commit_reply(
     # a sandbox reply keeps its trace, written with it: that takes a transaction
     traced = provider == Provider.SANDBOX.value
     whole = (
-        not traced
-        and not output.handover_reason
-        and not output.opt_out
-        and not files
-        and not made
+        not traced and not output.handover_reason and not output.opt_out and not files and not made
     )
     handed_over = opted_out = False
     alert_ids: list[int] = []

@@ -9,8 +9,8 @@ from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
 from console.pages.channels import channels_router
 from console.pages.inbox import inbox_router
-from console.pages.settings import settings_pages_router
 from console.pages.metrics import metrics_router
+from console.pages.settings import settings_pages_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
 from console.sandbox.routes import sandbox_router
