@@ -103,6 +103,8 @@ class Proc:
     env: dict[str, str]
     port: int
     process: subprocess.Popen[bytes] | None = None
+    # the checkout the process runs from (a baseline's services run from their own worktree)
+    cwd: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -116,7 +118,7 @@ class Proc:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
             )
         return self
 
@@ -160,6 +162,10 @@ class BenchEnv:
     run_id: str
     env: dict[str, str]
     procs: list[Proc] = field(default_factory=list)
+    # where the services come from: this checkout by default, or another commit's worktree
+    # with its own interpreter (`bench/compare.py`); the bench's own helpers always run here
+    root: Path = ROOT
+    python: str = sys.executable
 
     @property
     def database_url(self) -> str:
@@ -183,11 +189,12 @@ class BenchEnv:
         return Settings(_env_file=None, **values)
 
     def service(self, name: str, extra: dict[str, str] | None = None) -> Proc:
-        """A service (`python -m <package>`) with this run's environment; not started yet."""
+        """A service (`python -m <package>` of `root`) with this run's environment; not
+        started yet."""
         port = free_port()
         env = {**self.env, **(extra or {}), "SERVICE_NAME": name, "HTTP_PORT": str(port)}
-        argv = [sys.executable, "-m", name.replace("-", "_")]
-        proc = Proc(name, argv, env, port)
+        argv = [self.python, "-m", name.replace("-", "_")]
+        proc = Proc(name, argv, env, port, cwd=self.root)
         self.procs.append(proc)
         return proc
 
@@ -261,9 +268,6 @@ async def bench_env(tag: str, extra: dict[str, str] | None = None) -> AsyncItera
 
 async def cleanup(env: BenchEnv) -> None:
     """Delete the run's broker names and Redis keys, then drop its database."""
-    import asyncpg
-    import redis.asyncio as aioredis
-
     from wacommon.broker.connection import connect
     from wacommon.broker.topology import delete_topology
 
@@ -276,9 +280,18 @@ async def cleanup(env: BenchEnv) -> None:
             await conn.close()
     except Exception as exc:
         print(f"cleanup: broker names with prefix {settings.broker_prefix} left: {exc!r}")
-    client = aioredis.from_url(settings.redis_url)
+    await drop_keys_and_database(env)
+
+
+async def drop_keys_and_database(env: BenchEnv) -> None:
+    """Delete the run's Redis keys (by prefix) and drop its database: the same for any commit."""
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(env.env["REDIS_URL"])
     try:
-        keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000)]
+        match = env.env["REDIS_PREFIX"] + "*"
+        keys = [k async for k in client.scan_iter(match=match, count=1000)]
         for i in range(0, len(keys), 500):
             await client.delete(*keys[i : i + 500])
     finally:

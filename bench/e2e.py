@@ -12,6 +12,26 @@ stored (gateway + broker + ingest), outbox row written (debounce flush + rag-wor
 at the fake (broker + sender + HTTP). Resident memory of every process is printed at the end.
 
     .venv/bin/python bench/e2e.py --rate 200 --seconds 20
+
+`--baseline COMMIT` measures another commit's services in the same session and prints the
+ratio of CPU per message, process by process (issue 17's comparison in one command):
+
+    .venv/bin/python bench/e2e.py --rate 60 --seconds 10 --baseline 382720b [--rounds 2]
+
+The baseline gets a detached git worktree and a venv of its own (cached under
+`$BENCH_BASELINE_DIR`, default `<tmp>/wa-bench-baselines/<sha>`, and reused; `bench/compare.py`).
+What is compared is the services, nothing else: this script (the load generator, the fake
+Graph API, the /proc and pg_stat accounting) is the same code for both runs, so a bench
+change made since the baseline cannot move one column and not the other. The baseline's
+services run from their checkout with its interpreter, on a database migrated and a broker
+topology declared (and deleted afterwards) by the baseline's own code, each with its own
+database and broker/Redis prefixes; each commit runs with its own defaults for settings the
+other does not have. The load goes only through the public surface both commits share (the
+admin API creating the tenant, the signed Meta webhook, the Graph API the replies reach) and
+the hop times read `chat_messages`, which both schemas have. The runs alternate
+(baseline, current, then current, baseline, ...) and `--rounds` sums them, so a slow drift of
+the machine's other load hits both sides; RabbitMQ and Redis are shared servers whose whole
+CPU is counted, so other work on the machine shows up in those rows.
 """
 
 from __future__ import annotations
@@ -42,7 +62,6 @@ from bench.common import (  # noqa: E402
     ROOT,
     BenchEnv,
     Proc,
-    bench_env,
     cpu_seconds,
     fetch_sends,
     find_pids,
@@ -50,6 +69,14 @@ from bench.common import (  # noqa: E402
     percentile,
     queue_depth,
     rss_mb,
+)
+from bench.compare import (  # noqa: E402
+    Figures,
+    Target,
+    comparison_lines,
+    current_target,
+    prepare_baseline,
+    target_env,
 )
 
 PHONE_ID, DISPLAY, TOKEN = "106540352242922", "15550783881", "EAAbenchToken000000000000000001"
@@ -154,7 +181,8 @@ async def post_open_loop(
 
 
 async def hop_times(database_url: str, tenant: str) -> dict[str, tuple[float, float]]:
-    """Per customer: (inbound stored, outbox row written) as epoch seconds."""
+    """Per customer: (inbound stored, outbox row written) as epoch seconds; none when the
+    schema under test has other names (a baseline commit)."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
@@ -170,6 +198,9 @@ async def hop_times(database_url: str, tenant: str) -> dict[str, tuple[float, fl
                 GROUP BY c.contact_key""",
             tenant,
         )
+    except asyncpg.PostgresError as exc:
+        print(f"hop times unavailable on this schema: {exc}")
+        return {}
     finally:
         await conn.close()
     return {r["contact_key"]: (float(r["stored"]), float(r["outboxed"])) for r in rows}
@@ -183,9 +214,34 @@ def line(name: str, values: list[float]) -> str:
     )
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, baseline: Target | None) -> None:
+    """One measured run per round; with a baseline, both alternately and the ratios."""
+    current = current_target()
+    if baseline is None:
+        for _ in range(args.rounds):
+            await measure(args, current)
+        return
+    totals: dict[Target, Figures] = {}
+    for i in range(args.rounds):
+        # ABBA order: a drift of the machine's other load weighs on both sides alike
+        for target in (baseline, current) if i % 2 == 0 else (current, baseline):
+            print(f"\n=== round {i + 1}/{args.rounds}: {target.label} ===", flush=True)
+            figures = await measure(args, target)
+            totals[target] = totals[target] + figures if target in totals else figures
+    print(f"\n=== {args.rounds} round(s) of {args.rate:.0f}/s for {args.seconds:.0f} s each ===")
+    for text in comparison_lines(
+        totals[baseline], totals[current], SERVICES, baseline.label, current.label
+    ):
+        print(text)
+
+
+async def measure(args: argparse.Namespace, target: Target) -> Figures:
+    """The bench against `target`'s services; prints its report, returns its CPU figures."""
     extra = {"LOG_LEVEL": args.log_level}
-    async with bench_env("e2e", extra) as env:
+    profile = args.profile
+    if profile and target.root != ROOT:
+        profile = os.path.join(profile, "baseline")
+    async with target_env("e2e", target, extra) as env:
         graph = env.graph().start()
         env.env["META_GRAPH_URL"] = graph.url
         procs = [env.service(name) for name in SERVICES]
@@ -207,7 +263,7 @@ async def run(args: argparse.Namespace) -> None:
         commits0 = await db_commits(env.database_url)
         cpu0 = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in watched.items()}
         machine0, self0 = machine_cpu_seconds(), cpu_seconds(os.getpid())
-        spies = start_profiles(args.profile, procs, args.seconds) if args.profile else []
+        spies = start_profiles(profile, procs, args.seconds) if profile else []
         t0 = time.monotonic()
         print(f"posting {len(bodies)} greetings at {args.rate:.0f}/s from distinct customers")
         posted, failed = await post_open_loop(procs[0].url, bodies, args.rate)
@@ -234,7 +290,7 @@ async def run(args: argparse.Namespace) -> None:
             per_customer[s["to"]] = per_customer.get(s["to"], 0) + 1
             first.setdefault(s["to"], float(s["at"]))
         hops = await hop_times(env.database_url, tenant)
-        report(args, env, posted, accepted, failed, first, per_customer, hops)
+        p50 = report(args, posted, accepted, failed, first, per_customer, hops)
         missing = [c for c in posted if c not in first]
         if missing:
             await explain_missing(env, tenant, missing)
@@ -262,12 +318,21 @@ async def run(args: argparse.Namespace) -> None:
         print(f"PostgreSQL transactions committed per message: {commits / replies:.1f}")
         if spies:
             print("where the busy time goes (py-spy samples by library):")
-            print_profiles(args.profile, procs)
+            print_profiles(profile, procs)
         print("memory at the end (RSS now / peak):")
         for p in [*procs, graph]:
             now, peak = rss_mb(p.pid)
             flag = "" if peak < 150 or p is graph else "  OVER 150 MB"
             print(f"  {p.name:20s} {now:6.1f} MB / {peak:6.1f} MB{flag}")
+        return Figures(
+            cpu=cpu,
+            replies=replies,
+            commits=commits,
+            wall=wall,
+            machine=busy,
+            generator=self1 - self0,
+            p50_ms=[p50],
+        )
 
 
 async def db_commits(database_url: str) -> int:
@@ -404,14 +469,14 @@ async def settle(graph_url: str, expected: int, timeout: float) -> None:
 
 def report(
     args: argparse.Namespace,
-    env: BenchEnv,
     posted: dict[str, float],
     accepted: int,
     failed: list[int],
     first: dict[str, float],
     per_customer: dict[str, int],
     hops: dict[str, tuple[float, float]],
-) -> None:
+) -> float:
+    """Prints the counts and latencies; the p50 latency in ms."""
     total: list[float] = []
     ingest: list[float] = []
     rag: list[float] = []
@@ -443,6 +508,7 @@ def report(
     p99 = percentile(total, 99) * 1000
     ok = p50 < 20 and p99 < 100 and not missing
     print(f"targets (p50 < 20 ms, p99 < 100 ms at {args.rate:.0f}/s): {'met' if ok else 'MISSED'}")
+    return p50
 
 
 async def explain_missing(env: BenchEnv, tenant: str, missing: list[str]) -> None:
@@ -469,6 +535,8 @@ async def explain_missing(env: BenchEnv, tenant: str, missing: list[str]) -> Non
     print(f"the {len(missing)} unanswered customers (inbound status / reply status / error):")
     for r in rows:
         print(f"  {r['n']:6d}  {r['inbound']} / {r['reply']} / {r['error'] or '-'}")
+    if env.root != ROOT:
+        return  # the queue names below are this checkout's; a baseline may have others
     from wacommon.broker import topology
 
     settings = env.settings()
@@ -510,8 +578,18 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy every service during the run (raw stacks in DIR)"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="COMMIT",
+        help="also run this commit's services (its own worktree and venv) and print the ratios",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs per checkout (alternating with --baseline)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args))
+    # made before the event loop: a first run installs the baseline's venv (a minute or so)
+    baseline = prepare_baseline(args.baseline) if args.baseline else None
+    asyncio.run(run(args, baseline))
 
 
 if __name__ == "__main__":

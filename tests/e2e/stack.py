@@ -14,12 +14,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tests.fakes.server import free_port
 from wacommon.providers.meta_webhook_checks import sign
+
+if TYPE_CHECKING:
+    from walocal.graph import GraphState
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"
@@ -192,3 +195,42 @@ def two_tenant_batch(a: tuple[str, str], b: tuple[str, str], sender: str) -> dic
     second = meta_text(b[0], b[1], sender, "Oi, loja B?")
     first["entry"].append(copy.deepcopy(second["entry"][0]))
     return first
+
+
+async def post_meta_statuses(
+    graph: GraphState, http: httpx.AsyncClient, phone: str, display: str, secret: str
+) -> None:
+    """Meta's part after a send: a `sent` status webhook for every accepted message, echoing
+    the row id the sender put in `biz_opaque_callback_data` (run it as a task, cancel at the
+    end). A send Meta accepted but whose answer the sender never saw (killed, or timed out on
+    a loaded machine) is reconciled by this, as in production, instead of being sent again
+    when the takeover window passes."""
+    seen = 0
+    unsent: list[tuple[bytes, dict[str, str]]] = []
+    while True:
+        for rec in graph.sent_messages(after=seen):
+            seen = max(seen, rec.seq)
+            body = rec.json or {}
+            callback = body.get("biz_opaque_callback_data")
+            if not callback or not rec.response_id:
+                continue
+            unsent.append(
+                signed(
+                    meta_status(
+                        phone, display, rec.response_id, "sent", str(body.get("to")), callback
+                    ),
+                    secret,
+                )
+            )
+        failed = []
+        for raw, headers in unsent:
+            # Meta retries a status webhook that got no 200 (an outage in the middle)
+            try:
+                resp = await http.post("/meta/webhook", content=raw, headers=headers)
+                ok = resp.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                failed.append((raw, headers))
+        unsent = failed
+        await asyncio.sleep(0.2)

@@ -34,6 +34,7 @@ from tests.e2e.stack import (
     eventually,
     meta_status,
     meta_text,
+    post_meta_statuses,
     signed,
 )
 from tests.fakes.server import ServerThread
@@ -150,7 +151,13 @@ async def env(
                 },
             )
             assert resp.status_code == 201, resp.text
-            yield Env(stack, state, http, pool, tenant, broker_node, db)
+            # Meta's status webhooks: without them a send whose answer timed out on a loaded
+            # machine would be taken over and sent again (production's reconciliation)
+            statuses = asyncio.create_task(post_meta_statuses(state, http, PHONE, DISPLAY, SECRET))
+            try:
+                yield Env(stack, state, http, pool, tenant, broker_node, db)
+            finally:
+                statuses.cancel()
     finally:
         stack.stop_all()
         await db.stop()

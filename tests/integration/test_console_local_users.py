@@ -13,7 +13,13 @@ import redis.asyncio as aioredis
 
 from tests.integration.console_helpers import client_for, console_app, console_settings, new_tenant
 from wacommon.settings import Settings
-from walocal.localdev import ensure_env_file, read_env, seed_console_users
+from walocal.localdev import (
+    NEW_USERS,
+    ensure_env_file,
+    read_env,
+    seed_console_users,
+    seed_empty_tenant,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +77,39 @@ async def test_demo_owner_and_agent_with_passwords_in_env(
     assert list(again) == ["CONSOLE_DEMO_AGENT_PASSWORD"] and new_agent_pw != agent_pw
     assert await role_after_sign_in("atendente@localhost", agent_pw) == 401
     assert await role_after_sign_in("atendente@localhost", new_agent_pw) == "agent"
+
+
+async def test_the_empty_tenant_has_an_owner_and_nothing_set_up(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    test_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    ensure_env_file(env_file)
+    tenant = await seed_empty_tenant(settings)
+    assert await seed_empty_tenant(settings) == tenant  # the next `make run` adds no second one
+    generated = await seed_console_users(settings, tenant, env_file, users=NEW_USERS)
+    password = read_env(env_file)["CONSOLE_NEW_OWNER_PASSWORD"]
+    assert generated == {"CONSOLE_NEW_OWNER_PASSWORD": password}
+    # nothing set up: no number, no knowledge, no prompt
+    assert (
+        await pool.fetchval("SELECT count(*) FROM client_providers WHERE client_id = $1", tenant)
+        == 0
+    )
+    assert await pool.fetchval("SELECT system_prompt FROM clients WHERE id = $1", tenant) in (
+        None,
+        "",
+    )
+    app = console_app(console_settings(test_env), pool, redis_client)
+    async with client_for(app) as c:
+        resp = await c.post(
+            "/api/auth/login", json={"email": "nova@localhost", "password": password}
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["user"]["client_id"] == tenant
+        assert resp.json()["user"]["role"] == "owner"
 
 
 def run_cli(test_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

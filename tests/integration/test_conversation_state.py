@@ -9,13 +9,26 @@ from typing import Any
 import asyncpg
 import pytest
 
-from wacommon import bot_gate, human_reply
+from wacommon import bot_gate, business_hours, commands, human_reply
 from wacommon import conversation_state as cs
-from wacommon.business_hours import business_hours_decision, claim_off_hours_notice
-from wacommon.commands import apply_customer_command, parse_customer_command
+from wacommon.business_hours import HoursDecision, claim_off_hours_notice
+from wacommon.commands import Command, apply_customer_command
 from wacommon.followups import cancel_followups
+from wacommon.tenants import TenantConfig, parse_tenant
 
 T0 = datetime(2030, 1, 7, 15, 0, tzinfo=UTC)
+
+
+def typed(tools: dict[str, Any]) -> TenantConfig:
+    return parse_tenant({"id": "t", "tools_config": tools})
+
+
+def parse_customer_command(text: str, tools: dict[str, Any]) -> Command | None:
+    return commands.parse_customer_command(text, typed(tools).commands)
+
+
+def business_hours_decision(tools: dict[str, Any], now: datetime, tz: str) -> HoursDecision:
+    return business_hours.business_hours_decision(typed(tools).hours, now, tz)
 
 
 async def new_conversation(
@@ -286,7 +299,7 @@ async def test_customer_commands_change_state(
     assert command is not None
     async with pool.acquire() as conn:
         outcome = await apply_customer_command(
-            conn, client_id, conv, command, tools_config=tools, now=T0
+            conn, client_id, conv, command, commands=typed(tools).commands, now=T0
         )
     assert outcome.stop_pipeline
     assert (outcome.reply_text is not None) is replied
@@ -318,7 +331,7 @@ async def test_tenant_may_let_customers_resume(pool: asyncpg.Pool) -> None:
     assert resume is not None and resume.allowed
     async with pool.acquire() as conn:
         await cs.handover(conn, client_id, conv, cause="operator", until=None)
-        await apply_customer_command(conn, client_id, conv, resume, tools_config=tools)
+        await apply_customer_command(conn, client_id, conv, resume, commands=typed(tools).commands)
     assert (await state_of(pool, client_id, conv))["state"] == "bot"
 
 

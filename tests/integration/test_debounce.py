@@ -16,6 +16,7 @@ from lancepilot_ingest.bursts import Burst, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.flush_marks import FlushMarks
 from wacommon.settings import Settings
+from wacommon.tenants.sections import DebounceSection
 
 FAST = DebounceConfig(quiet_ms=200, max_wait_ms=2000, max_burst=50)
 
@@ -114,19 +115,18 @@ async def statuses(pool: asyncpg.Pool, tenant_id: str, ids: list[int]) -> set[tu
     return {(r["status"], r["burst_id"]) for r in rows}
 
 
-def test_config_from_tools_config() -> None:
-    cfg = DebounceConfig.from_tools_config(
+def test_config_from_the_debounce_section() -> None:
+    section = DebounceSection.model_validate(
         {
-            "debounce": {
-                "quiet_seconds": 0,
-                "max_wait_seconds": 12.5,
-                "max_burst": 7,
-                "flush_keywords": ["Pronto", "?"],
-            }
+            "quiet_seconds": 0,
+            "max_wait_seconds": 12.5,
+            "max_burst": 7,
+            "flush_keywords": ["Pronto", "?"],
         }
     )
+    cfg = DebounceConfig.from_section(section)
     assert cfg == DebounceConfig(0, 12500, 7, ("pronto", "?"))
-    assert DebounceConfig.from_tools_config({}) == DebounceConfig()
+    assert DebounceConfig.from_section(None) == DebounceConfig()
     assert cfg.is_flush_keyword("ok, PRONTO!") and cfg.is_flush_keyword("tem entrega?")
     assert not cfg.is_flush_keyword("prontos para comprar")
 

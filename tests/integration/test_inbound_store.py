@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import pytest
 
 from lancepilot_ingest.bursts import burst_id_for
 from lancepilot_ingest.pipeline import process_inbound, store_plain
+from tests.integration.llm_helpers import BOX
 from wacommon.events import FakeEventLog, PgEventLog
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
-from wacommon.repositories.clients import create_client, get_client
+from wacommon.repositories.clients import create_client
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider
+from wacommon.tenants import PgTenantDirectory, TenantConfig
 
 
 def inbound(tenant: str, contact: Contact) -> InboundMessage:
@@ -96,12 +97,12 @@ async def test_a_conversation_not_the_bots_stores_received_without_burst(
     assert await events_of(pool, tenant) == [("msg_received", "c3")]
 
 
-async def plain_tenant(pool: asyncpg.Pool) -> dict[str, Any]:
+async def plain_tenant(pool: asyncpg.Pool) -> TenantConfig:
     """A tenant with debounce off, as `process_inbound` receives it."""
     created = await create_client(
         pool, {"name": "Plain", "tools_config": {"debounce": {"quiet_seconds": 0}}}
     )
-    client = await get_client(pool, str(created["id"]))
+    client = await PgTenantDirectory(pool, BOX).get(str(created["id"]))
     assert client is not None
     return client
 
@@ -115,7 +116,7 @@ async def message_rows(pool: asyncpg.Pool, tenant: str) -> list[tuple[str, str |
 
 async def test_the_plain_message_is_stored_buffered_by_one_statement(pool: asyncpg.Pool) -> None:
     client = await plain_tenant(pool)
-    tenant = str(client["id"])
+    tenant = client.id
     msg = inbound(tenant, Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}"))
     events = PgEventLog(pool)
     out = await store_plain(pool, msg, client, events=events, correlation_id="p1")
@@ -149,7 +150,7 @@ async def test_a_conversation_with_more_to_do_changes_nothing_and_takes_the_full
     pool: asyncpg.Pool, change: str
 ) -> None:
     client = await plain_tenant(pool)
-    tenant = str(client["id"])
+    tenant = client.id
     contact = Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}")
     events = PgEventLog(pool)
     first = await store_plain(
@@ -201,7 +202,7 @@ async def test_messages_the_rules_may_stop_never_take_the_plain_statement(
     pool: asyncpg.Pool,
 ) -> None:
     client = await plain_tenant(pool)
-    tenant = str(client["id"])
+    tenant = client.id
     events = PgEventLog(pool)
     command = inbound(tenant, Contact(key=f"5511{uuid.uuid4().int % 10**9:09d}"))
     command = command.model_copy(update={"text": "#pausa"})

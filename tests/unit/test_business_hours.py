@@ -8,7 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wacommon.business_hours import business_hours_decision, next_allowed_at
+from wacommon import business_hours
+from wacommon.business_hours import HoursDecision, next_allowed_at
+from wacommon.tenants import parse_tenant
+
+
+def business_hours_decision(tools: dict[str, Any], now: datetime, tz: str) -> HoursDecision:
+    """The decision as the ingest pipeline takes it: on the tenant's typed `hours`."""
+    hours = parse_tenant({"id": "t", "tools_config": tools}).hours
+    return business_hours.business_hours_decision(hours, now, tz)
+
 
 SP = "America/Sao_Paulo"
 WEEKDAYS = ("seg", "ter", "qua", "qui", "sex")

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from wacommon.commands import CommandAction, parse_customer_command
+from wacommon import commands
+from wacommon.commands import Command, CommandAction
+from wacommon.tenants import parse_tenant
+
+
+def parse_customer_command(text: str, tools: dict[str, Any]) -> Command | None:
+    """The command as the ingest pipeline parses it: on the tenant's typed `commands`."""
+    section = parse_tenant({"id": "t", "tools_config": tools}).commands
+    return commands.parse_customer_command(text, section)
 
 
 @pytest.mark.parametrize(

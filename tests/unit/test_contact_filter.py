@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from wacommon.contact_filter import canonical_phone, contact_allowed
+from typing import Any
+
+from wacommon import contact_filter
+from wacommon.contact_filter import canonical_phone
+from wacommon.tenants import parse_tenant
+
+
+def contact_allowed(tools: dict[str, Any], phone: str | None, is_group: bool) -> Any:
+    """The filter on the tenant's typed sections, as the ingest pipeline calls it."""
+    tenant = parse_tenant({"id": "t", "tools_config": tools})
+    return contact_filter.contact_allowed(
+        tenant.contact_filter, tenant.groups_enabled, phone, is_group
+    )
 
 
 def test_no_lists_allows_everyone_but_groups() -> None:

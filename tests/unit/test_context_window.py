@@ -9,6 +9,7 @@ import pytest
 
 from waai.context_window import HISTORY_HOURS, HISTORY_MESSAGES, overdue, window
 from wacommon.schemas import utcnow
+from wacommon.tenants import parse_tenant
 
 
 @pytest.mark.parametrize(
@@ -26,13 +27,16 @@ from wacommon.schemas import utcnow
 def test_window_reads_llm_config_and_falls_back_to_the_defaults(
     llm_config: Any, expected: tuple[int, float]
 ) -> None:
-    assert window({"llm_config": llm_config}) == expected
+    tenant = parse_tenant({"id": "t", "tools_config": {"llm_config": llm_config}})
+    assert window(tenant.llm) == expected
 
 
 def test_overdue_after_the_tenants_maximum_wait() -> None:
-    client = {"tools_config": {"debounce": {"max_wait_seconds": 10}}}
-    assert overdue(client, utcnow() - timedelta(seconds=11))
-    assert not overdue(client, utcnow() - timedelta(seconds=5))
+    debounce = parse_tenant(
+        {"id": "t", "tools_config": {"debounce": {"max_wait_seconds": 10}}}
+    ).debounce
+    assert overdue(debounce, utcnow() - timedelta(seconds=11))
+    assert not overdue(debounce, utcnow() - timedelta(seconds=5))
     # no setting: the debounce default of 30 s
-    assert not overdue({"tools_config": {}}, utcnow() - timedelta(seconds=20))
-    assert overdue({"tools_config": {}}, utcnow() - timedelta(seconds=31))
+    assert not overdue(None, utcnow() - timedelta(seconds=20))
+    assert overdue(None, utcnow() - timedelta(seconds=31))

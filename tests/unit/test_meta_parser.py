@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wacommon import errors
+from wacommon.providers import errors as provider_errors
 from wacommon.providers.meta import (
     MetaErrorItem,
     MetaFieldEvent,
@@ -529,7 +529,7 @@ def test_signature_wrong(header: str) -> None:
     with pytest.raises(InvalidWebhookSignature) as caught:
         verify_signature(BODY, header, SECRET)
     assert not isinstance(caught.value, MissingWebhookSignature)
-    assert isinstance(caught.value, errors.InvalidWebhookSignature)
+    assert isinstance(caught.value, provider_errors.InvalidWebhookSignature)
 
 
 # -- handshake ---------------------------------------------------------------------------

@@ -6,46 +6,39 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wacommon.schemas import utcnow
+from wacommon.tenants.sections import WHOLE, DebounceSection, LLMSection
 
 HISTORY_MESSAGES = 20
 HISTORY_HOURS = 72
 # the debounce maximum wait when the tenant sets none (lancepilot_ingest.debounce default)
 DEFAULT_MAX_WAIT_S = 30.0
+_HISTORY_KEYS = frozenset({WHOLE, "history_messages", "history_hours"})
 
 
-def window(tools_config: dict[str, Any]) -> tuple[int, float]:
+def window(llm: LLMSection) -> tuple[int, float]:
     """The tenant's (history messages, history hours) from `llm_config`, else the defaults."""
-    llm = tools_config.get("llm_config") or {}
-    if not isinstance(llm, dict):
-        llm = {}
-    messages, hours = llm.get("history_messages"), llm.get("history_hours")
-    try:
-        # fractional hours ("1.5") are valid llm_config; a broken value must not fail the burst
-        return (
-            HISTORY_MESSAGES if messages in (None, "") else int(float(messages)),
-            HISTORY_HOURS if hours in (None, "") else float(hours),
-        )
-    except (TypeError, ValueError):
+    if _HISTORY_KEYS.intersection(llm.invalid):
+        # one unreadable value must not fail the burst: the pair falls back together
         return HISTORY_MESSAGES, HISTORY_HOURS
+    return (
+        HISTORY_MESSAGES if llm.history_messages is None else int(llm.history_messages),
+        HISTORY_HOURS if llm.history_hours is None else llm.history_hours,
+    )
 
 
 def history_window(
-    client: dict[str, Any], conv: dict[str, Any], now: datetime
+    current: tuple[int, float], conv: dict[str, Any], now: datetime
 ) -> tuple[int, datetime]:
-    """How many earlier messages the model sees, and since when."""
-    max_messages, max_hours = window(client.get("tools_config") or {})
+    """How many earlier messages the model sees, and since when (`current`: `window(...)`)."""
+    max_messages, max_hours = current
     since = now - timedelta(hours=max_hours)
     if conv["context_reset_at"] and conv["context_reset_at"] > since:
         since = conv["context_reset_at"]
     return max_messages, since
 
 
-def overdue(client: dict[str, Any], oldest_at: datetime) -> bool:
+def overdue(debounce: DebounceSection | None, oldest_at: datetime) -> bool:
     """The oldest unanswered message has waited the tenant's debounce maximum wait."""
-    raw = (client.get("tools_config") or {}).get("debounce")
-    value = raw.get("max_wait_seconds") if isinstance(raw, dict) else None
-    try:
-        max_wait = DEFAULT_MAX_WAIT_S if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        max_wait = DEFAULT_MAX_WAIT_S
+    value = debounce.max_wait_seconds if debounce is not None else None
+    max_wait = DEFAULT_MAX_WAIT_S if value is None else value
     return (utcnow() - oldest_at).total_seconds() >= max_wait

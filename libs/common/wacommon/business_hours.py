@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from wacommon import event_types as ev
 from wacommon.flags import truthy
 from wacommon.pgconn import Conn, append_event
+from wacommon.tenants.sections import HoursSection
 
 DAY_KEYS = ("seg", "ter", "qua", "qui", "sex", "sab", "dom")
 _HORIZON_DAYS = 400
@@ -101,22 +102,18 @@ def _locate(cfg: dict[str, Any], now: datetime, tz: ZoneInfo) -> tuple[bool, dat
     return False, None
 
 
-def business_hours_decision(tools_config: dict[str, Any], now: datetime, tz: str) -> HoursDecision:
+def business_hours_decision(hours: HoursSection, now: datetime, tz: str) -> HoursDecision:
     """Whether the bot answers at `now` in the tenant's time zone `tz`."""
-    cfg = tools_config.get("business_hours")
-    if not isinstance(cfg, dict) or not truthy(cfg.get("active", False)):
+    if not hours.active or hours.mode == "sempre":
         return HoursDecision(answer=True)
-    mode = str(cfg.get("mode") or "dentro").lower()
-    if mode == "sempre":
-        return HoursDecision(answer=True)
+    cfg = {"schedule": hours.schedule, "holidays": hours.holidays}
     inside, boundary = _locate(cfg, now, ZoneInfo(tz))
-    if (mode == "fora") != inside:
+    if (hours.mode == "fora") != inside:
         return HoursDecision(answer=True)
     # the period is named by the instant it ends: every message of one closed period shares it
     kind = "open" if inside else "closed"
     key = f"{kind}:{boundary.isoformat() if boundary else 'never'}"
-    message_key = "on_message" if inside else "off_message"
-    message = cfg.get(message_key) or None
+    message = (hours.on_message if inside else hours.off_message) or None
     return HoursDecision(
         answer=False, off_message=str(message) if message else None, period_key=key
     )

@@ -1,7 +1,9 @@
 """A small in-process cache with a time to live, for lookups on every message.
 
-Tenant and provider rows change rarely and are read for every message; a few
-seconds of staleness (documented in the README) saves several queries per message.
+Provider routes and credentials change rarely and are read for every message; a few
+seconds of staleness saves several queries per message. (Tenant configuration is not
+cached here: `wacommon.tenants.PgTenantDirectory` drops an entry when PostgreSQL notifies a
+change.)
 """
 
 from __future__ import annotations

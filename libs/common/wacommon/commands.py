@@ -1,6 +1,7 @@
 """Customer chat commands (#stop, #ativar, #reset, opt-out), configurable per tenant.
 
-`tools_config["commands"]` may override: pause, resume, reset, opt_out (lists of
+The tenant's `commands` section (`wacommon.tenants.sections.CommandsSection`, stored as
+`tools_config["commands"]`) may override: pause, resume, reset, opt_out (lists of
 commands), opt_out_phrases, customer_can_resume, customer_can_reset,
 pause_hours, replies {pause, resume, reset, opt_out}.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from wacommon import conversation_state as cs
 from wacommon.pgconn import Conn
+from wacommon.tenants.sections import CommandsSection
 
 DEFAULT_COMMANDS: dict[str, list[str]] = {
     "pause": ["#stop", "#pausa"],
@@ -75,11 +77,6 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", plain).strip().rstrip(".!?;,").strip()
 
 
-def _config(tools_config: dict[str, Any]) -> dict[str, Any]:
-    cfg = tools_config.get("commands")
-    return cfg if isinstance(cfg, dict) else {}
-
-
 def _words(value: Any, default: list[str]) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
@@ -88,39 +85,36 @@ def _words(value: Any, default: list[str]) -> list[str]:
     return [normalize(str(v)) for v in value if str(v).strip()]
 
 
-def parse_customer_command(text: str, tools_config: dict[str, Any]) -> Command | None:
+def parse_customer_command(text: str, cfg: CommandsSection) -> Command | None:
     """The command in a customer's message, or None; commands must open the message."""
-    cfg = _config(tools_config)
-    if cfg.get("enabled") is False:
+    if not cfg.enabled:
         return None
     norm = normalize(text)
     if not norm:
         return None
     first = re.split(r"[\s,.;:!?]+", norm, maxsplit=1)[0]
     for action in CommandAction:
-        for word in _words(cfg.get(action.value), DEFAULT_COMMANDS[action.value]):
+        for word in _words(getattr(cfg, action.value), DEFAULT_COMMANDS[action.value]):
             if first == word or norm == word:
                 return Command(action, word, _allowed(action, cfg))
-    for phrase in _words(
-        cfg.get("opt_out_phrases"), [normalize(p) for p in DEFAULT_OPT_OUT_PHRASES]
-    ):
+    for phrase in _words(cfg.opt_out_phrases, [normalize(p) for p in DEFAULT_OPT_OUT_PHRASES]):
         at = norm.find(phrase)
         if at >= 0 and not norm[:at].endswith(_NEGATIONS):
             return Command(CommandAction.OPT_OUT, phrase)
     return None
 
 
-def _allowed(action: CommandAction, cfg: dict[str, Any]) -> bool:
+def _allowed(action: CommandAction, cfg: CommandsSection) -> bool:
     if action is CommandAction.RESUME:
-        return bool(cfg.get("customer_can_resume", False))
+        return cfg.customer_can_resume
     if action is CommandAction.RESET:
-        return bool(cfg.get("customer_can_reset", True))
+        return cfg.customer_can_reset
     return True
 
 
-def _reply(cfg: dict[str, Any], action: CommandAction) -> str | None:
-    replies = cfg.get("replies")
-    if isinstance(replies, dict) and action.value in replies:
+def _reply(cfg: CommandsSection, action: CommandAction) -> str | None:
+    replies = cfg.replies
+    if replies is not None and action.value in replies:
         value = replies[action.value]
         return str(value) if value else None
     return DEFAULT_REPLIES[action.value]
@@ -132,15 +126,15 @@ async def apply_customer_command(
     conversation_id: str,
     command: Command,
     *,
-    tools_config: dict[str, Any] | None = None,
+    commands: CommandsSection | None = None,
     now: datetime | None = None,
     correlation_id: str | None = None,
 ) -> CommandOutcome:
     """Apply a customer command through the state machine; the message never reaches the bot."""
-    cfg = _config(tools_config or {})
+    cfg = commands or CommandsSection()
     done = False
     if command.action is CommandAction.PAUSE:
-        hours = cfg.get("pause_hours", DEFAULT_PAUSE_HOURS)
+        hours = cfg.pause_hours
         at = now or await conn.fetchval("SELECT now()")
         until = at + timedelta(hours=float(hours)) if hours else None
         done = await cs.handover(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wacommon.tenants.sections import ContactFilterSection
 
 
 def canonical_phone(phone: str) -> str:
@@ -19,27 +22,29 @@ def canonical_phone(phone: str) -> str:
     return digits
 
 
-def _numbers(value: Any) -> set[str]:
+def phone_set(value: Any) -> set[str]:
+    """The canonical numbers of a list (or a comma/space separated string) of phones."""
     if isinstance(value, str):
         value = re.split(r"[,;\s]+", value)
-    if not isinstance(value, list):
+    if not isinstance(value, list | tuple):
         return set()
     return {canonical_phone(str(v)) for v in value if re.sub(r"\D", "", str(v))}
 
 
 def contact_allowed(
-    tools_config: dict[str, Any], contact_phone: str | None, is_group: bool
+    lists: ContactFilterSection | None,
+    groups_enabled: bool,
+    contact_phone: str | None,
+    is_group: bool,
 ) -> tuple[bool, str | None]:
     """(True, None) when the bot may answer this contact, else (False, why)."""
-    if is_group and not tools_config.get("groups_enabled"):
+    if is_group and not groups_enabled:
         return False, "group"
-    lists = tools_config.get("security_lists")
-    if not isinstance(lists, dict) or lists.get("active") is False:
+    if lists is None or not lists.active:
         return True, None
     phone = canonical_phone(contact_phone) if contact_phone else None
-    if phone and phone in _numbers(lists.get("blocked_numbers")):
+    if phone and phone in lists.blocked_numbers:
         return False, "blocked"
-    allowed = _numbers(lists.get("allowed_numbers"))
-    if allowed and phone not in allowed:
+    if lists.allowed_numbers and phone not in lists.allowed_numbers:
         return False, "not_allowed"
     return True, None

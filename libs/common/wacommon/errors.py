@@ -45,10 +45,6 @@ class CredentialNotFound(PermanentError):
     """No active provider instance and no legacy credentials for a tenant."""
 
 
-class InvalidWebhookSignature(Exception):
-    """A webhook body whose signature does not match."""
-
-
 class RouteTaken(Exception):
     """A provider instance would take a number (route key) another active instance owns."""
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wacommon import event_types as ev
-from wacommon.flags import truthy
 from wacommon.pgconn import Conn, append_event
+from wacommon.tenants.sections import FollowupsSection, parse_section
 
 WINDOW = timedelta(hours=24)
 # providers whose WhatsApp rules allow free text only inside the customer-service window
@@ -53,52 +53,33 @@ class FollowupPlan:
         return self.stages[index] if self.active and 0 <= index < len(self.stages) else None
 
 
-# a year: a longer delay or window is a typo, and one past the date range broke every reply
-MAX_SPAN = 366 * 24 * 60
-
-
-def _minutes(value: Any, default: float) -> float:
-    """A non-negative number (minutes, or hours for the window) at most MAX_SPAN; else `default`."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-    if number != number:  # NaN
-        return default
-    return min(max(0.0, number), float(MAX_SPAN))
-
-
 def parse_plan(config: dict[str, Any] | None) -> FollowupPlan:
-    """Parse `followup_config` (the seed's keys plus message, media_url, template, max_stages)."""
-    cfg = config or {}
-    stages: list[FollowupStage] = []
-    for i, raw in enumerate(s for s in cfg.get("stages") or [] if isinstance(s, dict)):
-        kind = str(raw.get("type") or "text").lower()
-        template = raw.get("template")
-        stages.append(
-            FollowupStage(
-                index=i,
-                kind=kind,
-                delay=timedelta(minutes=_minutes(raw.get("delay_minutes"), DEFAULT_DELAY_MIN)),
-                instruction=str(raw.get("prompt") or raw.get("instruction") or ""),
-                message=str(raw.get("message") or raw.get("text") or ""),
-                media_url=raw.get("media_url") or raw.get("audio_url"),
-                template=template if isinstance(template, dict) and template.get("name") else None,
-            )
+    """`followup_config` (the seed's keys plus message, media_url, template, max_stages)."""
+    return plan_of(parse_section(FollowupsSection, config or None, "followups"))
+
+
+def plan_of(section: FollowupsSection) -> FollowupPlan:
+    """The plan the scans and the rag-worker follow, from the tenant's typed section."""
+    stages = [
+        FollowupStage(
+            index=i,
+            kind=raw.type,
+            delay=timedelta(minutes=raw.delay_minutes),
+            instruction=raw.instruction,
+            message=raw.message,
+            media_url=raw.media_url,
+            template=raw.template,
         )
-    limit = cfg.get("max_stages")
-    if isinstance(limit, int) and limit >= 0:
-        stages = stages[:limit]
-    hours = cfg.get("allowed_hours")
-    reminder_template = cfg.get("reminder_template")
+        for i, raw in enumerate(section.stages)
+    ]
+    if section.max_stages is not None:
+        stages = stages[: section.max_stages]
     return FollowupPlan(
-        active=truthy(cfg.get("active", False)) and bool(stages),
+        active=section.active and bool(stages),
         stages=stages,
-        allowed_hours=hours if isinstance(hours, dict) else {},
-        conversion_window=timedelta(
-            hours=_minutes(cfg.get("conversion_window_hours"), DEFAULT_CONVERSION_H)
-        ),
-        reminder_template=reminder_template if isinstance(reminder_template, dict) else None,
+        allowed_hours=section.allowed_hours,
+        conversion_window=timedelta(hours=section.conversion_window_hours),
+        reminder_template=section.reminder_template,
     )
 
 

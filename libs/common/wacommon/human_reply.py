@@ -11,8 +11,8 @@ from typing import Any
 
 from wacommon import event_types as ev
 from wacommon.conversation_state import BOT, HUMAN, OPTED_OUT, handover, resume
-from wacommon.flags import truthy
 from wacommon.pgconn import Conn, append_event
+from wacommon.tenants.sections import HandoverSection, StopTriggersSection, parse_section
 
 
 def human_pause_until(
@@ -22,16 +22,11 @@ def human_pause_until(
     text: str | None = None,
 ) -> datetime | None:
     """When a pause started by a human reply ends; None means until resumed."""
-    cfg = tools_config.get("atendimento_humano")
-    cfg = cfg if isinstance(cfg, dict) else {}
-    if truthy(cfg.get("permanent_on_human_reply")) or _has_stop_trigger(tools_config, text):
+    cfg = parse_section(HandoverSection, tools_config.get("atendimento_humano"), "handover")
+    if cfg.permanent_on_human_reply or _has_stop_trigger(tools_config, text):
         return None
-    minutes = cfg.get("timeout_minutes")
-    if isinstance(minutes, int | float | str) and str(minutes).strip():
-        try:
-            return now + timedelta(minutes=float(minutes))
-        except ValueError:
-            pass
+    if cfg.timeout_minutes is not None:
+        return now + timedelta(minutes=cfg.timeout_minutes)
     return now + timedelta(seconds=human_timeout_s) if human_timeout_s else None
 
 
@@ -39,11 +34,10 @@ def _has_stop_trigger(tools_config: dict[str, Any], text: str | None) -> bool:
     """The seed's `desativar_ia` triggers (or 🛑) in a human's message make the pause permanent."""
     if not text:
         return False
-    cfg = tools_config.get("desativar_ia")
-    raw = cfg.get("instructions", "") if isinstance(cfg, dict) else ""
-    triggers = [t.strip().lower() for t in str(raw).split(",") if t.strip()] + ["🛑"]
+    raw = tools_config.get("desativar_ia")
+    section = parse_section(StopTriggersSection, raw if isinstance(raw, dict) else None, "stop")
     lowered = text.lower()
-    return any(t in lowered for t in triggers)
+    return any(t in lowered for t in (*section.triggers, "🛑"))
 
 
 async def on_human_message(

@@ -30,12 +30,13 @@ from followup.writers import (
 )
 from waai.formatting import to_whatsapp
 from waai.llm.clients import LLMClients
-from waai.llm.config import AISettings, LLMConfig, llm_config
+from waai.llm.config import AISettings, LLMConfig, llm_config_of
 from waai.llm.errors import LLMRejected
 from waai.tools.calendar import WEEKDAYS_PT, zone
 from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
 from wacommon.events import EventLog
+from wacommon.tenants import PgTenantDirectory, TenantDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -57,29 +58,31 @@ class TenantLLM:
 
 
 class TenantLLMs:
-    """Reads a tenant's LLM configuration; None when it has none (offline)."""
+    """A tenant's LLM configuration from the TenantDirectory; None when it has none (offline)."""
 
-    def __init__(self, pool: asyncpg.Pool, ai: AISettings, secrets: SecretBox) -> None:
-        self._pool = pool
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        ai: AISettings,
+        secrets: SecretBox,
+        tenants: TenantDirectory | None = None,
+    ) -> None:
         self._ai = ai
-        self._secrets = secrets
+        self._tenants = tenants or PgTenantDirectory(pool, secrets)
 
     async def get(self, client_id: str) -> TenantLLM | None:
         """The tenant's model, or None for the offline defaults."""
-        row = await self._pool.fetchrow(
-            "SELECT name, system_prompt, timezone, tools_config FROM clients WHERE id = $1",
-            client_id,
-        )
-        if row is None:
+        tenant = await self._tenants.get(client_id)
+        if tenant is None:
             return None
         try:
-            config = llm_config(row["tools_config"] or {}, self._ai, self._secrets.decrypt)
+            config = llm_config_of(tenant.llm, self._ai)
         except ValueError as exc:
             log.warning("llm_config_invalid", client_id=client_id, error=str(exc))
             return None
         if config.provider == "offline" or config.api_key is None:
             return None
-        return TenantLLM(row["name"] or "", row["system_prompt"] or "", row["timezone"], config)
+        return TenantLLM(tenant.name, tenant.system_prompt, tenant.timezone, config)
 
 
 class _LLMPort:

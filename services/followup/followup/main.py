@@ -14,6 +14,7 @@ from waai.llm.config import ai_settings_from_env
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
+from wacommon.tenants import PgTenantDirectory
 
 
 def build_app(runtime: Runtime) -> FastAPI:
@@ -24,9 +25,12 @@ def build_app(runtime: Runtime) -> FastAPI:
 async def run(settings: FollowupSettings) -> None:
     """Open the runtime, then serve health endpoints and scan until stopped."""
     ai = ai_settings_from_env(os.environ)
-    async with Runtime(settings) as runtime:
+    async with (
+        Runtime(settings) as runtime,
+        PgTenantDirectory(runtime.pool, runtime.secrets, dsn=settings.database_url) as directory,
+    ):
         clients = llm_clients(ai)
-        tenants = TenantLLMs(runtime.pool, ai, runtime.secrets)
+        tenants = TenantLLMs(runtime.pool, ai, runtime.secrets, directory)
         scanner = bootstrap(
             settings,
             pool=runtime.pool,

@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from wacommon.tenants.sections import DebounceSection
 
 
 @dataclass(frozen=True)
@@ -20,23 +21,15 @@ class DebounceConfig:
     flush_keywords: tuple[str, ...] = ()
 
     @classmethod
-    def from_tools_config(cls, tools_config: dict[str, Any]) -> DebounceConfig:
-        """Read `tools_config["debounce"]` (seconds), falling back to the defaults."""
-        raw = tools_config.get("debounce") if isinstance(tools_config, dict) else None
-        if not isinstance(raw, dict):
-            return cls()
+    def from_section(cls, section: DebounceSection | None) -> DebounceConfig:
+        """The tenant's `debounce` section (seconds) in milliseconds, over the defaults."""
         default = cls()
-        quiet = _seconds_ms(raw.get("quiet_seconds"), default.quiet_ms)
-        max_wait = _seconds_ms(raw.get("max_wait_seconds"), default.max_wait_ms)
-        try:
-            max_burst = max(1, int(raw.get("max_burst", default.max_burst)))
-        except (TypeError, ValueError):
-            max_burst = default.max_burst
-        words = raw.get("flush_keywords") or ()
-        if isinstance(words, str):
-            words = [w for w in words.split(",")]
-        keywords = tuple(str(w).strip().casefold() for w in words if str(w).strip())
-        return cls(quiet, max(max_wait, quiet), max_burst, keywords)
+        if section is None:
+            return default
+        quiet = _seconds_ms(section.quiet_seconds, default.quiet_ms)
+        max_wait = _seconds_ms(section.max_wait_seconds, default.max_wait_ms)
+        max_burst = section.max_burst if section.max_burst is not None else default.max_burst
+        return cls(quiet, max(max_wait, quiet), max_burst, section.flush_keywords)
 
     def is_flush_keyword(self, text: str) -> bool:
         """True when the text contains one of the flush keywords as a whole word or phrase."""
@@ -44,11 +37,8 @@ class DebounceConfig:
         return any(_keyword_re(k).search(folded) for k in self.flush_keywords)
 
 
-def _seconds_ms(value: Any, default_ms: int) -> int:
-    try:
-        return max(0, round(float(value) * 1000)) if value is not None else default_ms
-    except (TypeError, ValueError):
-        return default_ms
+def _seconds_ms(seconds: float | None, default_ms: int) -> int:
+    return max(0, round(seconds * 1000)) if seconds is not None else default_ms
 
 
 def _keyword_re(keyword: str) -> re.Pattern[str]:

@@ -12,9 +12,10 @@ from wacommon.dbtypes import Conn
 from wacommon.events import EventLog
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import InboundMessage, MessageKind, SenderRole
+from wacommon.tenants import TenantConfig
 
 
-def answers_if_bot(msg: InboundMessage, client: dict[str, Any], now: datetime) -> bool:
+def answers_if_bot(msg: InboundMessage, client: TenantConfig, now: datetime) -> bool:
     """Every customer rule but the state lets the message through: no command, open hours.
 
     The same checks as `customer_rules`; the conversation's state ('bot') is checked on
@@ -23,23 +24,24 @@ def answers_if_bot(msg: InboundMessage, client: dict[str, Any], now: datetime) -
     """
     if msg.sender is not SenderRole.CUSTOMER:
         return False
-    if not client.get("bot_active", True):
+    if not client.bot_active:
         return False
     if msg.kind is MessageKind.REACTION or msg.kind is MessageKind.SYSTEM:
         return False
-    tools = client.get("tools_config") or {}
-    if not contact_filter.contact_allowed(tools, msg.contact.phone, msg.is_group)[0]:
+    if not contact_filter.contact_allowed(
+        client.contact_filter, client.groups_enabled, msg.contact.phone, msg.is_group
+    )[0]:
         return False
-    if commands.parse_customer_command(msg.text, tools) is not None:
+    if commands.parse_customer_command(msg.text, client.commands) is not None:
         return False
-    decision = business_hours.business_hours_decision(tools, now, client.get("timezone") or "UTC")
+    decision = business_hours.business_hours_decision(client.hours, now, client.timezone or "UTC")
     return decision.answer
 
 
 async def customer_rules(
     conn: Conn,
     msg: InboundMessage,
-    client: dict[str, Any],
+    client: TenantConfig,
     conv: dict[str, Any],
     out: InboundOutcome,
     events: EventLog,
@@ -47,22 +49,23 @@ async def customer_rules(
     now: datetime,
 ) -> InboundOutcome:
     tenant_id, cid = msg.tenant_id, out.conversation_id or ""
-    tools = client.get("tools_config") or {}
-    allowed, why = contact_filter.contact_allowed(tools, msg.contact.phone, msg.is_group)
+    allowed, why = contact_filter.contact_allowed(
+        client.contact_filter, client.groups_enabled, msg.contact.phone, msg.is_group
+    )
     if not allowed:
         out.reason = why or "contact_filtered"
         return out
     if msg.kind is MessageKind.REACTION or (msg.kind is MessageKind.SYSTEM):
         out.reason = "not_answerable"
         return out
-    command = commands.parse_customer_command(msg.text, tools)
+    command = commands.parse_customer_command(msg.text, client.commands)
     if command is not None:
         outcome = await commands.apply_customer_command(
             conn,
             tenant_id,
             cid,
             command,
-            tools_config=tools,
+            commands=client.commands,
             now=now,
             correlation_id=correlation_id,
         )
@@ -75,7 +78,7 @@ async def customer_rules(
         if outcome.stop_pipeline:
             out.reason = f"command_{command.action.value}"
             return out
-    if not client.get("bot_active", True):
+    if not client.bot_active:
         out.reason = "bot_off"
         return out
     # a command may have moved the state; otherwise the upserted row is current
@@ -91,7 +94,7 @@ async def customer_rules(
     if state != "bot":
         out.reason = f"state_{state}"
         return out
-    decision = business_hours.business_hours_decision(tools, now, client.get("timezone") or "UTC")
+    decision = business_hours.business_hours_decision(client.hours, now, client.timezone or "UTC")
     if not decision.answer:
         out.reason = "off_hours"
         if (
@@ -121,7 +124,7 @@ async def customer_rules(
         out.stored_id,
     )
     out.buffer = True
-    out.debounce = debounce_config(msg.provider, tools)
+    out.debounce = debounce_config(msg.provider, client.debounce)
     return out
 
 

@@ -35,7 +35,6 @@ from wacommon.providers.meta import (
 from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
 from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
 from wacommon.providers.uazapi import parse_uazapi_webhook
-from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
@@ -47,6 +46,7 @@ from wacommon.schemas import (
     SendReply,
     WebhookReceived,
 )
+from wacommon.tenants import PgTenantDirectory, TenantConfig, TenantDirectory
 from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
@@ -63,15 +63,23 @@ class IngestDeps:
     events: EventLog
     debouncer: Debouncer
     secrets: SecretBox
-    # tenant and routing rows change rarely and are read for every message
-    clients: TTLCache[str, dict[str, Any] | None] = field(
-        default_factory=lambda: TTLCache(LOOKUP_TTL_S)
-    )
+    # every tenant's configuration; None: read from `pool` on every message (tests)
+    tenants: TenantDirectory | None = None
+    # routing rows change rarely and are read for every message
     routes: TTLCache[tuple[str | None, str | None], dict[str, Any] | None] = field(
         default_factory=lambda: TTLCache(LOOKUP_TTL_S)
     )
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
+
+    def __post_init__(self) -> None:
+        if self.tenants is None:
+            self.tenants = PgTenantDirectory(self.pool, self.secrets)
+
+    @property
+    def tenant_directory(self) -> TenantDirectory:
+        assert self.tenants is not None
+        return self.tenants
 
 
 async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: IngestDeps) -> None:
@@ -288,17 +296,8 @@ async def _reconcile_own_echo(
     log.info("own_echo_reconciled", outbound_id=int(track), was=row["was"])
 
 
-async def _load_client(deps: IngestDeps, tenant_id: str) -> dict[str, Any] | None:
-    client = await clients_repo.get_client(deps.pool, tenant_id)
-    if client is not None:
-        client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
-    return client
-
-
 async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDeps) -> None:
-    client = await deps.clients.get(
-        inbound.tenant_id, lambda: _load_client(deps, inbound.tenant_id)
-    )
+    client = await deps.tenant_directory.get(inbound.tenant_id)
     if client is None:
         return
     async with deps.pool.acquire() as conn:
@@ -329,7 +328,7 @@ async def _inbound(inbound: InboundMessage, msg: WebhookReceived, deps: IngestDe
 async def resume_buffered(
     conn: Conn,
     inbound: InboundMessage,
-    client: dict[str, Any],
+    client: TenantConfig,
     outcome: InboundOutcome,
 ) -> None:
     """A redelivered message whose first delivery stored it but failed to buffer it.
@@ -353,7 +352,7 @@ async def resume_buffered(
     outcome.stored_id = int(row["id"])
     outcome.conversation_id = str(row["conversation_id"])
     outcome.buffer = True
-    outcome.debounce = debounce_config(inbound.provider, client.get("tools_config") or {})
+    outcome.debounce = debounce_config(inbound.provider, client.debounce)
     outcome.reason = "duplicate_rebuffered"
 
 

@@ -16,6 +16,7 @@ from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
+from wacommon.tenants import PgTenantDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +31,16 @@ def build_app(rt: Runtime) -> ASGIApp:
 async def run(settings: Settings) -> None:
     async with Runtime(settings) as rt:
         debouncer = Debouncer(rt.redis, settings, rt.pool)
+        tenants = PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url)
+        await tenants.start()
         deps = IngestDeps(
-            rt.pool, rt.publisher, rt.events, debouncer, rt.secrets, notifier=rt.notifier
+            rt.pool,
+            rt.publisher,
+            rt.events,
+            debouncer,
+            rt.secrets,
+            tenants=tenants,
+            notifier=rt.notifier,
         )
         app = build_app(rt)
         consumer = rt.work_consumers(INGEST_QUEUE, handler_for(deps))
@@ -46,7 +55,7 @@ async def run(settings: Settings) -> None:
         await serve(
             app,
             settings,
-            on_stop=[consumer.stop],
+            on_stop=[consumer.stop, tenants.close],
             background=[debounce_loop],
             body_limits={r"/(uazapi|lancepilot)/webhook(/.*)?": MAX_BODY},
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from lancepilot_ingest.bursts import DebounceConfig
 from wacommon.schemas import Provider
+from wacommon.tenants.sections import DebounceSection
 
 # Meta delivers each message alone and customers expect a quick answer there
 META_DEFAULT_QUIET_MS = 2000
@@ -28,9 +28,9 @@ class InboundOutcome:
     at: datetime | None = None
 
 
-def debounce_config(provider: Provider, tools_config: dict[str, Any]) -> DebounceConfig:
+def debounce_config(provider: Provider, section: DebounceSection | None) -> DebounceConfig:
     """The tenant's debounce settings; Meta defaults to a shorter quiet window."""
-    config = DebounceConfig.from_tools_config(tools_config)
-    if provider is Provider.META and "debounce" not in tools_config:
+    config = DebounceConfig.from_section(section)
+    if provider is Provider.META and section is None:
         config = dataclasses.replace(config, quiet_ms=META_DEFAULT_QUIET_MS)
     return config

@@ -9,7 +9,6 @@ status `buffered` is the truth the buffer can be rebuilt from.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import structlog
 from prometheus_client import Counter
@@ -22,6 +21,7 @@ from wacommon.dbtypes import Conn
 from wacommon.events import EventLog, PgEventLog
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.schemas import InboundMessage, SenderRole, utcnow
+from wacommon.tenants import TenantConfig
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +31,7 @@ INBOUND = Counter("wa_inbound_messages_total", "Inbound provider messages", ["pr
 async def store_plain(
     conn: Conn,
     msg: InboundMessage,
-    client: dict[str, Any],
+    client: TenantConfig,
     *,
     events: EventLog,
     correlation_id: str,
@@ -51,7 +51,7 @@ async def store_plain(
         return None
     if not customer_rules.answers_if_bot(msg, client, now):
         return None
-    debounce = debounce_config(msg.provider, client.get("tools_config") or {})
+    debounce = debounce_config(msg.provider, client.debounce)
     stored_row = await inbound_repo.store_plain_inbound(
         conn, msg, burst_on_store=debounce.quiet_ms == 0, correlation_id=correlation_id
     )
@@ -76,7 +76,7 @@ async def store_plain(
 async def process_inbound(
     conn: Conn,
     msg: InboundMessage,
-    client: dict[str, Any],
+    client: TenantConfig,
     *,
     events: EventLog,
     correlation_id: str,
@@ -85,12 +85,12 @@ async def process_inbound(
     """Apply one normalised message inside the caller's transaction."""
     now = now or utcnow()
     tenant_id = msg.tenant_id
-    tools = client.get("tools_config") or {}
+    tools = client.tools_config
     # the common case is decided with the insert: every rule but the conversation's state
     # is known here, the state is checked in the statement, and the row is stored
     # `buffered` at once (with its burst id when debounce is off: it is its own burst)
     answerable = customer_rules.answers_if_bot(msg, client, now)
-    debounce = debounce_config(msg.provider, tools) if answerable else None
+    debounce = debounce_config(msg.provider, client.debounce) if answerable else None
     # the PostgreSQL event log's rows go in with the message (same statement, same
     # transaction); any other log (tests) gets its appends as usual
     in_sql = isinstance(events, PgEventLog)
@@ -144,7 +144,7 @@ async def process_inbound(
             tenant_id,
             cid,
             tenant_tools_config=tools,
-            human_timeout_s=client.get("human_attendant_timeout"),
+            human_timeout_s=client.human_attendant_timeout,
             correlation_id=correlation_id,
             text=msg.text,
             provider=msg.provider.value,

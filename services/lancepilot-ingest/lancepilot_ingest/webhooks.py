@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from wacommon.broker.publisher import Publisher, PublishFailed
-from wacommon.broker.topology import INGEST
+from wacommon.broker.topology import INGEST, webhook_routing_key
 from wacommon.crypto import SecretBox
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.lancepilot import INCOMING, OUTGOING, check_lancepilot_envelope
@@ -145,7 +145,7 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
         )
         try:
             await publisher.publish(
-                message, exchange=INGEST, routing_key=f"webhook.{provider.value}.v1"
+                message, exchange=INGEST, routing_key=webhook_routing_key(provider.value)
             )
         except PublishFailed as exc:
             log.error("webhook_not_accepted", provider=provider.value, error=str(exc))

@@ -35,6 +35,8 @@ from wacommon.lead_context import FormPayloadInvalid, LeadForm, PhoneNotFound
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import SendReply, utcnow
 from wacommon.settings import Settings
+from wacommon.tenants import parse_tenant
+from wacommon.tenants.sections import FormSection
 from wacommon.textclean import clean_json, loads_untrusted
 
 log = structlog.get_logger(__name__)
@@ -93,30 +95,21 @@ class FormConfig:
     cooldown_hours: float
 
     @classmethod
-    def of(cls, tools_config: dict[str, Any], default_rate: int) -> FormConfig:
-        raw = tools_config.get("form_context")
-        cfg: dict[str, Any] = raw if isinstance(raw, dict) else {"active": raw is True}
-        template = cfg.get("template")
+    def of(cls, section: FormSection, default_rate: int) -> FormConfig:
+        """The tenant's typed `forms` section over the deployment's rate limit."""
         return cls(
-            active=cfg.get("active") is True,
-            send_greeting=cfg.get("send_greeting") is True,
-            greeting=str(cfg.get("greeting") or DEFAULT_GREETING),
-            template=template if isinstance(template, dict) and template else None,
-            secret=str(cfg["secret"]) if cfg.get("secret") else None,
-            rate_per_minute=_int(cfg.get("rate_limit_per_minute"), default_rate),
-            cooldown_hours=_float(cfg.get("greeting_cooldown_hours"), DEFAULT_COOLDOWN_HOURS),
+            active=section.active,
+            send_greeting=section.send_greeting,
+            greeting=section.greeting or DEFAULT_GREETING,
+            template=section.template,
+            secret=section.secret.get_secret_value() if section.secret is not None else None,
+            rate_per_minute=section.rate_limit_per_minute or default_rate,
+            cooldown_hours=(
+                section.greeting_cooldown_hours
+                if section.greeting_cooldown_hours is not None
+                else DEFAULT_COOLDOWN_HOURS
+            ),
         )
-
-
-def _int(value: Any, default: int) -> int:
-    return (
-        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
-    )
-
-
-def _float(value: Any, default: float) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-    return float(value) if ok else default
 
 
 def fields_digest(form: LeadForm) -> str:
@@ -223,7 +216,7 @@ def forms_router(
         )
         if client is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "form not found")
-        cfg = FormConfig.of(box.open(client["tools_config"] or {}), rate_per_minute)
+        cfg = FormConfig.of(parse_tenant(dict(client), box.open).forms, rate_per_minute)
         if not cfg.active:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "form not found")
         return client, cfg

@@ -28,7 +28,7 @@ from prometheus_client import Counter
 from starlette.routing import Route
 
 from wacommon.broker.publisher import PublishFailed
-from wacommon.broker.topology import INGEST
+from wacommon.broker.topology import INGEST, webhook_routing_key
 from wacommon.providers.meta_webhook_checks import (
     HandshakeRejected,
     InvalidWebhookPayload,
@@ -45,7 +45,7 @@ from wacommon.textclean import loads_untrusted
 log = structlog.get_logger(__name__)
 
 WEBHOOKS = Counter("wa_meta_webhooks_total", "Meta webhook deliveries", ["outcome"])
-ROUTING_KEY = "webhook.meta.v1"
+ROUTING_KEY = webhook_routing_key("meta")
 WEBHOOK_PATH = "/meta/webhook"
 # Meta's deliveries are a few kB; anything this large is not one
 MAX_BODY_BYTES = 4 * 1024 * 1024

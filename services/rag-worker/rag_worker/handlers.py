@@ -42,6 +42,7 @@ from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import reply_files
 from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
+from wacommon.tenants import PgTenantDirectory, TenantDirectory, parse_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,17 @@ class RagDeps:
     notifier: Notifier = field(default_factory=NullNotifier)
     # text-to-speech for tenants with voice replies (None: replies stay text)
     voice: VoiceReplies | None = None
+    # every tenant's configuration; None: read from `pool` on every burst (tests)
+    tenants: TenantDirectory | None = None
+
+    def __post_init__(self) -> None:
+        if self.tenants is None:
+            self.tenants = PgTenantDirectory(self.pool, self.secrets)
+
+    @property
+    def tenant_directory(self) -> TenantDirectory:
+        assert self.tenants is not None
+        return self.tenants
 
 
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
@@ -103,8 +115,12 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         await _publish(deps, msg, int(existing["id"]), existing["payload"].get("origin", "bot"))
         REPLIES.labels("redelivered").inc()
         return
-    client["tools_config"] = deps.secrets.open(client.get("tools_config") or {})
-    current_window = context_window.window(client.get("tools_config") or {})
+    # the tenant's configuration, opened and parsed once per change (not once per burst)
+    tenant = await deps.tenant_directory.get(tenant_id) or parse_tenant(
+        {**client, "id": tenant_id}, deps.secrets.open
+    )
+    client["tools_config"] = tenant.tools_config
+    current_window = context_window.window(tenant.llm)
     deps.history_windows[tenant_id] = current_window
     # a handover whose pause already ended is resumed here, not left to the next scan
     if gate["state"] == conversation_state.BOT and gate["bot_active"]:
@@ -121,7 +137,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
     reanswer = msg.burst_id.startswith(inbound_repo.REANSWER_PREFIX)
     if reanswer:
         # an operator's explicit re-answer: the named messages, answered already
-        max_messages, history_since = context_window.history_window(client, conv, utcnow())
+        max_messages, history_since = context_window.history_window(current_window, conv, utcnow())
         burst_rows, history_rows = await inbound_repo.named_with_history(
             deps.pool,
             tenant_id,
@@ -134,7 +150,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         burst_rows, history_rows = prefetched
     else:
         # first burst of the tenant here, or its window changed since the last one
-        max_messages, history_since = context_window.history_window(client, conv, utcnow())
+        max_messages, history_since = context_window.history_window(current_window, conv, utcnow())
         burst_rows, history_rows = await inbound_repo.burst_with_history(
             deps.pool,
             tenant_id,
@@ -163,8 +179,10 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         output,
         last_id,
         msg.first_message_at,
+        plan=followups.plan_of(tenant.followups),
         # a re-answer is never overdue: a newer customer message makes it stale (dropped)
-        overdue=not reanswer and context_window.overdue(client, burst_rows[0]["created_at"]),
+        overdue=not reanswer
+        and context_window.overdue(tenant.debounce, burst_rows[0]["created_at"]),
         provider=conv.get("provider"),
         react_to=last_customer_message_id(burst_rows),
         voice=voice,
@@ -239,6 +257,7 @@ async def _commit_reply(
     last_id: int,
     first_at: datetime,
     *,
+    plan: followups.FollowupPlan,
     overdue: bool = False,
     provider: str | None = None,
     react_to: str | None = None,
@@ -268,7 +287,6 @@ async def _commit_reply(
     ]
     made = [(row.data, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.data]
     whole = in_sql and not output.handover_reason and not output.opt_out and not files and not made
-    plan = followups.parse_plan(client.get("followup_config") or {})
     handed_over = opted_out = False
     alert_ids: list[int] = []
     async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):

@@ -19,6 +19,7 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
+from wacommon.tenants import PgTenantDirectory
 
 
 def build_app(rt: Runtime) -> FastAPI:
@@ -32,6 +33,7 @@ async def run(settings: Settings) -> None:
         Runtime(settings) as rt,
         httpx.AsyncClient(timeout=30.0) as http,
         open_ai_wiring(ai, pool=rt.pool, events=rt.events, decrypt=rt.secrets.decrypt) as wiring,
+        PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url) as tenants,
     ):
         deps = RagDeps(
             rt.pool,
@@ -52,6 +54,7 @@ async def run(settings: Settings) -> None:
             ),
             notifier=rt.notifier,
             voice=VoiceReplies(wiring.clients, ai, rt.events),
+            tenants=tenants,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:

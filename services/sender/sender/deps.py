@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
@@ -18,6 +17,7 @@ from wacommon.crypto import SecretBox
 from wacommon.events import EventLog
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import providers as providers_repo
+from wacommon.tenants import PgTenantDirectory, TenantDirectory
 
 LOOKUP_TTL_S = 5.0
 # event-loop scheduling between the claim's commit and the deadline clock (measured locally
@@ -65,11 +65,12 @@ class SenderDeps:
     # how long an accepted send's record is retried (SEND_RECORD_TIMEOUT_S)
     record_for_s: float = 30.0
     pacer: UazapiPacer | None = None
-    # credentials and tenant switches change rarely and are read for every send
+    # credentials change rarely and are read for every send
     credentials: TTLCache[tuple[str, str, str | None], ProviderCredentials] = field(
         default_factory=lambda: TTLCache(LOOKUP_TTL_S)
     )
-    tools: TTLCache[str, dict[str, Any]] = field(default_factory=lambda: TTLCache(LOOKUP_TTL_S))
+    # every tenant's configuration; None: read from `pool` on every send (tests)
+    tenants: TenantDirectory | None = None
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
     # a provider's acceptance kept in Redis until the row records it (see receipts.py)
@@ -79,6 +80,13 @@ class SenderDeps:
 
     def __post_init__(self) -> None:
         check_send_timing(self.reconcile_s, self.http_timeout_s, self.record_for_s)
+        if self.tenants is None:
+            self.tenants = PgTenantDirectory(self.pool, self.secrets)
+
+    @property
+    def tenant_directory(self) -> TenantDirectory:
+        assert self.tenants is not None
+        return self.tenants
 
     async def credentials_for(
         self, tenant_id: str, provider: str, instance_id: str | None

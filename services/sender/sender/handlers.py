@@ -256,21 +256,28 @@ async def _record_receipt(
     deps: SenderDeps, msg: SendReply, row: dict[str, Any], receipt: str
 ) -> Step:
     """A stale `sending` row the provider had accepted: record it, never send it again."""
-    tenant_id = msg.tenant_id or ""
-    if not await outbox_repo.sending_is_stale(
-        deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
-    ):
-        return "held"  # its sender may still be recording it
+    # the reclaim holds only past the takeover window: its sender may still be recording it
     claimed = await outbox_repo.reclaim_stale_sending(
-        deps.pool, tenant_id, int(row["id"]), deps.reconcile_s
+        deps.pool, msg.tenant_id or "", int(row["id"]), deps.reconcile_s
     )
     if claimed is None:
         return "held"
     provider = str(row["provider"])
     await outcomes.record_sent(deps, msg, claimed, receipt or None, provider)
     log.warning("send_recorded_from_receipt", outbound_id=row["id"], provider=provider)
+    return await _announce_sent(deps, msg, row, provider)
+
+
+async def _announce_sent(
+    deps: SenderDeps, msg: SendReply, row: dict[str, Any], provider: str
+) -> Step:
+    """A recorded send: the console's live status and the sends metric."""
     await deps.notifier.notify(
-        tenant_id, msg.conversation_id, "message.status", message_id=int(row["id"]), status="sent"
+        msg.tenant_id or "",
+        msg.conversation_id,
+        "message.status",
+        message_id=int(row["id"]),
+        status="sent",
     )
     SENDS.labels(provider, "sent").inc()
     return "sent"
@@ -407,29 +414,16 @@ async def _send_one(
             error=repr(exc)[:300],
         )
         raise RetryableError(f"outbound {row['id']} sent but not recorded") from exc
-    await deps.notifier.notify(
-        msg.tenant_id or "",
-        msg.conversation_id,
-        "message.status",
-        message_id=int(row["id"]),
-        status="sent",
-    )
-    SENDS.labels(provider, "sent").inc()
     log.info("reply_sent", outbound_id=row["id"], provider_message_id=result.provider_message_id)
-    return "sent"
+    return await _announce_sent(deps, msg, row, provider)
 
 
 async def _mark_read(
     deps: SenderDeps, tenant_id: str, conv: dict[str, Any], last: dict[str, Any]
 ) -> None:
     """Mark the customer's last message read once answered (per-tenant switch, best effort)."""
-
-    async def load_tools() -> dict[str, Any]:
-        row = await deps.pool.fetchrow("SELECT tools_config FROM clients WHERE id = $1", tenant_id)
-        return dict((row["tools_config"] if row else None) or {})
-
-    tools = await deps.tools.get(tenant_id, load_tools)
-    if tools.get("mark_read", True) is False:
+    tenant = await deps.tenant_directory.get(tenant_id)
+    if tenant is not None and not tenant.mark_read:
         return
     if not last["provider_message_id"]:
         return

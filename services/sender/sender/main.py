@@ -25,6 +25,7 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
+from wacommon.tenants import PgTenantDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,8 @@ async def run(settings: Settings) -> None:
             "uazapi": UazapiClient(http),
             "lancepilot": LancePilotClient(http, default_base_url=settings.lancepilot_url),
         }
+        tenants = PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url)
+        await tenants.start()
         deps = SenderDeps(
             rt.pool,
             rt.events,
@@ -79,6 +82,7 @@ async def run(settings: Settings) -> None:
             notifier=rt.notifier,
             receipts=RedisReceipts(rt.redis, settings.rkey("sender", "receipt", "")),
             publisher=rt.publisher,
+            tenants=tenants,
         )
 
         async def handle(msg: Envelope, delivery: Delivery) -> None:
@@ -90,7 +94,9 @@ async def run(settings: Settings) -> None:
         async def relay(stop: asyncio.Event) -> None:
             await relay_loop(stop, rt.pool, rt.publisher, sending_after_s=settings.send_reconcile_s)
 
-        await serve(build_app(rt), settings, on_stop=[consumer.stop], background=[relay])
+        await serve(
+            build_app(rt), settings, on_stop=[consumer.stop, tenants.close], background=[relay]
+        )
 
 
 def main() -> None:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from pydantic import SecretStr
 
 from wacommon.netguard import is_public
+from wacommon.tenants.sections import WHOLE, LLMSection, parse_section
 
 Provider = Literal["openai", "gemini", "offline"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "gemini", "offline")
@@ -97,24 +99,39 @@ class LLMConfigInvalid(ValueError):
 def llm_config(
     tools_config: Mapping[str, Any], defaults: AISettings, decrypt: Callable[[str], str]
 ) -> LLMConfig:
-    """Merge the tenant's `llm_config` over the defaults.
+    """Merge the tenant's `llm_config` (secrets still sealed) over the defaults."""
+    section = parse_section(LLMSection, tools_config.get("llm_config") or None, "llm")
+    if section.api_key is not None:
+        opened = decrypt(section.api_key.get_secret_value())
+        section = section.model_copy(update={"api_key": SecretStr(opened) if opened else None})
+    return llm_config_of(section, defaults)
+
+
+# the order the values were checked in, so the first error named is the same as before
+_NUMBERS = ("temperature", "max_tokens", "history_messages", "history_hours")
+
+
+def llm_config_of(section: LLMSection, defaults: AISettings) -> LLMConfig:
+    """Merge the tenant's typed `llm` section over the defaults.
 
     No model anywhere (no `llm_config`, LLM_PROVIDER=offline) is the offline bot; a model
     asked for without a key to call it raises LLMConfigInvalid("missing_key").
     """
-    raw = tools_config.get("llm_config") or {}
-    if not isinstance(raw, Mapping):
+    if WHOLE in section.invalid:
         raise LLMConfigInvalid("llm_config must be an object")
-    vendor = str(raw.get("provider") or defaults.llm_provider).strip().lower()
+    vendor = (
+        section.provider
+        if section.provider is not None
+        else str(defaults.llm_provider).strip().lower()
+    )
     if vendor not in PROVIDERS and vendor not in OPENAI_COMPATIBLE:
         raise LLMConfigInvalid(f"unknown llm provider {vendor!r}", "unknown_provider")
-    tenant_key = raw.get("api_key")
-    api_key = decrypt(tenant_key) if isinstance(tenant_key, str) and tenant_key else None
-    base_url = _str_or_none(raw.get("base_url"))
+    api_key = section.api_key.get_secret_value() if section.api_key is not None else None
+    base_url = section.base_url
     if base_url is not None:
         _check_tenant_url(base_url, defaults)
     provider: Provider = "openai" if vendor in OPENAI_COMPATIBLE else vendor  # type: ignore[assignment]
-    model = _str_or_none(raw.get("model"))
+    model = section.model
     if vendor == "openai":
         api_key = api_key or defaults.openai_api_key
         base_url = base_url or defaults.openai_base_url
@@ -140,46 +157,34 @@ def llm_config(
         model = "offline"
     if provider != "offline" and not api_key:
         # a self-hosted OpenAI-compatible server may need no key; the SDK still wants one
-        if vendor == "openai" and _str_or_none(raw.get("base_url")):
+        if vendor == "openai" and section.base_url:
             api_key = "not-needed"
         else:
             raise LLMConfigInvalid(f"no api key for {vendor}", "missing_key")
+    for key in _NUMBERS:
+        if key in section.invalid:
+            raise LLMConfigInvalid(f"llm_config.{key} must be a number")
+    if "query_rewrite" in section.invalid:
+        raise LLMConfigInvalid("llm_config.query_rewrite must be true or false")
     return LLMConfig(
         provider=provider,
         model=model,
-        temperature=_number(raw, "temperature", defaults.llm_temperature),
-        max_tokens=int(_number(raw, "max_tokens", defaults.llm_max_tokens)),
+        temperature=_or(section.temperature, defaults.llm_temperature),
+        max_tokens=int(_or(section.max_tokens, defaults.llm_max_tokens)),
         api_key=api_key,
         base_url=base_url,
-        history_messages=int(_number(raw, "history_messages", defaults.llm_history_messages)),
-        history_hours=_number(raw, "history_hours", defaults.llm_history_hours),
+        history_messages=int(_or(section.history_messages, defaults.llm_history_messages)),
+        history_hours=_or(section.history_hours, defaults.llm_history_hours),
         vendor=vendor,
-        embedding_model=_str_or_none(raw.get("embedding_model")),
-        query_rewrite=_flag(raw, "query_rewrite", defaults.query_rewrite),
+        embedding_model=section.embedding_model,
+        query_rewrite=(
+            defaults.query_rewrite if section.query_rewrite is None else section.query_rewrite
+        ),
     )
 
 
-def _flag(raw: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    raise LLMConfigInvalid(f"llm_config.{key} must be true or false")
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _number(raw: Mapping[str, Any], key: str, default: float) -> float:
-    value = raw.get(key)
-    if value is None or value == "":
-        return float(default)
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise LLMConfigInvalid(f"llm_config.{key} must be a number") from exc
+def _or(value: float | None, default: float) -> float:
+    return float(default) if value is None else value
 
 
 def _check_tenant_url(url: str, defaults: AISettings) -> None:

@@ -47,6 +47,11 @@ SEND_QUEUE = "sender.replies"
 INGEST_STREAM = "ingest.log"
 
 
+def webhook_routing_key(provider: str) -> str:
+    """The routing key of a provider's raw webhook on the INGEST exchange (`webhook.#`)."""
+    return f"webhook.{provider}.v1"
+
+
 @dataclass(frozen=True)
 class WorkQueue:
     name: str

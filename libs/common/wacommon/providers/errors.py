@@ -1,4 +1,4 @@
-"""Errors of the provider wire layer shared by the Uazapi and LancePilot parsers."""
+"""Errors of the provider wire layer, shared by the Meta, Uazapi and LancePilot parsers."""
 
 from __future__ import annotations
 
@@ -9,3 +9,7 @@ class InvalidWebhookPayload(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidWebhookSignature(Exception):
+    """A webhook body whose signature does not match (answer 403)."""

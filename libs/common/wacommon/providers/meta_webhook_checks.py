@@ -6,26 +6,26 @@ import hashlib
 import hmac
 from typing import Any
 
-from wacommon import errors
+from wacommon.providers.errors import InvalidWebhookPayload, InvalidWebhookSignature
 
 SIGNATURE_PREFIX = "sha256="
 ENVELOPE_OBJECT = "whatsapp_business_account"
 
 
-class InvalidWebhookSignature(errors.InvalidWebhookSignature):
-    """The X-Hub-Signature-256 header does not match the body (answer 403)."""
+__all__ = [
+    "HandshakeRejected",
+    "InvalidWebhookPayload",
+    "InvalidWebhookSignature",
+    "MissingWebhookSignature",
+    "check_envelope",
+    "check_handshake",
+    "sign",
+    "verify_signature",
+]
 
 
 class MissingWebhookSignature(InvalidWebhookSignature):
     """No X-Hub-Signature-256 header at all (answer 401)."""
-
-
-class InvalidWebhookPayload(ValueError):
-    """The body is not a WhatsApp Business Account webhook envelope (answer 400)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class HandshakeRejected(Exception):

@@ -48,12 +48,7 @@ async def burst_with_history(
         history_since,
         history_limit,
     )
-    burst: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    for r in rows:
-        data = dict(r)
-        (burst if data.pop("in_burst") else history).append(data)
-    return burst, history
+    return _split_burst(rows)
 
 
 # a burst `wa-replay inbound --reanswer` asks for: its messages were answered already, and
@@ -90,12 +85,7 @@ async def named_with_history(
         history_since,
         history_limit,
     )
-    burst: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    for r in rows:
-        data = dict(r)
-        (burst if data.pop("in_burst") else history).append(data)
-    return burst, history
+    return _split_burst(rows)
 
 
 _MSG_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
@@ -296,3 +286,13 @@ async def _store_inbound(
     stored = conv.pop("stored_id")
     status = str(conv.pop("stored_status") or "")
     return conv, created, int(stored) if stored is not None else None, status
+
+
+def _split_burst(rows: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(burst, history) of rows tagged `in_burst`, each in id order."""
+    burst: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for r in rows:
+        data = dict(r)
+        (burst if data.pop("in_burst") else history).append(data)
+    return burst, history

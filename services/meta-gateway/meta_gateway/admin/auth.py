@@ -6,9 +6,11 @@ import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from fastapi import HTTPException, Request, status
 
 from wacommon.http_errors import error_responses
+from wacommon.repositories import clients as clients_repo
 from wacommon.settings import Settings
 
 # a list offset is bound to a PostgreSQL bigint: a huge one is a 422, not an overflow (a 500)
@@ -51,3 +53,11 @@ def parse_id(value: str, what: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found") from None
+
+
+async def client_or_404(pool: asyncpg.Pool, client_id: str) -> str:
+    """The tenant id named in a path, parsed; 404 when no such tenant exists."""
+    cid = parse_id(client_id, "client")
+    if await clients_repo.get_client(pool, cid) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
+    return cid

@@ -11,7 +11,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
 from waai.knowledge.embeddings import Embedders
 from waai.knowledge.extract import (
     DocumentNotSupported,
@@ -109,10 +109,7 @@ def knowledge_router(
     )
 
     async def tenant(client_id: str) -> str:
-        cid = parse_id(client_id, "client")
-        if await clients_repo.get_client(pool, cid) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
-        return cid
+        return await client_or_404(pool, client_id)
 
     async def tools_config(cid: str) -> dict[str, Any]:
         row = await clients_repo.get_client(pool, cid)

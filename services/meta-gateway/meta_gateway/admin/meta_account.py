@@ -13,7 +13,7 @@ import httpx
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, parse_id, require_admin
 from meta_gateway.admin.meta_account_models import (
     COEXISTENCE_EVENT,
     GRAPH_ID,
@@ -31,7 +31,6 @@ from wacommon.dbtypes import Executor as Conn
 from wacommon.errors import RouteTaken
 from wacommon.http_errors import error_responses, invalid
 from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
-from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 
@@ -99,10 +98,7 @@ def meta_account_router(
             yield client(own)
 
     async def tenant(client_id: str) -> str:
-        cid = parse_id(client_id, "client")
-        if await clients_repo.get_client(pool, cid) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
-        return cid
+        return await client_or_404(pool, client_id)
 
     async def meta_instance(cid: str, provider_id: str | None) -> dict[str, Any]:
         if provider_id:

@@ -13,9 +13,8 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
 from wacommon.http_errors import invalid
-from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import reply_files
 from wacommon.settings import Settings
 
@@ -59,10 +58,7 @@ def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     )
 
     async def tenant(client_id: str) -> str:
-        cid = parse_id(client_id, "client")
-        if await clients_repo.get_client(pool, cid) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
-        return cid
+        return await client_or_404(pool, client_id)
 
     @router.post(
         "",

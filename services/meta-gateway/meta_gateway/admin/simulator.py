@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any, cast
 
 import asyncpg
@@ -37,6 +36,7 @@ from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
 from wacommon.settings import Settings
+from wacommon.tenants import parse_tenant
 
 SIM_PREFIX = "SIM:"
 
@@ -139,12 +139,12 @@ def simulator_router(
                 )
                 assert stored is not None
                 burst_ids.append(stored)
-        tools_config = box.open(client.get("tools_config") or {})
+        config = parse_tenant(client, box.open)
+        tools_config = config.tools_config
         # the same window as the rag-worker's, so a simulation sees what the bot would
-        max_messages, max_hours = context_window.window(tools_config)
-        since = now - timedelta(hours=max_hours)
-        if conv["context_reset_at"] and conv["context_reset_at"] > since:
-            since = conv["context_reset_at"]
+        max_messages, since = context_window.history_window(
+            context_window.window(config.llm), conv, now
+        )
         history = await msg_repo.conversation_history(
             pool, cid, conv_id, since=since, limit=max_messages, before_id=burst_ids[0]
         )

@@ -7,7 +7,13 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, MAX_OFFSET, parse_id, require_admin
+from meta_gateway.admin.auth import (
+    ADMIN_RESPONSES,
+    MAX_OFFSET,
+    client_or_404,
+    parse_id,
+    require_admin,
+)
 from meta_gateway.admin.form_secret import ensure_form_secret
 from meta_gateway.admin.models import (
     ClientCreate,
@@ -63,10 +69,7 @@ def tenants_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> AP
     )
 
     async def existing_client(client_id: str) -> str:
-        cid = parse_id(client_id, "client")
-        if await clients_repo.get_client(pool, cid) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
-        return cid
+        return await client_or_404(pool, client_id)
 
     @router.post(
         "/clients",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
 from wacommon import passwords
 from wacommon.console_users import UserCreate, UserOut, user_out
 from wacommon.http_errors import error_responses
-from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import users as users_repo
 from wacommon.settings import Settings
 
@@ -21,10 +20,7 @@ def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     )
 
     async def existing_client(client_id: str) -> str:
-        cid = parse_id(client_id, "client")
-        if await clients_repo.get_client(pool, cid) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
-        return cid
+        return await client_or_404(pool, client_id)
 
     @router.post(
         "/clients/{client_id}/users",
