@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 
 import asyncpg
 import httpx
 
+from waai.budget import MonthSpend
 from waai.knowledge.retrieval import PgRetriever
 from waai.llm.clients import LLMClients, llm_clients
 from waai.llm.config import AISettings
@@ -21,6 +23,7 @@ from waai.responders.offline import OfflineResponder
 from waai.responders.responder import Responder, Tenant
 from waai.tools.guarded_http import tool_http_client
 from wacommon.events import EventLog
+from wacommon.metrics_prices import default_prices
 from wacommon.repositories import reply_files
 
 
@@ -52,6 +55,7 @@ async def open_ai_wiring(
             offline = OfflineResponder(
                 retriever, files=lambda cid: reply_files.list_files(pool, cid)
             )
+            spend = MonthSpend(pool, default_prices(), Decimal(str(settings.metrics_usd_brl)))
 
             def responder_for(tenant: Tenant) -> Responder:
                 return build_responder(
@@ -64,6 +68,7 @@ async def open_ai_wiring(
                     decrypt=decrypt,
                     clients=clients,
                     offline=offline,
+                    spend=spend,
                 )
 
             yield AIWiring(settings, clients, tool_http, responder_for)

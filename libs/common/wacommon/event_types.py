@@ -27,6 +27,7 @@ CONVERSATION_CLOSED = "conversation_closed"  # {cause} (console: closed not reso
 CONVERSATION_ASSIGNED = "conversation_assigned"  # {user_id, by} (console)
 WEBHOOK_EVENT = "webhook_event"  # non-message provider events {provider, field|event}
 OFF_HOURS_REPLIED = "off_hours_replied"  # {period}
+BUDGET_LIMIT_REACHED = "budget_limit_reached"  # {level, month, spent_brl, limit_brl, action}
 LLM_USAGE = "llm_usage"  # {model, tokens_in, tokens_out, purpose}
 # the tenant's model cannot work (bad provider, no key, 401/403/404): the turn was answered
 # by the offline bot instead

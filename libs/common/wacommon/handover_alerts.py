@@ -42,6 +42,7 @@ RETURNING id
 _CAUSES = {
     "customer_asked_for_human": "o cliente pediu um atendente",
     "no_answer_in_knowledge_base": "o assistente não encontrou a resposta",
+    "budget_exhausted": "o limite de gastos do mês com IA foi atingido",
 }
 
 

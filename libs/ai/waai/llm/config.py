@@ -61,6 +61,8 @@ class AISettings:
     custom_tool_max_bytes: int = 4000
     # hosts a custom tool or CRM webhook may reach over http or on private addresses
     tool_allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    # reais per US dollar, for the monthly budgets in R$ (METRICS_USD_BRL, as the console's)
+    metrics_usd_brl: float = 5.40
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import asyncpg
 import httpx
 import structlog
 
+from waai.budget import BudgetedResponder, MonthSpend, budget_of, month_zone
 from waai.knowledge.embeddings import embedder_for
 from waai.knowledge.retrieval import PgRetriever
 from waai.llm.clients import LLMClients
@@ -43,6 +45,7 @@ def build_responder(
     clients: LLMClients,
     offline: Responder,
     log_limit: OncePerTenant = PROCESS_LOG_LIMIT,
+    spend: MonthSpend | None = None,
 ) -> Responder:
     """OpenAI (or OpenRouter, or any compatible server) or Gemini per `llm_config`.
 
@@ -88,6 +91,42 @@ def build_responder(
         model = GeminiResponder(
             clients.gemini(config.api_key, config.base_url), config, toolbox, deps
         )
-    return GuardedResponder(
+    guarded = GuardedResponder(
         model, offline, reporter, vendor=config.vendor or config.provider, model=config.model
+    )
+    budget = budget_of(tenant.tools_config, tenant.id)
+    if spend is None or not budget.active:
+        return guarded
+    cheaper_model = budget.cheaper_model
+
+    def cheaper() -> Responder:
+        # the same tenant on the cheaper model, without a budget of its own (no recursion)
+        assert cheaper_model is not None
+        llm = dict(tenant.tools_config.get("llm_config") or {})
+        cheap = replace(
+            tenant,
+            tools_config={**tenant.tools_config, "llm_config": {**llm, "model": cheaper_model}},
+        )
+        return build_responder(
+            cheap,
+            settings=settings,
+            retriever=retriever,
+            pool=pool,
+            http=http,
+            events=events,
+            decrypt=decrypt,
+            clients=clients,
+            offline=offline,
+            log_limit=log_limit,
+        )
+
+    return BudgetedResponder(
+        budget,
+        primary=guarded,
+        cheaper=cheaper if cheaper_model and cheaper_model != config.model else None,
+        offline=offline,
+        spend=spend,
+        events=events,
+        pool=pool,
+        zone=month_zone(tenant.tools_config),
     )
