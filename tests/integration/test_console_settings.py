@@ -28,6 +28,7 @@ from tests.integration.console_helpers import (
     new_user,
     sign_in,
 )
+from waai.budget import budget_of
 from waai.tools.catalog import build_toolbox
 from wacommon.commands import parse_customer_command
 from wacommon.contact_filter import contact_allowed
@@ -501,3 +502,35 @@ async def test_the_settings_pages_render_every_section_for_owners_only(
         assert chooser.status_code == 303 and chooser.headers["location"] == "/clientes"
         page = await c.get(f"/configuracoes/historico?tenant_id={tenant}")
         assert page.status_code == 200 and "Dona Ana" in page.text
+
+
+async def test_the_budget_is_written_as_the_rag_worker_reads_it(
+    pool: asyncpg.Pool, owner_client: tuple[httpx.AsyncClient, str]
+) -> None:
+    c, tenant = owner_client
+    empty = (await c.get("/api/settings/budget")).json()["values"]
+    assert empty["soft_brl"] is None and empty["on_hard"] == "handover"
+    assert not budget_of(await tools_of(pool, tenant)).active
+    ok = await c.patch(
+        "/api/settings/budget",
+        json={
+            "soft_brl": 50,
+            "hard_brl": 80.5,
+            "cheaper_model": "gpt-4o-mini",
+            "on_hard": "offline",
+        },
+    )
+    assert ok.status_code == 200, ok.text
+    budget = budget_of(await tools_of(pool, tenant))
+    assert budget.soft_brl == 50 and float(budget.hard_brl or 0) == 80.5
+    assert budget.cheaper_model == "gpt-4o-mini" and budget.on_hard == "offline"
+    assert budget.invalid == ()
+    before = await tools_of(pool, tenant)
+    crossed = await c.patch("/api/settings/budget", json={"hard_brl": 10})
+    assert crossed.status_code == 422 and crossed.json()["detail"][0]["field"] == "hard_brl"
+    bad = await c.patch("/api/settings/budget", json={"soft_brl": -1, "on_hard": "parar"})
+    assert {e["field"] for e in bad.json()["detail"]} == {"soft_brl", "on_hard"}
+    assert await tools_of(pool, tenant) == before
+    # 0 (or null) is no limit
+    off = await c.patch("/api/settings/budget", json={"soft_brl": 0, "hard_brl": None})
+    assert off.status_code == 200 and not budget_of(await tools_of(pool, tenant)).active

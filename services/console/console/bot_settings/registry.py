@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from console.bot_settings.base import SectionForm
+from console.bot_settings.budget import BudgetForm
 from console.bot_settings.core import DebounceForm, HandoverForm, HoursForm, ModelForm, PersonaForm
 from console.bot_settings.more import ContactsForm, FollowupsForm, OptOutForm, ToolsForm
 
@@ -18,5 +19,6 @@ SECTIONS: dict[str, type[SectionForm]] = {
         OptOutForm,
         ContactsForm,
         ToolsForm,
+        BudgetForm,
     )
 }

@@ -147,6 +147,17 @@ LAYOUT: dict[str, tuple[Group, ...]] = {
             ),
         ),
     ),
+    "budget": (
+        Group(
+            "main",
+            (
+                Field("soft_brl", "number", step="0.01"),
+                Field("hard_brl", "number", step="0.01"),
+                Field("cheaper_model"),
+                Field("on_hard", "select", options=("handover", "offline")),
+            ),
+        ),
+    ),
     "optout": (
         Group(
             "main",
