@@ -25,6 +25,8 @@ DYNAMIC_VALUES = {
     "status.": ["unknown", "dropped", "cancelled"],
     "provider.": ["meta", "uazapi", "lancepilot"],
     "error.": [],
+    "kb.sync_": ["pending", "synced", "failed"],
+    "kb.fs_state_": ["off", "on", "inactive"],
 }
 
 

@@ -9,6 +9,7 @@ from console.auth.routes import auth_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
+from console.knowledge.api import knowledge_router
 from console.operator_api import operator_router
 from console.pages import pages_router
 from console.stream.routes import stream_router
@@ -27,6 +28,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(auth_router())
     app.include_router(users_router())
     app.include_router(account_router())
+    app.include_router(knowledge_router())
     app.include_router(operator_router())
     app.include_router(stream_router())
     app.include_router(pages_router())

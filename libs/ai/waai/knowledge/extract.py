@@ -41,7 +41,23 @@ class DocumentNotSupported(ValueError):
 
 
 class DocumentUnreadable(ValueError):
-    """The file claims a supported kind but its content cannot be read."""
+    """The file claims a supported kind but its content cannot be read.
+
+    `reason` says why in one word a caller can translate: "unreadable" (the parser failed),
+    "parse_failed" (the bounded PDF reader gave up: broken, hostile, too slow or too big in
+    memory), "too_many_pages", "too_long" (characters) or "empty" (no text at all).
+    """
+
+    def __init__(self, message: str, reason: str = "unreadable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DocumentEmpty(DocumentUnreadable):
+    """The file holds no text to search (an empty file, a scanned PDF without text)."""
+
+    def __init__(self, message: str = "the document has no text") -> None:
+        super().__init__(message, "empty")
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,7 @@ async def extract(
             raise DocumentUnreadable(f"{kind}: {type(exc).__name__}: {exc}"[:300]) from exc
     sections = [Section(clean_text(s.heading), clean_text(s.text), s.atomic) for s in sections]
     if sum(len(s.text) for s in sections) > limits.max_chars:
-        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
     digest = hashlib.sha256(data).hexdigest()
     # PostgreSQL text cannot hold NUL, which binary-ish files and PDFs carry as noise
     sections = [
@@ -140,11 +156,13 @@ async def _pdf_document(data: bytes, limits: DocumentLimits) -> list[Section]:
             data, max_pages=limits.max_pages, max_chars=limits.max_chars + 1, limits=limits.parse
         )
     except ParseFailed as exc:
-        raise DocumentUnreadable(f"pdf could not be read ({exc.reason})") from exc
+        raise DocumentUnreadable(f"pdf could not be read ({exc.reason})", "parse_failed") from exc
     if pdf.page_count > limits.max_pages:
-        raise DocumentUnreadable(f"pdf of {pdf.page_count} pages, over {limits.max_pages}")
+        raise DocumentUnreadable(
+            f"pdf of {pdf.page_count} pages, over {limits.max_pages}", "too_many_pages"
+        )
     if pdf.truncated:
-        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
     return pdf_text_sections(pdf.pages)
 
 

@@ -120,3 +120,29 @@ async def page_tenant(request: Request, deps: ConsoleDeps, user: CurrentUser) ->
         return None
     exists = await deps.pool.fetchval("SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)", tenant)
     return tenant if exists else None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerPage:
+    """An owner's (or an operator's) page, with the tenant it shows."""
+
+    who: Viewer
+    tenant: UUID
+
+
+async def owner_page(
+    request: Request, deps: ConsoleDeps, user: CurrentUser | None
+) -> OwnerPage | Response:
+    """The guard of every owner-only page: to /login when signed out, 403 for agents, the
+    chooser for an operator without a tenant, 404 for a tenant not theirs; else the page."""
+    who = await viewer(deps, user)
+    if who is None:
+        return to_login(request)
+    if who.user.role == "agent":
+        return error_page(request, who, 403)
+    if needs_tenant_choice(request, who.user):
+        return to_chooser(request)
+    tenant = await page_tenant(request, deps, who.user)
+    if tenant is None:
+        return error_page(request, who, 404)
+    return OwnerPage(who, tenant)

@@ -10,14 +10,7 @@ from fastapi.responses import Response
 from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
-from console.pages.common import (
-    error_page,
-    needs_tenant_choice,
-    page_tenant,
-    to_chooser,
-    to_login,
-    viewer,
-)
+from console.pages.common import OwnerPage, owner_page
 from console.pages.render import render
 from wacommon.repositories import users as users_repo
 
@@ -52,17 +45,11 @@ def team_router() -> APIRouter:
         user: CurrentUser | None = Depends(optional_user),
         deps: ConsoleDeps = Depends(get_deps),
     ) -> Response:
-        who = await viewer(deps, user)
-        if who is None:
-            return to_login(request)
-        if who.user.role == "agent":
-            return error_page(request, who, 403)
-        if needs_tenant_choice(request, who.user):
-            return to_chooser(request)
-        tenant = await page_tenant(request, deps, who.user)
-        if tenant is None:
-            return error_page(request, who, 404)
-        rows = await users_repo.list_users(deps.pool, str(tenant))
+        page = await owner_page(request, deps, user)
+        if not isinstance(page, OwnerPage):
+            return page
+        who = page.who
+        rows = await users_repo.list_users(deps.pool, str(page.tenant))
         return render(
             request,
             "team.html",
