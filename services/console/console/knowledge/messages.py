@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
+from console.knowledge.views import size_label
 from waai.knowledge.extract import DocumentLimits, DocumentNotSupported, DocumentUnreadable
 from waai.knowledge.library import DocumentNameInvalid, DocumentTooLarge
 
@@ -14,12 +15,8 @@ NOT_FOUND = "documento não encontrado"
 FILE_REQUIRED = "envie o arquivo no campo `file` (multipart/form-data)"
 
 
-def megabytes(limit: int) -> str:
-    return f"{limit / (1024 * 1024):.0f} MB"
-
-
 def too_large(limit: int) -> str:
-    return f"arquivo grande demais: o limite é {megabytes(limit)}"
+    return f"arquivo grande demais: o limite é {size_label(limit)}"
 
 
 def _unreadable(exc: DocumentUnreadable, limits: DocumentLimits) -> str:

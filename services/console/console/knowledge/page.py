@@ -13,7 +13,7 @@ from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.knowledge.api import knowledge_of
-from console.knowledge.messages import KINDS, megabytes
+from console.knowledge.messages import KINDS
 from console.knowledge.views import any_pending, knowledge_out, size_label
 from console.pages.common import OwnerPage, owner_page
 from console.pages.render import render
@@ -45,7 +45,7 @@ def knowledge_page_router() -> APIRouter:
             "api": API,
             "query": query,
             "kinds": KINDS,
-            "max_label": megabytes(out.max_bytes),
+            "max_label": size_label(out.max_bytes),
         }
         template = "_kb_docs.html" if fragment == "list" else "knowledge.html"
         return render(request, template, who.user, context, sound_on=who.sound_on)

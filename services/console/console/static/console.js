@@ -249,6 +249,12 @@
 
   /* ---------- top bar: logout, sound, notifications ---------- */
 
+  /* on a phone the menu scrolls sideways: keep the current page's link in view */
+  var currentLink = document.querySelector('.topbar nav a[aria-current="page"]');
+  if (currentLink && currentLink.parentNode.scrollWidth > currentLink.parentNode.clientWidth) {
+    currentLink.parentNode.scrollLeft = currentLink.offsetLeft - currentLink.parentNode.offsetLeft - 8;
+  }
+
   function clearDrafts() {
     try {
       Object.keys(localStorage).forEach(function (k) {
@@ -686,7 +692,12 @@
     window.htmx.ajax("GET", "/conhecimento?fragment=list" + q, { target: "#kb-docs", swap: "outerHTML" });
   }
 
-  function megabytes(n) { return Math.round(n / (1024 * 1024)) + " MB"; }
+  /* as the server writes sizes (console.knowledge.views.size_label) */
+  function sizeLabel(n) {
+    if (n < 1024) { return n + " B"; }
+    if (n < 1024 * 1024) { return Math.round(n / 1024) + " KB"; }
+    return (n / (1024 * 1024)).toFixed(1).replace(".", ",") + " MB";
+  }
 
   function uploadRow(file) {
     var li = document.createElement("li");
@@ -720,7 +731,7 @@
     return new Promise(function (resolve) {
       var max = parseInt(kb.dataset.maxBytes || "0", 10);
       if (max && file.size > max) {
-        finishRow(li, false, T("kb_too_large", { max: megabytes(max) }));
+        finishRow(li, false, T("kb_too_large", { max: sizeLabel(max) }));
         resolve(false);
         return;
       }
@@ -744,9 +755,10 @@
         var res = { ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, data: data, headers: { get: function (h) { return xhr.getResponseHeader(h); } } };
         if (res.ok) {
           var replaced = data.created_at !== data.updated_at;
-          finishRow(li, true, T(replaced ? "kb_replaced" : "kb_done", { n: data.passages }));
+          var key = (replaced ? "kb_replaced" : "kb_done") + (data.passages === 1 ? "_one" : "");
+          finishRow(li, true, T(key, { n: data.passages }));
         } else if (xhr.status === 413 && !(data && Array.isArray(data.detail))) {
-          finishRow(li, false, T("kb_too_large", { max: megabytes(max) }));  /* refused before the app */
+          finishRow(li, false, T("kb_too_large", { max: sizeLabel(max) }));  /* refused before the app */
         } else {
           finishRow(li, false, reason(res));
           if (xhr.status === 401) { setTimeout(toLogin, 1500); }
