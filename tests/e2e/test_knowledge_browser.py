@@ -123,7 +123,7 @@ async def test_owner_uploads_asks_and_deletes(env: Env, browser: Any, tmp_path: 
     listed = docs.first
     await expect(listed).to_have_attribute("data-name", "horario.txt")
     await expect(listed).to_contain_text(re.compile(r"\d+ trechos? · \d+ B"))
-    await shot(page, "knowledge", full_page=True)
+    await shot(page, "knowledge-upload", full_page=True)
 
     await page.get_by_label("Pergunta", exact=True).fill("vocês abrem no sábado?")
     await page.get_by_role("button", name="Perguntar").click()
@@ -133,7 +133,7 @@ async def test_owner_uploads_asks_and_deletes(env: Env, browser: Any, tmp_path: 
         re.compile(r"relevância 0\.\d\d|relevância 1\.00")
     )
     await expect(page.locator("#kb-answer-how")).to_contain_text("Sem modelo de IA")
-    await shot(page, "knowledge-ask", full_page=True)
+    await shot(page, "knowledge", full_page=True)
 
     page.once("dialog", lambda dialog: dialog.accept())
     await listed.get_by_role("button", name="Excluir horario.txt").click()
