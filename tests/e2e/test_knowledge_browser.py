@@ -1,6 +1,7 @@
 """The knowledge base page in headless Chromium against the console as a real process.
 
-An owner uploads three files at once (one good, one over KNOWLEDGE_MAX_BYTES, one empty):
+An owner uploads four files at once (a text file, one over KNOWLEDGE_MAX_BYTES, an empty one
+and a Word file):
 each row shows its own verdict, the good one is listed with its passages; the ask box
 shows ranked passages with their score; a delete removes the document. An agent gets 403.
 Also on a phone-sized viewport (390 px).
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import docx
 import pytest
 
 from tests.e2e.stack import Stack
@@ -104,23 +106,29 @@ async def test_owner_uploads_asks_and_deletes(env: Env, browser: Any, tmp_path: 
     big.write_bytes(b"texto " * (MAX_BYTES // 5))
     empty = tmp_path / "vazio.md"
     empty.write_bytes(b"")
+    word = tmp_path / "planos.docx"
+    document = docx.Document()
+    document.add_heading("Planos", 1)
+    document.add_paragraph("O plano anual custa R$ 99 por mês e dá direito a todas as aulas.")
+    document.save(str(word))
     await page.get_by_label("Arquivos", exact=True).set_input_files(
-        [str(good), str(big), str(empty)]
+        [str(good), str(big), str(empty), str(word)]
     )
     await page.get_by_role("button", name="Enviar", exact=True).click()
 
     rows = page.locator("#kb-uploads .kb-upload")
-    await expect(rows).to_have_count(3)
+    await expect(rows).to_have_count(4)
     await expect(rows.nth(0)).to_have_class(re.compile(r"\bdone\b"))
     await expect(rows.nth(0)).to_contain_text(re.compile(r"Pronto: \d+ trechos?"))
     await expect(rows.nth(1)).to_have_class(re.compile(r"\bfailed\b"))
     await expect(rows.nth(1)).to_contain_text("arquivo grande demais: o limite é 64 KB")
     await expect(rows.nth(2)).to_have_class(re.compile(r"\bfailed\b"))
     await expect(rows.nth(2)).to_contain_text("o arquivo está vazio")
+    await expect(rows.nth(3)).to_contain_text("Pronto: 1 trecho")
 
     docs = page.locator("#kb-docs .kb-doc")
-    await expect(docs).to_have_count(1)
-    listed = docs.first
+    await expect(docs).to_have_count(2)
+    listed = page.locator('#kb-docs .kb-doc[data-name="horario.txt"]')
     await expect(listed).to_have_attribute("data-name", "horario.txt")
     await expect(listed).to_contain_text(re.compile(r"\d+ trechos? · \d+ B"))
     await shot(page, "knowledge-upload", full_page=True)
@@ -137,8 +145,8 @@ async def test_owner_uploads_asks_and_deletes(env: Env, browser: Any, tmp_path: 
 
     page.once("dialog", lambda dialog: dialog.accept())
     await listed.get_by_role("button", name="Excluir horario.txt").click()
-    await expect(docs).to_have_count(0)
-    await expect(page.get_by_text("Nenhum documento ainda")).to_be_visible()
+    await expect(docs).to_have_count(1)
+    await expect(docs.first).to_have_attribute("data-name", "planos.docx")
     await page.get_by_role("button", name="Perguntar").click()
     await expect(page.locator("#kb-no-passage")).to_be_visible()
     count = await env.pool.fetchval(
@@ -146,7 +154,7 @@ async def test_owner_uploads_asks_and_deletes(env: Env, browser: Any, tmp_path: 
         " WHERE lower(u.email) = $1",
         owner,
     )
-    assert count == 0
+    assert count == 1
     assert errors == []
 
 

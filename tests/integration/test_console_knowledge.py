@@ -5,10 +5,13 @@ would read, Gemini File Search against the fake; agents 403, other tenants 404."
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import docx
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -28,12 +31,19 @@ from tests.integration.console_helpers import (
     sign_in,
 )
 from waai.knowledge.bot_retrieval import retrieve_as_bot
-from waai.knowledge.extract import document_limits
+from waai.knowledge.extract import (
+    DOCX_MIME,
+    DocumentLimits,
+    DocumentUnreadable,
+    document_limits,
+    extract,
+)
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import KnowledgeBase
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from wacommon.crypto import SecretBox
+from wacommon.sandbox import ParseLimits
 
 HOURS = (
     "Horário de funcionamento\n\n"
@@ -336,3 +346,72 @@ async def test_file_search_on_without_gemini_says_it_has_no_effect(
         assert on.json() == {"enabled": True, "state": "inactive"}
         page = await c.get("/conhecimento")
         assert "sem efeito" in page.text
+
+
+def word_file(paragraphs: list[tuple[str, str]]) -> bytes:
+    """A .docx written by python-docx: ("h", title) headings and ("p", text) paragraphs."""
+    document = docx.Document()
+    for kind, text in paragraphs:
+        if kind == "h":
+            document.add_heading(text, 1)
+        else:
+            document.add_paragraph(text)
+    table = document.add_table(rows=2, cols=2)
+    for (r, c), text in {
+        (0, 0): "Plano",
+        (0, 1): "Preço",
+        (1, 0): "Anual",
+        (1, 1): "R$ 99",
+    }.items():
+        table.cell(r, c).text = text
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def word_bomb(text_bytes: int) -> bytes:
+    """A .docx whose body XML inflates to `text_bytes` of text (a few hundred KB zipped)."""
+    source = zipfile.ZipFile(io.BytesIO(word_file([("p", "x")])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in source.infolist():
+            if item.filename != "word/document.xml":
+                bomb.writestr(item, source.read(item))
+                continue
+            head, _, _ = source.read(item).partition(b"<w:body>")
+            with bomb.open("word/document.xml", "w") as part:
+                part.write(head + b"<w:body><w:p><w:r><w:t>")
+                chunk = b"a" * (1024 * 1024)
+                for _ in range(text_bytes // len(chunk)):
+                    part.write(chunk)
+                part.write(b"</w:t></w:r></w:p></w:body></w:document>")
+    return out.getvalue()
+
+
+async def test_a_word_document_is_read_with_its_headings_and_tables(
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, csettings: ConsoleSettings
+) -> None:
+    roomy = csettings.model_copy(update={"knowledge_max_bytes": 1024 * 1024})
+    app = console_app(roomy, pool, redis_client)
+    tenant = await new_tenant(pool)
+    owner = await new_user(pool, tenant, "owner")
+    data = word_file([("h", "Horário de funcionamento"), ("p", HOURS.split("\n\n")[1])])
+    async with client_for(app) as c:
+        await sign_in(c, owner["email"])
+        resp = await c.post("/api/knowledge/documents", **upload("regras.docx", data, DOCX_MIME))
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["kind"] == "docx" and resp.json()["passages"] >= 1
+        ask = (await c.post("/api/knowledge/ask", json={"question": "horário de sábado"})).json()
+        assert ask["passages"][0]["heading"] == "Horário de funcionamento"
+        assert "segunda a sábado" in ask["passages"][0]["text"]
+        price = (await c.post("/api/knowledge/ask", json={"question": "preço do anual"})).json()
+        assert any("Anual: R$ 99" in p["text"] for p in price["passages"])
+
+
+async def test_a_word_decompression_bomb_is_refused_by_the_bounded_reader() -> None:
+    limits = DocumentLimits(parse=ParseLimits(timeout_s=10, memory_bytes=256 * 1024 * 1024))
+    bomb = word_bomb(400 * 1024 * 1024)
+    assert len(bomb) < 2 * 1024 * 1024
+    with pytest.raises(DocumentUnreadable) as refused:
+        await extract("bomba.docx", bomb, limits=limits)
+    assert refused.value.reason == "parse_failed"

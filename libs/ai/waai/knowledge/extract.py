@@ -1,4 +1,5 @@
-"""Text out of uploaded documents (txt, md, pdf, csv of question/answer rows, html), as sections."""
+"""Text out of uploaded documents (txt, md, pdf, docx, csv of question/answer rows, html), as
+sections."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import io
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 from waai.knowledge.pdf_text import read_pdf
 from wacommon.repositories.knowledge import SourceKind
-from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits
+from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits, run_bounded
 from wacommon.settings import Settings
 from wacommon.textclean import clean_text
 
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _KINDS: dict[str, SourceKind] = {
     ".txt": "txt",
     ".text": "txt",
@@ -24,6 +27,7 @@ _KINDS: dict[str, SourceKind] = {
     ".csv": "csv",
     ".html": "html",
     ".htm": "html",
+    ".docx": "docx",
 }
 _CONTENT_TYPES: dict[str, SourceKind] = {
     "text/plain": "txt",
@@ -31,13 +35,14 @@ _CONTENT_TYPES: dict[str, SourceKind] = {
     "application/pdf": "pdf",
     "text/csv": "csv",
     "text/html": "html",
+    DOCX_MIME: "docx",
 }
 _QA_HEADERS = {"pergunta", "perguntas", "question", "questao", "q", "p"}
 _END_OF_SENTENCE = (".", "!", "?", ";", ":", ",")
 
 
 class DocumentNotSupported(ValueError):
-    """The file is not one of the supported kinds (txt, md, pdf, csv, html)."""
+    """The file is not one of the supported kinds (txt, md, pdf, docx, csv, html)."""
 
 
 class DocumentUnreadable(ValueError):
@@ -121,13 +126,15 @@ async def extract(
 ) -> ExtractedDocument:
     """Read `data` as a `kind` document (guessed from `name` when not given).
 
-    PDFs are read in a bounded child process; text kinds in-process. Whatever fails
+    PDFs and Word files are read in a bounded child process; text kinds in-process. Whatever fails
     is `DocumentUnreadable` (a 422 for the admin API, a skipped file for the CLI).
     """
     kind = kind or source_kind(name)
     limits = limits or DocumentLimits()
     if kind == "pdf":
         sections = await _pdf_document(data, limits)
+    elif kind == "docx":
+        sections = await _docx_document(data, limits)
     else:
         try:
             sections = {
@@ -164,6 +171,44 @@ async def _pdf_document(data: bytes, limits: DocumentLimits) -> list[Section]:
     if pdf.truncated:
         raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
     return pdf_text_sections(pdf.pages)
+
+
+async def _docx_document(data: bytes, limits: DocumentLimits) -> list[Section]:
+    try:
+        answer = await run_bounded(
+            "waai.knowledge.docx_child:docx_blocks",
+            data,
+            limits.parse,
+            max_chars=limits.max_chars + 1,
+        )
+    except ParseFailed as exc:
+        raise DocumentUnreadable(f"docx could not be read ({exc.reason})", "parse_failed") from exc
+    blocks = answer.get("blocks") if isinstance(answer, dict) else None
+    if not isinstance(blocks, list):
+        raise DocumentUnreadable("docx could not be read (bad_output)", "parse_failed")
+    if answer.get("truncated"):
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
+    return docx_sections(blocks)
+
+
+def docx_sections(blocks: list[Any]) -> list[Section]:
+    """A Word body's ["h"|"p", text] blocks: one section per heading paragraph."""
+    sections: list[Section] = []
+    heading = ""
+    paragraphs: list[str] = []
+    for block in blocks:
+        if not (isinstance(block, list) and len(block) == 2 and isinstance(block[1], str)):
+            continue
+        kind, text = block
+        if kind == "h":
+            if paragraphs:
+                sections.append(Section(heading, "\n\n".join(paragraphs)))
+            heading, paragraphs = text, []
+        else:
+            paragraphs.append(text)
+    if paragraphs:
+        sections.append(Section(heading, "\n\n".join(paragraphs)))
+    return sections
 
 
 def decode_text(data: bytes) -> str:

@@ -25,6 +25,7 @@ MIME_TYPES = {
     "txt": "text/plain",
     "md": "text/markdown",
     "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "csv": "text/csv",
     "html": "text/html",
 }

@@ -13,7 +13,7 @@ import asyncpg
 
 from wacommon.repositories.knowledge_text import QueryTerm, asks_price, query_terms, vocabulary
 
-SourceKind = Literal["txt", "md", "pdf", "csv", "html"]
+SourceKind = Literal["txt", "md", "pdf", "docx", "csv", "html"]
 Db = asyncpg.Connection | asyncpg.Pool
 
 # A question is answered only when its best passage holds at least this share of the question's

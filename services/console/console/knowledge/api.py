@@ -117,7 +117,7 @@ def knowledge_router() -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         responses={
             413: {"description": "file over KNOWLEDGE_MAX_BYTES"},
-            415: {"description": "not .txt, .md, .pdf, .csv or .html"},
+            415: {"description": "not .txt, .md, .pdf, .docx, .csv or .html"},
             422: {"description": "empty or unreadable file, bad name"},
         },
     )

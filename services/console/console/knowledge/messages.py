@@ -10,7 +10,7 @@ from console.knowledge.views import size_label
 from waai.knowledge.extract import DocumentLimits, DocumentNotSupported, DocumentUnreadable
 from waai.knowledge.library import DocumentNameInvalid, DocumentTooLarge
 
-KINDS = ".txt, .md, .pdf, .csv ou .html"
+KINDS = ".txt, .md, .pdf, .docx, .csv ou .html"
 NOT_FOUND = "documento não encontrado"
 FILE_REQUIRED = "envie o arquivo no campo `file` (multipart/form-data)"
 
