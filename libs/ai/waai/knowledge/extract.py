@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -193,22 +194,11 @@ async def _docx_document(data: bytes, limits: DocumentLimits) -> list[Section]:
 
 def docx_sections(blocks: list[Any]) -> list[Section]:
     """A Word body's ["h"|"p", text] blocks: one section per heading paragraph."""
-    sections: list[Section] = []
-    heading = ""
-    paragraphs: list[str] = []
-    for block in blocks:
-        if not (isinstance(block, list) and len(block) == 2 and isinstance(block[1], str)):
-            continue
-        kind, text = block
-        if kind == "h":
-            if paragraphs:
-                sections.append(Section(heading, "\n\n".join(paragraphs)))
-            heading, paragraphs = text, []
-        else:
-            paragraphs.append(text)
-    if paragraphs:
-        sections.append(Section(heading, "\n\n".join(paragraphs)))
-    return sections
+    return _under_headings(
+        (b[0] == "h", b[1])
+        for b in blocks
+        if isinstance(b, list) and len(b) == 2 and isinstance(b[1], str)
+    )
 
 
 def decode_text(data: bytes) -> str:
@@ -232,14 +222,17 @@ def _is_heading(line: str) -> bool:
 
 
 def _plain_sections(text: str) -> list[Section]:
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
+    return _under_headings(("\n" not in b and _is_heading(b), b) for b in blocks)
+
+
+def _under_headings(blocks: Iterable[tuple[bool, str]]) -> list[Section]:
+    """(is a heading, text) blocks in order: one section per heading, its paragraphs joined."""
     sections: list[Section] = []
     heading = ""
     paragraphs: list[str] = []
-    for block in re.split(r"\n\s*\n", text):
-        block = block.strip()
-        if not block:
-            continue
-        if "\n" not in block and _is_heading(block):
+    for is_heading, block in blocks:
+        if is_heading:
             if paragraphs:
                 sections.append(Section(heading, "\n\n".join(paragraphs)))
             heading, paragraphs = block, []
