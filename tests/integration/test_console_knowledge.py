@@ -415,3 +415,36 @@ async def test_a_word_decompression_bomb_is_refused_by_the_bounded_reader() -> N
     with pytest.raises(DocumentUnreadable) as refused:
         await extract("bomba.docx", bomb, limits=limits)
     assert refused.value.reason == "parse_failed"
+
+
+async def test_an_operator_works_in_the_chosen_tenants_knowledge_base(
+    app: FastAPI, pool: asyncpg.Pool
+) -> None:
+    tenant, other = await new_tenant(pool), await new_tenant(pool)
+    operator = await new_user(pool, None, "operator")
+    async with client_for(app) as c:
+        await sign_in(c, operator["email"])
+        chooser = await c.get("/conhecimento")
+        assert chooser.status_code == 303 and chooser.headers["location"] == "/clientes"
+        assert (await c.get("/api/knowledge")).status_code == 422  # names tenant_id
+        chosen = await c.put("/api/operator/acting-tenant", json={"tenant_id": tenant})
+        assert chosen.status_code == 200, chosen.text
+        resp = await c.post("/api/knowledge/documents", **upload("horario.txt", HOURS))
+        assert resp.status_code == 201, resp.text
+        named = await c.post(
+            f"/api/knowledge/documents?tenant_id={other}", **upload("precos.txt", PRICES)
+        )
+        assert named.status_code == 201
+        page = await c.get("/conhecimento")
+        assert page.status_code == 200 and "horario.txt" in page.text
+        assert "precos.txt" not in page.text
+    rows = await pool.fetch(
+        "SELECT client_id::text, name FROM kb_documents WHERE name = ANY($1)"
+        " AND client_id = ANY($2::uuid[])",
+        ["horario.txt", "precos.txt"],
+        [tenant, other],
+    )
+    assert {(r["client_id"], r["name"]) for r in rows} == {
+        (tenant, "horario.txt"),
+        (other, "precos.txt"),
+    }

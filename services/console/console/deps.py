@@ -19,7 +19,7 @@ from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import KnowledgeBase
 from waai.llm.config import ai_settings_from_env
 from wacommon.broker.publisher import Publisher
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.events import BufferedEventLog
 from wacommon.runtime import Runtime
 
@@ -73,7 +73,8 @@ class ConsoleDeps:
             connection=connection,
             events=events,
             runtime=runtime,
-            knowledge=knowledge or console_knowledge(settings, pool, box),
+            # the tenants' keys may be sealed with an older key (ENCRYPTION_OLD_KEYS)
+            knowledge=knowledge or console_knowledge(settings, pool, box_from_settings(settings)),
         )
 
     @classmethod

@@ -19,7 +19,7 @@ import asyncpg
 from waai.knowledge.embeddings import embedder_for
 from waai.knowledge.retrieval import PgRetriever
 from waai.llm.clients import LLMClients
-from waai.llm.config import AISettings, LLMConfig, LLMConfigInvalid, llm_config
+from waai.llm.config import AISettings, LLMConfig, llm_config
 from waai.llm.ports import Retriever
 from waai.llm.query_rewrite import rewriter_for, search_query
 from waai.responders.offline import OFFLINE_PASSAGES
@@ -63,7 +63,7 @@ async def retrieve_as_bot(
     base = PgRetriever(pool)
     try:
         config = llm_config(tools_config, settings, decrypt)
-    except LLMConfigInvalid:
+    except ValueError:  # LLMConfigInvalid, or a key sealed with a key this deployment lacks
         config = None
     if config is None or config.provider == "offline" or config.api_key is None:
         found = await base.search(client_id, question, OFFLINE_PASSAGES)
