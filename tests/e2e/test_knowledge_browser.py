@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,8 @@ import docx
 import pytest
 
 from tests.e2e.stack import Stack
+from tests.fakes.gemini_file_search import FakeFileSearch, serve_gemini_with_file_search
+from tests.fakes.gemini_server import FakeGemini
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -63,16 +65,35 @@ async def _user(pool: asyncpg.Pool, tenant: str, role: str) -> str:
     return email
 
 
-async def tenant_with(env: Env, role: str) -> str:
+async def tenant_with(env: Env, role: str, tools_config: str = "{}") -> str:
     """A new tenant of its own (tests run in any order) and the email of one of its users."""
-    tenant = await env.pool.fetchval("INSERT INTO clients (name) VALUES ('Academia') RETURNING id")
+    tenant = await env.pool.fetchval(
+        "INSERT INTO clients (name, tools_config) VALUES ('Academia', $1::text::jsonb) RETURNING id",
+        tools_config,
+    )
     return await _user(env.pool, str(tenant), role)
 
 
 @pytest.fixture(scope="module")
-async def env(test_env: dict[str, str], pool: asyncpg.Pool) -> AsyncIterator[Env]:
+def gemini() -> Iterator[tuple[FakeGemini, FakeFileSearch]]:
+    with serve_gemini_with_file_search() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+async def env(
+    test_env: dict[str, str], pool: asyncpg.Pool, gemini: tuple[FakeGemini, FakeFileSearch]
+) -> AsyncIterator[Env]:
     stack = Stack(
-        {**test_env, "CONSOLE_INSECURE_COOKIES": "1", "KNOWLEDGE_MAX_BYTES": str(MAX_BYTES)}
+        {
+            **test_env,
+            "CONSOLE_INSECURE_COOKIES": "1",
+            "KNOWLEDGE_MAX_BYTES": str(MAX_BYTES),
+            # the deployment's Gemini is the fake: a tenant choosing Gemini gets File Search
+            "GEMINI_API_KEY": "deployment-gemini-key",
+            "GEMINI_BASE_URL": gemini[0].url,
+            "CONSOLE_FILE_SEARCH_POLL_S": "0.05",
+        }
     )
     console = stack.add("console")
     try:
@@ -174,6 +195,35 @@ async def test_the_page_fits_a_phone(env: Env, browser: Any, tmp_path: Any) -> N
     await shot(page, "knowledge-phone", full_page=True)
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone: {width}px"
+    assert errors == []
+
+
+async def test_file_search_switch_shows_each_documents_sync(
+    env: Env, browser: Any, gemini: tuple[FakeGemini, FakeFileSearch], tmp_path: Any
+) -> None:
+    page, errors = await new_page(browser, viewport={"width": 1280, "height": 900})
+    owner = await tenant_with(env, "owner", '{"llm_config": {"provider": "gemini"}}')
+    await sign_in(page, env.console, owner)
+    await page.goto(f"{env.console}/conhecimento")
+    doc = tmp_path / "aulas.md"
+    doc.write_text("# Aulas\n\nTemos aulas de yoga às terças e quintas, às 19h.\n", "utf-8")
+    await page.get_by_label("Arquivos", exact=True).set_input_files(str(doc))
+    await page.get_by_role("button", name="Enviar", exact=True).click()
+    row = page.locator('#kb-docs .kb-doc[data-name="aulas.md"]')
+    await expect(row).to_be_visible()
+    await expect(row.locator("[data-sync]")).to_have_count(0)  # switched off
+
+    await page.get_by_label("Usar o Gemini File Search").check()
+    await expect(page.locator("#kb-fs-state")).to_have_text(
+        "Ligado: os documentos são enviados ao Gemini."
+    )
+    await expect(row.locator("[data-sync]")).to_have_text("File Search: sincronizado")
+    assert any(d.display_name == "aulas.md" for d in gemini[1].documents.values())
+    await shot(page, "knowledge-file-search", full_page=True)
+
+    await page.get_by_label("Usar o Gemini File Search").uncheck()
+    await expect(page.locator("#kb-fs-state")).to_have_text("Desligado.")
+    await expect(row.locator("[data-sync]")).to_have_count(0)
     assert errors == []
 
 
