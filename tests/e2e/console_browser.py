@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+PASSWORD = "senha-do-navegador-1"
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
 WAIT_MS = 20_000
 
@@ -44,21 +46,40 @@ def playwright_or_skip() -> Any:
     return api
 
 
+@asynccontextmanager
+async def chromium(playwright_api: Any) -> AsyncIterator[Any]:
+    """One headless Chromium, closed on exit."""
+    async with playwright_api.async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def launch(playwright_api: Any) -> AsyncIterator[Any]:
+    """A browser for one test (a fixture body: `yield` it from an async fixture)."""
+    async with chromium(playwright_api) as b:
+        yield b
+
+
 @pytest.fixture()
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
+    from playwright import async_api
 
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    async with chromium(async_api) as b:
         yield b
-        await b.close()
 
 
 async def shot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """Save `name`.png under CONSOLE_SCREENSHOTS (nothing when it is unset)."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         await page.evaluate("window.scrollTo(0, 0)")
-        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+        # caret="initial": the default ("hide") injects a style the console's CSP refuses
+        await page.screenshot(
+            path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page, caret="initial"
+        )
 
 
 async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
@@ -79,9 +100,14 @@ async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
     return page, errors
 
 
-async def sign_in(page: Any, base: str, email: str, password: str) -> None:
+async def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) -> None:
     await page.goto(f"{base}/login")
     await page.get_by_label("E-mail").fill(email)
     await page.get_by_label("Senha").fill(password)
     await page.get_by_role("button", name="Entrar").click()
     await page.wait_for_url(re.compile(r".*/inbox.*"))
+
+
+async def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
+    """A whole-page `shot` (the settings pages are long)."""
+    await shot(page, name, full_page=full_page)

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.e2e.browser import CHROMIUM, chromium, screenshot
+from tests.e2e.console_browser import CHROMIUM, chromium, screenshot
 from tests.e2e.stack import Stack
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI

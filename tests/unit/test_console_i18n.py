@@ -29,6 +29,8 @@ DYNAMIC_VALUES = {
     "error.": [],
     "metrics.field_": ["from", "to", "days"],
     "metrics.cause.": list(CAUSES),
+    "kb.sync_": ["pending", "synced", "failed"],
+    "kb.fs_state_": ["off", "on", "inactive"],
 }
 
 

@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     parse_timeout_s: float = 20.0
     parse_max_memory_bytes: int = 768 * 1024 * 1024
     parse_concurrency: int = 2
+    # a knowledge document's file past this is refused (413); keep it under HTTP_MAX_UPLOAD_BYTES
+    knowledge_max_bytes: int = 20 * 1024 * 1024
     # knowledge documents past these caps are refused (422) rather than cut silently
     knowledge_max_pages: int = 2000
     knowledge_max_chars: int = 5_000_000

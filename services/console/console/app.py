@@ -12,6 +12,7 @@ from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
 from console.metrics_api import metrics_router
+from console.knowledge.api import knowledge_router
 from console.operator_api import operator_router
 from console.pages import pages_router
 from console.stream.routes import stream_router
@@ -31,6 +32,7 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(users_router())
     app.include_router(settings_router())
     app.include_router(account_router())
+    app.include_router(knowledge_router())
     app.include_router(operator_router())
     app.include_router(channels_api_router())
     app.include_router(metrics_router())

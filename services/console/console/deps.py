@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import os
+from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -12,8 +14,12 @@ from fastapi import Request
 from console.auth.sessions import SessionStore
 from console.auth.throttle import LoginThrottle
 from console.settings import ConsoleSettings
+from waai.knowledge.extract import document_limits
+from waai.knowledge.file_search import FileSearchSyncs
+from waai.knowledge.library import KnowledgeBase
+from waai.llm.config import ai_settings_from_env
 from wacommon.broker.publisher import Publisher
-from wacommon.crypto import SecretBox
+from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.events import BufferedEventLog
 from wacommon.runtime import Runtime
 
@@ -31,6 +37,10 @@ class ConsoleDeps:
     connection: AbstractRobustConnection | None = None
     events: BufferedEventLog | None = None
     runtime: Runtime | None = None
+    # the tenants' knowledge bases (`/api/knowledge`); tests pass one on their fakes
+    knowledge: KnowledgeBase | None = None
+    # background File Search syncs running now, kept so they are not collected mid-way
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def build(
@@ -43,8 +53,10 @@ class ConsoleDeps:
         connection: AbstractRobustConnection | None = None,
         events: BufferedEventLog | None = None,
         runtime: Runtime | None = None,
+        knowledge: KnowledgeBase | None = None,
     ) -> ConsoleDeps:
         key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        box = SecretBox(key)
         return cls(
             settings=settings,
             pool=pool,
@@ -56,11 +68,13 @@ class ConsoleDeps:
                 cache_s=settings.console_session_cache_s,
             ),
             throttle=LoginThrottle(redis, settings),
-            secrets=SecretBox(key),
+            secrets=box,
             publisher=publisher,
             connection=connection,
             events=events,
             runtime=runtime,
+            # the tenants' keys may be sealed with an older key (ENCRYPTION_OLD_KEYS)
+            knowledge=knowledge or console_knowledge(settings, pool, box_from_settings(settings)),
         )
 
     @classmethod
@@ -74,6 +88,23 @@ class ConsoleDeps:
             events=runtime.events,
             runtime=runtime,
         )
+
+
+def console_knowledge(
+    settings: ConsoleSettings, pool: asyncpg.Pool, box: SecretBox
+) -> KnowledgeBase:
+    """The knowledge bases with the deployment's AI settings (as the rag-worker reads them)."""
+    ai = ai_settings_from_env(os.environ)
+    return KnowledgeBase(
+        pool,
+        ai,
+        box.decrypt,
+        document_limits(settings),
+        max_bytes=settings.knowledge_max_bytes,
+        file_search=FileSearchSyncs(
+            ai, box.decrypt, poll_interval_s=settings.console_file_search_poll_s
+        ),
+    )
 
 
 async def get_deps(request: Request) -> ConsoleDeps:

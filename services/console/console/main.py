@@ -12,7 +12,12 @@ from wacommon.runtime import Runtime
 
 async def run(settings: ConsoleSettings) -> None:
     async with Runtime(settings) as runtime:
-        await serve(build_app(ConsoleDeps.from_runtime(runtime, settings)), settings)
+        await serve(
+            build_app(ConsoleDeps.from_runtime(runtime, settings)),
+            settings,
+            # knowledge documents are larger than HTTP_MAX_BODY_BYTES allows
+            body_limits={r"/api/knowledge/documents": settings.http_max_upload_bytes},
+        )
 
 
 def main() -> None:

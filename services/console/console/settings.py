@@ -27,6 +27,8 @@ class ConsoleSettings(PricedSettings):
     console_login_window_s: int = 900
     # the largest file an attendant may send from the inbox (WhatsApp's own caps apply too)
     console_upload_max_bytes: int = 16 * 1024 * 1024
+    # how often an upload polls Gemini's File Search until the document is indexed
+    console_file_search_poll_s: float = Field(default=2.0, gt=0, le=30)
     # hosts provider media links may reach over http or private addresses (as in the rag-worker)
     tool_allowed_hosts: str = ""
     # Uazapi (the channels page): the server new instances are created on and the default an

@@ -1,4 +1,5 @@
-"""Text out of uploaded documents (txt, md, pdf, csv of question/answer rows, html), as sections."""
+"""Text out of uploaded documents (txt, md, pdf, docx, csv of question/answer rows, html), as
+sections."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 from waai.knowledge.pdf_text import read_pdf
 from wacommon.repositories.knowledge import SourceKind
-from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits
+from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits, run_bounded
 from wacommon.settings import Settings
 from wacommon.textclean import clean_text
 
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _KINDS: dict[str, SourceKind] = {
     ".txt": "txt",
     ".text": "txt",
@@ -24,6 +28,7 @@ _KINDS: dict[str, SourceKind] = {
     ".csv": "csv",
     ".html": "html",
     ".htm": "html",
+    ".docx": "docx",
 }
 _CONTENT_TYPES: dict[str, SourceKind] = {
     "text/plain": "txt",
@@ -31,17 +36,34 @@ _CONTENT_TYPES: dict[str, SourceKind] = {
     "application/pdf": "pdf",
     "text/csv": "csv",
     "text/html": "html",
+    DOCX_MIME: "docx",
 }
 _QA_HEADERS = {"pergunta", "perguntas", "question", "questao", "q", "p"}
 _END_OF_SENTENCE = (".", "!", "?", ";", ":", ",")
 
 
 class DocumentNotSupported(ValueError):
-    """The file is not one of the supported kinds (txt, md, pdf, csv, html)."""
+    """The file is not one of the supported kinds (txt, md, pdf, docx, csv, html)."""
 
 
 class DocumentUnreadable(ValueError):
-    """The file claims a supported kind but its content cannot be read."""
+    """The file claims a supported kind but its content cannot be read.
+
+    `reason` says why in one word a caller can translate: "unreadable" (the parser failed),
+    "parse_failed" (the bounded PDF reader gave up: broken, hostile, too slow or too big in
+    memory), "too_many_pages", "too_long" (characters) or "empty" (no text at all).
+    """
+
+    def __init__(self, message: str, reason: str = "unreadable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DocumentEmpty(DocumentUnreadable):
+    """The file holds no text to search (an empty file, a scanned PDF without text)."""
+
+    def __init__(self, message: str = "the document has no text") -> None:
+        super().__init__(message, "empty")
 
 
 @dataclass(frozen=True)
@@ -105,13 +127,15 @@ async def extract(
 ) -> ExtractedDocument:
     """Read `data` as a `kind` document (guessed from `name` when not given).
 
-    PDFs are read in a bounded child process; text kinds in-process. Whatever fails
+    PDFs and Word files are read in a bounded child process; text kinds in-process. Whatever fails
     is `DocumentUnreadable` (a 422 for the admin API, a skipped file for the CLI).
     """
     kind = kind or source_kind(name)
     limits = limits or DocumentLimits()
     if kind == "pdf":
         sections = await _pdf_document(data, limits)
+    elif kind == "docx":
+        sections = await _docx_document(data, limits)
     else:
         try:
             sections = {
@@ -124,7 +148,7 @@ async def extract(
             raise DocumentUnreadable(f"{kind}: {type(exc).__name__}: {exc}"[:300]) from exc
     sections = [Section(clean_text(s.heading), clean_text(s.text), s.atomic) for s in sections]
     if sum(len(s.text) for s in sections) > limits.max_chars:
-        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
     digest = hashlib.sha256(data).hexdigest()
     # PostgreSQL text cannot hold NUL, which binary-ish files and PDFs carry as noise
     sections = [
@@ -140,12 +164,41 @@ async def _pdf_document(data: bytes, limits: DocumentLimits) -> list[Section]:
             data, max_pages=limits.max_pages, max_chars=limits.max_chars + 1, limits=limits.parse
         )
     except ParseFailed as exc:
-        raise DocumentUnreadable(f"pdf could not be read ({exc.reason})") from exc
+        raise DocumentUnreadable(f"pdf could not be read ({exc.reason})", "parse_failed") from exc
     if pdf.page_count > limits.max_pages:
-        raise DocumentUnreadable(f"pdf of {pdf.page_count} pages, over {limits.max_pages}")
+        raise DocumentUnreadable(
+            f"pdf of {pdf.page_count} pages, over {limits.max_pages}", "too_many_pages"
+        )
     if pdf.truncated:
-        raise DocumentUnreadable(f"document over {limits.max_chars} characters")
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
     return pdf_text_sections(pdf.pages)
+
+
+async def _docx_document(data: bytes, limits: DocumentLimits) -> list[Section]:
+    try:
+        answer = await run_bounded(
+            "waai.knowledge.docx_child:docx_blocks",
+            data,
+            limits.parse,
+            max_chars=limits.max_chars + 1,
+        )
+    except ParseFailed as exc:
+        raise DocumentUnreadable(f"docx could not be read ({exc.reason})", "parse_failed") from exc
+    blocks = answer.get("blocks") if isinstance(answer, dict) else None
+    if not isinstance(blocks, list):
+        raise DocumentUnreadable("docx could not be read (bad_output)", "parse_failed")
+    if answer.get("truncated"):
+        raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
+    return docx_sections(blocks)
+
+
+def docx_sections(blocks: list[Any]) -> list[Section]:
+    """A Word body's ["h"|"p", text] blocks: one section per heading paragraph."""
+    return _under_headings(
+        (b[0] == "h", b[1])
+        for b in blocks
+        if isinstance(b, list) and len(b) == 2 and isinstance(b[1], str)
+    )
 
 
 def decode_text(data: bytes) -> str:
@@ -169,14 +222,17 @@ def _is_heading(line: str) -> bool:
 
 
 def _plain_sections(text: str) -> list[Section]:
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
+    return _under_headings(("\n" not in b and _is_heading(b), b) for b in blocks)
+
+
+def _under_headings(blocks: Iterable[tuple[bool, str]]) -> list[Section]:
+    """(is a heading, text) blocks in order: one section per heading, its paragraphs joined."""
     sections: list[Section] = []
     heading = ""
     paragraphs: list[str] = []
-    for block in re.split(r"\n\s*\n", text):
-        block = block.strip()
-        if not block:
-            continue
-        if "\n" not in block and _is_heading(block):
+    for is_heading, block in blocks:
+        if is_heading:
             if paragraphs:
                 sections.append(Section(heading, "\n\n".join(paragraphs)))
             heading, paragraphs = block, []

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import io
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import structlog
@@ -16,7 +16,7 @@ from google.genai import types
 
 from waai.knowledge import file_search_store as fs
 from waai.llm.clients import llm_clients
-from waai.llm.config import AISettings, llm_config
+from waai.llm.config import AISettings, LLMConfig, llm_config
 from wacommon.repositories.knowledge import Db, KbDocument
 
 log = structlog.get_logger(__name__)
@@ -25,9 +25,12 @@ MIME_TYPES = {
     "txt": "text/plain",
     "md": "text/markdown",
     "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "csv": "text/csv",
     "html": "text/html",
 }
+
+FileSearchState = Literal["off", "on", "inactive"]
 
 
 class FileSearchFailed(Exception):
@@ -183,16 +186,8 @@ class FileSearchSyncs:
         self, db: Db, tools_config: Mapping[str, Any]
     ) -> AsyncIterator[FileSearchSync | None]:
         """The tenant's sync (None unless Gemini with `file_search` and a key), closed after."""
-        if not file_search_enabled(tools_config):
-            yield None
-            return
-        try:
-            config = llm_config(tools_config, self._ai, self._decrypt)
-        except ValueError as exc:
-            log.warning("file_search_config_invalid", error=str(exc))
-            yield None
-            return
-        if config.provider != "gemini" or not config.api_key:
+        config = self._gemini(tools_config) if file_search_enabled(tools_config) else None
+        if config is None or not config.api_key:
             yield None
             return
         clients = llm_clients(self._ai)
@@ -205,6 +200,22 @@ class FileSearchSyncs:
             )
         finally:
             await clients.aclose()
+
+    def state(self, tools_config: Mapping[str, Any]) -> FileSearchState:
+        """ "off" (switched off), "on" (switched on and the tenant answers with Gemini), or
+        "inactive" (switched on, but the tenant's model is not a Gemini one with a key)."""
+        if not file_search_enabled(tools_config):
+            return "off"
+        config = self._gemini(tools_config)
+        return "on" if config is not None and config.api_key else "inactive"
+
+    def _gemini(self, tools_config: Mapping[str, Any]) -> LLMConfig | None:
+        try:
+            config = llm_config(tools_config, self._ai, self._decrypt)
+        except ValueError as exc:
+            log.warning("file_search_config_invalid", error=str(exc))
+            return None
+        return config if config.provider == "gemini" else None
 
 
 @contextlib.asynccontextmanager

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from wacommon.repositories.knowledge import Db
+
+SyncState = Literal["pending", "synced", "failed"]
 
 # how many orphaned remote documents one sync retries to delete
 ORPHAN_BATCH = 20
@@ -71,6 +75,44 @@ async def mark_failed(db: Db, client_id: str, document_id: str, error: str) -> N
     )
 
 
+@dataclass(frozen=True)
+class SyncStatus:
+    """Where a local document stands in the tenant's store."""
+
+    state: SyncState
+    error: str | None
+    synced_at: datetime | None
+
+
+async def sync_statuses(db: Db, client_id: str) -> dict[str, SyncStatus]:
+    """Every document's status by id: synced when the remote copy holds the current content,
+    failed when the last try recorded an error, else pending (never tried, or replaced since)."""
+    rows = await db.fetch(
+        "SELECT id::text AS id, content_hash, fs_document, fs_content_hash, fs_error,"
+        " fs_synced_at FROM kb_documents WHERE client_id = $1",
+        client_id,
+    )
+    out: dict[str, SyncStatus] = {}
+    for r in rows:
+        state: SyncState = "pending"
+        if r["fs_document"] and r["fs_content_hash"] == r["content_hash"]:
+            state = "synced"
+        elif r["fs_error"]:
+            state = "failed"
+        out[r["id"]] = SyncStatus(state, r["fs_error"], r["fs_synced_at"])
+    return out
+
+
+async def unsynced(db: Db, client_id: str) -> list[str]:
+    """Ids of the tenant's documents whose remote copy is missing or stale, oldest first."""
+    rows = await db.fetch(
+        "SELECT id::text AS id FROM kb_documents WHERE client_id = $1 AND (fs_document IS NULL"
+        " OR fs_content_hash IS DISTINCT FROM content_hash) ORDER BY created_at, id",
+        client_id,
+    )
+    return [str(r["id"]) for r in rows]
+
+
 async def sync_error(db: Db, client_id: str, document_id: str) -> str | None:
     """Why the last sync of a document failed, or None."""
     value = await db.fetchval(
@@ -110,3 +152,18 @@ async def drop_orphan(db: Db, client_id: str, document_name: str) -> None:
         client_id,
         document_name,
     )
+
+
+async def set_switch(db: Db, client_id: str, enabled: bool) -> bool:
+    """Turn the tenant's `llm_config.file_search` on or off, leaving the rest of its
+    configuration as it is; False when the tenant does not exist."""
+    status = await db.execute(
+        "UPDATE clients SET tools_config = tools_config || jsonb_build_object('llm_config',"
+        " CASE WHEN jsonb_typeof(tools_config->'llm_config') = 'object'"
+        " THEN tools_config->'llm_config' ELSE '{}'::jsonb END"
+        " || jsonb_build_object('file_search', $2::boolean)), updated_at = now()"
+        " WHERE id = $1",
+        client_id,
+        enabled,
+    )
+    return str(status).endswith(" 1")

@@ -8,7 +8,7 @@ import structlog
 
 from waai.knowledge.chunking import chunk_sections
 from waai.knowledge.embeddings import Embedder, embed_missing
-from waai.knowledge.extract import DocumentLimits, extract
+from waai.knowledge.extract import DocumentEmpty, DocumentLimits, extract
 from wacommon.repositories import knowledge
 from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
 
@@ -16,9 +16,19 @@ from wacommon.repositories.knowledge import ChunkIn, Db, KbDocument, SourceKind
 async def prepare_chunks(
     name: str, data: bytes, kind: SourceKind | None = None, *, limits: DocumentLimits | None = None
 ) -> tuple[SourceKind, str, list[ChunkIn]]:
-    """(kind, content hash, chunks) of a file; raises DocumentNotSupported/DocumentUnreadable."""
+    """(kind, content hash, chunks) of a file; raises DocumentNotSupported/DocumentUnreadable.
+
+    DocumentEmpty for a file without a byte of content, or a text file without text: storing
+    it would replace a document with nothing. A PDF without text (a scanned menu) is kept:
+    the bot may still send it as it is.
+    """
+    if not data.strip():
+        raise DocumentEmpty("the file is empty")
     doc = await extract(name, data, kind, limits=limits)
-    return doc.kind, doc.content_hash, chunk_sections(doc.sections)
+    chunks = chunk_sections(doc.sections)
+    if not chunks and doc.kind != "pdf":
+        raise DocumentEmpty()
+    return doc.kind, doc.content_hash, chunks
 
 
 log = structlog.get_logger(__name__)
@@ -47,7 +57,9 @@ async def ingest_document(
     are embedded; an embeddings API failure is logged and leaves them lexically searchable.
     """
     kind, digest, chunks = await prepare_chunks(name, data, kind, limits=limits)
-    doc = await knowledge.upsert_document(db, client_id, name, kind, digest, chunks)
+    doc = await knowledge.upsert_document(
+        db, client_id, name, kind, digest, chunks, size_bytes=len(data)
+    )
     if embedder is not None:
         try:
             await embed_missing(db, client_id, embedder)

@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--client", required=True, help="tenant id (clients.id)")
     parser.add_argument("--prefix", default="", help="prepended to every document name")
-    parser.add_argument("paths", nargs="+", help="files (.txt .md .pdf .csv .html) or folders")
+    parser.add_argument(
+        "paths", nargs="+", help="files (.txt .md .pdf .docx .csv .html) or folders"
+    )
     args = parser.parse_args(argv)
     try:
         files = collect(args.paths)

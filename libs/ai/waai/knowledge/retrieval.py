@@ -51,6 +51,11 @@ class PgRetriever:
         self._min_score = min_score
         self._embedder = embedder
 
+    @property
+    def hybrid(self) -> bool:
+        """Whether dense vectors are fused in (the tenant has an embeddings model)."""
+        return self._embedder is not None
+
     def with_embedder(self, embedder: Embedder | None) -> PgRetriever:
         """The same retriever, fusing in `embedder`'s vectors (a tenant's, for one turn)."""
         return PgRetriever(self._pool, min_score=self._min_score, embedder=embedder)

@@ -10,8 +10,7 @@ import httpx
 import structlog
 
 from waai.budget import BudgetedResponder, MonthSpend, budget_of, month_zone
-from waai.knowledge.embeddings import embedder_for
-from waai.knowledge.retrieval import PgRetriever
+from waai.knowledge.bot_retrieval import model_retriever
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings, LLMConfigInvalid, llm_config
 from waai.llm.misconfig import (
@@ -22,7 +21,7 @@ from waai.llm.misconfig import (
     OncePerTenant,
 )
 from waai.llm.ports import Retriever
-from waai.llm.query_rewrite import GeminiQueryRewriter, OpenAIQueryRewriter, QueryRewriter
+from waai.llm.query_rewrite import rewriter_for
 from waai.llm.turn import ResponderDeps
 from waai.responders.gemini_responder import GeminiResponder
 from waai.responders.openai_responder import OpenAIResponder
@@ -60,26 +59,14 @@ def build_responder(
         return MisconfiguredResponder(offline, reporter, exc.reason, str(exc))
     if config.provider == "offline" or config.api_key is None:
         return offline
-    if isinstance(retriever, PgRetriever):
-        # the tenant's own embeddings model, when its key has one: hybrid retrieval
-        retriever = retriever.with_embedder(embedder_for(config, clients))
-    rewriter: QueryRewriter | None = None
-    if config.query_rewrite and config.provider == "openai":
-        rewriter = OpenAIQueryRewriter(
-            clients.openai(config.api_key, config.base_url), config.model
-        )
-    elif config.query_rewrite:
-        rewriter = GeminiQueryRewriter(
-            clients.gemini(config.api_key, config.base_url), config.model
-        )
     deps = ResponderDeps(
         settings=settings,
-        retriever=retriever,
+        retriever=model_retriever(config, retriever, clients),
         pool=pool,
         http=http,
         events=events,
         decrypt=decrypt,
-        rewriter=rewriter,
+        rewriter=rewriter_for(config, clients),
     )
     toolbox = build_toolbox(tenant.tools_config)
     model: Responder

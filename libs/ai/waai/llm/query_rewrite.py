@@ -16,6 +16,8 @@ from google import genai
 from google.genai import types
 from openai import AsyncOpenAI
 
+from waai.llm.clients import LLMClients
+from waai.llm.config import LLMConfig
 from waai.responders.responder import Turn
 
 log = structlog.get_logger(__name__)
@@ -103,3 +105,12 @@ async def search_query(rewriter: QueryRewriter | None, turns: Sequence[Turn], pl
         log.warning("query_rewrite_failed", error=repr(exc)[:300])
         return plain
     return rewritten or plain
+
+
+def rewriter_for(config: LLMConfig, clients: LLMClients) -> QueryRewriter | None:
+    """The tenant's rewriter when `llm_config.query_rewrite` is on and it has a model to call."""
+    if not config.query_rewrite or config.provider == "offline" or config.api_key is None:
+        return None
+    if config.provider == "openai":
+        return OpenAIQueryRewriter(clients.openai(config.api_key, config.base_url), config.model)
+    return GeminiQueryRewriter(clients.gemini(config.api_key, config.base_url), config.model)

@@ -87,11 +87,19 @@ _ASKS_FOR_FILE = re.compile(
 _FILE_NAME_NOISE = frozenset({"pdf", "jpg", "jpeg", "png", "de", "da", "do", "dos", "das", "e"})
 
 
+# how many passages the offline bot reads (it quotes one or two of them)
+OFFLINE_PASSAGES = 3
+
+
 class OfflineResponder:
     """Answers only with what the tenant's documents say; anything else goes to a person."""
 
     def __init__(
-        self, retriever: KnowledgeRetriever, *, k: int = 3, files: FileLister | None = None
+        self,
+        retriever: KnowledgeRetriever,
+        *,
+        k: int = OFFLINE_PASSAGES,
+        files: FileLister | None = None,
     ) -> None:
         self._retriever = retriever
         self._k = k

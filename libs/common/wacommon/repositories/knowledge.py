@@ -13,7 +13,7 @@ import asyncpg
 
 from wacommon.repositories.knowledge_text import QueryTerm, asks_price, query_terms, vocabulary
 
-SourceKind = Literal["txt", "md", "pdf", "csv", "html"]
+SourceKind = Literal["txt", "md", "pdf", "docx", "csv", "html"]
 Db = asyncpg.Connection | asyncpg.Pool
 
 # A question is answered only when its best passage holds at least this share of the question's
@@ -38,7 +38,7 @@ INFORMATIVE_WORDS = 2
 
 _DOC_COLUMNS = (
     "id::text AS id, client_id::text AS client_id, name, source_kind, content_hash,"
-    " chunk_count, created_at, updated_at"
+    " chunk_count, created_at, updated_at, size_bytes"
 )
 
 
@@ -62,6 +62,8 @@ class KbDocument:
     chunk_count: int
     created_at: datetime
     updated_at: datetime
+    # the uploaded file's bytes; None for documents stored before sizes were kept
+    size_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,20 +93,25 @@ async def upsert_document(
     source_kind: SourceKind,
     content_hash: str,
     chunks: Sequence[ChunkIn],
+    *,
+    size_bytes: int | None = None,
 ) -> KbDocument:
     """Store a document with its chunks in one transaction; the same name replaces the old one."""
     async with _transaction(db) as conn:
         row = await conn.fetchrow(
-            "INSERT INTO kb_documents (client_id, name, source_kind, content_hash, chunk_count)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, name) DO UPDATE SET"
+            "INSERT INTO kb_documents"
+            " (client_id, name, source_kind, content_hash, chunk_count, size_bytes)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, name) DO UPDATE SET"
             " source_kind = EXCLUDED.source_kind, content_hash = EXCLUDED.content_hash,"
-            " chunk_count = EXCLUDED.chunk_count, updated_at = now()"
+            " chunk_count = EXCLUDED.chunk_count, size_bytes = EXCLUDED.size_bytes,"
+            " updated_at = now()"
             f" RETURNING {_DOC_COLUMNS}",
             client_id,
             name,
             source_kind,
             content_hash,
             len(chunks),
+            size_bytes,
         )
         assert row is not None
         doc = KbDocument(**dict(row))
@@ -147,6 +154,28 @@ async def get_document(db: Db, client_id: str, document_id: str) -> KbDocument |
         document_id,
     )
     return KbDocument(**dict(row)) if row else None
+
+
+async def document_text(db: Db, client_id: str, document_id: str) -> str:
+    """A stored document's text rebuilt from its chunks (headings as Markdown titles), in order.
+
+    What File Search gets for a document whose original bytes are gone (the switch turned on
+    after the upload); neighbouring chunks of a long paragraph repeat their overlap.
+    """
+    rows = await db.fetch(
+        "SELECT heading, text FROM kb_chunks WHERE client_id = $1 AND document_id = $2"
+        " ORDER BY ordinal",
+        client_id,
+        document_id,
+    )
+    parts: list[str] = []
+    heading = ""
+    for r in rows:
+        if r["heading"] and r["heading"] != heading:
+            parts.append(f"## {r['heading']}")
+        heading = r["heading"]
+        parts.append(r["text"])
+    return "\n\n".join(parts)
 
 
 async def delete_document(db: Db, client_id: str, document_id: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from console.knowledge.page import knowledge_page_router
 from console.pages.account import account_router
 from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
@@ -24,6 +25,7 @@ def pages_router() -> APIRouter:
         auth_pages_router(),
         inbox_router(),
         team_router(),
+        knowledge_page_router(),
         account_router(),
         tenants_router(),
         settings_pages_router(),

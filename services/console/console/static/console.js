@@ -340,6 +340,12 @@
 
   /* ---------- top bar: logout, sound, notifications ---------- */
 
+  /* on a phone the menu scrolls sideways: keep the current page's link in view */
+  var currentLink = document.querySelector('.topbar nav a[aria-current="page"]');
+  if (currentLink && currentLink.parentNode.scrollWidth > currentLink.parentNode.clientWidth) {
+    currentLink.parentNode.scrollLeft = currentLink.offsetLeft - currentLink.parentNode.offsetLeft - 8;
+  }
+
   function clearDrafts() {
     try {
       Object.keys(localStorage).forEach(function (k) {
@@ -764,6 +770,203 @@
       if (!d.contains(ev.target)) { d.open = false; }
     });
   });
+
+  /* ---------- knowledge base: uploads with progress, delete, ask, File Search ---------- */
+
+  var kb = document.getElementById("knowledge");
+
+  function kbUrl(path) { return kb.dataset.api + path + (kb.dataset.query || ""); }
+
+  function refreshDocs() {
+    if (!window.htmx) { window.location.reload(); return; }
+    var q = kb.dataset.query ? "&" + kb.dataset.query.slice(1) : "";
+    window.htmx.ajax("GET", "/conhecimento?fragment=list" + q, { target: "#kb-docs", swap: "outerHTML" });
+  }
+
+  /* as the server writes sizes (console.knowledge.views.size_label) */
+  function sizeLabel(n) {
+    if (n < 1024) { return n + " B"; }
+    if (n < 1024 * 1024) { return Math.round(n / 1024) + " KB"; }
+    return (n / (1024 * 1024)).toFixed(1).replace(".", ",") + " MB";
+  }
+
+  function uploadRow(file) {
+    var li = document.createElement("li");
+    li.className = "kb-upload";
+    li.dataset.name = file.name;
+    var name = document.createElement("strong");
+    name.textContent = file.name;
+    var bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", file.name);
+    var state = document.createElement("span");
+    state.className = "kb-upload-status small";
+    state.textContent = T("kb_waiting");
+    li.appendChild(name);
+    li.appendChild(bar);
+    li.appendChild(state);
+    return li;
+  }
+
+  function finishRow(li, ok, text) {
+    li.classList.add(ok ? "done" : "failed");
+    li.querySelector("progress").hidden = true;
+    var state = li.querySelector(".kb-upload-status");
+    state.textContent = text;
+    if (!ok) { state.setAttribute("role", "alert"); }
+  }
+
+  /* XMLHttpRequest, not fetch: only it reports upload progress */
+  function uploadOne(file, li) {
+    return new Promise(function (resolve) {
+      var max = parseInt(kb.dataset.maxBytes || "0", 10);
+      if (max && file.size > max) {
+        finishRow(li, false, T("kb_too_large", { max: sizeLabel(max) }));
+        resolve(false);
+        return;
+      }
+      var form = new FormData();
+      form.append("file", file, file.name);
+      var xhr = new XMLHttpRequest();
+      var bar = li.querySelector("progress");
+      var state = li.querySelector(".kb-upload-status");
+      xhr.open("POST", kbUrl("/documents"));
+      xhr.setRequestHeader("X-CSRF-Token", csrf());
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.onprogress = function (ev) {
+        if (!ev.lengthComputable) { return; }
+        var p = Math.round((ev.loaded / ev.total) * 100);
+        bar.value = p;
+        state.textContent = p < 100 ? T("kb_sending", { p: p }) : T("kb_reading");
+      };
+      xhr.onload = function () {
+        var data = null;
+        try { data = JSON.parse(xhr.responseText || "null"); } catch (e) { data = { detail: xhr.responseText }; }
+        var res = { ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, data: data, headers: { get: function (h) { return xhr.getResponseHeader(h); } } };
+        if (res.ok) {
+          var replaced = data.created_at !== data.updated_at;
+          var key = (replaced ? "kb_replaced" : "kb_done") + (data.passages === 1 ? "_one" : "");
+          finishRow(li, true, T(key, { n: data.passages }));
+        } else if (xhr.status === 413 && !(data && Array.isArray(data.detail))) {
+          finishRow(li, false, T("kb_too_large", { max: sizeLabel(max) }));  /* refused before the app */
+        } else {
+          finishRow(li, false, reason(res));
+          if (xhr.status === 401) { setTimeout(toLogin, 1500); }
+        }
+        resolve(res.ok);
+      };
+      xhr.onerror = function () { finishRow(li, false, T("error_network")); resolve(false); };
+      xhr.send(form);
+    });
+  }
+
+  function uploadAll(form) {
+    var input = form.querySelector('input[type="file"]');
+    var files = Array.prototype.slice.call(input.files || []);
+    var list = document.getElementById("kb-uploads");
+    if (!files.length) { flash(T("kb_pick")); input.focus(); return; }
+    list.textContent = "";
+    var rows = files.map(function (f) { var li = uploadRow(f); list.appendChild(li); return li; });
+    var button = form.querySelector('[type="submit"]');
+    button.disabled = true;
+    /* one at a time: a phone's upload link is the bottleneck, and each file gets its verdict */
+    files.reduce(function (chain, f, i) {
+      return chain.then(function () { return uploadOne(f, rows[i]); });
+    }, Promise.resolve()).then(function () {
+      button.disabled = false;
+      input.value = "";
+      refreshDocs();
+    });
+  }
+
+  function passageItem(p) {
+    var li = document.createElement("li");
+    li.className = "kb-passage";
+    var head = document.createElement("div");
+    head.className = "kb-passage-head";
+    var doc = document.createElement("strong");
+    doc.textContent = p.document + (p.heading ? " › " + p.heading : "");
+    var score = document.createElement("span");
+    score.className = "chip kb-score";
+    score.textContent = T("kb_score", { s: p.score.toFixed(2) });
+    head.appendChild(doc);
+    head.appendChild(score);
+    var text = document.createElement("p");
+    text.className = "kb-passage-text";
+    text.textContent = p.text;
+    li.appendChild(head);
+    li.appendChild(text);
+    return li;
+  }
+
+  function ask(form) {
+    clearErrors(form);
+    if (!validate(form)) { return; }
+    var button = form.querySelector('[type="submit"]');
+    button.disabled = true;
+    api("POST", kbUrl("/ask"), formPayload(form)).then(function (res) {
+      button.disabled = false;
+      if (!res.ok) { showErrors(form, res, "form"); return; }
+      var d = res.data;
+      var how = d.mode === "offline"
+        ? T("kb_how_offline", { k: d.k })
+        : T("kb_how_model", { k: d.k, search: T(d.hybrid ? "kb_search_hybrid" : "kb_search_lexical") });
+      if (d.query !== form.querySelector('[name="question"]').value.trim()) { how += " " + T("kb_rewritten", { q: d.query }); }
+      document.getElementById("kb-answer-how").textContent = how;
+      var list = document.getElementById("kb-passages");
+      list.textContent = "";
+      d.passages.forEach(function (p) { list.appendChild(passageItem(p)); });
+      document.getElementById("kb-no-passage").hidden = d.passages.length > 0;
+      document.getElementById("kb-answer").hidden = false;
+    });
+  }
+
+  function paintFileSearch(state) {
+    var el = document.getElementById("kb-fs-state");
+    var texts = { off: el.dataset.off, on: el.dataset.on, inactive: el.dataset.inactive };
+    el.dataset.state = state;
+    el.textContent = texts[state] || state;
+    document.getElementById("kb-fs-sync").hidden = state !== "on";
+  }
+
+  if (kb) {
+    document.getElementById("kb-upload").addEventListener("submit", function (ev) { ev.preventDefault(); uploadAll(ev.target); });
+    document.getElementById("kb-ask").addEventListener("submit", function (ev) { ev.preventDefault(); ask(ev.target); });
+    kb.addEventListener("click", function (ev) {
+      var del = ev.target.closest("[data-kb-delete]");
+      if (!del) { return; }
+      if (!window.confirm(del.dataset.confirm)) { return; }
+      var row = del.closest("[data-doc-id]");
+      del.disabled = true;
+      api("DELETE", kbUrl("/documents/" + row.dataset.docId)).then(function (res) {
+        del.disabled = false;
+        if (!res.ok && res.status !== 404) { flash(reason(res)); return; }
+        refreshDocs();
+      });
+    });
+    var fsSwitch = document.getElementById("kb-fs-switch");
+    fsSwitch.addEventListener("change", function () {
+      var on = fsSwitch.checked;
+      fsSwitch.disabled = true;
+      api("PUT", kbUrl("/file-search"), { enabled: on }).then(function (res) {
+        fsSwitch.disabled = false;
+        if (!res.ok) { fsSwitch.checked = !on; flash(reason(res)); return; }
+        paintFileSearch(res.data.state);
+        refreshDocs();
+      });
+    });
+    document.getElementById("kb-fs-sync").addEventListener("click", function (ev) {
+      var button = ev.currentTarget;
+      button.disabled = true;
+      api("POST", kbUrl("/file-search/sync")).then(function (res) {
+        button.disabled = false;
+        if (!res.ok) { flash(reason(res)); return; }
+        paintFileSearch(res.data.state);
+        refreshDocs();
+      });
+    });
+  }
 
   /* ---------- local time ---------- */
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -19,18 +18,14 @@ from waai.knowledge.extract import (
     document_limits,
 )
 from waai.knowledge.file_search import FileSearchSyncs
-from waai.knowledge.ingest import ingest_document
+from waai.knowledge.library import DocumentNameInvalid, DocumentTooLarge, KnowledgeBase
 from waai.knowledge.retrieval import PgRetriever
 from waai.llm.config import ai_settings_from_env
 from wacommon.api_types import NUL_FREE, NulFreeStr
 from wacommon.crypto import box_from_settings
 from wacommon.http_errors import invalid, invalid_model
 from wacommon.repositories import clients as clients_repo
-from wacommon.repositories import knowledge as kb
-from wacommon.repositories import reply_files
 from wacommon.settings import Settings
-
-MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
 
 class TextDocument(BaseModel):
@@ -98,9 +93,16 @@ def knowledge_router(
     """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
     ai = ai_settings_from_env(os.environ)
     decrypt = box_from_settings(settings).decrypt
-    syncs = file_search or FileSearchSyncs(ai, decrypt)
     embedding = embedders or Embedders(ai, decrypt)
-    limits = document_limits(settings)
+    knowledge = KnowledgeBase(
+        pool,
+        ai,
+        decrypt,
+        document_limits(settings),
+        max_bytes=settings.knowledge_max_bytes,
+        file_search=file_search,
+        embedders=embedding,
+    )
     router = APIRouter(
         prefix="/admin/clients/{client_id}",
         tags=["knowledge base"],
@@ -111,17 +113,13 @@ def knowledge_router(
     async def tenant(client_id: str) -> str:
         return await client_or_404(pool, client_id)
 
-    async def tools_config(cid: str) -> dict[str, Any]:
-        row = await clients_repo.get_client(pool, cid)
-        return dict(row["tools_config"] or {}) if row else {}
-
     @router.post(
         "/documents",
         status_code=status.HTTP_201_CREATED,
         response_model=DocumentOut,
         openapi_extra=DOCUMENT_BODY,
         responses={
-            413: {"description": "document over 20 MB"},
+            413: {"description": "document over KNOWLEDGE_MAX_BYTES (20 MB)"},
             415: {"description": "unsupported file type"},
         },
     )
@@ -137,27 +135,20 @@ def knowledge_router(
                 raise invalid(("body", "file"), "multipart field 'file' is required", "missing")
             data = await upload.read()
             name = str(form.get("name") or upload.filename or "documento.txt")
-            if "\x00" in name or len(name) > 200:
-                raise invalid(("body", "name"), "a name of 1 to 200 characters without NUL")
         else:
             try:
                 body = TextDocument.model_validate_json(await request.body())
             except ValidationError as exc:
                 raise invalid_model(exc) from None
             name, data = body.name, body.text.encode()
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "document over 20 MB")
         try:
             # a File Search sync failure is recorded on the document, never fails the upload
-            config = await tools_config(cid)
-            async with syncs.open(pool, config) as sync, embedding.open(config) as embedder:
-                doc = await ingest_document(
-                    pool, cid, name, data, sync=sync, limits=limits, embedder=embedder
-                )
-            mime = reply_files.mime_for(name)
-            if upload_kind and mime == "application/pdf":
-                # a file document keeps its bytes: the bot may send it as it is (send_file)
-                await reply_files.store_file(pool, cid, name, mime, data, document_id=doc.id)
+            # a file document keeps its bytes: the bot may send a PDF as it is (send_file)
+            doc = await knowledge.add(cid, name, data, keep_pdf=upload_kind)
+        except DocumentNameInvalid as exc:
+            raise invalid(("body", "name"), str(exc)) from None
+        except DocumentTooLarge as exc:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
         except DocumentNotSupported as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
         except DocumentUnreadable as exc:
@@ -167,22 +158,13 @@ def knowledge_router(
     @router.get("/documents", response_model=list[DocumentOut])
     async def list_documents(client_id: str) -> list[DocumentOut]:
         """The tenant's documents."""
-        return [_doc_out(d) for d in await kb.list_documents(pool, await tenant(client_id))]
+        return [_doc_out(d) for d in await knowledge.documents(await tenant(client_id))]
 
     @router.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_document(client_id: str, doc_id: str) -> Response:
         """Remove a document; it leaves retrieval at once."""
-        cid = await tenant(client_id)
-        try:
-            uuid.UUID(doc_id)
-        except ValueError:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found") from None
-        async with syncs.open(pool, await tools_config(cid)) as sync:
-            remote = await sync.remote_name(cid, doc_id) if sync else None
-            if not await kb.delete_document(pool, cid, doc_id):
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
-            if sync and remote:
-                await sync.removed(cid, remote)
+        if not await knowledge.delete(await tenant(client_id), doc_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/knowledge/search", response_model=list[PassageOut])
@@ -193,7 +175,7 @@ def knowledge_router(
     ) -> list[PassageOut]:
         """The passages the responder would receive for `q`, ranked."""
         cid = await tenant(client_id)
-        async with embedding.open(await tools_config(cid)) as embedder:
+        async with embedding.open(await knowledge.tools_config(cid)) as embedder:
             found = await PgRetriever(pool, embedder=embedder).search(cid, q, k)
         return [
             PassageOut(document=p.document, text=p.text, score=round(p.score, 4)) for p in found

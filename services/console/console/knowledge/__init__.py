@@ -1,0 +1,1 @@
+"""The owner's knowledge base: documents, the ask box, Gemini File Search."""
