@@ -11,8 +11,8 @@ from console.channels.api import channels_api_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
-from console.metrics_api import metrics_router
 from console.knowledge.api import knowledge_router
+from console.metrics_api import metrics_router
 from console.operator_api import operator_router
 from console.pages import pages_router
 from console.stream.routes import stream_router

@@ -24,7 +24,6 @@ from waai.llm.config import ai_settings_from_env
 from wacommon.api_types import NUL_FREE, NulFreeStr
 from wacommon.crypto import box_from_settings
 from wacommon.http_errors import invalid, invalid_model
-from wacommon.repositories import clients as clients_repo
 from wacommon.settings import Settings
 
 
