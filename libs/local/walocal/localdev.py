@@ -107,7 +107,20 @@ async def seed_demo(settings: Settings) -> str:
             {
                 "name": DEMO_NAME,
                 "system_prompt": DEMO_PROMPT,
-                "tools_config": {"debounce": {"quiet_seconds": 1.5}},
+                # set up as an owner would on the console's Ajustes (persona, waiting,
+                # handover), so the demo shows every section filled in
+                "tools_config": {
+                    "debounce": {"quiet_seconds": 1.5},
+                    "persona": {
+                        "business_type": "food",
+                        "tone": "simpático e direto",
+                        "greeting": "Oi! Aqui é a assistente da Pizzaria Demo 🍕",
+                    },
+                    "atendimento_humano": {
+                        "instructions": "Passe para uma pessoa quando o cliente reclamar de um"
+                        " pedido ou pedir desconto."
+                    },
+                },
             },
         )
         await providers_repo.create_provider(
