@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from console.account_api import account_router
 from console.auth.routes import auth_router
+from console.channels.meta import meta_channels_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
@@ -29,5 +30,6 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(account_router())
     app.include_router(operator_router())
     app.include_router(stream_router())
+    app.include_router(meta_channels_router())
     app.include_router(pages_router())
     return app

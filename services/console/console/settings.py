@@ -26,6 +26,9 @@ class ConsoleSettings(Settings):
     console_login_window_s: int = 900
     # the largest file an attendant may send from the inbox (WhatsApp's own caps apply too)
     console_upload_max_bytes: int = 16 * 1024 * 1024
+    # Facebook Login for Business configuration of the "WhatsApp Embedded Signup" variation;
+    # with META_APP_ID set the channels page loads Facebook's SDK and opens the signup with it
+    meta_signup_config_id: str | None = Field(default=None, pattern=r"^\d{1,32}$")
     # hosts provider media links may reach over http or private addresses (as in the rag-worker)
     tool_allowed_hosts: str = ""
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 import httpx
 
+from wacommon.netguard import AddressBlocked, HostNotFound
 from wacommon.providers.meta_errors import classify_graph_error
 
 PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
@@ -254,7 +255,8 @@ class MetaAdminClient:
             resp = await self._http.request(
                 method, f"{self._base}/{path}", params=params, json=json, headers=headers
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AddressBlocked, HostNotFound) as exc:
+            # the guarded client's refusals too: an unreachable Graph is a 502, never a 500
             raise GraphCallFailed(
                 step, f"graph unreachable ({type(exc).__name__})", retryable=True
             ) from None

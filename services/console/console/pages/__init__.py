@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from console.pages.account import account_router
 from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
+from console.pages.channels_meta import channels_meta_router
 from console.pages.inbox import inbox_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
@@ -22,6 +23,7 @@ def pages_router() -> APIRouter:
         team_router(),
         account_router(),
         tenants_router(),
+        channels_meta_router(),
     ):
         router.include_router(sub)
     return router
