@@ -11,12 +11,10 @@ viewport shows the list or the thread.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +22,8 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from tests.e2e.browser import launch, new_page, playwright_or_skip, shot
+from tests.e2e.browser import sign_in as browser_sign_in
 from tests.e2e.stack import (
     SHORT_SEND_WINDOW,
     Service,
@@ -40,17 +40,6 @@ from wacommon.repositories import users as users_repo
 from walocal.graph import GraphState
 from walocal.graph_admin import GraphAdminState, combined_graph_app
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}
 # numbers of their own: another test module registering the same phone id would get our webhooks
@@ -61,21 +50,11 @@ PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a3b1e35b0000000049454e44ae426082"
 )
 PASSWORD = "senha-do-navegador-1"
-SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
-WAIT_MS = 20_000
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="playwright not installed (.venv/bin/pip install playwright)"
-)
+playwright_api = playwright_or_skip()
 expect = playwright_api.expect
-expect.set_options(timeout=WAIT_MS)
 
 
 @dataclass
@@ -189,43 +168,12 @@ async def env(
 
 @pytest.fixture()
 async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    async with launch(playwright_api) as b:
         yield b
-        await b.close()
-
-
-async def shot(page: Any, name: str, *, full_page: bool = False) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        await page.evaluate("window.scrollTo(0, 0)")
-        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
-
-
-async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
-    context = await browser.new_context(locale="pt-BR", **options)
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # script errors only: a refused request (401, 403, 429) is logged by the browser too
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return page, errors
 
 
 async def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Senha").fill(password)
-    await page.get_by_role("button", name="Entrar").click()
-    await page.wait_for_url(re.compile(r".*/inbox.*"))
+    await browser_sign_in(page, base, email, password)
 
 
 async def live(page: Any) -> None:

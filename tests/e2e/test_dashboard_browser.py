@@ -22,20 +22,10 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.e2e.browser import launch, playwright_or_skip
 from wacommon import event_types as et
 from wacommon.events import PgEventLog
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = "test-admin-token"
 START = datetime.now(UTC).date() - timedelta(days=6)
 DAYS = [START + timedelta(days=i) for i in range(4)]
@@ -57,14 +47,7 @@ FIELDS = [
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="playwright not installed (.venv/bin/pip install playwright)"
-)
+playwright_api = playwright_or_skip()
 
 
 def free_port() -> int:
@@ -172,10 +155,8 @@ async def aggregated_by_service(pool: asyncpg.Pool) -> None:
 
 @pytest.fixture()
 async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    async with launch(playwright_api) as b:
         yield b
-        await b.close()
 
 
 def expected_cell(field: str, row: asyncpg.Record | None) -> str:
