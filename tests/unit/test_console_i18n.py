@@ -10,6 +10,7 @@ from importlib import resources
 import pytest
 
 from console.i18n import LOCALES, Translator, catalog, negotiate
+from wacommon.providers.meta_admin import VERTICALS
 
 PKG = resources.files("console")
 # t("key") / t('key') in templates; a key built from a variable ends with `.` or `_` before `~`
@@ -25,6 +26,8 @@ DYNAMIC_VALUES = {
     "status.": ["unknown", "dropped", "cancelled"],
     "provider.": ["meta", "uazapi", "lancepilot"],
     "error.": [],
+    "meta.profile_": ["about", "description", "address", "email", "websites", "vertical"],
+    "meta.vertical_": sorted(VERTICALS - {"UNDEFINED"}),
 }
 
 
@@ -81,6 +84,19 @@ def test_every_string_the_page_script_uses_exists() -> None:
     for locale in LOCALES:
         strings = Translator(locale).js_strings()
         missing = sorted(used - set(strings))
+        assert missing == [], (locale, missing)
+
+
+def test_every_string_the_meta_channel_script_uses_exists() -> None:
+    script = (PKG / "static" / "channels_meta.js").read_text("utf-8")
+    used = set(JS_KEY.findall(script))
+    # keys built from Graph's values: each status and category the page can meet
+    built = {f"meta_status_{s}" for s in ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED")}
+    built |= {f"meta_category_{c}" for c in ("UTILITY", "MARKETING", "AUTHENTICATION")}
+    assert "meta_signup_done" in used and "meta_preview_empty" in used
+    for locale in LOCALES:
+        strings = Translator(locale).js_strings()
+        missing = sorted((used | built) - set(strings))
         assert missing == [], (locale, missing)
 
 

@@ -223,11 +223,14 @@
     return node;
   }
 
-  function statusLabel(status) {
-    var key = "meta_status_" + status;
+  /* the catalog's word for one of Graph's values, else the value itself */
+  function labelOf(prefix, value) {
+    var key = prefix + value;
     var label = T(key);
-    return label === key ? status : label;
+    return label === key ? String(value) : label;
   }
+
+  function statusLabel(status) { return labelOf("meta_status_", status); }
 
   function renderTemplates(list, items) {
     list.textContent = "";
@@ -238,7 +241,7 @@
       var head = el("div", "template-head");
       head.appendChild(el("strong", "template-name", t.name));
       head.appendChild(el("span", "chip", t.language));
-      head.appendChild(el("span", "chip", T("meta_category_" + t.category) === "meta_category_" + t.category ? t.category : T("meta_category_" + t.category)));
+      head.appendChild(el("span", "chip", labelOf("meta_category_", t.category)));
       var chip = el("span", "chip template-status status-" + String(t.status || "").toLowerCase(), statusLabel(t.status));
       chip.dataset.status = t.status || "";
       head.appendChild(chip);
