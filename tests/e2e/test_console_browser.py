@@ -34,11 +34,11 @@ from tests.e2e.stack import (
     signed,
     wait_ready,
 )
-from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import ServerThread
 from wacommon import passwords
 from wacommon.repositories import users as users_repo
 from walocal.graph import GraphState
+from walocal.graph_admin import GraphAdminState, combined_graph_app
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}

@@ -28,7 +28,6 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import serve_in_thread
 from tests.fuzz.stack import SCHEMA_PATH, SEEDING_HEADER, FuzzStack, Served, fuzz_stack
 from wacommon.broker.connection import connect
@@ -36,6 +35,7 @@ from wacommon.broker.topology import delete_topology
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.settings import Settings
 from walocal.graph import GraphState
+from walocal.graph_admin import GraphAdminState, combined_graph_app
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = ROOT / ".run" / "fuzz"

@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from console.settings import ConsoleSettings
-from tests.fakes.graph_admin import GraphAdminState, combined_graph_app
 from tests.fakes.server import serve_in_thread
 from tests.integration.console_helpers import (
     client_for,
@@ -30,6 +29,7 @@ from wacommon.broker.topology import SEND_QUEUE
 from wacommon.crypto import SecretBox
 from wacommon.schemas import SendReply, decode, utcnow
 from walocal.graph import GraphState
+from walocal.graph_admin import GraphAdminState, combined_graph_app
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -481,7 +481,7 @@ async def test_sandbox_endpoint_lists_sends_after_a_seq(
 def test_standalone_process_accepts_any_token() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "walocal.graph", "--port", str(port), "--accept-any-token"],
+        [sys.executable, "-m", "walocal.graph_admin", "--port", str(port), "--accept-any-token"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

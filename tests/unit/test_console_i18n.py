@@ -11,6 +11,7 @@ import pytest
 
 from console.i18n import LOCALES, Translator, catalog, negotiate
 from console.pages.metrics import CAUSES
+from wacommon.providers.meta_admin import VERTICALS
 
 PKG = resources.files("console")
 # t("key") / t('key') in templates; a key built from a variable ends with `.` or `_` before `~`
@@ -31,6 +32,8 @@ DYNAMIC_VALUES = {
     "metrics.cause.": list(CAUSES),
     "kb.sync_": ["pending", "synced", "failed"],
     "kb.fs_state_": ["off", "on", "inactive"],
+    "meta.profile_": ["about", "description", "address", "email", "websites", "vertical"],
+    "meta.vertical_": sorted(VERTICALS - {"UNDEFINED"}),
 }
 
 
@@ -87,6 +90,19 @@ def test_every_string_the_page_script_uses_exists() -> None:
     for locale in LOCALES:
         strings = Translator(locale).js_strings()
         missing = sorted(used - set(strings))
+        assert missing == [], (locale, missing)
+
+
+def test_every_string_the_meta_channel_script_uses_exists() -> None:
+    script = (PKG / "static" / "channels_meta.js").read_text("utf-8")
+    used = set(JS_KEY.findall(script))
+    # keys built from Graph's values: each status and category the page can meet
+    built = {f"meta_status_{s}" for s in ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED")}
+    built |= {f"meta_category_{c}" for c in ("UTILITY", "MARKETING", "AUTHENTICATION")}
+    assert "meta_signup_done" in used and "meta_preview_empty" in used
+    for locale in LOCALES:
+        strings = Translator(locale).js_strings()
+        missing = sorted((used | built) - set(strings))
         assert missing == [], (locale, missing)
 
 

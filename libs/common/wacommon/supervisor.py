@@ -178,7 +178,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "walocal.graph",
+                    "walocal.graph_admin",
                     "--port",
                     os.environ.get("SANDBOX_PORT", "9100"),
                     "--accept-any-token",

@@ -368,17 +368,26 @@ def make_graph_app(state: GraphState) -> FastAPI:
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the fake as a process (local sandbox)."""
-    import uvicorn
-
-    parser = argparse.ArgumentParser(description="Fake Meta Graph API")
+def parse_args(
+    argv: list[str] | None, description: str
+) -> tuple[argparse.Namespace, dict[str, str]]:
+    """The sandbox process's options and its `{phone_number_id: token}` map."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--token-file", help='JSON {"<phone_number_id>": "<token>"}')
     parser.add_argument("--accept-any-token", action="store_true")
     args = parser.parse_args(argv)
     tokens = json.loads(Path(args.token_file).read_text()) if args.token_file else {}
+    return args, tokens
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake as a process (sends and media only; `walocal.graph_admin` adds the
+    account endpoints)."""
+    import uvicorn
+
+    args, tokens = parse_args(argv, "Fake Meta Graph API")
     state = GraphState(tokens=tokens, accept_any_token=args.accept_any_token)
     uvicorn.run(make_graph_app(state), host=args.host, port=args.port, log_level="warning")
 

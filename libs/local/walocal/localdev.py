@@ -30,6 +30,7 @@ DEMO_NAME = "Pizzaria Demo (sandbox)"
 DEMO_PHONE_ID = "100000000000001"
 DEMO_DISPLAY = "5511900000001"
 DEMO_TOKEN = "sandbox-access-token"  # noqa: S105 - the local sandbox accepts any token
+DEMO_WABA_ID = "100000000000002"
 CONSOLE_URL = "http://127.0.0.1:8006/"
 # (email, name, role, .env variable holding the generated password)
 DEMO_USERS = (
@@ -135,7 +136,7 @@ async def seed_demo(settings: Settings) -> str:
                     "phone_id": DEMO_PHONE_ID,
                     "display_phone_number": DEMO_DISPLAY,
                     "access_token": DEMO_TOKEN,
-                    "waba_id": "sandbox-waba",
+                    "waba_id": DEMO_WABA_ID,
                 },
             },
         )

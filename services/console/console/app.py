@@ -8,6 +8,7 @@ from console.account_api import account_router
 from console.auth.routes import auth_router
 from console.bot_settings.routes import settings_router
 from console.channels.api import channels_api_router
+from console.channels.meta import meta_channels_router
 from console.deps import ConsoleDeps
 from console.errors import install_outage_handlers
 from console.inbox.routes import inbox_router
@@ -37,5 +38,6 @@ def build_app(deps: ConsoleDeps) -> FastAPI:
     app.include_router(channels_api_router())
     app.include_router(metrics_router())
     app.include_router(stream_router())
+    app.include_router(meta_channels_router())
     app.include_router(pages_router())
     return app

@@ -29,6 +29,9 @@ class ConsoleSettings(PricedSettings):
     console_upload_max_bytes: int = 16 * 1024 * 1024
     # how often an upload polls Gemini's File Search until the document is indexed
     console_file_search_poll_s: float = Field(default=2.0, gt=0, le=30)
+    # Facebook Login for Business configuration of the "WhatsApp Embedded Signup" variation;
+    # with META_APP_ID set the channels page loads Facebook's SDK and opens the signup with it
+    meta_signup_config_id: str | None = Field(default=None, pattern=r"^\d{1,32}$")
     # hosts provider media links may reach over http or private addresses (as in the rag-worker)
     tool_allowed_hosts: str = ""
     # Uazapi (the channels page): the server new instances are created on and the default an

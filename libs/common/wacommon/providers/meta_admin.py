@@ -9,15 +9,39 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import httpx
 
+from wacommon.netguard import AddressBlocked, HostNotFound
 from wacommon.providers.meta_errors import classify_graph_error
 
 PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
 TEMPLATE_FIELDS = "id,name,status,category,language,components,parameter_format,rejected_reason"
 _GRAPH_ID = re.compile(r"^\d{1,32}$")
+# the business categories a WhatsApp business profile may name
+Vertical = Literal[
+    "UNDEFINED",
+    "OTHER",
+    "AUTO",
+    "BEAUTY",
+    "APPAREL",
+    "EDU",
+    "ENTERTAIN",
+    "EVENT_PLAN",
+    "FINANCE",
+    "GROCERY",
+    "GOVT",
+    "HOTEL",
+    "HEALTH",
+    "NONPROFIT",
+    "PROF_SERVICES",
+    "RETAIL",
+    "TRAVEL",
+    "RESTAURANT",
+    "NOT_A_BIZ",
+]
+VERTICALS: frozenset[str] = frozenset(get_args(Vertical))
 
 
 class GraphCallFailed(Exception):
@@ -40,6 +64,18 @@ class GraphCallFailed(Exception):
         self.http_status = http_status
         self.retryable = retryable
         self.credentials_invalid = credentials_invalid
+
+
+def failure_status(exc: GraphCallFailed) -> int:
+    """The HTTP status saying whose problem a failed call is: 409 when the stored
+    credentials no longer work, 400 when Graph refused what was asked (a bad code, a
+    template it rejects), 502 when Graph failed, throttled or could not be reached (the one
+    case where retrying as is may succeed)."""
+    if exc.credentials_invalid:
+        return 409
+    if not exc.retryable and exc.http_status is not None and 400 <= exc.http_status < 500:
+        return 400
+    return 502
 
 
 @dataclass(frozen=True)
@@ -162,6 +198,13 @@ class MetaAdminClient:
         path = f"{graph_id(waba_id, 'waba_id')}/message_templates"
         return await self._call("create_template", "POST", path, token, json=body)
 
+    async def delete_template(self, waba_id: str, token: str, name: str) -> None:
+        """Delete every language of the template `name` (Graph answers `{success: true}`)."""
+        path = f"{graph_id(waba_id, 'waba_id')}/message_templates"
+        answer = await self._call("delete_template", "DELETE", path, token, params={"name": name})
+        if answer.get("success") is not True:
+            raise GraphCallFailed("delete_template", "graph did not answer success")
+
     async def get_business_profile(self, phone_id: str, token: str) -> dict[str, Any]:
         """The number's business profile (about, address, description, email, websites, ...)."""
         path = f"{graph_id(phone_id, 'phone_number_id')}/whatsapp_business_profile"
@@ -212,7 +255,8 @@ class MetaAdminClient:
             resp = await self._http.request(
                 method, f"{self._base}/{path}", params=params, json=json, headers=headers
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AddressBlocked, HostNotFound) as exc:
+            # the guarded client's refusals too: an unreachable Graph is a 502, never a 500
             raise GraphCallFailed(
                 step, f"graph unreachable ({type(exc).__name__})", retryable=True
             ) from None

@@ -9,6 +9,7 @@ from console.pages.account import account_router
 from console.pages.assets import assets_router
 from console.pages.auth_pages import auth_pages_router
 from console.pages.channels import channels_router
+from console.pages.channels_meta import channels_meta_router
 from console.pages.inbox import inbox_router
 from console.pages.metrics import metrics_router
 from console.pages.settings import settings_pages_router
@@ -32,6 +33,7 @@ def pages_router() -> APIRouter:
         channels_router(),
         sandbox_router(),
         metrics_router(),
+        channels_meta_router(),
     ):
         router.include_router(sub)
     return router

@@ -1098,4 +1098,10 @@
   });
 
   openStream();
+
+  /* for page scripts (channels): the same fetch, error placement and strings */
+  window.WAConsole = {
+    api: api, T: T, flash: flash, reason: reason,
+    clearErrors: clearErrors, showErrors: showErrors, setFormError: setFormError
+  };
 })();

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import httpx
@@ -15,9 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, parse_id, require_admin
 from meta_gateway.admin.meta_account_models import (
-    COEXISTENCE_EVENT,
     GRAPH_ID,
-    PIN_KEY,
     BusinessProfile,
     BusinessProfilePatch,
     EmbeddedSignupIn,
@@ -27,10 +24,11 @@ from meta_gateway.admin.meta_account_models import (
 )
 from meta_gateway.admin.models import ProviderOut
 from wacommon.crypto import SecretBox, mask
-from wacommon.dbtypes import Executor as Conn
 from wacommon.errors import RouteTaken
 from wacommon.http_errors import error_responses, invalid
-from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
+from wacommon.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
+from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient, failure_status
+from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 
@@ -49,15 +47,8 @@ GRAPH_RESPONSES = error_responses(
 
 def graph_failure(exc: GraphCallFailed) -> HTTPException:
     """The Graph step, code and message (which never carry a token), with a status saying
-    whose problem it is: 400 when Graph refused what was asked (a bad code, a template it
-    rejects), 409 when the stored credentials no longer work, 502 only when Graph failed,
-    throttled or could not be reached (the one case where retrying as is may succeed)."""
-    if exc.credentials_invalid:
-        code = status.HTTP_409_CONFLICT
-    elif not exc.retryable and exc.http_status is not None and 400 <= exc.http_status < 500:
-        code = status.HTTP_400_BAD_REQUEST
-    else:
-        code = status.HTTP_502_BAD_GATEWAY
+    whose problem it is (`failure_status`)."""
+    code = failure_status(exc)
     detail = {
         "error": "meta_graph_error",
         "step": exc.step,
@@ -152,47 +143,28 @@ def meta_account_router(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 "Embedded Signup needs META_APP_ID and META_APP_SECRET",
             )
-        await _refuse_other_tenant(pool, box, cid, body.phone_number_id)
-        existing = await _own_instance(pool, box, cid, body.phone_number_id)
-        pin, generated = _choose_pin(body.pin, existing, box, settings)
-        register = body.event != COEXISTENCE_EVENT
+        configured = settings.meta_register_pin
         try:
             async with graph() as meta:
-                token = await meta.exchange_code(body.code)
-                await meta.subscribe_app(body.waba_id, token)
-                if register:
-                    await meta.register_number(body.phone_number_id, token, pin)
-                info = await meta.phone_number_info(body.phone_number_id, token)
+                done = await finish_signup(
+                    pool,
+                    box,
+                    meta,
+                    cid,
+                    Signup(body.code, body.waba_id, body.phone_number_id, body.event),
+                    app_id=settings.meta_app_id,
+                    register=True,
+                    pin=body.pin,
+                    configured_pin=configured.get_secret_value() if configured else None,
+                )
         except GraphCallFailed as exc:
             log.warning("meta_signup_failed", client_id=cid, step=exc.step, code=exc.code)
             raise graph_failure(exc) from None
-        config: dict[str, Any] = {
-            "phone_id": body.phone_number_id,
-            "access_token": token,
-            "waba_id": body.waba_id,
-            "app_id": settings.meta_app_id,
-            "display_phone_number": info.display_phone_number,
-            "verified_name": info.verified_name,
-            "onboarding": "embedded_signup",
-        }
-        if register:
-            config[PIN_KEY] = box.encrypt(pin)
-        config = {k: v for k, v in config.items() if v is not None}
-        try:
-            row = await _store(pool, box, cid, body.phone_number_id, config)
-        except RouteTaken as exc:
-            # e.g. the display number is another tenant's (the phone id was checked above)
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-        log.info(
-            "meta_signup_completed",
-            client_id=cid,
-            provider_id=str(row["id"]),
-            phone_number_id=body.phone_number_id,
-            waba_id=body.waba_id,
-            registered=register,
-        )
+        except (NumberTaken, RouteTaken) as exc:
+            # the phone id, or its display number, is another tenant's
+            raise HTTPException(status.HTTP_409_CONFLICT, _taken_message(exc)) from None
         return SignupOut(
-            **_out_fields(row), registered=register, pin=pin if generated and register else None
+            **_out_fields(done.row), registered=done.registered, pin=done.generated_pin
         )
 
     @router.get("/templates", response_model=list[dict[str, Any]])
@@ -271,84 +243,10 @@ def meta_account_router(
     return router
 
 
-async def _refuse_other_tenant(conn: Conn, box: SecretBox, cid: str, phone_id: str) -> None:
-    # routing picks one tenant per phone_number_id: a number cannot serve two tenants
-    owner = await providers_repo.find_meta_instance(conn, box, phone_id, None)
-    if owner is not None and str(owner["client_id"]) != cid:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "phone_number_id is connected to another client"
-        )
-
-
-async def _own_instance(
-    conn: Conn, box: SecretBox, cid: str, phone_id: str
-) -> dict[str, Any] | None:
-    rows = await providers_repo.list_providers(conn, box, cid)
-    found = [r for r in rows if r["provider_type"] == "meta" and r["external_id"] == phone_id]
-    return found[0] if found else None
-
-
-def _choose_pin(
-    given: str | None, existing: dict[str, Any] | None, box: SecretBox, settings: Settings
-) -> tuple[str, bool]:
-    """(pin, generated): the request's, the one set at a previous signup, the setting's, or new."""
-    if given:
-        return given, False
-    stored = existing["config"].get(PIN_KEY) if existing else None
-    if isinstance(stored, str) and stored:
-        try:
-            return box.decrypt(stored), False
-        except ValueError:
-            pass
-    configured = getattr(settings, "meta_register_pin", None)
-    if configured is not None:
-        value = (
-            configured.get_secret_value() if hasattr(configured, "get_secret_value") else configured
-        )
-        if value:
-            return str(value), False
-    return f"{secrets.randbelow(10**6):06d}", True
-
-
-async def _store(
-    pool: asyncpg.Pool, box: SecretBox, cid: str, phone_id: str, config: dict[str, Any]
-) -> dict[str, Any]:
-    """Create or refresh the tenant's instance for this number, as the default meta instance."""
-    async with pool.acquire() as proxy, proxy.transaction():
-        conn = cast(asyncpg.Connection, proxy)
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"meta-signup:{phone_id}"
-        )
-        await _refuse_other_tenant(conn, box, cid, phone_id)
-        existing = await _own_instance(conn, box, cid, phone_id)
-        if existing is not None:
-            row = await providers_repo.update_provider(
-                conn,
-                box,
-                cid,
-                str(existing["id"]),
-                {"config": config, "is_active": True, "is_default": True},
-            )
-            assert row is not None
-            await providers_repo.mark_health(conn, cid, str(row["id"]), healthy=True, error=None)
-            return {**row, "healthy": True, "last_error": None}
-        fields = {
-            "provider_type": "meta",
-            "config": config,
-            "is_active": True,
-            "is_default": True,
-            "instance_name": _instance_name(config),
-        }
-        try:
-            async with conn.transaction():
-                return await providers_repo.create_provider(conn, box, cid, fields)
-        except asyncpg.UniqueViolationError:
-            fields["instance_name"] = f"{fields['instance_name']} ({phone_id})"
-            return await providers_repo.create_provider(conn, box, cid, fields)
-
-
-def _instance_name(config: dict[str, Any]) -> str:
-    return f"Meta {config.get('display_phone_number') or config['phone_id']}"[:100]
+def _taken_message(exc: Exception) -> str:
+    if isinstance(exc, NumberTaken):
+        return "phone_number_id is connected to another client"
+    return str(exc)
 
 
 def _out_fields(row: dict[str, Any]) -> dict[str, Any]:

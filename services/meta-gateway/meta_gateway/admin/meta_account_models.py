@@ -9,32 +9,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from meta_gateway.admin.models import ProviderOut, refuse_nulls
 from wacommon.api_types import NUL_FREE
+from wacommon.providers.meta_admin import Vertical
 
 GRAPH_ID = r"^\d{1,32}$"
-PIN_KEY = "two_step_pin"
-# coexistence numbers stay registered on the WhatsApp Business app: no /register call
-COEXISTENCE_EVENT = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
-Vertical = Literal[
-    "UNDEFINED",
-    "OTHER",
-    "AUTO",
-    "BEAUTY",
-    "APPAREL",
-    "EDU",
-    "ENTERTAIN",
-    "EVENT_PLAN",
-    "FINANCE",
-    "GROCERY",
-    "GOVT",
-    "HOTEL",
-    "HEALTH",
-    "NONPROFIT",
-    "PROF_SERVICES",
-    "RETAIL",
-    "TRAVEL",
-    "RESTAURANT",
-    "NOT_A_BIZ",
-]
 
 
 class EmbeddedSignupIn(BaseModel):

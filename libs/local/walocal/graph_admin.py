@@ -5,11 +5,17 @@ In tests: `state = GraphAdminState(app_id="1", app_secret="s")`, add a WABA and 
 `with serve_in_thread(make_graph_admin_app(state)) as srv:` and point the client at
 `srv.url`. `combined_graph_app(state, GraphState())` also serves the send/media fake
 of `walocal.graph` on the same port. Codes are single use, like Meta's.
+
+`POST /_sandbox/embedded_signup` plays the part of Facebook's Embedded Signup popup for
+the offline sandbox (`make run`): it creates a WABA with one number and answers what the
+popup hands the page, `{code, waba_id, phone_number_id, business_id}`. Nothing on the
+real Graph answers there.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -21,31 +27,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from walocal.graph import GraphState, make_graph_app
+from wacommon.providers.meta_admin import VERTICALS
+from walocal.graph import GraphState, make_graph_app, parse_args
 
-VERTICALS = frozenset(
-    {
-        "UNDEFINED",
-        "OTHER",
-        "AUTO",
-        "BEAUTY",
-        "APPAREL",
-        "EDU",
-        "ENTERTAIN",
-        "EVENT_PLAN",
-        "FINANCE",
-        "GROCERY",
-        "GOVT",
-        "HOTEL",
-        "HEALTH",
-        "NONPROFIT",
-        "PROF_SERVICES",
-        "RETAIL",
-        "TRAVEL",
-        "RESTAURANT",
-        "NOT_A_BIZ",
-    }
-)
+SANDBOX_SIGNUP = "/_sandbox/embedded_signup"
+
 PROFILE_LIMITS = {"about": 139, "address": 256, "description": 512, "email": 128}
 CATEGORIES = frozenset({"MARKETING", "UTILITY", "AUTHENTICATION"})
 _ADMIN_EDGES = re.compile(
@@ -109,9 +95,11 @@ class GraphAdminState:
     """The app, its one-time codes, issued tokens, WABAs, numbers and a failure queue."""
 
     app_id: str = "1234567890"
-    app_secret: str = "app-secret"
+    app_secret: str = "app-secret"  # noqa: S105 - a fake app's
     # the key the code exchange answers with ("access_token"; pywa documents "business_token")
-    token_key: str = "access_token"
+    token_key: str = "access_token"  # noqa: S105 - a key name
+    # the offline sandbox knows no app: any client_id / client_secret may exchange a code
+    accept_any_app: bool = False
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     wabas: dict[str, Waba] = field(default_factory=dict)
@@ -217,7 +205,8 @@ def make_graph_admin_app(state: GraphAdminState) -> FastAPI:
     async def exchange(request: Request) -> Response:
         state.record(request, None)
         q = request.query_params
-        if q.get("client_id") != state.app_id or q.get("client_secret") != state.app_secret:
+        known = q.get("client_id") == state.app_id and q.get("client_secret") == state.app_secret
+        if not known and not (state.accept_any_app and q.get("client_id")):
             return answer(graph_error(400, 1, "Error validating client secret."))
         kind = state.take_failure("oauth")
         if kind:
@@ -325,6 +314,51 @@ def make_graph_admin_app(state: GraphAdminState) -> FastAPI:
             {"id": template["id"], "status": "PENDING", "category": body["category"]}
         )
 
+    @app.delete("/{version}/{waba_id}/message_templates")
+    async def delete_template(waba_id: str, request: Request) -> Response:
+        state.record(request, None)
+        failed = check("message_templates", request, waba_id if waba_id in state.wabas else None)
+        if failed:
+            return failed
+        name = request.query_params.get("name") or ""
+        templates = state.wabas[waba_id].templates
+        kept = [t for t in templates if t.get("name") != name]
+        if not name or len(kept) == len(templates):
+            return answer(
+                graph_error(
+                    400,
+                    100,
+                    "Invalid parameter",
+                    error_subcode=2593002,
+                    error_user_title="Message template not found",
+                    error_user_msg=f"Message template {name!r} does not exist.",
+                )
+            )
+        state.wabas[waba_id].templates[:] = kept
+        return JSONResponse({"success": True})
+
+    @app.post(SANDBOX_SIGNUP)
+    async def sandbox_signup(request: Request) -> Response:
+        body = await body_of(request)
+        given = body if isinstance(body, dict) else {}
+        state.record(request, given)
+        waba_id, phone_id, business_id = (_graph_number() for _ in range(3))
+        display = str(given.get("display_phone_number") or f"55119{secrets.randbelow(10**8):08d}")
+        if not re.fullmatch(r"\d{8,15}", display):
+            return answer(graph_error(400, 100, "(#100) display_phone_number must be 8-15 digits"))
+        name = str(given.get("verified_name") or "Minha Empresa")[:100]
+        state.add_waba(waba_id, {phone_id: display}, verified_name=name)
+        code = "sandbox-code-" + secrets.token_urlsafe(16)
+        state.add_code(code, "sandbox-token-" + secrets.token_urlsafe(24), waba_id)
+        return JSONResponse(
+            {
+                "code": code,
+                "waba_id": waba_id,
+                "phone_number_id": phone_id,
+                "business_id": business_id,
+            }
+        )
+
     @app.get("/{version}/{phone_id}/whatsapp_business_profile")
     async def get_profile(phone_id: str, request: Request) -> Response:
         state.record(request, None)
@@ -356,6 +390,10 @@ def make_graph_admin_app(state: GraphAdminState) -> FastAPI:
         return JSONResponse({"success": True})
 
     return app
+
+
+def _graph_number() -> str:
+    return str(10**14 + secrets.randbelow(9 * 10**14))
 
 
 def _template_problem(body: Any, existing: list[dict[str, Any]]) -> str | None:
@@ -400,9 +438,46 @@ def combined_graph_app(admin: GraphAdminState, graph: GraphState) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         obj = _OBJECT.match(path)
-        mine = bool(_ADMIN_EDGES.match(path)) or (
-            scope.get("method") == "GET" and obj is not None and obj.group(1) in admin.phones
+        mine = (
+            path == SANDBOX_SIGNUP
+            or bool(_ADMIN_EDGES.match(path))
+            or (scope.get("method") == "GET" and obj is not None and obj.group(1) in admin.phones)
         )
         await (admin_app if mine else graph_app)(scope, receive, send)
 
     return app
+
+
+def sandbox_states(
+    tokens: dict[str, str], *, accept_any_token: bool, demo: tuple[str, str, str, str] | None
+) -> tuple[GraphAdminState, GraphState]:
+    """The two fakes as the offline sandbox runs them; `demo` is the seeded tenant's number
+    `(waba_id, phone_number_id, display_phone_number, token)`, so its account pages work."""
+    admin = GraphAdminState(accept_any_app=True)
+    if demo is not None:
+        waba_id, phone_id, display, token = demo
+        admin.add_waba(waba_id, {phone_id: display}, verified_name="Pizzaria Demo")
+        admin.add_token(token, waba_id)
+    return admin, GraphState(tokens=tokens, accept_any_token=accept_any_token)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run both fakes on one port (the local sandbox `make run` starts)."""
+    import uvicorn
+
+    from walocal import localdev
+
+    args, tokens = parse_args(argv, "Fake Meta Graph API (sends and account)")
+    demo = (
+        localdev.DEMO_WABA_ID,
+        localdev.DEMO_PHONE_ID,
+        localdev.DEMO_DISPLAY,
+        localdev.DEMO_TOKEN,
+    )
+    admin, graph = sandbox_states(tokens, accept_any_token=args.accept_any_token, demo=demo)
+    app = combined_graph_app(admin, graph)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
