@@ -28,7 +28,6 @@ from wacommon.errors import RouteTaken
 from wacommon.http_errors import error_responses, invalid
 from wacommon.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
 from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient, failure_status
-from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 
