@@ -82,7 +82,10 @@ async def shot(page: Any, name: str, *, full_page: bool = False) -> None:
         )
 
 
-async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
+async def new_page(
+    browser: Any, *, accept_dialogs: bool = False, **options: Any
+) -> tuple[Any, list[str]]:
+    """A page in a fresh pt-BR context, and the list its script errors land in."""
     context = await browser.new_context(locale="pt-BR", **options)
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -97,6 +100,9 @@ async def new_page(browser: Any, **options: Any) -> tuple[Any, list[str]]:
             else None
         ),
     )
+    if accept_dialogs:
+        # a confirm() answered yes, as the person would
+        page.on("dialog", lambda dialog: dialog.accept())
     return page, errors
 
 
