@@ -133,6 +133,10 @@ async def test_operator_lists_tenants_by_page_with_numbers_and_open_human_conver
         typed = f"+{digits[:2]} ({digits[2:4]}) {digits[4:9]}-{digits[9:]}"
         found = await c.get("/api/operator/tenants", params={"q": typed})
         assert [t["id"] for t in found.json()["tenants"]] == [shop.b.id]
+        # a name with digits in it is a name: its digits match no number (the run's other
+        # tenants have random numbers; this tag's hex digits once matched one)
+        named = await c.get("/api/operator/tenants", params={"q": f"Loja {digits[4:9]}"})
+        assert shop.b.id not in [t["id"] for t in named.json()["tenants"]]
         # LIKE wildcards are literal text
         wild = await c.get("/api/operator/tenants", params={"q": f"{shop.tag}%"})
         assert wild.json()["tenants"] == []

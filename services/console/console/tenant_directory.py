@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 from uuid import UUID
 
@@ -64,12 +65,16 @@ def decode_cursor(cursor: str) -> tuple[str, UUID]:
         raise BadCursor(cursor) from exc
 
 
+_PHONE_LIKE = re.compile(r"[\d\s+().-]+")
+
+
 async def list_tenants(
     pool: asyncpg.Pool, *, q: str = "", cursor: str | None = None, limit: int = 50
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of tenants matching `q` (name, or digits of a number) and the next cursor."""
     q = q.strip()
-    digits = "".join(ch for ch in q if ch.isdigit())
+    # a number only when the query looks like one: the digits of "Loja 24h" are no phone
+    digits = "".join(ch for ch in q if ch.isdigit()) if _PHONE_LIKE.fullmatch(q) else ""
     after_name, after_id = decode_cursor(cursor) if cursor else (None, None)
     rows = await pool.fetch(
         _LIST,
