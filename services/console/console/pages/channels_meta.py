@@ -14,12 +14,7 @@ from console.channels.meta_graph import number_view, signup_mode, tenant_numbers
 from console.channels.meta_models import PROFILE_LIMITS
 from console.deps import ConsoleDeps, get_deps
 from console.pages.common import (
-    error_page,
-    needs_tenant_choice,
-    page_tenant,
-    to_chooser,
-    to_login,
-    viewer,
+    owner_page,
 )
 from console.pages.render import CSP, render
 from wacommon.providers.meta_admin import Vertical
@@ -53,16 +48,10 @@ def channels_meta_router() -> APIRouter:
         user: CurrentUser | None = Depends(optional_user),
         deps: ConsoleDeps = Depends(get_deps),
     ) -> Response:
-        who = await viewer(deps, user)
-        if who is None:
-            return to_login(request)
-        if who.user.role == "agent":
-            return error_page(request, who, 403)
-        if needs_tenant_choice(request, who.user):
-            return to_chooser(request)
-        tenant = await page_tenant(request, deps, who.user)
-        if tenant is None:
-            return error_page(request, who, 404)
+        found = await owner_page(request, deps, user)
+        if isinstance(found, Response):
+            return found
+        who, tenant = found
         mode = signup_mode(deps.settings)
         numbers = [number_view(r) for r in await tenant_numbers(deps, tenant)]
         page = render(

@@ -11,13 +11,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query
-from console.pages.common import error_page, to_login, viewer
+from console.pages.common import error_page, unauthorized, viewer
 from console.pages.render import is_htmx, render, translator_for
 from console.tenant_directory import tenant_name
 
@@ -112,9 +112,7 @@ def metrics_router() -> APIRouter:
     ) -> Response:
         who = await viewer(deps, user)
         if who is None:
-            if is_htmx(request):
-                return HTMLResponse("", status_code=401)
-            return to_login(request)
+            return unauthorized(request)
         if who.user.role == "agent":
             return error_page(request, who, 403)
         params = request.query_params

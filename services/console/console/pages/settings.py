@@ -23,12 +23,8 @@ from console.i18n import Translator, catalog
 from console.pages.common import (
     Viewer,
     error_page,
-    needs_tenant_choice,
-    page_tenant,
+    owner_page,
     redirect,
-    to_chooser,
-    to_login,
-    viewer,
 )
 from console.pages.render import render, translator_for
 from console.pages.settings_layout import (
@@ -100,16 +96,10 @@ def _field_view(
 async def _tenant_for_page(
     request: Request, deps: ConsoleDeps, user: CurrentUser | None
 ) -> tuple[Viewer | None, Any, Response | None]:
-    who = await viewer(deps, user)
-    if who is None:
-        return None, None, to_login(request)
-    if who.user.role == "agent":
-        return who, None, error_page(request, who, 403)
-    if needs_tenant_choice(request, who.user):
-        return who, None, to_chooser(request)
-    tenant = await page_tenant(request, deps, who.user)
-    if tenant is None:
-        return who, None, error_page(request, who, 404)
+    found = await owner_page(request, deps, user)
+    if isinstance(found, Response):
+        return None, None, found
+    who, tenant = found
     return who, tenant, None
 
 

@@ -20,12 +20,7 @@ from console.auth.deps import optional_user, require_owner, tenant_scope
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.pages.common import (
-    error_page,
-    needs_tenant_choice,
-    page_tenant,
-    to_chooser,
-    to_login,
-    viewer,
+    owner_page,
 )
 from console.pages.render import PAGE_HEADERS, render, translator_for
 from console.sandbox.contact import current_contact, reset_contact
@@ -106,16 +101,10 @@ def sandbox_router() -> APIRouter:
         user: CurrentUser | None = Depends(optional_user),
         deps: ConsoleDeps = Depends(get_deps),
     ) -> Response:
-        who = await viewer(deps, user)
-        if who is None:
-            return to_login(request)
-        if who.user.role == "agent":
-            return error_page(request, who, 403)
-        if needs_tenant_choice(request, who.user):
-            return to_chooser(request)
-        tenant = await page_tenant(request, deps, who.user)
-        if tenant is None:
-            return error_page(request, who, 404)
+        found = await owner_page(request, deps, user)
+        if isinstance(found, Response):
+            return found
+        who, tenant = found
         thread = await _thread(deps, tenant, who.user)
         return render(
             request,
