@@ -10,7 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from rag_worker.handlers import RagDeps, handle_burst_ready
+from rag_worker.deps import RagDeps
+from rag_worker.handlers import handle_burst_ready
 from waai.formatting import shape_reply
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon import conversation_state as cs

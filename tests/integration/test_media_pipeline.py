@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rag_worker.handlers import RagDeps, handle_burst_ready
+from rag_worker.deps import RagDeps
+from rag_worker.handlers import handle_burst_ready
 from rag_worker.media import MediaProcessor
 from rag_worker.media_ai import POLITE_REPLIES
 from tests.fakes import gemini_server as gm

@@ -19,7 +19,8 @@ from fastapi import FastAPI
 
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.reply_files import reply_files_router
-from rag_worker.handlers import RagDeps, handle_burst_ready
+from rag_worker.deps import RagDeps
+from rag_worker.handlers import handle_burst_ready
 from rag_worker.voice_reply import VoiceReplies
 from sender.clients.meta import MetaGraphClient
 from sender.clients.uazapi import UazapiClient

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import asyncpg
 import structlog
 from prometheus_client import Counter
 
 from rag_worker import voice_reply
-from rag_worker.burst_media import MediaProcessor, burst_turn, polite_only, process_media_rows
+from rag_worker.burst_media import burst_turn, polite_only, process_media_rows
+from rag_worker.deps import RagDeps
 from rag_worker.rich_reply import last_customer_message_id, reply_rows
 from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
 from rag_worker.voice_reply import MIME as VOICE_MIME
-from rag_worker.voice_reply import VoiceNote, VoiceReplies
+from rag_worker.voice_reply import VoiceNote
 from waai import context_window
 from waai.responders.responder import (
-    Responder,
     ResponderInput,
     ResponderOutput,
     Tenant,
@@ -30,53 +27,20 @@ from waai.responders.responder import (
 from wacommon import bot_gate, conversation_state, followups, handover_alerts, human_reply
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
-from wacommon.broker.publisher import Publisher
+from wacommon.broker.dispatch import MessageHandler
 from wacommon.broker.topology import PIPELINE
-from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
-from wacommon.events import EventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
-from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import reply_files, reply_traces
 from wacommon.schemas import BurstReady, Envelope, Provider, SendReply, utcnow
-from wacommon.tenants import PgTenantDirectory, TenantDirectory, parse_tenant
+from wacommon.tenants import parse_tenant
 
 log = structlog.get_logger(__name__)
 
 REPLIES = Counter("wa_replies_total", "Bursts handled by the rag-worker", ["outcome"])
-
-
-@dataclass
-class RagDeps:
-    """What the rag-worker handlers talk to."""
-
-    pool: asyncpg.Pool
-    publisher: Publisher
-    events: EventLog
-    secrets: SecretBox
-    responder_for: Callable[[Tenant], Responder]
-    process_media: MediaProcessor | None = None
-    # each tenant's history window as last read: lets the next burst read its context,
-    # burst and history in one statement (checked against the tenant row it reads)
-    history_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
-    # live console notifications, after each commit (never raises)
-    notifier: Notifier = field(default_factory=NullNotifier)
-    # text-to-speech for tenants with voice replies (None: replies stay text)
-    voice: VoiceReplies | None = None
-    # every tenant's configuration; None: read from `pool` on every burst (tests)
-    tenants: TenantDirectory | None = None
-
-    def __post_init__(self) -> None:
-        if self.tenants is None:
-            self.tenants = PgTenantDirectory(self.pool, self.secrets)
-
-    @property
-    def tenant_directory(self) -> TenantDirectory:
-        assert self.tenants is not None
-        return self.tenants
 
 
 async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps) -> None:
@@ -292,9 +256,7 @@ async def _commit_reply(
     )
     handed_over = opted_out = False
     alert_ids: list[int] = []
-    async with deps.pool.acquire() as proxy, _transaction(proxy, not whole):
-        # the repositories are typed for Connection; a pool's proxy behaves as one
-        conn = cast(asyncpg.Connection, proxy)
+    async with deps.pool.acquire() as conn, _transaction(conn, not whole):
         # one statement: lock the conversation, check it still wants this reply (the bot's,
         # no newer customer message unless overdue), queue the bubbles, log the outcome
         # (`ai_responded` or `reply_dropped`) and, for the common reply, schedule the next
@@ -405,3 +367,7 @@ async def _publish(deps: RagDeps, msg: BurstReady, outbound_id: int, origin: str
         ),
         exchange=PIPELINE,
     )
+
+
+# one handler per message type the rag-worker consumes (`wacommon.broker.dispatch`)
+HANDLERS: dict[type[Envelope], MessageHandler[RagDeps]] = {BurstReady: handle_burst_ready}

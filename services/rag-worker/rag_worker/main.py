@@ -3,39 +3,38 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
-from rag_worker.handlers import RagDeps, handle_burst_ready
+from rag_worker.deps import RagDeps
+from rag_worker.handlers import HANDLERS
 from rag_worker.media import MediaProcessor
+from rag_worker.settings import RagWorkerSettings
 from rag_worker.voice_reply import VoiceReplies
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings, ai_settings_from_env
 from waai.wiring import open_ai_wiring
-from wacommon.broker.consumer import Delivery
+from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import BURST_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
-from wacommon.schemas import Envelope
-from wacommon.settings import Settings
 from wacommon.tenants import PgTenantDirectory
 
 
-def build_app(rt: Runtime) -> FastAPI:
-    """The service's HTTP app (operations routes only: its work comes from the broker)."""
-    return service_app(rt, "rag-worker")
-
-
-async def run(settings: Settings) -> None:
-    ai = ai_settings_from_env(os.environ)
+@asynccontextmanager
+async def bootstrap(
+    settings: RagWorkerSettings, rt: Runtime, ai: AISettings
+) -> AsyncIterator[RagDeps]:
+    """The composition root: the handlers' dependencies on an opened runtime."""
     async with (
-        Runtime(settings) as rt,
         httpx.AsyncClient(timeout=30.0) as http,
         open_ai_wiring(ai, pool=rt.pool, events=rt.events, decrypt=rt.secrets.decrypt) as wiring,
         PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url) as tenants,
     ):
-        deps = RagDeps(
+        yield RagDeps(
             rt.pool,
             rt.publisher,
             rt.events,
@@ -57,15 +56,25 @@ async def run(settings: Settings) -> None:
             tenants=tenants,
         )
 
-        async def handle(msg: Envelope, delivery: Delivery) -> None:
-            await handle_burst_ready(msg, delivery, deps=deps)
 
-        consumer = rt.work_consumers(BURST_QUEUE, handle, prefetch=min(settings.prefetch, 20))
+def build_app(rt: Runtime) -> FastAPI:
+    """The service's HTTP app (operations routes only: its work comes from the broker)."""
+    return service_app(rt, "rag-worker")
+
+
+async def run(settings: RagWorkerSettings) -> None:
+    """Open the runtime, consume bursts and serve health endpoints until stopped."""
+    ai = ai_settings_from_env(os.environ)
+    async with Runtime(settings) as rt, bootstrap(settings, rt, ai) as deps:
+        consumer = rt.work_consumers(
+            BURST_QUEUE, dispatcher(HANDLERS, deps), prefetch=min(settings.prefetch, 20)
+        )
         await consumer.start()
         await serve(build_app(rt), settings, on_stop=[consumer.stop])
 
 
 def main() -> None:
-    settings = Settings(service_name="rag-worker")
+    """`python -m rag_worker`."""
+    settings = RagWorkerSettings()
     configure_logging(settings)
     run_main(run(settings))
