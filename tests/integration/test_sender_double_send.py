@@ -25,7 +25,6 @@ from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
 from sender.clients.base import OutboundMessage, SendResult
 from sender.clients.uazapi import UazapiClient
-from sender.handlers import DB_UNAVAILABLE
 from sender.relay import relay_once
 from tests.e2e.chaos import proxy_to, via
 from tests.fakes.server import ServerThread, serve_in_thread
@@ -48,6 +47,7 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
 from wacommon.events import PgEventLog
+from wacommon.infra_errors import DB_UNAVAILABLE
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import Provider, SendReply, WebhookReceived
 from wacommon.settings import Settings

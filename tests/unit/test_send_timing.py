@@ -9,11 +9,11 @@ import pytest
 
 from sender.deps import InconsistentSendTiming, check_send_timing
 from sender.main import run
-from wacommon.settings import Settings
+from sender.settings import SenderSettings
 
 
 def test_the_default_settings_are_consistent() -> None:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = SenderSettings(_env_file=None)  # type: ignore[call-arg]
     check_send_timing(s.send_reconcile_s, s.send_http_timeout_s, s.send_record_timeout_s)
 
 
@@ -31,7 +31,7 @@ def test_a_window_shorter_than_a_claimed_send_is_refused(
 async def test_the_sender_refuses_to_start_with_inconsistent_settings() -> None:
     env = {"SEND_RECONCILE_S": "20", "SEND_HTTP_TIMEOUT_S": "15", "SEND_RECORD_TIMEOUT_S": "30"}
     with mock.patch.dict(os.environ, env):
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = SenderSettings(_env_file=None)  # type: ignore[call-arg]
     # refused before any connection is attempted (nothing listens on these addresses)
     settings.database_url = "postgresql://nobody@127.0.0.1:1/none"
     settings.amqp_url = "amqp://nobody:x@127.0.0.1:1/"

@@ -13,6 +13,15 @@ import asyncpg
 
 from wacommon.errors import RetryableError, suspected_dependencies
 
+# the database not answering (a connection lost, the server shutting down): what a write
+# that must not be given up (a provider's accepted send) retries through
+DB_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
+)
+
 # conflicts that a later attempt of the same work resolves; outages are named by
 # `suspected_dependencies`, the one place that tells an outage from the data's fault
 _TRANSIENT: tuple[type[BaseException], ...] = (

@@ -71,6 +71,8 @@ class SenderDeps:
     )
     # every tenant's configuration; None: read from `pool` on every send (tests)
     tenants: TenantDirectory | None = None
+    # `tenants`, or the database read on every use when none was given
+    tenant_directory: TenantDirectory = field(init=False)
     # live console notifications, after each commit (never raises)
     notifier: Notifier = field(default_factory=NullNotifier)
     # a provider's acceptance kept in Redis until the row records it (see receipts.py)
@@ -80,13 +82,10 @@ class SenderDeps:
 
     def __post_init__(self) -> None:
         check_send_timing(self.reconcile_s, self.http_timeout_s, self.record_for_s)
-        if self.tenants is None:
-            self.tenants = PgTenantDirectory(self.pool, self.secrets)
-
-    @property
-    def tenant_directory(self) -> TenantDirectory:
-        assert self.tenants is not None
-        return self.tenants
+        given = self.tenants
+        self.tenant_directory = (
+            given if given is not None else PgTenantDirectory(self.pool, self.secrets)
+        )
 
     async def credentials_for(
         self, tenant_id: str, provider: str, instance_id: str | None

@@ -29,7 +29,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
-import asyncpg
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
@@ -46,22 +45,18 @@ from sender.ratelimit import (
 from wacommon import bot_gate
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
+from wacommon.broker.dispatch import MessageHandler
 from wacommon.broker.topology import PIPELINE
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
 from wacommon.events import record_event
+from wacommon.infra_errors import DB_UNAVAILABLE
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import Envelope, SendReply
 
 log = structlog.get_logger(__name__)
 
-DB_UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # backend terminated, server shutting down
-)
 FINAL = frozenset({"sent", "delivered", "read", "played", "failed", "dropped", "unknown"})
 # origins that are not the bot's: sent whatever the conversation's state (a person wrote them)
 NOT_BOT = frozenset({"operator", "system", "human"})
@@ -443,3 +438,7 @@ async def _mark_read(
         )
     except Exception as exc:
         log.info("mark_read_failed", error=repr(exc)[:300])
+
+
+# one handler per message type the sender consumes (`wacommon.broker.dispatch`)
+HANDLERS: dict[type[Envelope], MessageHandler[SenderDeps]] = {SendReply: handle_send_reply}

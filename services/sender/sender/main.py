@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import structlog
@@ -15,17 +17,16 @@ from sender.clients.pool import ShardedTransport
 from sender.clients.sandbox import SandboxClient
 from sender.clients.uazapi import UazapiClient
 from sender.deps import SenderDeps, check_send_timing
-from sender.handlers import handle_send_reply
+from sender.handlers import HANDLERS
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.receipts import RedisReceipts
 from sender.relay import relay_loop
-from wacommon.broker.consumer import Delivery
+from sender.settings import SenderSettings
+from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
-from wacommon.schemas import Envelope
-from wacommon.settings import Settings
 from wacommon.tenants import PgTenantDirectory
 
 log = structlog.get_logger(__name__)
@@ -37,18 +38,10 @@ log = structlog.get_logger(__name__)
 KEEPALIVE_EXPIRY_S = 4.0
 
 
-def build_app(rt: Runtime) -> FastAPI:
-    """The service's HTTP app (operations routes only: its work comes from the broker)."""
-    return service_app(rt, "sender")
-
-
-async def run(settings: Settings) -> None:
-    # refuse, before connecting anything, a takeover window a live send could be inside
-    check_send_timing(
-        settings.send_reconcile_s, settings.send_http_timeout_s, settings.send_record_timeout_s
-    )
+@asynccontextmanager
+async def bootstrap(settings: SenderSettings, rt: Runtime) -> AsyncIterator[SenderDeps]:
+    """The composition root: the handlers' dependencies on an opened runtime."""
     async with (
-        Runtime(settings) as rt,
         httpx.AsyncClient(
             timeout=httpx.Timeout(settings.send_http_timeout_s, connect=5.0),
             transport=ShardedTransport(
@@ -60,6 +53,7 @@ async def run(settings: Settings) -> None:
                 shards=8,
             ),
         ) as http,
+        PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url) as tenants,
     ):
         clients: dict[str, ProviderClient] = {
             "meta": MetaGraphClient(
@@ -69,9 +63,7 @@ async def run(settings: Settings) -> None:
             "lancepilot": LancePilotClient(http, default_base_url=settings.lancepilot_url),
             "sandbox": SandboxClient(),
         }
-        tenants = PgTenantDirectory(rt.pool, rt.secrets, dsn=settings.database_url)
-        await tenants.start()
-        deps = SenderDeps(
+        yield SenderDeps(
             rt.pool,
             rt.secrets,
             clients,
@@ -86,21 +78,30 @@ async def run(settings: Settings) -> None:
             tenants=tenants,
         )
 
-        async def handle(msg: Envelope, delivery: Delivery) -> None:
-            await handle_send_reply(msg, delivery, deps=deps)
 
-        consumer = rt.work_consumers(SEND_QUEUE, handle)
+def build_app(rt: Runtime) -> FastAPI:
+    """The service's HTTP app (operations routes only: its work comes from the broker)."""
+    return service_app(rt, "sender")
+
+
+async def run(settings: SenderSettings) -> None:
+    """Open the runtime, consume send commands, relay and serve health until stopped."""
+    # refuse, before connecting anything, a takeover window a live send could be inside
+    check_send_timing(
+        settings.send_reconcile_s, settings.send_http_timeout_s, settings.send_record_timeout_s
+    )
+    async with Runtime(settings) as rt, bootstrap(settings, rt) as deps:
+        consumer = rt.work_consumers(SEND_QUEUE, dispatcher(HANDLERS, deps))
         await consumer.start()
 
         async def relay(stop: asyncio.Event) -> None:
             await relay_loop(stop, rt.pool, rt.publisher, sending_after_s=settings.send_reconcile_s)
 
-        await serve(
-            build_app(rt), settings, on_stop=[consumer.stop, tenants.close], background=[relay]
-        )
+        await serve(build_app(rt), settings, on_stop=[consumer.stop], background=[relay])
 
 
 def main() -> None:
-    settings = Settings(service_name="sender")
+    """`python -m sender`."""
+    settings = SenderSettings()
     configure_logging(settings)
     run_main(run(settings))
