@@ -25,7 +25,7 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from lancepilot_ingest.handlers import LOOKUP_TTL_S
+from lancepilot_ingest.deps import LOOKUP_TTL_S
 from tests.e2e.stack import ROOT, SHORT_SEND_WINDOW, Stack, eventually, meta_text, signed
 from tests.fakes.server import ServerThread
 from wacommon.broker import topology

@@ -24,7 +24,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
+from lancepilot_ingest.deps import IngestDeps
+from lancepilot_ingest.handlers import handle_webhook_received
 from lancepilot_ingest.webhooks import webhooks_router
 from meta_gateway.webhook import install_fast_path, webhook_router
 from wacommon.broker.consumer import Delivery

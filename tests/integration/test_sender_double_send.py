@@ -22,7 +22,8 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 
 from lancepilot_ingest.debounce import Debouncer
-from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
+from lancepilot_ingest.deps import IngestDeps
+from lancepilot_ingest.handlers import handle_webhook_received
 from sender.clients.base import OutboundMessage, SendResult
 from sender.clients.uazapi import UazapiClient
 from sender.relay import relay_once

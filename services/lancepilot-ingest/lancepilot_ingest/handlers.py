@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import structlog
 from pydantic import ValidationError
 
 from lancepilot_ingest.bursts import Burst
-from lancepilot_ingest.debounce import Debouncer
+from lancepilot_ingest.deps import IngestDeps
 from lancepilot_ingest.item_rejects import isolated
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from lancepilot_ingest.pipeline import INBOUND, process_inbound, store_plain
 from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
+from wacommon.broker.dispatch import MessageHandler
 from wacommon.broker.publisher import Publisher
 from wacommon.broker.topology import PIPELINE
-from wacommon.cache import TTLCache
-from wacommon.crypto import SecretBox
 from wacommon.dbtypes import Conn
 from wacommon.errors import PermanentError
-from wacommon.events import EventLog, record_event
-from wacommon.notify import Notifier, NullNotifier
+from wacommon.events import record_event
 from wacommon.providers import sandbox
 from wacommon.providers.lancepilot import parse_lancepilot_webhook
 from wacommon.providers.meta import (
@@ -38,6 +34,7 @@ from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
 from wacommon.providers.sandbox import SandboxWebhook
 from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
 from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
@@ -49,40 +46,10 @@ from wacommon.schemas import (
     SendReply,
     WebhookReceived,
 )
-from wacommon.tenants import PgTenantDirectory, TenantConfig, TenantDirectory
+from wacommon.tenants import TenantConfig
 from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
-
-LOOKUP_TTL_S = 5.0
-
-
-@dataclass
-class IngestDeps:
-    """What the ingest handlers talk to."""
-
-    pool: asyncpg.Pool
-    publisher: Publisher
-    events: EventLog
-    debouncer: Debouncer
-    secrets: SecretBox
-    # every tenant's configuration; None: read from `pool` on every message (tests)
-    tenants: TenantDirectory | None = None
-    # routing rows change rarely and are read for every message
-    routes: TTLCache[tuple[str | None, str | None], dict[str, Any] | None] = field(
-        default_factory=lambda: TTLCache(LOOKUP_TTL_S)
-    )
-    # live console notifications, after each commit (never raises)
-    notifier: Notifier = field(default_factory=NullNotifier)
-
-    def __post_init__(self) -> None:
-        if self.tenants is None:
-            self.tenants = PgTenantDirectory(self.pool, self.secrets)
-
-    @property
-    def tenant_directory(self) -> TenantDirectory:
-        assert self.tenants is not None
-        return self.tenants
 
 
 async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: IngestDeps) -> None:
@@ -159,10 +126,8 @@ async def _meta_item(item: MetaItem, msg: WebhookReceived, deps: IngestDeps) -> 
         ),
     )
     if instance is None:
-        await deps.pool.execute(
-            "INSERT INTO unrouted_webhooks (provider, route_key, body) VALUES ('meta', $1, $2)",
-            item.phone_number_id or item.display_phone_number,
-            msg.body,
+        await inbound_repo.record_unrouted(
+            deps.pool, "meta", item.phone_number_id or item.display_phone_number, msg.body
         )
         log.warning(
             "webhook_unrouted",
@@ -353,13 +318,8 @@ async def resume_buffered(
     add ignores a message already buffered or in flight, a flush keeps only rows still
     `buffered`, and a re-published burst has the same burst id.
     """
-    row = await conn.fetchrow(
-        "SELECT id, conversation_id FROM chat_messages WHERE provider = $1"
-        " AND provider_message_id = $2 AND client_id = $3 AND direction = 'in'"
-        " AND status = 'buffered'",
-        inbound.provider.value,
-        inbound.provider_message_id,
-        inbound.tenant_id,
+    row = await inbound_repo.buffered_inbound(
+        conn, inbound.tenant_id, inbound.provider.value, inbound.provider_message_id
     )
     if row is None:
         return
@@ -433,10 +393,7 @@ async def publish_burst(burst: Burst, *, publisher: Publisher) -> None:
     )
 
 
-def handler_for(deps: IngestDeps) -> Any:
-    """The consumer callback bound to its dependencies."""
-
-    async def handle(msg: Envelope, delivery: Delivery) -> None:
-        await handle_webhook_received(msg, delivery, deps=deps)
-
-    return handle
+# one handler per message type the ingest consumes (`wacommon.broker.dispatch`)
+HANDLERS: dict[type[Envelope], MessageHandler[IngestDeps]] = {
+    WebhookReceived: handle_webhook_received
+}

@@ -199,6 +199,31 @@ async def store_plain_inbound(
     )
 
 
+async def buffered_inbound(
+    conn: Conn, client_id: str, provider: str, provider_message_id: str
+) -> dict[str, Any] | None:
+    """A stored inbound message still `buffered` (its id and conversation), else None."""
+    row = await conn.fetchrow(
+        "SELECT id, conversation_id FROM chat_messages WHERE provider = $1"
+        " AND provider_message_id = $2 AND client_id = $3 AND direction = 'in'"
+        " AND status = 'buffered'",
+        provider,
+        provider_message_id,
+        client_id,
+    )
+    return dict(row) if row is not None else None
+
+
+async def record_unrouted(conn: Conn, provider: str, route_key: str | None, body: str) -> None:
+    """Keep a webhook no tenant's number matched (`unrouted_webhooks`), for a person to look at."""
+    await conn.execute(
+        "INSERT INTO unrouted_webhooks (provider, route_key, body) VALUES ($1, $2, $3)",
+        provider,
+        route_key,
+        body,
+    )
+
+
 async def _store_inbound(
     conn: Conn,
     msg: InboundMessage,
