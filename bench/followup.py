@@ -28,7 +28,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
-from followup.scanner import bootstrap  # noqa: E402
+from followup.main import bootstrap  # noqa: E402
 from followup.settings import FollowupSettings  # noqa: E402
 from followup.store import LOCK_DUE_FOLLOWUPS  # noqa: E402
 from wacommon.broker.publisher import FakePublisher  # noqa: E402

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from followup.scanner import FollowupScanner, bootstrap
+from followup.main import bootstrap
+from followup.scanner import FollowupScanner
 from followup.settings import FollowupSettings
 from followup.writers import FollowupDecision, FollowupRequest
 from sender.relay import relay_once

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import asyncpg
 import structlog
 
 from followup import store
+from followup.deps import FollowupDeps
 from followup.store import FollowupClaim, Tenant
-from followup.writers import FollowupRequest, FollowupWriter
+from followup.writers import FollowupRequest
 from wacommon import conversation_state as cs
 from wacommon import event_types as ev
 from wacommon.broker import topology
@@ -32,7 +32,7 @@ def _next_due(plan: FollowupPlan, stage: int, now: datetime) -> datetime | None:
 
 
 async def _advance(
-    pool: asyncpg.Pool,
+    deps: FollowupDeps,
     claim: FollowupClaim,
     *,
     stage: int,
@@ -41,7 +41,7 @@ async def _advance(
     now: datetime,
 ) -> bool:
     """Move the claimed row on without sending (wait, skip, stop), if it is still ours."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with deps.pool.acquire() as conn, conn.transaction():
         if not await store.lock_followup(conn, claim):
             return False
         await store.set_followup(conn, claim, stage=stage, due=due)
@@ -169,9 +169,7 @@ async def handle_written(
     claim: FollowupClaim,
     tenant: Tenant,
     *,
-    pool: asyncpg.Pool,
-    publisher: Publisher,
-    writer: FollowupWriter,
+    deps: FollowupDeps,
     now: datetime,
 ) -> str:
     """A stage that needs the writer, outside any transaction; the lease keeps others off."""
@@ -180,9 +178,9 @@ async def handle_written(
     assert stage is not None
     number = claim.stage + 1
     history = await store.history(
-        pool, claim.client_id, claim.conversation_id, since=claim.context_reset_at
+        deps.pool, claim.client_id, claim.conversation_id, since=claim.context_reset_at
     )
-    decision = await writer.write(
+    decision = await deps.writer.write(
         FollowupRequest(
             client_id=claim.client_id,
             conversation_id=claim.conversation_id,
@@ -194,11 +192,11 @@ async def handle_written(
         )
     )
     if decision.finished:
-        return await _finish(pool, claim, now)
+        return await _finish(deps, claim, now)
     text = decision.text.strip()
     if not text and not (stage.kind in MEDIA_KINDS and stage.media_url):
         await _advance(
-            pool,
+            deps,
             claim,
             stage=number,
             due=_next_due(plan, number, now),
@@ -210,20 +208,22 @@ async def handle_written(
     send = Decision(
         "send", number, _next_due(plan, number, now), kind=kind, text=text, payload=payload
     )
-    async with pool.acquire() as conn, conn.transaction():
+    async with deps.pool.acquire() as conn, conn.transaction():
         # a customer reply, a handover or another replica since the claim: not ours any more
         if not await store.lock_followup(conn, claim):
             return "superseded"
         outbound_id = await _write_send(conn, claim, send, now)
     if outbound_id is None:
         return "superseded"
-    await publish_send(publisher, claim.client_id, claim.conversation_id, outbound_id, "followup")
+    await publish_send(
+        deps.publisher, claim.client_id, claim.conversation_id, outbound_id, "followup"
+    )
     return "sent"
 
 
-async def _finish(pool: asyncpg.Pool, claim: FollowupClaim, now: datetime) -> str:
+async def _finish(deps: FollowupDeps, claim: FollowupClaim, now: datetime) -> str:
     """The writer judged the conversation finished: close it (event resolved by ai)."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with deps.pool.acquire() as conn, conn.transaction():
         if not await store.lock_followup(conn, claim):
             return "superseded"
         await store.set_followup(conn, claim, stage=claim.stage, due=None)

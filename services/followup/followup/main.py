@@ -4,17 +4,49 @@ from __future__ import annotations
 
 import os
 
+import asyncpg
 from fastapi import FastAPI
 
+from followup.deps import FollowupDeps
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
-from followup.scanner import bootstrap
+from followup.scanner import FollowupScanner
 from followup.settings import FollowupSettings
+from followup.writers import (
+    FollowupWriter,
+    OfflineFollowupWriter,
+    OfflineReminderCheck,
+    ReminderCheck,
+)
 from waai.llm.clients import llm_clients
 from waai.llm.config import ai_settings_from_env
+from wacommon.broker.publisher import Publisher
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
+from wacommon.notify import Notifier, NullNotifier
 from wacommon.runtime import Runtime
 from wacommon.tenants import PgTenantDirectory
+
+
+def bootstrap(
+    settings: FollowupSettings,
+    *,
+    pool: asyncpg.Pool,
+    publisher: Publisher,
+    writer: FollowupWriter | None = None,
+    checker: ReminderCheck | None = None,
+    notifier: Notifier | None = None,
+) -> FollowupScanner:
+    """The composition root: offline writer and check unless real ones are given."""
+    return FollowupScanner(
+        settings=settings,
+        deps=FollowupDeps(
+            pool=pool,
+            publisher=publisher,
+            writer=writer or OfflineFollowupWriter(),
+            checker=checker or OfflineReminderCheck(),
+            notifier=notifier or NullNotifier(),
+        ),
+    )
 
 
 def build_app(runtime: Runtime) -> FastAPI:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from followup import store
+from followup.deps import FollowupDeps
 from followup.handlers import publish_send
 from followup.store import ReminderClaim, Tenant
-from followup.writers import ReminderCheck, ReminderRequest
+from followup.writers import ReminderRequest
 from wacommon import conversation_state as cs
 from wacommon import event_types as ev
-from wacommon.broker.publisher import Publisher
 from wacommon.events import record_event
 from wacommon.followups import free_text_allowed, parse_plan
 
@@ -22,25 +20,19 @@ async def handle_reminder(
     claim: ReminderClaim,
     tenant: Tenant | None,
     *,
-    pool: asyncpg.Pool,
-    publisher: Publisher,
-    checker: ReminderCheck,
+    deps: FollowupDeps,
     now: datetime,
     retry: timedelta,
     max_delay: timedelta,
 ) -> str:
     """Send one due reminder once, or cancel, postpone or fail it with a reason."""
-    conv = await pool.fetchrow(
-        "SELECT state, provider, provider_instance_id, last_customer_message_at"
-        " FROM active_conversations WHERE client_id = $1 AND id = $2",
-        claim.client_id,
-        claim.conversation_id,
-    )
+    pool = deps.pool
+    conv = await store.reminder_conversation(pool, claim.client_id, claim.conversation_id)
     if conv is None or tenant is None or conv["state"] == cs.OPTED_OUT:
-        return await _end_reminder(pool, claim, "cancelled", "opted_out", now)
+        return await _end_reminder(deps, claim, "cancelled", "opted_out", now)
     if conv["state"] == cs.HUMAN:
         if now - claim.due_at > max_delay:
-            return await _end_reminder(pool, claim, "cancelled", "human_handover", now)
+            return await _end_reminder(deps, claim, "cancelled", "human_handover", now)
         async with pool.acquire() as conn, conn.transaction():
             if await store.lock_reminder(conn, claim):
                 await store.finish_reminder(conn, claim, status="pending", locked_until=now + retry)
@@ -48,7 +40,7 @@ async def handle_reminder(
     newer = await store.history(
         pool, claim.client_id, claim.conversation_id, since=claim.created_at, limit=50
     )
-    decision = await checker.check(
+    decision = await deps.checker.check(
         ReminderRequest(
             client_id=claim.client_id,
             conversation_id=claim.conversation_id,
@@ -59,11 +51,11 @@ async def handle_reminder(
         )
     )
     if not decision.send:
-        return await _end_reminder(pool, claim, "cancelled", decision.why or "check", now)
+        return await _end_reminder(deps, claim, "cancelled", decision.why or "check", now)
     template = parse_plan(tenant.followup_config).reminder_template
     windowed = not free_text_allowed(conv["provider"], conv["last_customer_message_at"], now)
     if windowed and template is None:
-        return await _end_reminder(pool, claim, "failed", "outside_24h_window", now)
+        return await _end_reminder(deps, claim, "failed", "outside_24h_window", now)
     payload: dict[str, Any] = (
         {"kind": "template", "template": template, "origin": "reminder"}
         if windowed
@@ -91,15 +83,15 @@ async def handle_reminder(
         )
     if outbound_id is not None:
         await publish_send(
-            publisher, claim.client_id, claim.conversation_id, outbound_id, "reminder"
+            deps.publisher, claim.client_id, claim.conversation_id, outbound_id, "reminder"
         )
     return "sent"
 
 
 async def _end_reminder(
-    pool: asyncpg.Pool, claim: ReminderClaim, status: str, why: str, now: datetime
+    deps: FollowupDeps, claim: ReminderClaim, status: str, why: str, now: datetime
 ) -> str:
-    async with pool.acquire() as conn, conn.transaction():
+    async with deps.pool.acquire() as conn, conn.transaction():
         if not await store.lock_reminder(conn, claim):
             return "superseded"
         await store.finish_reminder(conn, claim, status=status, error=why)

@@ -14,22 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-import asyncpg
 import structlog
 
 from followup import handlers, reminders, store
+from followup.deps import FollowupDeps
 from followup.settings import FollowupSettings
-from followup.writers import (
-    FollowupWriter,
-    OfflineFollowupWriter,
-    OfflineReminderCheck,
-    ReminderCheck,
-)
 from wacommon.bot_gate import expire_handovers
-from wacommon.broker.publisher import Publisher
 from wacommon.dbtypes import Conn
 from wacommon.infra_errors import is_infrastructure
-from wacommon.notify import Notifier, NullNotifier
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -50,20 +42,16 @@ class FollowupScanner:
     """The service's work, with its ports; `run_once` is what tests and the loop call."""
 
     settings: FollowupSettings
-    pool: asyncpg.Pool
-    publisher: Publisher
-    writer: FollowupWriter
-    checker: ReminderCheck
-    notifier: Notifier = field(default_factory=NullNotifier)
+    deps: FollowupDeps
 
     async def run_once(self, now: datetime | None = None) -> ScanResult:
         """One full scan at `now` (injected by tests; the clock otherwise)."""
         at = now or datetime.now(UTC)
         result = ScanResult()
         resumed: list[tuple[str, str]] = []
-        result.resumed = await expire_handovers(self.pool, now=at, resumed=resumed)
+        result.resumed = await expire_handovers(self.deps.pool, now=at, resumed=resumed)
         for tenant_id, conversation_id in resumed:
-            await self.notifier.notify(
+            await self.deps.notifier.notify(
                 tenant_id, conversation_id, "conversation.updated", state="bot", cause="timeout"
             )
         result.followups = await self._drain(self._followups, at)
@@ -86,7 +74,7 @@ class FollowupScanner:
         outcomes: Counter[str] = Counter()
         sent: list[tuple[store.FollowupClaim, int]] = []
         deferred: list[store.FollowupClaim] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.deps.pool.acquire() as conn, conn.transaction():
             claims = await store.lock_due_followups(conn, now, self.settings.followup_batch)
             by_id = await store.tenants(conn, {c.client_id for c in claims}) if claims else {}
             for claim in claims:
@@ -111,7 +99,7 @@ class FollowupScanner:
                     sent.append((claim, outbound_id))
         for claim, outbound_id in sent:
             await handlers.publish_send(
-                self.publisher, claim.client_id, claim.conversation_id, outbound_id, "followup"
+                self.deps.publisher, claim.client_id, claim.conversation_id, outbound_id, "followup"
             )
         outcomes.update(
             await self._each(
@@ -119,9 +107,7 @@ class FollowupScanner:
                 lambda c: handlers.handle_written(
                     c,
                     by_id[c.client_id],
-                    pool=self.pool,
-                    publisher=self.publisher,
-                    writer=self.writer,
+                    deps=self.deps,
                     now=now,
                 ),
             )
@@ -141,16 +127,16 @@ class FollowupScanner:
 
     async def _reminders(self, now: datetime) -> Counter[str]:
         lease = timedelta(seconds=self.settings.followup_lease_s)
-        claims = await store.claim_reminders(self.pool, now, self.settings.followup_batch, lease)
-        by_id = await store.tenants(self.pool, {c.client_id for c in claims}) if claims else {}
+        claims = await store.claim_reminders(
+            self.deps.pool, now, self.settings.followup_batch, lease
+        )
+        by_id = await store.tenants(self.deps.pool, {c.client_id for c in claims}) if claims else {}
         return await self._each(
             claims,
             lambda c: reminders.handle_reminder(
                 c,
                 by_id.get(c.client_id),
-                pool=self.pool,
-                publisher=self.publisher,
-                checker=self.checker,
+                deps=self.deps,
                 now=now,
                 retry=timedelta(seconds=self.settings.reminder_retry_s),
                 max_delay=timedelta(seconds=self.settings.reminder_max_delay_s),
@@ -189,23 +175,3 @@ class FollowupScanner:
                 log.exception("scan_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.followup_interval_s)
-
-
-def bootstrap(
-    settings: FollowupSettings,
-    *,
-    pool: asyncpg.Pool,
-    publisher: Publisher,
-    writer: FollowupWriter | None = None,
-    checker: ReminderCheck | None = None,
-    notifier: Notifier | None = None,
-) -> FollowupScanner:
-    """The composition root: offline writer and check unless real ones are given."""
-    return FollowupScanner(
-        settings=settings,
-        pool=pool,
-        publisher=publisher,
-        writer=writer or OfflineFollowupWriter(),
-        checker=checker or OfflineReminderCheck(),
-        notifier=notifier or NullNotifier(),
-    )

@@ -134,6 +134,19 @@ async def tenants(conn: Conn | asyncpg.Pool, ids: set[str]) -> dict[str, Tenant]
     }
 
 
+async def reminder_conversation(
+    db: Conn | asyncpg.Pool, client_id: str, conversation_id: str
+) -> dict[str, Any] | None:
+    """What a due reminder's send depends on: the conversation's state, channel, last message."""
+    row = await db.fetchrow(
+        "SELECT state, provider, provider_instance_id, last_customer_message_at"
+        " FROM active_conversations WHERE client_id = $1 AND id = $2",
+        client_id,
+        conversation_id,
+    )
+    return dict(row) if row is not None else None
+
+
 async def history(
     conn: Conn | asyncpg.Pool,
     client_id: str,
