@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from meta_gateway.main import build_app as gateway_app
-from metrics.app import create_app as create_metrics_app
+from metrics.app import metrics_app
+from metrics.main import bootstrap as metrics_bootstrap
 from metrics.settings import MetricsSettings
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
@@ -195,7 +196,7 @@ async def test_a_metrics_day_is_only_an_iso_date(
 ) -> None:
     # `to=0` was read as 1970-01-01 and answered 200
     values = {**settings.model_dump(), "service_name": "metrics"}
-    app = create_metrics_app(None, pool, MetricsSettings(_env_file=None, **values))
+    app = metrics_app(metrics_bootstrap(MetricsSettings(_env_file=None, **values), pool))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://m", headers=AUTH) as c:
         resp = await c.get(f"/api/metrics/daily?{query}")

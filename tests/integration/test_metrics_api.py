@@ -20,7 +20,8 @@ import pytest
 
 from metrics import report
 from metrics.aggregate import aggregate_increment
-from metrics.app import create_app
+from metrics.app import metrics_app
+from metrics.main import bootstrap
 from metrics.settings import MetricsSettings
 from wacommon import event_types as et
 from wacommon.db import create_pool
@@ -88,7 +89,7 @@ async def tenants(pool: asyncpg.Pool, settings: Settings) -> dict[str, str]:
 
 @pytest.fixture()
 async def client(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(None, pool, metrics_settings(settings))
+    app = metrics_app(bootstrap(metrics_settings(settings), pool))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as c:
         yield c
@@ -172,7 +173,7 @@ async def test_missing_or_unknown_token_is_refused(
 async def test_without_admin_token_operator_access_is_refused(
     pool: asyncpg.Pool, settings: Settings, tenants: dict[str, str]
 ) -> None:
-    app = create_app(None, pool, metrics_settings(settings, admin_token=None))
+    app = metrics_app(bootstrap(metrics_settings(settings, admin_token=None), pool))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as c:
         for token in (ADMIN, "", "None"):
@@ -211,7 +212,7 @@ async def test_the_tenant_read_outside_fastapi_answers_like_the_rest_of_the_app(
     path = f"/api/clients/{tenants['a']}/metrics/daily"
     # its own pool, closed: the read fails inside the fast path and must still be answered
     broken = await create_pool(settings, min_size=1, max_size=1)
-    app = create_app(None, broken, metrics_settings(settings))
+    app = metrics_app(bootstrap(metrics_settings(settings), broken))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as c:
         assert (await c.head(path, headers=bearer(ADMIN))).status_code == 200  # via FastAPI

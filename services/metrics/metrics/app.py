@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from metrics.api import TenantDaily, TenantDailyFirst, api_router, tenant_daily_route
-from metrics.auth import KeyResolver
 from metrics.dashboard import dashboard_router
-from metrics.settings import MetricsSettings
+from metrics.deps import MetricsDeps
 from wacommon.http import service_app
-from wacommon.runtime import Runtime
 
 
-def create_app(
-    runtime: Runtime | None, pool: asyncpg.Pool, settings: MetricsSettings
-) -> TenantDailyFirst:
-    """Build the app around an open pool (tests may pass `runtime=None`)."""
-    app = service_app(runtime, "metrics")
-    resolver = KeyResolver(pool, settings.admin_token, settings.metrics_auth_cache_s)
-    max_days = settings.metrics_max_range_days
+def metrics_app(deps: MetricsDeps) -> TenantDailyFirst:
+    """The app around opened dependencies (tests build `deps` without a runtime)."""
+    app = service_app(deps.runtime, "metrics")
+    pool, resolver = deps.pool, deps.resolver
+    max_days = deps.settings.metrics_max_range_days
     tenant_daily = TenantDaily(pool, resolver, max_days)
     app.router.routes.append(tenant_daily_route(tenant_daily))
     app.include_router(api_router(pool, resolver, max_days=max_days))

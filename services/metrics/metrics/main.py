@@ -1,4 +1,4 @@
-"""Composition root: settings, logging, runtime, app and the aggregation loop."""
+"""Wiring only: settings, logging, runtime, app and the aggregation loop."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import asyncio
 import functools
 from datetime import date
 
+import asyncpg
+
 from metrics.aggregate import recompute
 from metrics.api import TenantDailyFirst
-from metrics.app import create_app
+from metrics.app import metrics_app
+from metrics.auth import KeyResolver
+from metrics.deps import MetricsDeps
 from metrics.loop import aggregation_loop
 from metrics.settings import MetricsSettings
 from wacommon.http import run_main, serve
@@ -17,10 +21,18 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 
 
+def bootstrap(
+    settings: MetricsSettings, pool: asyncpg.Pool, *, runtime: Runtime | None = None
+) -> MetricsDeps:
+    """The composition root: what the routes talk to, on an open pool."""
+    resolver = KeyResolver(pool, settings.admin_token, settings.metrics_auth_cache_s)
+    return MetricsDeps(settings, pool, resolver, runtime)
+
+
 def build_app(runtime: Runtime) -> TenantDailyFirst:
     """The service's HTTP app on an opened runtime (its settings are `MetricsSettings`)."""
     assert isinstance(runtime.settings, MetricsSettings)
-    return create_app(runtime, runtime.pool, runtime.settings)
+    return metrics_app(bootstrap(runtime.settings, runtime.pool, runtime=runtime))
 
 
 async def run(settings: MetricsSettings) -> None:
