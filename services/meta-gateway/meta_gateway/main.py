@@ -12,8 +12,10 @@ from meta_gateway.admin.reply_files import reply_files_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.admin.users import users_router
+from meta_gateway.deps import GatewayDeps
 from meta_gateway.forms import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
 from meta_gateway.forms import forms_router
+from meta_gateway.settings import GatewaySettings
 from meta_gateway.webhook import install_fast_path, webhook_router
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -21,23 +23,33 @@ from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
 
+def bootstrap(settings: Settings, runtime: Runtime) -> GatewayDeps:
+    """The composition root: what the routers talk to, on an opened runtime."""
+    return GatewayDeps(
+        settings=settings,
+        pool=runtime.pool,
+        redis=runtime.redis,
+        publisher=runtime.publisher,
+        secrets=runtime.secrets,
+    )
+
+
 def build_app(runtime: Runtime) -> FastAPI:
     """The gateway's HTTP app on an opened runtime."""
-    settings = runtime.settings
+    deps = bootstrap(runtime.settings, runtime)
+    settings, pool, secrets, publisher = deps.settings, deps.pool, deps.secrets, deps.publisher
     app = service_app(runtime, "meta-gateway")
-    app.include_router(webhook_router(settings, runtime.publisher))
-    app.include_router(tenants_router(settings, runtime.pool, runtime.secrets))
-    app.include_router(form_secret_router(settings, runtime.pool, runtime.secrets))
-    app.include_router(users_router(settings, runtime.pool))
-    app.include_router(knowledge_router(settings, runtime.pool))
-    app.include_router(reply_files_router(settings, runtime.pool))
-    app.include_router(conversations_router(settings, runtime.pool))
-    app.include_router(meta_account_router(settings, runtime.pool, runtime.secrets))
-    app.include_router(simulator_router(settings, runtime.pool, runtime.secrets))
-    app.include_router(
-        forms_router(settings, runtime.pool, runtime.redis, runtime.publisher, runtime.secrets)
-    )
-    install_fast_path(app, settings, runtime.publisher)
+    app.include_router(webhook_router(settings, publisher))
+    app.include_router(tenants_router(settings, pool, secrets))
+    app.include_router(form_secret_router(settings, pool, secrets))
+    app.include_router(users_router(settings, pool))
+    app.include_router(knowledge_router(settings, pool))
+    app.include_router(reply_files_router(settings, pool))
+    app.include_router(conversations_router(settings, pool))
+    app.include_router(meta_account_router(settings, pool, secrets))
+    app.include_router(simulator_router(settings, pool, secrets))
+    app.include_router(forms_router(settings, pool, deps.redis, publisher, secrets))
+    install_fast_path(app, settings, publisher)
     return app
 
 
@@ -50,13 +62,15 @@ def body_limits(settings: Settings) -> dict[str, int]:
     }
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: GatewaySettings) -> None:
+    """Open the runtime and serve the webhooks and the admin API until stopped."""
     async with Runtime(settings) as runtime:
         await serve(build_app(runtime), settings, body_limits=body_limits(settings))
 
 
 def main() -> None:
-    settings = Settings(service_name="meta-gateway")
+    """`python -m meta_gateway`."""
+    settings = GatewaySettings()
     configure_logging(settings)
     run_main(run(settings))
 
