@@ -77,18 +77,6 @@ class ConsoleDeps:
             knowledge=knowledge or console_knowledge(settings, pool, box_from_settings(settings)),
         )
 
-    @classmethod
-    def from_runtime(cls, runtime: Runtime, settings: ConsoleSettings) -> ConsoleDeps:
-        return cls.build(
-            settings,
-            runtime.pool,
-            runtime.redis,
-            publisher=runtime.publisher,
-            connection=runtime.connection,
-            events=runtime.events,
-            runtime=runtime,
-        )
-
 
 def console_knowledge(
     settings: ConsoleSettings, pool: asyncpg.Pool, box: SecretBox

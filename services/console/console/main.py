@@ -10,10 +10,24 @@ from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
 
 
+def bootstrap(settings: ConsoleSettings, runtime: Runtime) -> ConsoleDeps:
+    """The composition root: what the routes talk to, on an opened runtime."""
+    return ConsoleDeps.build(
+        settings,
+        runtime.pool,
+        runtime.redis,
+        publisher=runtime.publisher,
+        connection=runtime.connection,
+        events=runtime.events,
+        runtime=runtime,
+    )
+
+
 async def run(settings: ConsoleSettings) -> None:
+    """Open the runtime and serve the console until stopped."""
     async with Runtime(settings) as runtime:
         await serve(
-            build_app(ConsoleDeps.from_runtime(runtime, settings)),
+            build_app(bootstrap(settings, runtime)),
             settings,
             # knowledge documents are larger than HTTP_MAX_BODY_BYTES allows
             body_limits={r"/api/knowledge/documents": settings.http_max_upload_bytes},
@@ -21,6 +35,7 @@ async def run(settings: ConsoleSettings) -> None:
 
 
 def main() -> None:
+    """`python -m console`."""
     settings = ConsoleSettings()
     configure_logging(settings)
     run_main(run(settings))
