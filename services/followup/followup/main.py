@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI
 
 from followup.llm_writers import LLMFollowupWriter, LLMReminderCheck, TenantLLMs
 from followup.scanner import bootstrap
 from followup.settings import FollowupSettings
 from waai.llm.clients import llm_clients
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
 from wacommon.runtime import Runtime
@@ -24,7 +22,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
 async def run(settings: FollowupSettings) -> None:
     """Open the runtime, then serve health endpoints and scan until stopped."""
-    ai = ai_settings_from_env(os.environ)
+    ai = AISettings()
     async with (
         Runtime(settings) as runtime,
         PgTenantDirectory(runtime.pool, runtime.secrets, dsn=settings.database_url) as directory,

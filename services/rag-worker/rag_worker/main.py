@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
 from fastapi import FastAPI
 
 from rag_worker.handlers import RagDeps, handle_burst_ready
 from rag_worker.media import MediaProcessor
 from rag_worker.voice_reply import VoiceReplies
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from waai.wiring import open_ai_wiring
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.topology import BURST_QUEUE
@@ -28,7 +26,7 @@ def build_app(rt: Runtime) -> FastAPI:
 
 
 async def run(settings: Settings) -> None:
-    ai = ai_settings_from_env(os.environ)
+    ai = AISettings()
     async with (
         Runtime(settings) as rt,
         httpx.AsyncClient(timeout=30.0) as http,
