@@ -2,16 +2,14 @@
 
 Encoded offline by libopus inside PyAV's wheels (ffmpeg's `libopus` encoder, no system
 library, no network). CPU-bound: a minute of speech takes a few hundred milliseconds, so
-async callers run it in a thread (`to_ogg_opus`).
+async callers run it in a thread (`to_ogg_opus`). PyAV is imported on the first encoding:
+its ffmpeg libraries add about 20 MB to a process that never speaks with Gemini.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-
-import av
-import av.error
 
 # speech, not music: 32 kbit/s mono is clear and keeps a minute near 240 KB
 BIT_RATE = 32_000
@@ -30,6 +28,9 @@ def encode(pcm: bytes, rate: int) -> bytes:
         raise EncodeFailed("no audio")
     if rate not in OPUS_RATES:
         raise EncodeFailed(f"sample rate {rate} is not one Opus takes")
+    import av
+    import av.error
+
     out = io.BytesIO()
     try:
         with av.open(out, mode="w", format="ogg") as container:
