@@ -92,6 +92,15 @@ async def test_another_vendor_than_the_tenants_model_is_paid_by_the_deployment()
     await clients.aclose()
 
 
+def test_a_tenant_base_url_its_replies_may_not_use_gets_no_speech_either() -> None:
+    clients = RecordingClients()
+    private = {"provider": "gemini", "api_key": "sealed:k", "base_url": "https://10.0.0.7"}
+    assert speaker_for({"llm_config": private}, AI, clients, unseal) is None
+    cleartext = {**private, "base_url": "http://gemini-proxy.example.com"}
+    assert speaker_for({"llm_config": cleartext}, AI, clients, unseal) is None
+    assert clients.made == []
+
+
 def _answer(*parts: types.Part) -> types.GenerateContentResponse:
     return types.GenerateContentResponse(
         candidates=[types.Candidate(content=types.Content(role="model", parts=list(parts)))]

@@ -26,7 +26,7 @@ from openai import AsyncOpenAI
 from pydantic import ValidationError
 
 from waai.llm.clients import LLMClients
-from waai.llm.config import AISettings
+from waai.llm.config import AISettings, LLMConfigInvalid, llm_config
 from waai.llm.errors import TRANSPORT_ERRORS
 from waai.ogg_opus import EncodeFailed, to_ogg_opus
 
@@ -182,14 +182,26 @@ def _key(
     ai: AISettings,
     decrypt: Callable[[str], str],
 ) -> tuple[str | None, str | None]:
-    """The tenant's key and base URL when its model is of `vendor`, else the deployment's."""
-    default_url = ai.gemini_base_url if vendor == "gemini" else ai.openai_base_url
+    """The tenant's key and base URL when its model is of `vendor`, else the deployment's.
+
+    The tenant's are read as its replies read them (`llm_config`: the key opened, a base URL
+    that is not https or points into a private network refused); a configuration that
+    cannot work gives no key.
+    """
     llm = tools_config.get("llm_config")
-    if isinstance(llm, Mapping) and _tenant_vendor(tools_config, ai) == vendor:
-        tenant_key = llm.get("api_key")
-        if isinstance(tenant_key, str) and tenant_key:
-            return decrypt(tenant_key), llm.get("base_url") or default_url
-    return (ai.gemini_api_key if vendor == "gemini" else ai.openai_api_key), default_url
+    if (
+        isinstance(llm, Mapping)
+        and llm.get("api_key")
+        and _tenant_vendor(tools_config, ai) == vendor
+    ):
+        try:
+            config = llm_config(tools_config, ai, decrypt)
+        except LLMConfigInvalid:
+            return None, None
+        return config.api_key, config.base_url
+    if vendor == "gemini":
+        return ai.gemini_api_key, ai.gemini_base_url
+    return ai.openai_api_key, ai.openai_base_url
 
 
 def _tenant_vendor(tools_config: Mapping[str, Any], ai: AISettings) -> str:
