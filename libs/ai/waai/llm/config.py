@@ -54,9 +54,11 @@ class AISettings(BaseSettings):
     tool_timeout_s: float = 15.0
     bubble_max_chars: int = 1000
     transcribe_model: str = "gpt-4o-mini-transcribe"
-    # voice replies (tools_config.voice_replies): OpenAI text-to-speech, Ogg/Opus
+    # voice replies (tools_config.voice_replies): OpenAI or Gemini text-to-speech, Ogg/Opus
     tts_model: str = "gpt-4o-mini-tts"
     tts_voice: str = "alloy"
+    gemini_tts_model: str = "gemini-2.5-flash-preview-tts"
+    gemini_tts_voice: str = "Kore"
     tts_max_chars: int = 1200
     vision_model: str = "gemini-2.5-flash"
     audio_max_bytes: int = 16 * 1024 * 1024
