@@ -23,8 +23,10 @@ declare -A ARGS=(
   [retrieval]=""
   [hostile_files]="--megabytes 10 --rounds 5"
   [footprint]="--seconds 5 --clients 4"
+  [speech_encode]="--seconds 60 --rounds 5"
 )
-ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint)
+ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint
+  speech_encode)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()

@@ -31,7 +31,7 @@ from followup.settings import FollowupSettings
 from metrics.settings import MetricsSettings
 from tests.deploy.kustomize_lite import render
 from tests.unit.test_configuration_docs import NAMES as SETTING_NAMES
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.topology import BURST_QUEUE, INGEST_QUEUE, SEND_QUEUE
 from wacommon.settings import SERVICE_PORTS, Settings
@@ -416,6 +416,7 @@ def test_the_config_values_parse_as_the_services_settings() -> None:
                     assert getattr(parsed, name) is not None, name
         assert Settings(_env_file=None).migrate_on_start is False  # type: ignore[call-arg]
         assert ConsoleSettings(_env_file=None).console_insecure_cookies is False  # type: ignore[call-arg]
-    ai = ai_settings_from_env(config)
+    with mock.patch.dict(os.environ, config, clear=True):
+        ai = AISettings(_env_file=None)  # type: ignore[call-arg]
     assert ai.llm_provider == config["LLM_PROVIDER"]
     assert ai.llm_max_tokens == int(config["LLM_MAX_TOKENS"])

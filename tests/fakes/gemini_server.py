@@ -1,9 +1,12 @@
-"""A fake Gemini API on loopback: scripted generateContent with function calls and inline images."""
+"""A fake Gemini API on loopback: scripted generateContent with function calls and inline images,
+and text-to-speech (a TTS model's raw PCM in an `inlineData` part, as the real API answers)."""
 
 from __future__ import annotations
 
 import base64
 import itertools
+import math
+import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +21,12 @@ from tests.fakes.server import serve_in_thread
 Item = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
 PROMPT_TOKENS = 13
 CANDIDATE_TOKENS = 5
+# the TTS models' output: 16-bit little-endian mono PCM at 24 kHz, named so in the mime type
+PCM_RATE = 24000
+PCM_MIME = f"audio/L16;codec=pcm;rate={PCM_RATE}"
+# Google counts 25 tokens per second of generated speech
+AUDIO_TOKENS_PER_SECOND = 25
+_SECONDS_PER_CHARACTER = 0.06
 
 
 def text(content: str) -> dict[str, Any]:
@@ -35,6 +44,24 @@ def error(status: int, message: str = "scripted error") -> dict[str, Any]:
     return {"status": status, "message": message}
 
 
+def speech_pcm(text: str) -> bytes:
+    """What the fake speaks for `text`: a tone per character, 60 ms each, deterministic."""
+    per_char = int(PCM_RATE * _SECONDS_PER_CHARACTER)
+    samples = []
+    for char in text or " ":
+        pitch = 200 + (ord(char) % 50) * 10
+        samples.extend(
+            int(6000 * math.sin(2 * math.pi * pitch * i / PCM_RATE)) for i in range(per_char)
+        )
+    return struct.pack(f"<{len(samples)}h", *samples)
+
+
+def speech_tokens(text: str) -> tuple[int, int]:
+    """(prompt, audio) tokens the fake reports for speaking `text`."""
+    seconds = len(speech_pcm(text)) / 2 / PCM_RATE
+    return len(text) // 4 + 1, round(seconds * AUDIO_TOKENS_PER_SECOND)
+
+
 def _b64(data: str) -> bytes:
     """Either base64 alphabet (the SDK sends the URL-safe one), padding optional."""
     data = data.replace("+", "-").replace("/", "_")
@@ -45,6 +72,12 @@ def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     return obj.get(camel, obj.get(snake))
 
 
+def _wants_audio(body: dict[str, Any]) -> bool:
+    generation = _get(body, "generationConfig", "generation_config") or {}
+    modalities = _get(generation, "responseModalities", "response_modalities") or []
+    return "AUDIO" in [str(m).upper() for m in modalities]
+
+
 class FakeGemini:
     """Serves `/{version}/models/{model}:generateContent` from a script; records every request."""
 
@@ -53,6 +86,8 @@ class FakeGemini:
         self.requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         self.embedding_status = 200
+        self.speeches: list[dict[str, Any]] = []
+        self.speech_status = 200
         self.url = ""
         self._ids = itertools.count(1)
         self.app = self._build()
@@ -96,6 +131,8 @@ class FakeGemini:
                     status_code=404,
                 )
             body = await request.json()
+            if _wants_audio(body):
+                return self._speech(model, body, request)
             self.requests.append(
                 {
                     **body,
@@ -121,6 +158,51 @@ class FakeGemini:
             return JSONResponse(self._response(model, item))
 
         return app
+
+    def _speech(self, model: str, body: dict[str, Any], request: Request) -> JSONResponse:
+        """A TTS answer: the spoken text as base64 PCM, usage in text and audio tokens."""
+        spoken = " ".join(
+            part.get("text", "") for c in body.get("contents", []) for part in c.get("parts", [])
+        )
+        generation = _get(body, "generationConfig", "generation_config") or {}
+        speech_config = _get(generation, "speechConfig", "speech_config") or {}
+        voice = _get(speech_config, "voiceConfig", "voice_config") or {}
+        prebuilt = _get(voice, "prebuiltVoiceConfig", "prebuilt_voice_config") or {}
+        self.speeches.append(
+            {
+                "text": spoken,
+                "voice": _get(prebuilt, "voiceName", "voice_name"),
+                "modalities": _get(generation, "responseModalities", "response_modalities"),
+                "_model": model,
+                "_key": request.headers.get("x-goog-api-key"),
+            }
+        )
+        if self.speech_status != 200:
+            return JSONResponse(
+                {"error": {"code": self.speech_status, "message": "tts failed", "status": "FAKE"}},
+                status_code=self.speech_status,
+            )
+        prompt, audio = speech_tokens(spoken)
+        inline = {"mimeType": PCM_MIME, "data": base64.b64encode(speech_pcm(spoken)).decode()}
+        return JSONResponse(
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": [{"inlineData": inline}]},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": prompt,
+                    "candidatesTokenCount": audio,
+                    "totalTokenCount": prompt + audio,
+                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+                    "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": audio}],
+                },
+                "modelVersion": model,
+            }
+        )
 
     async def _embed(self, model: str, action: str, request: Request) -> JSONResponse:
         body = await request.json()

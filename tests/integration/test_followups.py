@@ -246,6 +246,15 @@ async def test_uazapi_has_no_24h_window(pool: asyncpg.Pool) -> None:
     assert len(await outbound(pool, client_id, conv)) == 1
 
 
+async def test_sandbox_test_customers_get_no_followups(pool: asyncpg.Pool) -> None:
+    client_id, conv = await conversation(pool, provider="sandbox")
+    assert (await followup_row(pool, client_id, conv))["followup_due_at"] is not None
+    publisher = FakePublisher()
+    await scanner(pool, publisher).run_once(T0 + timedelta(days=3))
+    assert await outbound(pool, client_id, conv) == []
+    assert sends(publisher, conv) == []
+
+
 async def test_two_replicas_and_overlapping_scans_send_each_stage_once(pool: asyncpg.Pool) -> None:
     convs = [await conversation(pool) for _ in range(40)]
     at = T0 + timedelta(minutes=61)

@@ -6,12 +6,16 @@ them to the fake Graph (buttons, a list, a reaction) or Uazapi (numbered text, a
 from __future__ import annotations
 
 import base64
+import io
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import av
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -25,13 +29,16 @@ from rag_worker.voice_reply import VoiceReplies
 from sender.clients.meta import MetaGraphClient
 from sender.clients.uazapi import UazapiClient
 from sender.handlers import handle_send_reply
+from tests.fakes import gemini_server as gm
 from tests.fakes import openai_server as oa
+from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI, speech_bytes
 from tests.fakes.server import serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState, create_app
 from tests.integration.llm_helpers import Offline, StaticRetriever
 from tests.integration.outbox_helpers import DELIVERY, worker
 from tests.integration.test_media_ai import pdf_with_text
+from waai.budget import USAGE_SQL, price_usage
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.retrieval import PgRetriever
 from waai.llm.clients import LLMClients
@@ -42,6 +49,7 @@ from waai.responders.responder import Responder, Tenant
 from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
+from wacommon.metrics_prices import default_prices
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
@@ -78,6 +86,11 @@ class Fakes:
     uazapi: UazapiFakeState
     uazapi_url: str
     openai: FakeOpenAI
+    gemini: FakeGemini
+
+    def ai(self) -> AISettings:
+        """The deployment's AI settings: both vendors at their fakes."""
+        return AISettings(openai_base_url=self.openai.base_url, gemini_base_url=self.gemini.url)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +101,9 @@ def fakes() -> Iterator[Fakes]:
         serve_in_thread(make_graph_app(graph)) as graph_srv,
         serve_in_thread(create_app(uazapi)) as uaz_srv,
         FakeOpenAI.serve() as openai_fake,
+        FakeGemini.serve() as gemini_fake,
     ):
-        yield Fakes(graph, graph_srv.url, uazapi, uaz_srv.url, openai_fake)
+        yield Fakes(graph, graph_srv.url, uazapi, uaz_srv.url, openai_fake, gemini_fake)
 
 
 @pytest.fixture()
@@ -184,7 +198,7 @@ class Shop:
                 )
             return build_responder(
                 tenant,
-                settings=AISettings(openai_base_url=self.fakes.openai.base_url),
+                settings=self.fakes.ai(),
                 retriever=StaticRetriever(),
                 pool=self.pool,
                 http=http,
@@ -194,7 +208,7 @@ class Shop:
                 offline=Offline(),
             )
 
-        ai = AISettings(openai_base_url=self.fakes.openai.base_url)
+        ai = self.fakes.ai()
         events = PgEventLog(self.pool)
         deps = RagDeps(
             self.pool,
@@ -481,6 +495,18 @@ async def usage_events(pool: asyncpg.Pool, client_id: str) -> list[dict[str, Any
     return [dict(r["data"]) for r in rows]
 
 
+async def send_voice_note(
+    shop: Shop, redis_client: aioredis.Redis, settings: Settings, http: httpx.AsyncClient
+) -> bytes:
+    """The sender sends the queued reply to the fake Graph: one voice note, its Ogg bytes."""
+    await shop.send(redis_client, settings, http)
+    [sent] = [r.json or {} for r in shop.fakes.graph.sent_messages(to=shop.phone)]
+    assert sent["type"] == "audio" and sent["audio"]["voice"] is True
+    data, mime = shop.fakes.graph.media[sent["audio"]["id"]]
+    assert mime == "audio/ogg"
+    return data
+
+
 async def test_a_voice_note_is_answered_with_a_voice_note_on_meta(
     pool: asyncpg.Pool,
     redis_client: aioredis.Redis,
@@ -512,13 +538,8 @@ async def test_a_voice_note_is_answered_with_a_voice_note_on_meta(
     usage = await usage_events(pool, shop.client_id)
     assert [(u["purpose"], u["characters"]) for u in usage] == [("tts", len(shaped))]
 
-    await shop.send(redis_client, settings, http)
-    [sent] = [r.json or {} for r in fakes.graph.sent_messages(to=shop.phone)]
-    assert sent["type"] == "audio" and sent["audio"]["voice"] is True
-    assert fakes.graph.media[sent["audio"]["id"]] == (
-        speech_bytes("Abrimos às 9h e fechamos às 18h."),
-        "audio/ogg",
-    )
+    sent = await send_voice_note(shop, redis_client, settings, http)
+    assert sent == speech_bytes("Abrimos às 9h e fechamos às 18h.")
 
 
 async def test_a_contact_who_asks_for_audio_gets_voice_until_they_ask_for_text(
@@ -549,19 +570,82 @@ async def test_a_contact_who_asks_for_audio_gets_voice_until_they_ask_for_text(
     assert [(s["mime_type"], s["filename"]) for s in stored] == [("audio/ogg", "resposta.ogg")] * 2
 
 
-async def test_a_failed_speech_leaves_the_text_reply(
-    pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients, http: httpx.AsyncClient
+GEMINI_VOICE = {
+    "llm_config": {"provider": "gemini", "model": "gemini-test", "api_key": "gm-tenant-key"},
+    "voice_replies": {"active": True},
+}
+
+
+async def test_a_gemini_tenant_answers_a_voice_note_with_gemini_speech_in_ogg_opus(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+    fakes: Fakes,
+    llm_clients: LLMClients,
+    http: httpx.AsyncClient,
 ) -> None:
-    shop = await Shop(pool, fakes, llm_clients).seed(
-        Provider.META, voice_replies={"active": True, "mode": "always"}
-    )
-    message_id, _ = await shop.customer_says("oi")
-    fakes.openai.queue(oa.text("Olá! Em que posso ajudar?"))
-    fakes.openai.speech_status = 500
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.META, **GEMINI_VOICE)
+    message_id, _ = await shop.customer_says("vocês entregam no centro?", MessageKind.AUDIO)
+    fakes.gemini.queue(gm.text("Entregamos sim, *sem taxa* no centro."))
+    spoken_before = len(fakes.gemini.speeches)
+    await shop.answer(message_id, http)
+    # one speech, asked of the TTS model with the tenant's key, audio out, the default voice
+    [speech] = fakes.gemini.speeches[spoken_before:]
+    spoken = "Entregamos sim, sem taxa no centro."
+    assert speech["_model"] == "gemini-2.5-flash-preview-tts"
+    assert (speech["text"], speech["voice"], speech["modalities"]) == (spoken, "Kore", ["AUDIO"])
+    assert speech["_key"] == "gm-tenant-key"
+    # the text stays in the history; the row goes as a voice note
+    shaped = "Entregamos sim, _sem taxa_ no centro."
+    assert [(r["kind"], r["content"]) for r in await shop.outbox()] == [("audio", shaped)]
+
+    # metered with the tokens Gemini reported, which the price table turns into reais
+    tokens_in, tokens_out = gm.speech_tokens(spoken)
+    [usage] = [u for u in await usage_events(pool, shop.client_id) if u["purpose"] == "tts"]
+    assert usage == {
+        "model": "gemini-2.5-flash-preview-tts",
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "purpose": "tts",
+        "characters": len(shaped),
+    }
+    month = await pool.fetch(USAGE_SQL, shop.client_id, utcnow() - timedelta(hours=1))
+    [row] = [dict(r) for r in month if r["model"] == "gemini-2.5-flash-preview-tts"]
+    usd = price_usage([row], default_prices())
+    assert usd == (Decimal(tokens_in) * Decimal("0.50") + Decimal(tokens_out) * 10) / 1_000_000
+    assert usd > 0
+
+    data = await send_voice_note(shop, redis_client, settings, http)
+    # a real Ogg/Opus file: the first page carries the Opus identification header, and it
+    # decodes to the speech the fake produced (60 ms a character)
+    assert data.startswith(b"OggS") and data[28:36] == b"OpusHead"
+    with av.open(io.BytesIO(data)) as container:
+        assert container.streams.audio[0].codec_context.name == "opus"
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    expected = len(gm.speech_pcm(spoken)) / 2 / gm.PCM_RATE
+    assert abs(samples / 48000 - expected) < 0.03
+
+
+@pytest.mark.parametrize("vendor", ["openai", "gemini"])
+async def test_a_failed_speech_leaves_the_text_reply(
+    vendor: str, pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients, http: httpx.AsyncClient
+) -> None:
+    tools = GEMINI_VOICE if vendor == "gemini" else {"voice_replies": {"active": True}}
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.META, **tools)
+    message_id, _ = await shop.customer_says("oi, tudo bem?", MessageKind.AUDIO)
+    answer = "Tudo ótimo! Em que posso ajudar?"
+    fake: FakeGemini | FakeOpenAI = fakes.openai
+    if vendor == "gemini":
+        fake = fakes.gemini
+        fake.queue(gm.text(answer))
+    else:
+        fakes.openai.queue(oa.text(answer))
+    spoken_before = len(fake.speeches)
+    fake.speech_status = 500
     try:
         await shop.answer(message_id, http)
     finally:
-        fakes.openai.speech_status = 200
-    assert [(r["kind"], r["content"]) for r in await shop.outbox()] == [
-        ("text", "Olá! Em que posso ajudar?")
-    ]
+        fake.speech_status = 200
+    assert len(fake.speeches) == spoken_before + 1
+    assert [(r["kind"], r["content"]) for r in await shop.outbox()] == [("text", answer)]
+    assert [u for u in await usage_events(pool, shop.client_id) if u["purpose"] == "tts"] == []

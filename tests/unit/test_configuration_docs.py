@@ -19,7 +19,7 @@ NAMES = sorted(
         for cls in (Settings, FollowupSettings, MetricsSettings, ConsoleSettings)
         for n in cls.model_fields
     }
-    | {n.upper() for n in AISettings.__dataclass_fields__}
+    | {n.upper() for n in AISettings.model_fields}
 )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 
-from waai.llm.config import AISettings, LLMConfigInvalid, ai_settings_from_env, llm_config
+from waai.llm.config import AISettings, LLMConfigInvalid, llm_config
 from waai.llm.prompt import system_prompt
 from waai.responders.responder import Tenant
 from waai.tools.registry import ToolSpec
@@ -96,7 +98,7 @@ def test_openrouter_maps_to_the_openai_client_at_openrouter() -> None:
             BOX.decrypt,
         )
     assert no_model.value.reason == "missing_model"
-    assert ai_settings_from_env({"LLM_PROVIDER": "openrouter"}).llm_provider == "openrouter"
+    assert _from_env({"LLM_PROVIDER": "openrouter"}).llm_provider == "openrouter"
 
 
 def test_a_self_hosted_server_needs_no_key() -> None:
@@ -153,8 +155,13 @@ def test_invalid_config_is_refused() -> None:
         )
 
 
+def _from_env(env: dict[str, str]) -> AISettings:
+    with mock.patch.dict(os.environ, env, clear=True):
+        return AISettings(_env_file=None)  # type: ignore[call-arg]
+
+
 def test_settings_from_env() -> None:
-    s = ai_settings_from_env(
+    s = _from_env(
         {
             "OPENAI_API_KEY": "sk",
             "LLM_MAX_TOOL_STEPS": "3",
@@ -229,3 +236,22 @@ def test_the_persona_set_in_the_console_reaches_the_system_prompt() -> None:
         .split("\n\n")[1]
         .startswith("Agora:")
     )
+
+
+def test_settings_come_from_dotenv_and_refuse_an_unknown_provider(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    env_file = Path(str(tmp_path)) / ".env"
+    env_file.write_text("LLM_PROVIDER=gemini\nGEMINI_API_KEY=g\nTOOL_ALLOWED_HOSTS=CRM.local\n")
+    with mock.patch.dict(os.environ, {}, clear=True):
+        s = AISettings(_env_file=env_file)  # type: ignore[call-arg]
+    # `make run` keeps the model key in .env: the rag-worker must see it
+    assert (s.llm_provider, s.gemini_api_key, s.tool_allowed_hosts) == (
+        "gemini",
+        "g",
+        frozenset({"crm.local"}),
+    )
+    with pytest.raises(ValidationError, match="LLM_PROVIDER must be one of"):
+        _from_env({"LLM_PROVIDER": "anthropic"})

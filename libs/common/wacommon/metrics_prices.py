@@ -60,6 +60,9 @@ def default_prices() -> dict[str, ModelPrice]:
         "whisper-1": _p(audio="0.006"),
         "gpt-4o-transcribe": _p(audio="0.006"),
         "gpt-4o-mini-transcribe": _p(audio="0.003"),
+        # speech: text tokens in, audio tokens (25 a second) out
+        "gemini-2.5-flash-preview-tts": _p("0.50", "10.00"),
+        "gemini-2.5-pro-preview-tts": _p("1.00", "20.00"),
     }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,7 +16,7 @@ from console.settings import ConsoleSettings
 from waai.knowledge.extract import document_limits
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import KnowledgeBase
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.broker.publisher import Publisher
 from wacommon.crypto import SecretBox, box_from_settings
 from wacommon.events import BufferedEventLog
@@ -55,8 +54,8 @@ class ConsoleDeps:
         runtime: Runtime | None = None,
         knowledge: KnowledgeBase | None = None,
     ) -> ConsoleDeps:
-        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        box = SecretBox(key)
+        # tenants' secrets may be sealed with an older key (ENCRYPTION_OLD_KEYS): open with all
+        box = box_from_settings(settings)
         return cls(
             settings=settings,
             pool=pool,
@@ -73,8 +72,7 @@ class ConsoleDeps:
             connection=connection,
             events=events,
             runtime=runtime,
-            # the tenants' keys may be sealed with an older key (ENCRYPTION_OLD_KEYS)
-            knowledge=knowledge or console_knowledge(settings, pool, box_from_settings(settings)),
+            knowledge=knowledge or console_knowledge(settings, pool, box),
         )
 
 
@@ -82,7 +80,7 @@ def console_knowledge(
     settings: ConsoleSettings, pool: asyncpg.Pool, box: SecretBox
 ) -> KnowledgeBase:
     """The knowledge bases with the deployment's AI settings (as the rag-worker reads them)."""
-    ai = ai_settings_from_env(os.environ)
+    ai = AISettings()
     return KnowledgeBase(
         pool,
         ai,

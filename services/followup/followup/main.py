@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
 from fastapi import FastAPI
 
@@ -18,7 +16,7 @@ from followup.writers import (
     ReminderCheck,
 )
 from waai.llm.clients import llm_clients
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.broker.publisher import Publisher
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
@@ -56,7 +54,7 @@ def build_app(runtime: Runtime) -> FastAPI:
 
 async def run(settings: FollowupSettings) -> None:
     """Open the runtime, then serve health endpoints and scan until stopped."""
-    ai = ai_settings_from_env(os.environ)
+    ai = AISettings()
     async with (
         Runtime(settings) as runtime,
         PgTenantDirectory(runtime.pool, runtime.secrets, dsn=settings.database_url) as directory,

@@ -13,12 +13,14 @@ from wacommon.dbtypes import Conn
 from wacommon.textclean import clean_json, clean_text
 
 # the partial index on followup_due_at finds the due rows and SKIP LOCKED lets replicas share
-# them; the locks last for the claiming transaction, which writes everything that needs no LLM
+# them; the locks last for the claiming transaction, which writes everything that needs no LLM.
+# The console's "Testar o bot" conversations (provider sandbox) get no follow-ups: an owner's
+# test customer is not a lead to chase, and its messages would count in the tenant's metrics.
 LOCK_DUE_FOLLOWUPS = """
 SELECT id, client_id, provider, provider_instance_id, contact_name, followup_stage,
        last_customer_message_at, context_reset_at, followup_due_at
   FROM active_conversations
- WHERE state = 'bot' AND followup_due_at <= $1
+ WHERE state = 'bot' AND followup_due_at <= $1 AND provider <> 'sandbox'
  ORDER BY followup_due_at
  LIMIT $2
    FOR UPDATE SKIP LOCKED

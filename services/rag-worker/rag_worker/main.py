@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +13,7 @@ from rag_worker.handlers import HANDLERS
 from rag_worker.media import MediaProcessor
 from rag_worker.settings import RagWorkerSettings
 from rag_worker.voice_reply import VoiceReplies
-from waai.llm.config import AISettings, ai_settings_from_env
+from waai.llm.config import AISettings
 from waai.wiring import open_ai_wiring
 from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import BURST_QUEUE
@@ -64,7 +63,7 @@ def build_app(rt: Runtime) -> FastAPI:
 
 async def run(settings: RagWorkerSettings) -> None:
     """Open the runtime, consume bursts and serve health endpoints until stopped."""
-    ai = ai_settings_from_env(os.environ)
+    ai = AISettings()
     async with Runtime(settings) as rt, bootstrap(settings, rt, ai) as deps:
         consumer = rt.work_consumers(
             BURST_QUEUE, dispatcher(HANDLERS, deps), prefetch=min(settings.prefetch, 20)

@@ -5,8 +5,9 @@ note with one, the default; "always"), `voice`, `model`. Per contact: a customer
 ("pode mandar áudio?") gets voice from then on, one who asks for text ("pode escrever")
 gets text again; the wish lives in the conversation's `attributes.voice_replies`.
 
-The reply's text is what the history keeps (the row's content); the audio is OpenAI's
-`audio/speech` in Ogg/Opus, queued in outbound_media and sent by the sender's stored-media
+The reply's text is what the history keeps (the row's content); the audio is Ogg/Opus from
+OpenAI's `audio/speech` or a Gemini TTS model (`voice_replies.provider`, else the tenant's
+model's vendor: waai.speech), queued in outbound_media and sent by the sender's stored-media
 path (Meta: uploaded to /media, sent as audio with `voice`; Uazapi: ptt). A speech that
 fails leaves the text reply as it was: the customer is answered either way.
 """
@@ -17,13 +18,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import openai
 import structlog
 from prometheus_client import Counter
 
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from waai.responders.responder import ResponderOutput
+from waai.speech import SpeechFailed, speaker_for, speech_vendor
 from wacommon import event_types as ev
 from wacommon.dbtypes import Executor
 from wacommon.events import EventLog
@@ -91,7 +92,7 @@ async def remember_wish(db: Executor, client_id: str, conversation_id: str, wish
 
 
 class VoiceReplies:
-    """Speaks replies with OpenAI text-to-speech (the tenant's OpenAI key, else the global)."""
+    """Speaks replies with the tenant's speech vendor (waai.speech: OpenAI or Gemini)."""
 
     def __init__(self, clients: LLMClients, ai: AISettings, events: EventLog) -> None:
         self._clients = clients
@@ -115,47 +116,37 @@ class VoiceReplies:
         if not text or len(text) > self._ai.tts_max_chars:
             SPOKEN.labels("too_long" if text else "empty").inc()
             return None
-        key, base_url = self._key(tools_config, decrypt)
-        if key is None:
-            SPOKEN.labels("no_key").inc()
-            log.warning("voice_reply_no_key", client_id=client_id)
+        vendor = speech_vendor(tools_config, self._ai)
+        speaker = speaker_for(tools_config, self._ai, self._clients, decrypt) if vendor else None
+        if speaker is None:
+            SPOKEN.labels("no_key" if vendor else "unknown_provider").inc()
+            log.warning("voice_reply_no_speaker", client_id=client_id, vendor=vendor)
             return None
-        cfg = _settings(tools_config) or {}
-        model = str(cfg.get("model") or self._ai.tts_model)
-        voice = str(cfg.get("voice") or self._ai.tts_voice)
         try:
-            response = await self._clients.openai(key, base_url).audio.speech.create(
-                model=model, voice=voice, input=_speakable(text), response_format="opus"
-            )
-            data = response.content
-        except openai.OpenAIError as exc:
+            speech = await speaker.speak(_speakable(text))
+        except SpeechFailed as exc:
             SPOKEN.labels("failed").inc()
-            log.warning("voice_reply_failed", client_id=client_id, error=type(exc).__name__)
+            log.warning(
+                "voice_reply_failed", client_id=client_id, vendor=speaker.vendor, error=exc.reason
+            )
             return None
         SPOKEN.labels("spoken").inc()
-        # metered as the other model costs: TTS is billed by input characters
+        # metered as the other model costs: the price table prices the tokens (Gemini);
+        # OpenAI reports none for speech, its usage is the characters read
         await self._events.append(
             client_id,
             ev.LLM_USAGE,
             {
-                "model": model,
-                "tokens_in": 0,
-                "tokens_out": 0,
+                "model": speech.model,
+                "tokens_in": speech.tokens_in,
+                "tokens_out": speech.tokens_out,
                 "purpose": "tts",
                 "characters": len(text),
             },
             conversation_id=conversation_id,
             correlation_id=correlation_id,
         )
-        return VoiceNote(text, data)
-
-    def _key(self, tools_config: dict[str, Any], decrypt: Any) -> tuple[str | None, str | None]:
-        llm = tools_config.get("llm_config") or {}
-        if isinstance(llm, dict) and str(llm.get("provider") or "").lower() == "openai":
-            tenant_key = llm.get("api_key")
-            if isinstance(tenant_key, str) and tenant_key:
-                return decrypt(tenant_key), llm.get("base_url") or self._ai.openai_base_url
-        return self._ai.openai_api_key, self._ai.openai_base_url
+        return VoiceNote(text, speech.data)
 
 
 def _settings(tools_config: dict[str, Any]) -> dict[str, Any] | None:

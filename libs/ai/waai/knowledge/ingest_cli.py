@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from waai.knowledge.extract import (
 )
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.ingest import ingest_document
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.crypto import box_from_settings
 from wacommon.db import create_pool
 from wacommon.repositories.clients import get_client
@@ -62,7 +61,7 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
         if tenant is None:
             raise UnknownClient(client_id)
         box = box_from_settings(settings)
-        ai = ai_settings_from_env(os.environ)
+        ai = AISettings()
         syncs = FileSearchSyncs(ai, box.decrypt)
         tools = box.open(tenant["tools_config"] or {})
         limits = document_limits(settings)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wacommon.netguard import is_public
 from wacommon.tenants.sections import WHOLE, LLMSection, parse_section
@@ -20,9 +21,15 @@ OPENAI_COMPATIBLE = ("openrouter", "openai_compatible")
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 
 
-@dataclass(frozen=True)
-class AISettings:
-    """Deployment-wide AI settings; the service builds it from its Settings and passes it down."""
+class AISettings(BaseSettings):
+    """Deployment-wide AI settings, from the environment and `.env` like every other setting.
+
+    Built once in a service's composition root and passed down; tests build it with keywords.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_file_encoding="utf-8", frozen=True
+    )
 
     # a Provider or "openrouter" (a tenant's llm_config may name any of OPENAI_COMPATIBLE)
     llm_provider: str = "offline"
@@ -47,9 +54,11 @@ class AISettings:
     tool_timeout_s: float = 15.0
     bubble_max_chars: int = 1000
     transcribe_model: str = "gpt-4o-mini-transcribe"
-    # voice replies (tools_config.voice_replies): OpenAI text-to-speech, Ogg/Opus
+    # voice replies (tools_config.voice_replies): OpenAI or Gemini text-to-speech, Ogg/Opus
     tts_model: str = "gpt-4o-mini-tts"
     tts_voice: str = "alloy"
+    gemini_tts_model: str = "gemini-2.5-flash-preview-tts"
+    gemini_tts_voice: str = "Kore"
     tts_max_chars: int = 1200
     vision_model: str = "gemini-2.5-flash"
     audio_max_bytes: int = 16 * 1024 * 1024
@@ -60,9 +69,25 @@ class AISettings:
     viacep_url: str = "https://viacep.com.br"
     custom_tool_max_bytes: int = 4000
     # hosts a custom tool or CRM webhook may reach over http or on private addresses
-    tool_allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    tool_allowed_hosts: Annotated[frozenset[str], NoDecode] = frozenset()
     # reais per US dollar, for the monthly budgets in R$ (METRICS_USD_BRL, as the console's)
     metrics_usd_brl: float = 5.40
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in (*PROVIDERS, "openrouter"):
+            raise ValueError(f"LLM_PROVIDER must be one of {(*PROVIDERS, 'openrouter')}")
+        return value
+
+    @field_validator("tool_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> frozenset[str]:
+        # the environment gives "erp.local, 10.0.0.5"; code gives any iterable of hosts
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, Iterable):
+            raise ValueError("TOOL_ALLOWED_HOSTS is a comma-separated list of hosts")
+        return frozenset(str(h).strip().lower() for h in items if str(h).strip())
 
 
 @dataclass(frozen=True)
@@ -218,26 +243,3 @@ def _check_tenant_url(url: str, defaults: AISettings) -> None:
         raise LLMConfigInvalid(
             "llm_config.base_url points to a private or reserved address", "base_url_blocked"
         )
-
-
-def ai_settings_from_env(env: Mapping[str, str]) -> AISettings:
-    """AISettings from environment variables (names in upper case of the fields)."""
-    base = AISettings()
-    values: dict[str, Any] = {}
-    for name in base.__dataclass_fields__:
-        raw = env.get(name.upper())
-        if raw is None or raw == "":
-            continue
-        current = getattr(base, name)
-        if isinstance(current, frozenset):
-            values[name] = frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
-        elif isinstance(current, bool):
-            values[name] = raw.strip().lower() in {"1", "true", "yes", "on"}
-        elif isinstance(current, int | float):
-            values[name] = type(current)(raw)
-        else:
-            values[name] = raw
-    provider = values.get("llm_provider", base.llm_provider)
-    if provider not in (*PROVIDERS, "openrouter"):
-        raise LLMConfigInvalid(f"LLM_PROVIDER must be one of {(*PROVIDERS, 'openrouter')}")
-    return AISettings(**values)

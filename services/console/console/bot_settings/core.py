@@ -10,7 +10,6 @@ spans `tools_config.atendimento_humano`, `.desativar_ia` and `.commands`.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import unicodedata
 from datetime import date
@@ -29,7 +28,7 @@ from console.bot_settings.base import (
     masked,
     merge,
 )
-from waai.llm.config import AISettings, ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.business_hours import DAY_KEYS
 from wacommon.netguard import is_public
 from wacommon.tenants.sections import BUSINESS_TYPES
@@ -42,7 +41,7 @@ HHMM = Annotated[str, Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
 @cache
 def ai_defaults() -> AISettings:
     """The deployment's AI defaults, read from the environment as the rag-worker reads them."""
-    return ai_settings_from_env(os.environ)
+    return AISettings()
 
 
 def _words(values: list[str] | None) -> list[str] | None:

@@ -9,7 +9,7 @@ the key.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,8 +59,9 @@ async def test_model(llm_config: dict[str, Any], allowed_hosts: frozenset[str]) 
     """Call the configured provider once; `llm_config` is `tools_config.llm_config`, opened."""
     section = parse_section(LLMSection, llm_config or None, "llm")
     # the console's TOOL_ALLOWED_HOSTS are the operator's hosts, as in the rag-worker
-    defaults = replace(
-        ai_defaults(), tool_allowed_hosts=ai_defaults().tool_allowed_hosts | allowed_hosts
+    base = ai_defaults()
+    defaults = base.model_copy(
+        update={"tool_allowed_hosts": base.tool_allowed_hosts | allowed_hosts}
     )
     try:
         config = llm_config_of(section, defaults)

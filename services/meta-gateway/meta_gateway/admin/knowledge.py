@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from waai.knowledge.extract import (
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import DocumentNameInvalid, DocumentTooLarge, KnowledgeBase
 from waai.knowledge.retrieval import PgRetriever
-from waai.llm.config import ai_settings_from_env
+from waai.llm.config import AISettings
 from wacommon.api_types import NUL_FREE, NulFreeStr
 from wacommon.crypto import box_from_settings
 from wacommon.http_errors import invalid, invalid_model
@@ -90,7 +89,7 @@ def knowledge_router(
     embedders: Embedders | None = None,
 ) -> APIRouter:
     """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
-    ai = ai_settings_from_env(os.environ)
+    ai = AISettings()
     decrypt = box_from_settings(settings).decrypt
     embedding = embedders or Embedders(ai, decrypt)
     knowledge = KnowledgeBase(

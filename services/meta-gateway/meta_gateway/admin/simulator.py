@@ -7,7 +7,6 @@ event is logged, so the dashboard does not count simulated traffic.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, cast
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from waai import context_window
-from waai.llm.config import AISettings, ai_settings_from_env
+from waai.llm.config import AISettings
 from waai.responders.responder import (
     Responder,
     ResponderInput,
@@ -86,7 +85,7 @@ def simulator_router(
         dependencies=[Depends(require_admin(settings))],
         responses=ADMIN_RESPONSES,
     )
-    ai_settings = ai or ai_settings_from_env(os.environ)
+    ai_settings = ai or AISettings()
     events = NullEventLog()
 
     async def respond(tenant: Tenant, inp: ResponderInput) -> ResponderOutput:
