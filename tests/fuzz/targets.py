@@ -14,11 +14,15 @@ from starlette.types import ASGIApp
 from followup.main import build_app as followup_app
 from followup.settings import FollowupSettings
 from lancepilot_ingest.main import build_app as ingest_app
+from lancepilot_ingest.settings import IngestSettings
 from meta_gateway.main import build_app as gateway_app
+from meta_gateway.settings import GatewaySettings
 from metrics.main import build_app as metrics_app
 from metrics.settings import MetricsSettings
 from rag_worker.main import build_app as rag_app
+from rag_worker.settings import RagWorkerSettings
 from sender.main import build_app as sender_app
+from sender.settings import SenderSettings
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
@@ -34,10 +38,10 @@ class Target:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("meta-gateway", Settings, gateway_app),
-    Target("lancepilot-ingest", Settings, ingest_app),
-    Target("rag-worker", Settings, rag_app),
-    Target("sender", Settings, sender_app),
+    Target("meta-gateway", GatewaySettings, gateway_app),
+    Target("lancepilot-ingest", IngestSettings, ingest_app),
+    Target("rag-worker", RagWorkerSettings, rag_app),
+    Target("sender", SenderSettings, sender_app),
     Target("followup", FollowupSettings, followup_app),
     Target("metrics", MetricsSettings, metrics_app, broker=False),
 )
