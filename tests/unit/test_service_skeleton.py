@@ -5,8 +5,8 @@ Read from the source's AST, and from the settings classes themselves:
   messages or scheduled items also have `handlers.py`;
 - `main.py` defines the one composition root, `bootstrap`, and the entry point `main`;
 - `settings.py` subclasses the shared `wacommon.settings.Settings` under the service's name;
-- `handlers.py` imports no database driver and holds no SQL; a broker consumer's names one
-  handler per message type in `HANDLERS`.
+- `handlers.py` (and followup's `reminders.py`) imports no database driver and holds no
+  SQL; a broker consumer's names one handler per message type in `HANDLERS`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ REQUIRED = ("main.py", "settings.py", "deps.py")
 CONSUMERS = frozenset({"rag_worker", "sender", "lancepilot_ingest"})
 # a scheduled loop's handlers (a due follow-up, a due reminder), called by the scan
 SCHEDULED = frozenset({"followup"})
+# handler modules besides handlers.py, held to the same rule (a reminder is its own item type)
+MORE_HANDLERS: dict[str, tuple[str, ...]] = {"followup": ("reminders.py",)}
 # HTTP services: their routers are their handlers (no handlers.py forced on them)
 ROUTERS = frozenset({"meta_gateway", "metrics", "console"})
 DRIVERS = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlalchemy"})
@@ -123,6 +125,8 @@ def skeleton_problems(package: Path) -> list[str]:
     handlers = package / "handlers.py"
     if handlers.is_file():
         problems += handler_problems(handlers, consumer=name in CONSUMERS)
+    for module in MORE_HANDLERS.get(name, ()):
+        problems += handler_problems(package / module, consumer=False)
     return problems
 
 
