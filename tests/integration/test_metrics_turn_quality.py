@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
+from metrics import queries, report
 from metrics.aggregate import recompute
 from tests.integration.test_metrics_aggregation import DAY, PRICES, at, daily, drain, new_tenant
 from waai.turn_quality import TurnQuality
 from wacommon import event_types as et
 from wacommon.events import PgEventLog
-from wacommon.metrics_live import COUNTS
+from wacommon.metrics_live import COUNTS, metrics_range
 
 TURNS = [
     TurnQuality(passages=3, grounded=True, tokens_in=100, tokens_out=20, cost_brl=0.0012),
@@ -108,3 +110,47 @@ async def test_malformed_turn_quality_values_are_skipped(pool: asyncpg.Pool) -> 
     assert row["quality_cost_brl"] == 0
     # a stray non-string key still counts under its text, bounded
     assert row["silent_reasons"] == {"3": 1}
+
+
+async def test_the_reports_show_the_quality_sums_and_rates(pool: asyncpg.Pool) -> None:
+    cid = await new_tenant(pool, "America/Sao_Paulo")
+    await write(pool, cid, TURNS, 15)
+    await drain(pool)
+    # the operator dashboard's tenant report
+    body = orjson.loads(await report.tenant_daily(pool, cid, DAY, DAY))
+    assert body["totals"]["quality_turns"] == 4 and body["totals"]["quality_grounded"] == 2
+    assert body["totals"]["quality_cost_brl"] == 0.0032
+    assert body["silent_reasons"] == {"stale": 1}
+    assert body["handover_categories"] == {"customer_asked": 1}
+    # every tenant's: this one's counts are in the sums
+    fleet = orjson.loads(await queries.operator_daily(pool, DAY, DAY))
+    mine = next(t for t in fleet["tenants"] if t["client_id"] == cid)
+    assert mine["totals"]["quality_judged"] == 3 and mine["totals"]["quality_repeated"] == 1
+    assert fleet["silent_reasons"]["stale"] >= 1
+    # the console's range (stored days), with the per-turn figures
+    page = await metrics_range(pool, PRICES, client_id=cid, start=DAY, end=DAY, usd_brl=5.0)
+    totals = page["totals"]
+    assert totals["grounded_rate"] == round(2 / 3, 4)
+    assert totals["repeated_rate"] == 0.25 and totals["passages_per_turn"] == 1.5
+    assert totals["tokens_per_turn"] == 102.5 and totals["cost_brl_per_turn"] == 0.0008
+    assert page["silent_reasons"] == {"stale": 1}
+    assert page["handover_categories"] == {"customer_asked": 1}
+
+
+async def test_today_live_equals_the_row_the_next_rollup_stores(pool: asyncpg.Pool) -> None:
+    cid = await new_tenant(pool)
+    log = PgEventLog(pool)
+    for turn in (*TURNS, *LATER):
+        await log.append(cid, et.TURN_QUALITY, turn.as_event(), conversation_id=str(uuid.uuid4()))
+    today = datetime.now(UTC).date()
+    live = await metrics_range(pool, PRICES, client_id=cid, start=today, end=today, usd_brl=5.0)
+    [day] = live["days"]
+    assert day["live"] is True and day["quality_turns"] == 9
+    assert live["silent_reasons"] == {"stale": 2, "empty_reply": 1}
+    await drain(pool)
+    row = (await daily(pool, cid))[today]
+    for name in QUALITY[:-3]:
+        assert row[name] == day[name], name
+    assert float(row["quality_cost_brl"]) == day["quality_cost_brl"]
+    assert row["silent_reasons"] == live["silent_reasons"]
+    assert row["handover_categories"] == live["handover_categories"]

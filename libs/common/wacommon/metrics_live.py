@@ -69,6 +69,16 @@ def _live_rows_sql() -> str:
     LEFT JOIN lq USING (client_id, day)"""
 
 
+# the sums of the `turn_quality` events (waai.turn_quality), columns of `metrics_daily`
+QUALITY_COUNTS = (
+    "quality_turns",
+    "quality_judged",
+    "quality_grounded",
+    "quality_passages",
+    "quality_repeated",
+    "quality_tokens_in",
+    "quality_tokens_out",
+)
 COUNTS = (
     "conversations",
     "messages_in",
@@ -81,14 +91,7 @@ COUNTS = (
     "followups_converted",
     "response_count",
     "response_time_sum_ms",
-    # the sums of the `turn_quality` events (waai.turn_quality)
-    "quality_turns",
-    "quality_judged",
-    "quality_grounded",
-    "quality_passages",
-    "quality_repeated",
-    "quality_tokens_in",
-    "quality_tokens_out",
+    *QUALITY_COUNTS,
 )
 # {key: count} columns summed over the whole range: (column, key of the answer)
 _RANGE_MAPS = (
