@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
 
+from rag_worker.handlers import RagDeps, handle_burst_ready
 from tests.fakes import openai_server as oa
-from tests.integration.test_rich_replies import Fakes, Shop, fakes, llm_clients
+from tests.integration.outbox_helpers import DELIVERY
+from tests.integration.test_rich_replies import BOX, Fakes, Shop, fakes, llm_clients
 from waai.llm.clients import LLMClients
+from waai.responders.responder import ResponderInput, ResponderOutput, Usage
+from wacommon import conversation_state
+from wacommon.events import PgEventLog
 from wacommon.metrics_prices import default_prices, reply_cost_usd
-from wacommon.schemas import Provider
+from wacommon.schemas import BurstReady, Provider, utcnow
 
 __all__ = ["fakes", "llm_clients"]  # the fixtures this module uses, imported with Shop
 
@@ -81,4 +87,42 @@ async def test_a_reply_dropped_as_stale_is_a_silent_turn(
     [event] = await quality_events(shop)
     assert event["silent"] == "stale" and event["handover"] is None
     assert event["passages"] == 1 and event["tokens_out"] == oa.COMPLETION_TOKENS
+    assert await shop.outbox() == []
+
+
+class TakenMeanwhile:
+    """A responder during whose answer the team takes the conversation from the console."""
+
+    def __init__(self, pool: asyncpg.Pool, conversation_id: str) -> None:
+        self.pool, self.conversation_id = pool, conversation_id
+
+    async def respond(self, inp: ResponderInput) -> ResponderOutput:
+        async with self.pool.acquire() as conn:
+            await conversation_state.handover(
+                conn, inp.tenant.id, self.conversation_id, cause="console", until=None
+            )
+        return ResponderOutput(
+            messages=["Atendemos de segunda a sexta."],
+            usage=Usage(model="gpt-test", tokens_in=5, tokens_out=3),
+        )
+
+
+async def test_a_reply_the_team_took_over_meanwhile_is_silent_handed_over(
+    pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients
+) -> None:
+    shop = await Shop(pool, fakes, llm_clients).seed(Provider.UAZAPI)
+    message_id, _ = await shop.customer_says("Qual o horário?")
+    responder = TakenMeanwhile(pool, shop.conversation_id)
+    deps = RagDeps(pool, shop.publisher, PgEventLog(pool), BOX, lambda tenant: responder)
+    burst = BurstReady(
+        tenant_id=shop.client_id,
+        conversation_id=shop.conversation_id,
+        burst_id=uuid.uuid4().hex,
+        message_ids=[message_id],
+        first_message_at=utcnow(),
+    )
+    await handle_burst_ready(burst, DELIVERY, deps=deps)
+    [event] = await quality_events(shop)
+    assert event["silent"] == "handed_over" and event["handover"] is None
+    assert (event["tokens_in"], event["tokens_out"]) == (5, 3)
     assert await shop.outbox() == []
