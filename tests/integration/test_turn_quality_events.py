@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
 
-from rag_worker.handlers import RagDeps, handle_burst_ready
 from tests.fakes import openai_server as oa
-from tests.integration.outbox_helpers import DELIVERY
-from tests.integration.test_rich_replies import BOX, Fakes, Shop, fakes, llm_clients
+from tests.integration.test_rich_replies import Fakes, Shop, fakes, llm_clients
 from waai.llm.clients import LLMClients
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage
 from wacommon import conversation_state
-from wacommon.events import PgEventLog
 from wacommon.metrics_prices import default_prices, reply_cost_usd
-from wacommon.schemas import BurstReady, Provider, utcnow
+from wacommon.schemas import Provider
 
 __all__ = ["fakes", "llm_clients"]  # the fixtures this module uses, imported with Shop
 
@@ -108,20 +104,11 @@ class TakenMeanwhile:
 
 
 async def test_a_reply_the_team_took_over_meanwhile_is_silent_handed_over(
-    pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients
+    pool: asyncpg.Pool, fakes: Fakes, llm_clients: LLMClients, http: httpx.AsyncClient
 ) -> None:
     shop = await Shop(pool, fakes, llm_clients).seed(Provider.UAZAPI)
     message_id, _ = await shop.customer_says("Qual o horário?")
-    responder = TakenMeanwhile(pool, shop.conversation_id)
-    deps = RagDeps(pool, shop.publisher, PgEventLog(pool), BOX, lambda tenant: responder)
-    burst = BurstReady(
-        tenant_id=shop.client_id,
-        conversation_id=shop.conversation_id,
-        burst_id=uuid.uuid4().hex,
-        message_ids=[message_id],
-        first_message_at=utcnow(),
-    )
-    await handle_burst_ready(burst, DELIVERY, deps=deps)
+    await shop.answer(message_id, http, responder=TakenMeanwhile(pool, shop.conversation_id))
     [event] = await quality_events(shop)
     assert event["silent"] == "handed_over" and event["handover"] is None
     assert (event["tokens_in"], event["tokens_out"]) == (5, 3)
