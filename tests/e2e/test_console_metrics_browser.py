@@ -85,12 +85,27 @@ async def env(test_env: dict[str, str], pool: asyncpg.Pool) -> AsyncIterator[Env
         await a_day_of(pool, tenant, today - timedelta(days=back))
     await a_day_of(pool, other, today - timedelta(days=1))
     # reply quality: yesterday a grounded reply (stored), today one dropped as stale (live)
-    grounded = TurnQuality(passages=2, grounded=True, handover="customer_asked")
+    grounded = TurnQuality(
+        passages=2,
+        grounded=True,
+        handover="customer_asked",
+        tokens_in=1200,
+        tokens_out=180,
+        cost_brl=0.0012,
+    )
     await event(pool, tenant, et.TURN_QUALITY, grounded.as_event(), day=today - timedelta(days=1))
     await drain(pool, PricedSettings(_env_file=None).price_map())
     await a_day_of(pool, tenant, None)
     await a_day_of(pool, tenant, None)
-    stale = TurnQuality(passages=1, grounded=False, silent="stale", repeated_info=True)
+    stale = TurnQuality(
+        passages=1,
+        grounded=False,
+        silent="stale",
+        repeated_info=True,
+        tokens_in=900,
+        tokens_out=120,
+        cost_brl=0.0008,
+    )
     await event(pool, tenant, et.TURN_QUALITY, stale.as_event(), day=None)
     stack = Stack({**test_env, "CONSOLE_INSECURE_COOKIES": "1", "METRICS_USD_BRL": "5.25"})
     console = stack.add("console")
@@ -173,6 +188,8 @@ async def test_owner_changes_the_range_and_today_is_live(env: Env, browser: Any)
     await expect(page.locator('[data-quality="turns"]')).to_have_text("2")
     await expect(page.locator('[data-quality="grounded_rate"]')).to_have_text("50%")
     await expect(page.locator('[data-quality="repeated_rate"]')).to_have_text("50%")
+    await expect(page.locator('[data-quality="tokens_per_turn"]')).to_have_text("1.200")
+    await expect(page.locator('[data-quality="cost_brl_per_turn"]')).to_have_text("R$ 0,0010")
     await expect(page.locator('[data-silent="stale"]')).to_have_text("1")
     await expect(page.locator('[data-handover-kind="customer_asked"]')).to_have_text("1")
     await expect(page.get_by_text("O cliente mandou outra mensagem antes")).to_be_visible()
