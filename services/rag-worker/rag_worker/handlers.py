@@ -12,7 +12,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from rag_worker import voice_reply
+from rag_worker import quality, voice_reply
 from rag_worker.burst_media import MediaProcessor, burst_turn, polite_only, process_media_rows
 from rag_worker.rich_reply import last_customer_message_id, reply_rows
 from rag_worker.voice_reply import FILENAME as VOICE_FILENAME
@@ -36,6 +36,7 @@ from wacommon.crypto import SecretBox
 from wacommon.errors import PermanentError
 from wacommon.events import EventLog
 from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
+from wacommon.metrics_prices import ModelPrice, default_prices
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
@@ -68,6 +69,9 @@ class RagDeps:
     voice: VoiceReplies | None = None
     # every tenant's configuration; None: read from `pool` on every burst (tests)
     tenants: TenantDirectory | None = None
+    # prices each turn's `turn_quality` cost (the metrics' table) and turns it into reais
+    prices: dict[str, ModelPrice] = field(default_factory=default_prices)
+    usd_brl: float = 5.40
 
     def __post_init__(self) -> None:
         if self.tenants is None:
@@ -166,11 +170,14 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
     if deps.process_media is not None:
         await process_media_rows(deps.process_media, client, burst_rows, delivery.retry_count)
     polite = polite_only(burst_rows)
+    # the turn's quality is recorded when a model ran (not for the media fallback)
+    repeated: bool | None = None
     if polite:
         # nothing the customer sent could be understood: ask them to write, never stay silent
         output = ResponderOutput(messages=polite, usage=Usage(model="media_fallback"))
     else:
         output = await _respond(deps, msg, client, conv, burst_rows, history_rows, utcnow())
+        repeated = quality.customer_repeated(history_rows, burst_rows)
     voice = await _voice_note(deps, msg, client, conv, burst_rows, output) if not polite else None
     await _commit_reply(
         deps,
@@ -186,6 +193,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         provider=conv.get("provider"),
         react_to=last_customer_message_id(burst_rows),
         voice=voice,
+        repeated=repeated,
     )
 
 
@@ -263,6 +271,7 @@ async def _commit_reply(
     provider: str | None = None,
     react_to: str | None = None,
     voice: VoiceNote | None = None,
+    repeated: bool | None = None,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     # already bubbles: shaping them again would repeat each copyable value (a Pix key twice)
@@ -280,6 +289,13 @@ async def _commit_reply(
         "bubbles": len(bubbles),
         "messages": len(msg.message_ids),
     }
+    turn = (
+        quality.turn_quality(
+            output, bubbles, repeated=repeated, prices=deps.prices, usd_brl=deps.usd_brl
+        ).as_event()
+        if repeated is not None
+        else None
+    )
     # the common reply (no handover, no opt-out, no file) is one statement: no transaction
     files = [
         (row.file_id, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.file_id
@@ -318,6 +334,7 @@ async def _commit_reply(
             else None,
             followup_from=utcnow(),
             shapes=[(row.kind, row.extra) for row in rows] if rich else None,
+            quality=turn,
         )
         if conv is None:
             return
