@@ -23,7 +23,9 @@ import asyncpg
 import pytest
 
 from tests.e2e.stack import Stack
-from tests.integration.test_console_metrics import ZONE, a_day_of, drain, local_today
+from tests.integration.test_console_metrics import ZONE, a_day_of, drain, event, local_today
+from waai.turn_quality import TurnQuality
+from wacommon import event_types as et
 from wacommon import passwords
 from wacommon.metrics_prices import PricedSettings
 from wacommon.repositories import users as users_repo
@@ -82,9 +84,29 @@ async def env(test_env: dict[str, str], pool: asyncpg.Pool) -> AsyncIterator[Env
     for back in (20, 10, 1):
         await a_day_of(pool, tenant, today - timedelta(days=back))
     await a_day_of(pool, other, today - timedelta(days=1))
+    # reply quality: yesterday a grounded reply (stored), today one dropped as stale (live)
+    grounded = TurnQuality(
+        passages=2,
+        grounded=True,
+        handover="customer_asked",
+        tokens_in=1200,
+        tokens_out=180,
+        cost_brl=0.0012,
+    )
+    await event(pool, tenant, et.TURN_QUALITY, grounded.as_event(), day=today - timedelta(days=1))
     await drain(pool, PricedSettings(_env_file=None).price_map())
     await a_day_of(pool, tenant, None)
     await a_day_of(pool, tenant, None)
+    stale = TurnQuality(
+        passages=1,
+        grounded=False,
+        silent="stale",
+        repeated_info=True,
+        tokens_in=900,
+        tokens_out=120,
+        cost_brl=0.0008,
+    )
+    await event(pool, tenant, et.TURN_QUALITY, stale.as_event(), day=None)
     stack = Stack({**test_env, "CONSOLE_INSECURE_COOKIES": "1", "METRICS_USD_BRL": "5.25"})
     console = stack.add("console")
     try:
@@ -161,6 +183,16 @@ async def test_owner_changes_the_range_and_today_is_live(env: Env, browser: Any)
     await expect(today_row.locator("td").nth(1)).to_have_text("6")
     await expect(page.get_by_text("Ao vivo", exact=True)).to_be_visible()
     await expect(page.locator('[data-cause="ai"]')).to_have_text("3")
+    # reply quality: yesterday's grounded reply and today's silent one
+    await expect(page.get_by_role("heading", name="Qualidade das respostas")).to_be_visible()
+    await expect(page.locator('[data-quality="turns"]')).to_have_text("2")
+    await expect(page.locator('[data-quality="grounded_rate"]')).to_have_text("50%")
+    await expect(page.locator('[data-quality="repeated_rate"]')).to_have_text("50%")
+    await expect(page.locator('[data-quality="tokens_per_turn"]')).to_have_text("1.200")
+    await expect(page.locator('[data-quality="cost_brl_per_turn"]')).to_have_text("R$ 0,0010")
+    await expect(page.locator('[data-silent="stale"]')).to_have_text("1")
+    await expect(page.locator('[data-handover-kind="customer_asked"]')).to_have_text("1")
+    await expect(page.get_by_text("O cliente mandou outra mensagem antes")).to_be_visible()
     await shot(page, "metricas")
 
     # a preset: 30 days reach the days 10 and 20 days ago; the URL follows
@@ -201,7 +233,8 @@ async def test_phone_shows_cards_and_a_scrolling_table(env: Env, browser: Any) -
     cards = await page.locator(".kpi").evaluate_all(
         "els => els.map(e => Math.round(e.getBoundingClientRect().width))"
     )
-    assert len(cards) == 8 and all(140 <= w <= 200 for w in cards), cards
+    # eight cards of the period, six of the reply quality: two to a row
+    assert len(cards) == 8 + 6 and all(140 <= w <= 200 for w in cards), cards
     await expect(page.get_by_role("link", name="Métricas")).to_be_visible()
     await shot(page, "metricas-celular")
     assert errors == []

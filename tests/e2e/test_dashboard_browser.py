@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e import console_browser
+from waai.turn_quality import TurnQuality
 from wacommon import event_types as et
 from wacommon.events import PgEventLog
 
@@ -101,6 +102,12 @@ async def seed(pool: asyncpg.Pool) -> dict[str, str]:
                 await ev(et.RESOLVED, {"by": "ai", "duration_ms": 90_000 * (n + 1)})
             await ev(et.TOOL_USED, {"tool": "cep", "ok": True})
         await log.append(out["a"], et.FOLLOWUP_SENT, {"stage": 1}, at=when)
+        # each day: a grounded turn that handed over, and a reply dropped as stale
+        for turn in (
+            TurnQuality(passages=2, grounded=True, tokens_in=300, handover="customer_asked"),
+            TurnQuality(passages=1, grounded=False, silent="stale", tokens_in=100),
+        ):
+            await log.append(out["a"], et.TURN_QUALITY, turn.as_event(), at=when)
         await log.append(out["a"], et.SEND_FAILED, {"code": "131047"}, at=when)
         await log.append(out["b"], et.MSG_RECEIVED, {"provider": "uazapi"}, at=when)
     return out
@@ -248,6 +255,20 @@ async def test_operator_sees_each_tenants_numbers_as_in_metrics_daily(
     assert await page.evaluate(
         "Chart.getChart('chart-messages').data.datasets[0].data.length"
     ) == len(shown)
+    # the reply-quality section: two turns a day, half of them grounded
+    quality = dict(
+        await page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('[data-quality]')]"
+            ".map((e) => [e.dataset.quality, e.textContent]))"
+        )
+    )
+    assert quality["quality_turns"] == str(2 * len(DAYS))
+    assert quality["grounded_rate"] == "50%" and quality["passages_per_turn"] == "1.5"
+    assert quality["tokens_per_turn"] == "200"
+    stale = await page.text_content("#silent-table tr[data-silent='stale'] td:nth-child(2)")
+    assert stale == str(len(DAYS))
+    asked = "#handover-table tr[data-handover='customer_asked'] td:nth-child(2)"
+    assert await page.text_content(asked) == str(len(DAYS))
     assert errors == []
 
     # the all-tenants view lists tenant B with its own totals

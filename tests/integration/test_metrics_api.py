@@ -265,6 +265,7 @@ def _reference(rows: list[asyncpg.Record], cid: str, start: date, end: date) -> 
         day["response_time_avg_ms"] = _half_up(r["response_time_sum_ms"], r["response_count"])
         day["resolution_time_avg_ms"] = _half_up(r["resolution_time_sum_ms"], r["resolution_count"])
         day["cost_usd"] = float(r["cost_usd"])
+        day["quality_cost_brl"] = float(r["quality_cost_brl"])
         series.append(day)
         for name, merged in maps.items():
             for key, n in r[name].items():
@@ -278,6 +279,7 @@ def _reference(rows: list[asyncpg.Record], cid: str, start: date, end: date) -> 
         sum(r["resolution_time_sum_ms"] for r in days), totals["resolution_count"]
     )
     totals["cost_usd"] = float(sum(r["cost_usd"] for r in days)) if days else 0
+    totals["quality_cost_brl"] = round(float(sum(r["quality_cost_brl"] for r in days)), 6)
     hist = maps.pop("response_time_hist")
     latencies = sorted(int(b) for b, n in hist.items() for _ in range(n))
     p90 = latencies[math.ceil(len(latencies) * 0.9) - 1] if latencies else None
@@ -358,9 +360,12 @@ def test_days_out_of_order_are_put_back_in_order() -> None:
         [3, 1, 2],  # response_time_avg_ms
         [None, None, None],  # resolution_time_avg_ms
         [0.3, 0.1, 0.2],  # cost_usd
+        [0.03, 0.01, 0.02],  # quality_cost_brl
         '[{"cep": 3}, {"cep": 1}, {}]',
         "[{}, {}, {}]",
         "[{}, {}, {}]",
+        "[{}, {}, {}]",
+        '[{"stale": 1}, {}, {"stale": 2}]',  # silent_reasons
         "[{}, {}, {}]",
         '[{"30": 1}, {"10": 1}, {"20": 8}]',
         6,
@@ -373,5 +378,7 @@ def test_days_out_of_order_are_put_back_in_order() -> None:
     assert [d["tools_used"] for d in body["series"]] == [{"cep": 1}, {}, {"cep": 3}]
     assert body["tools_used"] == {"cep": 4}
     assert body["response_time_p90_ms"] == 20
+    assert body["silent_reasons"] == {"stale": 3}
+    assert body["totals"]["quality_cost_brl"] == 0.06
     assert body["totals"]["days"] == 3
     assert body["totals"]["conversations"] == 0 + 1 + 2

@@ -54,13 +54,13 @@ LATENCIES: list[Any] = [0, 7, 999, 1000, 1234, 1239, 98765, 4.6, 12.5, -3, "900"
 
 
 def _old_stage() -> list[str]:
-    days, conv, _, maps = select_sql(FILTER)
+    days, conv, _, maps, quality = select_sql(FILTER)
     hist = _OLD_HIST.format(
         raw_latency=_NUM.format(v="r.raw"), day=_DAY, source=_SOURCE.format(filter=FILTER)
     )
     unsorted_maps = maps.replace("    ORDER BY 1, 2\n) g", ") g")
     assert unsorted_maps != maps
-    return [days, conv, hist, unsorted_maps]
+    return [days, conv, hist, unsorted_maps, quality]
 
 
 async def _rolled_up(

@@ -50,6 +50,8 @@ async def test_answers_a_known_question_from_the_passage(
     assert out.handover_reason is None
     assert any("pizza2024" in m for m in out.messages)
     assert out.usage.model == "offline"
+    # quoted from the passage: grounded in it (the turn_quality figure)
+    assert out.usage.passages and out.usage.grounded is True
 
 
 async def test_a_question_answer_chunk_is_answered_with_its_answer(

@@ -186,11 +186,19 @@ class Shop:
         return message_id, wamid
 
     async def answer(
-        self, message_id: int, http: httpx.AsyncClient, *, offline: bool = False
+        self,
+        message_id: int,
+        http: httpx.AsyncClient,
+        *,
+        offline: bool = False,
+        responder: Responder | None = None,
     ) -> None:
-        """The rag-worker answers the burst, then the sender sends what it queued."""
+        """The rag-worker answers the burst (with `responder` when given), then the sender
+        sends what it queued."""
 
         def responder_for(tenant: Tenant) -> Responder:
+            if responder is not None:
+                return responder
             if offline:
                 return OfflineResponder(
                     PgRetriever(self.pool),

@@ -11,6 +11,7 @@ import pytest
 
 from console.i18n import LOCALES, Translator, catalog, negotiate
 from console.pages.metrics import CAUSES
+from waai.turn_quality import HANDOVER_CATEGORIES, SILENT_REASONS
 from wacommon.providers.meta_admin import VERTICALS
 
 PKG = resources.files("console")
@@ -30,6 +31,8 @@ DYNAMIC_VALUES = {
     "error.": [],
     "metrics.field_": ["from", "to", "days"],
     "metrics.cause.": list(CAUSES),
+    "metrics.silent.": list(SILENT_REASONS),
+    "metrics.handover_kind.": list(HANDOVER_CATEGORIES),
     "kb.sync_": ["pending", "synced", "failed"],
     "kb.fs_state_": ["off", "on", "inactive"],
     "meta.profile_": ["about", "description", "address", "email", "websites", "vertical"],

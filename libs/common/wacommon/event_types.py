@@ -32,4 +32,10 @@ LLM_USAGE = "llm_usage"  # {model, tokens_in, tokens_out, purpose}
 # the tenant's model cannot work (bad provider, no key, 401/403/404): the turn was answered
 # by the offline bot instead
 LLM_MISCONFIGURED = "llm_misconfigured"  # {reason, vendor?, model?, status?, detail}
+# one per AI turn, in the transaction of the reply (or of its drop): `waai.turn_quality`.
+# {passages, documents, grounded: bool|null, tools, tokens_in, tokens_out, cost_brl,
+#  silent: empty_reply|stale|opted_out|handed_over|budget|bot_off|error|other|null,
+#  handover: customer_asked|no_answer|complaint|tool_failure|model_decided|budget|staff|other|null,
+#  repeated_info: bool}
+TURN_QUALITY = "turn_quality"
 LEAD_FORM_RECEIVED = "lead_form_received"  # {fields, source?}

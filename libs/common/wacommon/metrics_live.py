@@ -33,10 +33,10 @@ LIVE_FILTER = (
 
 
 def _live_rows_sql() -> str:
-    days, conv, hist, maps = select_sql(LIVE_FILTER)
+    days, conv, hist, maps, quality = select_sql(LIVE_FILTER)
     # the columns of a `metrics_daily` row as the merge derives them from the stage tables
     return f"""
-    WITH ld AS ({days}), lc AS ({conv}), lh AS ({hist}), lm AS ({maps})
+    WITH ld AS ({days}), lc AS ({conv}), lh AS ({hist}), lm AS ({maps}), lq AS ({quality})
     SELECT d.client_id, d.day,
            coalesce(cardinality(lc.ids), 0) AS conversations,
            d.messages_in,
@@ -51,13 +51,34 @@ def _live_rows_sql() -> str:
            d.resp_sum AS response_time_sum_ms,
            coalesce(lh.hist, '{{}}'::jsonb) AS response_time_hist,
            coalesce(lm.causes, '{{}}'::jsonb) AS handover_causes,
-           coalesce(lm.cost, 0) AS cost_usd
+           coalesce(lm.cost, 0) AS cost_usd,
+           d.q_turns AS quality_turns,
+           d.q_judged AS quality_judged,
+           d.q_grounded AS quality_grounded,
+           d.q_passages AS quality_passages,
+           d.q_repeated AS quality_repeated,
+           d.q_tokens_in AS quality_tokens_in,
+           d.q_tokens_out AS quality_tokens_out,
+           d.q_cost_brl AS quality_cost_brl,
+           coalesce(lq.silent, '{{}}'::jsonb) AS silent_reasons,
+           coalesce(lq.handovers, '{{}}'::jsonb) AS handover_categories
     FROM ld d
     LEFT JOIN lc USING (client_id, day)
     LEFT JOIN lh USING (client_id, day)
-    LEFT JOIN lm USING (client_id, day)"""
+    LEFT JOIN lm USING (client_id, day)
+    LEFT JOIN lq USING (client_id, day)"""
 
 
+# the sums of the `turn_quality` events (waai.turn_quality), columns of `metrics_daily`
+QUALITY_COUNTS = (
+    "quality_turns",
+    "quality_judged",
+    "quality_grounded",
+    "quality_passages",
+    "quality_repeated",
+    "quality_tokens_in",
+    "quality_tokens_out",
+)
 COUNTS = (
     "conversations",
     "messages_in",
@@ -70,10 +91,31 @@ COUNTS = (
     "followups_converted",
     "response_count",
     "response_time_sum_ms",
+    *QUALITY_COUNTS,
 )
-_COLUMNS = (*COUNTS, "response_time_hist", "handover_causes", "cost_usd")
+# {key: count} columns summed over the whole range: (column, key of the answer)
+_RANGE_MAPS = (
+    ("handover_causes", "causes"),
+    ("silent_reasons", "silent"),
+    ("handover_categories", "handovers"),
+)
+_COLUMNS = (
+    *COUNTS,
+    "response_time_hist",
+    *(column for column, _ in _RANGE_MAPS),
+    "cost_usd",
+    "quality_cost_brl",
+)
 _SUMS = ", ".join(f"sum({c})::int8 AS {c}" for c in COUNTS)
 _SUMS_JSON = ", ".join(f"'{c}', {c}" for c in COUNTS)
+_MAP_ENTRIES = " UNION ALL ".join(
+    f"SELECT '{key}' AS m, * FROM jsonb_each_text(r.{column})" for column, key in _RANGE_MAPS
+)
+_MAP_JSON = ",\n    ".join(
+    f"'{key}', coalesce((SELECT json_object_agg(key, n) FROM range_maps WHERE m = '{key}'),"
+    " '{}'::json)"
+    for _, key in _RANGE_MAPS
+)
 
 # $1 unknown zone names, $2 tenant or NULL, $3..$4 the range, $5 per-tenant totals wanted
 RANGE_SQL = f"""
@@ -91,7 +133,8 @@ r AS (
     FROM live WHERE day BETWEEN $3 AND $4
 ),
 per_day AS (
-    SELECT day, bool_or(live) AS live, {_SUMS}, sum(cost_usd)::float8 AS cost_usd
+    SELECT day, bool_or(live) AS live, {_SUMS}, sum(cost_usd)::float8 AS cost_usd,
+           sum(quality_cost_brl)::float8 AS quality_cost_brl
     FROM r GROUP BY day
 ),
 hist AS (
@@ -100,24 +143,27 @@ hist AS (
           FROM r CROSS JOIN LATERAL jsonb_each_text(r.response_time_hist) x GROUP BY 1, 2) s
     GROUP BY day
 ),
-causes AS (
-    SELECT x.key, sum(x.value::int8) AS n
-    FROM r CROSS JOIN LATERAL jsonb_each_text(r.handover_causes) x GROUP BY 1
+range_maps AS (
+    SELECT x.m, x.key, sum(x.value::int8) AS n
+    FROM r CROSS JOIN LATERAL ({_MAP_ENTRIES}) x GROUP BY 1, 2
 ),
 tenants AS (
-    SELECT r.client_id, z.name, {_SUMS}, sum(r.cost_usd)::float8 AS cost_usd
+    SELECT r.client_id, z.name, {_SUMS}, sum(r.cost_usd)::float8 AS cost_usd,
+           sum(r.quality_cost_brl)::float8 AS quality_cost_brl
     FROM r JOIN zones z ON z.id = r.client_id GROUP BY 1, 2
 )
 SELECT json_build_object(
     'today', (SELECT max((now() AT TIME ZONE tz)::date) FROM zones),
     'days', coalesce((SELECT json_agg(json_build_object('day', p.day, 'live', p.live,
                                                         {_SUMS_JSON}, 'cost_usd', p.cost_usd,
+                                                        'quality_cost_brl', p.quality_cost_brl,
                                                         'hist', h.h) ORDER BY p.day)
                       FROM per_day p LEFT JOIN hist h USING (day)), '[]'::json),
-    'causes', coalesce((SELECT json_object_agg(key, n) FROM causes), '{{}}'::json),
+    {_MAP_JSON},
     'tenants', CASE WHEN $5 THEN coalesce(
         (SELECT json_agg(json_build_object('client_id', client_id, 'name', name,
-                                           {_SUMS_JSON}, 'cost_usd', cost_usd)
+                                           {_SUMS_JSON}, 'cost_usd', cost_usd,
+                                           'quality_cost_brl', quality_cost_brl)
                          ORDER BY messages_in DESC, name, client_id) FROM tenants),
         '[]'::json) END
 )::text
@@ -161,19 +207,42 @@ def _finish(row: dict[str, Any], hist: Mapping[str, int], usd_brl: float) -> dic
     row["resolved"] = row["resolved_by_ai"] + row["resolved_by_human"]
     row["cost_usd"] = round(float(row["cost_usd"] or 0), 6)
     row["cost_brl"] = round(row["cost_usd"] * usd_brl, 2)
+    _quality(row)
     return row
+
+
+def _ratio(part: float, whole: int, digits: int = 4) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
+def _quality(row: dict[str, Any]) -> None:
+    """The per-turn figures of the `turn_quality` sums (in place)."""
+    turns = row["quality_turns"]
+    cost = round(float(row.get("quality_cost_brl") or 0), 6)
+    row["quality_cost_brl"] = cost
+    row["grounded_rate"] = _ratio(row["quality_grounded"], row["quality_judged"])
+    row["repeated_rate"] = _ratio(row["quality_repeated"], turns)
+    row["passages_per_turn"] = _ratio(row["quality_passages"], turns, 2)
+    tokens = row["quality_tokens_in"] + row["quality_tokens_out"]
+    row["tokens_per_turn"] = _ratio(tokens, turns, 1)
+    row["cost_brl_per_turn"] = _ratio(cost, turns, 6)
 
 
 def _totals(days: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
     totals: dict[str, Any] = dict.fromkeys(COUNTS, 0)
-    totals["cost_usd"] = 0.0
+    totals["cost_usd"] = totals["quality_cost_brl"] = 0.0
     hist: dict[str, int] = {}
     for day in days:
         for name in COUNTS:
             totals[name] += day[name]
         totals["cost_usd"] += day["cost_usd"] or 0
+        totals["quality_cost_brl"] += day["quality_cost_brl"] or 0
         _add(hist, day["hist"] or {})
     return totals, hist
+
+
+def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 async def metrics_range(
@@ -186,7 +255,8 @@ async def metrics_range(
     usd_brl: float,
     per_tenant: bool = False,
 ) -> dict[str, Any]:
-    """Days of [start, end] (today live), totals, handover causes; `client_id` None = all.
+    """Days of [start, end] (today live), totals, handover causes and categories, silent turns
+    per reason; `client_id` None = all.
 
     `prices` is the per-unit price map (`PricedSettings.price_map()`) that prices today's
     usage; `usd_brl` converts every cost to reais; `per_tenant` adds each tenant's totals.
@@ -217,6 +287,8 @@ async def metrics_range(
         "usd_brl": usd_brl,
         "days": days,
         "totals": _finish(totals, hist, usd_brl),
-        "handover_causes": dict(sorted(data["causes"].items(), key=lambda kv: (-kv[1], kv[0]))),
+        "handover_causes": _by_count(data["causes"]),
+        "silent_reasons": _by_count(data["silent"]),
+        "handover_categories": _by_count(data["handovers"]),
         "tenants": tenants,
     }

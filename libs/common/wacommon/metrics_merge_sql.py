@@ -3,7 +3,8 @@
 Adds the stored row of each tenant-day the run touches (set-based sums; the stored maps,
 histograms and conversation sets are combined only for days that have both, so a catch-up
 over days nobody counted yet never expands JSON) and upserts the result. `$1` is the price
-map. The stage tables come from `metrics_rollup_sql` (ms_days, ms_conv, ms_hist, ms_maps).
+map. The stage tables come from `metrics_rollup_sql` (ms_days, ms_conv, ms_hist, ms_maps,
+ms_quality).
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ WITH old AS (
 mixed_rows AS (
     -- stored and new maps of the days that have both, added key by key, set-based
     -- (m: 1 tools, 2 tool errors, 3 failed sends, 4 usage, 5 latency histogram,
-    -- 6 handover causes)
+    -- 6 handover causes, 7 silent turns, 8 handover categories)
     SELECT o.client_id, o.day, x.m, x.key, sum(x.value::numeric) AS v
     FROM old o
     LEFT JOIN ms_maps m USING (client_id, day)
     LEFT JOIN ms_hist h USING (client_id, day)
+    LEFT JOIN ms_quality q USING (client_id, day)
     CROSS JOIN LATERAL ({both_tools} UNION ALL {both_errors} UNION ALL {both_codes}
                         UNION ALL {both_usage} UNION ALL {both_hist}
-                        UNION ALL {both_causes}) x
+                        UNION ALL {both_causes} UNION ALL {both_silent}
+                        UNION ALL {both_handovers}) x
     GROUP BY 1, 2, 3, 4
 ),
 mixed AS (
@@ -49,6 +52,8 @@ mixed AS (
             '0')::numeric) FILTER (WHERE m = 4), 0), 6) AS cost,
         jsonb_object_agg(key, v) FILTER (WHERE m = 5) AS hist,
         jsonb_object_agg(key, v) FILTER (WHERE m = 6) AS causes,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 7) AS silent,
+        jsonb_object_agg(key, v) FILTER (WHERE m = 8) AS handovers,
         min(key::bigint) FILTER (WHERE m = 5 AND cum >= ceil(0.9 * total)) AS p90
     FROM (SELECT *,
                  sum(v) FILTER (WHERE m = 5) OVER (PARTITION BY client_id, day
@@ -72,7 +77,9 @@ up AS (
         followups_sent, followups_converted, response_count, response_time_sum_ms,
         response_time_p90_ms, response_time_hist, resolution_count, resolution_time_sum_ms,
         tools_used, tool_errors, failed_sends, usage, cost_usd, replies_dropped, opt_outs,
-        bot_resumptions, handover_causes, updated_at)
+        bot_resumptions, handover_causes, quality_turns, quality_judged, quality_grounded,
+        quality_passages, quality_repeated, quality_tokens_in, quality_tokens_out,
+        quality_cost_brl, silent_reasons, handover_categories, updated_at)
     SELECT d.client_id, d.day,
            coalesce(o.events, 0) + d.events,
            coalesce(c.n, o.conversations, 0),
@@ -103,12 +110,23 @@ up AS (
            coalesce(o.opt_outs, 0) + d.opt_outs,
            coalesce(o.bot_resumptions, 0) + d.resumed,
            {causes},
+           coalesce(o.quality_turns, 0) + d.q_turns,
+           coalesce(o.quality_judged, 0) + d.q_judged,
+           coalesce(o.quality_grounded, 0) + d.q_grounded,
+           coalesce(o.quality_passages, 0) + d.q_passages,
+           coalesce(o.quality_repeated, 0) + d.q_repeated,
+           coalesce(o.quality_tokens_in, 0) + d.q_tokens_in,
+           coalesce(o.quality_tokens_out, 0) + d.q_tokens_out,
+           coalesce(o.quality_cost_brl, 0) + d.q_cost_brl,
+           {silent},
+           {handovers},
            now()
     FROM ms_days d
     LEFT JOIN old o USING (client_id, day)
     LEFT JOIN conv c USING (client_id, day)
     LEFT JOIN ms_hist h USING (client_id, day)
     LEFT JOIN ms_maps m USING (client_id, day)
+    LEFT JOIN ms_quality q USING (client_id, day)
     LEFT JOIN mixed x USING (client_id, day)
     ON CONFLICT (client_id, day) DO UPDATE SET
         events = EXCLUDED.events,
@@ -136,6 +154,16 @@ up AS (
         opt_outs = EXCLUDED.opt_outs,
         bot_resumptions = EXCLUDED.bot_resumptions,
         handover_causes = EXCLUDED.handover_causes,
+        quality_turns = EXCLUDED.quality_turns,
+        quality_judged = EXCLUDED.quality_judged,
+        quality_grounded = EXCLUDED.quality_grounded,
+        quality_passages = EXCLUDED.quality_passages,
+        quality_repeated = EXCLUDED.quality_repeated,
+        quality_tokens_in = EXCLUDED.quality_tokens_in,
+        quality_tokens_out = EXCLUDED.quality_tokens_out,
+        quality_cost_brl = EXCLUDED.quality_cost_brl,
+        silent_reasons = EXCLUDED.silent_reasons,
+        handover_categories = EXCLUDED.handover_categories,
         updated_at = EXCLUDED.updated_at
     RETURNING 1
 )
@@ -152,6 +180,8 @@ def _merge_sql() -> str:
         "usage": ("o.usage", "m.usage", "x.usage", 4),
         "hist": ("o.response_time_hist", "h.hist", "x.hist", 5),
         "causes": ("o.handover_causes", "m.causes", "x.causes", 6),
+        "silent": ("o.silent_reasons", "q.silent", "x.silent", 7),
+        "handovers": ("o.handover_categories", "q.handovers", "x.handovers", 8),
     }
     parts: dict[str, str] = {}
     for name, (o, n, x, m) in maps.items():

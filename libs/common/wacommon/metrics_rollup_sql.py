@@ -7,7 +7,9 @@ events it needs, each already at one row per (tenant, local day):
 - `ms_conv`: the distinct conversations of `msg_received` events, as an array;
 - `ms_hist`: the latency histogram of `ai_responded` events and its p90;
 - `ms_maps`: tools, tool errors, failed sends, usage per model and the cost of that usage
-  (prices from the transaction-local setting `metrics.prices`).
+  (prices from the transaction-local setting `metrics.prices`);
+- `ms_quality`: the silent turns per reason and AI handovers per category of the
+  `turn_quality` events (their scalar sums are in `ms_days`).
 
 `metrics_merge_sql.MERGE_SQL` then merges them into `metrics_daily`.
 Parameters: STAGE takes `$1` the zone names PostgreSQL does not know (those tenants
@@ -29,7 +31,7 @@ RANGE_FILTER = (
     " AND (e.created_at AT TIME ZONE c.tz)::date BETWEEN $6 AND $7"
 )
 
-TEMP_TABLES = ("ms_days", "ms_conv", "ms_hist", "ms_maps")
+TEMP_TABLES = ("ms_days", "ms_conv", "ms_hist", "ms_maps", "ms_quality")
 
 _SOURCE = """
     FROM conversation_events e
@@ -69,7 +71,18 @@ SELECT e.client_id, {day} AS day,
     count({latency}) FILTER (WHERE e.event_type = 'ai_responded') AS resp_n,
     coalesce(sum({latency}) FILTER (WHERE e.event_type = 'ai_responded'), 0) AS resp_sum,
     count({duration}) FILTER (WHERE e.event_type = 'resolved') AS resol_n,
-    coalesce(sum({duration}) FILTER (WHERE e.event_type = 'resolved'), 0) AS resol_sum
+    coalesce(sum({duration}) FILTER (WHERE e.event_type = 'resolved'), 0) AS resol_sum,
+    count(*) FILTER (WHERE e.event_type = 'turn_quality') AS q_turns,
+    count(*) FILTER (WHERE e.event_type = 'turn_quality'
+                       AND jsonb_typeof(e.data->'grounded') = 'boolean') AS q_judged,
+    count(*) FILTER (WHERE e.event_type = 'turn_quality'
+                       AND e.data->'grounded' = 'true') AS q_grounded,
+    coalesce(sum({passages}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_passages,
+    count(*) FILTER (WHERE e.event_type = 'turn_quality'
+                       AND e.data->'repeated_info' = 'true') AS q_repeated,
+    coalesce(sum({tokens_in}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_tokens_in,
+    coalesce(sum({tokens_out}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_tokens_out,
+    coalesce(sum({cost_brl}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_cost_brl
 {source}
 GROUP BY 1, 2
 """
@@ -169,8 +182,26 @@ GROUP BY 1, 2
 """
 
 
+# one row per (tenant, day, kind, key) of the `turn_quality` events: kind 1 silent turns
+# per reason, 2 handovers per category (both small fixed sets; `left` bounds a stray key)
+_QUALITY = """
+SELECT client_id, day,
+    jsonb_object_agg(k, n) FILTER (WHERE kind = 1) AS silent,
+    jsonb_object_agg(k, n) FILTER (WHERE kind = 2) AS handovers
+FROM (SELECT e.client_id, {day} AS day, q.kind, left(q.k, 40) AS k, count(*) AS n
+      {quality_source}
+      GROUP BY 1, 2, 3, 4) g
+GROUP BY 1, 2
+"""
+
+
+def _lateral(source: str, lateral: str) -> str:
+    """`source` with `CROSS JOIN LATERAL <lateral>` before its WHERE."""
+    return source.replace("\n    WHERE ", f"\n    CROSS JOIN LATERAL {lateral}\n    WHERE ", 1)
+
+
 def select_sql(filter_sql: str) -> list[str]:
-    """The four stage SELECTs over the events `filter_sql` selects (trusted constants only)."""
+    """The five stage SELECTs over the events `filter_sql` selects (trusted constants only)."""
     latency = _NUM.format(v="e.data->'latency_ms'")
     parts = {
         "source": _SOURCE.format(filter=filter_sql),
@@ -178,8 +209,22 @@ def select_sql(filter_sql: str) -> list[str]:
         "human": _HUMAN,
         "latency": latency,
         # the events with a valid latency, each with it as `l.lat`
-        "latency_source": _SOURCE.format(filter="l.lat IS NOT NULL AND " + filter_sql).replace(
-            "\n    WHERE ", f"\n    CROSS JOIN LATERAL (SELECT {latency} AS lat) l\n    WHERE ", 1
+        "latency_source": _lateral(
+            _SOURCE.format(filter="l.lat IS NOT NULL AND " + filter_sql),
+            f"(SELECT {latency} AS lat) l",
+        ),
+        # each turn_quality event as its (kind, key) rows: its silent reason, its handover
+        "quality_source": _lateral(
+            _SOURCE.format(
+                filter="e.event_type = 'turn_quality' AND q.k IS NOT NULL AND " + filter_sql
+            ),
+            "(VALUES (1, e.data->>'silent'), (2, e.data->>'handover')) q(kind, k)",
+        ),
+        "passages": _NUM.format(v="e.data->'passages'"),
+        "cost_brl": (
+            "CASE WHEN jsonb_typeof(e.data->'cost_brl') = 'number'"
+            " AND (e.data->'cost_brl')::numeric BETWEEN 0 AND 1e9"
+            " THEN (e.data->'cost_brl')::numeric END"
         ),
         "duration": _NUM.format(v="e.data->'duration_ms'"),
         "tokens_in": _NUM.format(v="e.data->'tokens_in'"),
@@ -187,7 +232,7 @@ def select_sql(filter_sql: str) -> list[str]:
         "images": _NUM.format(v="e.data->'images'"),
         "seconds": _SECONDS,
     }
-    return [sql.format(**parts) for sql in (_DAYS, _CONV, _HIST, _MAPS)]
+    return [sql.format(**parts) for sql in (_DAYS, _CONV, _HIST, _MAPS, _QUALITY)]
 
 
 def stage_sql(filter_sql: str) -> list[str]:

@@ -10,6 +10,8 @@ from datetime import date
 
 import asyncpg
 
+from wacommon.metrics_live import QUALITY_COUNTS
+
 _DAY_FIELDS = """
     'day', day, 'conversations', conversations, 'messages_in', messages_in,
     'messages_out_bot', messages_out_bot, 'messages_out_human', messages_out_human,
@@ -24,7 +26,22 @@ _DAY_FIELDS = """
     'failed_sends', failed_sends
 """
 
-_TOTAL_FIELDS = """
+# the `turn_quality` sums (waai.turn_quality) of a range's rows
+_QUALITY_TOTALS = ",\n".join(
+    f"    '{c}', coalesce(sum({c}), 0)" for c in (*QUALITY_COUNTS, "quality_cost_brl")
+)
+
+
+def _map_total(column: str) -> str:
+    """A {key: count} column of the range's rows added up, key by key."""
+    return (
+        f"coalesce((SELECT json_object_agg(key, n) FROM (SELECT x.key, sum(x.value::int8) AS n"
+        f" FROM d CROSS JOIN LATERAL jsonb_each_text(d.{column}) x GROUP BY 1) s), '{{}}'::json)"
+    )
+
+
+_TOTAL_FIELDS = (
+    """
     'days', count(*), 'conversations', coalesce(sum(conversations), 0),
     'messages_in', coalesce(sum(messages_in), 0),
     'messages_out_bot', coalesce(sum(messages_out_bot), 0),
@@ -43,8 +60,10 @@ _TOTAL_FIELDS = """
     'replies_dropped', coalesce(sum(replies_dropped), 0),
     'opt_outs', coalesce(sum(opt_outs), 0),
     'bot_resumptions', coalesce(sum(bot_resumptions), 0),
-    'cost_usd', coalesce(sum(cost_usd), 0)
+    'cost_usd', coalesce(sum(cost_usd), 0),
 """
+    + _QUALITY_TOTALS
+)
 
 
 # Operator view: every tenant's totals over the range and the all-tenant daily series.
@@ -66,7 +85,9 @@ SELECT json_build_object(
                                          ORDER BY rank DESC, client_id) FROM per_tenant),
                         '[]'::json),
     'series', coalesce((SELECT json_agg(t ORDER BY day) FROM per_day), '[]'::json),
-    'totals', (SELECT json_build_object({_TOTAL_FIELDS}) FROM d)
+    'totals', (SELECT json_build_object({_TOTAL_FIELDS}) FROM d),
+    'silent_reasons', {_map_total("silent_reasons")},
+    'handover_categories', {_map_total("handover_categories")}
 )::text
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from wacommon.metrics_live import p90
+from wacommon.metrics_live import QUALITY_COUNTS, p90
 
 COUNTS = (
     "conversations",
@@ -37,8 +37,17 @@ COUNTS = (
     "replies_dropped",
     "opt_outs",
     "bot_resumptions",
+    # sums of the `turn_quality` events (one per AI turn)
+    *QUALITY_COUNTS,
 )
-MAPS = ("tools_used", "tool_errors", "failed_sends", "usage")
+MAPS = (
+    "tools_used",
+    "tool_errors",
+    "failed_sends",
+    "usage",
+    "silent_reasons",
+    "handover_categories",
+)
 # the fields of one day of `series`, in answer order; the first ones come back as arrays
 _SCALARS = (
     "day",
@@ -47,6 +56,7 @@ _SCALARS = (
     "response_time_avg_ms",
     "resolution_time_avg_ms",
     "cost_usd",
+    "quality_cost_brl",
 )
 DAY_FIELDS = (*_SCALARS, *MAPS)
 
@@ -61,6 +71,7 @@ _INNER = {
     "resolution_time_avg_ms": _avg_sql("resolution_time_sum_ms", "resolution_count"),
     # float8 is what the answer carries; numeric would come back as Decimal, one per day
     "cost_usd": "cost_usd::float8",
+    "quality_cost_brl": "quality_cost_brl::float8",
 }
 
 # The subquery's ORDER BY feeds every aggregate in day order (and one pass keeps the
@@ -113,6 +124,7 @@ def build(client_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
     if row[0] is None:  # no day in the range has a row
         totals = dict.fromkeys(COUNTS, 0)
         totals.update(days=0, response_time_avg_ms=None, resolution_time_avg_ms=None, cost_usd=0)
+        totals["quality_cost_brl"] = 0
         body: dict[str, Any] = {"client_id": client_id, "from": start, "to": end}
         body.update(series=[], totals=totals, response_time_p90_ms=None)
         body.update((name, {}) for name in MAPS)
@@ -128,6 +140,7 @@ def build(client_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
     totals["response_time_avg_ms"] = _avg(resp_sum, totals["response_count"])
     totals["resolution_time_avg_ms"] = _avg(resol_sum, totals["resolution_count"])
     totals["cost_usd"] = cost
+    totals["quality_cost_brl"] = round(sum(named["quality_cost_brl"]), 6)
     body = {
         "client_id": client_id,
         "from": start,

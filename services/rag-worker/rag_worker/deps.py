@@ -13,6 +13,7 @@ from waai.responders.responder import Responder, Tenant
 from wacommon.broker.publisher import Publisher
 from wacommon.crypto import SecretBox
 from wacommon.events import EventLog
+from wacommon.metrics_prices import ModelPrice, default_prices
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.tenants import PgTenantDirectory, TenantDirectory
 
@@ -38,6 +39,9 @@ class RagDeps:
     tenants: TenantDirectory | None = None
     # `tenants`, or the database read on every use when none was given
     tenant_directory: TenantDirectory = field(init=False)
+    # prices each turn's `turn_quality` cost (the metrics' table) and turns it into reais
+    prices: dict[str, ModelPrice] = field(default_factory=default_prices)
+    usd_brl: float = 5.40
 
     def __post_init__(self) -> None:
         given = self.tenants

@@ -9,7 +9,7 @@ from typing import Any, cast
 import structlog
 from prometheus_client import Counter
 
-from rag_worker import voice_reply
+from rag_worker import quality, voice_reply
 from rag_worker.burst_media import burst_turn, polite_only, process_media_rows
 from rag_worker.deps import RagDeps
 from rag_worker.rich_reply import last_customer_message_id, reply_rows
@@ -130,11 +130,14 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
     if deps.process_media is not None:
         await process_media_rows(deps.process_media, client, burst_rows, delivery.retry_count)
     polite = polite_only(burst_rows)
+    # the turn's quality is recorded when a model ran (not for the media fallback)
+    repeated: bool | None = None
     if polite:
         # nothing the customer sent could be understood: ask them to write, never stay silent
         output = ResponderOutput(messages=polite, usage=Usage(model="media_fallback"))
     else:
         output = await _respond(deps, msg, client, conv, burst_rows, history_rows, utcnow())
+        repeated = quality.customer_repeated(history_rows, burst_rows)
     voice = await _voice_note(deps, msg, client, conv, burst_rows, output) if not polite else None
     await _commit_reply(
         deps,
@@ -150,6 +153,7 @@ async def handle_burst_ready(msg: Envelope, delivery: Delivery, *, deps: RagDeps
         provider=conv.get("provider"),
         react_to=last_customer_message_id(burst_rows),
         voice=voice,
+        repeated=repeated,
     )
 
 
@@ -227,6 +231,7 @@ async def _commit_reply(
     provider: str | None = None,
     react_to: str | None = None,
     voice: VoiceNote | None = None,
+    repeated: bool | None = None,
 ) -> None:
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
     # already bubbles: shaping them again would repeat each copyable value (a Pix key twice)
@@ -244,6 +249,13 @@ async def _commit_reply(
         "bubbles": len(bubbles),
         "messages": len(msg.message_ids),
     }
+    turn = (
+        quality.turn_quality(
+            output, bubbles, repeated=repeated, prices=deps.prices, usd_brl=deps.usd_brl
+        ).as_event()
+        if repeated is not None
+        else None
+    )
     # the common reply (no handover, no opt-out, no file) is one statement: no transaction
     files = [
         (row.file_id, f"reply:{msg.burst_id}:{i}") for i, row in enumerate(rows) if row.file_id
@@ -280,6 +292,7 @@ async def _commit_reply(
             else None,
             followup_from=utcnow(),
             shapes=[(row.kind, row.extra) for row in rows] if rich else None,
+            quality=turn,
         )
         if conv is None:
             return

@@ -53,6 +53,8 @@ async def bootstrap(
             notifier=rt.notifier,
             voice=VoiceReplies(wiring.clients, ai, rt.events),
             tenants=tenants,
+            # the monthly budget's rate: a turn's cost in reais is the budget's
+            usd_brl=ai.metrics_usd_brl,
         )
 
 

@@ -17,6 +17,7 @@ from waai.llm.prompt import ChatTurn, chat_turns, system_prompt, window
 from waai.llm.query_rewrite import QueryRewriter, search_query
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import Toolbox, ToolContext, ToolResult
+from waai.turn_quality import judge_grounded
 from wacommon.events import EventLog
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,7 @@ def finish(text: str, prepared: Prepared, usage: Usage, settings: AISettings) ->
     """WhatsApp bubbles plus what the tools asked for; never an empty, silent reply."""
     outcome = prepared.ctx.outcome
     usage.passages = [passage_summary(p) for p in prepared.passages]
+    usage.grounded = judge_grounded(text, prepared.passages)
     messages = shape_reply(text, settings.bubble_max_chars) if text.strip() else []
     handover = outcome.handover_reason
     if not messages:

@@ -9,6 +9,7 @@ from waai.formatting import shape_reply
 from waai.knowledge.retrieval import KnowledgeRetriever, Passage
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import tool_settings
+from waai.turn_quality import judge_grounded
 from wacommon.repositories.knowledge_text import unaccent
 from wacommon.repositories.reply_files import ReplyFile, fold
 
@@ -151,8 +152,10 @@ class OfflineResponder:
                 "pessoa da nossa equipe, que responde em breve.",
                 HANDOVER_NO_ANSWER,
             )
-        out = _reply(compose_answer(passages))
+        answer = compose_answer(passages)
+        out = _reply(answer)
         out.usage.passages = [passage_summary(p) for p in passages]
+        out.usage.grounded = judge_grounded(answer, passages)
         return out
 
     async def _asked_file(self, tenant_id: str, words: set[str]) -> ReplyFile | None:

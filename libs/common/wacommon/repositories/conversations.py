@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from wacommon.dbtypes import Executor as Conn
+from wacommon.event_types import TURN_QUALITY
 from wacommon.events import INSERT_EVENTS
 from wacommon.repositories.clients import COLUMNS as CLIENT_COLUMNS
 from wacommon.schemas import Contact
@@ -216,6 +217,7 @@ async def lock_and_queue_reply(
     followup_delays_s: list[float] | None = None,
     followup_from: datetime | None = None,
     shapes: list[tuple[str, dict[str, Any]]] | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, str | None, list[int]]:
     """Lock the conversation for a reply, queue the reply's outbox rows and its event: one statement.
 
@@ -233,6 +235,8 @@ async def lock_and_queue_reply(
     transaction around it.
     `shapes`, parallel to `bubbles`, gives each row's kind and what its payload adds to
     `payload` (an interactive message, a reaction); without it every row is text.
+    `quality`, the turn's `turn_quality` data, is appended with the outcome's event; a
+    dropped reply's gets `silent` (why nothing was sent) and no handover.
     Returns (the locked conversation or None, why it was dropped, ids of the new rows
     in bubble order).
     """
@@ -270,6 +274,16 @@ async def lock_and_queue_reply(
                           ELSE jsonb_build_object('why', ok.why, 'stage', 'generated') END,
                      $12, now()
               FROM ok
+              UNION ALL
+              SELECT $1, ok.id, '{TURN_QUALITY}',
+                     CASE WHEN ok.why IS NULL THEN $17::jsonb
+                          ELSE $17::jsonb || jsonb_build_object('handover', NULL, 'silent',
+                               CASE ok.why WHEN 'stale' THEN 'stale'
+                                           WHEN 'state_human' THEN 'handed_over'
+                                           WHEN 'state_opted_out' THEN 'opted_out'
+                                           ELSE 'other' END) END,
+                     $12, now()
+              FROM ok WHERE $17::jsonb IS NOT NULL
             ), due AS (
               SELECT ok.id, CASE WHEN coalesce(ok.followup_stage, 0) >= 0
                                   AND coalesce(ok.followup_stage, 0) < cardinality($13::float8[])
@@ -304,6 +318,7 @@ async def lock_and_queue_reply(
         [kind for kind, _ in shapes] if shapes else None,
         # model text too (a choice's title, an emoji): cleaned like the content
         [json.dumps(clean_json(extra)) for _, extra in shapes] if shapes else None,
+        clean_json(quality) if quality is not None else None,
     )
     if row is None:
         return None, None, []

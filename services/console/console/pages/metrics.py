@@ -20,6 +20,7 @@ from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query
 from console.pages.common import error_page, unauthorized, viewer
 from console.pages.render import is_htmx, render, translator_for
 from console.tenant_directory import tenant_name
+from waai.turn_quality import HANDOVER_CATEGORIES, SILENT_REASONS
 
 PRESETS = (7, 30, 90)
 # handover causes as the services write them (the part before ':'); others shown as written
@@ -49,8 +50,26 @@ def _fmt_ms(value: int | None, locale: str) -> str:
     return f"{text.replace('.', ',') if locale == 'pt-BR' else text} s"
 
 
+def _fmt_decimal(value: float | None, locale: str) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:,.1f}".removesuffix(".0")
+    if locale == "pt-BR":
+        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    return text
+
+
 def _percent(part: int, whole: int) -> int | None:
     return round(100 * part / whole) if whole else None
+
+
+def _counted(counts: dict[str, int], known: tuple[str, ...]) -> list[dict[str, Any]]:
+    """{key: n} as rows with a bar share (of the largest); keys outside `known` as written."""
+    most = max(counts.values(), default=0)
+    return [
+        {"key": key, "n": n, "known": key in known, "share": round(100 * n / most)}
+        for key, n in counts.items()
+    ]
 
 
 def _chart(days: list[dict[str, Any]], start: date, end: date) -> dict[str, Any]:
@@ -81,15 +100,12 @@ def _view(data: dict[str, Any], start: date, end: date, locale: str) -> dict[str
         d["date"] = date.fromisoformat(d["day"])
     totals = data["totals"]
     totals["out"] = totals["messages_out_bot"] + totals["messages_out_human"]
-    causes = data["handover_causes"]
-    most = max(causes.values(), default=0)
     return {
         "days": days,
         "totals": totals,
-        "causes": [
-            {"key": key, "n": n, "known": key in CAUSES, "share": round(100 * n / most)}
-            for key, n in causes.items()
-        ],
+        "causes": _counted(data["handover_causes"], CAUSES),
+        "silent": _counted(data["silent_reasons"], SILENT_REASONS),
+        "handover_kinds": _counted(data["handover_categories"], HANDOVER_CATEGORIES),
         "tenants": data["tenants"],
         "chart": _chart(days, start, end),
         "bot_share": _percent(totals["resolved_by_ai"], totals["resolved"]),
@@ -97,6 +113,10 @@ def _view(data: dict[str, Any], start: date, end: date, locale: str) -> dict[str
         "num": lambda v: _fmt_int(v, locale),
         "brl": lambda v: _fmt_money(v, locale, "R$"),
         "usd": lambda v: _fmt_money(v, locale, "US$", 4 if v and v < 1 else 2),
+        # a turn costs fractions of a cent: four places
+        "brl4": lambda v: "–" if v is None else _fmt_money(v, locale, "R$", 4),
+        "pct": lambda v: "–" if v is None else f"{round(100 * v)}%",
+        "dec": lambda v: _fmt_decimal(v, locale),
         "ms": lambda v: _fmt_ms(v, locale),
     }
 

@@ -17,6 +17,19 @@
   ];
   const KPI_FIELDS = DAILY_FIELDS.concat([["failed_sends", "Failed sends"]]);
 
+  // [key, label, value from the turn-quality sums] of the reply-quality cards
+  const ratio = (a, b, digits) => (b ? (a / b).toFixed(digits) : null);
+  const percent = (a, b) => (b ? `${Math.round((100 * a) / b)}%` : null);
+  const QUALITY_FIELDS = [
+    ["quality_turns", "AI turns", (t) => t.quality_turns],
+    ["grounded_rate", "Grounded in the knowledge base", (t) => percent(t.quality_grounded, t.quality_judged)],
+    ["passages_per_turn", "Passages per turn", (t) => ratio(t.quality_passages, t.quality_turns, 1)],
+    ["repeated_rate", "Customer repeated information", (t) => percent(t.quality_repeated, t.quality_turns)],
+    ["tokens_per_turn", "Tokens per turn",
+      (t) => ratio(t.quality_tokens_in + t.quality_tokens_out, t.quality_turns, 0)],
+    ["cost_brl_per_turn", "Cost per turn (R$)", (t) => ratio(Number(t.quality_cost_brl), t.quality_turns, 4)],
+  ];
+
   const state = { token: null, who: null, charts: {} };
 
   function show(el, visible) { el.hidden = !visible; }
@@ -108,6 +121,27 @@
     fillBody($("failed-table"), failedRows);
   }
 
+  function countRows(counts, attr) {
+    return Object.entries(counts || {}).sort((a, b) => b[1] - a[1]).map(([key, n]) => {
+      const row = cell("tr", "", { [attr]: key });
+      row.append(cell("td", key), cell("td", String(n)));
+      return row;
+    });
+  }
+
+  function renderQuality(totals, silent, handovers) {
+    const cards = QUALITY_FIELDS.map(([key, label, value]) => {
+      const card = cell("div", "", { class: "kpi" });
+      const shown = totals.quality_turns === undefined ? null : value(totals);
+      card.append(cell("span", label, { class: "label" }));
+      card.append(cell("span", shown === null ? "–" : String(shown), { class: "value", "data-quality": key }));
+      return card;
+    });
+    $("quality-kpis").replaceChildren(...cards);
+    fillBody($("silent-table"), countRows(silent, "data-silent"));
+    fillBody($("handover-table"), countRows(handovers, "data-handover"));
+  }
+
   function renderTenants(tenants) {
     const table = $("tenants-table");
     show(table, Boolean(tenants));
@@ -185,6 +219,7 @@
         renderTenants(data.tenants);
         $("report-title").textContent = `All tenants: ${from} to ${to}`;
       }
+      renderQuality(data.totals, data.silent_reasons, data.handover_categories);
       const days = daysBetween(from, to);
       const byDay = new Map(data.series.map((row) => [row.day, row]));
       renderDaily(days, byDay);
