@@ -8,6 +8,7 @@ from meta_gateway.admin.conversations import conversations_router
 from meta_gateway.admin.form_secret import form_secret_router
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.meta_account import meta_account_router
+from meta_gateway.admin.replay_lab import replay_lab_router
 from meta_gateway.admin.reply_files import reply_files_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
@@ -34,6 +35,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app.include_router(conversations_router(settings, runtime.pool))
     app.include_router(meta_account_router(settings, runtime.pool, runtime.secrets))
     app.include_router(simulator_router(settings, runtime.pool, runtime.secrets))
+    app.include_router(replay_lab_router(settings, runtime.pool, runtime.secrets))
     app.include_router(
         forms_router(settings, runtime.pool, runtime.redis, runtime.publisher, runtime.secrets)
     )
