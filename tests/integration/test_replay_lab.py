@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import asyncpg
 import httpx
@@ -30,6 +31,13 @@ from tests.fakes.openai_server import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpen
 from tests.fakes.server import ServerThread, serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
+from tests.integration.console_helpers import (
+    client_for,
+    console_app,
+    console_settings,
+    new_user,
+    sign_in,
+)
 from tests.integration.outbox_helpers import HTTP_TIMEOUT_S, Tenant, drive, sent_texts, worker
 from waai.knowledge.ingest import ingest_document
 from waai.llm.config import AISettings
@@ -331,3 +339,39 @@ def test_the_cli_prints_old_and_new_side_by_side(
     assert "antes (bot)" in side.stdout and "depois (candidato)" in side.stdout
     bad = _cli(env, "--client", "nope")
     assert bad.returncode == 2 and "not a tenant id" in bad.stderr
+
+
+async def test_the_console_page_shows_old_and_new_replies_to_the_owner(
+    pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    test_env: dict[str, str],
+    model: FakeOpenAI,
+    tenant: Tenant,
+) -> None:
+    owner = await new_user(pool, tenant.client_id, "owner")
+    agent = await new_user(pool, tenant.client_id, "agent")
+    app = console_app(console_settings(test_env), pool, redis_client)
+    llm = {"LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": model.base_url}
+    before = await _footprint(pool, tenant.client_id)
+    with mock.patch.dict(os.environ, llm):
+        async with client_for(app) as console:
+            await sign_in(console, owner["email"])
+            page = await console.get("/laboratorio")
+            assert page.status_code == 200
+            assert "Persona antiga." in page.text and 'name="prompt"' in page.text
+            form = {"prompt": "Eva da padaria:\nVocê é a Eva.", "last": "3", "knowledge": "current"}
+            done = await console.post("/laboratorio/rodar", data=form)
+            assert done.status_code == 200, done.text
+            assert done.text.count('class="lab-turn"') == 2
+            assert done.text.count("Eva da padaria:") == 2
+            assert "Antes (assistente)" in done.text and "fundamentada" in done.text
+            assert "simulado, não feito" in done.text  # the reminder, shown and not made
+            empty = await console.post("/laboratorio/rodar", data={**form, "prompt": " "})
+            assert empty.status_code == 422 and "Prompt:" in empty.text
+            odd = await console.post("/laboratorio/rodar", data={**form, "last": "7"})
+            assert odd.status_code == 422
+        async with client_for(app) as other:
+            await sign_in(other, agent["email"])
+            assert (await other.get("/laboratorio")).status_code == 403
+            assert (await other.post("/laboratorio/rodar", data=form)).status_code == 403
+    assert await _footprint(pool, tenant.client_id) == before
