@@ -22,6 +22,7 @@ from waai.replay_lab.report import as_json
 from waai.replay_lab.runner import LabDeps, LabLimits, TenantNotFound, run_lab
 from wacommon.api_types import NUL_FREE
 from wacommon.crypto import SecretBox
+from wacommon.http_errors import invalid
 from wacommon.metrics_prices import default_prices
 from wacommon.settings import Settings
 
@@ -84,9 +85,8 @@ def replay_lab_router(
         except TenantNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found") from None
         except CandidateInvalid as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"the candidate cannot run: {exc}"
-            ) from None
+            # the model the candidate names (provider, model) cannot answer in this deployment
+            raise invalid(("body", "provider"), f"the candidate cannot run: {exc}") from None
         return as_json(report)
 
     return router
