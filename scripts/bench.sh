@@ -23,8 +23,9 @@ declare -A ARGS=(
   [retrieval]=""
   [hostile_files]="--megabytes 10 --rounds 5"
   [footprint]="--seconds 5 --clients 4"
+  [replay_lab]="--conversations 50 --turns 3 --concurrency 4"
 )
-ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint)
+ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint replay_lab)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()
