@@ -121,7 +121,9 @@ async def _inbound(tenant: Tenant, text_: str, mid: str) -> None:
     assert stored is not None
 
 
-async def _sent_reply(tenant: Tenant, text_: str, tokens: tuple[int, int], tool: str = "") -> None:
+async def _sent_reply(
+    tenant: Tenant, text_: str, tokens: tuple[int, int], tool: str = "", handover: str = ""
+) -> None:
     """A bot reply as the pipeline leaves it: sent, with its `ai_responded` (and tool) events."""
     [row_id] = await tenant.reply(text_)
     await outbox_repo.mark_sent(tenant.pool, tenant.client_id, row_id, f"uaz-{row_id}")
@@ -132,6 +134,8 @@ async def _sent_reply(tenant: Tenant, text_: str, tokens: tuple[int, int], tool:
     ]
     if tool:
         events.append((ev.TOOL_USED, {"tool": tool, "ok": True}))
+    if handover:
+        events.append((ev.HUMAN_TAKEOVER, {"cause": f"ai:{handover}", "until": None}))
     for kind, data in events:
         await tenant.pool.execute(
             "INSERT INTO conversation_events"
@@ -167,7 +171,13 @@ async def tenant(pool: asyncpg.Pool, uazapi: tuple[UazapiFakeState, ServerThread
     await _inbound(seeded, "oi, qual a senha do wifi?", f"in-{seeded.phone}-1")
     await _sent_reply(seeded, WIFI_OLD, (300, 40))
     await _inbound(seeded, "me lembra amanhã de buscar o pedido", f"in-{seeded.phone}-2")
-    await _sent_reply(seeded, "Pode deixar, lembrete criado!", (500, 60), tool="create_reminder")
+    await _sent_reply(
+        seeded,
+        "Pode deixar, lembrete criado!",
+        (500, 60),
+        tool="create_reminder",
+        handover="quer confirmar o pedido",
+    )
     return seeded
 
 
@@ -230,6 +240,8 @@ async def test_a_changed_prompt_changes_the_replies_and_nothing_is_sent(
     assert figures.tools == ["create_reminder"] == figures.dry_run_tools
     assert (figures.tokens_in, figures.tokens_out) == (2 * PROMPT_TOKENS, 2 * COMPLETION_TOKENS)
     assert reminder.old.figures.tools == ["create_reminder"]
+    assert reminder.old.figures.handover_reason == "quer confirmar o pedido"
+    assert wifi.old.figures.handover_reason is None
     assert "MUDOU" in as_text(ana) and as_json(ana)["totals"]["changed"] == 2
 
     # nothing written: no message, no outbox row, no event, no reminder, no trace

@@ -86,6 +86,7 @@ def old_figures(
         cost_brl=pricing.brl(usage.model, usage.tokens_in, usage.tokens_out),
         grounded=grounding,
         tools=list(usage.tools),
+        handover_reason=usage.handover_reason,
     )
 
 

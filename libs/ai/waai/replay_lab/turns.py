@@ -20,6 +20,8 @@ from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
 # how many of a conversation's latest messages are read: turns and the history before them
 MESSAGES_PER_CONVERSATION = 200
 EVENT_MARGIN = timedelta(minutes=10)
+# a handover the model asked for (rag-worker: `cause=f"ai:{reason}"`)
+AI_CAUSE = "ai:"
 
 _CONVERSATIONS = """
 SELECT id, contact_key, contact_name, context_reset_at, attributes
@@ -38,7 +40,8 @@ SELECT conversation_id, id, direction, role, kind, content, payload, status, cre
  ORDER BY conversation_id, id
 """
 # a reply's `ai_responded` event is written by the statement that queued its bubbles, so it
-# carries the first bubble's `created_at`; its tools share its correlation id
+# carries the first bubble's `created_at`; its tools and the handover it asked for (cause
+# `ai:<reason>`) share its correlation id
 _EVENTS = """
 SELECT conversation_id, event_type, data, correlation_id, created_at
   FROM conversation_events
@@ -55,6 +58,8 @@ class OldUsage:
     tokens_in: int
     tokens_out: int
     tools: list[str] = field(default_factory=list)
+    # the model handed the conversation over with this reply (its `human_takeover` event)
+    handover_reason: str | None = None
 
 
 @dataclass
@@ -141,16 +146,19 @@ def _split(conv: Any, rows: list[dict[str, Any]]) -> list[CustomerTurn]:
 async def _attach_usage(
     db: Executor, client_id: str, ids: list[Any], since: datetime, turns: list[CustomerTurn]
 ) -> None:
-    events = await db.fetch(_EVENTS, client_id, ids, since, [ev.AI_RESPONDED, ev.TOOL_USED])
+    kinds = [ev.AI_RESPONDED, ev.TOOL_USED, ev.HUMAN_TAKEOVER]
+    events = await db.fetch(_EVENTS, client_id, ids, since, kinds)
     tools: dict[str, list[str]] = {}
+    handovers: dict[str, str] = {}
     responded: dict[tuple[str, datetime], Any] = {}
     for event in events:
-        if event["event_type"] == ev.TOOL_USED:
-            if event["correlation_id"]:
-                name = str((event["data"] or {}).get("tool") or "")
-                tools.setdefault(event["correlation_id"], []).append(name)
-        else:
+        data, correlation = event["data"] or {}, event["correlation_id"]
+        if event["event_type"] == ev.AI_RESPONDED:
             responded[(str(event["conversation_id"]), event["created_at"])] = event
+        elif correlation and event["event_type"] == ev.TOOL_USED:
+            tools.setdefault(correlation, []).append(str(data.get("tool") or ""))
+        elif correlation and str(data.get("cause") or "").startswith(AI_CAUSE):
+            handovers[correlation] = str(data["cause"])[len(AI_CAUSE) :]
     for turn in turns:
         bot = [row for row in turn.reply if row["role"] == "bot"]
         event = responded.get((turn.conversation_id, bot[0]["created_at"])) if bot else None
@@ -162,4 +170,5 @@ async def _attach_usage(
             tokens_in=int(data.get("tokens_in") or 0),
             tokens_out=int(data.get("tokens_out") or 0),
             tools=tools.get(event["correlation_id"] or "", []),
+            handover_reason=handovers.get(event["correlation_id"] or ""),
         )
