@@ -9,6 +9,7 @@ from typing import Any
 
 from waai.replay_lab.figures import ReplyFigures
 from waai.replay_lab.runner import LabReport, ReplySide, TurnReplay
+from waai.tools.calendar import zone as tenant_zone
 
 COLUMN = 46
 
@@ -71,12 +72,18 @@ def as_json(report: LabReport) -> dict[str, Any]:
         "client_id": report.client_id,
         "candidate": report.candidate.describe(),
         "model": report.model,
+        "timezone": report.timezone,
         "limits": dataclasses.asdict(report.limits),
         "started_at": report.started_at.isoformat(),
         "finished_at": report.finished_at.isoformat() if report.finished_at else None,
         "totals": totals(report),
         "turns": [_turn(t) for t in report.turns],
     }
+
+
+def _brl(value: Decimal | str) -> str:
+    """R$ as the owners read it: a decimal comma, to the hundred-thousandth."""
+    return f"R$ {Decimal(value):.5f}".replace(".", ",")
 
 
 def _figure_line(figures: ReplyFigures) -> list[str]:
@@ -86,9 +93,9 @@ def _figure_line(figures: ReplyFigures) -> list[str]:
     if figures.model is not None:
         parts.append(f"{figures.model} {figures.tokens_in}+{figures.tokens_out} tok")
     if figures.cost_brl is not None:
-        parts.append(f"R$ {figures.cost_brl:.4f}")
+        parts.append(_brl(figures.cost_brl))
     if figures.passages is not None:
-        parts.append(f"{figures.passages} trechos")
+        parts.append(f"{figures.passages} trecho(s)")
     if figures.grounded is not None:
         parts.append("fundamentada" if figures.grounded else "NÃO fundamentada")
     if figures.tools:
@@ -118,9 +125,10 @@ def as_text(report: LabReport) -> str:
         f" · {len(report.turns)} turnos",
         "",
     ]
+    zone = tenant_zone(report.timezone)
     for turn in report.turns:
         out.append(
-            f"== conversa {turn.contact} · {turn.at:%d/%m/%Y %H:%M}"
+            f"== conversa {turn.contact} · {turn.at.astimezone(zone):%d/%m/%Y %H:%M}"
             + (" · MUDOU" if turn.changed else "")
         )
         for text in turn.customer:
@@ -133,11 +141,13 @@ def as_text(report: LabReport) -> str:
             out.append(f"{a:<{COLUMN}} | {b}".rstrip())
         out.append("")
     summary = totals(report)
+    for key in ("cost_brl_old", "cost_brl_new"):
+        summary[key] = _brl(summary[key]) if summary[key] is not None else "—"
     out.append(
         "Total: {replayed}/{turns} turnos refeitos, {changed} mudaram, {failed} falharam;"
         " fundamentadas {grounded_old} -> {grounded_new}; transferências {handovers_old} ->"
         " {handovers_new}; ferramentas {tool_calls_old} -> {tool_calls_new};"
-        " custo R$ {cost_brl_old} -> R$ {cost_brl_new}".format(**summary)
+        " custo {cost_brl_old} -> {cost_brl_new}".format(**summary)
     )
     out.append("(* ferramenta simulada, não executada; nada foi enviado a nenhum cliente)")
     return "\n".join(out)

@@ -122,6 +122,8 @@ class LabReport:
     limits: LabLimits
     model: str
     started_at: datetime
+    # the tenant's zone: the text report's times are the business's
+    timezone: str = "America/Sao_Paulo"
     finished_at: datetime | None = None
     turns: list[TurnReplay] = field(default_factory=list)
 
@@ -167,7 +169,7 @@ async def run_lab(
         conversations=limits.conversations,
         turns_per_conversation=limits.turns_per_conversation,
     )
-    report = LabReport(client_id, candidate, limits, llm.model, started)
+    report = LabReport(client_id, candidate, limits, llm.model, started, tenant.timezone)
     retriever: KnowledgeRetriever = (
         PgRetriever(pool) if candidate.knowledge == "current" else EmptyKnowledge()
     )
