@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install infra browser run test chaos fuzz lint typecheck audit migrate migrate-legacy bench chat replay format clean
+.PHONY: install infra browser run test chaos fuzz lint typecheck audit migrate migrate-legacy bench chat replay replay-lab format clean
 
 install: $(STAMP)
 
@@ -55,6 +55,9 @@ chat: install
 
 replay: install
 	$(PY) -m wacommon.replay $(ARGS)
+
+replay-lab: install
+	$(PY) -m waai.replay_lab $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

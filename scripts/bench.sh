@@ -24,9 +24,10 @@ declare -A ARGS=(
   [hostile_files]="--megabytes 10 --rounds 5"
   [footprint]="--seconds 5 --clients 4"
   [speech_encode]="--seconds 60 --rounds 5"
+  [replay_lab]="--conversations 50 --turns 3 --concurrency 4"
 )
 ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint
-  speech_encode)
+  speech_encode replay_lab)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()

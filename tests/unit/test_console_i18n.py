@@ -37,6 +37,7 @@ DYNAMIC_VALUES = {
     "kb.fs_state_": ["off", "on", "inactive"],
     "meta.profile_": ["about", "description", "address", "email", "websites", "vertical"],
     "meta.vertical_": sorted(VERTICALS - {"UNDEFINED"}),
+    "lab.before_": ["bot", "human", "nobody"],
 }
 
 

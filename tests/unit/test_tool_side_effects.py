@@ -16,7 +16,7 @@ from waai.tools.registry import Tool, Toolbox, ToolContext, ToolSpec
 from wacommon.events import FakeEventLog
 
 
-def _context(dry_run: bool) -> ToolContext:
+def _context(dry_run: bool, *, replay: bool = False) -> ToolContext:
     return ToolContext(
         pool=cast(Any, None),
         client_id="c1",
@@ -30,6 +30,7 @@ def _context(dry_run: bool) -> ToolContext:
         settings=AISettings(),
         decrypt=lambda value: value,
         dry_run=dry_run,
+        replay=replay,
     )
 
 
@@ -58,6 +59,33 @@ async def test_a_dry_run_skips_side_effect_tools_only_and_says_so() -> None:
     assert json.loads(shown.content)["dry_run"] is True
     assert not read.dry_run and json.loads(read.content) == {"ok": True, "done": True}
     assert not made.dry_run
+
+
+async def test_a_replay_also_shows_what_would_message_the_customer_later() -> None:
+    calls: list[str] = []
+
+    async def run(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+        calls.append(str(args.get("what")))
+        return {"done": True}
+
+    params = {"type": "object", "properties": {"what": {"type": "string"}}}
+    tools = Toolbox(
+        [
+            Tool(ToolSpec("remind", "later", params), run, sends_later=True),
+            Tool(ToolSpec("save_it", "writes", params), run, side_effects=True),
+            Tool(ToolSpec("read_it", "reads", params), run),
+        ]
+    )
+    # the sandbox's test customer may get a reminder; a real customer replayed may not
+    sandbox = await tools.execute(_context(True), "remind", {"what": "sandbox"})
+    replayed = [
+        await tools.execute(_context(True, replay=True), name, {"what": name})
+        for name in ("remind", "save_it", "read_it")
+    ]
+    assert calls == ["sandbox", "read_it"]
+    assert not sandbox.dry_run
+    assert [r.dry_run for r in replayed] == [True, True, False]
+    assert build_toolbox({"reminders": True}).with_side_effects == frozenset()
 
 
 async def test_a_dry_run_still_checks_the_arguments() -> None:

@@ -8,6 +8,7 @@ from meta_gateway.admin.conversations import conversations_router
 from meta_gateway.admin.form_secret import form_secret_router
 from meta_gateway.admin.knowledge import knowledge_router
 from meta_gateway.admin.meta_account import meta_account_router
+from meta_gateway.admin.replay_lab import replay_lab_router
 from meta_gateway.admin.reply_files import reply_files_router
 from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
@@ -48,6 +49,7 @@ def build_app(runtime: Runtime) -> FastAPI:
     app.include_router(conversations_router(settings, pool))
     app.include_router(meta_account_router(settings, pool, secrets))
     app.include_router(simulator_router(settings, pool, secrets))
+    app.include_router(replay_lab_router(settings, pool, secrets))
     app.include_router(forms_router(settings, pool, deps.redis, publisher, secrets))
     install_fast_path(app, settings, publisher)
     return app

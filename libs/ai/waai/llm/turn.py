@@ -81,7 +81,8 @@ async def prepare(
         settings=deps.settings,
         decrypt=deps.decrypt,
         correlation_id=inp.correlation_id or None,
-        dry_run=inp.sandbox,
+        dry_run=inp.sandbox or inp.replay,
+        replay=inp.replay,
     )
     system = system_prompt(
         inp.tenant,

@@ -47,6 +47,8 @@ class ResponderInput:
     lead_context: dict[str, Any] | None = None
     # a conversation of the web sandbox: side-effect tools are shown, not run
     sandbox: bool = False
+    # a real customer's turn answered again by the replay lab: nothing may reach them
+    replay: bool = False
 
 
 @dataclass

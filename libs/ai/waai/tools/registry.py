@@ -72,6 +72,9 @@ class ToolContext:
     outcome: ToolOutcome = field(default_factory=ToolOutcome)
     # the web sandbox ("Testar o bot"): tools with side effects are shown, not run
     dry_run: bool = False
+    # the replay lab re-answering a real customer's turn: what would reach that customer
+    # later (a reminder) is shown, not run, as well as every side effect
+    replay: bool = False
 
 
 class ToolFailed(Exception):
@@ -96,6 +99,15 @@ class Tool:
     # changes something outside the conversation (a booking, a CRM row, a POST to the
     # tenant's system): skipped in a dry run, where the model gets `dry_run_result` instead
     side_effects: bool = False
+    # schedules a message to the customer (a reminder): harmless to the sandbox's test
+    # customer, so only a replay of a real conversation shows it instead of running it
+    sends_later: bool = False
+
+    def shown_only(self, ctx: ToolContext) -> bool:
+        """Whether this call is described to the model instead of run (a dry run)."""
+        if ctx.replay:
+            return self.side_effects or self.sends_later
+        return ctx.dry_run and self.side_effects
 
 
 @dataclass
@@ -147,7 +159,7 @@ class Toolbox:
                 raise ToolFailed("unknown_tool", f"Tool {name!r} is not available.")
             args = _parse_args(arguments)
             _check_args(tool.spec.parameters, args)
-            if ctx.dry_run and tool.side_effects:
+            if tool.shown_only(ctx):
                 result = ToolResult(name, True, _dumps(dry_run_result(name)), dry_run=True)
             else:
                 data = await asyncio.wait_for(tool.run(ctx, args), ctx.settings.tool_timeout_s)

@@ -74,6 +74,7 @@ def reminder_tool(instructions: str = "") -> Tool:
         ),
         run,
         instructions,
+        sends_later=True,
     )
 
 

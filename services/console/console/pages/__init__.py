@@ -15,6 +15,7 @@ from console.pages.metrics import metrics_router
 from console.pages.settings import settings_pages_router
 from console.pages.team import team_router
 from console.pages.tenants import tenants_router
+from console.replay_lab.routes import replay_lab_router
 from console.sandbox.routes import sandbox_router
 
 
@@ -32,6 +33,7 @@ def pages_router() -> APIRouter:
         settings_pages_router(),
         channels_router(),
         sandbox_router(),
+        replay_lab_router(),
         metrics_router(),
         channels_meta_router(),
     ):

@@ -1,0 +1,1 @@
+"""Laboratório de respostas: a new prompt tried on real conversations, nothing sent."""
