@@ -9,9 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from wacommon.textclean import loads_untrusted
 
 
 def utcnow() -> datetime:
@@ -133,41 +135,80 @@ class StatusUpdate(Frozen):
 
 
 class Envelope(Frozen):
-    """Every message on the bus carries these fields."""
+    """Every message on the bus carries these fields.
 
-    TYPE: ClassVar[str] = "envelope"
-    ROUTING_KEY: ClassVar[str] = "envelope.v1"
+    `type` is what `wacommon.broker.envelope.decode` dispatches on; each message class pins
+    it with a Literal. Routing keys are derived from it in `wacommon.broker.topology`.
+    """
 
-    type: str = ""
+    type: str
     schema_version: int = 1
     message_id: str = Field(default_factory=new_id)
     correlation_id: str = Field(default_factory=new_id)
     tenant_id: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
 
-    def model_post_init(self, __context: Any) -> None:
-        if not self.type:
-            object.__setattr__(self, "type", self.TYPE)
+
+_NOT_PARSED = object()
+
+
+class _Parse:
+    """A webhook body's parse, kept beside the message: not part of what it is (always equal)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = _NOT_PARSED
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Parse)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class WebhookReceived(Envelope):
     """A provider webhook accepted at the edge: raw body kept, parsing happens downstream."""
 
-    TYPE: ClassVar[str] = "webhook.received"
-    ROUTING_KEY: ClassVar[str] = "webhook.received.v1"
-
+    type: Literal["webhook.received"] = "webhook.received"
     provider: Provider
     instance_id: str | None = None
     received_at: datetime = Field(default_factory=utcnow)
     body: str
+    # the body parsed, kept so that the edge's checks, the shard key and the handler share
+    # one parse; never on the wire
+    _parse: _Parse = PrivateAttr(default_factory=_Parse)
+
+    @classmethod
+    def of_raw(
+        cls,
+        provider: Provider,
+        raw: bytes,
+        *,
+        tenant_id: str | None = None,
+        instance_id: str | None = None,
+    ) -> WebhookReceived:
+        """The envelope of a raw webhook body, parsed once here (ValueError: not JSON)."""
+        payload = loads_untrusted(raw)
+        message = cls(
+            provider=provider,
+            tenant_id=tenant_id,
+            instance_id=instance_id,
+            body=raw.decode("utf-8", "replace"),
+        )
+        message._parse.value = payload
+        return message
+
+    def payload(self) -> Any:
+        """The body as JSON with storable strings; parsed on first use only (ValueError)."""
+        if self._parse.value is _NOT_PARSED:
+            self._parse.value = loads_untrusted(self.body)
+        return self._parse.value
 
 
 class BurstReady(Envelope):
     """The customer stopped typing: these stored messages are answered as one unit."""
 
-    TYPE: ClassVar[str] = "conversation.burst_ready"
-    ROUTING_KEY: ClassVar[str] = "conversation.burst_ready.v1"
-
+    type: Literal["conversation.burst_ready"] = "conversation.burst_ready"
     conversation_id: str
     burst_id: str
     message_ids: list[int]
@@ -177,9 +218,7 @@ class BurstReady(Envelope):
 class SendReply(Envelope):
     """Deliver one stored outbound message (a `chat_messages` row) through its provider."""
 
-    TYPE: ClassVar[str] = "reply.send"
-    ROUTING_KEY: ClassVar[str] = "reply.send.v1"
-
+    type: Literal["reply.send"] = "reply.send"
     conversation_id: str
     outbound_id: int
     # bot replies are re-checked against the conversation state before sending;
@@ -187,15 +226,6 @@ class SendReply(Envelope):
     origin: Literal["bot", "followup", "reminder", "operator", "system", "human"] = "bot"
 
 
-MESSAGE_TYPES: dict[str, type[Envelope]] = {
-    cls.TYPE: cls for cls in (WebhookReceived, BurstReady, SendReply)
-}
-
-
-def decode(body: bytes) -> Envelope:
-    """Parse a bus message body into its schema class by its `type` field."""
-    probe = Envelope.model_validate_json(body)
-    cls = MESSAGE_TYPES.get(probe.type)
-    if cls is None:
-        raise ValueError(f"unknown message type {probe.type!r}")
-    return cls.model_validate_json(body)
+def message_type(cls: type[Envelope]) -> str:
+    """The `type` a message class carries on the wire."""
+    return str(cls.model_fields["type"].default)

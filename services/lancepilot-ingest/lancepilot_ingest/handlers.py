@@ -50,7 +50,6 @@ from wacommon.schemas import (
     WebhookReceived,
 )
 from wacommon.tenants import PgTenantDirectory, TenantConfig, TenantDirectory
-from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +89,8 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
     if not isinstance(msg, WebhookReceived):
         raise PermanentError(f"unexpected message type {msg.type}")
     try:
-        # strings PostgreSQL refuses (U+0000, lone surrogates) are cleaned here, once
-        payload = loads_untrusted(msg.body)
+        # strings PostgreSQL refuses (U+0000, lone surrogates) are cleaned in this one parse
+        payload = msg.payload()
     except ValueError as exc:
         raise PermanentError("webhook body is not JSON") from exc
     if msg.provider is Provider.META:
