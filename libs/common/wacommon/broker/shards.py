@@ -47,16 +47,15 @@ def assigned_shards(index: int, count: int, shards: int) -> list[int]:
 def envelope_key(message: Envelope) -> str:
     """The conversation of a message object (a webhook's body parsed once, or not at all)."""
     tenant = message.tenant_id or ""
-    conversation = getattr(message, "conversation_id", None)
-    if conversation:
-        return f"{tenant}:{conversation}"
     if isinstance(message, WebhookReceived):
         try:
             contact = payload_contact(message.payload())
         except ValueError:
             contact = ""
         return f"{tenant}:{message.instance_id or ''}:{contact}"
-    return tenant
+    # the fields, not getattr: a missing attribute costs pydantic an exception
+    conversation = message.__dict__.get("conversation_id")
+    return f"{tenant}:{conversation}" if conversation else tenant
 
 
 def conversation_key(body: bytes) -> str:
