@@ -118,7 +118,7 @@ class Result:
 
 def prepare_bodies(folder: Path, count: int, secret: str) -> int:
     """Write the body template and `count` signatures (one per unique wamid); body size."""
-    from wacommon.providers.meta_webhook_checks import sign
+    from wacommon.providers.meta.webhook_checks import sign
 
     payload = json.loads(CORPUS_TEXT.read_text())
     msg = payload["entry"][0]["changes"][0]["value"]["messages"][0]

@@ -23,8 +23,6 @@ from starlette.requests import Request
 
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.handlers import IngestDeps, handle_webhook_received
-from sender.clients.base import OutboundMessage, SendResult
-from sender.clients.uazapi import UazapiClient
 from sender.handlers import DB_UNAVAILABLE
 from sender.relay import relay_once
 from tests.e2e.chaos import proxy_to, via
@@ -48,6 +46,8 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
 from wacommon.events import PgEventLog
+from wacommon.providers.outbound import OutboundMessage, SendResult
+from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import Provider, SendReply, WebhookReceived
 from wacommon.settings import Settings

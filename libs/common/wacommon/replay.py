@@ -37,9 +37,9 @@ from wacommon.broker.connection import connect
 from wacommon.broker.envelope import decode
 from wacommon.broker.publisher import AioPikaPublisher
 from wacommon.crypto import box_from_settings
-from wacommon.providers.meta import MetaMessageItem, parse_meta_webhook
+from wacommon.providers.meta.inbound import MetaMessageItem, parse_meta_webhook
 from wacommon.providers.normalised import ParsedMessage
-from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.providers.uazapi.inbound import parse_uazapi_webhook
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import BurstReady, Provider, WebhookReceived

@@ -25,8 +25,8 @@ from wacommon.errors import PermanentError
 from wacommon.events import EventLog, record_event
 from wacommon.notify import Notifier, NullNotifier
 from wacommon.providers import sandbox
-from wacommon.providers.lancepilot import parse_lancepilot_webhook
-from wacommon.providers.meta import (
+from wacommon.providers.lancepilot.inbound import parse_lancepilot_webhook
+from wacommon.providers.meta.inbound import (
     MetaErrorItem,
     MetaFieldEvent,
     MetaItem,
@@ -36,8 +36,8 @@ from wacommon.providers.meta import (
 )
 from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
 from wacommon.providers.sandbox import SandboxWebhook
-from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
-from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.providers.uazapi.inbound import TRACK_SOURCE as OUR_TRACK_SOURCE
+from wacommon.providers.uazapi.inbound import parse_uazapi_webhook
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo

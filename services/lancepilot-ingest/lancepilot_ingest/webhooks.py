@@ -23,8 +23,8 @@ from wacommon.broker.publisher import Publisher, PublishFailed
 from wacommon.broker.topology import INGEST
 from wacommon.crypto import SecretBox
 from wacommon.providers.errors import InvalidWebhookPayload
-from wacommon.providers.lancepilot import INCOMING, OUTGOING, check_lancepilot_envelope
-from wacommon.providers.uazapi import check_uazapi_envelope, token_matches
+from wacommon.providers.lancepilot.inbound import INCOMING, OUTGOING, check_lancepilot_envelope
+from wacommon.providers.uazapi.inbound import check_uazapi_envelope, token_matches
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories.clients import token_digest
 from wacommon.schemas import Provider, WebhookReceived

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from wacommon.broker.publisher import Publisher, PublishFailed
 from wacommon.broker.topology import INGEST
-from wacommon.providers.meta_webhook_checks import (
+from wacommon.providers.meta.webhook_checks import (
     HandshakeRejected,
     InvalidWebhookPayload,
     InvalidWebhookSignature,
