@@ -14,6 +14,7 @@ export PYTHONSAFEPATH=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A ARGS=(
   [gateway]="--connections 32 --seconds 5 --warmup 1"
+  [wire]="--runs 5000 --requests 2000"
   [e2e]="--rate 20 --seconds 5"
   [sender]="--processes 3 --messages 400 --limit 80"
   [ratelimit]="--processes 3 --seconds 3 --rate 80 --burst 10"
@@ -24,7 +25,7 @@ declare -A ARGS=(
   [hostile_files]="--megabytes 10 --rounds 5"
   [footprint]="--seconds 5 --clients 4"
 )
-ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint)
+ORDER=(gateway wire e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()
