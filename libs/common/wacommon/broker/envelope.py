@@ -19,10 +19,10 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from wacommon.schemas import BurstReady, Envelope, SendReply, WebhookReceived
 
-AnyEnvelope = Annotated[WebhookReceived | BurstReady | SendReply, Field(discriminator="type")]
-MESSAGE_CLASSES: tuple[type[Envelope], ...] = (WebhookReceived, BurstReady, SendReply)
+# every message the bus carries; a new one is added here and gets its key in `topology`
+Message = WebhookReceived | BurstReady | SendReply
 
-_UNION: TypeAdapter[WebhookReceived | BurstReady | SendReply] = TypeAdapter(AnyEnvelope)
+_BY_TYPE: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
 
 
 def _nested(value: Any) -> Any:
@@ -37,7 +37,10 @@ def encode(message: Envelope) -> bytes:
     return orjson.dumps(message.__dict__, default=_nested, option=orjson.OPT_UTC_Z)
 
 
-def decode(body: bytes | str) -> WebhookReceived | BurstReady | SendReply:
-    """Parse a bus body once into its message class (pydantic ValidationError, a ValueError,
-    for a body that is not JSON, names an unknown `type` or lacks a field)."""
-    return _UNION.validate_json(body)
+def decode(body: bytes | str) -> Message:
+    """Parse a bus body once into the class its `type` names.
+
+    Raises pydantic's ValidationError (a ValueError) for a body that is not JSON, names an
+    unknown `type` or lacks a field: the consumer dead-letters it as undecodable.
+    """
+    return _BY_TYPE.validate_json(body)

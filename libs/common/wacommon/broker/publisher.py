@@ -19,10 +19,6 @@ from wacommon.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-# bound to nothing: a ping is confirmed and dropped by the broker
-PING_ROUTING_KEY = "wa.ping"
-
-
 class PublishFailed(DependencyUnavailable):
     """The broker did not confirm the message (nack, unroutable, timeout or no connection)."""
 
@@ -158,7 +154,7 @@ class AioPikaPublisher:
             )
             confirmation = await ex.publish(
                 probe,
-                routing_key=PING_ROUTING_KEY,
+                routing_key=topology.PING_ROUTING_KEY,
                 mandatory=False,
                 timeout=self._settings.publish_timeout_s,
             )

@@ -114,6 +114,10 @@ def work_queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
     }
 
 
+# bound to nothing: the publisher's ping is confirmed and dropped by the broker
+PING_ROUTING_KEY = "wa.ping"
+
+
 def notify_routing_key(tenant_id: str, kind: str) -> str:
     """`<tenant_id>.<kind>` (kind: message.created, ...): a consumer can bind one tenant."""
     return f"{tenant_id}.{kind}"
