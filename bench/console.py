@@ -324,7 +324,7 @@ async def stream_latency(
     seconds: float,
 ) -> list[float]:
     """Webhook posted -> its message.created at a connected stream client, in ms."""
-    from wacommon.providers.meta_webhook_checks import sign
+    from wacommon.providers.meta.webhook_checks import sign
 
     arrivals: dict[str, float] = {}
     count = int(rate * seconds)

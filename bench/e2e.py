@@ -133,7 +133,7 @@ async def create_tenant(gateway_url: str, graph_url: str, rate_limit: float) -> 
 
 def signed_greetings(count: int) -> list[tuple[str, bytes, str]]:
     """(customer, body, signature) for `count` distinct customers saying "oi"."""
-    from wacommon.providers.meta_webhook_checks import sign
+    from wacommon.providers.meta.webhook_checks import sign
 
     prefix = str(uuid.uuid4().int)[:4]
     out = []

@@ -118,7 +118,7 @@ class Result:
 
 def prepare_bodies(folder: Path, count: int, secret: str) -> int:
     """Write the body template and `count` signatures (one per unique wamid); body size."""
-    from wacommon.providers.meta_webhook_checks import sign
+    from wacommon.providers.meta.webhook_checks import sign
 
     payload = json.loads(CORPUS_TEXT.read_text())
     msg = payload["entry"][0]["changes"][0]["value"]["messages"][0]
@@ -162,14 +162,18 @@ def run_wrk(
 
 async def measure(env: BenchEnv, proc: Proc, folder: Path, args: argparse.Namespace) -> Result:
     """Warm up, empty the queue, then the measured run and the queue check."""
+    from wacommon.broker.shards import shard_queue
     from wacommon.broker.topology import INGEST_QUEUE
 
     settings = env.settings()
+    # the gateway's publisher sends each webhook to its conversation's shard queue
+    queues = [INGEST_QUEUE] + [shard_queue(INGEST_QUEUE, i) for i in range(settings.broker_shards)]
     url = proc.url + "/meta/webhook"
     if args.warmup > 0:
         await asyncio.to_thread(run_wrk, url, folder, args.connections, args.threads, args.warmup)
     await asyncio.sleep(0.5)
-    await purge_queue(settings, INGEST_QUEUE)
+    for queue in queues:
+        await purge_queue(settings, queue)
     beams = find_pids("beam.smp")
     cpu0 = cpu_seconds(proc.pid)
     broker0 = sum(cpu_seconds(p) for p in beams)
@@ -177,7 +181,7 @@ async def measure(env: BenchEnv, proc: Proc, folder: Path, args: argparse.Namesp
     cpu = cpu_seconds(proc.pid) - cpu0
     broker = sum(cpu_seconds(p) for p in beams) - broker0
     await asyncio.sleep(1.0)  # answers still in flight when wrk stopped may add messages
-    queued = await queue_depth(settings, INGEST_QUEUE)
+    queued = sum([await queue_depth(settings, queue) for queue in queues])
     errors = {k: int(s[k]) for k in ("non2xx", "connect", "read", "write", "timeout") if s[k]}
     ok = max(1, int(s["requests"]) - int(s["non2xx"]))
     return Result(
@@ -309,7 +313,7 @@ def bare_main(flags: list[str]) -> None:
     from pamqp.commands import Basic
 
     from wacommon.broker.connection import connect
-    from wacommon.broker.topology import INGEST
+    from wacommon.broker.topology import INGEST, webhook_routing_key
     from wacommon.settings import Settings
 
     settings = Settings(service_name="bare")
@@ -333,7 +337,7 @@ def bare_main(flags: list[str]) -> None:
                     content_type="application/json",
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
-                routing_key="webhook.meta.v1",
+                routing_key=webhook_routing_key("meta"),
                 mandatory=True,
                 timeout=settings.publish_timeout_s,
             )

@@ -14,6 +14,7 @@ export PYTHONSAFEPATH=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A ARGS=(
   [gateway]="--connections 32 --seconds 5 --warmup 1"
+  [wire]="--runs 5000 --requests 2000"
   [e2e]="--rate 20 --seconds 5"
   [sender]="--processes 3 --messages 400 --limit 80"
   [ratelimit]="--processes 3 --seconds 3 --rate 80 --burst 10"
@@ -26,8 +27,8 @@ declare -A ARGS=(
   [speech_encode]="--seconds 60 --rounds 5"
   [replay_lab]="--conversations 50 --turns 3 --concurrency 4"
 )
-ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint
-  speech_encode replay_lab)
+ORDER=(gateway wire e2e sender ratelimit debounce followup metrics retrieval hostile_files
+  footprint speech_encode replay_lab)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tests.fakes.server import free_port
-from wacommon.providers.meta_webhook_checks import sign
+from wacommon.providers.meta.webhook_checks import sign
 
 if TYPE_CHECKING:
     from walocal.graph import GraphState

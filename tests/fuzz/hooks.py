@@ -17,7 +17,7 @@ from typing import Any
 import schemathesis
 from schemathesis.core import NotSet
 
-from wacommon.providers.meta_webhook_checks import sign
+from wacommon.providers.meta.webhook_checks import sign
 
 SEEDED: dict[str, str] = json.loads(os.environ.get("FUZZ_SEEDED") or "{}")
 APP_SECRET = os.environ.get("FUZZ_META_APP_SECRET", "")

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from sender.clients.base import OutboundMessage, SendResult
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter, UazapiPacer
@@ -19,6 +18,7 @@ from wacommon.broker.consumer import Delivery
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.errors import RetryableError
+from wacommon.providers.outbound import OutboundMessage, SendResult
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo

@@ -23,11 +23,12 @@ from tests.integration.console_helpers import (
     sign_in,
 )
 from tests.integration.inbox_helpers import MetaTenant, conversation, meta_tenant
+from wacommon.broker.envelope import decode
 from wacommon.broker.publisher import AioPikaPublisher
 from wacommon.broker.shards import shard_queue
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.crypto import SecretBox
-from wacommon.schemas import SendReply, decode, utcnow
+from wacommon.schemas import SendReply, utcnow
 from walocal.graph import GraphState
 from walocal.graph_admin import GraphAdminState, combined_graph_app
 

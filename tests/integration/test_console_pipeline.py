@@ -10,7 +10,6 @@ import httpx
 import redis.asyncio as aioredis
 
 from rag_worker.handlers import handle_burst_ready
-from sender.clients.meta import MetaGraphClient
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter
@@ -26,6 +25,7 @@ from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.human_send import HumanReply, StoredFile, queue_human_reply
 from wacommon.notify import FakeNotifier
+from wacommon.providers.meta.outbound import MetaGraphClient
 from wacommon.schemas import BurstReady, SendReply
 from wacommon.settings import Settings
 from walocal.graph import GraphState, make_graph_app

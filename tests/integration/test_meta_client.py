@@ -14,23 +14,23 @@ from typing import Any
 import httpx
 import pytest
 
-from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
-from sender.clients.meta import MetaGraphClient
-from sender.clients.meta_payloads import (
-    body_component,
-    header_media_component,
-    list_message,
-    reply_buttons,
-)
 from tests.fakes.server import ServerThread, free_port, serve_in_thread
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import PermanentError, RetryableError
-from wacommon.providers.meta_media import (
+from wacommon.providers.meta.media import (
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,
     MediaTooLarge,
     download_meta_media,
 )
+from wacommon.providers.meta.outbound import MetaGraphClient
+from wacommon.providers.meta.outbound_payloads import (
+    body_component,
+    header_media_component,
+    list_message,
+    reply_buttons,
+)
+from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
 from walocal.graph import GraphState, make_graph_app
 
 SEND = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta" / "send"

@@ -18,7 +18,6 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from sender.clients.uazapi import UazapiClient
 from sender.handlers import handle_send_reply
 from sender.relay import relay_once
 from tests.fakes.server import ServerThread, serve_in_thread
@@ -37,6 +36,7 @@ from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.publisher import AioPikaPublisher
 from wacommon.broker.topology import PIPELINE, SEND_QUEUE, declare_topology, delete_topology
+from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.schemas import Envelope, SendReply
 from wacommon.settings import Settings
 

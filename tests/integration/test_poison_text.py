@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import asyncpg
 import httpx
 import pytest
@@ -208,20 +207,8 @@ async def test_webhook_edge_accepts_a_lone_surrogate_escape(
     assert len(publisher.published) == 1
 
 
-class RawRecorder:
-    """Takes the gateway's confirmed publishes (the broker is not what this test is about)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    async def publish_raw(
-        self, amqp_message: aio_pika.Message, *, exchange: str, routing_key: str
-    ) -> None:
-        self.bodies.append(amqp_message.body)
-
-
 async def test_meta_edge_accepts_a_signed_body_with_a_lone_surrogate(settings: Settings) -> None:
-    recorder = RawRecorder()
+    recorder = FakePublisher()
     app = service_app(None, "meta-gateway")
     app.include_router(webhook_router(settings, recorder))
     install_fast_path(app, settings, recorder)
@@ -235,4 +222,4 @@ async def test_meta_edge_accepts_a_signed_body_with_a_lone_surrogate(settings: S
             headers={"content-type": "application/json", "x-hub-signature-256": signature},
         )
     assert r.status_code == 200, r.text
-    assert len(recorder.bodies) == 1
+    assert len(recorder.published) == 1

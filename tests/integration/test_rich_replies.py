@@ -26,8 +26,6 @@ from meta_gateway.admin.reply_files import reply_files_router
 from rag_worker.deps import RagDeps
 from rag_worker.handlers import handle_burst_ready
 from rag_worker.voice_reply import VoiceReplies
-from sender.clients.meta import MetaGraphClient
-from sender.clients.uazapi import UazapiClient
 from sender.handlers import handle_send_reply
 from tests.fakes import gemini_server as gm
 from tests.fakes import openai_server as oa
@@ -50,6 +48,8 @@ from wacommon.broker.publisher import FakePublisher
 from wacommon.crypto import SecretBox
 from wacommon.events import PgEventLog
 from wacommon.metrics_prices import default_prices
+from wacommon.providers.meta.outbound import MetaGraphClient
+from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo

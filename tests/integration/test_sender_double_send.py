@@ -24,8 +24,6 @@ from starlette.requests import Request
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.deps import IngestDeps
 from lancepilot_ingest.handlers import handle_webhook_received
-from sender.clients.base import OutboundMessage, SendResult
-from sender.clients.uazapi import UazapiClient
 from sender.relay import relay_once
 from tests.e2e.chaos import proxy_to, via
 from tests.fakes.server import ServerThread, serve_in_thread
@@ -49,6 +47,8 @@ from wacommon.crypto import SecretBox
 from wacommon.db import create_pool
 from wacommon.events import PgEventLog
 from wacommon.infra_errors import DB_UNAVAILABLE
+from wacommon.providers.outbound import OutboundMessage, SendResult
+from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.repositories import messages as msg_repo
 from wacommon.schemas import Provider, SendReply, WebhookReceived
 from wacommon.settings import Settings

@@ -9,7 +9,6 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from sender.clients.base import OutboundMessage, SendResult
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter
@@ -19,6 +18,7 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.followups import cancel_followups
 from wacommon.human_send import HumanReply, queue_human_reply
+from wacommon.providers.outbound import OutboundMessage, SendResult
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo

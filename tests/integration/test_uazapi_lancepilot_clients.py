@@ -14,9 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sender.clients.base import OutboundMessage, ProviderSendError
-from sender.clients.lancepilot import LancePilotClient
-from sender.clients.uazapi import TRACK_SOURCE, UazapiClient
 from tests.fakes.lancepilot import LancePilotFakeState
 from tests.fakes.lancepilot import create_app as lancepilot_app
 from tests.fakes.server import ServerThread, serve_in_thread
@@ -24,9 +21,12 @@ from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
 from wacommon.credentials import ProviderCredentials
 from wacommon.netguard import public_only_client
-from wacommon.providers.meta_media import MediaDownloadFailed, MediaTooLarge
-from wacommon.providers.uazapi import check_uazapi_envelope, parse_uazapi_webhook
-from wacommon.providers.uazapi_media import download_uazapi_media
+from wacommon.providers.lancepilot.outbound import LancePilotClient
+from wacommon.providers.meta.media import MediaDownloadFailed, MediaTooLarge
+from wacommon.providers.outbound import OutboundMessage, ProviderSendError
+from wacommon.providers.uazapi.inbound import check_uazapi_envelope, parse_uazapi_webhook
+from wacommon.providers.uazapi.media import download_uazapi_media
+from wacommon.providers.uazapi.outbound import TRACK_SOURCE, UazapiClient
 from wacommon.schemas import SenderRole
 
 UAZ_TOKEN = "uaz-instance-token"

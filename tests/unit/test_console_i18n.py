@@ -12,7 +12,7 @@ import pytest
 from console.i18n import LOCALES, Translator, catalog, negotiate
 from console.pages.metrics import CAUSES
 from waai.turn_quality import HANDOVER_CATEGORIES, SILENT_REASONS
-from wacommon.providers.meta_admin import VERTICALS
+from wacommon.providers.meta.admin import VERTICALS
 
 PKG = resources.files("console")
 # t("key") / t('key') in templates; a key built from a variable ends with `.` or `_` before `~`

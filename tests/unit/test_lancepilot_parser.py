@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wacommon.providers.errors import InvalidWebhookPayload
-from wacommon.providers.lancepilot import (
+from wacommon.providers.lancepilot.inbound import (
     DERIVED_ID_WINDOW_S,
     check_lancepilot_envelope,
     parse_lancepilot_webhook,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sender.clients.meta import classify_graph_error
-from wacommon.providers.meta_errors import parse_retry_after
+from wacommon.providers.meta.errors import parse_retry_after
+from wacommon.providers.meta.outbound import classify_graph_error
 
 ERRORS = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta" / "errors"
 

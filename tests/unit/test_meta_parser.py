@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wacommon.providers import errors as provider_errors
-from wacommon.providers.meta import (
+from wacommon.providers.meta.inbound import (
     MetaErrorItem,
     MetaFieldEvent,
     MetaIgnoredItem,
@@ -22,7 +22,7 @@ from wacommon.providers.meta import (
     MetaStatusItem,
     parse_meta_webhook,
 )
-from wacommon.providers.meta_webhook_checks import (
+from wacommon.providers.meta.webhook_checks import (
     HandshakeRejected,
     InvalidWebhookPayload,
     InvalidWebhookSignature,

@@ -28,15 +28,18 @@ from meta_gateway.admin.meta_account_models import (
 from meta_gateway.admin.models import ClientCreate, ClientUpdate, ProviderCreate, ProviderUpdate
 from meta_gateway.admin.simulator import SimulateIn
 from wacommon import lead_context
-from wacommon.providers import meta_webhook_checks
 from wacommon.providers.errors import InvalidWebhookPayload
-from wacommon.providers.lancepilot import check_lancepilot_envelope, parse_lancepilot_webhook
-from wacommon.providers.meta import (
+from wacommon.providers.lancepilot.inbound import (
+    check_lancepilot_envelope,
+    parse_lancepilot_webhook,
+)
+from wacommon.providers.meta import webhook_checks as meta_webhook_checks
+from wacommon.providers.meta.errors import classify_graph_error, error_code
+from wacommon.providers.meta.inbound import (
     MetaMessageItem,
     MetaStatusItem,
     parse_meta_webhook,
 )
-from wacommon.providers.meta_errors import classify_graph_error, error_code
 from wacommon.providers.normalised import (
     ParsedMessage,
     as_dict,
@@ -46,7 +49,7 @@ from wacommon.providers.normalised import (
     stable_id,
     text_of,
 )
-from wacommon.providers.uazapi import check_uazapi_envelope, parse_uazapi_webhook
+from wacommon.providers.uazapi.inbound import check_uazapi_envelope, parse_uazapi_webhook
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

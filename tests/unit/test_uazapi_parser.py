@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from wacommon.providers.errors import InvalidWebhookPayload
-from wacommon.providers.uazapi import (
+from wacommon.providers.uazapi.inbound import (
     check_uazapi_envelope,
     parse_uazapi_webhook,
     token_matches,

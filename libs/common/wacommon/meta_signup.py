@@ -16,7 +16,7 @@ import structlog
 
 from wacommon.crypto import SecretBox
 from wacommon.dbtypes import Executor as Conn
-from wacommon.providers.meta_admin import MetaAdminClient
+from wacommon.providers.meta.admin import MetaAdminClient
 from wacommon.repositories import providers as providers_repo
 
 log = structlog.get_logger(__name__)

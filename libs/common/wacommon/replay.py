@@ -29,20 +29,20 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-import orjson
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from wacommon.broker import topology
 from wacommon.broker.connection import connect
+from wacommon.broker.envelope import decode
 from wacommon.broker.publisher import AioPikaPublisher
 from wacommon.crypto import box_from_settings
-from wacommon.providers.meta import MetaMessageItem, parse_meta_webhook
+from wacommon.providers.meta.inbound import MetaMessageItem, parse_meta_webhook
 from wacommon.providers.normalised import ParsedMessage
-from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.providers.uazapi.inbound import parse_uazapi_webhook
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import BurstReady, Provider, WebhookReceived, decode
+from wacommon.schemas import BurstReady, Provider, WebhookReceived
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -272,7 +272,7 @@ async def _tally(run: InboundRun, body: bytes, lookup: TenantLookup | None) -> N
         if not isinstance(envelope, WebhookReceived):
             run.other += 1
             return
-        payload = orjson.loads(envelope.body)
+        payload = envelope.payload()
     except Exception:
         run.other += 1
         return

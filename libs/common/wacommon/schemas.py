@@ -6,12 +6,15 @@ the past tense, commands in the imperative.
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from wacommon.textclean import loads_untrusted
 
 
 def utcnow() -> datetime:
@@ -133,41 +136,76 @@ class StatusUpdate(Frozen):
 
 
 class Envelope(Frozen):
-    """Every message on the bus carries these fields."""
+    """Every message on the bus carries these fields.
 
-    TYPE: ClassVar[str] = "envelope"
-    ROUTING_KEY: ClassVar[str] = "envelope.v1"
+    `type` is what `wacommon.broker.envelope.decode` dispatches on; each message class pins
+    it with a Literal. Routing keys are derived from it in `wacommon.broker.topology`.
+    """
 
-    type: str = ""
+    type: str
     schema_version: int = 1
     message_id: str = Field(default_factory=new_id)
     correlation_id: str = Field(default_factory=new_id)
     tenant_id: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
 
-    def model_post_init(self, __context: Any) -> None:
-        if not self.type:
-            object.__setattr__(self, "type", self.TYPE)
+
+_NOT_PARSED = object()
 
 
 class WebhookReceived(Envelope):
     """A provider webhook accepted at the edge: raw body kept, parsing happens downstream."""
 
-    TYPE: ClassVar[str] = "webhook.received"
-    ROUTING_KEY: ClassVar[str] = "webhook.received.v1"
-
+    type: Literal["webhook.received"] = "webhook.received"
     provider: Provider
     instance_id: str | None = None
     received_at: datetime = Field(default_factory=utcnow)
     body: str
 
+    # the body's parse, kept so that the edge's checks, the shard key and the handler share
+    # one: a plain slot, not a pydantic private attribute (those cost microseconds per
+    # message on the gateway's hot path), so it is never on the wire, never compared
+    __slots__ = ("_parsed",)
+
+    @classmethod
+    def of_raw(
+        cls,
+        provider: Provider,
+        raw: bytes,
+        *,
+        tenant_id: str | None = None,
+        instance_id: str | None = None,
+    ) -> WebhookReceived:
+        """The envelope of a raw webhook body, parsed once here (ValueError: not JSON)."""
+        payload = loads_untrusted(raw)
+        # the gateway's hot path: both ids from one urandom call, one clock read
+        now, ids = utcnow(), os.urandom(32).hex()
+        message = cls(
+            provider=provider,
+            tenant_id=tenant_id,
+            instance_id=instance_id,
+            body=raw.decode("utf-8", "replace"),
+            message_id=ids[:32],
+            correlation_id=ids[32:],
+            occurred_at=now,
+            received_at=now,
+        )
+        object.__setattr__(message, "_parsed", payload)
+        return message
+
+    def payload(self) -> Any:
+        """The body as JSON with storable strings; parsed on first use only (ValueError)."""
+        parsed = getattr(self, "_parsed", _NOT_PARSED)
+        if parsed is _NOT_PARSED:
+            parsed = loads_untrusted(self.body)
+            object.__setattr__(self, "_parsed", parsed)
+        return parsed
+
 
 class BurstReady(Envelope):
     """The customer stopped typing: these stored messages are answered as one unit."""
 
-    TYPE: ClassVar[str] = "conversation.burst_ready"
-    ROUTING_KEY: ClassVar[str] = "conversation.burst_ready.v1"
-
+    type: Literal["conversation.burst_ready"] = "conversation.burst_ready"
     conversation_id: str
     burst_id: str
     message_ids: list[int]
@@ -177,9 +215,7 @@ class BurstReady(Envelope):
 class SendReply(Envelope):
     """Deliver one stored outbound message (a `chat_messages` row) through its provider."""
 
-    TYPE: ClassVar[str] = "reply.send"
-    ROUTING_KEY: ClassVar[str] = "reply.send.v1"
-
+    type: Literal["reply.send"] = "reply.send"
     conversation_id: str
     outbound_id: int
     # bot replies are re-checked against the conversation state before sending;
@@ -187,15 +223,6 @@ class SendReply(Envelope):
     origin: Literal["bot", "followup", "reminder", "operator", "system", "human"] = "bot"
 
 
-MESSAGE_TYPES: dict[str, type[Envelope]] = {
-    cls.TYPE: cls for cls in (WebhookReceived, BurstReady, SendReply)
-}
-
-
-def decode(body: bytes) -> Envelope:
-    """Parse a bus message body into its schema class by its `type` field."""
-    probe = Envelope.model_validate_json(body)
-    cls = MESSAGE_TYPES.get(probe.type)
-    if cls is None:
-        raise ValueError(f"unknown message type {probe.type!r}")
-    return cls.model_validate_json(body)
+def message_type(cls: type[Envelope]) -> str:
+    """The `type` a message class carries on the wire."""
+    return str(cls.model_fields["type"].default)

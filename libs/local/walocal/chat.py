@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from wacommon.providers.meta_webhook_checks import sign
+from wacommon.providers.meta.webhook_checks import sign
 from walocal.localdev import DEMO_DISPLAY, DEMO_PHONE_ID, SANDBOX_PORT, read_env
 
 DIM, BOLD, GREEN, RESET = "\x1b[2m", "\x1b[1m", "\x1b[32m", "\x1b[0m"

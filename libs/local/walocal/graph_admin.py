@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from wacommon.providers.meta_admin import VERTICALS
+from wacommon.providers.meta.admin import VERTICALS
 from walocal.graph import GraphState, make_graph_app, parse_args
 
 SANDBOX_SIGNUP = "/_sandbox/embedded_signup"

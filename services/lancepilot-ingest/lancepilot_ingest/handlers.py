@@ -21,8 +21,8 @@ from wacommon.dbtypes import Conn
 from wacommon.errors import PermanentError
 from wacommon.events import record_event
 from wacommon.providers import sandbox
-from wacommon.providers.lancepilot import parse_lancepilot_webhook
-from wacommon.providers.meta import (
+from wacommon.providers.lancepilot.inbound import parse_lancepilot_webhook
+from wacommon.providers.meta.inbound import (
     MetaErrorItem,
     MetaFieldEvent,
     MetaItem,
@@ -32,8 +32,8 @@ from wacommon.providers.meta import (
 )
 from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
 from wacommon.providers.sandbox import SandboxWebhook
-from wacommon.providers.uazapi import TRACK_SOURCE as OUR_TRACK_SOURCE
-from wacommon.providers.uazapi import parse_uazapi_webhook
+from wacommon.providers.uazapi.inbound import TRACK_SOURCE as OUR_TRACK_SOURCE
+from wacommon.providers.uazapi.inbound import parse_uazapi_webhook
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
@@ -47,7 +47,6 @@ from wacommon.schemas import (
     WebhookReceived,
 )
 from wacommon.tenants import TenantConfig
-from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +56,8 @@ async def handle_webhook_received(msg: Envelope, delivery: Delivery, *, deps: In
     if not isinstance(msg, WebhookReceived):
         raise PermanentError(f"unexpected message type {msg.type}")
     try:
-        # strings PostgreSQL refuses (U+0000, lone surrogates) are cleaned here, once
-        payload = loads_untrusted(msg.body)
+        # strings PostgreSQL refuses (U+0000, lone surrogates) are cleaned in this one parse
+        payload = msg.payload()
     except ValueError as exc:
         raise PermanentError("webhook body is not JSON") from exc
     if msg.provider is Provider.META:

@@ -20,15 +20,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from wacommon.broker.publisher import Publisher, PublishFailed
-from wacommon.broker.topology import INGEST, webhook_routing_key
+from wacommon.broker.topology import INGEST
 from wacommon.crypto import SecretBox
 from wacommon.providers.errors import InvalidWebhookPayload
-from wacommon.providers.lancepilot import INCOMING, OUTGOING, check_lancepilot_envelope
-from wacommon.providers.uazapi import check_uazapi_envelope, token_matches
+from wacommon.providers.lancepilot.inbound import INCOMING, OUTGOING, check_lancepilot_envelope
+from wacommon.providers.uazapi.inbound import check_uazapi_envelope, token_matches
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories.clients import token_digest
 from wacommon.schemas import Provider, WebhookReceived
-from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
@@ -125,9 +124,12 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
         if endpoint is None:
             return JSONResponse({"error": "unknown webhook URL"}, status_code=401)
         try:
-            payload: Any = loads_untrusted(raw)
+            message = WebhookReceived.of_raw(
+                provider, raw, tenant_id=endpoint.tenant_id, instance_id=endpoint.instance_id
+            )
         except ValueError:
             return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        payload: Any = message.payload()
         try:
             if provider is Provider.UAZAPI:
                 check_uazapi_envelope(payload)
@@ -137,16 +139,8 @@ def webhooks_router(pool: asyncpg.Pool, box: SecretBox, publisher: Publisher) ->
                 check_lancepilot_envelope(payload)
         except InvalidWebhookPayload as exc:
             return JSONResponse({"error": exc.reason}, status_code=400)
-        message = WebhookReceived(
-            provider=provider,
-            tenant_id=endpoint.tenant_id,
-            instance_id=endpoint.instance_id,
-            body=raw.decode("utf-8", "replace"),
-        )
         try:
-            await publisher.publish(
-                message, exchange=INGEST, routing_key=webhook_routing_key(provider.value)
-            )
+            await publisher.publish(message, exchange=INGEST)
         except PublishFailed as exc:
             log.error("webhook_not_accepted", provider=provider.value, error=str(exc))
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)

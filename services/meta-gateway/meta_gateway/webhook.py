@@ -6,20 +6,18 @@ confirm to the durable ingest queue; parsing, tenant routing and deduplication b
 503, so Meta delivers it again.
 
 The POST is the hot path (bench/gateway.py): it is a plain ASGI endpoint, so
-FastAPI's request, dependency and response objects are skipped, and the
-`WebhookReceived` envelope is serialised with orjson (same JSON as the pydantic
-model, which the consumer decodes). `install_fast_path` also serves it ahead of
-FastAPI's router and inner middleware.
+FastAPI's request, dependency and response objects are skipped. The body is parsed
+once (`WebhookReceived.of_raw`): the envelope check and the publisher's shard key use
+that parse, and the envelope goes out through the one wire codec
+(`wacommon.broker.envelope`). `install_fast_path` also serves it ahead of FastAPI's
+router and inner middleware.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-import aio_pika
 import orjson
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Response
@@ -27,9 +25,9 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 from starlette.routing import Route
 
-from wacommon.broker.publisher import PublishFailed
-from wacommon.broker.topology import INGEST, webhook_routing_key
-from wacommon.providers.meta_webhook_checks import (
+from wacommon.broker.publisher import Publisher, PublishFailed
+from wacommon.broker.topology import INGEST
+from wacommon.providers.meta.webhook_checks import (
     HandshakeRejected,
     InvalidWebhookPayload,
     InvalidWebhookSignature,
@@ -40,12 +38,10 @@ from wacommon.providers.meta_webhook_checks import (
 )
 from wacommon.schemas import Provider, WebhookReceived
 from wacommon.settings import Settings
-from wacommon.textclean import loads_untrusted
 
 log = structlog.get_logger(__name__)
 
 WEBHOOKS = Counter("wa_meta_webhooks_total", "Meta webhook deliveries", ["outcome"])
-ROUTING_KEY = webhook_routing_key("meta")
 WEBHOOK_PATH = "/meta/webhook"
 # Meta's deliveries are a few kB; anything this large is not one
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -54,45 +50,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-class RawPublisher(Protocol):
-    """Publishes a prepared AMQP message and returns only once the broker confirmed it."""
-
-    async def publish_raw(
-        self, amqp_message: aio_pika.Message, *, exchange: str, routing_key: str
-    ) -> None: ...
-
-
-def envelope_message(raw: bytes) -> aio_pika.Message:
-    """The persistent AMQP message carrying a `WebhookReceived` for this raw Meta body."""
-    now = datetime.now(UTC)
-    ids = os.urandom(32).hex()
-    message_id, correlation_id = ids[:32], ids[32:]
-    body = orjson.dumps(
-        {
-            "type": WebhookReceived.TYPE,
-            "schema_version": 1,
-            "message_id": message_id,
-            "correlation_id": correlation_id,
-            "tenant_id": None,
-            "occurred_at": now,
-            "provider": Provider.META.value,
-            "instance_id": None,
-            "received_at": now,
-            "body": raw.decode("utf-8", "replace"),
-        },
-        option=orjson.OPT_UTC_Z,
-    )
-    return aio_pika.Message(
-        body=body,
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message_id,
-        correlation_id=correlation_id,
-        type=WebhookReceived.TYPE,
-        timestamp=now,
-    )
 
 
 async def _answer(send: Send, status: int, error: str | None = None) -> None:
@@ -119,7 +76,7 @@ class _ClientGone(Exception):
 class DeliveryEndpoint:
     """`POST /meta/webhook` as an ASGI app: verify, check, publish with a confirm, answer."""
 
-    def __init__(self, app_secret: str, publisher: RawPublisher) -> None:
+    def __init__(self, app_secret: str, publisher: Publisher) -> None:
         self._secret = app_secret
         self._publisher = publisher
         self._accepted = WEBHOOKS.labels("accepted")
@@ -148,21 +105,19 @@ class DeliveryEndpoint:
             await _answer(send, 403, str(exc))
             return
         try:
-            payload = loads_untrusted(raw)
+            message = WebhookReceived.of_raw(Provider.META, raw)
         except ValueError:
             WEBHOOKS.labels("bad_json").inc()
             await _answer(send, 400, "body is not valid JSON")
             return
         try:
-            check_envelope(payload)
+            check_envelope(message.payload())
         except InvalidWebhookPayload as exc:
             WEBHOOKS.labels("bad_envelope").inc()
             await _answer(send, 400, exc.reason)
             return
         try:
-            await self._publisher.publish_raw(
-                envelope_message(raw), exchange=INGEST, routing_key=ROUTING_KEY
-            )
+            await self._publisher.publish(message, exchange=INGEST)
         except PublishFailed as exc:
             WEBHOOKS.labels("unavailable").inc()
             log.error("webhook_not_accepted", error=str(exc))
@@ -258,7 +213,7 @@ DELIVERY_OPERATION: dict[str, Any] = {
 }
 
 
-def install_fast_path(app: FastAPI, settings: Settings, publisher: RawPublisher) -> None:
+def install_fast_path(app: FastAPI, settings: Settings, publisher: Publisher) -> None:
     """Serve webhook deliveries ahead of the app's router (call once, after building it)."""
     app.add_middleware(WebhookFastPath, endpoint=DeliveryEndpoint(_app_secret(settings), publisher))
     build_openapi = app.openapi
@@ -275,7 +230,7 @@ def _app_secret(settings: Settings) -> str:
     return settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else ""
 
 
-def webhook_router(settings: Settings, publisher: RawPublisher) -> APIRouter:
+def webhook_router(settings: Settings, publisher: Publisher) -> APIRouter:
     """Routes for `/meta/webhook`."""
     router = APIRouter(tags=["meta webhook"])
     verify_token = (

@@ -30,8 +30,8 @@ from wacommon.errors import PermanentError, RetryableError
 from wacommon.events import EventLog
 from wacommon.infra_errors import is_infrastructure
 from wacommon.providers.media_link import fetch_media_link
-from wacommon.providers.meta_media import DownloadedMedia, MediaTooLarge, download_meta_media
-from wacommon.providers.uazapi_media import download_uazapi_media
+from wacommon.providers.meta.media import DownloadedMedia, MediaTooLarge, download_meta_media
+from wacommon.providers.uazapi.media import download_uazapi_media
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.sandbox import parse_limits

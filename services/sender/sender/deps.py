@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from sender.clients.base import ProviderClient
 from sender.clients.sandbox import sandbox_credentials
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.receipts import NoReceipts, Receipts
@@ -16,6 +15,7 @@ from wacommon.cache import TTLCache
 from wacommon.credentials import ProviderCredentials
 from wacommon.crypto import SecretBox
 from wacommon.notify import Notifier, NullNotifier
+from wacommon.providers.outbound import ProviderClient
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import Provider
 from wacommon.tenants import PgTenantDirectory, TenantDirectory

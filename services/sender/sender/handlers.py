@@ -33,7 +33,6 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from sender import outcomes, ratelimit, stored_media
-from sender.clients.base import OutboundMessage, ProviderClient, ProviderSendError
 from sender.deps import SenderDeps
 from sender.outcomes import SENDS
 from sender.ratelimit import (
@@ -51,6 +50,7 @@ from wacommon.credentials import ProviderCredentials
 from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
 from wacommon.events import record_event
 from wacommon.infra_errors import DB_UNAVAILABLE
+from wacommon.providers.outbound import OutboundMessage, ProviderClient, ProviderSendError
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import Envelope, SendReply

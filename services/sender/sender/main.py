@@ -10,12 +10,8 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from sender.clients.base import ProviderClient
-from sender.clients.lancepilot import LancePilotClient
-from sender.clients.meta import MetaGraphClient
 from sender.clients.pool import ShardedTransport
 from sender.clients.sandbox import SandboxClient
-from sender.clients.uazapi import UazapiClient
 from sender.deps import SenderDeps, check_send_timing
 from sender.handlers import HANDLERS
 from sender.ratelimit import RateLimiter, UazapiPacer
@@ -26,6 +22,10 @@ from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.http import run_main, serve, service_app
 from wacommon.logging import configure_logging
+from wacommon.providers.lancepilot.outbound import LancePilotClient
+from wacommon.providers.meta.outbound import MetaGraphClient
+from wacommon.providers.outbound import ProviderClient
+from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.runtime import Runtime
 from wacommon.tenants import PgTenantDirectory
 

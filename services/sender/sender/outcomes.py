@@ -12,12 +12,12 @@ import structlog
 from prometheus_client import Counter
 
 from sender import ratelimit
-from sender.clients.base import ProviderSendError
 from sender.deps import SenderDeps
 from wacommon import event_types as ev
 from wacommon.credentials import ProviderCredentials
 from wacommon.errors import RetryableError
 from wacommon.events import record_event
+from wacommon.providers.outbound import ProviderSendError
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.schemas import SendReply, utcnow

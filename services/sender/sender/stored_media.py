@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from sender.clients.base import ProviderClient, ProviderSendError
 from wacommon.credentials import ProviderCredentials
+from wacommon.providers.outbound import ProviderClient, ProviderSendError
 
 
 async def attach(

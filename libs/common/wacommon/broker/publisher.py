@@ -11,15 +11,12 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from pamqp.commands import Basic
 
 from wacommon.broker import shards, topology
+from wacommon.broker.envelope import encode
 from wacommon.errors import BROKER, DependencyUnavailable
 from wacommon.schemas import Envelope
 from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-# bound to nothing: a ping is confirmed and dropped by the broker
-PING_ROUTING_KEY = "wa.ping"
 
 
 class PublishFailed(DependencyUnavailable):
@@ -50,7 +47,7 @@ def build_message(message: Envelope, headers: dict[str, Any] | None = None) -> a
     if headers:
         all_headers.update(headers)
     return aio_pika.Message(
-        body=message.model_dump_json().encode(),
+        body=encode(message),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=message.message_id,
@@ -98,17 +95,26 @@ class AioPikaPublisher:
         await self.publish_raw(
             build_message(message, headers),
             exchange=exchange,
-            routing_key=routing_key or message.ROUTING_KEY,
+            routing_key=routing_key or topology.routing_key(message),
+            shard_key=shards.envelope_key(message),
         )
 
     async def publish_raw(
-        self, amqp_message: aio_pika.Message, *, exchange: str, routing_key: str
+        self,
+        amqp_message: aio_pika.Message,
+        *,
+        exchange: str,
+        routing_key: str,
+        shard_key: str | None = None,
     ) -> None:
         """Publish a prepared AMQP message (retries and replay keep the original properties).
 
-        A message for a sharded work queue goes to its conversation's shard instead.
+        A message for a sharded work queue goes to its conversation's shard instead (the
+        conversation read from the body unless `shard_key` names it).
         """
-        sharded = shards.route(self._settings, exchange, routing_key, amqp_message.body)
+        sharded = shards.route(
+            self._settings, exchange, routing_key, amqp_message.body, key=shard_key
+        )
         if sharded is not None:
             exchange, routing_key = sharded
         try:
@@ -148,7 +154,7 @@ class AioPikaPublisher:
             )
             confirmation = await ex.publish(
                 probe,
-                routing_key=PING_ROUTING_KEY,
+                routing_key=topology.PING_ROUTING_KEY,
                 mandatory=False,
                 timeout=self._settings.publish_timeout_s,
             )
@@ -180,7 +186,7 @@ class FakePublisher:
     ) -> None:
         if self.fail_with is not None:
             raise self.fail_with
-        self.published.append((exchange, routing_key or message.ROUTING_KEY, message))
+        self.published.append((exchange, routing_key or topology.routing_key(message), message))
 
     def of_type(self, cls: type[Envelope]) -> list[Envelope]:
         return [m for _, _, m in self.published if isinstance(m, cls)]

@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
+from wacommon.schemas import Envelope, WebhookReceived
 from wacommon.settings import Settings
+from wacommon.textclean import loads_untrusted
 
 SHARDS = "wa.shards"  # direct exchange: routing key `<queue>.shard.<i>` -> that shard queue
 
@@ -42,8 +44,22 @@ def assigned_shards(index: int, count: int, shards: int) -> list[int]:
     return [s for s in range(shards) if s % count == index % count]
 
 
+def envelope_key(message: Envelope) -> str:
+    """The conversation of a message object (a webhook's body parsed once, or not at all)."""
+    tenant = message.tenant_id or ""
+    if isinstance(message, WebhookReceived):
+        try:
+            contact = payload_contact(message.payload())
+        except ValueError:
+            contact = ""
+        return f"{tenant}:{message.instance_id or ''}:{contact}"
+    # the fields, not getattr: a missing attribute costs pydantic an exception
+    conversation = message.__dict__.get("conversation_id")
+    return f"{tenant}:{conversation}" if conversation else tenant
+
+
 def conversation_key(body: bytes) -> str:
-    """The conversation a bus message belongs to, from its JSON body ("" if unknown)."""
+    """The conversation of a prepared bus body (a replay, a redrive); `envelope_key`'s value."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -63,9 +79,15 @@ def conversation_key(body: bytes) -> str:
 def webhook_contact(raw: str) -> str:
     """The customer's address in a raw provider webhook (Meta, Uazapi, LancePilot)."""
     try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        # the parse `WebhookReceived.payload` makes: a body reaches the same shard either way
+        payload = loads_untrusted(raw)
+    except ValueError:
         return ""
+    return payload_contact(payload)
+
+
+def payload_contact(payload: Any) -> str:
+    """The customer's address in a parsed provider webhook ("" if none is found)."""
     if not isinstance(payload, dict):
         return ""
     return _meta(payload) or _uazapi(payload) or _lancepilot(payload)
@@ -113,12 +135,13 @@ def _lancepilot(payload: dict[str, Any]) -> str:
 
 
 def route(
-    settings: Settings, exchange: str, routing_key: str, body: bytes
+    settings: Settings, exchange: str, routing_key: str, body: bytes, *, key: str | None = None
 ) -> tuple[str, str] | None:
     """The shard exchange and key for a message published to a sharded work queue.
 
     None when the message is not for a sharded queue (or sharding is off): it goes where
-    it was addressed.
+    it was addressed. `key`: the conversation key when the publisher has it from the
+    message object (`envelope_key`); otherwise it is read from `body`.
     """
     from wacommon.broker import topology
 
@@ -130,10 +153,10 @@ def route(
     # ingest shards are also bound into `ingest.log`: a replay must not log itself again
     requeued = topology.requeued_queue_for(settings, exchange, routing_key)
     if requeued is not None:
-        shard = shard_of(conversation_key(body), settings.broker_shards)
+        shard = shard_of(conversation_key(body) if key is None else key, settings.broker_shards)
         return topology.REQUEUE, shard_queue(settings.q(requeued), shard)
     queue = topology.sharded_queue_for(exchange, routing_key)
     if queue is None:
         return None
-    shard = shard_of(conversation_key(body), settings.broker_shards)
+    shard = shard_of(conversation_key(body) if key is None else key, settings.broker_shards)
     return SHARDS, shard_queue(settings.q(queue), shard)

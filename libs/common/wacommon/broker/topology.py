@@ -30,6 +30,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from wacommon.broker.shards import SHARDS, shard_queue
+from wacommon.schemas import BurstReady, Envelope, SendReply, WebhookReceived, message_type
 from wacommon.settings import Settings
 
 INGEST = "wa.ingest"
@@ -47,9 +48,25 @@ SEND_QUEUE = "sender.replies"
 INGEST_STREAM = "ingest.log"
 
 
+# the one place routing keys are spelled: `<type>.v<schema_version>`, except a webhook's,
+# which names its provider (`webhook.<provider>.v1`), so the stream can be read per provider
+WEBHOOK_KEYS = "webhook"
+
+
 def webhook_routing_key(provider: str) -> str:
     """The routing key of a provider's raw webhook on the INGEST exchange (`webhook.#`)."""
-    return f"webhook.{provider}.v1"
+    return f"{WEBHOOK_KEYS}.{provider}.v1"
+
+
+def routing_key(message: Envelope) -> str:
+    """The routing key a message is published with, derived from its type."""
+    if isinstance(message, WebhookReceived):
+        return webhook_routing_key(message.provider.value)
+    return f"{message.type}.v{message.schema_version}"
+
+
+def _all_versions(cls: type[Envelope]) -> str:
+    return f"{message_type(cls)}.#"
 
 
 @dataclass(frozen=True)
@@ -60,9 +77,9 @@ class WorkQueue:
 
 
 WORK_QUEUES: tuple[WorkQueue, ...] = (
-    WorkQueue(INGEST_QUEUE, INGEST, "webhook.#"),
-    WorkQueue(BURST_QUEUE, PIPELINE, "conversation.burst_ready.#"),
-    WorkQueue(SEND_QUEUE, PIPELINE, "reply.send.#"),
+    WorkQueue(INGEST_QUEUE, INGEST, f"{WEBHOOK_KEYS}.#"),
+    WorkQueue(BURST_QUEUE, PIPELINE, _all_versions(BurstReady)),
+    WorkQueue(SEND_QUEUE, PIPELINE, _all_versions(SendReply)),
 )
 
 
@@ -95,6 +112,10 @@ def work_queue_arguments(settings: Settings, name: str) -> dict[str, Any]:
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
     }
+
+
+# bound to nothing: the publisher's ping is confirmed and dropped by the broker
+PING_ROUTING_KEY = "wa.ping"
 
 
 def notify_routing_key(tenant_id: str, kind: str) -> str:
@@ -178,7 +199,7 @@ async def declare_topology(
             "x-stream-max-segment-size-bytes": 8_000_000,
         },
     )
-    await stream.bind(ingest, routing_key="webhook.#")
+    await stream.bind(ingest, routing_key=f"{WEBHOOK_KEYS}.#")
     for i in range(settings.broker_shards):
         # sharded webhooks are logged too (replay reads this stream)
         await stream.bind(shards, routing_key=shard_queue(q(INGEST_QUEUE), i))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import httpx
 
 from wacommon.netguard import AddressBlocked, BodyTooLarge, HostNotFound, check_url, read_capped
-from wacommon.providers.meta_media import (
+from wacommon.providers.meta.media import (
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,
     MediaTooLarge,

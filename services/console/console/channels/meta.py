@@ -40,7 +40,7 @@ from wacommon.errors import RouteTaken
 from wacommon.http_errors import invalid
 from wacommon.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
 from wacommon.netguard import AddressBlocked, HostNotFound
-from wacommon.providers.meta_admin import GraphCallFailed
+from wacommon.providers.meta.admin import GraphCallFailed
 from wacommon.repositories import providers as providers_repo
 
 log = structlog.get_logger(__name__)

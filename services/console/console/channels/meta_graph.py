@@ -19,7 +19,7 @@ from console.settings import ConsoleSettings
 from wacommon.crypto import mask
 from wacommon.meta_signup import PIN_KEY
 from wacommon.netguard import public_only_client
-from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient, failure_status
+from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient, failure_status
 from wacommon.repositories import providers as providers_repo
 
 log = structlog.get_logger(__name__)

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from wacommon.console_users import normalize_email
-from wacommon.providers.meta_admin import VERTICALS
+from wacommon.providers.meta.admin import VERTICALS
 
 GRAPH_ID = re.compile(r"\d{1,32}")
 PIN = re.compile(r"\d{6}")

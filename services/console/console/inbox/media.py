@@ -15,13 +15,13 @@ from fastapi import HTTPException, Response
 from console.deps import ConsoleDeps
 from wacommon.errors import CredentialNotFound
 from wacommon.netguard import public_only_client
-from wacommon.providers.meta_media import (
+from wacommon.providers.meta.media import (
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,
     MediaTooLarge,
     download_meta_media,
 )
-from wacommon.providers.uazapi_media import download_uazapi_media
+from wacommon.providers.uazapi.media import download_uazapi_media
 from wacommon.repositories import providers as providers_repo
 
 NO_MEDIA = "esta mensagem não tem arquivo"

@@ -15,7 +15,7 @@ import structlog
 
 from console.settings import ConsoleSettings
 from wacommon.credentials import ProviderCredentials
-from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient
+from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from console.pages.common import (
     owner_page,
 )
 from console.pages.render import CSP, render
-from wacommon.providers.meta_admin import Vertical
+from wacommon.providers.meta.admin import Vertical
 
 API = "/api/channels/meta"
 # (field, input kind, max length) in the order WhatsApp shows a profile

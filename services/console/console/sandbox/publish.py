@@ -13,8 +13,6 @@ from wacommon.broker.topology import INGEST
 from wacommon.providers.sandbox import SandboxWebhook
 from wacommon.schemas import Provider, WebhookReceived
 
-ROUTING_KEY = f"webhook.{Provider.SANDBOX.value}.v1"
-
 
 class NotPublished(Exception):
     """The broker did not take the message: the page keeps it for another try."""
@@ -31,6 +29,6 @@ async def publish_typed(publisher: Publisher | None, tenant_id: str, body: Sandb
         body=body.model_dump_json(),
     )
     try:
-        await publisher.publish(message, exchange=INGEST, routing_key=ROUTING_KEY)
+        await publisher.publish(message, exchange=INGEST)
     except PublishFailed as exc:
         raise NotPublished(str(exc)) from exc

@@ -27,7 +27,7 @@ from wacommon.crypto import SecretBox, mask
 from wacommon.errors import RouteTaken
 from wacommon.http_errors import error_responses, invalid
 from wacommon.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
-from wacommon.providers.meta_admin import GraphCallFailed, MetaAdminClient, failure_status
+from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient, failure_status
 from wacommon.repositories import providers as providers_repo
 from wacommon.settings import Settings
 

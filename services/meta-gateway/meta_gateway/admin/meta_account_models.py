@@ -9,7 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from meta_gateway.admin.models import ProviderOut, refuse_nulls
 from wacommon.api_types import NUL_FREE
-from wacommon.providers.meta_admin import Vertical
+from wacommon.providers.meta.admin import Vertical
 
 GRAPH_ID = r"^\d{1,32}$"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 
-from sender.clients.base import OutboundMessage, SendResult
 from wacommon.credentials import ProviderCredentials
+from wacommon.providers.outbound import OutboundMessage, SendResult
 from wacommon.schemas import Provider
 
 

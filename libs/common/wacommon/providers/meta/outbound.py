@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
-from sender.clients.meta_payloads import (
+from wacommon.credentials import ProviderCredentials
+from wacommon.providers.meta.errors import classify_graph_error
+from wacommon.providers.meta.outbound_payloads import (
     envelope,
     mark_read_body,
     media_object,
@@ -21,8 +22,7 @@ from sender.clients.meta_payloads import (
     template_object,
     text_object,
 )
-from wacommon.credentials import ProviderCredentials
-from wacommon.providers.meta_errors import classify_graph_error
+from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
 
 __all__ = ["MetaGraphClient", "classify_graph_error"]
 

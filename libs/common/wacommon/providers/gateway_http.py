@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from sender.clients.base import ProviderSendError
+from wacommon.providers.outbound import ProviderSendError
 
 # httpx errors raised before any byte of the request left: safe to resend
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)

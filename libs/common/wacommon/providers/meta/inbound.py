@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from wacommon.providers.meta_content import (
+from wacommon.providers.meta.content import (
     as_datetime,
     as_dict,
     as_list,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sender.clients.base import OutboundMessage
+from wacommon.providers.outbound import OutboundMessage
 
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 

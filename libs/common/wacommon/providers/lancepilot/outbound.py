@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 import httpx
 
-from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
-from sender.clients.gateway_http import call_json
 from wacommon.credentials import ProviderCredentials
+from wacommon.providers.gateway_http import call_json
+from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
 
 DEFAULT_BASE_URL = "https://lancepilot.com/api/v3"
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document"})

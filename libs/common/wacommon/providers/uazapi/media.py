@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import httpx
 
 from wacommon.providers.media_link import fetch_media_link
-from wacommon.providers.meta_media import (
+from wacommon.providers.meta.media import (
     DownloadedMedia,
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from sender.clients.base import OutboundMessage, ProviderSendError, SendResult
-from sender.clients.gateway_http import call_json
 from wacommon.credentials import ProviderCredentials
-from wacommon.providers.uazapi import TRACK_SOURCE  # echoed back in webhooks
+from wacommon.providers.gateway_http import call_json
+from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
+from wacommon.providers.uazapi.inbound import TRACK_SOURCE  # echoed back in webhooks
 
 _MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 

@@ -22,7 +22,7 @@ from wacommon.providers.normalised import (
     stable_id,
     text_of,
 )
-from wacommon.providers.uazapi_content import (
+from wacommon.providers.uazapi.content import (
     attributes_for,
     kind_of,
     media_for,

@@ -1,0 +1,1 @@
+"""LancePilot: inbound webhooks and outbound client."""

@@ -1,0 +1,1 @@
+"""Meta (WhatsApp Cloud API): inbound webhooks, outbound client, errors, media, account admin."""

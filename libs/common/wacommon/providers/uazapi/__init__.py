@@ -1,0 +1,1 @@
+"""Uazapi: inbound webhooks, outbound client, message content and media."""
