@@ -26,7 +26,6 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from meta_gateway.admin.replay_lab import replay_lab_router
-from sender.clients.uazapi import UazapiClient
 from tests.fakes.openai_server import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpenAI, text, tool_call
 from tests.fakes.server import ServerThread, serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState
@@ -48,6 +47,7 @@ from waai.replay_lab.runner import LabDeps, LabLimits, LabReport, run_lab
 from wacommon import event_types as ev
 from wacommon.crypto import SecretBox
 from wacommon.metrics_prices import default_prices
+from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
