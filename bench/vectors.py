@@ -27,12 +27,11 @@ import os
 import random
 import statistics
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
-from wacommon.migrations import apply_migrations, ensure_database
+from bench.common import migrated_database
 from wacommon.repositories import knowledge_vectors as vectors
 
 MODEL = "bench:clustered"
@@ -50,19 +49,10 @@ ORDER BY s DESC NULLS LAST, c.id
 LIMIT $4
 """
 
-EXACT_NEAREST = """
-SELECT c.id, e.distance
-FROM (
-    SELECT chunk_id, embedding <=> $3::real[]::vector AS distance
-    FROM kb_embeddings
-    WHERE client_id = $1 AND model = $2 AND dims = {dims}
-    ORDER BY distance
-    LIMIT $4
-) e
-JOIN kb_chunks c ON c.id = e.chunk_id AND c.client_id = $1
-JOIN kb_documents d ON d.id = c.document_id AND d.client_id = $1
-ORDER BY e.distance, c.id
-"""
+
+def exact_nearest(dims: int) -> str:
+    """`nearest`'s query with the column left uncast: no index matches it, the scan is exact."""
+    return vectors.NEAREST.format(dims=dims).replace(f"(embedding::vector({dims}))", "embedding")
 
 
 def _base_url() -> str:
@@ -141,22 +131,12 @@ def _index_used(plan: asyncpg.Record) -> str:
 
 async def one_size(base: str, size: int, args: argparse.Namespace) -> None:
     """Load a database for `size` chunks, time the three searches, print a line, drop it."""
-    db_name = f"wa_bench_vec_{uuid.uuid4().hex[:8]}"
-    dsn = f"{base}/{db_name}"
-    await ensure_database(dsn)
-    try:
-        await apply_migrations(dsn)
+    async with migrated_database("vec", base) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
             await _measure(conn, size, args)
         finally:
             await conn.close()
-    finally:
-        admin = await asyncpg.connect(f"{base}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def _measure(conn: asyncpg.Connection, size: int, args: argparse.Namespace) -> None:
@@ -198,7 +178,7 @@ async def _measure(conn: asyncpg.Connection, size: int, args: argparse.Namespace
         await conn.execute(f"VACUUM ANALYZE {table}")
 
     queries = [topics.vector(spread=1.0) for _ in range(args.queries)]
-    exact_sql = EXACT_NEAREST.format(dims=args.dims)
+    exact_sql = exact_nearest(args.dims)
     recall = []
     for q in queries:
         exact = [r["id"] for r in await _exact(conn, exact_sql, big, MODEL, q, NEIGHBOURS)]

@@ -1,5 +1,5 @@
-"""Nearest chunks through pgvector: cosine ranking, the HNSW index for a large tenant, tenant
-scoping through that shared index, and migration 0250 keeping the real[] vectors of 0141."""
+"""Nearest chunks through pgvector: cosine ranking, the HNSW index for a large tenant, and tenant
+scoping through that shared index (migration 0250 itself: test_migrations.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
-import wacommon.migrations as migrations
-from tests.conftest import PG_BASE
 from wacommon.repositories import knowledge_vectors as vectors
 from wacommon.repositories.clients import create_client
 
@@ -118,58 +116,3 @@ async def test_a_large_tenant_goes_through_the_index_and_never_gets_another_tena
     theirs = await vectors.nearest(pool, other, MODEL, query, 20)
     assert len(theirs) == 20
     assert {n.chunk_id for n in theirs} <= set(other_stored)
-
-
-async def test_migration_0250_moves_real_array_vectors_to_pgvector(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    dsn = f"{PG_BASE}/wa_mig_{uuid.uuid4().hex[:8]}"
-    await migrations.ensure_database(dsn)
-    every = migrations.migration_files()
-    monkeypatch.setattr(migrations, "migration_files", lambda: [f for f in every if f[0] < "0250"])
-    try:
-        await migrations.apply_migrations(dsn)
-        conn = await asyncpg.connect(dsn)
-        try:
-            client_id = await conn.fetchval("INSERT INTO clients (name) VALUES ('v') RETURNING id")
-            document_id = await conn.fetchval(
-                "INSERT INTO kb_documents (client_id, name, source_kind, content_hash)"
-                " VALUES ($1, 'a.md', 'md', 'h') RETURNING id",
-                client_id,
-            )
-            before = {}
-            for ordinal, dims in enumerate((1536, 768, 3)):
-                chunk_id = await conn.fetchval(
-                    "INSERT INTO kb_chunks (client_id, document_id, ordinal, heading, text)"
-                    " VALUES ($1, $2, $3, '', 'x') RETURNING id",
-                    client_id,
-                    document_id,
-                    ordinal,
-                )
-                vector = vectors.unit([random.uniform(-1, 1) for _ in range(dims)])
-                await conn.execute(
-                    "INSERT INTO kb_embeddings (chunk_id, client_id, model, embedding)"
-                    " VALUES ($1, $2, 'm', $3)",
-                    chunk_id,
-                    client_id,
-                    vector,
-                )
-                before[chunk_id] = vector
-            monkeypatch.setattr(migrations, "migration_files", lambda: every)
-            assert await migrations.apply_migrations(dsn) == [v for v, _ in every if v >= "0250"]
-            rows = await conn.fetch(
-                "SELECT chunk_id, dims, pg_typeof(embedding)::text AS type,"
-                " embedding::real[] AS embedding FROM kb_embeddings"
-            )
-        finally:
-            await conn.close()
-        assert {r["chunk_id"]: r["dims"] for r in rows} == {i: len(v) for i, v in before.items()}
-        assert {r["type"] for r in rows} == {"vector"}
-        for r in rows:
-            assert r["embedding"] == pytest.approx(before[r["chunk_id"]], abs=1e-6)
-    finally:
-        admin = await asyncpg.connect(f"{PG_BASE}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
-        finally:
-            await admin.close()
