@@ -37,9 +37,12 @@ major=$(( $(sql "SHOW server_version_num") / 10000 ))
 echo "installing pgvector $VERSION for PostgreSQL $major" >&2
 pg_config=/usr/lib/postgresql/$major/bin/pg_config
 [ -x "$pg_config" ] && [ -d "/usr/include/postgresql/$major/server" ] || {
-  apt-get update -qq >&2 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-server-dev-$major" make gcc \
-    >&2 || fail "apt-get install postgresql-server-dev-$major failed"
+  log=$(mktemp)
+  # apt's progress goes to a file, shown only if the install fails
+  { apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-server-dev-$major" make gcc
+  } >"$log" 2>&1 || { cat "$log" >&2; fail "apt-get install postgresql-server-dev-$major failed"; }
+  rm -f "$log"
 }
 
 mkdir -p "$CACHE"

@@ -261,3 +261,20 @@ async def test_migration_0250_moves_real_array_vectors_to_pgvector(
             assert r["embedding"] == pytest.approx(before[r["chunk_id"]], abs=1e-6)
     finally:
         await _drop(dsn)
+
+
+async def test_migration_0250_says_what_to_run_when_the_server_lacks_pgvector(
+    pool: asyncpg.Pool,
+) -> None:
+    [sql] = [sql for version, sql in migration_files() if version.startswith("0250")]
+    check = sql[: sql.index("CREATE EXTENSION IF NOT EXISTS vector")]
+    # the same check, asked about an extension no server has
+    absent = check.replace("'vector'", "'vector_not_installed_anywhere'")
+    assert absent != check
+    with pytest.raises(asyncpg.FeatureNotSupportedError) as refused:
+        await pool.execute(absent)
+    message = str(refused.value)
+    assert "pgvector" in message
+    assert "make infra" in message
+    assert "postgresql-15-pgvector" in message
+    await pool.execute(check)  # this server has it: the check lets the migration go on
