@@ -21,10 +21,11 @@ declare -A ARGS=(
   [followup]="--conversations 20000 --tenants 50 --due-pct 1"
   [metrics]="--events 200000 --tenants 50 --days 30 --requests 200 --seconds 3 --rounds 1"
   [retrieval]=""
+  [vectors]="--sizes 500 5000 --queries 10"
   [hostile_files]="--megabytes 10 --rounds 5"
   [footprint]="--seconds 5 --clients 4"
 )
-ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval hostile_files footprint)
+ORDER=(gateway e2e sender ratelimit debounce followup metrics retrieval vectors hostile_files footprint)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()
