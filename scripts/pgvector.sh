@@ -11,7 +11,7 @@ URL="http://deb.debian.org/debian/pool/main/p/pgvector/pgvector_${VERSION}.orig.
 SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/wa-assistant
 
-sql() { psql -X -h "$PG_HOST" -U "$PG_USER" -d postgres -Atqc "$1"; }
+sql() { psql -X -w -h "$PG_HOST" -U "$PG_USER" -d postgres -Atqc "$1"; }
 
 fail() {
   echo "error: PostgreSQL on $PG_HOST has no pgvector extension ('vector'): $1. Install it" \
@@ -30,7 +30,7 @@ available=$(sql "SELECT count(*) FROM pg_available_extensions WHERE name = 'vect
 [ "$available" = 1 ] && exit 0
 
 major=$(( $(sql "SHOW server_version_num") / 10000 ))
-[ -d "/usr/lib/postgresql/$major" ] ||
+[ -x "/usr/lib/postgresql/$major/bin/postgres" ] ||
   fail "the server is not a Debian PostgreSQL $major on this machine, so it cannot be built here"
 [ "$(id -u)" = 0 ] || fail "building it into /usr/lib/postgresql/$major needs root (rerun as root)"
 
