@@ -304,6 +304,27 @@ async def drop_keys_and_database(env: BenchEnv) -> None:
         await pg.close()
 
 
+@asynccontextmanager
+async def migrated_database(tag: str, base: str = PG_BASE) -> AsyncIterator[str]:
+    """A fresh migrated database `wa_bench_<tag>_<id>` alone (no broker, no Redis): its URL;
+    dropped on exit."""
+    import asyncpg
+
+    from wacommon.migrations import apply_migrations, ensure_database
+
+    name = f"wa_bench_{tag}_{uuid.uuid4().hex[:8]}"
+    await ensure_database(f"{base}/{name}")
+    try:
+        await apply_migrations(f"{base}/{name}")
+        yield f"{base}/{name}"
+    finally:
+        pg = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await pg.close()
+
+
 async def queue_depth(settings: Any, queue: str, *, prefixed: bool = False) -> int:
     """Messages ready in one queue (its short name, the prefix added unless `prefixed`)."""
     from wacommon.broker.connection import connect

@@ -22,7 +22,6 @@ import math
 import os
 import re
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import asyncpg
 from openai import AsyncOpenAI
 
 from bench import minilm
+from bench.common import migrated_database
 from tests.fakes import openai_server as oa
 from tests.fakes.openai_server import FakeOpenAI
 from waai.knowledge.embeddings import Embedder
@@ -41,7 +41,6 @@ from waai.knowledge.ingest import ingest_document
 from waai.knowledge.retrieval import hybrid_search
 from waai.llm.query_rewrite import OpenAIQueryRewriter, QueryRewriter, search_query
 from waai.responders.responder import Turn
-from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import knowledge
 from wacommon.repositories import knowledge_vectors as vectors
 from wacommon.repositories.clients import create_client
@@ -201,11 +200,7 @@ def _hit(ranked: Ranked, item: dict[str, Any], at: int) -> bool:
 
 async def run(args: argparse.Namespace) -> None:
     """Build the database, evaluate, print, drop."""
-    db_name = f"wa_bench_{uuid.uuid4().hex[:8]}"
-    dsn = f"{args.database_base}/{db_name}"
-    await ensure_database(dsn)
-    try:
-        await apply_migrations(dsn)
+    async with migrated_database("kb", args.database_base) as dsn:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         assert pool is not None
         try:
@@ -215,12 +210,6 @@ async def run(args: argparse.Namespace) -> None:
                 await evaluate_bases(pool, args)
         finally:
             await pool.close()
-    finally:
-        conn = await asyncpg.connect(f"{args.database_base}/postgres")
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,14 @@ declare -A ARGS=(
   [followup]="--conversations 20000 --tenants 50 --due-pct 1"
   [metrics]="--events 200000 --tenants 50 --days 30 --requests 200 --seconds 3 --rounds 1"
   [retrieval]=""
+  [vectors]="--sizes 500 5000 --queries 10"
   [hostile_files]="--megabytes 10 --rounds 5"
   [footprint]="--seconds 5 --clients 4"
   [speech_encode]="--seconds 60 --rounds 5"
   [replay_lab]="--conversations 50 --turns 3 --concurrency 4"
 )
-ORDER=(gateway wire e2e sender ratelimit debounce followup metrics retrieval hostile_files
-  footprint speech_encode replay_lab)
+ORDER=(gateway wire e2e sender ratelimit debounce followup metrics retrieval vectors
+  hostile_files footprint speech_encode replay_lab)
 [ $# -gt 0 ] && ORDER=("$@")
 
 failed=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL, RabbitMQ and Redis answer on their local ports: start the ones that are
 # installed but stopped; otherwise stop with one line saying what is missing and how to get it.
+# PostgreSQL also needs the pgvector extension (scripts/pgvector.sh installs it when missing).
 set -u
 PG_HOST=${PG_HOST:-127.0.0.1}
 
@@ -27,6 +28,7 @@ if ! up_pg; then
     missing PostgreSQL postgresql postgres
   fi
 fi
+PG_HOST=$PG_HOST "$(dirname "$0")/pgvector.sh" || exit 1
 
 if ! up_redis; then
   if command -v redis-server >/dev/null 2>&1; then

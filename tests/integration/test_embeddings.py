@@ -55,7 +55,7 @@ async def _tenant(pool: asyncpg.Pool) -> str:
 
 async def _vectors(pool: asyncpg.Pool, client_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT e.model, cardinality(e.embedding) AS dims, c.text FROM kb_embeddings e"
+        "SELECT e.model, e.dims, c.text FROM kb_embeddings e"
         " JOIN kb_chunks c ON c.id = e.chunk_id WHERE e.client_id = $1 ORDER BY c.id",
         client_id,
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import uuid
 
 import asyncpg
+import pytest
 
+import wacommon.migrations as migrations
 from tests.conftest import PG_BASE
 from wacommon.migrations import (
     apply_migrations,
@@ -18,6 +21,7 @@ from wacommon.migrations import (
     pending_migrations,
     wait_until_current,
 )
+from wacommon.repositories.knowledge_vectors import unit
 from wacommon.runtime import Runtime
 from wacommon.settings import Settings
 
@@ -207,3 +211,70 @@ async def test_services_skip_migrating_when_the_deployment_runs_a_job(
         assert await pending_migrations(dsn) == []
     finally:
         await _drop(dsn)
+
+
+async def test_migration_0250_moves_real_array_vectors_to_pgvector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dsn = await _fresh_db()
+    every = migrations.migration_files()
+    monkeypatch.setattr(migrations, "migration_files", lambda: [f for f in every if f[0] < "0250"])
+    try:
+        await migrations.apply_migrations(dsn)
+        conn = await asyncpg.connect(dsn)
+        try:
+            client_id = await conn.fetchval("INSERT INTO clients (name) VALUES ('v') RETURNING id")
+            document_id = await conn.fetchval(
+                "INSERT INTO kb_documents (client_id, name, source_kind, content_hash)"
+                " VALUES ($1, 'a.md', 'md', 'h') RETURNING id",
+                client_id,
+            )
+            before = {}
+            for ordinal, dims in enumerate((1536, 768, 3)):
+                chunk_id = await conn.fetchval(
+                    "INSERT INTO kb_chunks (client_id, document_id, ordinal, heading, text)"
+                    " VALUES ($1, $2, $3, '', 'x') RETURNING id",
+                    client_id,
+                    document_id,
+                    ordinal,
+                )
+                vector = unit([random.uniform(-1, 1) for _ in range(dims)])
+                await conn.execute(
+                    "INSERT INTO kb_embeddings (chunk_id, client_id, model, embedding)"
+                    " VALUES ($1, $2, 'm', $3)",
+                    chunk_id,
+                    client_id,
+                    vector,
+                )
+                before[chunk_id] = vector
+            monkeypatch.setattr(migrations, "migration_files", lambda: every)
+            assert await migrations.apply_migrations(dsn) == [v for v, _ in every if v >= "0250"]
+            rows = await conn.fetch(
+                "SELECT chunk_id, dims, pg_typeof(embedding)::text AS type,"
+                " embedding::real[] AS embedding FROM kb_embeddings"
+            )
+        finally:
+            await conn.close()
+        assert {r["chunk_id"]: r["dims"] for r in rows} == {i: len(v) for i, v in before.items()}
+        assert {r["type"] for r in rows} == {"vector"}
+        for r in rows:
+            assert r["embedding"] == pytest.approx(before[r["chunk_id"]], abs=1e-6)
+    finally:
+        await _drop(dsn)
+
+
+async def test_migration_0250_says_what_to_run_when_the_server_lacks_pgvector(
+    pool: asyncpg.Pool,
+) -> None:
+    [sql] = [sql for version, sql in migration_files() if version.startswith("0250")]
+    check = sql[: sql.index("CREATE EXTENSION IF NOT EXISTS vector")]
+    # the same check, asked about an extension no server has
+    absent = check.replace("'vector'", "'vector_not_installed_anywhere'")
+    assert absent != check
+    with pytest.raises(asyncpg.FeatureNotSupportedError) as refused:
+        await pool.execute(absent)
+    message = str(refused.value)
+    assert "pgvector" in message
+    assert "make infra" in message
+    assert "postgresql-15-pgvector" in message
+    await pool.execute(check)  # this server has it: the check lets the migration go on
