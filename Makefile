@@ -14,7 +14,7 @@ infra:
 	scripts/infra.sh
 
 run: install infra
-	$(PY) -m walocal.localdev && $(PY) -m wacommon.supervisor --replicas "$(REPLICAS)" $$($(PY) -m walocal.localdev --sandbox-flag)
+	$(PY) -m walocal.localdev && $(PY) -m walocal.supervisor --replicas "$(REPLICAS)" $$($(PY) -m walocal.localdev --sandbox-flag)
 
 browser:
 	scripts/browser.sh
@@ -45,7 +45,7 @@ migrate: install infra
 	$(PY) -m wacommon.migrations --create-db
 
 migrate-legacy: install infra
-	$(PY) -m wacommon.legacy $(ARGS)
+	$(PY) -m wacommon.ops.legacy $(ARGS)
 
 bench: install infra
 	scripts/bench.sh
@@ -54,7 +54,7 @@ chat: install
 	$(PY) -m walocal.chat
 
 replay: install
-	$(PY) -m wacommon.replay $(ARGS)
+	$(PY) -m wacommon.ops.replay $(ARGS)
 
 replay-lab: install
 	$(PY) -m waai.replay_lab $(ARGS)

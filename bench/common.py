@@ -172,8 +172,8 @@ class BenchEnv:
         return self.env["DATABASE_URL"]
 
     def settings(self, **overrides: Any) -> Any:
-        """`wacommon.settings.Settings` for this run (no .env file)."""
-        from wacommon.settings import Settings
+        """`wacommon.infra.settings.Settings` for this run (no .env file)."""
+        from wacommon.infra.settings import Settings
 
         values: dict[str, Any] = {
             "database_url": self.env["DATABASE_URL"],

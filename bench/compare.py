@@ -45,7 +45,7 @@ import asyncio, sys
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
 from wacommon.migrations import apply_migrations, ensure_database
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 async def main(action):
     settings = Settings(_env_file=None)

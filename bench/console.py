@@ -172,7 +172,7 @@ async def load_data(env: BenchEnv, target: str, args: argparse.Namespace) -> lis
 
 
 async def agent(env: BenchEnv, tenant: str) -> tuple[str, str]:
-    from wacommon import passwords
+    from wacommon.console import passwords
     from wacommon.repositories import users as users_repo
 
     conn = await asyncpg.connect(env.database_url)
@@ -269,8 +269,8 @@ def serve_bare(port: int, dsn: str, user_id: str) -> None:
     from fastapi import FastAPI, Response
 
     from console.inbox import queries
-    from wacommon.db import create_pool
-    from wacommon.settings import Settings
+    from wacommon.infra.db import create_pool
+    from wacommon.infra.settings import Settings
 
     state: dict[str, asyncpg.Pool] = {}
     uid = uuid.UUID(user_id)

@@ -26,10 +26,10 @@ import redis.asyncio as aioredis
 
 from lancepilot_ingest.bursts import Burst, DebounceConfig
 from lancepilot_ingest.debounce import Debouncer
-from wacommon.db import create_pool
-from wacommon.logging import configure_logging
+from wacommon.infra.db import create_pool
+from wacommon.infra.logging import configure_logging
+from wacommon.infra.settings import Settings
 from wacommon.migrations import apply_migrations, ensure_database
-from wacommon.settings import Settings
 
 
 def parse_args() -> argparse.Namespace:

@@ -32,7 +32,7 @@ from followup.main import bootstrap  # noqa: E402
 from followup.settings import FollowupSettings  # noqa: E402
 from followup.store import LOCK_DUE_FOLLOWUPS  # noqa: E402
 from wacommon.broker.publisher import FakePublisher  # noqa: E402
-from wacommon.db import _init_connection, create_pool  # noqa: E402
+from wacommon.infra.db import _init_connection, create_pool  # noqa: E402
 from wacommon.migrations import apply_migrations, ensure_database  # noqa: E402
 
 PLAN = {

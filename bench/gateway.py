@@ -314,7 +314,7 @@ def bare_main(flags: list[str]) -> None:
 
     from wacommon.broker.connection import connect
     from wacommon.broker.topology import INGEST, webhook_routing_key
-    from wacommon.settings import Settings
+    from wacommon.infra.settings import Settings
 
     settings = Settings(service_name="bare")
 

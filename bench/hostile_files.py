@@ -18,7 +18,7 @@ import time
 
 from tests.fakes.hostile_pdfs import inflating_pdf, text_pdf
 from waai.knowledge.pdf_text import read_pdf
-from wacommon.sandbox import ParseFailed, ParseLimits
+from wacommon.infra.sandbox import ParseFailed, ParseLimits
 
 UNBOUNDED = (
     "import sys; from waai.knowledge.pdf_child import pdf_pages;"

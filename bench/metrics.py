@@ -34,7 +34,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 from metrics.aggregate import aggregate_increment, recompute  # noqa: E402
 from metrics.report import tenant_daily  # noqa: E402
 from metrics.settings import MetricsSettings  # noqa: E402
-from wacommon.db import create_pool  # noqa: E402
+from wacommon.infra.db import create_pool  # noqa: E402
 from wacommon.migrations import apply_migrations, ensure_database  # noqa: E402
 
 ADMIN = "bench-admin-token"

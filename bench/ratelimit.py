@@ -30,7 +30,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import redis.asyncio as aioredis  # noqa: E402
 
 from sender.ratelimit import RateLimiter  # noqa: E402
-from wacommon.settings import Settings  # noqa: E402
+from wacommon.infra.settings import Settings  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

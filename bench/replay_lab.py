@@ -74,9 +74,9 @@ async def run(conversations: int, turns: int, concurrency: int) -> None:
     from waai.replay_lab.figures import Pricing
     from waai.replay_lab.runner import LabDeps, LabLimits, run_lab
     from waai.replay_lab.turns import load_turns
-    from wacommon.crypto import SecretBox
-    from wacommon.db import create_pool
-    from wacommon.metrics_prices import default_prices
+    from wacommon.infra.crypto import SecretBox
+    from wacommon.infra.db import create_pool
+    from wacommon.metrics.prices import default_prices
 
     async with bench_env("replaylab") as env:
         settings = env.settings()

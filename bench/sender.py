@@ -48,12 +48,12 @@ async def seed(env: BenchEnv, messages: int, limit: float, burst: int) -> tuple[
     """Tenant, number, conversations and outbound rows; one SendReply per row (confirmed)."""
     from wacommon.broker.connection import connect
     from wacommon.broker.publisher import AioPikaPublisher
+    from wacommon.broker.schemas import Contact, SendReply
     from wacommon.broker.topology import PIPELINE
-    from wacommon.crypto import SecretBox
-    from wacommon.db import create_pool
+    from wacommon.infra.crypto import SecretBox
+    from wacommon.infra.db import create_pool
     from wacommon.repositories import clients, conversations, providers
     from wacommon.repositories import messages as msg_repo
-    from wacommon.schemas import Contact, SendReply
 
     settings = env.settings()
     pool = await create_pool(settings, min_size=1, max_size=10)

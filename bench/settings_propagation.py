@@ -34,11 +34,11 @@ async def run(rounds: int, services: int) -> None:
     from console.app import build_app
     from console.deps import ConsoleDeps
     from console.settings import ConsoleSettings
-    from wacommon import passwords
-    from wacommon.crypto import SecretBox
-    from wacommon.db import create_pool
+    from wacommon.console import passwords
+    from wacommon.infra.crypto import SecretBox
+    from wacommon.infra.db import create_pool
     from wacommon.repositories import users as users_repo
-    from wacommon.tenants import PgTenantDirectory
+    from wacommon.tenants.directory import PgTenantDirectory
 
     async with bench_env("settings") as env, AsyncExitStack() as stack:
         settings = ConsoleSettings(

@@ -18,8 +18,8 @@ from typing import Any
 
 sys.path[:] = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
 
-from wacommon.crypto import SecretBox, generate_key  # noqa: E402
-from wacommon.tenants import parse_tenant  # noqa: E402
+from wacommon.infra.crypto import SecretBox, generate_key  # noqa: E402
+from wacommon.tenants.config import parse_tenant  # noqa: E402
 
 TOOLS: dict[str, Any] = {
     "llm_config": {"provider": "openai", "api_key": "sk-tenant-key", "history_messages": 12},

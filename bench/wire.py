@@ -96,7 +96,7 @@ async def gateway_body(raw: bytes, requests: int) -> tuple[bytes, ParseCounter, 
     per delivery (the broker a stand-in that confirms at once)."""
     from meta_gateway.webhook import DeliveryEndpoint
     from wacommon.broker.publisher import AioPikaPublisher
-    from wacommon.settings import Settings
+    from wacommon.infra.settings import Settings
 
     exchange = _ConfirmingExchange()
     settings = Settings(service_name="bench-wire", broker_shards=8)
@@ -127,7 +127,7 @@ async def gateway_body(raw: bytes, requests: int) -> tuple[bytes, ParseCounter, 
 def consumer_parses(body: bytes) -> ParseCounter:
     """What the ingest consumer parses before its first write: the envelope, the payload."""
     from wacommon.broker.envelope import decode
-    from wacommon.schemas import WebhookReceived
+    from wacommon.broker.schemas import WebhookReceived
 
     with ParseCounter() as counter:
         message = decode(body)
@@ -142,7 +142,7 @@ def per_call_us(fn: Callable[[], object], runs: int) -> float:
 
 def timings(body: bytes, runs: int) -> None:
     from wacommon.broker.envelope import decode, encode
-    from wacommon.schemas import BurstReady, Envelope, SendReply, WebhookReceived
+    from wacommon.broker.schemas import BurstReady, Envelope, SendReply, WebhookReceived
 
     classes: dict[str, type[Envelope]] = {
         "webhook.received": WebhookReceived,

@@ -14,9 +14,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
-from wacommon.db import create_pool
+from wacommon.infra.db import create_pool
+from wacommon.infra.settings import Settings
 from wacommon.migrations import apply_migrations, ensure_database
-from wacommon.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:10]
 # a real Fernet key, as production requires (a fixed one: tests read what other tests sealed)

@@ -49,7 +49,7 @@ from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
 from wacommon.broker.connection import connect
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 from walocal.graph import GraphState, make_graph_app
 
 pytestmark = [

@@ -34,8 +34,8 @@ from tests.unit.test_configuration_docs import NAMES as SETTING_NAMES
 from waai.llm.config import AISettings
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.topology import BURST_QUEUE, INGEST_QUEUE, SEND_QUEUE
-from wacommon.settings import SERVICE_PORTS, Settings
-from wacommon.supervisor import SERVICES, module_of
+from wacommon.infra.settings import SERVICE_PORTS, Settings
+from walocal.supervisor import SERVICES, module_of
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -140,7 +140,7 @@ def test_the_schema_check_catches_mistakes() -> None:
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
-# preStop sleep + the consumers' drain + serve()'s wait for background loops (wacommon/http.py)
+# preStop sleep + the consumers' drain + serve()'s wait for background loops (wacommon/service/http.py)
 PRE_STOP_S = 5
 BACKGROUND_STOP_S = 10
 DRAIN_S = inspect.signature(Consumer.__init__).parameters["drain_timeout"].default

@@ -31,7 +31,7 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.fakes.server import free_port
 from tests.fakes.tcp_proxy import TcpProxy
 from wacommon.broker.topology import WORK_QUEUES, dlq_name
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 

@@ -29,7 +29,7 @@ from tests.fakes.lancepilot import create_app as lancepilot_app
 from tests.fakes.server import ServerThread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
-from wacommon import passwords
+from wacommon.console import passwords
 from wacommon.repositories import users as users_repo
 
 PASSWORD = "senha-do-navegador-2"

@@ -26,7 +26,7 @@ from tests.e2e.console_browser import chromium, new_page, playwright_or_skip, sh
 from tests.e2e.console_browser import sign_in as browser_sign_in
 from tests.e2e.stack import Stack
 from tests.fakes.server import ServerThread
-from wacommon import passwords
+from wacommon.console import passwords
 from wacommon.repositories import users as users_repo
 from walocal.graph_admin import GraphAdminState, combined_graph_app, sandbox_states
 

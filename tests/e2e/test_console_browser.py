@@ -35,7 +35,7 @@ from tests.e2e.stack import (
     wait_ready,
 )
 from tests.fakes.server import ServerThread
-from wacommon import passwords
+from wacommon.console import passwords
 from wacommon.repositories import users as users_repo
 from walocal.graph import GraphState
 from walocal.graph_admin import GraphAdminState, combined_graph_app

@@ -25,9 +25,9 @@ import pytest
 from tests.e2e.stack import Stack
 from tests.integration.test_console_metrics import ZONE, a_day_of, drain, event, local_today
 from waai.turn_quality import TurnQuality
-from wacommon import event_types as et
-from wacommon import passwords
-from wacommon.metrics_prices import PricedSettings
+from wacommon.console import passwords
+from wacommon.metrics.prices import PricedSettings
+from wacommon.repositories import event_types as et
 from wacommon.repositories import users as users_repo
 
 CHROMIUM = "/usr/bin/chromium"

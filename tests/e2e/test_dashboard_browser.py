@@ -24,8 +24,8 @@ import pytest
 
 from tests.e2e import console_browser
 from waai.turn_quality import TurnQuality
-from wacommon import event_types as et
-from wacommon.events import PgEventLog
+from wacommon.repositories import event_types as et
+from wacommon.repositories.events import PgEventLog
 
 ADMIN = "test-admin-token"
 START = datetime.now(UTC).date() - timedelta(days=6)

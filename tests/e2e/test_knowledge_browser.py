@@ -33,7 +33,7 @@ if not os.path.exists("/usr/bin/chromium"):
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright not installed")
 
 from tests.e2e.console_browser import PASSWORD, WAIT_MS, launch, new_page, shot, sign_in  # noqa: E402
-from wacommon import passwords  # noqa: E402
+from wacommon.console import passwords  # noqa: E402
 from wacommon.repositories import users as users_repo  # noqa: E402
 
 expect = playwright_api.expect

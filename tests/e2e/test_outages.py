@@ -26,7 +26,7 @@ from tests.fakes.server import ServerThread
 from tests.fakes.tcp_proxy import TcpProxy
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e

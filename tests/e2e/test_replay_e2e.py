@@ -29,8 +29,9 @@ from lancepilot_ingest.deps import LOOKUP_TTL_S
 from tests.e2e.stack import ROOT, SHORT_SEND_WINDOW, Stack, eventually, meta_text, signed
 from tests.fakes.server import ServerThread
 from wacommon.broker import topology
-from wacommon.crypto import box_from_settings
-from wacommon.replay import (
+from wacommon.infra.crypto import box_from_settings
+from wacommon.infra.settings import Settings
+from wacommon.ops.replay import (
     DEATH_HISTORY,
     LAST_ERROR,
     REDRIVE_COUNT,
@@ -41,7 +42,6 @@ from wacommon.replay import (
     replay_inbound,
 )
 from wacommon.repositories import providers as providers_repo
-from wacommon.settings import Settings
 from walocal.graph import GraphState, make_graph_app
 
 pytestmark = pytest.mark.e2e
@@ -217,7 +217,7 @@ async def test_inbound_dry_run_cli_lists_per_tenant_and_conversation(env: Env) -
     await replies_to(env, someone)
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "wacommon.replay", "inbound", "--since", "2m", "--dry-run"],
+        [sys.executable, "-m", "wacommon.ops.replay", "inbound", "--since", "2m", "--dry-run"],
         env={**os.environ, **env.test_env},
         cwd=ROOT,
         capture_output=True,

@@ -24,7 +24,7 @@ from tests.e2e.stack import Stack
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.console_helpers import new_user
-from wacommon.followups import parse_plan
+from wacommon.conversation.followups import parse_plan
 
 PASSWORD = "senha-das-configuracoes-1"
 WAIT_MS = 20_000

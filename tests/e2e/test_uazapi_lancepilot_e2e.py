@@ -30,7 +30,7 @@ from tests.fakes.lancepilot import create_app as lancepilot_app
 from tests.fakes.server import ServerThread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

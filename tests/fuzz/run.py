@@ -32,8 +32,8 @@ from tests.fakes.server import serve_in_thread
 from tests.fuzz.stack import SCHEMA_PATH, SEEDING_HEADER, FuzzStack, Served, fuzz_stack
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import delete_topology
+from wacommon.infra.settings import Settings
 from wacommon.migrations import apply_migrations, ensure_database
-from wacommon.settings import Settings
 from walocal.graph import GraphState
 from walocal.graph_admin import GraphAdminState, combined_graph_app
 

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.fakes.server import free_port
 from tests.fuzz.targets import TARGETS, Target
-from wacommon.runtime import Runtime
+from wacommon.service.runtime import Runtime
 
 SCHEMA_PATH = "/openapi.json"
 # requests the harness itself makes (seeding a tenant) carry this and are not counted

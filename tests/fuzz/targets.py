@@ -23,8 +23,8 @@ from rag_worker.main import build_app as rag_app
 from rag_worker.settings import RagWorkerSettings
 from sender.main import build_app as sender_app
 from sender.settings import SenderSettings
-from wacommon.runtime import Runtime
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
+from wacommon.service.runtime import Runtime
 
 
 @dataclass(frozen=True)

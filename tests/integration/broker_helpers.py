@@ -10,11 +10,11 @@ import asyncpg
 
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer, Delivery
+from wacommon.broker.schemas import Envelope
 from wacommon.broker.topology import declare_topology
-from wacommon.db import create_pool
-from wacommon.errors import PermanentError, RetryableError
-from wacommon.schemas import Envelope
-from wacommon.settings import Settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.errors import PermanentError, RetryableError
+from wacommon.infra.settings import Settings
 
 PROBE_TABLE = """CREATE TABLE IF NOT EXISTS probe_effects (
     message_id text PRIMARY KEY, handled_at timestamptz NOT NULL DEFAULT clock_timestamp())"""

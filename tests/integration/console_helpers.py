@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from console.app import build_app
 from console.deps import ConsoleDeps
 from console.settings import ConsoleSettings
-from wacommon import passwords
+from wacommon.console import passwords
 from wacommon.repositories import users as users_repo
 
 PASSWORD = "senha-de-teste-123"

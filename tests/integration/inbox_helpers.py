@@ -19,9 +19,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.fakes.server import free_port
-from wacommon.crypto import SecretBox
+from wacommon.broker.schemas import utcnow
+from wacommon.infra.crypto import SecretBox
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import utcnow
 
 
 @dataclass

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant, Turn
-from wacommon.crypto import SecretBox
-from wacommon.events import FakeEventLog
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories.events import FakeEventLog
 
 TZ = ZoneInfo("America/Sao_Paulo")
 BOX = SecretBox("llm-test-key")

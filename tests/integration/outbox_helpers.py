@@ -15,16 +15,16 @@ from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.receipts import RedisReceipts
 from tests.fakes.uazapi import UazapiFakeState
 from wacommon.broker.consumer import Delivery
-from wacommon.credentials import ProviderCredentials
-from wacommon.crypto import SecretBox
-from wacommon.errors import RetryableError
+from wacommon.broker.schemas import Contact, SendReply, utcnow
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.errors import RetryableError
+from wacommon.infra.settings import Settings
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import OutboundMessage, SendResult
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import Contact, SendReply, utcnow
-from wacommon.settings import Settings
 
 DELIVERY = Delivery(redelivered=False, delivery_count=1, retry_count=0)
 # shrunk timings: HTTP deadline + record window + margin stays under the takeover window

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from meta_gateway.admin.tenants import tenants_router
 from tests.conftest import TEST_ENCRYPTION_KEY
-from wacommon.crypto import SecretBox
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from meta_gateway.admin.users import users_router
 from tests.integration.console_helpers import new_tenant
-from wacommon import passwords
-from wacommon.settings import Settings
+from wacommon.console import passwords
+from wacommon.infra.settings import Settings
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 

@@ -20,9 +20,9 @@ from meta_gateway.forms import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
 from meta_gateway.main import body_limits as gateway_body_limits
 from tests.fakes.server import free_port
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.http import server_config, service_app
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.service.http import server_config, service_app
 
 CAP = 256 * 1024
 UPLOAD_CAP = 1024 * 1024

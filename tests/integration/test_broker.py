@@ -20,6 +20,7 @@ from tests.integration.broker_helpers import prepare, probe_handler
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.publisher import AioPikaPublisher, PublishFailed
+from wacommon.broker.schemas import BurstReady, utcnow
 from wacommon.broker.topology import (
     BURST_QUEUE,
     PIPELINE,
@@ -27,9 +28,8 @@ from wacommon.broker.topology import (
     delete_topology,
     dlq_name,
 )
-from wacommon.replay import Filter, replay_dead_letters
-from wacommon.schemas import BurstReady, utcnow
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
+from wacommon.ops.replay import Filter, replay_dead_letters
 
 QUEUE = BURST_QUEUE
 

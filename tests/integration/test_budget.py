@@ -19,9 +19,9 @@ from waai.budget import HANDOVER_CAUSE, BudgetedResponder, MonthSpend, budget_of
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from waai.llm.factory import build_responder
-from wacommon.event_types import BUDGET_LIMIT_REACHED
-from wacommon.events import FakeEventLog, PgEventLog
-from wacommon.metrics_prices import default_prices
+from wacommon.metrics.prices import default_prices
+from wacommon.repositories.event_types import BUDGET_LIMIT_REACHED
+from wacommon.repositories.events import FakeEventLog, PgEventLog
 
 USD_BRL = Decimal("5")
 # gpt-4o: 2.50 USD per million tokens in; 1M tokens in = 12.50 R$ at 5 R$/USD

@@ -16,8 +16,8 @@ from tests.fakes.calendar_server import TZ, FakeCalendar
 from waai.llm.config import AISettings
 from waai.tools.catalog import build_toolbox
 from waai.tools.registry import Toolbox, ToolContext
-from wacommon.crypto import SecretBox
-from wacommon.events import FakeEventLog
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories.events import FakeEventLog
 
 BOX = SecretBox("calendar-test-key")
 LOOPBACK = AISettings(tool_allowed_hosts=frozenset({"127.0.0.1"}))

@@ -25,10 +25,10 @@ from tests.integration.console_helpers import (
 from tests.integration.inbox_helpers import MetaTenant, conversation, meta_tenant
 from wacommon.broker.envelope import decode
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.schemas import SendReply, utcnow
 from wacommon.broker.shards import shard_queue
 from wacommon.broker.topology import SEND_QUEUE
-from wacommon.crypto import SecretBox
-from wacommon.schemas import SendReply, utcnow
+from wacommon.infra.crypto import SecretBox
 from walocal.graph import GraphState
 from walocal.graph_admin import GraphAdminState, combined_graph_app
 

@@ -42,8 +42,8 @@ from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import KnowledgeBase
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
-from wacommon.crypto import SecretBox
-from wacommon.sandbox import ParseLimits
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.sandbox import ParseLimits
 
 HOURS = (
     "Horário de funcionamento\n\n"

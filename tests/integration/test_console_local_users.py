@@ -12,7 +12,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from tests.integration.console_helpers import client_for, console_app, console_settings, new_tenant
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 from walocal.localdev import (
     NEW_USERS,
     ensure_env_file,

@@ -30,8 +30,8 @@ from tests.integration.console_helpers import (
     sign_in,
 )
 from tests.integration.inbox_helpers import MetaTenant, conversation, meta_tenant
-from wacommon import event_types as et
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories import event_types as et
 
 ZONE = "America/Sao_Paulo"
 RATE = 5.25

@@ -30,9 +30,9 @@ from tests.integration.inbox_helpers import (
     meta_tenant,
     served,
 )
+from wacommon.broker.notify import BrokerNotifier
 from wacommon.broker.publisher import AioPikaPublisher
-from wacommon.crypto import SecretBox
-from wacommon.notify import BrokerNotifier
+from wacommon.infra.crypto import SecretBox
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from tests.integration.console_helpers import (
     sign_in,
 )
 from tests.integration.inbox_helpers import MetaTenant, conversation, meta_tenant
-from wacommon.crypto import SecretBox
-from wacommon.schemas import utcnow
+from wacommon.broker.schemas import utcnow
+from wacommon.infra.crypto import SecretBox
 
 
 @pytest.fixture(scope="module")

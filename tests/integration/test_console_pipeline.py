@@ -20,14 +20,14 @@ from tests.integration.inbox_helpers import meta_tenant
 from tests.integration.test_followups import PLAN, T0, conversation, outbound, scanner
 from tests.integration.test_handover_pipeline import DELIVERY, Chat, says
 from tests.integration.test_sender_recheck import RecordingClient
-from wacommon import conversation_state as cs
+from wacommon.broker.notify import FakeNotifier
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.human_send import HumanReply, StoredFile, queue_human_reply
-from wacommon.notify import FakeNotifier
+from wacommon.broker.schemas import BurstReady, SendReply
+from wacommon.conversation import state as cs
+from wacommon.conversation.human_send import HumanReply, StoredFile, queue_human_reply
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.providers.meta.outbound import MetaGraphClient
-from wacommon.schemas import BurstReady, SendReply
-from wacommon.settings import Settings
 from walocal.graph import GraphState, make_graph_app
 
 

@@ -30,14 +30,14 @@ from tests.integration.console_helpers import (
 )
 from waai.budget import budget_of
 from waai.tools.catalog import build_toolbox
-from wacommon.commands import parse_customer_command
-from wacommon.contact_filter import contact_allowed
-from wacommon.crypto import MASK, SecretBox
-from wacommon.followups import parse_plan
-from wacommon.human_reply import human_pause_until
-from wacommon.schemas import utcnow
-from wacommon.settings import Settings
-from wacommon.tenants import PgTenantDirectory
+from wacommon.broker.schemas import utcnow
+from wacommon.conversation.commands import parse_customer_command
+from wacommon.conversation.followups import parse_plan
+from wacommon.conversation.human_reply import human_pause_until
+from wacommon.infra.crypto import MASK, SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.tenants.contact_filter import contact_allowed
+from wacommon.tenants.directory import PgTenantDirectory
 
 BOX = SecretBox(TEST_ENCRYPTION_KEY)
 # the bound docs/console-settings.md states for a change to reach every service

@@ -22,6 +22,7 @@ from tests.integration.broker_helpers import prepare
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.schemas import BurstReady, Envelope, utcnow
 from wacommon.broker.topology import (
     BURST_QUEUE,
     PIPELINE,
@@ -30,11 +31,10 @@ from wacommon.broker.topology import (
     delete_topology,
     dlq_name,
 )
-from wacommon.db import create_pool
-from wacommon.dependencies import DependencyProbe
-from wacommon.errors import BROKER, DATABASE
-from wacommon.schemas import BurstReady, Envelope, utcnow
-from wacommon.settings import Settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.dependencies import DependencyProbe
+from wacommon.infra.errors import BROKER, DATABASE
+from wacommon.infra.settings import Settings
 
 QUEUE = BURST_QUEUE
 MESSAGES = 20

@@ -9,12 +9,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from wacommon import bot_gate, business_hours, commands, human_reply
-from wacommon import conversation_state as cs
-from wacommon.business_hours import HoursDecision, claim_off_hours_notice
-from wacommon.commands import Command, apply_customer_command
-from wacommon.followups import cancel_followups
-from wacommon.tenants import TenantConfig, parse_tenant
+from wacommon.conversation import bot_gate, business_hours, commands, human_reply
+from wacommon.conversation import state as cs
+from wacommon.conversation.business_hours import HoursDecision, claim_off_hours_notice
+from wacommon.conversation.commands import Command, apply_customer_command
+from wacommon.conversation.followups import cancel_followups
+from wacommon.tenants.config import TenantConfig, parse_tenant
 
 T0 = datetime(2030, 1, 7, 15, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from lancepilot_ingest.bursts import Burst, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.flush_marks import FlushMarks
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 from wacommon.tenants.sections import DebounceSection
 
 FAST = DebounceConfig(quiet_ms=200, max_wait_ms=2000, max_burst=50)

@@ -9,10 +9,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.fakes.tcp_proxy import TcpProxy
-from wacommon.db import create_pool
-from wacommon.events import BufferedEventLog, record_event
+from wacommon.infra.db import create_pool
+from wacommon.infra.settings import Settings
 from wacommon.repositories.clients import create_client
-from wacommon.settings import Settings
+from wacommon.repositories.events import BufferedEventLog, record_event
 
 
 async def test_append_inside_a_transaction_commits_or_rolls_back_with_it(

@@ -24,9 +24,9 @@ from waai.llm.factory import build_responder
 from waai.llm.misconfig import GuardedResponder
 from waai.responders.gemini_responder import GeminiResponder
 from waai.responders.responder import ResponderInput, ResponderOutput, Tenant, Turn
-from wacommon.events import FakeEventLog
+from wacommon.infra.settings import Settings
 from wacommon.repositories import knowledge as kb
-from wacommon.settings import Settings
+from wacommon.repositories.events import FakeEventLog
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 FILE_SEARCH = {"llm_config": {"provider": "gemini", "model": "gemini-test", "file_search": True}}

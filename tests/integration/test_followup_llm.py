@@ -28,8 +28,8 @@ from tests.integration.test_followups import (
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from wacommon.broker.publisher import FakePublisher
-from wacommon.events import PgEventLog
-from wacommon.reminders import create_reminder
+from wacommon.conversation.reminders import create_reminder
+from wacommon.repositories.events import PgEventLog
 
 STAGE = {"active": True, "stages": [{"delay_minutes": 60, "prompt": "Pergunte se quer agendar"}]}
 LLM = {"provider": "openai", "model": "gpt-test", "api_key": BOX.encrypt("sk-tenant")}

@@ -15,11 +15,11 @@ from followup.scanner import FollowupScanner
 from followup.settings import FollowupSettings
 from followup.writers import FollowupDecision, FollowupRequest
 from sender.relay import relay_once
-from wacommon import conversation_state as cs
 from wacommon.broker.publisher import FakePublisher
-from wacommon.followups import cancel_followups, schedule_followup
-from wacommon.reminders import cancel_reminder, create_reminder
-from wacommon.schemas import SendReply
+from wacommon.broker.schemas import SendReply
+from wacommon.conversation import state as cs
+from wacommon.conversation.followups import cancel_followups, schedule_followup
+from wacommon.conversation.reminders import cancel_reminder, create_reminder
 
 T0 = datetime(2031, 3, 3, 13, 0, tzinfo=UTC)  # Monday 10:00 in São Paulo
 SP = "America/Sao_Paulo"

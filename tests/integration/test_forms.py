@@ -20,12 +20,12 @@ from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.forms import forms_router
 from tests.conftest import TEST_ENCRYPTION_KEY
 from wacommon.broker.publisher import FakePublisher
+from wacommon.broker.schemas import SendReply
 from wacommon.broker.topology import PIPELINE
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import SendReply
-from wacommon.settings import Settings
 
 BOX = SecretBox(TEST_ENCRYPTION_KEY)
 FORM_SECRET = "form-secret-0123456789abcdef"

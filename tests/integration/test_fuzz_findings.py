@@ -12,8 +12,8 @@ from meta_gateway.main import build_app as gateway_app
 from metrics.app import metrics_app
 from metrics.main import bootstrap as metrics_bootstrap
 from metrics.settings import MetricsSettings
-from wacommon.runtime import Runtime
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
+from wacommon.service.runtime import Runtime
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 

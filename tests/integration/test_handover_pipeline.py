@@ -14,17 +14,9 @@ from rag_worker.deps import RagDeps
 from rag_worker.handlers import handle_burst_ready
 from waai.formatting import shape_reply
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
-from wacommon import conversation_state as cs
-from wacommon import human_reply
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.events import PgEventLog
-from wacommon.repositories import clients as clients_repo
-from wacommon.repositories import conversations as conv_repo
-from wacommon.repositories import messages as msg_repo
-from wacommon.repositories import outbox as outbox_repo
-from wacommon.schemas import (
+from wacommon.broker.schemas import (
     BurstReady,
     Contact,
     InboundMessage,
@@ -34,6 +26,14 @@ from wacommon.schemas import (
     SendReply,
     utcnow,
 )
+from wacommon.conversation import human_reply
+from wacommon.conversation import state as cs
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import outbox as outbox_repo
+from wacommon.repositories.events import PgEventLog
 
 DELIVERY = Delivery(redelivered=False, delivery_count=1, retry_count=0)
 Step = Callable[[ResponderInput], Awaitable[ResponderOutput]]

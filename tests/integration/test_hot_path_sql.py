@@ -18,14 +18,14 @@ import asyncpg
 import pytest
 
 from tests.conftest import PG_BASE, RUN_ID
-from wacommon.db import _init_connection
+from wacommon.broker.schemas import Contact, InboundMessage, MessageKind, Provider
+from wacommon.infra.db import _init_connection
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories.clients import create_client
-from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider
 
 # the access paths a message's statements may take on the two big tables
 KEY_INDEXES = {

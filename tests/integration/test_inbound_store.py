@@ -11,11 +11,12 @@ import pytest
 from lancepilot_ingest.bursts import burst_id_for
 from lancepilot_ingest.pipeline import process_inbound, store_plain
 from tests.integration.llm_helpers import BOX
+from wacommon.broker.schemas import Contact, InboundMessage, MessageKind, Provider
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories.clients import create_client
-from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider
-from wacommon.tenants import PgTenantDirectory, TenantConfig
+from wacommon.tenants.config import TenantConfig
+from wacommon.tenants.directory import PgTenantDirectory
 
 
 def inbound(tenant: str, contact: Contact) -> InboundMessage:

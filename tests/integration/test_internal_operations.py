@@ -11,7 +11,7 @@ import sys
 import httpx
 
 from tests.fakes.server import free_port
-from wacommon.http import service_app, split_operations
+from wacommon.service.http import service_app, split_operations
 
 
 def _client(app: object) -> httpx.AsyncClient:

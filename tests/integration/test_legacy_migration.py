@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from tests.conftest import TEST_ENCRYPTION_KEY
-from wacommon.crypto import SecretBox
-from wacommon.legacy import migrate_legacy
+from wacommon.infra.crypto import SecretBox
+from wacommon.ops.legacy import migrate_legacy
 from wacommon.repositories import providers as providers_repo
 
 BOX = SecretBox(TEST_ENCRYPTION_KEY)
@@ -232,7 +232,7 @@ async def test_the_command_prints_one_line_per_tenant(
     pool: asyncpg.Pool, test_env: dict[str, str], dry_run: bool
 ) -> None:
     cid = await legacy_tenant(pool, api_url="https://h.uazapi.com", token=token())
-    args = [sys.executable, "-m", "wacommon.legacy", "--tenant", cid]
+    args = [sys.executable, "-m", "wacommon.ops.legacy", "--tenant", cid]
     proc = subprocess.run(
         [*args, "--dry-run"] if dry_run else args,
         env={**os.environ, **test_env},
@@ -251,7 +251,7 @@ async def test_the_command_prints_one_line_per_tenant(
 def test_the_command_refuses_to_store_plaintext_secrets(test_env: dict[str, str]) -> None:
     env = {k: v for k, v in {**os.environ, **test_env}.items() if k != "ENCRYPTION_KEY"}
     proc = subprocess.run(
-        [sys.executable, "-m", "wacommon.legacy"],
+        [sys.executable, "-m", "wacommon.ops.legacy"],
         env=env,
         capture_output=True,
         text=True,

@@ -17,9 +17,9 @@ from lancepilot_ingest.webhooks import webhooks_router
 from meta_gateway.admin.tenants import tenants_router
 from tests.conftest import CORPUS_DIR, TEST_ENCRYPTION_KEY
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.schemas import WebhookReceived
-from wacommon.settings import Settings
+from wacommon.broker.schemas import WebhookReceived
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 
 BOX = SecretBox(TEST_ENCRYPTION_KEY)
 AUTH = {"Authorization": "Bearer test-admin-token"}

@@ -29,8 +29,8 @@ from waai.llm.factory import build_responder
 from waai.llm.misconfig import GuardedResponder
 from waai.responders.gemini_responder import CONVERSATION_START, GeminiResponder
 from waai.responders.responder import Turn
-from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
-from wacommon.events import FakeEventLog
+from wacommon.repositories.event_types import LLM_MISCONFIGURED, TOOL_USED
+from wacommon.repositories.events import FakeEventLog
 
 
 @pytest.fixture(scope="module")

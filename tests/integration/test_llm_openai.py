@@ -30,8 +30,8 @@ from waai.llm.factory import build_responder
 from waai.llm.misconfig import GuardedResponder, MisconfiguredResponder, OncePerTenant
 from waai.responders.openai_responder import OpenAIResponder
 from waai.responders.responder import Tenant, Turn
-from wacommon.event_types import LLM_MISCONFIGURED, TOOL_USED
-from wacommon.events import FakeEventLog
+from wacommon.repositories.event_types import LLM_MISCONFIGURED, TOOL_USED
+from wacommon.repositories.events import FakeEventLog
 
 
 @pytest.fixture(scope="module")

@@ -34,15 +34,7 @@ from waai.llm.config import AISettings
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.errors import RetryableError
-from wacommon.events import PgEventLog
-from wacommon.netguard import public_only_client
-from wacommon.repositories import clients as clients_repo
-from wacommon.repositories import conversations as conv_repo
-from wacommon.repositories import messages as msg_repo
-from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import (
+from wacommon.broker.schemas import (
     BurstReady,
     Contact,
     InboundMessage,
@@ -52,7 +44,15 @@ from wacommon.schemas import (
     SendReply,
     utcnow,
 )
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.errors import RetryableError
+from wacommon.infra.netguard import public_only_client
+from wacommon.infra.settings import Settings
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.repositories.events import PgEventLog
 from walocal.graph import GraphState, make_graph_app
 
 PHONE_ID, META_TOKEN = "444000444000444", "EAAmediaToken000000000000001"

@@ -17,9 +17,9 @@ from meta_gateway.admin.meta_account import meta_account_router
 from meta_gateway.admin.tenants import tenants_router
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.fakes.server import ServerThread, free_port, serve_in_thread
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient
-from wacommon.settings import Settings
 from walocal.graph import GraphState
 from walocal.graph_admin import GraphAdminState, combined_graph_app, make_graph_admin_app
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.fakes.server import ServerThread, free_port, serve_in_thread
-from wacommon.credentials import ProviderCredentials
-from wacommon.errors import PermanentError, RetryableError
+from wacommon.infra.errors import PermanentError, RetryableError
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.meta.media import (
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,

@@ -17,10 +17,10 @@ from metrics.aggregate import aggregate_increment, recompute
 from metrics.holdback import oldest_open_writer
 from metrics.loop import run_once
 from metrics.settings import MetricsSettings
-from wacommon import event_types as et
-from wacommon.db import create_pool
-from wacommon.events import PgEventLog, record_event
-from wacommon.settings import Settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.settings import Settings
+from wacommon.repositories import event_types as et
+from wacommon.repositories.events import PgEventLog, record_event
 
 PRICES = MetricsSettings(_env_file=None).price_map()  # type: ignore[call-arg]
 # a day well inside the partitions the migrations create (now +- 3 months)

@@ -23,10 +23,10 @@ from metrics.aggregate import aggregate_increment
 from metrics.app import metrics_app
 from metrics.main import bootstrap
 from metrics.settings import MetricsSettings
-from wacommon import event_types as et
-from wacommon.db import create_pool
-from wacommon.events import PgEventLog
-from wacommon.settings import Settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.settings import Settings
+from wacommon.repositories import event_types as et
+from wacommon.repositories.events import PgEventLog
 
 ADMIN = "test-admin-token"
 DAY = datetime.now(UTC).date() - timedelta(days=20)

@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 import orjson
 
-from wacommon.metrics_merge_sql import MERGE_SQL
-from wacommon.metrics_prices import PricedSettings
-from wacommon.metrics_rollup_sql import (  # the parts the old stage used
+from wacommon.metrics.merge_sql import MERGE_SQL
+from wacommon.metrics.prices import PricedSettings
+from wacommon.metrics.rollup_sql import (  # the parts the old stage used
     _DAY,
     _NUM,
     _SOURCE,

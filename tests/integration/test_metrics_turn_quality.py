@@ -14,9 +14,9 @@ from metrics import queries, report
 from metrics.aggregate import recompute
 from tests.integration.test_metrics_aggregation import DAY, PRICES, at, daily, drain, new_tenant
 from waai.turn_quality import TurnQuality
-from wacommon import event_types as et
-from wacommon.events import PgEventLog
-from wacommon.metrics_live import COUNTS, metrics_range
+from wacommon.metrics.live import COUNTS, metrics_range
+from wacommon.repositories import event_types as et
+from wacommon.repositories.events import PgEventLog
 
 TURNS = [
     TurnQuality(passages=3, grounded=True, tokens_in=100, tokens_out=20, cost_brl=0.0012),

@@ -14,6 +14,7 @@ import pytest
 
 import wacommon.migrations as migrations
 from tests.conftest import PG_BASE
+from wacommon.infra.settings import Settings
 from wacommon.migrations import (
     apply_migrations,
     ensure_database,
@@ -22,8 +23,7 @@ from wacommon.migrations import (
     wait_until_current,
 )
 from wacommon.repositories.knowledge_vectors import unit
-from wacommon.runtime import Runtime
-from wacommon.settings import Settings
+from wacommon.service.runtime import Runtime
 
 
 async def _fresh_db() -> str:

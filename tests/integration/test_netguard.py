@@ -15,7 +15,7 @@ from starlette.routing import Route
 from tests.fakes.server import serve_in_thread
 from waai.llm.config import AISettings
 from waai.tools.guarded_http import tool_http_client
-from wacommon.netguard import AddressBlocked, PublicOnlyBackend, is_public, public_only_client
+from wacommon.infra.netguard import AddressBlocked, PublicOnlyBackend, is_public, public_only_client
 from wacommon.providers.meta.media import MediaDownloadFailed, download_meta_media
 from walocal.graph import GraphState, make_graph_app
 

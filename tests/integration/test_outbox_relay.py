@@ -8,11 +8,11 @@ import asyncpg
 
 from sender.relay import relay_once
 from wacommon.broker.publisher import FakePublisher
+from wacommon.broker.schemas import Contact, SendReply, utcnow
 from wacommon.broker.topology import PIPELINE
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
-from wacommon.schemas import Contact, SendReply, utcnow
 
 
 async def outbox_row(pool: asyncpg.Pool, origin: str, *, age_s: float, status: str) -> int:

@@ -35,10 +35,10 @@ from tests.integration.outbox_helpers import (
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer, Delivery
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.schemas import Envelope, SendReply
 from wacommon.broker.topology import PIPELINE, SEND_QUEUE, declare_topology, delete_topology
+from wacommon.infra.settings import Settings
 from wacommon.providers.uazapi.outbound import UazapiClient
-from wacommon.schemas import Envelope, SendReply
-from wacommon.settings import Settings
 
 TOKEN = "uaz-sweeper-token"
 NO_PACING = {"min_delay_ms": 0, "max_extra_delay_ms": 0, "daily_cap": 0}

@@ -29,13 +29,13 @@ from lancepilot_ingest.webhooks import webhooks_router
 from meta_gateway.webhook import install_fast_path, webhook_router
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.events import PgEventLog
-from wacommon.http import service_app
+from wacommon.broker.schemas import Provider, WebhookReceived
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import Provider, WebhookReceived
-from wacommon.settings import Settings
+from wacommon.repositories.events import PgEventLog
+from wacommon.service.http import service_app
 
 BOX = SecretBox(None)
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"

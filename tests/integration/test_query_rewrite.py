@@ -18,7 +18,7 @@ from waai.llm.config import AISettings
 from waai.llm.factory import build_responder
 from waai.llm.query_rewrite import INSTRUCTIONS
 from waai.responders.responder import Turn
-from wacommon.events import FakeEventLog
+from wacommon.repositories.events import FakeEventLog
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,13 @@ from sender.ratelimit import (
     UazapiPacing,
     pair_key,
 )
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 HAMMER = """
 import asyncio, sys, time
 import redis.asyncio as aioredis
 from sender.ratelimit import RateLimiter
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 async def main(url, prefix, key, rate, burst, start, end):
     r = aioredis.from_url(url)
@@ -52,7 +52,7 @@ PACE = """
 import asyncio, json, sys, time
 import redis.asyncio as aioredis
 from sender.ratelimit import UazapiPacer, UazapiPacing
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 async def main(url, prefix, instance, sends):
     r = aioredis.from_url(url)

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from meta_gateway.admin.tenants import tenants_router
-from wacommon.crypto import SecretBox
-from wacommon.http import service_app
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.service.http import service_app
 
 AUTH = {"Authorization": "Bearer test-admin-token", "content-type": "application/json"}
 

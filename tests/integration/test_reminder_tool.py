@@ -18,9 +18,9 @@ from waai.llm.config import AISettings
 from waai.llm.factory import build_responder
 from waai.responders.responder import ResponderInput, ResponderOutput, Tenant, Turn
 from waai.tools.catalog import build_toolbox
-from wacommon.events import FakeEventLog
+from wacommon.broker.schemas import Contact
 from wacommon.repositories import conversations as conv_repo
-from wacommon.schemas import Contact
+from wacommon.repositories.events import FakeEventLog
 
 NOW = datetime(2031, 3, 3, 13, 0, tzinfo=UTC)  # Monday 10:00 in São Paulo
 

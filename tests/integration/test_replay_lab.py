@@ -44,14 +44,14 @@ from waai.replay_lab.candidate import Candidate, CandidateInvalid
 from waai.replay_lab.figures import Pricing
 from waai.replay_lab.report import as_json, as_text
 from waai.replay_lab.runner import LabDeps, LabLimits, LabReport, run_lab
-from wacommon import event_types as ev
-from wacommon.crypto import SecretBox
-from wacommon.metrics_prices import default_prices
+from wacommon.broker.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.metrics.prices import default_prices
 from wacommon.providers.uazapi.outbound import UazapiClient
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
-from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
-from wacommon.settings import Settings
 
 TOKEN = "uaz-replay-lab-token"
 BOX = SecretBox(None)

@@ -1,4 +1,4 @@
-"""`python -m wacommon.reseal`: plaintext secrets sealed, old keys' values re-sealed, idempotent."""
+"""`python -m wacommon.ops.reseal`: plaintext secrets sealed, old keys' values re-sealed, idempotent."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import asyncpg
 
 from tests.unit.test_crypto import old_format
-from wacommon.crypto import SecretBox, generate_key
+from wacommon.infra.crypto import SecretBox, generate_key
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 
@@ -41,7 +41,7 @@ async def test_rotation_command_reseals_every_secret_with_the_new_key(
         "ENCRYPTION_OLD_KEYS": f"{old_key},frase-antiga",
     }
     # one tenant: the other tests' rows in this database keep the suite's key
-    cmd = [sys.executable, "-m", "wacommon.reseal", "--tenant", cid]
+    cmd = [sys.executable, "-m", "wacommon.ops.reseal", "--tenant", cid]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "re-sealed" in first.stdout and " 0 unreadable" in first.stdout
@@ -79,7 +79,7 @@ async def test_a_value_no_configured_key_opens_is_reported_and_the_run_fails(
     env = {**os.environ, **test_env, "ENCRYPTION_KEY": generate_key()}
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "wacommon.reseal", "--dry-run", "--tenant", cid],
+            [sys.executable, "-m", "wacommon.ops.reseal", "--dry-run", "--tenant", cid],
             env=env,
             capture_output=True,
             text=True,

@@ -22,6 +22,7 @@ from tests.integration.broker_helpers import prepare, probe_handler
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Consumer
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.schemas import BurstReady, utcnow
 from wacommon.broker.topology import (
     BURST_QUEUE,
     PIPELINE,
@@ -31,8 +32,7 @@ from wacommon.broker.topology import (
     retry_queue_name,
     retry_tier_arguments,
 )
-from wacommon.schemas import BurstReady, utcnow
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 QUEUE = BURST_QUEUE
 TIER_MS = 12000

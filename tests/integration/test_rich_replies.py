@@ -45,17 +45,7 @@ from waai.llm.factory import build_responder
 from waai.responders.offline import OfflineResponder
 from waai.responders.responder import Responder, Tenant
 from wacommon.broker.publisher import FakePublisher
-from wacommon.crypto import SecretBox
-from wacommon.events import PgEventLog
-from wacommon.metrics_prices import default_prices
-from wacommon.providers.meta.outbound import MetaGraphClient
-from wacommon.providers.uazapi.outbound import UazapiClient
-from wacommon.repositories import clients as clients_repo
-from wacommon.repositories import conversations as conv_repo
-from wacommon.repositories import messages as msg_repo
-from wacommon.repositories import providers as providers_repo
-from wacommon.repositories import reply_files
-from wacommon.schemas import (
+from wacommon.broker.schemas import (
     BurstReady,
     Contact,
     InboundMessage,
@@ -64,7 +54,17 @@ from wacommon.schemas import (
     SendReply,
     utcnow,
 )
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.metrics.prices import default_prices
+from wacommon.providers.meta.outbound import MetaGraphClient
+from wacommon.providers.uazapi.outbound import UazapiClient
+from wacommon.repositories import clients as clients_repo
+from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import messages as msg_repo
+from wacommon.repositories import providers as providers_repo
+from wacommon.repositories import reply_files
+from wacommon.repositories.events import PgEventLog
 from walocal.graph import GraphState, make_graph_app
 
 BOX = SecretBox(None)

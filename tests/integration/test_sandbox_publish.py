@@ -26,9 +26,9 @@ from tests.integration.console_helpers import (
 from tests.integration.test_poison_text import deps as ingest_deps
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import FakePublisher, PublishFailed
+from wacommon.broker.schemas import Provider, WebhookReceived
 from wacommon.broker.topology import INGEST
-from wacommon.schemas import Provider, WebhookReceived
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 FIRST = Delivery(redelivered=False, delivery_count=0, retry_count=0)
 AGAIN = Delivery(redelivered=True, delivery_count=1, retry_count=0)

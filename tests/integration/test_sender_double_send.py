@@ -42,16 +42,16 @@ from tests.integration.outbox_helpers import (
     worker,
 )
 from wacommon.broker.publisher import FakePublisher
-from wacommon.credentials import ProviderCredentials
-from wacommon.crypto import SecretBox
-from wacommon.db import create_pool
-from wacommon.events import PgEventLog
-from wacommon.infra_errors import DB_UNAVAILABLE
+from wacommon.broker.schemas import Provider, SendReply, WebhookReceived
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.db import create_pool
+from wacommon.infra.infra_errors import DB_UNAVAILABLE
+from wacommon.infra.settings import Settings
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import OutboundMessage, SendResult
 from wacommon.providers.uazapi.outbound import UazapiClient
 from wacommon.repositories import messages as msg_repo
-from wacommon.schemas import Provider, SendReply, WebhookReceived
-from wacommon.settings import Settings
+from wacommon.repositories.events import PgEventLog
 
 TOKEN = "uaz-double-send-token"
 PACING_MS = 3000  # each bubble after the first waits this long for its Uazapi slot

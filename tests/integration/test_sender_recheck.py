@@ -12,18 +12,18 @@ import redis.asyncio as aioredis
 from sender.deps import SenderDeps
 from sender.handlers import handle_send_reply
 from sender.ratelimit import RateLimiter
-from wacommon import conversation_state as cs
 from wacommon.broker.consumer import Delivery
-from wacommon.credentials import ProviderCredentials
-from wacommon.crypto import SecretBox
-from wacommon.followups import cancel_followups
-from wacommon.human_send import HumanReply, queue_human_reply
+from wacommon.broker.schemas import Contact, SendReply, utcnow
+from wacommon.conversation import state as cs
+from wacommon.conversation.followups import cancel_followups
+from wacommon.conversation.human_send import HumanReply, queue_human_reply
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import OutboundMessage, SendResult
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
-from wacommon.schemas import Contact, SendReply, utcnow
-from wacommon.settings import Settings
 
 DELIVERY = Delivery(redelivered=False, delivery_count=1, retry_count=0)
 
@@ -180,7 +180,7 @@ async def test_followup_cancelled_by_a_customer_reply_is_not_sent(outbox: Outbox
 
 
 async def _human_reply(outbox: Outbox, text: str) -> int:
-    """An attendant's reply as the console queues it (`wacommon.human_send`)."""
+    """An attendant's reply as the console queues it (`wacommon.conversation.human_send`)."""
     async with outbox.pool.acquire() as conn:
         result = await queue_human_reply(
             conn,

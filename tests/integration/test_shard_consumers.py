@@ -25,6 +25,7 @@ from tests.integration.broker_helpers import prepare, probe_handler
 from wacommon.broker.connection import connect
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.publisher import AioPikaPublisher
+from wacommon.broker.schemas import BurstReady, Envelope, utcnow
 from wacommon.broker.sharded_consumer import WorkConsumers
 from wacommon.broker.shards import shard_of, shard_queue
 from wacommon.broker.topology import (
@@ -34,11 +35,10 @@ from wacommon.broker.topology import (
     delete_topology,
     dlq_name,
 )
-from wacommon.db import create_pool
-from wacommon.dependencies import DependencyProbe
-from wacommon.errors import DATABASE
-from wacommon.schemas import BurstReady, Envelope, utcnow
-from wacommon.settings import Settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.dependencies import DependencyProbe
+from wacommon.infra.errors import DATABASE
+from wacommon.infra.settings import Settings
 
 QUEUE = BURST_QUEUE
 SHARDS = 2

@@ -17,9 +17,9 @@ from waai.knowledge.retrieval import PgRetriever
 from waai.llm.config import AISettings
 from waai.responders.offline import HANDOVER_NO_ANSWER, OfflineResponder
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Tenant
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
-from wacommon.settings import Settings
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 BOX = SecretBox(TEST_ENCRYPTION_KEY)

@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 
 from tests.conftest import TEST_ENCRYPTION_KEY
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
-from wacommon.settings import Settings
-from wacommon.tenants import PgTenantDirectory, TenantConfig
+from wacommon.tenants.config import TenantConfig
+from wacommon.tenants.directory import PgTenantDirectory
 
 BOX = SecretBox(TEST_ENCRYPTION_KEY)
 # the brief's bound for a console change to reach every process

@@ -21,9 +21,9 @@ from tests.fakes.viacep_server import FakeViaCep
 from waai.llm.config import AISettings
 from waai.tools.catalog import build_toolbox
 from waai.tools.registry import Toolbox, ToolContext
-from wacommon.crypto import SecretBox
-from wacommon.event_types import TOOL_USED
-from wacommon.events import FakeEventLog, PgEventLog
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories.event_types import TOOL_USED
+from wacommon.repositories.events import FakeEventLog, PgEventLog
 
 TZ = ZoneInfo("America/Sao_Paulo")
 BOX = SecretBox("tools-test-key")

@@ -12,9 +12,9 @@ from tests.fakes import openai_server as oa
 from tests.integration.test_rich_replies import Fakes, Shop, fakes, llm_clients
 from waai.llm.clients import LLMClients
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage
-from wacommon import conversation_state
-from wacommon.metrics_prices import default_prices, reply_cost_usd
-from wacommon.schemas import Provider
+from wacommon.broker.schemas import Provider
+from wacommon.conversation import state as conversation_state
+from wacommon.metrics.prices import default_prices, reply_cost_usd
 
 __all__ = ["fakes", "llm_clients"]  # the fixtures this module uses, imported with Shop
 

@@ -19,15 +19,15 @@ from tests.fakes.lancepilot import create_app as lancepilot_app
 from tests.fakes.server import ServerThread, serve_in_thread
 from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
-from wacommon.credentials import ProviderCredentials
-from wacommon.netguard import public_only_client
+from wacommon.broker.schemas import SenderRole
+from wacommon.infra.netguard import public_only_client
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.lancepilot.outbound import LancePilotClient
 from wacommon.providers.meta.media import MediaDownloadFailed, MediaTooLarge
 from wacommon.providers.outbound import OutboundMessage, ProviderSendError
 from wacommon.providers.uazapi.inbound import check_uazapi_envelope, parse_uazapi_webhook
 from wacommon.providers.uazapi.media import download_uazapi_media
 from wacommon.providers.uazapi.outbound import TRACK_SOURCE, UazapiClient
-from wacommon.schemas import SenderRole
 
 UAZ_TOKEN = "uaz-instance-token"
 LP_TOKEN = "lp-bearer-token"

@@ -21,11 +21,11 @@ from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.ingest import ingest_document
 from waai.knowledge.pdf_text import read_pdf
 from waai.llm.config import AISettings
-from wacommon.crypto import SecretBox
-from wacommon.http import service_app
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.sandbox import ParseFailed, ParseLimits, run_bounded
+from wacommon.infra.settings import Settings
 from wacommon.repositories.clients import create_client
-from wacommon.sandbox import ParseFailed, ParseLimits, run_bounded
-from wacommon.settings import Settings
+from wacommon.service.http import service_app
 
 
 def zero_bomb(megabytes: int) -> bytes:

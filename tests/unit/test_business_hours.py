@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wacommon import business_hours
-from wacommon.business_hours import HoursDecision, next_allowed_at
-from wacommon.tenants import parse_tenant
+from wacommon.conversation import business_hours
+from wacommon.conversation.business_hours import HoursDecision, next_allowed_at
+from wacommon.tenants.config import parse_tenant
 
 
 def business_hours_decision(tools: dict[str, Any], now: datetime, tz: str) -> HoursDecision:

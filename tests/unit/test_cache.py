@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from wacommon.cache import TTLCache
+from wacommon.infra.cache import TTLCache
 
 
 async def test_values_are_reused_until_they_expire(monkeypatch: pytest.MonkeyPatch) -> None:

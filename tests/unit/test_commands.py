@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from wacommon import commands
-from wacommon.commands import Command, CommandAction
-from wacommon.tenants import parse_tenant
+from wacommon.conversation import commands
+from wacommon.conversation.commands import Command, CommandAction
+from wacommon.tenants.config import parse_tenant
 
 
 def parse_customer_command(text: str, tools: dict[str, Any]) -> Command | None:

@@ -10,7 +10,7 @@ from console.settings import ConsoleSettings
 from followup.settings import FollowupSettings
 from metrics.settings import MetricsSettings
 from waai.llm.config import AISettings
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = sorted(

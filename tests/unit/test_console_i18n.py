@@ -143,7 +143,7 @@ def test_translation_fills_placeholders_and_falls_back() -> None:
 
 
 def test_an_owners_handover_alert_names_the_reason_in_portuguese() -> None:
-    from wacommon.handover_alerts import cause_text
+    from wacommon.conversation.handover_alerts import cause_text
 
     assert cause_text("customer_asked_for_human") == "o cliente pediu um atendente"
     assert cause_text("no_answer_in_knowledge_base") == "o assistente não encontrou a resposta"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from wacommon.console_users import UserCreate, normalize_email
+from wacommon.console.users import UserCreate, normalize_email
 
 
 def test_emails_are_lower_cased_and_checked_for_syntax_only() -> None:

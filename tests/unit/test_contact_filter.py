@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from wacommon import contact_filter
-from wacommon.contact_filter import canonical_phone
-from wacommon.tenants import parse_tenant
+from wacommon.tenants import contact_filter
+from wacommon.tenants.config import parse_tenant
+from wacommon.tenants.contact_filter import canonical_phone
 
 
 def contact_allowed(tools: dict[str, Any], phone: str | None, is_group: bool) -> Any:

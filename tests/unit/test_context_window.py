@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from waai.context_window import HISTORY_HOURS, HISTORY_MESSAGES, overdue, window
-from wacommon.schemas import utcnow
-from wacommon.tenants import parse_tenant
+from wacommon.broker.schemas import utcnow
+from wacommon.tenants.config import parse_tenant
 
 
 @pytest.mark.parametrize(

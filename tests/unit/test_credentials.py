@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from wacommon.credentials import resolve_credentials
-from wacommon.errors import CredentialNotFound
+from wacommon.infra.errors import CredentialNotFound
+from wacommon.providers.credentials import resolve_credentials
 
 CLIENT_ID = "11111111-1111-1111-1111-111111111111"
 

@@ -12,10 +12,17 @@ from unittest import mock
 import pytest
 from cryptography.fernet import Fernet
 
-from wacommon.crypto import MASK, SecretBox, box_from_settings, generate_key, is_fernet_key, mask
-from wacommon.runtime import Runtime
-from wacommon.settings import Settings
-from wacommon.startup_checks import InsecureConfiguration, check_secrets, problems
+from wacommon.infra.crypto import (
+    MASK,
+    SecretBox,
+    box_from_settings,
+    generate_key,
+    is_fernet_key,
+    mask,
+)
+from wacommon.infra.settings import Settings
+from wacommon.infra.startup_checks import InsecureConfiguration, check_secrets, problems
+from wacommon.service.runtime import Runtime
 
 GOOD_TOKEN = "a-long-random-operator-token-0123456789"
 
@@ -126,7 +133,7 @@ def test_the_box_of_a_deployment_reads_its_old_keys() -> None:
 
 def test_the_generate_command_prints_a_fernet_key() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "wacommon.crypto", "generate"],
+        [sys.executable, "-m", "wacommon.infra.crypto", "generate"],
         capture_output=True,
         text=True,
         check=True,

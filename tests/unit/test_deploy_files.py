@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from console.settings import ConsoleSettings
-from wacommon.settings import SERVICE_PORTS, Settings
-from wacommon.supervisor import SERVICES, module_of
+from wacommon.infra.settings import SERVICE_PORTS, Settings
+from walocal.supervisor import SERVICES, module_of
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SETTINGS_VARS = {name.upper() for cls in (Settings, ConsoleSettings) for name in cls.model_fields}

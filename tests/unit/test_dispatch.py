@@ -8,8 +8,8 @@ import pytest
 
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.dispatch import MessageHandler, dispatcher
-from wacommon.errors import PermanentError
-from wacommon.schemas import BurstReady, Envelope, SendReply, utcnow
+from wacommon.broker.schemas import BurstReady, Envelope, SendReply, utcnow
+from wacommon.infra.errors import PermanentError
 
 DELIVERY = Delivery(redelivered=False, delivery_count=1, retry_count=0)
 

@@ -8,7 +8,7 @@ import redis.exceptions
 from aiormq.exceptions import ChannelInvalidStateError
 
 from wacommon.broker.publisher import PublishFailed
-from wacommon.errors import (
+from wacommon.infra.errors import (
     BROKER,
     DATABASE,
     DEPENDENCIES,

@@ -1,6 +1,6 @@
 """One way to write events (docs/architecture.md, "An event commits iff its effect does").
 
-Read from the source: only `wacommon.events` spells the insert into `conversation_events`
+Read from the source: only `wacommon.repositories.events` spells the insert into `conversation_events`
 (statements that write their own events use its `INSERT_EVENTS`), and no code chooses a
 path by the kind of event log it holds, so tests run what production runs.
 """
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WRITER = ROOT / "libs/common/wacommon/events.py"
+WRITER = ROOT / "libs/common/wacommon/repositories/events.py"
 INSERT = re.compile(r"INSERT\s+INTO\s+conversation_events\b", re.IGNORECASE)
 LOG_CLASSES = {"EventLog", "PgEventLog", "BufferedEventLog", "NullEventLog", "FakeEventLog"}
 

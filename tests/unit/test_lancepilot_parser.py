@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from wacommon.broker.schemas import MessageKind, Provider, SenderRole
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.lancepilot.inbound import (
     DERIVED_ID_WINDOW_S,
     check_lancepilot_envelope,
     parse_lancepilot_webhook,
 )
-from wacommon.schemas import MessageKind, Provider, SenderRole
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus" / "lancepilot"
 CONTACT = "5511988887777"

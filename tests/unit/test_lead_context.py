@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wacommon.lead_context import (
+from wacommon.conversation.lead_context import (
     FormPayloadInvalid,
     PhoneNotFound,
     format_for_prompt,

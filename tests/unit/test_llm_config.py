@@ -13,7 +13,7 @@ from waai.llm.config import AISettings, LLMConfigInvalid, llm_config
 from waai.llm.prompt import system_prompt
 from waai.responders.responder import Tenant
 from waai.tools.registry import ToolSpec
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
 
 BOX = SecretBox("unit-key")
 

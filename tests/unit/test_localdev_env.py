@@ -9,9 +9,9 @@ from unittest import mock
 import pytest
 
 from tests.unit.test_crypto import old_format
-from wacommon.crypto import box_from_settings, is_fernet_key
-from wacommon.settings import Settings
-from wacommon.startup_checks import check_secrets
+from wacommon.infra.crypto import box_from_settings, is_fernet_key
+from wacommon.infra.settings import Settings
+from wacommon.infra.startup_checks import check_secrets
 from walocal.localdev import ensure_env_file
 
 

@@ -8,8 +8,8 @@ import sys
 
 import structlog
 
-from wacommon.logging import REDACTED, configure_logging, redact
-from wacommon.settings import Settings
+from wacommon.infra.logging import REDACTED, configure_logging, redact
+from wacommon.infra.settings import Settings
 
 
 def test_values_under_secret_keys_are_masked_at_any_depth() -> None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wacommon.broker.schemas import DeliveryState, MessageKind, Provider, SenderRole
 from wacommon.providers import errors as provider_errors
 from wacommon.providers.meta.inbound import (
     MetaErrorItem,
@@ -32,7 +33,6 @@ from wacommon.providers.meta.webhook_checks import (
     sign,
     verify_signature,
 )
-from wacommon.schemas import DeliveryState, MessageKind, Provider, SenderRole
 
 META = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta"
 WAMID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="

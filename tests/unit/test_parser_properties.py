@@ -27,7 +27,7 @@ from meta_gateway.admin.meta_account_models import (
 )
 from meta_gateway.admin.models import ClientCreate, ClientUpdate, ProviderCreate, ProviderUpdate
 from meta_gateway.admin.simulator import SimulateIn
-from wacommon import lead_context
+from wacommon.conversation import lead_context
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.lancepilot.inbound import (
     check_lancepilot_envelope,

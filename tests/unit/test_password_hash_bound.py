@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from wacommon import passwords
+from wacommon.console import passwords
 
 
 async def test_no_more_than_the_bound_hash_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from rag_worker.quality import customer_repeated, turn_quality
 from waai.responders.responder import ResponderOutput, Usage
-from wacommon.metrics_prices import default_prices
+from wacommon.metrics.prices import default_prices
 
 AT = datetime(2026, 12, 6, 12, tzinfo=UTC)
 PASSAGES = [

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wacommon.reminders import AmbiguousTime, parse_when
+from wacommon.conversation.reminders import AmbiguousTime, parse_when
 
 SP = "America/Sao_Paulo"
 # Wednesday 5 March 2025, 14:20 in São Paulo

@@ -8,7 +8,7 @@ from decimal import Decimal
 from console.i18n import Translator
 from console.pages.render import environment
 from console.sandbox.thread import Bubble, SandboxThread, Turn, trace_view
-from wacommon.metrics_prices import default_prices, reply_cost_usd
+from wacommon.metrics.prices import default_prices, reply_cost_usd
 
 
 def _render(thread: SandboxThread) -> str:

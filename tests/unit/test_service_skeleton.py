@@ -4,7 +4,7 @@ Read from the source's AST, and from the settings classes themselves:
 - every service has `main.py`, `settings.py` and `deps.py`; the services whose work is
   messages or scheduled items also have `handlers.py`;
 - `main.py` defines the one composition root, `bootstrap`, and the entry point `main`;
-- `settings.py` subclasses the shared `wacommon.settings.Settings` under the service's name;
+- `settings.py` subclasses the shared `wacommon.infra.settings.Settings` under the service's name;
 - `handlers.py` (and followup's `reminders.py`) imports no database driver and holds no
   SQL; a broker consumer's names one handler per message type in `HANDLERS`.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSITION_ROOT = "bootstrap"

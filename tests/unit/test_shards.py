@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from wacommon.broker.schemas import BurstReady, Provider, SendReply, WebhookReceived, utcnow
 from wacommon.broker.shards import (
     assigned_shards,
     conversation_key,
     shard_of,
     webhook_contact,
 )
-from wacommon.schemas import BurstReady, Provider, SendReply, WebhookReceived, utcnow
-from wacommon.supervisor import Child, build_children, parse_replicas
+from walocal.supervisor import Child, build_children, parse_replicas
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -116,7 +116,7 @@ def test_replicas_accept_commas_or_spaces() -> None:
 def test_only_work_queue_messages_are_routed_to_a_shard() -> None:
     from wacommon.broker import topology
     from wacommon.broker.shards import SHARDS, route, shard_queue
-    from wacommon.settings import Settings
+    from wacommon.infra.settings import Settings
 
     settings = Settings(_env_file=None, broker_prefix="p.", broker_shards=4)  # type: ignore[call-arg]
     send = SendReply(tenant_id="t1", conversation_id="c9", outbound_id=3)

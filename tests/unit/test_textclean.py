@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wacommon.textclean import clean_text, loads_untrusted, storable_text
+from wacommon.infra.textclean import clean_text, loads_untrusted, storable_text
 
 # every code point, lone surrogates and U+0000 included
 ANY_TEXT = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF))

@@ -13,7 +13,7 @@ from waai.llm.config import AISettings
 from waai.tools.catalog import build_toolbox
 from waai.tools.custom_http import CustomToolInvalid, custom_tool, parse_custom_tool
 from waai.tools.registry import Tool, Toolbox, ToolContext, ToolSpec
-from wacommon.events import FakeEventLog
+from wacommon.repositories.events import FakeEventLog
 
 
 def _context(dry_run: bool, *, replay: bool = False) -> ToolContext:

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from wacommon.broker.schemas import MessageKind, Provider, SenderRole
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.uazapi.inbound import (
     check_uazapi_envelope,
     parse_uazapi_webhook,
     token_matches,
 )
-from wacommon.schemas import MessageKind, Provider, SenderRole
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus" / "uazapi"
 CUSTOMER_PHONE = "5511966665555"

@@ -18,14 +18,14 @@ import pytest
 
 from wacommon.broker import topology
 from wacommon.broker.envelope import decode, encode
-from wacommon.broker.shards import conversation_key, envelope_key
-from wacommon.schemas import (
+from wacommon.broker.schemas import (
     BurstReady,
     Envelope,
     Provider,
     SendReply,
     WebhookReceived,
 )
+from wacommon.broker.shards import conversation_key, envelope_key
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RECORDED = DATA / "wire"

@@ -2,7 +2,7 @@
 
 `tools_config["budget"]` = {"soft_brl": 50, "hard_brl": 80, "cheaper_model": "gpt-4o-mini",
 "on_hard": "handover" | "offline"}. The month's spend is priced from the tenant's own usage
-events (the price table the metrics use, `wacommon.metrics_prices`) in the business's month
+events (the price table the metrics use, `wacommon.metrics.prices`) in the business's month
 (America/Sao_Paulo unless its hours say otherwise):
 
 - past the soft limit the cheaper model answers (the tenant's model otherwise);
@@ -29,9 +29,9 @@ import structlog
 from pydantic import Field, field_validator
 
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Usage
-from wacommon import event_types as ev
-from wacommon.events import EventLog
-from wacommon.metrics_prices import ModelPrice
+from wacommon.metrics.prices import ModelPrice
+from wacommon.repositories import event_types as ev
+from wacommon.repositories.events import EventLog
 from wacommon.tenants.sections import Section, parse_section
 
 log = structlog.get_logger(__name__)

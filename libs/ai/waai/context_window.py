@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from wacommon.schemas import utcnow
+from wacommon.broker.schemas import utcnow
 from wacommon.tenants.sections import WHOLE, DebounceSection, LLMSection
 
 HISTORY_MESSAGES = 20

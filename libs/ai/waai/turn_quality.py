@@ -1,6 +1,6 @@
 """How good one AI turn was, from what it saw and said: pure functions, no I/O.
 
-A `turn_quality` event carries one `TurnQuality` per turn (see `wacommon.event_types`); the
+A `turn_quality` event carries one `TurnQuality` per turn (see `wacommon.repositories.event_types`); the
 daily metrics add them up. The heuristics are deliberately general (Portuguese, English and
 Spanish function words, numbers and prices, contact facts): nothing here knows a business.
 """

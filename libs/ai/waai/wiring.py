@@ -22,9 +22,9 @@ from waai.llm.factory import build_responder
 from waai.responders.offline import OfflineResponder
 from waai.responders.responder import Responder, Tenant
 from waai.tools.guarded_http import tool_http_client
-from wacommon.events import EventLog
-from wacommon.metrics_prices import default_prices
+from wacommon.metrics.prices import default_prices
 from wacommon.repositories import reply_files
+from wacommon.repositories.events import EventLog
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class AIWiring:
 
     settings: AISettings
     clients: LLMClients
-    # public addresses only, checked at connect time (wacommon.netguard)
+    # public addresses only, checked at connect time (wacommon.infra.netguard)
     tool_http: httpx.AsyncClient
     responder_for: Callable[[Tenant], Responder]
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import asyncpg
 
-from wacommon import passwords
-from wacommon.console_users import normalize_email
-from wacommon.crypto import box_from_settings, generate_key, is_fernet_key
+from wacommon.console import passwords
+from wacommon.console.users import normalize_email
+from wacommon.infra.crypto import box_from_settings, generate_key, is_fernet_key
+from wacommon.infra.settings import Settings
 from wacommon.migrations import apply_migrations, ensure_database
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories import users as users_repo
-from wacommon.settings import Settings
 
 ENV_FILE = Path(".env")
 SANDBOX_PORT = 9100
@@ -86,7 +86,7 @@ def ensure_env_file(path: Path = ENV_FILE) -> dict[str, str]:
         print(
             "warning: ENCRYPTION_KEY in .env is a passphrase, not a Fernet key; it still works"
             " locally. To upgrade: ENCRYPTION_OLD_KEYS=<that value>, ENCRYPTION_KEY=<output of"
-            " `python -m wacommon.crypto generate`>, then `python -m wacommon.reseal`.",
+            " `python -m wacommon.infra.crypto generate`>, then `python -m wacommon.ops.reseal`.",
             file=sys.stderr,
         )
     return values
@@ -100,7 +100,7 @@ async def seed_demo(settings: Settings) -> str:
         existing = await conn.fetchval("SELECT id FROM clients WHERE name = $1", DEMO_NAME)
         if existing:
             return str(existing)
-        from wacommon.db import _init_connection
+        from wacommon.infra.db import _init_connection
 
         await _init_connection(conn)
         client = await clients_repo.create_client(
@@ -153,7 +153,7 @@ async def seed_empty_tenant(settings: Settings) -> str:
         existing = await conn.fetchval("SELECT id FROM clients WHERE name = $1", NEW_NAME)
         if existing:
             return str(existing)
-        from wacommon.db import _init_connection
+        from wacommon.infra.db import _init_connection
 
         await _init_connection(conn)
         client = await clients_repo.create_client(conn, {"name": NEW_NAME})

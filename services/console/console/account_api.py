@@ -11,8 +11,8 @@ from console.auth.deps import current_session
 from console.auth.models import CurrentUser, Session
 from console.auth.routes import TOO_MANY, client_address
 from console.deps import ConsoleDeps, get_deps
-from wacommon import passwords
-from wacommon.console_users import AlertNumber, Locale, Name, Password, UserOut, user_out
+from wacommon.console import passwords
+from wacommon.console.users import AlertNumber, Locale, Name, Password, UserOut, user_out
 from wacommon.repositories import users as users_repo
 
 WRONG_CURRENT = "a senha atual está incorreta"

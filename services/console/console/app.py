@@ -18,7 +18,7 @@ from console.operator_api import operator_router
 from console.pages import pages_router
 from console.stream.routes import stream_router
 from console.users_api import users_router
-from wacommon.http import service_app
+from wacommon.service.http import service_app
 
 
 def build_app(deps: ConsoleDeps) -> FastAPI:

@@ -18,9 +18,9 @@ from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import KnowledgeBase
 from waai.llm.config import AISettings
 from wacommon.broker.publisher import Publisher
-from wacommon.crypto import SecretBox, box_from_settings
-from wacommon.events import BufferedEventLog
-from wacommon.runtime import Runtime
+from wacommon.infra.crypto import SecretBox, box_from_settings
+from wacommon.repositories.events import BufferedEventLog
+from wacommon.service.runtime import Runtime
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from console.app import build_app
 from console.deps import ConsoleDeps
 from console.settings import ConsoleSettings
-from wacommon.http import run_main, serve
-from wacommon.logging import configure_logging
-from wacommon.runtime import Runtime
+from wacommon.infra.logging import configure_logging
+from wacommon.service.http import run_main, serve
+from wacommon.service.runtime import Runtime
 
 
 def bootstrap(settings: ConsoleSettings, runtime: Runtime) -> ConsoleDeps:

@@ -15,7 +15,7 @@ from console.auth.deps import require_owner
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
 from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query
-from wacommon.http_errors import invalid
+from wacommon.web.http_errors import invalid
 
 
 def metrics_router() -> APIRouter:

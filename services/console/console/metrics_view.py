@@ -1,7 +1,7 @@
 """What `/metricas` and `/api/metrics` show: whose metrics, over which days, read how.
 
 Owners see their tenant; operators every tenant, or one they name in `tenant_id`; agents
-are refused by the routes before this runs. The numbers are `wacommon.metrics_live`'s:
+are refused by the routes before this runs. The numbers are `wacommon.metrics.live`'s:
 past days from `metrics_daily`, today from the event log.
 """
 
@@ -16,7 +16,7 @@ from uuid import UUID
 
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps
-from wacommon.metrics_live import metrics_range
+from wacommon.metrics.live import metrics_range
 
 # longest range one read may ask for (as the metrics service's default)
 MAX_RANGE_DAYS = 400

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from wacommon.metrics_prices import PricedSettings
+from wacommon.metrics.prices import PricedSettings
 
 
 class ConsoleSettings(PricedSettings):

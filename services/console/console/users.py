@@ -13,8 +13,8 @@ import sys
 import asyncpg
 
 from console.settings import ConsoleSettings
-from wacommon import passwords
-from wacommon.console_users import normalize_email
+from wacommon.console import passwords
+from wacommon.console.users import normalize_email
 from wacommon.migrations import apply_migrations
 from wacommon.repositories import users as users_repo
 

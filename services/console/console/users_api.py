@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 from console.auth.deps import require_owner, tenant_scope
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
-from wacommon import passwords
-from wacommon.console_users import Name, Password, TenantRole, UserCreate, UserOut, user_out
+from wacommon.console import passwords
+from wacommon.console.users import Name, Password, TenantRole, UserCreate, UserOut, user_out
 from wacommon.repositories import users as users_repo
 
 USER_NOT_FOUND = "usuário não encontrado"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from followup.writers import FollowupWriter, ReminderCheck
+from wacommon.broker.notify import Notifier, NullNotifier
 from wacommon.broker.publisher import Publisher
-from wacommon.notify import Notifier, NullNotifier
 
 
 @dataclass

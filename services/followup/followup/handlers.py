@@ -12,15 +12,20 @@ from followup import store
 from followup.deps import FollowupDeps
 from followup.store import FollowupClaim, Tenant
 from followup.writers import FollowupRequest
-from wacommon import conversation_state as cs
-from wacommon import event_types as ev
 from wacommon.broker import topology
 from wacommon.broker.publisher import Publisher
-from wacommon.business_hours import next_allowed_at
-from wacommon.dbtypes import Conn
-from wacommon.events import record_event
-from wacommon.followups import FollowupPlan, FollowupStage, free_text_allowed, parse_plan
-from wacommon.schemas import SendReply
+from wacommon.broker.schemas import SendReply
+from wacommon.conversation import state as cs
+from wacommon.conversation.business_hours import next_allowed_at
+from wacommon.conversation.followups import (
+    FollowupPlan,
+    FollowupStage,
+    free_text_allowed,
+    parse_plan,
+)
+from wacommon.infra.dbtypes import Conn
+from wacommon.repositories import event_types as ev
+from wacommon.repositories.events import record_event
 
 log = structlog.get_logger(__name__)
 MEDIA_KINDS = ("audio", "image", "video", "document")

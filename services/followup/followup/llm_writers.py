@@ -33,10 +33,10 @@ from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings, LLMConfig, llm_config_of
 from waai.llm.errors import LLMRejected
 from waai.tools.calendar import WEEKDAYS_PT, zone
-from wacommon import event_types as ev
-from wacommon.crypto import SecretBox
-from wacommon.events import EventLog
-from wacommon.tenants import PgTenantDirectory, TenantDirectory
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories import event_types as ev
+from wacommon.repositories.events import EventLog
+from wacommon.tenants.directory import PgTenantDirectory, TenantDirectory
 
 log = structlog.get_logger(__name__)
 

@@ -17,12 +17,12 @@ from followup.writers import (
 )
 from waai.llm.clients import llm_clients
 from waai.llm.config import AISettings
+from wacommon.broker.notify import Notifier, NullNotifier
 from wacommon.broker.publisher import Publisher
-from wacommon.http import run_main, serve, service_app
-from wacommon.logging import configure_logging
-from wacommon.notify import Notifier, NullNotifier
-from wacommon.runtime import Runtime
-from wacommon.tenants import PgTenantDirectory
+from wacommon.infra.logging import configure_logging
+from wacommon.service.http import run_main, serve, service_app
+from wacommon.service.runtime import Runtime
+from wacommon.tenants.directory import PgTenantDirectory
 
 
 def bootstrap(

@@ -10,10 +10,10 @@ from followup.deps import FollowupDeps
 from followup.handlers import publish_send
 from followup.store import ReminderClaim, Tenant
 from followup.writers import ReminderRequest
-from wacommon import conversation_state as cs
-from wacommon import event_types as ev
-from wacommon.events import record_event
-from wacommon.followups import free_text_allowed, parse_plan
+from wacommon.conversation import state as cs
+from wacommon.conversation.followups import free_text_allowed, parse_plan
+from wacommon.repositories import event_types as ev
+from wacommon.repositories.events import record_event
 
 
 async def handle_reminder(

@@ -19,9 +19,9 @@ import structlog
 from followup import handlers, reminders, store
 from followup.deps import FollowupDeps
 from followup.settings import FollowupSettings
-from wacommon.bot_gate import expire_handovers
-from wacommon.dbtypes import Conn
-from wacommon.infra_errors import is_infrastructure
+from wacommon.conversation.bot_gate import expire_handovers
+from wacommon.infra.dbtypes import Conn
+from wacommon.infra.infra_errors import is_infrastructure
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

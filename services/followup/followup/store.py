@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 
 from followup.writers import Line
-from wacommon.dbtypes import Conn
-from wacommon.textclean import clean_json, clean_text
+from wacommon.infra.dbtypes import Conn
+from wacommon.infra.textclean import clean_json, clean_text
 
 # the partial index on followup_due_at finds the due rows and SKIP LOCKED lets replicas share
 # them; the locks last for the claiming transaction, which writes everything that needs no LLM.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from wacommon.followups import FollowupStage
+from wacommon.conversation.followups import FollowupStage
 
 FINISHED = "FINISHED"
 _GOODBYE = re.compile(

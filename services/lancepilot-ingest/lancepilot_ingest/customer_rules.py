@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
-from wacommon import business_hours, commands, contact_filter, conversation_state
-from wacommon import event_types as ev
-from wacommon.dbtypes import Conn
-from wacommon.events import record_event
+from wacommon.broker.schemas import InboundMessage, MessageKind, SenderRole
+from wacommon.conversation import business_hours, commands
+from wacommon.conversation import state as conversation_state
+from wacommon.infra.dbtypes import Conn
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import messages as msg_repo
-from wacommon.schemas import InboundMessage, MessageKind, SenderRole
-from wacommon.tenants import TenantConfig
+from wacommon.repositories.events import record_event
+from wacommon.tenants import contact_filter
+from wacommon.tenants.config import TenantConfig
 
 
 def answers_if_bot(msg: InboundMessage, client: TenantConfig, now: datetime) -> bool:

@@ -41,7 +41,7 @@ import structlog
 from lancepilot_ingest.bursts import Burst, Claim, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce_scripts import ADD_LUA, CLAIM_LUA, FORCE_FIELD, SETTLE_LUA
 from lancepilot_ingest.flush_marks import FlushMarks
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -8,12 +8,12 @@ from typing import Any
 import asyncpg
 
 from lancepilot_ingest.debounce import Debouncer
+from wacommon.broker.notify import Notifier, NullNotifier
 from wacommon.broker.publisher import Publisher
-from wacommon.cache import TTLCache
-from wacommon.crypto import SecretBox
-from wacommon.events import EventLog
-from wacommon.notify import Notifier, NullNotifier
-from wacommon.tenants import PgTenantDirectory, TenantDirectory
+from wacommon.infra.cache import TTLCache
+from wacommon.infra.crypto import SecretBox
+from wacommon.repositories.events import EventLog
+from wacommon.tenants.directory import PgTenantDirectory, TenantDirectory
 
 LOOKUP_TTL_S = 5.0
 

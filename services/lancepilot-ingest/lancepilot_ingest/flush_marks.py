@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 
 from lancepilot_ingest.bursts import Burst
-from wacommon.infra_errors import is_infrastructure
+from wacommon.infra.infra_errors import is_infrastructure
 
 log = structlog.get_logger(__name__)
 

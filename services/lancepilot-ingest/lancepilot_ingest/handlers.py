@@ -12,14 +12,20 @@ from lancepilot_ingest.deps import IngestDeps
 from lancepilot_ingest.item_rejects import isolated
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
 from lancepilot_ingest.pipeline import INBOUND, process_inbound, store_plain
-from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.dispatch import MessageHandler
 from wacommon.broker.publisher import Publisher
+from wacommon.broker.schemas import (
+    BurstReady,
+    Envelope,
+    InboundMessage,
+    Provider,
+    SendReply,
+    WebhookReceived,
+)
 from wacommon.broker.topology import PIPELINE
-from wacommon.dbtypes import Conn
-from wacommon.errors import PermanentError
-from wacommon.events import record_event
+from wacommon.infra.dbtypes import Conn
+from wacommon.infra.errors import PermanentError
 from wacommon.providers import sandbox
 from wacommon.providers.lancepilot.inbound import parse_lancepilot_webhook
 from wacommon.providers.meta.inbound import (
@@ -34,19 +40,13 @@ from wacommon.providers.normalised import IgnoredEvent, ParsedMessage
 from wacommon.providers.sandbox import SandboxWebhook
 from wacommon.providers.uazapi.inbound import TRACK_SOURCE as OUR_TRACK_SOURCE
 from wacommon.providers.uazapi.inbound import parse_uazapi_webhook
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import (
-    BurstReady,
-    Envelope,
-    InboundMessage,
-    Provider,
-    SendReply,
-    WebhookReceived,
-)
-from wacommon.tenants import TenantConfig
+from wacommon.repositories.events import record_event
+from wacommon.tenants.config import TenantConfig
 
 log = structlog.get_logger(__name__)
 

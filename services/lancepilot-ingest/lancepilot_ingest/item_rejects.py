@@ -18,9 +18,9 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from wacommon.infra_errors import is_infrastructure
-from wacommon.schemas import Provider, WebhookReceived
-from wacommon.textclean import storable_text
+from wacommon.broker.schemas import Provider, WebhookReceived
+from wacommon.infra.infra_errors import is_infrastructure
+from wacommon.infra.textclean import storable_text
 
 log = structlog.get_logger(__name__)
 

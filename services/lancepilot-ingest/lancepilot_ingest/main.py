@@ -17,10 +17,10 @@ from lancepilot_ingest.settings import IngestSettings
 from lancepilot_ingest.webhooks import MAX_BODY, webhooks_router
 from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import INGEST_QUEUE
-from wacommon.http import run_main, serve, service_app
-from wacommon.logging import configure_logging
-from wacommon.runtime import Runtime
-from wacommon.tenants import PgTenantDirectory
+from wacommon.infra.logging import configure_logging
+from wacommon.service.http import run_main, serve, service_app
+from wacommon.service.runtime import Runtime
+from wacommon.tenants.directory import PgTenantDirectory
 
 log = structlog.get_logger(__name__)
 

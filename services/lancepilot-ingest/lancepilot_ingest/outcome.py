@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lancepilot_ingest.bursts import DebounceConfig
-from wacommon.schemas import Provider
+from wacommon.broker.schemas import Provider
 from wacommon.tenants.sections import DebounceSection
 
 # Meta delivers each message alone and customers expect a quick answer there

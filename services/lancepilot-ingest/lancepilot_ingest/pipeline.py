@@ -15,11 +15,11 @@ from prometheus_client import Counter
 
 from lancepilot_ingest import customer_rules
 from lancepilot_ingest.outcome import InboundOutcome, debounce_config
-from wacommon import followups, human_reply
-from wacommon.dbtypes import Conn
+from wacommon.broker.schemas import InboundMessage, SenderRole, utcnow
+from wacommon.conversation import followups, human_reply
+from wacommon.infra.dbtypes import Conn
 from wacommon.repositories import inbound as inbound_repo
-from wacommon.schemas import InboundMessage, SenderRole, utcnow
-from wacommon.tenants import TenantConfig
+from wacommon.tenants.config import TenantConfig
 
 log = structlog.get_logger(__name__)
 

@@ -20,14 +20,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from wacommon.broker.publisher import Publisher, PublishFailed
+from wacommon.broker.schemas import Provider, WebhookReceived
 from wacommon.broker.topology import INGEST
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.lancepilot.inbound import INCOMING, OUTGOING, check_lancepilot_envelope
 from wacommon.providers.uazapi.inbound import check_uazapi_envelope, token_matches
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories.clients import token_digest
-from wacommon.schemas import Provider, WebhookReceived
 
 log = structlog.get_logger(__name__)
 

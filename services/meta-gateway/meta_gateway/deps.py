@@ -8,8 +8,8 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from wacommon.broker.publisher import AioPikaPublisher
-from wacommon.crypto import SecretBox
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -26,18 +26,18 @@ import structlog
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from wacommon import lead_context
 from wacommon.broker.publisher import Publisher
+from wacommon.broker.schemas import SendReply, utcnow
 from wacommon.broker.topology import PIPELINE
-from wacommon.crypto import SecretBox
-from wacommon.http_errors import invalid
-from wacommon.lead_context import FormPayloadInvalid, LeadForm, PhoneNotFound
+from wacommon.conversation import lead_context
+from wacommon.conversation.lead_context import FormPayloadInvalid, LeadForm, PhoneNotFound
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.infra.textclean import clean_json, loads_untrusted
 from wacommon.repositories import messages as msg_repo
-from wacommon.schemas import SendReply, utcnow
-from wacommon.settings import Settings
-from wacommon.tenants import parse_tenant
+from wacommon.tenants.config import parse_tenant
 from wacommon.tenants.sections import FormSection
-from wacommon.textclean import clean_json, loads_untrusted
+from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)
 

@@ -18,10 +18,10 @@ from meta_gateway.forms import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
 from meta_gateway.forms import forms_router
 from meta_gateway.settings import GatewaySettings
 from meta_gateway.webhook import install_fast_path, webhook_router
-from wacommon.http import run_main, serve, service_app
-from wacommon.logging import configure_logging
-from wacommon.runtime import Runtime
-from wacommon.settings import Settings
+from wacommon.infra.logging import configure_logging
+from wacommon.infra.settings import Settings
+from wacommon.service.http import run_main, serve, service_app
+from wacommon.service.runtime import Runtime
 
 
 def bootstrap(settings: Settings, runtime: Runtime) -> GatewayDeps:

@@ -26,7 +26,9 @@ from prometheus_client import Counter
 from starlette.routing import Route
 
 from wacommon.broker.publisher import Publisher, PublishFailed
+from wacommon.broker.schemas import Provider, WebhookReceived
 from wacommon.broker.topology import INGEST
+from wacommon.infra.settings import Settings
 from wacommon.providers.meta.webhook_checks import (
     HandshakeRejected,
     InvalidWebhookPayload,
@@ -36,8 +38,6 @@ from wacommon.providers.meta.webhook_checks import (
     check_handshake,
     verify_signature,
 )
-from wacommon.schemas import Provider, WebhookReceived
-from wacommon.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from wacommon.metrics_merge_sql import MERGE_SQL
-from wacommon.metrics_rollup_sql import ALL_STAGE, INCREMENT_STAGE, RANGE_STAGE, TEMP_TABLES
+from wacommon.metrics.merge_sql import MERGE_SQL
+from wacommon.metrics.rollup_sql import ALL_STAGE, INCREMENT_STAGE, RANGE_STAGE, TEMP_TABLES
 
 WATERMARK = "daily"
 # the rollup hashes and sorts in memory; JIT compilation costs more than it saves here; a

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrics import queries, report
 from metrics.auth import KeyResolver, Principal
-from wacommon.http_errors import invalid
+from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)
 

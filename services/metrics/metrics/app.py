@@ -5,7 +5,7 @@ from __future__ import annotations
 from metrics.api import TenantDaily, TenantDailyFirst, api_router, tenant_daily_route
 from metrics.dashboard import dashboard_router
 from metrics.deps import MetricsDeps
-from wacommon.http import service_app
+from wacommon.service.http import service_app
 
 
 def metrics_app(deps: MetricsDeps) -> TenantDailyFirst:

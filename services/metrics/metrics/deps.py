@@ -8,7 +8,7 @@ import asyncpg
 
 from metrics.auth import KeyResolver
 from metrics.settings import MetricsSettings
-from wacommon.runtime import Runtime
+from wacommon.service.runtime import Runtime
 
 
 @dataclass

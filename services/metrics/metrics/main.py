@@ -16,9 +16,9 @@ from metrics.auth import KeyResolver
 from metrics.deps import MetricsDeps
 from metrics.loop import aggregation_loop
 from metrics.settings import MetricsSettings
-from wacommon.http import run_main, serve
-from wacommon.logging import configure_logging
-from wacommon.runtime import Runtime
+from wacommon.infra.logging import configure_logging
+from wacommon.service.http import run_main, serve
+from wacommon.service.runtime import Runtime
 
 
 def bootstrap(

@@ -10,7 +10,7 @@ from datetime import date
 
 import asyncpg
 
-from wacommon.metrics_live import QUALITY_COUNTS
+from wacommon.metrics.live import QUALITY_COUNTS
 
 _DAY_FIELDS = """
     'day', day, 'conversations', conversations, 'messages_in', messages_in,

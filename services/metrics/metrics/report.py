@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from wacommon.metrics_live import QUALITY_COUNTS, p90
+from wacommon.metrics.live import QUALITY_COUNTS, p90
 
 COUNTS = (
     "conversations",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wacommon.metrics_prices import ModelPrice, PricedSettings, default_prices
+from wacommon.metrics.prices import ModelPrice, PricedSettings, default_prices
 
 __all__ = ["MetricsSettings", "ModelPrice", "default_prices"]
 

@@ -10,12 +10,12 @@ import asyncpg
 from rag_worker.burst_media import MediaProcessor
 from rag_worker.voice_reply import VoiceReplies
 from waai.responders.responder import Responder, Tenant
+from wacommon.broker.notify import Notifier, NullNotifier
 from wacommon.broker.publisher import Publisher
-from wacommon.crypto import SecretBox
-from wacommon.events import EventLog
-from wacommon.metrics_prices import ModelPrice, default_prices
-from wacommon.notify import Notifier, NullNotifier
-from wacommon.tenants import PgTenantDirectory, TenantDirectory
+from wacommon.infra.crypto import SecretBox
+from wacommon.metrics.prices import ModelPrice, default_prices
+from wacommon.repositories.events import EventLog
+from wacommon.tenants.directory import PgTenantDirectory, TenantDirectory
 
 
 @dataclass

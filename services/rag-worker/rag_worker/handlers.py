@@ -24,19 +24,20 @@ from waai.responders.responder import (
     Usage,
     turn_from_row,
 )
-from wacommon import bot_gate, conversation_state, followups, handover_alerts, human_reply
-from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.dispatch import MessageHandler
+from wacommon.broker.schemas import BurstReady, Envelope, Provider, SendReply, utcnow
 from wacommon.broker.topology import PIPELINE
-from wacommon.errors import PermanentError
-from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
+from wacommon.conversation import bot_gate, followups, handover_alerts, human_reply
+from wacommon.conversation import state as conversation_state
+from wacommon.conversation.lead_context import ATTRIBUTE as LEAD_CONTEXT
+from wacommon.infra.errors import PermanentError
 from wacommon.repositories import conversations as conv_repo
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import inbound as inbound_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import reply_files, reply_traces
-from wacommon.schemas import BurstReady, Envelope, Provider, SendReply, utcnow
-from wacommon.tenants import parse_tenant
+from wacommon.tenants.config import parse_tenant
 
 log = structlog.get_logger(__name__)
 

@@ -17,10 +17,10 @@ from waai.llm.config import AISettings
 from waai.wiring import open_ai_wiring
 from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import BURST_QUEUE
-from wacommon.http import run_main, serve, service_app
-from wacommon.logging import configure_logging
-from wacommon.runtime import Runtime
-from wacommon.tenants import PgTenantDirectory
+from wacommon.infra.logging import configure_logging
+from wacommon.service.http import run_main, serve, service_app
+from wacommon.service.runtime import Runtime
+from wacommon.tenants.directory import PgTenantDirectory
 
 
 @asynccontextmanager

@@ -24,18 +24,18 @@ from rag_worker.media_ai import (
 )
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
-from wacommon import event_types as ev
-from wacommon.crypto import SecretBox
-from wacommon.errors import PermanentError, RetryableError
-from wacommon.events import EventLog
-from wacommon.infra_errors import is_infrastructure
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.errors import PermanentError, RetryableError
+from wacommon.infra.infra_errors import is_infrastructure
+from wacommon.infra.sandbox import parse_limits
+from wacommon.infra.settings import Settings
 from wacommon.providers.media_link import fetch_media_link
 from wacommon.providers.meta.media import DownloadedMedia, MediaTooLarge, download_meta_media
 from wacommon.providers.uazapi.media import download_uazapi_media
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.sandbox import parse_limits
-from wacommon.settings import Settings
+from wacommon.repositories.events import EventLog
 
 log = structlog.get_logger(__name__)
 

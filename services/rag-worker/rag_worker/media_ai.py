@@ -15,7 +15,7 @@ from openai import AsyncOpenAI
 
 from waai.knowledge.pdf_text import read_pdf
 from waai.llm.errors import TRANSPORT_ERRORS
-from wacommon.sandbox import ParseFailed, ParseLimits
+from wacommon.infra.sandbox import ParseFailed, ParseLimits
 
 log = structlog.get_logger(__name__)
 

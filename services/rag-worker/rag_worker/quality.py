@@ -16,7 +16,7 @@ from waai.turn_quality import (
     judge_grounded,
     repeated_info,
 )
-from wacommon.metrics_prices import ModelPrice, reply_cost_usd
+from wacommon.metrics.prices import ModelPrice, reply_cost_usd
 
 # the model names of turns no model answered: nothing was spent, nothing to judge
 BUDGET_MODEL = "budget"

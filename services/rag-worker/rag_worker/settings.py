@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 
 class RagWorkerSettings(Settings):

@@ -25,9 +25,9 @@ from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings
 from waai.responders.responder import ResponderOutput
 from waai.speech import SpeechFailed, speaker_for, speech_vendor
-from wacommon import event_types as ev
-from wacommon.dbtypes import Executor
-from wacommon.events import EventLog
+from wacommon.infra.dbtypes import Executor
+from wacommon.repositories import event_types as ev
+from wacommon.repositories.events import EventLog
 from wacommon.repositories.knowledge_text import unaccent
 
 log = structlog.get_logger(__name__)

@@ -10,15 +10,15 @@ import asyncpg
 from sender.clients.sandbox import sandbox_credentials
 from sender.ratelimit import RateLimiter, UazapiPacer
 from sender.receipts import NoReceipts, Receipts
+from wacommon.broker.notify import Notifier, NullNotifier
 from wacommon.broker.publisher import Publisher
-from wacommon.cache import TTLCache
-from wacommon.credentials import ProviderCredentials
-from wacommon.crypto import SecretBox
-from wacommon.notify import Notifier, NullNotifier
+from wacommon.broker.schemas import Provider
+from wacommon.infra.cache import TTLCache
+from wacommon.infra.crypto import SecretBox
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import ProviderClient
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import Provider
-from wacommon.tenants import PgTenantDirectory, TenantDirectory
+from wacommon.tenants.directory import PgTenantDirectory, TenantDirectory
 
 LOOKUP_TTL_S = 5.0
 # event-loop scheduling between the claim's commit and the deadline clock (measured locally

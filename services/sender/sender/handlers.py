@@ -41,19 +41,19 @@ from sender.ratelimit import (
     DailyCapReached,
     UazapiPacing,
 )
-from wacommon import bot_gate
-from wacommon import event_types as ev
 from wacommon.broker.consumer import Delivery
 from wacommon.broker.dispatch import MessageHandler
+from wacommon.broker.schemas import Envelope, SendReply
 from wacommon.broker.topology import PIPELINE
-from wacommon.credentials import ProviderCredentials
-from wacommon.errors import CredentialNotFound, PermanentError, RetryableError
-from wacommon.events import record_event
-from wacommon.infra_errors import DB_UNAVAILABLE
+from wacommon.conversation import bot_gate
+from wacommon.infra.errors import CredentialNotFound, PermanentError, RetryableError
+from wacommon.infra.infra_errors import DB_UNAVAILABLE
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import OutboundMessage, ProviderClient, ProviderSendError
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
-from wacommon.schemas import Envelope, SendReply
+from wacommon.repositories.events import record_event
 
 log = structlog.get_logger(__name__)
 

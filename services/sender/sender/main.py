@@ -20,14 +20,14 @@ from sender.relay import relay_loop
 from sender.settings import SenderSettings
 from wacommon.broker.dispatch import dispatcher
 from wacommon.broker.topology import SEND_QUEUE
-from wacommon.http import run_main, serve, service_app
-from wacommon.logging import configure_logging
+from wacommon.infra.logging import configure_logging
 from wacommon.providers.lancepilot.outbound import LancePilotClient
 from wacommon.providers.meta.outbound import MetaGraphClient
 from wacommon.providers.outbound import ProviderClient
 from wacommon.providers.uazapi.outbound import UazapiClient
-from wacommon.runtime import Runtime
-from wacommon.tenants import PgTenantDirectory
+from wacommon.service.http import run_main, serve, service_app
+from wacommon.service.runtime import Runtime
+from wacommon.tenants.directory import PgTenantDirectory
 
 log = structlog.get_logger(__name__)
 

@@ -13,14 +13,14 @@ from prometheus_client import Counter
 
 from sender import ratelimit
 from sender.deps import SenderDeps
-from wacommon import event_types as ev
-from wacommon.credentials import ProviderCredentials
-from wacommon.errors import RetryableError
-from wacommon.events import record_event
+from wacommon.broker.schemas import SendReply, utcnow
+from wacommon.infra.errors import RetryableError
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import ProviderSendError
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import SendReply, utcnow
+from wacommon.repositories.events import record_event
 
 log = structlog.get_logger(__name__)
 

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from wacommon.errors import PermanentError, RetryableError
-from wacommon.settings import Settings
+from wacommon.infra.errors import PermanentError, RetryableError
+from wacommon.infra.settings import Settings
 
 NUMBER_RATE_PER_S = 80.0
 NUMBER_BURST = 10

@@ -29,9 +29,9 @@ import asyncpg
 import structlog
 
 from wacommon.broker.publisher import Publisher
+from wacommon.broker.schemas import SendReply
 from wacommon.broker.topology import PIPELINE
 from wacommon.repositories import outbox as outbox_repo
-from wacommon.schemas import SendReply
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from wacommon.credentials import ProviderCredentials
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import ProviderClient, ProviderSendError
 
 

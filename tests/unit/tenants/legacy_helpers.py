@@ -20,8 +20,8 @@ from waai.llm.config import (
     Provider,
     _check_tenant_url,
 )
-from wacommon.business_hours import HoursDecision, _locate
-from wacommon.commands import (
+from wacommon.conversation.business_hours import HoursDecision, _locate
+from wacommon.conversation.commands import (
     DEFAULT_COMMANDS,
     DEFAULT_OPT_OUT_PHRASES,
     DEFAULT_PAUSE_HOURS,
@@ -30,9 +30,9 @@ from wacommon.commands import (
     CommandAction,
     normalize,
 )
-from wacommon.contact_filter import canonical_phone
-from wacommon.flags import truthy
-from wacommon.followups import FollowupPlan, FollowupStage
+from wacommon.conversation.followups import FollowupPlan, FollowupStage
+from wacommon.tenants.contact_filter import canonical_phone
+from wacommon.tenants.flags import truthy
 
 HISTORY_MESSAGES = 20
 HISTORY_HOURS = 72

@@ -13,15 +13,15 @@ from tests.unit.tenants import legacy_helpers as old
 from tests.unit.tenants.corpus import followup_configs, tools_configs
 from waai import context_window
 from waai.llm.config import AISettings, LLMConfigInvalid, llm_config, llm_config_of
-from wacommon.business_hours import business_hours_decision
-from wacommon.commands import CommandAction, parse_customer_command
-from wacommon.commands import _reply as commands_reply
-from wacommon.contact_filter import contact_allowed
-from wacommon.crypto import SecretBox
-from wacommon.followups import parse_plan, plan_of
-from wacommon.human_reply import human_pause_until
-from wacommon.schemas import Provider, utcnow
-from wacommon.tenants import TenantConfig, parse_tenant
+from wacommon.broker.schemas import Provider, utcnow
+from wacommon.conversation.business_hours import business_hours_decision
+from wacommon.conversation.commands import CommandAction, parse_customer_command
+from wacommon.conversation.commands import _reply as commands_reply
+from wacommon.conversation.followups import parse_plan, plan_of
+from wacommon.conversation.human_reply import human_pause_until
+from wacommon.infra.crypto import SecretBox
+from wacommon.tenants.config import TenantConfig, parse_tenant
+from wacommon.tenants.contact_filter import contact_allowed
 
 CORPUS = tools_configs()
 BOX = SecretBox("unit-key")

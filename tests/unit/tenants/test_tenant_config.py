@@ -6,9 +6,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from wacommon.crypto import SecretBox
-from wacommon.tenants import TenantConfig, parse_tenant
-from wacommon.tenants.config import STORED_AS
+from wacommon.infra.crypto import SecretBox
+from wacommon.tenants.config import STORED_AS, TenantConfig, parse_tenant
 from wacommon.tenants.sections import WHOLE
 
 BOX = SecretBox("unit-key")

@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 from waai.knowledge.pdf_text import read_pdf
+from wacommon.infra.sandbox import ParseFailed, ParseLimits, parse_limits, run_bounded
+from wacommon.infra.settings import Settings
+from wacommon.infra.textclean import clean_text
 from wacommon.repositories.knowledge import SourceKind
-from wacommon.sandbox import ParseFailed, ParseLimits, parse_limits, run_bounded
-from wacommon.settings import Settings
-from wacommon.textclean import clean_text
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _KINDS: dict[str, SourceKind] = {

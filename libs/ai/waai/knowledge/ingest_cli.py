@@ -20,10 +20,10 @@ from waai.knowledge.extract import (
 from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.ingest import ingest_document
 from waai.llm.config import AISettings
-from wacommon.crypto import box_from_settings
-from wacommon.db import create_pool
+from wacommon.infra.crypto import box_from_settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.settings import Settings
 from wacommon.repositories.clients import get_client
-from wacommon.settings import Settings
 
 
 def collect(paths: list[str]) -> list[Path]:

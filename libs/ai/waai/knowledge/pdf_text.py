@@ -1,4 +1,4 @@
-"""PDF text, read in a bounded child process (see `wacommon.sandbox`).
+"""PDF text, read in a bounded child process (see `wacommon.infra.sandbox`).
 
 `waai.knowledge.pdf_child.pdf_pages` runs in the child: it only reads, stops at the page and
 character caps and returns plain JSON. `read_pdf` is the parent's side: every failure is one
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wacommon.sandbox import ParseFailed, ParseLimits, run_bounded
-from wacommon.textclean import clean_text
+from wacommon.infra.sandbox import ParseFailed, ParseLimits, run_bounded
+from wacommon.infra.textclean import clean_text
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """SDK clients, one per (provider, key, base URL), reused across replies and closed once.
 
 A tenant names its own base URL (an OpenAI-compatible server, OpenRouter, a Gemini proxy):
-every SDK client talks through the guarded HTTP client (wacommon.netguard), so such a URL
+every SDK client talks through the guarded HTTP client (wacommon.infra.netguard), so such a URL
 reaches only public addresses, checked when the connection opens. The operator's own base
 URLs and TOOL_ALLOWED_HOSTS are trusted (`llm_clients`).
 """
@@ -17,7 +17,7 @@ from google.genai import types
 from openai import AsyncOpenAI
 
 from waai.llm.config import AISettings
-from wacommon.netguard import (
+from wacommon.infra.netguard import (
     AddressBlocked,
     HostNotFound,
     Resolver,

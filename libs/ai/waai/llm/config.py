@@ -11,7 +11,7 @@ import httpx
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from wacommon.netguard import is_public
+from wacommon.infra.netguard import is_public
 from wacommon.tenants.sections import WHOLE, LLMSection, parse_section
 
 Provider = Literal["openai", "gemini", "offline"]
@@ -217,7 +217,7 @@ def _check_tenant_url(url: str, defaults: AISettings) -> None:
 
     A tenant's base URL is https on a public address; the operator's hosts
     (TOOL_ALLOWED_HOSTS, the deployment's own base URLs) are exempt. Names are resolved
-    by the guard when the connection opens (wacommon.netguard), literal addresses here.
+    by the guard when the connection opens (wacommon.infra.netguard), literal addresses here.
     """
     try:
         parsed = httpx.URL(url)

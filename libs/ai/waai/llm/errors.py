@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import httpx2
 
-from wacommon.errors import PermanentError, RetryableError
-from wacommon.netguard import AddressBlocked
+from wacommon.infra.errors import PermanentError, RetryableError
+from wacommon.infra.netguard import AddressBlocked
 
 # what a failed connection raises from the Gemini SDK: httpx2 on its own client, httpx on
 # the guarded one the worker hands it (waai.llm.clients)
@@ -29,7 +29,7 @@ class LLMRejected(PermanentError):
 
 
 def blocked_by_guard(exc: BaseException) -> bool:
-    """Whether the network guard (wacommon.netguard) refused the connection under `exc`."""
+    """Whether the network guard (wacommon.infra.netguard) refused the connection under `exc`."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, AddressBlocked):

@@ -27,7 +27,7 @@ from waai.responders.gemini_responder import GeminiResponder
 from waai.responders.openai_responder import OpenAIResponder
 from waai.responders.responder import Responder, Tenant
 from waai.tools.catalog import build_toolbox
-from wacommon.events import EventLog
+from wacommon.repositories.events import EventLog
 
 log = structlog.get_logger(__name__)
 

@@ -19,8 +19,8 @@ from prometheus_client import Counter
 
 from waai.llm.errors import LLMRejected
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput
-from wacommon import event_types as ev
-from wacommon.events import EventLog
+from wacommon.repositories import event_types as ev
+from wacommon.repositories.events import EventLog
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from waai.llm.ports import PassageLike
 from waai.responders.responder import Tenant, Turn
 from waai.tools.calendar import WEEKDAYS_PT, zone
 from waai.tools.registry import ToolSpec
-from wacommon.lead_context import format_for_prompt
+from wacommon.conversation.lead_context import format_for_prompt
 from wacommon.tenants.sections import PersonaSection, parse_section
 
 MAX_PASSAGE_CHARS = 1500

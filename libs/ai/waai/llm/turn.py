@@ -18,7 +18,7 @@ from waai.llm.query_rewrite import QueryRewriter, search_query
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import Toolbox, ToolContext, ToolResult
 from waai.turn_quality import judge_grounded
-from wacommon.events import EventLog
+from wacommon.repositories.events import EventLog
 
 log = structlog.get_logger(__name__)
 

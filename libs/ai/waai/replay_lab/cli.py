@@ -23,10 +23,10 @@ from waai.replay_lab.candidate import (
 )
 from waai.replay_lab.report import as_json, as_text
 from waai.replay_lab.runner import LabDeps, LabLimits, LabReport, TenantNotFound, run_lab
-from wacommon.crypto import box_from_settings
-from wacommon.db import create_pool
-from wacommon.logging import configure_logging
-from wacommon.metrics_prices import PricedSettings
+from wacommon.infra.crypto import box_from_settings
+from wacommon.infra.db import create_pool
+from wacommon.infra.logging import configure_logging
+from wacommon.metrics.prices import PricedSettings
 
 
 def _parser() -> argparse.ArgumentParser:

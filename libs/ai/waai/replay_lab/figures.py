@@ -10,7 +10,7 @@ from typing import Any
 from waai.replay_lab.turns import CustomerTurn
 from waai.responders.responder import ResponderOutput
 from waai.turn_quality import judge_grounded
-from wacommon.metrics_prices import ModelPrice, reply_cost_usd
+from wacommon.metrics.prices import ModelPrice, reply_cost_usd
 
 _CENTS = Decimal("0.000001")
 

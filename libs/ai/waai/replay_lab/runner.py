@@ -41,13 +41,13 @@ from waai.replay_lab.turns import CustomerTurn, load_turns
 from waai.responders.offline import OfflineResponder
 from waai.responders.responder import Responder, ResponderInput, Tenant, turn_from_row
 from waai.wiring import open_ai_wiring
-from wacommon.crypto import SecretBox
-from wacommon.events import NullEventLog
-from wacommon.metrics_prices import ModelPrice
+from wacommon.broker.schemas import utcnow
+from wacommon.infra.crypto import SecretBox
+from wacommon.metrics.prices import ModelPrice
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import reply_files
-from wacommon.schemas import utcnow
-from wacommon.tenants import parse_tenant
+from wacommon.repositories.events import NullEventLog
+from wacommon.tenants.config import parse_tenant
 
 log = structlog.get_logger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from wacommon import event_types as ev
-from wacommon.dbtypes import Executor
-from wacommon.lead_context import ATTRIBUTE as LEAD_CONTEXT
+from wacommon.conversation.lead_context import ATTRIBUTE as LEAD_CONTEXT
+from wacommon.infra.dbtypes import Executor
+from wacommon.repositories import event_types as ev
 
 # how many of a conversation's latest messages are read: turns and the history before them
 MESSAGES_PER_CONVERSATION = 200

@@ -43,7 +43,7 @@ class ResponderInput:
     burst: list[Turn]
     now: datetime
     correlation_id: str = ""
-    # what a lead form told us about the customer (wacommon.lead_context)
+    # what a lead form told us about the customer (wacommon.conversation.lead_context)
     lead_context: dict[str, Any] | None = None
     # a conversation of the web sandbox: side-effect tools are shown, not run
     sandbox: bool = False

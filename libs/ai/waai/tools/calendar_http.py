@@ -25,7 +25,7 @@ from waai.tools.calendar_backend import Booking, BookingRequest, CalendarBackend
 from waai.tools.calendar_hours import zone
 from waai.tools.guarded_http import check_url, fetch_capped
 from waai.tools.registry import ToolContext, ToolFailed
-from wacommon.netguard import UnsafePathSegment, path_segment
+from wacommon.infra.netguard import UnsafePathSegment, path_segment
 
 # a week of 10-minute slots fits; anything bigger is not a calendar answer
 MAX_RESPONSE_BYTES = 64_000

@@ -10,7 +10,7 @@ from typing import Any
 
 from waai.tools.guarded_http import check_url, fetch_capped
 from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
-from wacommon.netguard import UnsafePathSegment, path_segment
+from wacommon.infra.netguard import UnsafePathSegment, path_segment
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")

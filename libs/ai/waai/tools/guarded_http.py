@@ -1,4 +1,4 @@
-"""Tenant tool HTTP on the shared guard (wacommon.netguard), with answers the model can read.
+"""Tenant tool HTTP on the shared guard (wacommon.infra.netguard), with answers the model can read.
 
 The guard's refusals become `ToolFailed` here, so the model hears a reason instead of the
 turn failing.
@@ -14,8 +14,14 @@ import httpx
 
 from waai.llm.config import AISettings
 from waai.tools.registry import ToolFailed
-from wacommon import netguard
-from wacommon.netguard import AddressBlocked, Resolver, public_only_client, read_capped, resolve
+from wacommon.infra import netguard
+from wacommon.infra.netguard import (
+    AddressBlocked,
+    Resolver,
+    public_only_client,
+    read_capped,
+    resolve,
+)
 
 __all__ = [
     "CappedResponse",

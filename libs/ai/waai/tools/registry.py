@@ -14,8 +14,8 @@ import httpx
 import structlog
 
 from waai.llm.config import AISettings
-from wacommon.event_types import TOOL_USED
-from wacommon.events import EventLog
+from wacommon.repositories.event_types import TOOL_USED
+from wacommon.repositories.events import EventLog
 from wacommon.repositories.reply_files import ReplyFile
 
 log = structlog.get_logger(__name__)

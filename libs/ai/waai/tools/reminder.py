@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from waai.tools.calendar import WEEKDAYS_PT, zone
 from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
-from wacommon.reminders import AmbiguousTime, create_reminder, parse_when
+from wacommon.conversation.reminders import AmbiguousTime, create_reminder, parse_when
 
 MAX_TEXT = 500
 

@@ -8,7 +8,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -42,11 +42,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from wacommon.broker import topology
 from wacommon.broker.envelope import decode
-from wacommon.dependencies import DependencyProbe
-from wacommon.errors import BROKER, PermanentError, suspected_dependencies
-from wacommon.logging import bind_message_context
-from wacommon.schemas import Envelope
-from wacommon.settings import Settings
+from wacommon.broker.schemas import Envelope
+from wacommon.infra.dependencies import DependencyProbe
+from wacommon.infra.errors import BROKER, PermanentError, suspected_dependencies
+from wacommon.infra.logging import bind_message_context
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

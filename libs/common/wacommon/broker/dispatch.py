@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Mapping
 from typing import Protocol, TypeVar
 
 from wacommon.broker.consumer import Delivery, Handler
-from wacommon.errors import PermanentError
-from wacommon.schemas import Envelope
+from wacommon.broker.schemas import Envelope
+from wacommon.infra.errors import PermanentError
 
 D = TypeVar("D")
 D_contra = TypeVar("D_contra", contravariant=True)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, Field, TypeAdapter
 
-from wacommon.schemas import BurstReady, Envelope, SendReply, WebhookReceived
+from wacommon.broker.schemas import BurstReady, Envelope, SendReply, WebhookReceived
 
 # every message the bus carries; a new one is added here and gets its key in `topology`
 Message = WebhookReceived | BurstReady | SendReply

@@ -12,9 +12,9 @@ from pamqp.commands import Basic
 
 from wacommon.broker import shards, topology
 from wacommon.broker.envelope import encode
-from wacommon.errors import BROKER, DependencyUnavailable
-from wacommon.schemas import Envelope
-from wacommon.settings import Settings
+from wacommon.broker.schemas import Envelope
+from wacommon.infra.errors import BROKER, DependencyUnavailable
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

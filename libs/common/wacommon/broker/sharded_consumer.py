@@ -38,8 +38,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from wacommon.broker.consumer import PAUSED, Consumer, Handler
 from wacommon.broker.shards import assigned_shards, shard_queue
-from wacommon.dependencies import DependencyProbe
-from wacommon.settings import Settings
+from wacommon.infra.dependencies import DependencyProbe
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

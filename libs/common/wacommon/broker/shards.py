@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from wacommon.schemas import Envelope, WebhookReceived
-from wacommon.settings import Settings
-from wacommon.textclean import loads_untrusted
+from wacommon.broker.schemas import Envelope, WebhookReceived
+from wacommon.infra.settings import Settings
+from wacommon.infra.textclean import loads_untrusted
 
 SHARDS = "wa.shards"  # direct exchange: routing key `<queue>.shard.<i>` -> that shard queue
 

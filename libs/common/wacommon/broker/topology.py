@@ -10,7 +10,7 @@ wa.dlx      (direct)  <queue name>                -> <queue>.dlq
 wa.shards   (direct)  <queue>.shard.<i>           -> that shard queue (quorum, single active
                                                      consumer); webhooks also -> ingest.log
 wa.notify   (topic)   <tenant_id>.<kind>          -> one exclusive auto-delete queue per
-                                                     console process (see wacommon.notify)
+                                                     console process (see wacommon.broker.notify)
 
 Every hop is at-least-once. The retry tiers are quorum queues whose expired messages are
 dead-lettered with `x-dead-letter-strategy=at-least-once`: a message stays in its tier until
@@ -29,9 +29,9 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
+from wacommon.broker.schemas import BurstReady, Envelope, SendReply, WebhookReceived, message_type
 from wacommon.broker.shards import SHARDS, shard_queue
-from wacommon.schemas import BurstReady, Envelope, SendReply, WebhookReceived, message_type
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 INGEST = "wa.ingest"
 PIPELINE = "wa.pipeline"

@@ -14,7 +14,7 @@ from importlib import resources
 import asyncpg
 import structlog
 
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -123,7 +123,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = Settings()
-    from wacommon.logging import configure_logging
+    from wacommon.infra.logging import configure_logging
 
     configure_logging(settings)
 

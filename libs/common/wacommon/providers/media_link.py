@@ -11,7 +11,13 @@ from collections.abc import Iterable
 
 import httpx
 
-from wacommon.netguard import AddressBlocked, BodyTooLarge, HostNotFound, check_url, read_capped
+from wacommon.infra.netguard import (
+    AddressBlocked,
+    BodyTooLarge,
+    HostNotFound,
+    check_url,
+    read_capped,
+)
 from wacommon.providers.meta.media import (
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,

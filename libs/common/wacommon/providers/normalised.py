@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from wacommon.schemas import Contact, InboundMessage, MediaRef, MessageKind, Provider, SenderRole
+from wacommon.broker.schemas import (
+    Contact,
+    InboundMessage,
+    MediaRef,
+    MessageKind,
+    Provider,
+    SenderRole,
+)
 
 _NON_DIGITS = re.compile(r"\D")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from wacommon.credentials import ProviderCredentials
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.send_errors import ProviderSendError
 
 OutboundKind = Literal[

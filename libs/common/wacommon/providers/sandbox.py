@@ -13,8 +13,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wacommon.api_types import NUL_FREE
-from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
+from wacommon.broker.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
+from wacommon.web.api_types import NUL_FREE
 
 # a sandbox customer's contact key: never a phone number, never another provider's id
 CONTACT_PREFIX = "SANDBOX:"

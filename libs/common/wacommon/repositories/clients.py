@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from wacommon.crypto import PREFIX, SecretBox
-from wacommon.dbtypes import Executor as Conn
+from wacommon.infra.crypto import PREFIX, SecretBox
+from wacommon.infra.dbtypes import Executor as Conn
 
 COLUMNS = (
     "id, name, system_prompt, bot_active, timezone, tools_config, followup_config,"

@@ -1,6 +1,6 @@
 """SQL about conversations (`active_conversations`): upserts and reads.
 
-State transitions (handover, resume, opt-out, ...) live in `wacommon.conversation_state`.
+State transitions (handover, resume, opt-out, ...) live in `wacommon.conversation.state`.
 
 The hot-path statements here and in `inbound`/`outbox` find their rows by key (the row's id, the
 conversation, an idempotency key) and check the tenant with `client_id IS NOT DISTINCT
@@ -22,12 +22,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from wacommon.dbtypes import Executor as Conn
-from wacommon.event_types import TURN_QUALITY
-from wacommon.events import INSERT_EVENTS
+from wacommon.broker.schemas import Contact
+from wacommon.infra.dbtypes import Executor as Conn
+from wacommon.infra.textclean import clean_json, clean_text
 from wacommon.repositories.clients import COLUMNS as CLIENT_COLUMNS
-from wacommon.schemas import Contact
-from wacommon.textclean import clean_json, clean_text
+from wacommon.repositories.event_types import TURN_QUALITY
+from wacommon.repositories.events import INSERT_EVENTS
 
 _COLUMNS = (
     "id, client_id, contact_key, contact_phone, contact_name, provider, provider_instance_id,"

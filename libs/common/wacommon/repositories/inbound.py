@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from wacommon.dbtypes import Executor as Conn
-from wacommon.events import INSERT_EVENTS
+from wacommon.broker.schemas import InboundMessage
+from wacommon.infra.dbtypes import Executor as Conn
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories.conversations import COLUMNS as _CONV_COLUMNS
 from wacommon.repositories.conversations import UPSERT_SET as _CONV_UPSERT_SET
+from wacommon.repositories.events import INSERT_EVENTS
 from wacommon.repositories.messages import COLUMNS, UNANSWERED, inbound_payload, unanswered_sql
-from wacommon.schemas import InboundMessage
 
 
 async def burst_with_history(

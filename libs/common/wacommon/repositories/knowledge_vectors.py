@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from wacommon.dbtypes import Conn
+from wacommon.infra.dbtypes import Conn
 from wacommon.repositories.knowledge import Db
 
 _TINY = 1e-30

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from wacommon.dbtypes import Executor as Conn
-from wacommon.schemas import DeliveryState, InboundMessage
-from wacommon.textclean import clean_json, clean_text
+from wacommon.broker.schemas import DeliveryState, InboundMessage
+from wacommon.infra.dbtypes import Executor as Conn
+from wacommon.infra.textclean import clean_json, clean_text
 
 COLUMNS = (
     "id, client_id, conversation_id, direction, role, provider, provider_instance_id,"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from wacommon.dbtypes import Executor as Conn
-from wacommon.events import INSERT_EVENTS
+from wacommon.infra.dbtypes import Executor as Conn
+from wacommon.repositories.events import INSERT_EVENTS
 from wacommon.repositories.messages import COLUMNS
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import asyncpg
 
-from wacommon.credentials import ProviderCredentials, resolve_credentials
-from wacommon.crypto import SecretBox, keep_masked
-from wacommon.dbtypes import Executor as Conn
-from wacommon.errors import CredentialNotFound, RouteTaken
+from wacommon.infra.crypto import SecretBox, keep_masked
+from wacommon.infra.dbtypes import Executor as Conn
+from wacommon.infra.errors import CredentialNotFound, RouteTaken
+from wacommon.providers.credentials import ProviderCredentials, resolve_credentials
 
 _COLUMNS = (
     "id, client_id, provider_type, instance_name, config, external_id, phone_number,"

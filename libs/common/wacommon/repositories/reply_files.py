@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from wacommon.dbtypes import Executor as Db
+from wacommon.infra.dbtypes import Executor as Db
 
 # what WhatsApp takes as an image or a document; others are refused at upload
 FILE_TYPES = {

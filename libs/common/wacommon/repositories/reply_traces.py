@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wacommon.dbtypes import Conn
+from wacommon.infra.dbtypes import Conn
 
 
 def trace_of(

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from wacommon.dbtypes import Executor as Conn
+from wacommon.infra.dbtypes import Executor as Conn
 
 COLUMNS = (
     "id, client_id, email, name, role, is_active, alert_whatsapp, notify_sound, locale,"

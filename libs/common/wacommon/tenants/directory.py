@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 
-from wacommon.crypto import SecretBox
+from wacommon.infra.crypto import SecretBox
 from wacommon.tenants.config import COLUMNS, TenantConfig, parse_tenant
 
 log = structlog.get_logger(__name__)

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from wacommon.flags import truthy
+from wacommon.tenants.flags import truthy
 
 log = structlog.get_logger(__name__)
 
@@ -251,7 +251,7 @@ class ContactFilterSection(Section):
     @field_validator("allowed_numbers", "blocked_numbers", mode="before")
     @classmethod
     def _numbers(cls, value: Any) -> tuple[str, ...]:
-        from wacommon.contact_filter import phone_set
+        from wacommon.tenants.contact_filter import phone_set
 
         return tuple(sorted(phone_set(value)))
 
@@ -304,7 +304,7 @@ class HoursSection(Section):
     """`tools_config["business_hours"]`: opening hours, holidays and the off-hours reply.
 
     `schedule` and `holidays` keep the seed's shapes (day keys seg..dom or English names,
-    "HH:MM" strings); `wacommon.business_hours` reads them.
+    "HH:MM" strings); `wacommon.conversation.business_hours` reads them.
     """
 
     active: bool = False
@@ -339,7 +339,7 @@ class HoursSection(Section):
 class CommandsSection(Section):
     """`tools_config["commands"]`: the customer's #commands and what the bot answers them.
 
-    The command lists stay as written (None: the defaults in `wacommon.commands`).
+    The command lists stay as written (None: the defaults in `wacommon.conversation.commands`).
     """
 
     enabled: bool = True

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from console.auth.deps import current_session
 from console.auth.models import CurrentUser, Session
 from console.deps import ConsoleDeps, get_deps
-from wacommon import passwords
-from wacommon.console_users import user_out
+from wacommon.console import passwords
+from wacommon.console.users import user_out
 from wacommon.repositories import users as users_repo
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from console.auth.models import ActingTenant, CurrentUser, Session
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 
 def _digest(session_id: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from wacommon.crypto import MASK
+from wacommon.infra.crypto import MASK
 
 
 @dataclass

@@ -29,8 +29,8 @@ from console.bot_settings.base import (
     merge,
 )
 from waai.llm.config import AISettings
-from wacommon.business_hours import DAY_KEYS
-from wacommon.netguard import is_public
+from wacommon.conversation.business_hours import DAY_KEYS
+from wacommon.infra.netguard import is_public
 from wacommon.tenants.sections import BUSINESS_TYPES
 
 Text = Annotated[str, Field(max_length=2000)]
@@ -278,7 +278,7 @@ class HoursForm(SectionForm):
 
 
 def _day_key(key: str) -> str:
-    """ "Sábado" and "sab" alike (as wacommon.business_hours reads day keys)."""
+    """ "Sábado" and "sab" alike (as wacommon.conversation.business_hours reads day keys)."""
     decomposed = unicodedata.normalize("NFKD", str(key).lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))[:3]
 

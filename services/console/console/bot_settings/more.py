@@ -1,8 +1,8 @@
 """The other sections: follow-ups, opt-out phrases, allow/block lists and the tools.
 
-Follow-ups are the `followup_config` column (read by `wacommon.followups.parse_plan`);
-opt-out phrases are `tools_config.commands` (`wacommon.commands`); the lists are
-`tools_config.security_lists` (`wacommon.contact_filter`); the tools are the keys
+Follow-ups are the `followup_config` column (read by `wacommon.conversation.followups.parse_plan`);
+opt-out phrases are `tools_config.commands` (`wacommon.conversation.commands`); the lists are
+`tools_config.security_lists` (`wacommon.tenants.contact_filter`); the tools are the keys
 `waai.tools.catalog.build_toolbox` reads (`lookup_cep`, `calendar`, `crm`, `reminders`,
 `custom_tools`) and `form_context` (the lead-form webhook of the meta-gateway).
 """
@@ -25,10 +25,10 @@ from console.bot_settings.base import (
 from console.bot_settings.core import HHMM, Day, Word, check_base_url
 from waai.tools.catalog import BUILTIN_NAMES
 from waai.tools.custom_http import parse_custom_tool
-from wacommon.business_hours import DAY_KEYS
-from wacommon.commands import DEFAULT_OPT_OUT_PHRASES, DEFAULT_REPLIES
-from wacommon.contact_filter import phone_set
-from wacommon.crypto import MASK, keep_masked, mask
+from wacommon.conversation.business_hours import DAY_KEYS
+from wacommon.conversation.commands import DEFAULT_OPT_OUT_PHRASES, DEFAULT_REPLIES
+from wacommon.infra.crypto import MASK, keep_masked, mask
+from wacommon.tenants.contact_filter import phone_set
 from wacommon.tenants.sections import MAX_SPAN_MINUTES, FollowupsSection, parse_section
 
 Phrase = Annotated[str, Field(min_length=1, max_length=200)]

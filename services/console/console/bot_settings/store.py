@@ -11,7 +11,7 @@ import asyncpg
 
 from console.auth.models import CurrentUser
 from console.bot_settings.base import SectionForm, SettingsInvalid, Stored
-from wacommon.crypto import MASK, SecretBox, mask
+from wacommon.infra.crypto import MASK, SecretBox, mask
 
 _COLUMNS = "system_prompt, timezone, human_attendant_timeout, tools_config, followup_config"
 

@@ -15,7 +15,7 @@ from console.channels import lancepilot, uazapi
 from console.channels.common import instance_out
 from console.channels.health import list_channels
 from console.deps import ConsoleDeps, get_deps
-from wacommon.http_errors import error_responses
+from wacommon.web.http_errors import error_responses
 
 PROVIDER_ERRORS = error_responses(
     {

@@ -11,10 +11,10 @@ from fastapi import HTTPException
 
 from console.channels.provider_http import guard_reason
 from console.deps import ConsoleDeps
-from wacommon.crypto import mask
-from wacommon.http_errors import invalid
-from wacommon.netguard import AddressBlocked, HostNotFound, check_url, public_only_client
+from wacommon.infra.crypto import mask
+from wacommon.infra.netguard import AddressBlocked, HostNotFound, check_url, public_only_client
 from wacommon.repositories import providers as providers_repo
+from wacommon.web.http_errors import invalid
 
 INSTANCE_NOT_FOUND = "canal não encontrado"
 _DIGITS = frozenset("0123456789")

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from wacommon.crypto import SecretBox, mask
+from wacommon.infra.crypto import SecretBox, mask
 from wacommon.repositories import providers as providers_repo
 
 _HEALTH = """

@@ -20,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from console.channels.common import guarded_client, instance_of, phone_digits
 from console.channels.provider_http import ProviderFailure, call
 from console.deps import ConsoleDeps
-from wacommon.api_types import NUL_FREE
-from wacommon.crypto import MASK
-from wacommon.errors import RouteTaken
-from wacommon.http_errors import invalid
-from wacommon.netguard import UnsafePathSegment, path_segment
+from wacommon.infra.crypto import MASK
+from wacommon.infra.errors import RouteTaken
+from wacommon.infra.netguard import UnsafePathSegment, path_segment
 from wacommon.repositories import providers as providers_repo
+from wacommon.web.api_types import NUL_FREE
+from wacommon.web.http_errors import invalid
 
 PROVIDER = "a LancePilot"
 TEST_TEXT = "Mensagem de teste do seu assistente: o canal LancePilot está funcionando. ✅"

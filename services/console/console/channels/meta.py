@@ -1,7 +1,7 @@
 """`/api/channels/meta`: an owner connects and runs their WhatsApp Cloud API number.
 
 Embedded Signup (the page's FB.login hands over a code and the session-info ids; the
-server finishes it with `wacommon.meta_signup`), registration with the two-step PIN, the
+server finishes it with `wacommon.console.meta_signup`), registration with the two-step PIN, the
 business profile and the message templates. Owners and operators only (agents 403),
 every number looked up inside the session's tenant (another tenant's id is 404), every
 Graph call through the guarded client, Graph's refusals shown with Meta's code.
@@ -36,12 +36,12 @@ from console.channels.meta_models import (
     SignupIn,
     TemplateIn,
 )
-from wacommon.errors import RouteTaken
-from wacommon.http_errors import invalid
-from wacommon.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
-from wacommon.netguard import AddressBlocked, HostNotFound
+from wacommon.console.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
+from wacommon.infra.errors import RouteTaken
+from wacommon.infra.netguard import AddressBlocked, HostNotFound
 from wacommon.providers.meta.admin import GraphCallFailed
 from wacommon.repositories import providers as providers_repo
+from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)
 

@@ -16,9 +16,9 @@ from fastapi import HTTPException, Request, status
 
 from console.deps import ConsoleDeps
 from console.settings import ConsoleSettings
-from wacommon.crypto import mask
-from wacommon.meta_signup import PIN_KEY
-from wacommon.netguard import public_only_client
+from wacommon.console.meta_signup import PIN_KEY
+from wacommon.infra.crypto import mask
+from wacommon.infra.netguard import public_only_client
 from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient, failure_status
 from wacommon.repositories import providers as providers_repo
 

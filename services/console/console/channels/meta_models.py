@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from wacommon.console_users import normalize_email
+from wacommon.console.users import normalize_email
 from wacommon.providers.meta.admin import VERTICALS
 
 GRAPH_ID = re.compile(r"\d{1,32}")

@@ -1,7 +1,7 @@
 """One call to a provider from the channels page, its failures as Portuguese sentences.
 
 Every URL here is one a tenant typed or a provider answered, so the calls go through the
-guarded client (`wacommon.netguard`). Tokens are sent in headers and never appear in a
+guarded client (`wacommon.infra.netguard`). Tokens are sent in headers and never appear in a
 message raised here.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from wacommon.netguard import AddressBlocked, HostNotFound
+from wacommon.infra.netguard import AddressBlocked, HostNotFound
 
 # netguard's reasons (English, for logs and the admin API) as the owner reads them
 _GUARD_REASONS = {

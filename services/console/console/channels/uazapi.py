@@ -32,10 +32,10 @@ from console.channels.common import (
 from console.channels.provider_http import ProviderFailure
 from console.channels.uazapi_client import InstanceState, UazapiInstances
 from console.deps import ConsoleDeps
-from wacommon.api_types import NUL_FREE
-from wacommon.errors import RouteTaken
-from wacommon.http_errors import invalid
+from wacommon.infra.errors import RouteTaken
 from wacommon.repositories import providers as providers_repo
+from wacommon.web.api_types import NUL_FREE
+from wacommon.web.http_errors import invalid
 
 CREATE_DISABLED = (
     "este servidor não cria instâncias Uazapi (falta UAZAPI_ADMIN_TOKEN): "

@@ -13,8 +13,8 @@ import httpx
 from fastapi import HTTPException, Response
 
 from console.deps import ConsoleDeps
-from wacommon.errors import CredentialNotFound
-from wacommon.netguard import public_only_client
+from wacommon.infra.errors import CredentialNotFound
+from wacommon.infra.netguard import public_only_client
 from wacommon.providers.meta.media import (
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from wacommon.human_send import MAX_TEXT_CHARS
+from wacommon.conversation.human_send import MAX_TEXT_CHARS
 
 
 class TemplateIn(BaseModel):

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from wacommon.dbtypes import Executor as Conn
+from wacommon.infra.dbtypes import Executor as Conn
 
 # unread counts stop here (the badge shows 99+)
 UNREAD_CAP = 100

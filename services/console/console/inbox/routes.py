@@ -1,5 +1,5 @@
 """The inbox API under /api/: every query scoped to the session's tenant (another tenant's
-id is 404), every transition through `wacommon.conversation_state` with its event, and a
+id is 404), every transition through `wacommon.conversation.state` with its event, and a
 notification after each commit so every open page updates."""
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from console.inbox.serialize import (
     message_json,
 )
 from console.inbox.templates import TemplatesUnavailable, approved_templates, render
-from wacommon import conversation_state as cs
-from wacommon import event_types as ev
+from wacommon.broker.notify import BrokerNotifier, Kind, Notifier, NullNotifier
+from wacommon.broker.schemas import SendReply
 from wacommon.broker.topology import PIPELINE
-from wacommon.errors import CredentialNotFound
-from wacommon.events import record_event
-from wacommon.human_send import (
+from wacommon.conversation import state as cs
+from wacommon.conversation.human_send import (
     KIND_MAX_BYTES,
     MAX_TEXT_CHARS,
     MEDIA_TYPES,
@@ -42,9 +41,10 @@ from wacommon.human_send import (
     StoredFile,
     queue_human_reply,
 )
-from wacommon.notify import BrokerNotifier, Kind, Notifier, NullNotifier
+from wacommon.infra.errors import CredentialNotFound
+from wacommon.repositories import event_types as ev
 from wacommon.repositories import providers as providers_repo
-from wacommon.schemas import SendReply
+from wacommon.repositories.events import record_event
 
 log = structlog.get_logger(__name__)
 

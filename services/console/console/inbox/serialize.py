@@ -13,7 +13,7 @@ import orjson
 from fastapi import Response
 
 from console.inbox.meanings import STATUS_LABELS, meaning
-from wacommon.human_send import WINDOW, window_open
+from wacommon.conversation.human_send import WINDOW, window_open
 
 PREVIEW_CHARS = 120
 # payload keys worth showing; the rest (provider attributes, raw ids) stays server-side

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from console.settings import ConsoleSettings
-from wacommon.credentials import ProviderCredentials
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient
 
 log = structlog.get_logger(__name__)

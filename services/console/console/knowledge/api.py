@@ -23,8 +23,8 @@ from console.knowledge.views import DocumentOut, FileSearchOut, KnowledgeOut, do
 from console.knowledge.views import knowledge_out as knowledge_view
 from waai.knowledge.extract import DocumentNotSupported, DocumentUnreadable
 from waai.knowledge.library import DocumentNameInvalid, DocumentTooLarge, KnowledgeBase
-from wacommon.api_types import NUL_FREE
-from wacommon.http_errors import invalid
+from wacommon.web.api_types import NUL_FREE
+from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)
 

@@ -35,7 +35,7 @@ from console.pages.settings_layout import (
     Field,
     at,
 )
-from wacommon.business_hours import DAY_KEYS
+from wacommon.conversation.business_hours import DAY_KEYS
 
 HISTORY = "historico"
 

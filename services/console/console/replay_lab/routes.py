@@ -30,7 +30,7 @@ from waai.replay_lab.candidate import (
 )
 from waai.replay_lab.report import totals
 from waai.replay_lab.runner import LabDeps, LabLimits, run_lab
-from wacommon.crypto import box_from_settings
+from wacommon.infra.crypto import box_from_settings
 from wacommon.repositories import clients as clients_repo
 
 log = structlog.get_logger(__name__)

@@ -9,9 +9,9 @@ stores a provider message id once), so nothing is lost or doubled.
 from __future__ import annotations
 
 from wacommon.broker.publisher import Publisher, PublishFailed
+from wacommon.broker.schemas import Provider, WebhookReceived
 from wacommon.broker.topology import INGEST
 from wacommon.providers.sandbox import SandboxWebhook
-from wacommon.schemas import Provider, WebhookReceived
 
 
 class NotPublished(Exception):

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from wacommon.metrics_prices import ModelPrice, reply_cost_usd
+from wacommon.metrics.prices import ModelPrice, reply_cost_usd
 from wacommon.repositories import reply_traces
 
 SHOWN_LIMIT = 200

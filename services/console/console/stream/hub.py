@@ -29,7 +29,7 @@ from aio_pika.abc import (
 from prometheus_client import Counter, Gauge
 
 from wacommon.broker.topology import NOTIFY
-from wacommon.settings import Settings
+from wacommon.infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 

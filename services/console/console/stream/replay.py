@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console.stream.hub import LiveEvent
-from wacommon.dbtypes import Executor as Conn
+from wacommon.infra.dbtypes import Executor as Conn
 
 # state events of `conversation_events` the inbox shows; a bot's human_takeover is a
 # handover request (cause ai:...), every other one a conversation update

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from fastapi import HTTPException, Request, status
 
-from wacommon.http_errors import error_responses
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
-from wacommon.settings import Settings
+from wacommon.web.http_errors import error_responses
 
 # a list offset is bound to a PostgreSQL bigint: a huge one is a 422, not an overflow (a 500)
 MAX_OFFSET = 2**31 - 1

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, MAX_OFFSET, parse_id, require_admin
 from meta_gateway.admin.models import DbInt
-from wacommon import conversation_state
-from wacommon.api_types import NUL_FREE, NulFreeStr
-from wacommon.http_errors import error_responses
+from wacommon.conversation import state as conversation_state
+from wacommon.infra.settings import Settings
 from wacommon.repositories import conversations as conv_repo
-from wacommon.settings import Settings
+from wacommon.web.api_types import NUL_FREE, NulFreeStr
+from wacommon.web.http_errors import error_responses
 
 State = Literal["bot", "human", "opted_out", "closed"]
 

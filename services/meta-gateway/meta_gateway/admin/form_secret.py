@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
-from wacommon.crypto import SecretBox
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 
 
 def new_secret() -> str:

@@ -20,10 +20,10 @@ from waai.knowledge.file_search import FileSearchSyncs
 from waai.knowledge.library import DocumentNameInvalid, DocumentTooLarge, KnowledgeBase
 from waai.knowledge.retrieval import PgRetriever
 from waai.llm.config import AISettings
-from wacommon.api_types import NUL_FREE, NulFreeStr
-from wacommon.crypto import box_from_settings
-from wacommon.http_errors import invalid, invalid_model
-from wacommon.settings import Settings
+from wacommon.infra.crypto import box_from_settings
+from wacommon.infra.settings import Settings
+from wacommon.web.api_types import NUL_FREE, NulFreeStr
+from wacommon.web.http_errors import invalid, invalid_model
 
 
 class TextDocument(BaseModel):

@@ -23,13 +23,13 @@ from meta_gateway.admin.meta_account_models import (
     TemplateIn,
 )
 from meta_gateway.admin.models import ProviderOut
-from wacommon.crypto import SecretBox, mask
-from wacommon.errors import RouteTaken
-from wacommon.http_errors import error_responses, invalid
-from wacommon.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
+from wacommon.console.meta_signup import PIN_KEY, NumberTaken, Signup, finish_signup
+from wacommon.infra.crypto import SecretBox, mask
+from wacommon.infra.errors import RouteTaken
+from wacommon.infra.settings import Settings
 from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient, failure_status
 from wacommon.repositories import providers as providers_repo
-from wacommon.settings import Settings
+from wacommon.web.http_errors import error_responses, invalid
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from meta_gateway.admin.models import ProviderOut, refuse_nulls
-from wacommon.api_types import NUL_FREE
 from wacommon.providers.meta.admin import Vertical
+from wacommon.web.api_types import NUL_FREE
 
 GRAPH_ID = r"^\d{1,32}$"
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from wacommon.api_types import JsonObject, NulFreeStr
+from wacommon.web.api_types import JsonObject, NulFreeStr
 
 ProviderType = Literal["meta", "lancepilot", "uazapi"]
 

@@ -19,11 +19,11 @@ from waai.llm.config import AISettings
 from waai.replay_lab.candidate import MAX_PROMPT_CHARS, Candidate, CandidateInvalid, Knowledge
 from waai.replay_lab.report import as_json
 from waai.replay_lab.runner import LabDeps, LabLimits, TenantNotFound, run_lab
-from wacommon.api_types import NUL_FREE
-from wacommon.crypto import SecretBox
-from wacommon.http_errors import invalid
-from wacommon.metrics_prices import default_prices
-from wacommon.settings import Settings
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
+from wacommon.metrics.prices import default_prices
+from wacommon.web.api_types import NUL_FREE
+from wacommon.web.http_errors import invalid
 
 API_MAX_CONVERSATIONS = 50
 API_MAX_TURNS = 10

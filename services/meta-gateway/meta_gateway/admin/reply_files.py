@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
-from wacommon.http_errors import invalid
+from wacommon.infra.settings import Settings
 from wacommon.repositories import reply_files
-from wacommon.settings import Settings
+from wacommon.web.http_errors import invalid
 
 
 class FileOut(BaseModel):

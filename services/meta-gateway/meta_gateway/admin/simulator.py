@@ -26,16 +26,16 @@ from waai.responders.responder import (
     turn_from_row,
 )
 from waai.wiring import open_ai_wiring
-from wacommon.api_types import NUL_FREE
-from wacommon.crypto import SecretBox
-from wacommon.events import NullEventLog
+from wacommon.broker.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
+from wacommon.infra.crypto import SecretBox
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import outbox as outbox_repo
-from wacommon.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
-from wacommon.settings import Settings
-from wacommon.tenants import parse_tenant
+from wacommon.repositories.events import NullEventLog
+from wacommon.tenants.config import parse_tenant
+from wacommon.web.api_types import NUL_FREE
 
 SIM_PREFIX = "SIM:"
 

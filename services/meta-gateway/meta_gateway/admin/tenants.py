@@ -23,12 +23,12 @@ from meta_gateway.admin.models import (
     ProviderOut,
     ProviderUpdate,
 )
-from wacommon.crypto import SecretBox, keep_masked, mask
-from wacommon.errors import RouteTaken
-from wacommon.http_errors import error_responses, invalid
+from wacommon.infra.crypto import SecretBox, keep_masked, mask
+from wacommon.infra.errors import RouteTaken
+from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import providers as providers_repo
-from wacommon.settings import Settings
+from wacommon.web.http_errors import error_responses, invalid
 
 TOKEN_CONFLICT = error_responses({409: "token or api_key already in use"})
 INSTANCE_CONFLICT = error_responses({409: "an instance with this provider_type and name exists"})

@@ -6,11 +6,11 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
-from wacommon import passwords
-from wacommon.console_users import UserCreate, UserOut, user_out
-from wacommon.http_errors import error_responses
+from wacommon.console import passwords
+from wacommon.console.users import UserCreate, UserOut, user_out
+from wacommon.infra.settings import Settings
 from wacommon.repositories import users as users_repo
-from wacommon.settings import Settings
+from wacommon.web.http_errors import error_responses
 
 
 def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from wacommon.credentials import ProviderCredentials
+from wacommon.broker.schemas import Provider
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.outbound import OutboundMessage, SendResult
-from wacommon.schemas import Provider
 
 
 def sandbox_credentials(tenant_id: str) -> ProviderCredentials:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wacommon.broker.schemas import Contact, MediaRef, MessageKind, Provider, SenderRole, utcnow
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.normalised import (
     IgnoredEvent,
@@ -22,7 +23,6 @@ from wacommon.providers.normalised import (
     stable_id,
     text_of,
 )
-from wacommon.schemas import Contact, MediaRef, MessageKind, Provider, SenderRole, utcnow
 
 INCOMING = "message.incoming"
 OUTGOING = "message.outgoing"

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from wacommon.credentials import ProviderCredentials
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.gateway_http import call_json
 from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
 

@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 import httpx
 
-from wacommon.netguard import AddressBlocked, HostNotFound
+from wacommon.infra.netguard import AddressBlocked, HostNotFound
 from wacommon.providers.meta.errors import classify_graph_error
 
 PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from wacommon.schemas import MediaRef, MessageKind
+from wacommon.broker.schemas import MediaRef, MessageKind
 
 MEDIA_TYPES = {
     "image": MessageKind.IMAGE,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from wacommon.logging import redact_text
+from wacommon.infra.logging import redact_text
 from wacommon.providers.send_errors import ProviderSendError
 
 THROTTLED = frozenset({130429, 131056, 80007, 4})

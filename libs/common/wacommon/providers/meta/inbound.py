@@ -17,15 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from wacommon.providers.meta.content import (
-    as_datetime,
-    as_dict,
-    as_list,
-    as_str,
-    error_summaries,
-    message_content,
-)
-from wacommon.schemas import (
+from wacommon.broker.schemas import (
     Contact,
     DeliveryState,
     InboundMessage,
@@ -34,6 +26,14 @@ from wacommon.schemas import (
     SenderRole,
     StatusUpdate,
     utcnow,
+)
+from wacommon.providers.meta.content import (
+    as_datetime,
+    as_dict,
+    as_list,
+    as_str,
+    error_summaries,
+    message_content,
 )
 
 _MESSAGE_KEYS = ("messages", "statuses", "errors")

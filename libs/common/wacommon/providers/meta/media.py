@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from wacommon.errors import PermanentError, RetryableError
-from wacommon.netguard import UnsafePathSegment, path_segment
+from wacommon.infra.errors import PermanentError, RetryableError
+from wacommon.infra.netguard import UnsafePathSegment, path_segment
 
 
 class MediaTooLarge(PermanentError):

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from wacommon.credentials import ProviderCredentials
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.meta.errors import classify_graph_error
 from wacommon.providers.meta.outbound_payloads import (
     envelope,

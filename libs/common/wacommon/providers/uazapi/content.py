@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wacommon.broker.schemas import MediaRef, MessageKind
 from wacommon.providers.normalised import as_dict, digits, number, text_of
-from wacommon.schemas import MediaRef, MessageKind
 
 _BY_MESSAGE_TYPE: dict[str, MessageKind] = {
     "conversation": MessageKind.TEXT,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wacommon.broker.schemas import Contact, Provider, SenderRole, utcnow
 from wacommon.providers.errors import InvalidWebhookPayload
 from wacommon.providers.normalised import (
     IgnoredEvent,
@@ -30,7 +31,6 @@ from wacommon.providers.uazapi.content import (
     reply_to_for,
     text_for,
 )
-from wacommon.schemas import Contact, Provider, SenderRole, utcnow
 
 # our sends carry it (`track_source`, with the outbox row id as `track_id`); Uazapi echoes both
 # in the webhook of the sent message

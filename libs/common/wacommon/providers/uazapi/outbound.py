@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from wacommon.credentials import ProviderCredentials
+from wacommon.providers.credentials import ProviderCredentials
 from wacommon.providers.gateway_http import call_json
 from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
 from wacommon.providers.uazapi.inbound import TRACK_SOURCE  # echoed back in webhooks

@@ -1,0 +1,1 @@
+"""One service process: its resources and lifecycle (`runtime`) and its HTTP shell (`http`)."""
