@@ -30,6 +30,8 @@ expect = playwright_api.expect
 browser = console_browser.browser
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+# the narrowest phones still sold (many Androids)
+SMALL_PHONE = {"viewport": {"width": 360, "height": 800}, "is_mobile": True, "has_touch": True}
 WIDE = {"viewport": {"width": 1400, "height": 900}}
 # (accessible name, path) of every page link each role has in the bar
 AGENT_PAGES = [("Conversas", "/inbox"), ("Minha conta", "/conta")]
@@ -129,18 +131,22 @@ async def _visit_every_page(
         )
 
 
-async def test_owner_reaches_every_page_on_a_phone(env: Env, browser: Any) -> None:
-    page, errors = await new_page(browser, **PHONE)
+@pytest.mark.parametrize("phone", [PHONE, SMALL_PHONE], ids=["390px", "360px"])
+async def test_owner_reaches_every_page_on_a_phone(
+    env: Env, browser: Any, phone: dict[str, Any]
+) -> None:
+    page, errors = await new_page(browser, **phone)
     await sign_in(page, env.console, env.owner)
     await _no_sideways_scroll(page)
-    await shot(page, "nav-phone-owner")
+    width = phone["viewport"]["width"]
+    await shot(page, f"nav-phone-owner-{width}")
     nav = _nav(page)
     more = nav.locator("details.nav-more > summary")
     await expect(more).to_have_text("Mais")
     await more.click()
     await expect(nav.get_by_role("link", name="Métricas", exact=True)).to_be_visible()
     await _no_sideways_scroll(page)
-    await shot(page, "nav-phone-owner-menu")
+    await shot(page, f"nav-phone-owner-menu-{width}")
     # a tap outside the menu closes it
     await page.locator("main").click(position={"x": 20, "y": 400})
     await expect(nav.get_by_role("link", name="Métricas", exact=True)).to_have_count(0)
