@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+
+from wacommon.console import passwords
+from wacommon.repositories import users as users_repo
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -117,3 +122,27 @@ async def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) ->
 async def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     """A whole-page `shot` (the settings pages are long)."""
     await shot(page, name, full_page=full_page)
+
+
+async def nav_link(page: Any, name: str) -> Any:
+    """The top bar's link `name`, opening the phone's "Mais" menu when it is in there."""
+    nav = page.get_by_role("navigation", name="Menu principal")
+    link = nav.get_by_role("link", name=name, exact=True)
+    more = nav.locator("details.nav-more > summary")
+    if not await link.count() and await more.is_visible():
+        await more.click()
+    return link
+
+
+async def console_user(pool: asyncpg.Pool, tenant: str | None, role: str) -> str:
+    """A new console user of `role` (signing in with PASSWORD); its e-mail."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    await users_repo.create_user(
+        pool,
+        client_id=tenant,
+        email=email,
+        name=f"Pessoa {role}",
+        role=role,
+        password_hash=passwords.hash_password_sync(PASSWORD),
+    )
+    return email

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +21,10 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.e2e.console_browser import chromium, new_page, playwright_or_skip, shot
+from tests.e2e.console_browser import chromium, console_user, new_page, playwright_or_skip, shot
 from tests.e2e.console_browser import sign_in as browser_sign_in
 from tests.e2e.stack import Stack
 from tests.fakes.server import ServerThread
-from wacommon.console import passwords
-from wacommon.repositories import users as users_repo
 from walocal.graph_admin import GraphAdminState, combined_graph_app, sandbox_states
 
 PASSWORD = "senha-do-navegador-1"
@@ -72,20 +69,12 @@ async def env(
         tenant = str(
             await pool.fetchval("INSERT INTO clients (name) VALUES ('Padaria do Zé') RETURNING id")
         )
-        tag = uuid.uuid4().hex[:6]
-        people = {}
-        for role in ("owner", "agent"):
-            email = f"{role}-{tag}@example.com"
-            await users_repo.create_user(
-                pool,
-                client_id=tenant,
-                email=email,
-                name=f"Pessoa {role}",
-                role=role,
-                password_hash=passwords.hash_password_sync(PASSWORD),
-            )
-            people[role] = email
-        yield Env(console.url, admin, people["owner"], people["agent"])
+        yield Env(
+            console.url,
+            admin,
+            await console_user(pool, tenant, "owner"),
+            await console_user(pool, tenant, "agent"),
+        )
     finally:
         stack.stop_all()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,17 +21,15 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.e2e.console_browser import PASSWORD, console_user
 from tests.e2e.stack import Stack
 from tests.integration.test_console_metrics import ZONE, a_day_of, drain, event, local_today
 from waai.turn_quality import TurnQuality
-from wacommon.console import passwords
 from wacommon.metrics.prices import PricedSettings
 from wacommon.repositories import event_types as et
-from wacommon.repositories import users as users_repo
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-PASSWORD = "senha-das-metricas-1"
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
 WAIT_MS = 20_000
 
@@ -53,19 +50,6 @@ class Env:
     owner: str
     operator: str
     today: date
-
-
-async def _user(pool: asyncpg.Pool, tenant: str | None, role: str) -> str:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-    await users_repo.create_user(
-        pool,
-        client_id=tenant,
-        email=email,
-        name=f"Pessoa {role}",
-        role=role,
-        password_hash=passwords.hash_password_sync(PASSWORD),
-    )
-    return email
 
 
 async def _tenant(pool: asyncpg.Pool, name: str) -> str:
@@ -115,8 +99,8 @@ async def env(test_env: dict[str, str], pool: asyncpg.Pool) -> AsyncIterator[Env
             console.url,
             tenant,
             other,
-            await _user(pool, tenant, "owner"),
-            await _user(pool, None, "operator"),
+            await console_user(pool, tenant, "owner"),
+            await console_user(pool, None, "operator"),
             today,
         )
     finally:
@@ -174,7 +158,7 @@ async def test_owner_changes_the_range_and_today_is_live(env: Env, browser: Any)
     page, errors = await new_page(browser, viewport={"width": 1280, "height": 900})
     await sign_in(page, env.console, env.owner)
     await expect(page.get_by_role("heading", name="Métricas")).to_be_visible()
-    await expect(page.locator('nav a[aria-current="page"]')).to_have_text("Métricas")
+    await expect(page.locator('nav a[aria-current="page"]:visible')).to_have_text("Métricas")
     # default: the last 7 days = yesterday (stored) + today (two days' worth, live)
     await expect(kpi(page, "messages_in")).to_have_text("9")
     await expect(page.locator("#metrics-days tbody tr")).to_have_count(2)
@@ -235,8 +219,14 @@ async def test_phone_shows_cards_and_a_scrolling_table(env: Env, browser: Any) -
     )
     # eight cards of the period, six of the reply quality: two to a row
     assert len(cards) == 8 + 6 and all(140 <= w <= 200 for w in cards), cards
-    await expect(page.get_by_role("link", name="Métricas")).to_be_visible()
     await shot(page, "metricas-celular")
+    # a phone's bar keeps three links; "Métricas" is in "Mais", marked as the current page
+    more = page.locator("details.nav-more > summary")
+    await expect(more).to_have_class(re.compile("has-current"))
+    await more.click()
+    await expect(page.get_by_role("link", name="Métricas")).to_have_attribute(
+        "aria-current", "page"
+    )
     assert errors == []
 
 

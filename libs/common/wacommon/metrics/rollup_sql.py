@@ -11,6 +11,13 @@ events it needs, each already at one row per (tenant, local day):
 - `ms_quality`: the silent turns per reason and AI handovers per category of the
   `turn_quality` events (their scalar sums are in `ms_days`).
 
+Events of the web sandbox's conversations (provider `sandbox`, the console's "Testar o bot":
+an owner's tests, not customers) count in no conversation, message, latency, quality, tool or
+handover figure, but their model usage and its cost do (`ms_maps` usage and cost: the money is
+real). They are told apart by an anti-join against those few conversations (`sb`, read through
+the partial index of migration 0300), so nothing is written differently at event time and a
+re-run over the same events gives the same rows.
+
 `metrics_merge_sql.MERGE_SQL` then merges them into `metrics_daily`.
 Parameters: STAGE takes `$1` the zone names PostgreSQL does not know (those tenants
 count in UTC), then the filter's.
@@ -33,11 +40,19 @@ RANGE_FILTER = (
 
 TEMP_TABLES = ("ms_days", "ms_conv", "ms_hist", "ms_maps", "ms_quality")
 
+# `sb.id` is set on the events of a sandbox conversation (see `_REAL`)
 _SOURCE = """
     FROM conversation_events e
     JOIN (SELECT id, CASE WHEN timezone = ANY($1::text[]) THEN 'UTC' ELSE timezone END AS tz
           FROM clients) c ON c.id = e.client_id
+    LEFT JOIN (SELECT id FROM active_conversations WHERE provider = 'sandbox') sb
+           ON sb.id = e.conversation_id
     WHERE {filter}"""
+
+# an event of a real customer's conversation (or of none): not the owner's own tests
+_REAL = "sb.id IS NULL"
+# what the sandbox's events count for: the model usage they paid for
+_PAID = "e.event_type IN ('ai_responded', 'llm_usage', 'media_processed')"
 
 _DAY = "(e.created_at AT TIME ZONE c.tz)::date"
 
@@ -53,36 +68,39 @@ _SECONDS = (
 )
 _HUMAN = "IN ('human', 'operator')"
 
+# every count over real events only (`{real}` in each FILTER); the row itself is there for
+# every tenant-day with events, sandbox ones included: the merge is driven by `ms_days`, and a
+# day of sandbox-only usage must still add its cost
 _DAYS = """
 SELECT e.client_id, {day} AS day,
-    count(*) AS events,
-    count(*) FILTER (WHERE e.event_type = 'msg_received') AS messages_in,
-    count(*) FILTER (WHERE e.event_type = 'msg_sent') AS sent,
-    count(*) FILTER (WHERE e.event_type = 'msg_sent' AND e.data->>'role' {human}) AS sent_human,
-    count(*) FILTER (WHERE e.event_type = 'human_responded') AS human_responded,
-    count(*) FILTER (WHERE e.event_type = 'resolved') AS resolved,
-    count(*) FILTER (WHERE e.event_type = 'resolved' AND e.data->>'by' {human}) AS by_human,
-    count(*) FILTER (WHERE e.event_type = 'human_takeover') AS takeovers,
-    count(*) FILTER (WHERE e.event_type = 'followup_sent') AS fu_sent,
-    count(*) FILTER (WHERE e.event_type = 'followup_converted') AS fu_converted,
-    count(*) FILTER (WHERE e.event_type = 'reply_dropped') AS dropped,
-    count(*) FILTER (WHERE e.event_type = 'opted_out') AS opt_outs,
-    count(*) FILTER (WHERE e.event_type = 'bot_resumed') AS resumed,
-    count({latency}) FILTER (WHERE e.event_type = 'ai_responded') AS resp_n,
-    coalesce(sum({latency}) FILTER (WHERE e.event_type = 'ai_responded'), 0) AS resp_sum,
-    count({duration}) FILTER (WHERE e.event_type = 'resolved') AS resol_n,
-    coalesce(sum({duration}) FILTER (WHERE e.event_type = 'resolved'), 0) AS resol_sum,
-    count(*) FILTER (WHERE e.event_type = 'turn_quality') AS q_turns,
-    count(*) FILTER (WHERE e.event_type = 'turn_quality'
+    count(*) FILTER (WHERE {real}) AS events,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'msg_received') AS messages_in,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'msg_sent') AS sent,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'msg_sent' AND e.data->>'role' {human}) AS sent_human,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'human_responded') AS human_responded,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'resolved') AS resolved,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'resolved' AND e.data->>'by' {human}) AS by_human,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'human_takeover') AS takeovers,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'followup_sent') AS fu_sent,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'followup_converted') AS fu_converted,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'reply_dropped') AS dropped,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'opted_out') AS opt_outs,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'bot_resumed') AS resumed,
+    count({latency}) FILTER (WHERE {real} AND e.event_type = 'ai_responded') AS resp_n,
+    coalesce(sum({latency}) FILTER (WHERE {real} AND e.event_type = 'ai_responded'), 0) AS resp_sum,
+    count({duration}) FILTER (WHERE {real} AND e.event_type = 'resolved') AS resol_n,
+    coalesce(sum({duration}) FILTER (WHERE {real} AND e.event_type = 'resolved'), 0) AS resol_sum,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'turn_quality') AS q_turns,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'turn_quality'
                        AND jsonb_typeof(e.data->'grounded') = 'boolean') AS q_judged,
-    count(*) FILTER (WHERE e.event_type = 'turn_quality'
+    count(*) FILTER (WHERE {real} AND e.event_type = 'turn_quality'
                        AND e.data->'grounded' = 'true') AS q_grounded,
-    coalesce(sum({passages}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_passages,
-    count(*) FILTER (WHERE e.event_type = 'turn_quality'
+    coalesce(sum({passages}) FILTER (WHERE {real} AND e.event_type = 'turn_quality'), 0) AS q_passages,
+    count(*) FILTER (WHERE {real} AND e.event_type = 'turn_quality'
                        AND e.data->'repeated_info' = 'true') AS q_repeated,
-    coalesce(sum({tokens_in}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_tokens_in,
-    coalesce(sum({tokens_out}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_tokens_out,
-    coalesce(sum({cost_brl}) FILTER (WHERE e.event_type = 'turn_quality'), 0) AS q_cost_brl
+    coalesce(sum({tokens_in}) FILTER (WHERE {real} AND e.event_type = 'turn_quality'), 0) AS q_tokens_in,
+    coalesce(sum({tokens_out}) FILTER (WHERE {real} AND e.event_type = 'turn_quality'), 0) AS q_tokens_out,
+    coalesce(sum({cost_brl}) FILTER (WHERE {real} AND e.event_type = 'turn_quality'), 0) AS q_cost_brl
 {source}
 GROUP BY 1, 2
 """
@@ -90,7 +108,8 @@ GROUP BY 1, 2
 _CONV = """
 SELECT client_id, day, array_agg(conv) AS ids
 FROM (SELECT DISTINCT e.client_id, {day} AS day, e.conversation_id AS conv
-      {source} AND e.event_type = 'msg_received' AND e.conversation_id IS NOT NULL) s
+      {source} AND e.event_type = 'msg_received' AND e.conversation_id IS NOT NULL
+               AND {real}) s
 GROUP BY 1, 2
 """
 
@@ -170,6 +189,8 @@ FROM (
     {source}
       AND e.event_type IN ('tool_used', 'send_failed', 'ai_responded', 'llm_usage',
                            'media_processed', 'human_takeover')
+      -- tools, failed sends and handovers of real conversations; usage of every one
+      AND ({real} OR {paid})
     GROUP BY 1, 2, 3, 4
     -- sorted: the outer aggregate then streams tenant-day by tenant-day; hashing it kept
     -- every group's JSON builders at once and spilled to disk on a catch-up
@@ -207,16 +228,19 @@ def select_sql(filter_sql: str) -> list[str]:
         "source": _SOURCE.format(filter=filter_sql),
         "day": _DAY,
         "human": _HUMAN,
+        "real": _REAL,
+        "paid": _PAID,
         "latency": latency,
         # the events with a valid latency, each with it as `l.lat`
         "latency_source": _lateral(
-            _SOURCE.format(filter="l.lat IS NOT NULL AND " + filter_sql),
+            _SOURCE.format(filter=f"l.lat IS NOT NULL AND {_REAL} AND " + filter_sql),
             f"(SELECT {latency} AS lat) l",
         ),
         # each turn_quality event as its (kind, key) rows: its silent reason, its handover
         "quality_source": _lateral(
             _SOURCE.format(
-                filter="e.event_type = 'turn_quality' AND q.k IS NOT NULL AND " + filter_sql
+                filter=f"e.event_type = 'turn_quality' AND q.k IS NOT NULL AND {_REAL} AND "
+                + filter_sql
             ),
             "(VALUES (1, e.data->>'silent'), (2, e.data->>'handover')) q(kind, k)",
         ),

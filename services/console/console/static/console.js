@@ -354,15 +354,15 @@
     } catch (e) { /* storage disabled */ }
   }
 
-  var logout = document.getElementById("logout");
-  if (logout) {
+  /* the bar's "Sair" and, on an owner's phone, the one in "Mais" */
+  document.querySelectorAll("[data-logout]").forEach(function (logout) {
     logout.addEventListener("click", function () {
       api("POST", "/api/auth/logout").then(function () {
         clearDrafts();
         window.location.assign("/login");
       });
     });
-  }
+  });
 
   var soundToggle = document.getElementById("sound-toggle");
   function paintSound() {
@@ -657,7 +657,12 @@
       ev.target.form.requestSubmit();
     }
     if (ev.key === "Escape") {
-      document.querySelectorAll("details.menu[open]").forEach(function (d) { d.open = false; });
+      document.querySelectorAll("details.menu[open]").forEach(function (d) {
+        /* keyboard users land back on the button that opened it */
+        var inside = d.contains(document.activeElement);
+        d.open = false;
+        if (inside) { d.querySelector("summary").focus(); }
+      });
     }
   });
 
