@@ -20,7 +20,8 @@ refri=refrigerante niver=aniversario info=informacao infos=informacoes hr=hora h
 h=horas sab=sabado dom=domingo seg=segunda sex=sexta fds=fim+de+semana p=para pra=para pro=para
 pros=para ta=esta to=estou tao=estao kd=onde cade=onde mt=muito mto=muito mts=muitos nd=nada
 ngm=ninguem dps=depois agr=agora vdd=verdade cx=caixa qr=quer qro=quero ctz=certeza
-add=adicionar n=nao s=sim wi-fi=wifi e-mail=email ze=jose dr=doutor dra=doutora
+add=adicionar n=nao s=sim wi-fi=wifi e-mail=email ze=jose dr=doutor dra=doutora prof=professor
+profa=professora profs=professores
 """
 ABBREVIATIONS: dict[str, str] = {
     k: v.replace("+", " ")
