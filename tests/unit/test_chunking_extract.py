@@ -142,6 +142,13 @@ def test_teacher_abbreviations_are_expanded() -> None:
     ]
 
 
+def test_a_hyphenated_word_also_looks_for_its_other_spelling() -> None:
+    # PostgreSQL indexes "e-mail" as "e-mail" and "mail": "email" alone would never meet it
+    for asked, other in (("qual o email?", "e-mail"), ("tem wi-fi?", "wifi")):
+        [term, *rest] = query_terms(asked)
+        assert any(t.word == other and t.weight == 1.0 and t.group == term.group for t in rest)
+
+
 def test_an_unknown_word_counts_less_the_longer_the_message() -> None:
     # "tem aula de yoga?": yoga is the topic; in a six-word message an unknown word is an aside
     assert unseen_word_weight(1) == unseen_word_weight(FULL_UNSEEN_UP_TO) == UNSEEN_WORD_WEIGHT
