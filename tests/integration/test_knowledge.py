@@ -128,3 +128,20 @@ async def test_many_unknown_words_in_a_long_message_do_not_hide_its_topic(
     found = await knowledge.search(pool, client_id, message)
     assert "R$ 99" in found[0].text
     assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
+
+
+async def test_an_unknown_aside_in_a_longer_question_does_not_silence_it(
+    pool: asyncpg.Pool,
+) -> None:
+    client_id = await _tenant(pool)
+    await ingest_document(pool, client_id, "academia.md", _GYM)
+    # no document knows "dezembro": in a longer message it is more likely an aside to the one
+    # word the base knows, in a short question it is the topic and the base does not answer it
+    asked = {
+        "meu marido vai viajar em dezembro, quer um trainer quando voltar": ["Personal trainer"],
+        "academia em dezembro?": [],
+    }
+    for question, starts in asked.items():
+        found = await knowledge.search(pool, client_id, question, 1)
+        assert [p.text[: len(s)] for p, s in zip(found, starts, strict=False)] == starts
+        assert len(found) == len(starts)

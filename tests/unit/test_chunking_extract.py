@@ -19,6 +19,11 @@ from waai.knowledge.extract import (
     source_kind,
 )
 from waai.responders.offline import qa_answer
+from wacommon.repositories.knowledge import (
+    FULL_UNSEEN_UP_TO,
+    UNSEEN_WORD_WEIGHT,
+    unseen_word_weight,
+)
 from wacommon.repositories.knowledge_text import query_terms, unaccent, words
 
 KB = Path(__file__).resolve().parent.parent / "data" / "kb"
@@ -122,6 +127,33 @@ def test_synonyms_of_one_concept_share_a_group() -> None:
     terms = query_terms("quanto tempo demora")
     assert {t.group for t in terms} == {0}
     assert query_terms("oi, bom dia!") == []
+
+
+def test_teacher_abbreviations_are_expanded() -> None:
+    assert words("os profs sao bons? a profa e nativa?") == [
+        "os",
+        "professores",
+        "sao",
+        "bons",
+        "a",
+        "professora",
+        "e",
+        "nativa",
+    ]
+
+
+def test_a_hyphenated_word_also_looks_for_its_other_spelling() -> None:
+    # PostgreSQL indexes "e-mail" as "e-mail" and "mail": "email" alone would never meet it
+    for asked, other in (("qual o email?", "e-mail"), ("tem wi-fi?", "wifi")):
+        [term, *rest] = query_terms(asked)
+        assert any(t.word == other and t.weight == 1.0 and t.group == term.group for t in rest)
+
+
+def test_an_unknown_word_counts_less_the_longer_the_message() -> None:
+    # "tem aula de yoga?": yoga is the topic; in a six-word message an unknown word is an aside
+    assert unseen_word_weight(1) == unseen_word_weight(FULL_UNSEEN_UP_TO) == UNSEEN_WORD_WEIGHT
+    assert unseen_word_weight(6) == UNSEEN_WORD_WEIGHT * FULL_UNSEEN_UP_TO / 6
+    assert unseen_word_weight(0) == UNSEEN_WORD_WEIGHT
 
 
 def test_diminutives_look_for_their_base_word() -> None:

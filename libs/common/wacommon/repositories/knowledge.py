@@ -31,6 +31,10 @@ _HEADING_BOOST = 1.5
 # "ontem", "por causa do calor") and would otherwise never reach the bar.
 UNSEEN_WORD_WEIGHT = 1.0
 UNSEEN_WORDS_COUNTED = 1
+# ... and it counts fully only in a short question: in a longer message an unknown word is more
+# often an aside than the topic ("vou de bike, ...", "no aniversario", "pro meu marido"), so it
+# counts FULL_UNSEEN_UP_TO / (the question's topic words) of itself there.
+FULL_UNSEEN_UP_TO = 3
 # The best possible score is that of the question's most informative words only (the rarest in
 # the tenant's documents, an unknown one first): a passage that holds them answers it, however
 # many other words a long message has ("fechei o anual mas vou mudar de cidade, tem multa?").
@@ -309,7 +313,7 @@ async def search(
             parts.append(max(seen))
         else:
             unseen += 1
-    parts += [_idf(n, 0) * UNSEEN_WORD_WEIGHT] * min(unseen, UNSEEN_WORDS_COUNTED)
+    parts += [_idf(n, 0) * unseen_word_weight(len(groups))] * min(unseen, UNSEEN_WORDS_COUNTED)
     best_total = sum(sorted(parts, reverse=True)[:INFORMATIVE_WORDS])
     price_idf = _idf(n, float(stats["priced"])) * PRICE_WEIGHT if price else 0.0
     if best_total <= 0:
@@ -350,6 +354,12 @@ async def search(
             p = replace(p, score=ranked[-1].score)
         ranked.append(p)
     return relevant(ranked, min_score)[:k]
+
+
+def unseen_word_weight(topic_words: int) -> float:
+    """How much a word no document knows counts in a question of `topic_words` topic words
+    (each customer word with its synonyms and corrections is one), as a share of the rarest."""
+    return UNSEEN_WORD_WEIGHT * min(1.0, FULL_UNSEEN_UP_TO / max(1, topic_words))
 
 
 def relevant(passages: list[Passage], min_score: float) -> list[Passage]:

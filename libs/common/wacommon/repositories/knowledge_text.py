@@ -20,7 +20,8 @@ refri=refrigerante niver=aniversario info=informacao infos=informacoes hr=hora h
 h=horas sab=sabado dom=domingo seg=segunda sex=sexta fds=fim+de+semana p=para pra=para pro=para
 pros=para ta=esta to=estou tao=estao kd=onde cade=onde mt=muito mto=muito mts=muitos nd=nada
 ngm=ninguem dps=depois agr=agora vdd=verdade cx=caixa qr=quer qro=quero ctz=certeza
-add=adicionar n=nao s=sim wi-fi=wifi e-mail=email ze=jose dr=doutor dra=doutora
+add=adicionar n=nao s=sim ze=jose dr=doutor dra=doutora prof=professor
+profa=professora profs=professores
 """
 ABBREVIATIONS: dict[str, str] = {
     k: v.replace("+", " ")
@@ -66,7 +67,7 @@ reclamacao reclamar queixa insatisfeito
 crianca criancas infantil kids filho filha filhos filhas bebe
 animal animais cachorro cachorros gato gatos cao pet pets
 curriculo emprego trabalhar trabalhe contratando contratar
-wifi internet senha
+wifi wi-fi internet senha
 demora demorar demoram tempo prazo
 fidelidade pontos fidelizacao
 dados privacidade lgpd apagar apaguem excluir exclusao
@@ -86,6 +87,25 @@ for _group in SYNONYM_GROUPS:
     for _word in _group:
         _SYNONYMS[_word] = tuple(dict.fromkeys(_SYNONYMS.get(_word, ()) + _group))
 
+
+# One word, spelt with or without its hyphen: PostgreSQL indexes "e-mail" as "e-mail" and "mail",
+# never "email", so each spelling also looks for the other (at full weight).
+_SPELLINGS_TEXT = """
+email e-mail
+wifi wi-fi
+"""
+
+
+def _word_groups(text: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for line in text.strip().splitlines():
+        group = tuple(line.split())
+        for word in group:
+            out[word] = tuple(w for w in group if w != word)
+    return out
+
+
+SPELLINGS = _word_groups(_SPELLINGS_TEXT)
 
 # Words that ask for a price: a passage quoting one (R$ 50) answers them better.
 _PRICE_WORDS = frozenset(
@@ -157,6 +177,7 @@ def query_terms(query: str, *, synonym_weight: float = 0.6) -> list[QueryTerm]:
         terms.append(QueryTerm(word, 1.0, group))
         base = diminutive_base(word)
         related = [(base, 0.9)] if base else []
+        related += [(other, 1.0) for other in SPELLINGS.get(word, ())]
         related += [(syn, synonym_weight) for syn in _SYNONYMS.get(base or word, ())]
         for other, weight in related:
             if other not in group_of:
