@@ -120,7 +120,12 @@ async def reconcile_own_echo(
            )
            UPDATE chat_messages m SET status = 'sent',
              provider_message_id = coalesce(m.provider_message_id, $4),
-             sent_at = coalesce(m.sent_at, now()), updated_at = now()
+             sent_at = coalesce(m.sent_at, now()),
+             -- the caller writes msg_sent for a row that was `unknown`: a later record of
+             -- the same send must not write a second one
+             sent_event_at = CASE WHEN before.status = 'unknown'
+                                  THEN coalesce(m.sent_event_at, now()) ELSE m.sent_event_at END,
+             updated_at = now()
            FROM before WHERE m.client_id = $1 AND m.id = before.id
            RETURNING m.conversation_id, m.kind, m.role, before.status AS was""",
         client_id,
@@ -371,14 +376,25 @@ async def mark_sent_recorded(
     event_data: dict[str, Any],
     correlation_id: str | None,
 ) -> None:
-    """`mark_sent`, the conversation's `record_outbound` and the event, as one statement."""
+    """`mark_sent`, the conversation's `record_outbound` and the event, as one statement.
+
+    Idempotent: the event is written once per row (`sent_event_at`), so a record repeated
+    after a commit whose answer was lost does not count the send twice. `prev` locks the row
+    and, under READ COMMITTED, sees a concurrent record's commit before deciding.
+    """
     await conn.execute(
-        f"""WITH s AS (
-             UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending', 'unknown')
-                                                    THEN 'sent' ELSE status END,
-               provider_message_id = coalesce(provider_message_id, $3),
-               sent_at = coalesce(sent_at, now()), updated_at = now()
-             WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2 RETURNING id
+        f"""WITH prev AS (
+             SELECT id, sent_event_at FROM chat_messages
+             WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2 FOR UPDATE
+           ), s AS (
+             UPDATE chat_messages m SET status = CASE
+                                                  WHEN m.status IN ('pending', 'sending', 'unknown')
+                                                  THEN 'sent' ELSE m.status END,
+               provider_message_id = coalesce(m.provider_message_id, $3),
+               sent_at = coalesce(m.sent_at, now()),
+               sent_event_at = coalesce(m.sent_event_at, now()), updated_at = now()
+             FROM prev WHERE m.client_id IS NOT DISTINCT FROM $1 AND m.id = $2 AND m.id = prev.id
+             RETURNING m.id
            ), r AS (
              UPDATE active_conversations SET
                last_message_at = greatest(last_message_at, $5::timestamptz),
@@ -393,7 +409,9 @@ async def mark_sent_recorded(
                updated_at = now()
              WHERE client_id IS NOT DISTINCT FROM $1 AND id = $4 RETURNING id
            )
-           {INSERT_EVENTS} VALUES ($1, $4, $7, $8::jsonb, $9, now())""",
+           {INSERT_EVENTS}
+           SELECT $1::uuid, $4::uuid, $7::text, $8::jsonb, $9::text, now()
+             FROM prev WHERE prev.sent_event_at IS NULL""",
         client_id,
         message_id,
         provider_message_id,
