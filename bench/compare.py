@@ -45,13 +45,10 @@ import asyncio, sys
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
 from wacommon.migrations import apply_migrations, ensure_database
-import importlib
 try:
     from wacommon.infra.settings import Settings
-except ImportError:
-    # a checkout from before libs/ was laid out by kind (the name is built so that
-    # scripts/relayout.py leaves it alone)
-    Settings = importlib.import_module(".".join(("wacommon", "settings"))).Settings
+except ImportError:  # a checkout from before libs/ was laid out by kind
+    from wacommon.settings import Settings
 
 async def main(action):
     settings = Settings(_env_file=None)
