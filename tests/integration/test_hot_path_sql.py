@@ -130,6 +130,7 @@ def hot_path_calls(
             followup_delays_s=[60.0],
             followup_from=now,
         ),
+        lambda c: outbox_repo.send_context(c, tenant, out_id, cid),
         lambda c: outbox_repo.send_context(c, tenant, out_id, cid, claim_first=True),
         lambda c: outbox_repo.claim_for_bot_send(c, tenant, out_id, cid),
         lambda c: outbox_repo.mark_sent_recorded(
@@ -222,7 +223,7 @@ async def test_hot_path_statements_find_rows_by_key_without_statistics(
     for call in hot_path_calls(tenant, cid, in_id, out_id, burst):
         with pytest.raises(Recorded):
             await call(recorder)
-    assert len(recorder.sql) == 8
+    assert len(recorder.sql) == 9
     for sql in recorder.sql:
         plan = await generic_plan(fresh_db, sql)
         for line in plan:
@@ -243,12 +244,15 @@ async def test_hot_path_statements_never_touch_another_tenants_rows(pool: asyncp
         before_msg = await msg_repo.get_message(conn, owner, out_id)
         before_conv = await conv_repo.get_conversation(conn, owner, cid)
         calls = hot_path_calls(other, cid, in_id, out_id, burst)[1:]
-        context, together, history, queued, send, claim, _ = [await call(conn) for call in calls]
+        context, together, history, queued, send, send_claiming, claim, _ = [
+            await call(conn) for call in calls
+        ]
         assert context is None
         assert together == (None, [], [])
         assert history == ([], [])
         assert queued == (None, None, [])
-        assert send == ([], None, None, None)
+        assert send == ([], None, None, None, None)
+        assert send_claiming == ([], None, None, None, None)
         assert claim is None
         # nothing of the owner's changed: no reply queued, not claimed, not marked sent
         assert await msg_repo.get_message(conn, owner, out_id) == before_msg

@@ -98,7 +98,7 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
     """Deliver every not-yet-final row of the group, in order."""
     if not isinstance(msg, SendReply) or not msg.tenant_id:
         raise PermanentError(f"unexpected message {msg.type}")
-    group, conv, last_in, _ = await outbox_repo.send_context(
+    group, conv, last_in, _, earlier = await outbox_repo.send_context(
         deps.pool, msg.tenant_id, msg.outbound_id, msg.conversation_id
     )
     if conv is None:
@@ -107,16 +107,17 @@ async def handle_send_reply(msg: Envelope, delivery: Delivery, *, deps: SenderDe
         log.warning("send_target_missing", outbound_id=msg.outbound_id)
         return
     first = group[0]
-    if first["status"] not in FINAL and not (first.get("payload") or {}).get("alert_to"):
-        earlier = await outbox_repo.earlier_unfinished(
-            deps.pool, msg.tenant_id, msg.conversation_id, int(first["id"]), first.get("burst_id")
-        )
-        if earlier is not None:
-            # an older reply of this conversation is not out yet (its sender died mid-group,
-            # or it waits for its pacing): this one goes after it, never in between its bubbles;
-            # whoever finishes that one sends this one on (or the relay does)
-            log.info("send_waits_for_earlier", outbound_id=first["id"], earlier_id=earlier)
-            return
+    waiting_on_earlier = (
+        earlier is not None
+        and first["status"] not in FINAL
+        and not (first.get("payload") or {}).get("alert_to")
+    )
+    if waiting_on_earlier:
+        # an older reply of this conversation is not out yet (its sender died mid-group,
+        # or it waits for its pacing): this one goes after it, never in between its bubbles;
+        # whoever finishes that one sends this one on (or the relay does)
+        log.info("send_waits_for_earlier", outbound_id=first["id"], earlier_id=earlier)
+        return
     sent_any = False
     held = False
     for row in group:

@@ -145,8 +145,10 @@ class StreamHub:
         except ValueError:
             log.warning("console_notification_undecodable")
             return
-        if isinstance(body, dict):
-            self.publish_local(body)
+        # a list: one publisher's notifications of a window; a dict: one (older publishers)
+        for one in body if isinstance(body, list) else [body]:
+            if isinstance(one, dict):
+                self.publish_local(one)
 
     def _on_reconnect(self, *_: Any) -> None:
         RESYNCS.labels("reconnect").inc()
