@@ -545,6 +545,12 @@ async def test_a_voice_note_is_answered_with_a_voice_note_on_meta(
     assert [(r["kind"], r["content"]) for r in rows] == [("audio", shaped)]
     usage = await usage_events(pool, shop.client_id)
     assert [(u["purpose"], u["characters"]) for u in usage] == [("tts", len(shaped))]
+    # OpenAI reports no tokens for speech: the characters it read are what it bills
+    assert usage[0]["tokens_in"] == len(speech["input"])
+    month = await pool.fetch(USAGE_SQL, shop.client_id, utcnow() - timedelta(hours=1))
+    [row] = [dict(r) for r in month if r["model"] == "gpt-4o-mini-tts"]
+    usd = price_usage([row], default_prices())
+    assert usd == Decimal(len(speech["input"])) * Decimal("16.67") / 1_000_000
 
     sent = await send_voice_note(shop, redis_client, settings, http)
     assert sent == speech_bytes("Abrimos às 9h e fechamos às 18h.")

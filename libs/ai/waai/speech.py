@@ -8,7 +8,8 @@ goes through the guarded clients (waai.llm.clients) like the replies themselves.
 OpenAI answers Ogg/Opus itself (`response_format: opus`). Gemini answers raw PCM (an
 `inlineData` part, mime type `audio/L16;codec=pcm;rate=24000`, 16-bit little-endian mono),
 encoded here to Ogg/Opus (waai.ogg_opus). Gemini reports the tokens in and out
-(`usageMetadata`), which the price table prices; OpenAI reports none for speech.
+(`usageMetadata`), which the price table prices; OpenAI reports none for speech and bills
+the characters read, which are metered as tokens in.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ class OpenAISpeaker:
             raise SpeechFailed(type(exc).__name__) from exc
         if not response.content:
             raise SpeechFailed("no_audio")
-        # the API reports no tokens for speech: it is billed by the characters read
-        return Speech(response.content, self.model)
+        # the API reports no tokens for speech: it bills the characters read, metered as
+        # tokens in so the price table (per million characters for these models) prices them
+        return Speech(response.content, self.model, tokens_in=len(text))
 
 
 class GeminiSpeaker:

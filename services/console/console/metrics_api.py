@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from console.auth.deps import require_owner
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
-from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query
+from console.metrics_view import UnknownTenant, load, parse_query
+from wacommon.metrics.ranges import RangeRefused
 from wacommon.web.http_errors import invalid
 
 

@@ -7,7 +7,6 @@ past days from `metrics_daily`, today from the event log.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,20 +16,11 @@ from uuid import UUID
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps
 from wacommon.metrics.live import metrics_range
+from wacommon.metrics.ranges import ISO_DAY, RangeRefused
 
 # longest range one read may ask for (as the metrics service's default)
 MAX_RANGE_DAYS = 400
 DEFAULT_DAYS = 7
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class RangeRefused(ValueError):
-    """A query parameter the page cannot use: `field` names it, `reason` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
 
 
 class UnknownTenant(LookupError):
@@ -53,7 +43,7 @@ def _day(params: Mapping[str, str], field: str) -> date | None:
     if not raw:
         return None
     try:
-        if not _ISO_DAY.fullmatch(raw):
+        if not ISO_DAY.fullmatch(raw):
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrics import queries, report
 from metrics.auth import KeyResolver, Principal
+from wacommon.metrics.ranges import ISO_DAY, RangeRefused
 from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)
@@ -29,12 +30,10 @@ _TENANT_DAILY = re.compile(r"/api/clients/([^/]+)/metrics/daily")
 _NO_STORE = {"Cache-Control": "no-store"}
 _DEFAULT_DAYS = 30
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
 
 def _iso_day(value: object) -> object:
     """Only `YYYY-MM-DD` is a day here (pydantic alone would take `0` as 1970-01-01)."""
-    if value is not None and not (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+    if value is not None and not (isinstance(value, str) and ISO_DAY.fullmatch(value)):
         raise ValueError("expected a date as YYYY-MM-DD")
     return value
 
@@ -42,15 +41,6 @@ def _iso_day(value: object) -> object:
 Auth = Annotated[str | None, Header()]
 From = Annotated[date | None, BeforeValidator(_iso_day), Query(alias="from")]
 To = Annotated[date | None, BeforeValidator(_iso_day), Query(alias="to")]
-
-
-class RangeRefused(ValueError):
-    """A date range the API does not serve; `field` is the query parameter at fault."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
 
 
 def _json(text: str | bytes) -> Response:

@@ -60,7 +60,13 @@ def default_prices() -> dict[str, ModelPrice]:
         "whisper-1": _p(audio="0.006"),
         "gpt-4o-transcribe": _p(audio="0.006"),
         "gpt-4o-mini-transcribe": _p(audio="0.003"),
-        # speech: text tokens in, audio tokens (25 a second) out
+        # OpenAI speech: the characters read, metered as tokens in (tts-1 and tts-1-hd list
+        # prices per million characters; gpt-4o-mini-tts from OpenAI's estimate of
+        # $0.015 a minute at about 900 characters of Portuguese a minute)
+        "tts-1": _p("15.00"),
+        "tts-1-hd": _p("30.00"),
+        "gpt-4o-mini-tts": _p("16.67"),
+        # Gemini speech: text tokens in, audio tokens (25 a second) out
         "gemini-2.5-flash-preview-tts": _p("0.50", "10.00"),
         "gemini-2.5-pro-preview-tts": _p("1.00", "20.00"),
     }

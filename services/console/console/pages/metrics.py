@@ -16,11 +16,12 @@ from fastapi.responses import Response
 from console.auth.deps import optional_user
 from console.auth.models import CurrentUser
 from console.deps import ConsoleDeps, get_deps
-from console.metrics_view import RangeRefused, UnknownTenant, load, parse_query
+from console.metrics_view import UnknownTenant, load, parse_query
 from console.pages.common import error_page, unauthorized, viewer
 from console.pages.render import is_htmx, render, translator_for
 from console.tenant_directory import tenant_name
 from waai.turn_quality import HANDOVER_CATEGORIES, SILENT_REASONS
+from wacommon.metrics.ranges import RangeRefused
 
 PRESETS = (7, 30, 90)
 # handover causes as the services write them (the part before ':'); others shown as written
