@@ -26,7 +26,8 @@ from tests.integration.console_helpers import (
     sign_in,
 )
 from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app, sandbox_states
+from walocal.graph_admin import combined_graph_app, sandbox_states
+from walocal.graph_admin_state import GraphAdminState
 
 API = "/api/channels/meta"
 

@@ -30,7 +30,8 @@ from wacommon.broker.shards import shard_queue
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.infra.crypto import SecretBox
 from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app
+from walocal.graph_admin import combined_graph_app
+from walocal.graph_admin_state import GraphAdminState
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
