@@ -11,13 +11,11 @@ from waai.knowledge.chunking import chunk_sections, split_long
 from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
-    Section,
-    csv_sections,
     extract,
-    html_sections,
-    markdown_sections,
     source_kind,
 )
+from waai.knowledge.html_sections import html_sections
+from waai.knowledge.sections import Section, csv_sections, markdown_sections
 from waai.responders.offline import qa_answer
 from wacommon.repositories.knowledge import (
     FULL_UNSEEN_UP_TO,
