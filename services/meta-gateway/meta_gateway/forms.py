@@ -36,7 +36,7 @@ from wacommon.infra.settings import Settings
 from wacommon.infra.textclean import clean_json, loads_untrusted
 from wacommon.repositories import messages as msg_repo
 from wacommon.tenants.config import parse_tenant
-from wacommon.tenants.sections import FormSection
+from wacommon.tenants.sections.inbound import FormSection
 from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)

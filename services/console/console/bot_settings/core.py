@@ -31,7 +31,7 @@ from console.bot_settings.base import (
 from waai.llm.config import AISettings
 from wacommon.conversation.business_hours import DAY_KEYS
 from wacommon.infra.netguard import is_public
-from wacommon.tenants.sections import BUSINESS_TYPES
+from wacommon.tenants.sections.ai import BUSINESS_TYPES
 
 Text = Annotated[str, Field(max_length=2000)]
 Word = Annotated[str, Field(min_length=1, max_length=80)]

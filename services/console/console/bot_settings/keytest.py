@@ -20,7 +20,8 @@ from google.genai import types
 from console.bot_settings.core import ai_defaults
 from waai.llm.clients import LLMClients
 from waai.llm.config import LLMConfig, LLMConfigInvalid, llm_config_of
-from wacommon.tenants.sections import LLMSection, parse_section
+from wacommon.tenants.sections.ai import LLMSection
+from wacommon.tenants.sections.base import parse_section
 
 TIMEOUT_S = 20.0
 PROMPT = "Responda apenas: ok"

@@ -29,7 +29,8 @@ from wacommon.conversation.business_hours import DAY_KEYS
 from wacommon.conversation.commands import DEFAULT_OPT_OUT_PHRASES, DEFAULT_REPLIES
 from wacommon.infra.crypto import MASK, keep_masked, mask
 from wacommon.tenants.contact_filter import phone_set
-from wacommon.tenants.sections import MAX_SPAN_MINUTES, FollowupsSection, parse_section
+from wacommon.tenants.sections.base import parse_section
+from wacommon.tenants.sections.followups import MAX_SPAN_MINUTES, FollowupsSection
 
 Phrase = Annotated[str, Field(min_length=1, max_length=200)]
 Phone = Annotated[str, Field(min_length=1, max_length=32)]
