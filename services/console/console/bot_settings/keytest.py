@@ -17,7 +17,7 @@ import openai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from console.bot_settings.core import ai_defaults
+from console.bot_settings.model import ai_defaults
 from waai.llm.clients import LLMClients
 from waai.llm.config import LLMConfig, LLMConfigInvalid, llm_config_of
 from wacommon.tenants.sections.ai import LLMSection
