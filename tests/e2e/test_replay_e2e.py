@@ -41,7 +41,8 @@ from wacommon.ops.dead_letters import (
 )
 from wacommon.ops.inbound_replay import reanswer_inbound, replay_inbound
 from wacommon.repositories import providers as providers_repo
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = pytest.mark.e2e
 

@@ -22,8 +22,9 @@ from starlette.types import Receive, Scope, Send
 
 from walocal import graph_admin_edges as edges
 from walocal import graph_admin_templates as templates
-from walocal.graph import GraphState, make_graph_app, parse_args
+from walocal.graph import make_graph_app, parse_args
 from walocal.graph_admin_state import GraphAdminState
+from walocal.graph_state import GraphState
 
 SANDBOX_SIGNUP = "/_sandbox/embedded_signup"
 
