@@ -17,7 +17,7 @@ from waai.knowledge.extract import (
 from waai.knowledge.html_sections import html_sections
 from waai.knowledge.sections import Section, csv_sections, markdown_sections
 from waai.responders.offline import qa_answer
-from wacommon.repositories.knowledge import (
+from wacommon.repositories.knowledge_search import (
     FULL_UNSEEN_UP_TO,
     UNSEEN_WORD_WEIGHT,
     unseen_word_weight,
