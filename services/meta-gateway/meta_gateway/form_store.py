@@ -12,7 +12,7 @@ import asyncpg
 
 from meta_gateway.form_config import FormConfig
 from wacommon.broker.schemas import utcnow
-from wacommon.conversation import lead_context
+from wacommon.conversation import lead_context, lead_text
 from wacommon.conversation.lead_context import LeadForm
 from wacommon.repositories import messages as msg_repo
 
@@ -87,7 +87,7 @@ async def store(
         )
         if recent:
             return "cooldown", None, conv_id
-        text = lead_context.render_greeting(cfg.greeting, form)
+        text = lead_text.render_greeting(cfg.greeting, form)
         payload: dict[str, Any] = {"origin": "system", "source": "form"}
         if cfg.template:
             payload["template"] = cfg.template

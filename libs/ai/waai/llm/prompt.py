@@ -11,7 +11,7 @@ from waai.llm.ports import PassageLike
 from waai.responders.responder import Tenant, Turn
 from waai.tools.calendar_hours import WEEKDAYS_PT, zone
 from waai.tools.registry import ToolSpec
-from wacommon.conversation.lead_context import format_for_prompt
+from wacommon.conversation.lead_text import format_for_prompt
 from wacommon.tenants.sections.ai import PersonaSection
 from wacommon.tenants.sections.base import parse_section
 
