@@ -398,7 +398,7 @@ class RateCheck:
     same business number is answered like Meta's throttling (HTTP 429, code 130429)."""
 
     def __init__(self, app: Any, limit: float, burst: int) -> None:
-        from walocal.graph import _corpus
+        from walocal.graph_state import corpus
 
         self._app = app
         self._max = int(limit) + burst
@@ -406,7 +406,7 @@ class RateCheck:
             collections.deque
         )
         self._body = json.dumps(
-            _corpus("errors/130429_rate_limit_hit.http_reconstructed.json")
+            corpus("errors/130429_rate_limit_hit.http_reconstructed.json")
         ).encode()
         self.throttled: list[float] = []
         self.accepted_total = 0
@@ -471,7 +471,8 @@ def serve_graph(argv: list[str]) -> None:
     """`graph --port N [--rate-check R --burst B]`: the fake Graph API, any token accepted."""
     import uvicorn
 
-    from walocal.graph import GraphState, make_graph_app
+    from walocal.graph import make_graph_app
+    from walocal.graph_state import GraphState
 
     parser = argparse.ArgumentParser(prog="bench.common graph")
     parser.add_argument("--port", type=int, required=True)

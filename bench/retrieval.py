@@ -41,7 +41,7 @@ from waai.knowledge.ingest import ingest_document
 from waai.knowledge.retrieval import hybrid_search
 from waai.llm.query_rewrite import OpenAIQueryRewriter, QueryRewriter, search_query
 from waai.responders.responder import Turn
-from wacommon.repositories import knowledge
+from wacommon.repositories import knowledge_search
 from wacommon.repositories import knowledge_vectors as vectors
 from wacommon.repositories.clients import create_client
 from wacommon.repositories.knowledge_text import unaccent
@@ -245,7 +245,7 @@ async def load_base(
     bm25_folded = Bm25([unaccent(f"{r['heading']}\n{r['text']}") for r in rows])
 
     async def default(q: str) -> Ranked:
-        found = await knowledge.search(pool, client_id, q, args.k, min_score=args.min_score)
+        found = await knowledge_search.search(pool, client_id, q, args.k, min_score=args.min_score)
         return [(p.document, p.text) for p in found]
 
     async def plain_or(q: str) -> Ranked:
@@ -278,7 +278,9 @@ async def load_base(
 
         async def rewritten(q: str) -> Ranked:
             query = await search_query(rewriter, [Turn("customer", q, _NOW)], q)
-            found = await knowledge.search(pool, client_id, query, args.k, min_score=args.min_score)
+            found = await knowledge_search.search(
+                pool, client_id, query, args.k, min_score=args.min_score
+            )
             return [(p.document, p.text) for p in found]
 
         systems[REWRITE_LABEL] = rewritten
@@ -312,7 +314,7 @@ async def count_answered(
     """The unanswerable questions the default retrieval still returned a passage for."""
     answered = []
     for q in negatives:
-        found = await knowledge.search(pool, client_id, q, 1, min_score=min_score)
+        found = await knowledge_search.search(pool, client_id, q, 1, min_score=min_score)
         if found:
             answered.append(
                 f"  answered unanswerable {q!r} -> {found[0].score} {found[0].text[:60]!r}"
@@ -523,7 +525,7 @@ def main() -> None:
     parser.add_argument("--questions", default=str(KB_DIR / "questions.jsonl"))
     parser.add_argument("--unanswerable", default=str(KB_DIR / "unanswerable.jsonl"))
     parser.add_argument("-k", type=int, default=3, help="passages retrieved per question")
-    parser.add_argument("--min-score", type=float, default=knowledge.DEFAULT_MIN_SCORE)
+    parser.add_argument("--min-score", type=float, default=knowledge_search.DEFAULT_MIN_SCORE)
     parser.add_argument(
         "--dense",
         choices=("auto", "on", "off"),

@@ -50,7 +50,8 @@ from tests.fakes.uazapi import UazapiFakeState
 from tests.fakes.uazapi import create_app as uazapi_app
 from wacommon.broker.connection import connect
 from wacommon.infra.settings import Settings
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = [
     pytest.mark.e2e,

@@ -22,7 +22,7 @@ from tests.fakes.server import free_port
 from wacommon.providers.meta.webhook_checks import sign
 
 if TYPE_CHECKING:
-    from walocal.graph import GraphState
+    from walocal.graph_state import GraphState
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"

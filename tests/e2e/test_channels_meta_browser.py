@@ -25,7 +25,8 @@ from tests.e2e.console_browser import chromium, console_user, new_page, playwrig
 from tests.e2e.console_browser import sign_in as browser_sign_in
 from tests.e2e.stack import Stack
 from tests.fakes.server import ServerThread
-from walocal.graph_admin import GraphAdminState, combined_graph_app, sandbox_states
+from walocal.graph_admin import combined_graph_app, sandbox_states
+from walocal.graph_admin_state import GraphAdminState
 
 PASSWORD = "senha-do-navegador-1"
 PHONE = {"width": 390, "height": 844}

@@ -37,8 +37,9 @@ from tests.e2e.stack import (
 from tests.fakes.server import ServerThread
 from wacommon.console import passwords
 from wacommon.repositories import users as users_repo
-from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app
+from walocal.graph_admin import combined_graph_app
+from walocal.graph_admin_state import GraphAdminState
+from walocal.graph_state import GraphState
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer test-admin-token"}

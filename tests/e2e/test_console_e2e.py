@@ -21,7 +21,8 @@ from tests.e2e.stack import SHORT_SEND_WINDOW, Stack, eventually, meta_text, sig
 from tests.fakes.server import ServerThread
 from tests.integration.console_helpers import new_user, sign_in
 from tests.integration.inbox_helpers import Sse, SseReader
-from walocal.graph import GraphState, Recorded, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState, Recorded
 
 pytestmark = pytest.mark.e2e
 

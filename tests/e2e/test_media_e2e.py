@@ -20,7 +20,8 @@ import pytest
 from tests.e2e.stack import CORPUS, Stack, eventually, signed
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,8 @@ from tests.e2e.stack import (
     two_tenant_batch,
 )
 from tests.fakes.server import ServerThread
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,8 @@ from tests.fakes.tcp_proxy import TcpProxy
 from wacommon.broker.connection import connect
 from wacommon.broker.topology import declare_topology, delete_topology
 from wacommon.infra.settings import Settings
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = pytest.mark.e2e
 

@@ -31,18 +31,18 @@ from tests.fakes.server import ServerThread
 from wacommon.broker import topology
 from wacommon.infra.crypto import box_from_settings
 from wacommon.infra.settings import Settings
-from wacommon.ops.replay import (
+from wacommon.ops.dead_letters import (
     DEATH_HISTORY,
     LAST_ERROR,
     REDRIVE_COUNT,
     REDRIVEN_AT,
     Filter,
-    reanswer_inbound,
     replay_dead_letters,
-    replay_inbound,
 )
+from wacommon.ops.inbound_replay import reanswer_inbound, replay_inbound
 from wacommon.repositories import providers as providers_repo
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = pytest.mark.e2e
 

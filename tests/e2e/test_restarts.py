@@ -39,7 +39,8 @@ from tests.e2e.stack import (
 )
 from tests.fakes.server import ServerThread
 from tests.fakes.tcp_proxy import TcpProxy
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = pytest.mark.e2e
 

@@ -31,7 +31,8 @@ from tests.fakes.calendar_server import TZ, FakeCalendar
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import ServerThread
 from tests.integration.console_helpers import PASSWORD, new_user, sign_in
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

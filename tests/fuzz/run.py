@@ -34,8 +34,9 @@ from wacommon.broker.connection import connect
 from wacommon.broker.topology import delete_topology
 from wacommon.infra.settings import Settings
 from wacommon.migrations import apply_migrations, ensure_database
-from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app
+from walocal.graph_admin import combined_graph_app
+from walocal.graph_admin_state import GraphAdminState
+from walocal.graph_state import GraphState
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = ROOT / ".run" / "fuzz"

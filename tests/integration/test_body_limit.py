@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from lancepilot_ingest.webhooks import webhooks_router
-from meta_gateway.forms import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
+from meta_gateway.form_proof import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
 from meta_gateway.main import body_limits as gateway_body_limits
 from tests.fakes.server import free_port
 from wacommon.broker.publisher import FakePublisher

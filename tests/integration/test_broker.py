@@ -29,7 +29,7 @@ from wacommon.broker.topology import (
     dlq_name,
 )
 from wacommon.infra.settings import Settings
-from wacommon.ops.replay import Filter, replay_dead_letters
+from wacommon.ops.dead_letters import Filter, replay_dead_letters
 
 QUEUE = BURST_QUEUE
 

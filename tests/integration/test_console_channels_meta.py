@@ -25,8 +25,9 @@ from tests.integration.console_helpers import (
     new_user,
     sign_in,
 )
-from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app, sandbox_states
+from walocal.graph_admin import combined_graph_app, sandbox_states
+from walocal.graph_admin_state import GraphAdminState
+from walocal.graph_state import GraphState
 
 API = "/api/channels/meta"
 

@@ -29,8 +29,9 @@ from wacommon.broker.schemas import SendReply, utcnow
 from wacommon.broker.shards import shard_queue
 from wacommon.broker.topology import SEND_QUEUE
 from wacommon.infra.crypto import SecretBox
-from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app
+from walocal.graph_admin import combined_graph_app
+from walocal.graph_admin_state import GraphAdminState
+from walocal.graph_state import GraphState
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -28,7 +28,8 @@ from wacommon.conversation.human_send import HumanReply, StoredFile, queue_human
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
 from wacommon.providers.meta.outbound import MetaGraphClient
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 
 async def test_bot_handover_alerts_each_owner_once_and_notifies(

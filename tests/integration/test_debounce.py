@@ -16,7 +16,7 @@ from lancepilot_ingest.bursts import Burst, DebounceConfig, burst_id_for
 from lancepilot_ingest.debounce import Debouncer
 from lancepilot_ingest.flush_marks import FlushMarks
 from wacommon.infra.settings import Settings
-from wacommon.tenants.sections import DebounceSection
+from wacommon.tenants.sections.inbound import DebounceSection
 
 FAST = DebounceConfig(quiet_ms=200, max_wait_ms=2000, max_burst=50)
 

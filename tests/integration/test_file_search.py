@@ -26,6 +26,7 @@ from waai.responders.gemini_responder import GeminiResponder
 from waai.responders.responder import ResponderInput, ResponderOutput, Tenant, Turn
 from wacommon.infra.settings import Settings
 from wacommon.repositories import knowledge as kb
+from wacommon.repositories import knowledge_search as kb_search
 from wacommon.repositories.events import FakeEventLog
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
@@ -253,7 +254,7 @@ async def test_a_store_failure_keeps_the_local_document_and_local_retrieval_answ
     row = await sync_row(pool, tenant, doc_id)
     assert row["fs_document"] is None and "503" in row["fs_error"]
     assert await store_of(pool, tenant) is None
-    passages = await kb.search(pool, tenant.id, "que horas voces abrem no sabado?")
+    passages = await kb_search.search(pool, tenant.id, "que horas voces abrem no sabado?")
     assert passages and passages[0].document == "horarios.txt"
 
     first = len(fake.requests)

@@ -9,7 +9,7 @@ import asyncpg
 
 from waai.knowledge.ingest import ingest_document
 from waai.knowledge.retrieval import PgRetriever
-from wacommon.repositories import knowledge
+from wacommon.repositories import knowledge, knowledge_search
 from wacommon.repositories.clients import create_client
 
 KB = Path(__file__).resolve().parent.parent / "data" / "kb"
@@ -39,17 +39,17 @@ async def test_a_question_returns_the_passage_that_answers_it(pool: asyncpg.Pool
 async def test_misspelt_and_unaccented_questions_still_find_the_answer(pool: asyncpg.Pool) -> None:
     client_id = await _tenant(pool)
     await _load_kb(pool, client_id)
-    margherita = await knowledge.search(pool, client_id, "qto ta a margerita", k=1)
+    margherita = await knowledge_search.search(pool, client_id, "qto ta a margerita", k=1)
     assert "Margherita" in margherita[0].text
-    pix = await knowledge.search(pool, client_id, "me passa a chave pix pfv", k=1)
+    pix = await knowledge_search.search(pool, client_id, "me passa a chave pix pfv", k=1)
     assert "12.345.678/0001-90" in pix[0].text
 
 
 async def test_nothing_relevant_returns_no_passage(pool: asyncpg.Pool) -> None:
     client_id = await _tenant(pool)
     await _load_kb(pool, client_id)
-    assert await knowledge.search(pool, client_id, "vcs vendem pneu de bicicleta?") == []
-    assert await knowledge.search(pool, client_id, "oi, bom dia!") == []
+    assert await knowledge_search.search(pool, client_id, "vcs vendem pneu de bicicleta?") == []
+    assert await knowledge_search.search(pool, client_id, "oi, bom dia!") == []
 
 
 async def test_re_adding_a_document_replaces_it(pool: asyncpg.Pool) -> None:
@@ -62,7 +62,7 @@ async def test_re_adding_a_document_replaces_it(pool: asyncpg.Pool) -> None:
     assert second.content_hash != first.content_hash
     docs = await knowledge.list_documents(pool, client_id)
     assert [(d.name, d.chunk_count, d.source_kind) for d in docs] == [("horario.txt", 1, "txt")]
-    found = await knowledge.search(pool, client_id, "que horas abre?")
+    found = await knowledge_search.search(pool, client_id, "que horas abre?")
     assert [p.text for p in found] == ["Funcionamos das 10h as 22h.\n\nFechamos aos domingos."]
 
 
@@ -71,10 +71,10 @@ async def test_deleting_a_document_removes_it_from_retrieval(pool: asyncpg.Pool)
     doc = await ingest_document(
         pool, client_id, "pix.md", b"# Pix\n\nChave Pix: 11.222.333/0001-44"
     )
-    assert await knowledge.search(pool, client_id, "qual a chave pix")
+    assert await knowledge_search.search(pool, client_id, "qual a chave pix")
     assert await knowledge.get_document(pool, client_id, doc.id) == doc
     assert await knowledge.delete_document(pool, client_id, doc.id) is True
-    assert await knowledge.search(pool, client_id, "qual a chave pix") == []
+    assert await knowledge_search.search(pool, client_id, "qual a chave pix") == []
     assert await knowledge.list_documents(pool, client_id) == []
     assert await knowledge.delete_document(pool, client_id, doc.id) is False
 
@@ -82,9 +82,9 @@ async def test_deleting_a_document_removes_it_from_retrieval(pool: asyncpg.Pool)
 async def test_a_tenant_never_retrieves_another_tenants_passages(pool: asyncpg.Pool) -> None:
     tenant_a, tenant_b = await _tenant(pool), await _tenant(pool)
     await _load_kb(pool, tenant_a)
-    assert await knowledge.search(pool, tenant_b, "qual a chave pix") == []
+    assert await knowledge_search.search(pool, tenant_b, "qual a chave pix") == []
     await ingest_document(pool, tenant_b, "b.txt", b"A chave Pix da loja B e o telefone.")
-    found = await knowledge.search(pool, tenant_b, "qual a chave pix", k=3)
+    found = await knowledge_search.search(pool, tenant_b, "qual a chave pix", k=3)
     assert [p.document for p in found] == ["b.txt"]
     doc_a = (await knowledge.list_documents(pool, tenant_a))[0]
     assert await knowledge.delete_document(pool, tenant_b, doc_a.id) is False
@@ -95,8 +95,8 @@ async def test_spelling_vocabulary_is_per_tenant(pool: asyncpg.Pool) -> None:
     tenant_a, tenant_b = await _tenant(pool), await _tenant(pool)
     await ingest_document(pool, tenant_a, "a.txt", b"Temos margherita e calabresa.")
     await ingest_document(pool, tenant_b, "b.txt", b"Temos sorvete.")
-    assert await knowledge.search(pool, tenant_b, "margerita") == []
-    assert (await knowledge.search(pool, tenant_a, "margerita"))[0].document == "a.txt"
+    assert await knowledge_search.search(pool, tenant_b, "margerita") == []
+    assert (await knowledge_search.search(pool, tenant_a, "margerita"))[0].document == "a.txt"
 
 
 _GYM = (
@@ -114,8 +114,8 @@ async def test_a_question_about_a_word_no_document_knows_is_not_answered(
     client_id = await _tenant(pool)
     await ingest_document(pool, client_id, "academia.md", _GYM)
     # "aula" is in a passage, but the question is about yoga, which no document mentions
-    assert await knowledge.search(pool, client_id, "tem aula de yoga?") == []
-    found = await knowledge.search(pool, client_id, "tem aula experimental?")
+    assert await knowledge_search.search(pool, client_id, "tem aula de yoga?") == []
+    found = await knowledge_search.search(pool, client_id, "tem aula experimental?")
     assert "gratuita" in found[0].text
 
 
@@ -125,7 +125,7 @@ async def test_many_unknown_words_in_a_long_message_do_not_hide_its_topic(
     client_id = await _tenant(pool)
     await ingest_document(pool, client_id, "academia.md", _GYM)
     message = "oi! meu marido falou ontem que o plano anual sai mais barato, procede?"
-    found = await knowledge.search(pool, client_id, message)
+    found = await knowledge_search.search(pool, client_id, message)
     assert "R$ 99" in found[0].text
     assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
 
@@ -142,6 +142,6 @@ async def test_an_unknown_aside_in_a_longer_question_does_not_silence_it(
         "academia em dezembro?": [],
     }
     for question, starts in asked.items():
-        found = await knowledge.search(pool, client_id, question, 1)
+        found = await knowledge_search.search(pool, client_id, question, 1)
         assert [p.text[: len(s)] for p, s in zip(found, starts, strict=False)] == starts
         assert len(found) == len(starts)

@@ -53,7 +53,8 @@ from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories.events import PgEventLog
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 PHONE_ID, META_TOKEN = "444000444000444", "EAAmediaToken000000000000001"
 UAZ_TOKEN = "uaz-media-token"

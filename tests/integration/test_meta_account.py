@@ -20,8 +20,9 @@ from tests.fakes.server import ServerThread, free_port, serve_in_thread
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
 from wacommon.providers.meta.admin import GraphCallFailed, MetaAdminClient
-from walocal.graph import GraphState
-from walocal.graph_admin import GraphAdminState, combined_graph_app, make_graph_admin_app
+from walocal.graph_admin import combined_graph_app, make_graph_admin_app
+from walocal.graph_admin_state import GraphAdminState
+from walocal.graph_state import GraphState
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 APP_ID = "987654321"

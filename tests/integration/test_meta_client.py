@@ -31,7 +31,8 @@ from wacommon.providers.meta.outbound_payloads import (
     reply_buttons,
 )
 from wacommon.providers.outbound import OutboundMessage, ProviderSendError, SendResult
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 SEND = Path(__file__).resolve().parent.parent / "data" / "corpus" / "meta" / "send"
 VERSION = "v23.0"

@@ -17,7 +17,8 @@ from waai.llm.config import AISettings
 from waai.tools.guarded_http import tool_http_client
 from wacommon.infra.netguard import AddressBlocked, PublicOnlyBackend, is_public, public_only_client
 from wacommon.providers.meta.media import MediaDownloadFailed, download_meta_media
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 SEEN: list[str] = []
 

@@ -65,7 +65,8 @@ from wacommon.repositories import messages as msg_repo
 from wacommon.repositories import providers as providers_repo
 from wacommon.repositories import reply_files
 from wacommon.repositories.events import PgEventLog
-from walocal.graph import GraphState, make_graph_app
+from walocal.graph import make_graph_app
+from walocal.graph_state import GraphState
 
 BOX = SecretBox(None)
 UAZ_TOKEN = "uaz-rich-token"

@@ -11,15 +11,13 @@ from waai.knowledge.chunking import chunk_sections, split_long
 from waai.knowledge.extract import (
     DocumentNotSupported,
     DocumentUnreadable,
-    Section,
-    csv_sections,
     extract,
-    html_sections,
-    markdown_sections,
     source_kind,
 )
+from waai.knowledge.html_sections import html_sections
+from waai.knowledge.sections import Section, csv_sections, markdown_sections
 from waai.responders.offline import qa_answer
-from wacommon.repositories.knowledge import (
+from wacommon.repositories.knowledge_search import (
     FULL_UNSEEN_UP_TO,
     UNSEEN_WORD_WEIGHT,
     unseen_word_weight,

@@ -7,11 +7,10 @@ import pytest
 from wacommon.conversation.lead_context import (
     FormPayloadInvalid,
     PhoneNotFound,
-    format_for_prompt,
     normalize_phone,
     parse_submission,
-    render_greeting,
 )
+from wacommon.conversation.lead_text import format_for_prompt, render_greeting
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from waai.grounding import grounded, grounding_share, judge_grounded
 from waai.turn_quality import (
     HANDOVER_CATEGORIES,
     SILENT_REASONS,
     TurnQuality,
-    grounded,
-    grounding_share,
     handover_category,
-    judge_grounded,
     repeated_info,
     silent_reason,
 )

@@ -32,7 +32,7 @@ from waai.responders.responder import Responder, ResponderInput, ResponderOutput
 from wacommon.metrics.prices import ModelPrice
 from wacommon.repositories import event_types as ev
 from wacommon.repositories.events import EventLog
-from wacommon.tenants.sections import Section, parse_section
+from wacommon.tenants.sections.base import Section, parse_section
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wacommon.broker.schemas import utcnow
-from wacommon.tenants.sections import WHOLE, DebounceSection, LLMSection
+from wacommon.tenants.sections.ai import LLMSection
+from wacommon.tenants.sections.base import WHOLE
+from wacommon.tenants.sections.inbound import DebounceSection
 
 HISTORY_MESSAGES = 20
 HISTORY_HOURS = 72

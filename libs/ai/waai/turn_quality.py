@@ -1,25 +1,19 @@
 """How good one AI turn was, from what it saw and said: pure functions, no I/O.
 
 A `turn_quality` event carries one `TurnQuality` per turn (see `wacommon.repositories.event_types`); the
-daily metrics add them up. The heuristics are deliberately general (Portuguese, English and
+daily metrics add them up. Whether a reply is grounded is `waai.grounding`'s. The heuristics are deliberately general (Portuguese, English and
 Spanish function words, numbers and prices, contact facts): nothing here knows a business.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-# a reply counts as grounded when at least this share of its informative words is found in
-# the passages it was given (and no price it states is missing from them)
-GROUNDED_SHARE: Final = 0.5
-# fewer informative words than this: a greeting or a thanks, nothing to ground
-MIN_INFORMATIVE: Final = 3
-# words are compared by their first letters, so "entregamos" meets "entrega"
-STEM_CHARS: Final = 6
+from waai.turn_text import EMAIL, fold, informative_terms
+
 # a re-sent message counts as repeated when it has at least this many informative words
 MIN_REPEATED_WORDS: Final = 3
 
@@ -44,38 +38,6 @@ HANDOVER_CATEGORIES: Final = (
     "other",
 )
 
-# function words and conversational filler of Portuguese, English and Spanish
-_STOPWORD_TEXT: Final = """
-    a o e é as os um uma uns umas de do da dos das no na nos nas em ao aos à às por pelo pela
-    pelos pelas para pra pro com sem que se ou mas mais menos muito muita muitos muitas ja
-    já nao não sim seu sua seus suas meu minha meus minhas nosso nossa nossos nossas voce você
-    voces vocês ele ela eles elas eu nos nós isso isto esse essa esses essas este esta estes
-    estas aquele aquela aqui ali la lá tambem também como quando onde qual quais quem porque
-    pois entao então ate até sobre entre cada todo toda todos todas tudo nada algum alguma
-    alguns algumas outro outra outros outras mesmo mesma ser estar ter haver foi sao são era
-    esta está estao estão tem têm temos tenho ha há vai vou vamos pode podem posso podemos
-    poderia gostaria queria quer quero fazer faz feito seria sera será fica ficar pelo
-    ola olá oi bom boa dia tarde noite obrigado obrigada obrigadx valeu claro certo certeza
-    perfeito otimo ótimo legal beleza tudo bem ajudar ajuda ajudo posso alguma coisa mais
-    qualquer duvida dúvida duvidas dúvidas disposicao disposição favor gentileza aguardo
-    informar informacao informação informações informacoes sabe saber agradeco agradeço
-    desculpe desculpa momento entendi entendo vejo veja olha
-    the an and or but of to in on at for with without from by is are was were be been being
-    have has had do does did will would can could should may might this that these those it
-    its you your we our they their he she his her i me my not no yes as if so than then there
-    here what which who whom when where why how all any some each more most other such only
-    own same too very just also hello hi thanks thank please sure great happy help anything
-    else let know glad welcome
-    el la los las un una unos unas y o pero del al en con sin por para es son fue ser estar
-    hay tiene tienen que como cuando donde quien cual su sus mi mis tu tus nuestro usted ustedes
-    hola gracias claro bueno buenas puedo ayudar algo mas
-"""
-_STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-# 49,90 / 1.250,00 / 18h / 10 / 3x: the digits and their decimal part, separators dropped
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_PRICE = re.compile(r"(?:r\$|us\$|\$|€)\s*(\d+(?:[.,]\d+)*)", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # a long run of digits with the separators people type (phone, CEP, CPF, CNPJ, order number)
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().\-/]{3,}\d")
 _NAME = re.compile(
@@ -117,90 +79,11 @@ class TurnQuality:
         return asdict(self)
 
 
-def fold(text: str) -> str:
-    """Lower case without accents: "Não" and "nao" are one word."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-_FOLDED_STOPWORDS: Final = frozenset(fold(w) for w in _STOPWORDS)
-
-
-def _number_key(raw: str) -> str:
-    """'1.250,00' -> '1250', '49,90' -> '49.9', '18' -> '18': one spelling per amount."""
-    parts = re.split(r"[.,]", raw)
-    if len(parts) > 1 and len(parts[-1]) in (1, 2):
-        whole, cents = "".join(parts[:-1]), parts[-1]
-    else:
-        whole, cents = "".join(parts), ""
-    whole = whole.lstrip("0") or "0"
-    cents = cents.rstrip("0")
-    return f"{whole}.{cents}" if cents else whole
-
-
-def informative_terms(text: str) -> set[str]:
-    """Content words (stemmed by their first letters) and numbers of a text."""
-    folded = fold(text)
-    folded_no_emails = _EMAIL.sub(lambda m: " " + m.group(0).replace(".", " ") + " ", folded)
-    words = {
-        w[:STEM_CHARS]
-        for w in _WORD.findall(folded_no_emails)
-        if len(w) >= 3 and w not in _FOLDED_STOPWORDS
-    }
-    numbers = {"#" + _number_key(n) for n in _NUMBER.findall(folded)}
-    return words | numbers
-
-
-def _passage_text(passage: Any) -> str:
-    if isinstance(passage, str):
-        return passage
-    if isinstance(passage, Mapping):
-        return str(passage.get("text") or "")
-    return str(getattr(passage, "text", "") or "")
-
-
-def grounding_share(reply_text: str, passages: Iterable[Any]) -> float | None:
-    """The share of the reply's informative terms found in the passages; None: nothing to judge.
-
-    `passages` are texts, `{"text": ...}` mappings or objects with a `text`.
-    """
-    source = " ".join(_passage_text(p) for p in passages)
-    if not source.strip():
-        return None
-    said = informative_terms(reply_text)
-    if len(said) < MIN_INFORMATIVE:
-        return None
-    known = informative_terms(source)
-    return len(said & known) / len(said)
-
-
-def grounded(reply_text: str, passages: Iterable[Any]) -> bool:
-    """Whether the reply rests on the passages: most of what it says is in them, no price is not.
-
-    A reply with nothing to judge (no passages, a bare greeting) is not grounded.
-    """
-    passages = list(passages)
-    share = grounding_share(reply_text, passages)
-    if share is None or share < GROUNDED_SHARE:
-        return False
-    source = fold(" ".join(_passage_text(p) for p in passages))
-    known_numbers = {_number_key(n) for n in _NUMBER.findall(source)}
-    stated_prices = {_number_key(p) for p in _PRICE.findall(fold(reply_text))}
-    return stated_prices <= known_numbers
-
-
-def judge_grounded(reply_text: str, passages: Sequence[Any]) -> bool | None:
-    """`grounded`, or None when there is nothing to judge (no passages, no informative words)."""
-    if grounding_share(reply_text, passages) is None:
-        return None
-    return grounded(reply_text, passages)
-
-
 def facts(text: str) -> set[str]:
     """The facts a customer gives about themselves: email, long numbers, name, address."""
     folded = fold(text)
-    found = {"email:" + e.strip(".") for e in _EMAIL.findall(folded)}
-    for run in _DIGIT_RUN.findall(_EMAIL.sub(" ", folded)):
+    found = {"email:" + e.strip(".") for e in EMAIL.findall(folded)}
+    for run in _DIGIT_RUN.findall(EMAIL.sub(" ", folded)):
         digits = re.sub(r"\D", "", run)
         if len(digits) >= _MIN_ID_DIGITS:
             found.add("digits:" + digits)

@@ -32,7 +32,7 @@ from waai.formatting import to_whatsapp
 from waai.llm.clients import LLMClients
 from waai.llm.config import AISettings, LLMConfig, llm_config_of
 from waai.llm.errors import LLMRejected
-from waai.tools.calendar import WEEKDAYS_PT, zone
+from waai.tools.calendar_hours import WEEKDAYS_PT, zone
 from wacommon.infra.crypto import SecretBox
 from wacommon.repositories import event_types as ev
 from wacommon.repositories.events import EventLog

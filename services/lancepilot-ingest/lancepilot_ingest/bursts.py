@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from wacommon.tenants.sections import DebounceSection
+from wacommon.tenants.sections.inbound import DebounceSection
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from lancepilot_ingest.bursts import DebounceConfig
 from wacommon.broker.schemas import Provider
-from wacommon.tenants.sections import DebounceSection
+from wacommon.tenants.sections.inbound import DebounceSection
 
 # Meta delivers each message alone and customers expect a quick answer there
 META_DEFAULT_QUIET_MS = 2000

@@ -14,7 +14,7 @@ from meta_gateway.admin.simulator import simulator_router
 from meta_gateway.admin.tenants import tenants_router
 from meta_gateway.admin.users import users_router
 from meta_gateway.deps import GatewayDeps
-from meta_gateway.forms import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
+from meta_gateway.form_proof import MAX_BODY_BYTES as FORM_MAX_BODY_BYTES
 from meta_gateway.forms import forms_router
 from meta_gateway.settings import GatewaySettings
 from meta_gateway.webhook import install_fast_path, webhook_router

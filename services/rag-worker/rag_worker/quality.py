@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from waai.grounding import judge_grounded
 from waai.responders.responder import ResponderOutput
-from waai.turn_quality import (
-    TurnQuality,
-    handover_category,
-    judge_grounded,
-    repeated_info,
-)
+from waai.turn_quality import TurnQuality, handover_category, repeated_info
 from wacommon.metrics.prices import ModelPrice, reply_cost_usd
 
 # the model names of turns no model answered: nothing was spent, nothing to judge

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from meta_gateway.forms import DEFAULT_GREETING
+from meta_gateway.form_config import DEFAULT_GREETING
 from waai.llm.config import (
     OPENAI_COMPATIBLE,
     PROVIDERS,
@@ -314,7 +314,7 @@ def _has_stop_trigger(tools_config: dict[str, Any], text: str | None) -> bool:
 
 
 def form_config(tools_config: dict[str, Any], default_rate: int) -> tuple[Any, ...]:
-    """`meta_gateway.forms.FormConfig.of` as a tuple of its fields."""
+    """`meta_gateway.form_config.FormConfig.of` as a tuple of its fields."""
     raw = tools_config.get("form_context")
     cfg: dict[str, Any] = raw if isinstance(raw, dict) else {"active": raw is True}
     template = cfg.get("template")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lancepilot_ingest.outcome import debounce_config
-from meta_gateway.forms import FormConfig
+from meta_gateway.form_config import FormConfig
 from tests.unit.tenants import legacy_helpers as old
 from tests.unit.tenants.corpus import followup_configs, tools_configs
 from waai import context_window

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 
 from wacommon.infra.crypto import SecretBox
 from wacommon.tenants.config import STORED_AS, TenantConfig, parse_tenant
-from wacommon.tenants.sections import WHOLE
+from wacommon.tenants.sections.base import WHOLE
 
 BOX = SecretBox("unit-key")
 

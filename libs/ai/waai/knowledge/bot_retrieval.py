@@ -24,7 +24,7 @@ from waai.llm.ports import Retriever
 from waai.llm.query_rewrite import rewriter_for, search_query
 from waai.responders.offline import OFFLINE_PASSAGES
 from waai.responders.responder import Turn
-from wacommon.repositories.knowledge import Passage
+from wacommon.repositories.knowledge_search import Passage
 
 Mode = Literal["offline", "model"]
 

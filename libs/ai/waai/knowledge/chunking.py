@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from waai.knowledge.extract import Section
+from waai.knowledge.sections import Section
 from wacommon.repositories.knowledge import ChunkIn
 
 MAX_CHARS = 700

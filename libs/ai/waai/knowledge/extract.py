@@ -3,16 +3,20 @@ sections."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from typing import Any
 
+from waai.knowledge.html_sections import html_sections
 from waai.knowledge.pdf_text import read_pdf
+from waai.knowledge.sections import (
+    Section,
+    csv_sections,
+    decode_text,
+    docx_sections,
+    markdown_sections,
+    pdf_text_sections,
+    plain_sections,
+)
 from wacommon.infra.sandbox import ParseFailed, ParseLimits, parse_limits, run_bounded
 from wacommon.infra.settings import Settings
 from wacommon.infra.textclean import clean_text
@@ -38,8 +42,6 @@ _CONTENT_TYPES: dict[str, SourceKind] = {
     "text/html": "html",
     DOCX_MIME: "docx",
 }
-_QA_HEADERS = {"pergunta", "perguntas", "question", "questao", "q", "p"}
-_END_OF_SENTENCE = (".", "!", "?", ";", ":", ",")
 
 
 class DocumentNotSupported(ValueError):
@@ -64,15 +66,6 @@ class DocumentEmpty(DocumentUnreadable):
 
     def __init__(self, message: str = "the document has no text") -> None:
         super().__init__(message, "empty")
-
-
-@dataclass(frozen=True)
-class Section:
-    """Text under one heading; an atomic section (a Q/A row) is never merged with others."""
-
-    heading: str
-    text: str
-    atomic: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +132,7 @@ async def extract(
     else:
         try:
             sections = {
-                "txt": lambda: _plain_sections(decode_text(data)),
+                "txt": lambda: plain_sections(decode_text(data)),
                 "md": lambda: markdown_sections(decode_text(data)),
                 "csv": lambda: csv_sections(decode_text(data)),
                 "html": lambda: html_sections(decode_text(data)),
@@ -190,281 +183,3 @@ async def _docx_document(data: bytes, limits: DocumentLimits) -> list[Section]:
     if answer.get("truncated"):
         raise DocumentUnreadable(f"document over {limits.max_chars} characters", "too_long")
     return docx_sections(blocks)
-
-
-def docx_sections(blocks: list[Any]) -> list[Section]:
-    """A Word body's ["h"|"p", text] blocks: one section per heading paragraph."""
-    return _under_headings(
-        (b[0] == "h", b[1])
-        for b in blocks
-        if isinstance(b, list) and len(b) == 2 and isinstance(b[1], str)
-    )
-
-
-def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252 as Brazilian office files often are."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _is_heading(line: str) -> bool:
-    """A short line without closing punctuation reads as a title."""
-    line = line.strip()
-    return (
-        0 < len(line) <= 70
-        and len(line.split()) <= 8
-        and not line.endswith(_END_OF_SENTENCE)
-        and any(ch.isalpha() for ch in line)
-    )
-
-
-def _plain_sections(text: str) -> list[Section]:
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
-    return _under_headings(("\n" not in b and _is_heading(b), b) for b in blocks)
-
-
-def _under_headings(blocks: Iterable[tuple[bool, str]]) -> list[Section]:
-    """(is a heading, text) blocks in order: one section per heading, its paragraphs joined."""
-    sections: list[Section] = []
-    heading = ""
-    paragraphs: list[str] = []
-    for is_heading, block in blocks:
-        if is_heading:
-            if paragraphs:
-                sections.append(Section(heading, "\n\n".join(paragraphs)))
-            heading, paragraphs = block, []
-        else:
-            paragraphs.append(block)
-    if paragraphs:
-        sections.append(Section(heading, "\n\n".join(paragraphs)))
-    return sections
-
-
-_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
-
-
-def markdown_sections(text: str) -> list[Section]:
-    """One section per heading; links keep their text, emphasis markers go."""
-    sections: list[Section] = []
-    heading = ""
-    lines: list[str] = []
-    for line in text.split("\n"):
-        match = _MD_HEADING.match(line)
-        if match:
-            body = "\n".join(lines).strip()
-            if body:
-                sections.append(Section(heading, body))
-            heading, lines = _md_inline(match.group(2)), []
-        else:
-            lines.append(_md_inline(line))
-    body = "\n".join(lines).strip()
-    if body:
-        sections.append(Section(heading, body))
-    return sections
-
-
-def _md_inline(line: str) -> str:
-    return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", line)).rstrip()
-
-
-def pdf_text_sections(pages: list[str]) -> list[Section]:
-    """The text of a PDF's pages, wrapped lines joined back into paragraphs."""
-    blocks: list[str] = []
-    current: list[str] = []
-    for line in "\n".join(pages).split("\n"):
-        line = line.strip()
-        if not line:
-            continue
-        if not current and _is_heading(line):
-            blocks.append(line)
-            continue
-        current.append(line)
-        if line.endswith((".", "!", "?")):
-            blocks.append(" ".join(current))
-            current = []
-    if current:
-        blocks.append(" ".join(current))
-    return _plain_sections("\n\n".join(blocks))
-
-
-def csv_sections(text: str) -> list[Section]:
-    """Rows of question,answer become one atomic section each; a header row is skipped."""
-    sections: list[Section] = []
-    for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=csv_delimiter(text))):
-        cells = [c.strip() for c in row if c.strip()]
-        if not cells or (i == 0 and cells[0].lower() in _QA_HEADERS):
-            continue
-        if len(cells) == 1:
-            sections.append(Section("", cells[0], atomic=True))
-        else:
-            question, answer = cells[0], " ".join(cells[1:])
-            sections.append(
-                Section(question, f"Pergunta: {question}\nResposta: {answer}", atomic=True)
-            )
-    return sections
-
-
-def csv_delimiter(text: str) -> str:
-    """The delimiter that splits the rows into the most consistent number of cells (2 or more).
-
-    The csv sniffer takes the commas inside the answers of a semicolon-separated file (what
-    Excel saves in Portuguese) for delimiters; a delimiter that gives every row the same count
-    is the one the file was written with. Ties go to ";" then tab, the rarer ones in prose.
-    """
-    best, best_score = ",", -1.0
-    for delimiter in (";", "\t", ","):
-        rows = [r for r in csv.reader(io.StringIO(text[:16384]), delimiter=delimiter) if r]
-        counts = [len(r) for r in rows[:-1] or rows]  # the sample may cut the last row
-        if not counts:
-            continue
-        modal = max(set(counts), key=counts.count)
-        if modal < 2:
-            continue
-        score = counts.count(modal) / len(counts)
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "li",
-    "tr",
-    "br",
-    "section",
-    "article",
-    "table",
-    "ul",
-    "ol",
-    "dd",
-    "dt",
-    "blockquote",
-    "pre",
-    "header",
-    "footer",
-    "main",
-    "aside",
-    "nav",
-}
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-_CELLS = {"td", "th"}
-_SKIP = {"script", "style", "head", "template", "noscript", "svg"}
-
-
-class _HtmlText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.sections: list[Section] = []
-        self._heading = ""
-        self._blocks: list[str] = []
-        self._buffer: list[str] = []
-        self._skip = 0
-        self._in_heading = False
-        # table rows: cells of the row being read, and the header row's cells of this table
-        self._row: list[str] | None = None
-        self._header: list[str] = []
-        self._in_cell = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self._skip += 1
-        elif tag in _HEADINGS:
-            self._end_block()
-            self._end_section()
-            self._in_heading = True
-        elif tag in _CELLS:
-            self._end_cell()  # an unclosed cell ends where the next one starts
-            self._buffer = []  # the markup's whitespace between cells
-            self._in_cell = True
-        elif tag == "tr":
-            self._end_row()
-            self._end_block()
-            self._row = []
-        elif tag == "table":
-            self._end_block()
-            self._header = []
-        elif tag in _BLOCK_TAGS:
-            self._end_block()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in _CELLS:
-            self._end_cell()
-        elif tag == "tr":
-            self._end_row()
-        elif tag == "table":
-            self._end_row()
-            self._end_block()
-            self._header = []
-        elif tag in _HEADINGS and self._in_heading:
-            self._heading = " ".join("".join(self._buffer).split())
-            self._buffer = []
-            self._in_heading = False
-        elif tag in _BLOCK_TAGS:
-            self._end_block()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self._buffer.append(data)
-
-    def _end_cell(self) -> None:
-        if self._row is None or self._in_heading or not self._in_cell:
-            return
-        self._in_cell = False
-        self._row.append(" ".join("".join(self._buffer).split()))
-        self._buffer = []
-
-    def _end_row(self) -> None:
-        """A row reads "first cell: header cell, header cell" so each value keeps its column."""
-        if self._row is None:
-            return
-        self._end_cell()
-        cells, self._row = self._row, None
-        if not any(cells):
-            return
-        if not self._header:
-            self._header = cells
-            self._blocks.append(" | ".join(c for c in cells if c))
-            return
-        if len(cells) == len(self._header) and len(cells) > 1:
-            pairs = [
-                f"{h} {c}" if h else c
-                for h, c in zip(self._header[1:], cells[1:], strict=True)
-                if c
-            ]
-            self._blocks.append(f"{cells[0]}: {', '.join(pairs)}")
-        else:
-            self._blocks.append(" | ".join(c for c in cells if c))
-
-    def _end_block(self) -> None:
-        if self._in_heading or self._row is not None:
-            return
-        block = " ".join("".join(self._buffer).split())
-        self._buffer = []
-        if block:
-            self._blocks.append(block)
-
-    def _end_section(self) -> None:
-        if self._blocks:
-            self.sections.append(Section(self._heading, "\n\n".join(self._blocks)))
-        self._blocks = []
-
-    def close(self) -> None:
-        super().close()
-        self._end_block()
-        self._end_section()
-
-
-def html_sections(text: str) -> list[Section]:
-    """Visible text, one section per h1-h6 heading; scripts and styles dropped."""
-    parser = _HtmlText()
-    parser.feed(text)
-    parser.close()
-    return parser.sections

@@ -14,9 +14,10 @@ import asyncpg
 import structlog
 
 from waai.knowledge.embeddings import Embedder
-from wacommon.repositories import knowledge
+from wacommon.repositories import knowledge_search
 from wacommon.repositories import knowledge_vectors as vectors
-from wacommon.repositories.knowledge import DEFAULT_MIN_SCORE, Db, Passage
+from wacommon.repositories.knowledge import Db
+from wacommon.repositories.knowledge_search import DEFAULT_MIN_SCORE, Passage
 
 __all__ = ["FakeRetriever", "KnowledgeRetriever", "Passage", "PgRetriever", "hybrid_search"]
 
@@ -66,7 +67,7 @@ class PgRetriever:
         """The `k` best relevant passages (lexical score or dense similarity high enough)."""
         embedder = embedder or self._embedder
         if embedder is None:
-            return await knowledge.search(
+            return await knowledge_search.search(
                 self._pool, client_id, query, k, min_score=self._min_score
             )
         return await hybrid_search(
@@ -85,18 +86,18 @@ async def hybrid_search(
     dense_min_similarity: float = DENSE_MIN_SIMILARITY,
 ) -> list[Passage]:
     """Lexical and dense rankings fused by reciprocal rank; lexical only if embedding fails."""
-    lexical = await knowledge.search(db, client_id, query, CANDIDATES, min_score=0.0)
+    lexical = await knowledge_search.search(db, client_id, query, CANDIDATES, min_score=0.0)
     try:
         [vector] = await embedder.embed([query], "query")
         dense = await vectors.nearest(db, client_id, embedder.model, vector, CANDIDATES)
     except Exception as exc:
         # the knowledge base still answers lexically; the provider's outage is logged, not fatal
         log.warning("query_embedding_failed", client_id=client_id, error=repr(exc)[:300])
-        return knowledge.relevant(lexical, min_score)[:k]
+        return knowledge_search.relevant(lexical, min_score)[:k]
     fused: dict[tuple[str, str], float] = {}
     passages: dict[tuple[str, str], Passage] = {}
     relevant: set[tuple[str, str]] = set()
-    lexical_relevant = {(p.document, p.text) for p in knowledge.relevant(lexical, min_score)}
+    lexical_relevant = {(p.document, p.text) for p in knowledge_search.relevant(lexical, min_score)}
     for rank, p in enumerate(lexical):
         key = (p.document, p.text)
         fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)

@@ -12,7 +12,8 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wacommon.infra.netguard import is_public
-from wacommon.tenants.sections import WHOLE, LLMSection, parse_section
+from wacommon.tenants.sections.ai import LLMSection
+from wacommon.tenants.sections.base import WHOLE, parse_section
 
 Provider = Literal["openai", "gemini", "offline"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "gemini", "offline")

@@ -9,10 +9,11 @@ from typing import Any, Literal
 
 from waai.llm.ports import PassageLike
 from waai.responders.responder import Tenant, Turn
-from waai.tools.calendar import WEEKDAYS_PT, zone
+from waai.tools.calendar_hours import WEEKDAYS_PT, zone
 from waai.tools.registry import ToolSpec
-from wacommon.conversation.lead_context import format_for_prompt
-from wacommon.tenants.sections import PersonaSection, parse_section
+from wacommon.conversation.lead_text import format_for_prompt
+from wacommon.tenants.sections.ai import PersonaSection
+from wacommon.tenants.sections.base import parse_section
 
 MAX_PASSAGE_CHARS = 1500
 _PREFIX = {"human": "[atendente humano] ", "campaign": "[mensagem enviada pela empresa] "}

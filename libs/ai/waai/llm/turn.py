@@ -11,13 +11,13 @@ import httpx
 import structlog
 
 from waai.formatting import shape_reply
+from waai.grounding import judge_grounded
 from waai.llm.config import AISettings, LLMConfig
 from waai.llm.ports import PassageLike, Retriever
 from waai.llm.prompt import ChatTurn, chat_turns, system_prompt, window
 from waai.llm.query_rewrite import QueryRewriter, search_query
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import Toolbox, ToolContext, ToolResult
-from waai.turn_quality import judge_grounded
 from wacommon.repositories.events import EventLog
 
 log = structlog.get_logger(__name__)

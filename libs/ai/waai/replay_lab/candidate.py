@@ -9,7 +9,7 @@ from typing import Any, Literal
 from waai.knowledge.embeddings import Embedder
 from waai.llm.config import AISettings, LLMConfig, LLMConfigInvalid, llm_config
 from waai.responders.responder import Tenant
-from wacommon.repositories.knowledge import Passage
+from wacommon.repositories.knowledge_search import Passage
 from wacommon.tenants.config import TenantConfig
 
 Knowledge = Literal["current", "none"]

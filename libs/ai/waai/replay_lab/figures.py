@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from waai.grounding import judge_grounded
 from waai.replay_lab.turns import CustomerTurn
 from waai.responders.responder import ResponderOutput
-from waai.turn_quality import judge_grounded
 from wacommon.metrics.prices import ModelPrice, reply_cost_usd
 
 _CENTS = Decimal("0.000001")

@@ -9,7 +9,7 @@ from typing import Any
 
 from waai.replay_lab.figures import ReplyFigures
 from waai.replay_lab.runner import LabReport, ReplySide, TurnReplay
-from waai.tools.calendar import zone as tenant_zone
+from waai.tools.calendar_hours import zone as tenant_zone
 
 COLUMN = 46
 

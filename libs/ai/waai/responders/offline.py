@@ -6,10 +6,10 @@ import re
 from collections.abc import Awaitable, Callable
 
 from waai.formatting import shape_reply
+from waai.grounding import judge_grounded
 from waai.knowledge.retrieval import KnowledgeRetriever, Passage
 from waai.responders.responder import ResponderInput, ResponderOutput, Usage, passage_summary
 from waai.tools.registry import tool_settings
-from waai.turn_quality import judge_grounded
 from wacommon.repositories.knowledge_text import unaccent
 from wacommon.repositories.reply_files import ReplyFile, fold
 

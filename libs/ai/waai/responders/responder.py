@@ -64,7 +64,7 @@ class Usage:
     # the knowledge-base passages the reply was grounded on (document, score, text)
     passages: list[dict[str, Any]] = field(default_factory=list)
     # whether the reply rests on those passages, judged on their whole text
-    # (`waai.turn_quality.judge_grounded`); None: nothing to judge
+    # (`waai.grounding.judge_grounded`); None: nothing to judge
     grounded: bool | None = None
 
 

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from waai.tools.calendar_backend import (
-    Booking,
     BookingRequest,
     CalendarBackend,
     CalendarBackendInvalid,
 )
 from waai.tools.calendar_builtin import BuiltinCalendar
-from waai.tools.calendar_hours import (
-    WEEKDAYS_PT,
-    CalendarConfig,
-    calendar_config,
-    day_slots,
-    zone,
-)
+from waai.tools.calendar_hours import WEEKDAYS_PT, CalendarConfig, zone
 from waai.tools.calendar_http import http_calendar
 from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
-
-__all__ = [
-    "WEEKDAYS_PT",
-    "Booking",
-    "CalendarBackend",
-    "CalendarConfig",
-    "calendar_backend",
-    "calendar_config",
-    "calendar_tools",
-    "day_slots",
-    "zone",
-]
 
 _MAX_LISTED = 40
 
@@ -53,19 +35,32 @@ def calendar_tools(
     cal: CalendarConfig, instructions: str = "", backend: CalendarBackend | None = None
 ) -> list[Tool]:
     """check_availability, book_appointment and cancel_appointment over one tenant calendar."""
-    backend = backend or calendar_backend(cal)
+    calendar = _Calendar(cal, backend or calendar_backend(cal))
+    return [
+        Tool(_check_spec(), calendar.check, instructions),
+        Tool(_book_spec(), calendar.book, side_effects=True),
+        Tool(_cancel_spec(), calendar.cancel, side_effects=True),
+    ]
 
-    async def check(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The three tools' coroutines over one tenant calendar and its backend."""
+
+    cal: CalendarConfig
+    backend: CalendarBackend
+
+    async def check(self, ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         tz = zone(ctx.timezone)
         today = ctx.now.astimezone(tz).date()
         first = _parse_date(args["date"]) if args.get("date") else today
         days = min(max(int(args.get("days") or (1 if args.get("date") else 3)), 1), 7)
-        if first < today or first > today + timedelta(days=cal.days_ahead):
+        if first < today or first > today + timedelta(days=self.cal.days_ahead):
             raise ToolFailed(
                 "date_out_of_range",
-                f"Dates from {today} to {today + timedelta(days=cal.days_ahead)}.",
+                f"Dates from {today} to {today + timedelta(days=self.cal.days_ahead)}.",
             )
-        free_by_day = await backend.availability(ctx, first, days)
+        free_by_day = await self.backend.availability(ctx, first, days)
         listed, out = 0, []
         for offset in range(days):
             day = first + timedelta(days=offset)
@@ -79,19 +74,19 @@ def calendar_tools(
                 }
             )
         answer: dict[str, Any] = {"timezone": tz.key}
-        if backend.slot_minutes is not None:
-            answer["slot_minutes"] = backend.slot_minutes
+        if self.backend.slot_minutes is not None:
+            answer["slot_minutes"] = self.backend.slot_minutes
         answer["days"] = out
         return answer
 
-    async def book(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    async def book(self, ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         tz = zone(ctx.timezone)
         start = _parse_start(str(args["start"]), tz)
         if start <= ctx.now:
             raise ToolFailed("in_the_past", "That time has already passed.")
-        if start.date() > ctx.now.astimezone(tz).date() + timedelta(days=cal.days_ahead):
+        if start.date() > ctx.now.astimezone(tz).date() + timedelta(days=self.cal.days_ahead):
             raise ToolFailed("date_out_of_range", "That date is too far ahead.")
-        booking = await backend.book(
+        booking = await self.backend.book(
             ctx,
             BookingRequest(
                 start=start,
@@ -106,9 +101,9 @@ def calendar_tools(
         answer["timezone"] = tz.key
         return answer
 
-    async def cancel(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    async def cancel(self, ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         tz = zone(ctx.timezone)
-        booking = await backend.cancel(
+        booking = await self.backend.cancel(
             ctx, _str_or_none(args.get("appointment_id")), _str_or_none(args.get("reason"))
         )
         return {
@@ -117,62 +112,59 @@ def calendar_tools(
             "status": "cancelled",
         }
 
-    return [
-        Tool(
-            ToolSpec(
-                "check_availability",
-                "List free appointment times (tenant time zone).",
-                {
-                    "type": "object",
-                    "properties": {
-                        "date": {
-                            "type": "string",
-                            "description": "First day, YYYY-MM-DD (default today)",
-                        },
-                        "days": {"type": "integer", "description": "How many days to list, 1-7"},
-                    },
+
+def _check_spec() -> ToolSpec:
+    """What the model sees of check_availability."""
+    return ToolSpec(
+        "check_availability",
+        "List free appointment times (tenant time zone).",
+        {
+            "type": "object",
+            "properties": {
+                "date": {
+                    "type": "string",
+                    "description": "First day, YYYY-MM-DD (default today)",
                 },
-            ),
-            check,
-            instructions,
-        ),
-        Tool(
-            ToolSpec(
-                "book_appointment",
-                "Book a free slot for the customer.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "start": {"type": "string", "description": "Local start, YYYY-MM-DD HH:MM"},
-                        "name": {"type": "string", "description": "Customer name"},
-                        "phone": {"type": "string"},
-                        "notes": {"type": "string"},
-                    },
-                    "required": ["start", "name"],
+                "days": {"type": "integer", "description": "How many days to list, 1-7"},
+            },
+        },
+    )
+
+
+def _book_spec() -> ToolSpec:
+    """What the model sees of book_appointment."""
+    return ToolSpec(
+        "book_appointment",
+        "Book a free slot for the customer.",
+        {
+            "type": "object",
+            "properties": {
+                "start": {"type": "string", "description": "Local start, YYYY-MM-DD HH:MM"},
+                "name": {"type": "string", "description": "Customer name"},
+                "phone": {"type": "string"},
+                "notes": {"type": "string"},
+            },
+            "required": ["start", "name"],
+        },
+    )
+
+
+def _cancel_spec() -> ToolSpec:
+    """What the model sees of cancel_appointment."""
+    return ToolSpec(
+        "cancel_appointment",
+        "Cancel the customer's appointment.",
+        {
+            "type": "object",
+            "properties": {
+                "appointment_id": {
+                    "type": "string",
+                    "description": "Id from the booking; default: the next one",
                 },
-            ),
-            book,
-            side_effects=True,
-        ),
-        Tool(
-            ToolSpec(
-                "cancel_appointment",
-                "Cancel the customer's appointment.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "appointment_id": {
-                            "type": "string",
-                            "description": "Id from the booking; default: the next one",
-                        },
-                        "reason": {"type": "string"},
-                    },
-                },
-            ),
-            cancel,
-            side_effects=True,
-        ),
-    ]
+                "reason": {"type": "string"},
+            },
+        },
+    )
 
 
 def _parse_date(value: Any) -> date:

@@ -7,7 +7,8 @@ from typing import Any
 
 import structlog
 
-from waai.tools.calendar import calendar_config, calendar_tools
+from waai.tools.calendar import calendar_tools
+from waai.tools.calendar_hours import calendar_config
 from waai.tools.cep import cep_tool
 from waai.tools.crm import crm_tools
 from waai.tools.custom_http import custom_tool, parse_custom_tool

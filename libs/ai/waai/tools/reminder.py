@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from waai.tools.calendar import WEEKDAYS_PT, zone
+from waai.tools.calendar_hours import WEEKDAYS_PT, zone
 from waai.tools.registry import Tool, ToolContext, ToolFailed, ToolSpec
 from wacommon.conversation.reminders import AmbiguousTime, create_reminder, parse_when
 

@@ -17,7 +17,7 @@ from wacommon.infra.dbtypes import Conn
 from wacommon.repositories import event_types as ev
 from wacommon.repositories.events import record_event
 from wacommon.tenants.flags import truthy
-from wacommon.tenants.sections import HoursSection
+from wacommon.tenants.sections.conversation import HoursSection
 
 DAY_KEYS = ("seg", "ter", "qua", "qui", "sex", "sab", "dom")
 _HORIZON_DAYS = 400

@@ -17,7 +17,7 @@ from typing import Any
 
 from wacommon.conversation import state as cs
 from wacommon.infra.dbtypes import Conn
-from wacommon.tenants.sections import CommandsSection
+from wacommon.tenants.sections.conversation import CommandsSection
 
 DEFAULT_COMMANDS: dict[str, list[str]] = {
     "pause": ["#stop", "#pausa"],

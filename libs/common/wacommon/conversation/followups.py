@@ -16,7 +16,8 @@ from typing import Any
 from wacommon.infra.dbtypes import Conn
 from wacommon.repositories import event_types as ev
 from wacommon.repositories.events import record_event
-from wacommon.tenants.sections import FollowupsSection, parse_section
+from wacommon.tenants.sections.base import parse_section
+from wacommon.tenants.sections.followups import FollowupsSection
 
 WINDOW = timedelta(hours=24)
 # providers whose WhatsApp rules allow free text only inside the customer-service window

@@ -13,7 +13,8 @@ from wacommon.conversation.state import BOT, HUMAN, OPTED_OUT, handover, resume
 from wacommon.infra.dbtypes import Conn
 from wacommon.repositories import event_types as ev
 from wacommon.repositories.events import record_event
-from wacommon.tenants.sections import HandoverSection, StopTriggersSection, parse_section
+from wacommon.tenants.sections.base import parse_section
+from wacommon.tenants.sections.conversation import HandoverSection, StopTriggersSection
 
 
 def human_pause_until(

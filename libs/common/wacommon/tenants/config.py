@@ -7,19 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wacommon.tenants.sections import (
+from wacommon.tenants.sections.ai import LLMSection, PersonaSection
+from wacommon.tenants.sections.base import parse_section
+from wacommon.tenants.sections.conversation import (
     CommandsSection,
-    ContactFilterSection,
-    DebounceSection,
-    FollowupsSection,
-    FormSection,
     HandoverSection,
     HoursSection,
-    LLMSection,
-    PersonaSection,
     StopTriggersSection,
-    parse_section,
 )
+from wacommon.tenants.sections.followups import FollowupsSection
+from wacommon.tenants.sections.inbound import ContactFilterSection, DebounceSection, FormSection
 
 # the `clients` columns a TenantConfig is read from
 COLUMNS = (

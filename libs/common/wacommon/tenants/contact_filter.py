@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wacommon.tenants.sections import ContactFilterSection
+    from wacommon.tenants.sections.inbound import ContactFilterSection
 
 
 def canonical_phone(phone: str) -> str:

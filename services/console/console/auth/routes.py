@@ -49,79 +49,84 @@ def set_session_cookie(response: Response, deps: ConsoleDeps, session: Session) 
     )
 
 
+async def login(
+    body: LoginBody,
+    request: Request,
+    response: Response,
+    deps: ConsoleDeps = Depends(get_deps),
+) -> dict[str, Any]:
+    """Sign in: the user, the session's CSRF token and the session cookie."""
+    address = client_address(request)
+    wait = await deps.throttle.attempt(body.email, address)
+    if wait is not None:
+        LOGINS.labels("throttled").inc()
+        log.warning("console_login_throttled", address=address, retry_after=wait)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers={"Retry-After": str(wait)}
+        )
+    row = await users_repo.credentials_by_email(deps.pool, body.email.strip())
+    stored = row["password_hash"] if row else None
+    # an unknown email is checked against a dummy hash: same work, same time, same answer
+    ok = await passwords.verify_password(stored, body.password)
+    if not ok or row is None or not row["is_active"]:
+        LOGINS.labels("refused").inc()
+        # no email in the log: a mistyped password is often typed into the email field
+        log.info("console_login_refused", address=address)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
+    await deps.throttle.succeeded(body.email, address)
+    new_hash = (
+        await passwords.hash_password(body.password)
+        if passwords.needs_rehash(row["password_hash"])
+        else None
+    )
+    row["last_login_at"] = await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
+    old = request.cookies.get(deps.settings.console_session_cookie)
+    if old:
+        previous = await deps.sessions.get(old)
+        if previous is not None:
+            await deps.sessions.revoke(previous)  # a sign-in never reuses a session id
+    session = await deps.sessions.create(CurrentUser.from_row(row))
+    set_session_cookie(response, deps, session)
+    LOGINS.labels("ok").inc()
+    log.info("console_login", user_id=str(row["id"]), role=row["role"], address=address)
+    return {
+        "user": user_out(row).model_dump(mode="json"),
+        "csrf_token": session.csrf_token,
+    }
+
+
+async def logout(
+    response: Response,
+    session: Session = Depends(current_session),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> None:
+    """End this session on the server and drop the cookie."""
+    await deps.sessions.revoke(session)
+    response.delete_cookie(
+        deps.settings.console_session_cookie,
+        httponly=True,
+        samesite="lax",
+        secure=not deps.settings.console_insecure_cookies,
+        path="/",
+    )
+
+
+async def me(
+    session: Session = Depends(current_session), deps: ConsoleDeps = Depends(get_deps)
+) -> dict[str, Any]:
+    """The signed-in user and the session's CSRF token (pages reload it after a refresh)."""
+    row = await users_repo.get_user(deps.pool, str(session.user.id))
+    if row is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sessão inválida")
+    return {"user": user_out(row).model_dump(mode="json"), "csrf_token": session.csrf_token}
+
+
 def auth_router() -> APIRouter:
+    """This module's routes, in the order they are matched (the handlers are above)."""
     router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-    @router.post("/login")
-    async def login(
-        body: LoginBody,
-        request: Request,
-        response: Response,
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> dict[str, Any]:
-        """Sign in: the user, the session's CSRF token and the session cookie."""
-        address = client_address(request)
-        wait = await deps.throttle.attempt(body.email, address)
-        if wait is not None:
-            LOGINS.labels("throttled").inc()
-            log.warning("console_login_throttled", address=address, retry_after=wait)
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers={"Retry-After": str(wait)}
-            )
-        row = await users_repo.credentials_by_email(deps.pool, body.email.strip())
-        stored = row["password_hash"] if row else None
-        # an unknown email is checked against a dummy hash: same work, same time, same answer
-        ok = await passwords.verify_password(stored, body.password)
-        if not ok or row is None or not row["is_active"]:
-            LOGINS.labels("refused").inc()
-            # no email in the log: a mistyped password is often typed into the email field
-            log.info("console_login_refused", address=address)
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
-        await deps.throttle.succeeded(body.email, address)
-        new_hash = (
-            await passwords.hash_password(body.password)
-            if passwords.needs_rehash(row["password_hash"])
-            else None
-        )
-        row["last_login_at"] = await users_repo.record_login(deps.pool, str(row["id"]), new_hash)
-        old = request.cookies.get(deps.settings.console_session_cookie)
-        if old:
-            previous = await deps.sessions.get(old)
-            if previous is not None:
-                await deps.sessions.revoke(previous)  # a sign-in never reuses a session id
-        session = await deps.sessions.create(CurrentUser.from_row(row))
-        set_session_cookie(response, deps, session)
-        LOGINS.labels("ok").inc()
-        log.info("console_login", user_id=str(row["id"]), role=row["role"], address=address)
-        return {
-            "user": user_out(row).model_dump(mode="json"),
-            "csrf_token": session.csrf_token,
-        }
-
-    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-    async def logout(
-        response: Response,
-        session: Session = Depends(current_session),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> None:
-        """End this session on the server and drop the cookie."""
-        await deps.sessions.revoke(session)
-        response.delete_cookie(
-            deps.settings.console_session_cookie,
-            httponly=True,
-            samesite="lax",
-            secure=not deps.settings.console_insecure_cookies,
-            path="/",
-        )
-
-    @router.get("/me")
-    async def me(
-        session: Session = Depends(current_session), deps: ConsoleDeps = Depends(get_deps)
-    ) -> dict[str, Any]:
-        """The signed-in user and the session's CSRF token (pages reload it after a refresh)."""
-        row = await users_repo.get_user(deps.pool, str(session.user.id))
-        if row is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sessão inválida")
-        return {"user": user_out(row).model_dump(mode="json"), "csrf_token": session.csrf_token}
-
+    router.add_api_route("/login", login, methods=["POST"])
+    router.add_api_route(
+        "/logout", logout, methods=["POST"], status_code=status.HTTP_204_NO_CONTENT
+    )
+    router.add_api_route("/me", me, methods=["GET"])
     return router

@@ -17,10 +17,11 @@ import openai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from console.bot_settings.core import ai_defaults
+from console.bot_settings.model import ai_defaults
 from waai.llm.clients import LLMClients
 from waai.llm.config import LLMConfig, LLMConfigInvalid, llm_config_of
-from wacommon.tenants.sections import LLMSection, parse_section
+from wacommon.tenants.sections.ai import LLMSection
+from wacommon.tenants.sections.base import parse_section
 
 TIMEOUT_S = 20.0
 PROMPT = "Responda apenas: ok"

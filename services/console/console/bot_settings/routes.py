@@ -62,86 +62,91 @@ def section_answer(cls: type[SectionForm], values: dict[str, Any]) -> dict[str, 
     return {"section": cls.section, "values": values, "defaults": cls.defaults()}
 
 
+async def sections(_: CurrentUser = Depends(require_owner)) -> dict[str, Any]:
+    """The sections this API edits."""
+    return {"sections": list(SECTIONS)}
+
+
+async def history(
+    section: str | None = Query(None, max_length=40),
+    limit: int = Query(50, ge=1, le=200),
+    _: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> dict[str, Any]:
+    """The tenant's changes, newest first (secrets masked)."""
+    if section is not None:
+        form_class(section)
+    return {"changes": await store.history(deps.pool, tenant, section=section, limit=limit)}
+
+
+async def test_key(
+    request: Request,
+    _: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> JSONResponse:
+    """One cheap real call with the model settings (the saved ones, or the form's
+    unsaved values over them); the provider's error is reported as it said it."""
+    cls = form_class("model")
+    try:
+        form = parse_form(cls, await read_body(request), deps)
+    except SettingsInvalid as exc:
+        return invalid(exc.errors)
+    stored = await store.load(deps.pool, tenant, deps.secrets)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, TENANT_GONE)
+    form.apply(stored)
+    errors = form.check(stored)
+    if errors:
+        return invalid(errors)
+    result = await keytest.test_model(stored.part("llm_config"), deps.settings.link_hosts())
+    return JSONResponse(result.as_json())
+
+
+async def read(
+    section: str,
+    _: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> dict[str, Any]:
+    """The section's values (defaults where unset, secrets masked) and its defaults."""
+    cls = form_class(section)
+    stored = await store.load(deps.pool, tenant, deps.secrets)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, TENANT_GONE)
+    return section_answer(cls, cls.view(stored))
+
+
+async def update(
+    section: str,
+    request: Request,
+    user: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> JSONResponse:
+    """Change the fields sent (null: back to the default); all or nothing."""
+    cls = form_class(section)
+    try:
+        body = await read_body(request)
+    except SettingsInvalid as exc:
+        return invalid(exc.errors, 400)
+    try:
+        form = parse_form(cls, body, deps)
+        saved = await store.save(deps.pool, tenant, deps.secrets, form, user)
+    except SettingsInvalid as exc:
+        return invalid(exc.errors)
+    if saved is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, TENANT_GONE)
+    return JSONResponse({**section_answer(cls, saved.view), "changed": saved.changed})
+
+
 def settings_router() -> APIRouter:
+    """This module's routes, in the order they are matched (the handlers are above)."""
     router = APIRouter(prefix="/api/settings", tags=["settings"])
-
-    @router.get("")
-    async def sections(_: CurrentUser = Depends(require_owner)) -> dict[str, Any]:
-        """The sections this API edits."""
-        return {"sections": list(SECTIONS)}
-
-    @router.get("/history")
-    async def history(
-        section: str | None = Query(None, max_length=40),
-        limit: int = Query(50, ge=1, le=200),
-        _: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> dict[str, Any]:
-        """The tenant's changes, newest first (secrets masked)."""
-        if section is not None:
-            form_class(section)
-        return {"changes": await store.history(deps.pool, tenant, section=section, limit=limit)}
-
-    @router.post("/model/test")
-    async def test_key(
-        request: Request,
-        _: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> JSONResponse:
-        """One cheap real call with the model settings (the saved ones, or the form's
-        unsaved values over them); the provider's error is reported as it said it."""
-        cls = form_class("model")
-        try:
-            form = parse_form(cls, await read_body(request), deps)
-        except SettingsInvalid as exc:
-            return invalid(exc.errors)
-        stored = await store.load(deps.pool, tenant, deps.secrets)
-        if stored is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, TENANT_GONE)
-        form.apply(stored)
-        errors = form.check(stored)
-        if errors:
-            return invalid(errors)
-        result = await keytest.test_model(stored.part("llm_config"), deps.settings.link_hosts())
-        return JSONResponse(result.as_json())
-
-    @router.get("/{section}")
-    async def read(
-        section: str,
-        _: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> dict[str, Any]:
-        """The section's values (defaults where unset, secrets masked) and its defaults."""
-        cls = form_class(section)
-        stored = await store.load(deps.pool, tenant, deps.secrets)
-        if stored is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, TENANT_GONE)
-        return section_answer(cls, cls.view(stored))
-
-    @router.patch("/{section}")
-    async def update(
-        section: str,
-        request: Request,
-        user: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> JSONResponse:
-        """Change the fields sent (null: back to the default); all or nothing."""
-        cls = form_class(section)
-        try:
-            body = await read_body(request)
-        except SettingsInvalid as exc:
-            return invalid(exc.errors, 400)
-        try:
-            form = parse_form(cls, body, deps)
-            saved = await store.save(deps.pool, tenant, deps.secrets, form, user)
-        except SettingsInvalid as exc:
-            return invalid(exc.errors)
-        if saved is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, TENANT_GONE)
-        return JSONResponse({**section_answer(cls, saved.view), "changed": saved.changed})
-
+    router.add_api_route("", sections, methods=["GET"])
+    router.add_api_route("/history", history, methods=["GET"])
+    router.add_api_route("/model/test", test_key, methods=["POST"])
+    router.add_api_route("/{section}", read, methods=["GET"])
+    router.add_api_route("/{section}", update, methods=["PATCH"])
     return router

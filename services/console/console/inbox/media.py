@@ -16,6 +16,7 @@ from console.deps import ConsoleDeps
 from wacommon.infra.errors import CredentialNotFound
 from wacommon.infra.netguard import public_only_client
 from wacommon.providers.meta.media import (
+    DownloadedMedia,
     MediaDownloadFailed,
     MediaTemporarilyUnavailable,
     MediaTooLarge,
@@ -30,6 +31,7 @@ NO_MEDIA = "esta mensagem não tem arquivo"
 async def media_response(
     deps: ConsoleDeps, http: httpx.AsyncClient, tenant: str, message_id: int
 ) -> Response:
+    """A message's file: the attendant's, stored; else the customer's, from the provider."""
     row = await deps.pool.fetchrow(
         "SELECT m.id, m.direction, m.kind, m.provider, m.provider_instance_id,"
         " m.provider_message_id, m.media, o.mime_type AS out_mime, o.filename AS out_name,"
@@ -51,6 +53,15 @@ async def media_response(
     ref: dict[str, Any] = dict(row["media"] or {})
     if row["direction"] != "in" or not ref:
         raise HTTPException(404, NO_MEDIA)
+    got = await _download(deps, http, tenant, row, ref)
+    mime = (got.mime_type or ref.get("mime_type") or "application/octet-stream").split(";")[0]
+    return Response(got.data, media_type=mime, headers=headers | _disposition(ref.get("filename")))
+
+
+async def _download(
+    deps: ConsoleDeps, http: httpx.AsyncClient, tenant: str, row: Any, ref: dict[str, Any]
+) -> DownloadedMedia:
+    """A customer's file from the provider, with the tenant's credentials and the size cap."""
     try:
         creds = await providers_repo.load_credentials(
             deps.pool,
@@ -92,8 +103,7 @@ async def media_response(
         raise HTTPException(502, "o provedor não entregou o arquivo agora; tente de novo") from exc
     except MediaDownloadFailed as exc:
         raise HTTPException(410, "o provedor não tem mais este arquivo") from exc
-    mime = (got.mime_type or ref.get("mime_type") or "application/octet-stream").split(";")[0]
-    return Response(got.data, media_type=mime, headers=headers | _disposition(ref.get("filename")))
+    return got
 
 
 def _disposition(filename: object) -> dict[str, str]:

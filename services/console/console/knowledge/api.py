@@ -101,18 +101,94 @@ def sync_in_background(deps: ConsoleDeps, tenant: str) -> None:
     task.add_done_callback(deps.tasks.discard)
 
 
+async def overview(
+    scope: OwnerScope = Depends(owner_scope),
+) -> KnowledgeOut:
+    """The documents (size, passages, dates, File Search status) and the switch."""
+    return await knowledge_view(scope.knowledge, scope.tenant)
+
+
+async def upload(
+    request: Request,
+    scope: OwnerScope = Depends(owner_scope),
+) -> DocumentOut:
+    """Add a document from a multipart `file` (optional `name`); the same name replaces
+    the old one, which stays in place when this one is refused."""
+    knowledge, tenant = scope.knowledge, scope.tenant
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, FILE_REQUIRED)
+    form = await request.form(max_files=1, max_fields=3)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise invalid(("body", "file"), FILE_REQUIRED, "missing")
+    name = form.get("name") or upload.filename or ""
+    data = await upload.read(knowledge.max_bytes + 1)
+    try:
+        doc = await knowledge.add(tenant, str(name), data)
+    except REFUSALS as exc:
+        raise refused(exc, knowledge.limits) from None
+    statuses = await knowledge.sync_statuses(scope.tenant)
+    on = await knowledge.file_search_state(scope.tenant) != "off"
+    return document_out(doc, statuses.get(doc.id) if on else None)
+
+
+async def delete(
+    document_id: str,
+    scope: OwnerScope = Depends(owner_scope),
+) -> Response:
+    """Remove a document: the bot stops reading it at once."""
+    if not await scope.knowledge.delete(scope.tenant, document_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def ask(
+    body: Question,
+    scope: OwnerScope = Depends(owner_scope),
+) -> AnswerOut:
+    """The passages the bot would read for a customer asking `question`, ranked."""
+    found = await scope.knowledge.ask(scope.tenant, body.question)
+    return AnswerOut(
+        query=found.query,
+        mode=found.mode,
+        k=found.k,
+        hybrid=found.hybrid,
+        passages=[
+            PassageOut(document=p.document, heading=p.heading, text=p.text, score=p.score)
+            for p in found.passages
+        ],
+    )
+
+
+async def switch(
+    body: Switch,
+    scope: OwnerScope = Depends(owner_scope),
+) -> FileSearchOut:
+    """Turn Gemini File Search on or off; turning it on sends the documents up."""
+    state = await scope.knowledge.switch_file_search(scope.tenant, body.enabled)
+    if state == "on":
+        sync_in_background(scope.deps, scope.tenant)
+    return FileSearchOut(enabled=body.enabled, state=state)
+
+
+async def resync(
+    scope: OwnerScope = Depends(owner_scope),
+) -> FileSearchOut:
+    """Try again the documents whose copy is missing, stale or failed."""
+    state = await scope.knowledge.file_search_state(scope.tenant)
+    if state == "on":
+        sync_in_background(scope.deps, scope.tenant)
+    return FileSearchOut(enabled=state != "off", state=state)
+
+
 def knowledge_router() -> APIRouter:
+    """Every route of `/api/knowledge`, in the order they are matched."""
     router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
-
-    @router.get("", response_model=KnowledgeOut)
-    async def overview(
-        scope: OwnerScope = Depends(owner_scope),
-    ) -> KnowledgeOut:
-        """The documents (size, passages, dates, File Search status) and the switch."""
-        return await knowledge_view(scope.knowledge, scope.tenant)
-
-    @router.post(
+    router.add_api_route("", overview, methods=["GET"], response_model=KnowledgeOut)
+    router.add_api_route(
         "/documents",
+        upload,
+        methods=["POST"],
         response_model=DocumentOut,
         status_code=status.HTTP_201_CREATED,
         responses={
@@ -121,76 +197,15 @@ def knowledge_router() -> APIRouter:
             422: {"description": "empty or unreadable file, bad name"},
         },
     )
-    async def upload(
-        request: Request,
-        scope: OwnerScope = Depends(owner_scope),
-    ) -> DocumentOut:
-        """Add a document from a multipart `file` (optional `name`); the same name replaces
-        the old one, which stays in place when this one is refused."""
-        knowledge, tenant = scope.knowledge, scope.tenant
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, FILE_REQUIRED)
-        form = await request.form(max_files=1, max_fields=3)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise invalid(("body", "file"), FILE_REQUIRED, "missing")
-        name = form.get("name") or upload.filename or ""
-        data = await upload.read(knowledge.max_bytes + 1)
-        try:
-            doc = await knowledge.add(tenant, str(name), data)
-        except REFUSALS as exc:
-            raise refused(exc, knowledge.limits) from None
-        statuses = await knowledge.sync_statuses(scope.tenant)
-        on = await knowledge.file_search_state(scope.tenant) != "off"
-        return document_out(doc, statuses.get(doc.id) if on else None)
-
-    @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def delete(
-        document_id: str,
-        scope: OwnerScope = Depends(owner_scope),
-    ) -> Response:
-        """Remove a document: the bot stops reading it at once."""
-        if not await scope.knowledge.delete(scope.tenant, document_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    @router.post("/ask", response_model=AnswerOut)
-    async def ask(
-        body: Question,
-        scope: OwnerScope = Depends(owner_scope),
-    ) -> AnswerOut:
-        """The passages the bot would read for a customer asking `question`, ranked."""
-        found = await scope.knowledge.ask(scope.tenant, body.question)
-        return AnswerOut(
-            query=found.query,
-            mode=found.mode,
-            k=found.k,
-            hybrid=found.hybrid,
-            passages=[
-                PassageOut(document=p.document, heading=p.heading, text=p.text, score=p.score)
-                for p in found.passages
-            ],
-        )
-
-    @router.put("/file-search", response_model=FileSearchOut)
-    async def switch(
-        body: Switch,
-        scope: OwnerScope = Depends(owner_scope),
-    ) -> FileSearchOut:
-        """Turn Gemini File Search on or off; turning it on sends the documents up."""
-        state = await scope.knowledge.switch_file_search(scope.tenant, body.enabled)
-        if state == "on":
-            sync_in_background(scope.deps, scope.tenant)
-        return FileSearchOut(enabled=body.enabled, state=state)
-
-    @router.post("/file-search/sync", response_model=FileSearchOut, status_code=202)
-    async def resync(
-        scope: OwnerScope = Depends(owner_scope),
-    ) -> FileSearchOut:
-        """Try again the documents whose copy is missing, stale or failed."""
-        state = await scope.knowledge.file_search_state(scope.tenant)
-        if state == "on":
-            sync_in_background(scope.deps, scope.tenant)
-        return FileSearchOut(enabled=state != "off", state=state)
-
+    router.add_api_route(
+        "/documents/{document_id}",
+        delete,
+        methods=["DELETE"],
+        status_code=status.HTTP_204_NO_CONTENT,
+    )
+    router.add_api_route("/ask", ask, methods=["POST"], response_model=AnswerOut)
+    router.add_api_route("/file-search", switch, methods=["PUT"], response_model=FileSearchOut)
+    router.add_api_route(
+        "/file-search/sync", resync, methods=["POST"], response_model=FileSearchOut, status_code=202
+    )
     return router

@@ -65,71 +65,77 @@ async def _panel_action(
     return await uazapi.connect(deps, tenant, instance_id, body)
 
 
-def channels_router() -> APIRouter:
-    router = APIRouter(tags=["pages"], include_in_schema=False)
-
-    @router.get("/canais")
-    async def channels(
-        request: Request,
-        user: CurrentUser | None = Depends(optional_user),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        found = await owner_page(request, deps, user)
-        if isinstance(found, Response):
-            return found
-        who, tenant = found
-        items = await list_channels(deps.pool, deps.secrets, tenant, deps.settings.public_base_url)
-        lp = await lancepilot.current(deps, tenant)
-        return render(
-            request,
-            "channels.html",
-            who.user,
-            {
-                "nav": "channels",
-                "channels": items,
-                "sections": [{"key": key, "template": tpl} for key, tpl in SECTIONS],
-                "uazapi_instances": [c for c in items if c["provider_type"] == "uazapi"],
-                "uazapi_can_create": deps.settings.uazapi_admin_token is not None,
-                "uazapi_default_url": deps.settings.uazapi_url,
-                "lancepilot": next((c for c in items if lp and c["id"] == str(lp["id"])), None),
-                "tenant_query": _tenant_query(request),
-            },
-            sound_on=who.sound_on,
-        )
-
-    @router.api_route("/canais/uazapi/{instance_id}/{action}", methods=["GET", "POST"])
-    async def uazapi_panel(
-        request: Request,
-        instance_id: str,
-        action: str,
-        session: Session | None = Depends(optional_session),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        """The live status (`painel`, polled while connecting), `conectar` (a QR code, or a
-        pairing code when the form carries `phone`) and `desconectar`."""
-        found = await owner_page(request, deps, session.user if session else None)
-        if isinstance(found, Response):
-            return found
-        who, tenant = found
-        if PANEL_ACTIONS.get(action) != request.method:
-            return error_page(request, who, 404)
-        # a form post changes the instance: it must carry the session's CSRF token
-        if request.method == "POST" and (session is None or not await csrf_ok(request, session)):
-            return error_page(request, who, 403)
-        context: dict[str, Any] = {
-            "instance_id": instance_id,
-            "poll_seconds": POLL_SECONDS,
+async def channels(
+    request: Request,
+    user: CurrentUser | None = Depends(optional_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    found = await owner_page(request, deps, user)
+    if isinstance(found, Response):
+        return found
+    who, tenant = found
+    items = await list_channels(deps.pool, deps.secrets, tenant, deps.settings.public_base_url)
+    lp = await lancepilot.current(deps, tenant)
+    return render(
+        request,
+        "channels.html",
+        who.user,
+        {
+            "nav": "channels",
+            "channels": items,
+            "sections": [{"key": key, "template": tpl} for key, tpl in SECTIONS],
+            "uazapi_instances": [c for c in items if c["provider_type"] == "uazapi"],
+            "uazapi_can_create": deps.settings.uazapi_admin_token is not None,
+            "uazapi_default_url": deps.settings.uazapi_url,
+            "lancepilot": next((c for c in items if lp and c["id"] == str(lp["id"])), None),
             "tenant_query": _tenant_query(request),
-            "state": None,
-            "error": None,
-            "error_field": None,
-        }
-        try:
-            context["state"] = await _panel_action(request, deps, tenant, instance_id, action)
-        except (HTTPException, RequestValidationError) as exc:
-            if isinstance(exc, HTTPException) and exc.status_code == 404:
-                return error_page(request, who, 404)
-            context["error_field"], context["error"] = _reason(exc)
-        return render(request, "_uazapi_panel.html", who.user, context)
+        },
+        sound_on=who.sound_on,
+    )
 
+
+async def uazapi_panel(
+    request: Request,
+    instance_id: str,
+    action: str,
+    session: Session | None = Depends(optional_session),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    """The live status (`painel`, polled while connecting), `conectar` (a QR code, or a
+    pairing code when the form carries `phone`) and `desconectar`."""
+    found = await owner_page(request, deps, session.user if session else None)
+    if isinstance(found, Response):
+        return found
+    who, tenant = found
+    if PANEL_ACTIONS.get(action) != request.method:
+        return error_page(request, who, 404)
+    # a form post changes the instance: it must carry the session's CSRF token
+    if request.method == "POST" and (session is None or not await csrf_ok(request, session)):
+        return error_page(request, who, 403)
+    context: dict[str, Any] = {
+        "instance_id": instance_id,
+        "poll_seconds": POLL_SECONDS,
+        "tenant_query": _tenant_query(request),
+        "state": None,
+        "error": None,
+        "error_field": None,
+    }
+    try:
+        context["state"] = await _panel_action(request, deps, tenant, instance_id, action)
+    except (HTTPException, RequestValidationError) as exc:
+        if isinstance(exc, HTTPException) and exc.status_code == 404:
+            return error_page(request, who, 404)
+        context["error_field"], context["error"] = _reason(exc)
+    return render(request, "_uazapi_panel.html", who.user, context)
+
+
+def channels_router() -> APIRouter:
+    """This module's routes, in the order they are matched (the handlers are above)."""
+    router = APIRouter(tags=["pages"], include_in_schema=False)
+    router.add_api_route("/canais", channels, methods=["GET"])
+    router.add_api_route(
+        "/canais/uazapi/{instance_id}/{action}",
+        uazapi_panel,
+        methods=["GET", "POST"],
+    )
     return router

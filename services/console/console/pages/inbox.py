@@ -66,104 +66,106 @@ async def _assignable(deps: ConsoleDeps, request: Request, who: Viewer) -> list[
     return [{"id": str(r["id"]), "name": str(r["name"])} for r in rows if r["is_active"]]
 
 
+async def inbox(
+    request: Request,
+    user: CurrentUser | None = Depends(optional_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    who = await viewer(deps, user)
+    if who is None:
+        return unauthorized(request)
+    if needs_tenant_choice(request, who.user):
+        return to_chooser(request)
+    state, q = _list_args(request)
+    fragment = request.query_params.get("fragment") if is_htmx(request) else None
+    cursor = request.query_params.get("cursor") if fragment == "more" else None
+    answer = await _list(request, state, q, cursor)
+    if not answer.ok:
+        return _failed(request, who, answer)
+    context: dict[str, Any] = {
+        "nav": "inbox",
+        "state": state,
+        "q": q,
+        "list_qs": _list_qs(state, q),
+        "convs": [conversation_view(c) for c in answer.data["conversations"]],
+        "next_cursor": answer.data.get("next_cursor"),
+        "current_id": request.query_params.get("current") or "",
+        "conv": None,
+    }
+    template = {"list": "_conv_list.html", "more": "_conv_items.html"}.get(
+        fragment or "", "inbox.html"
+    )
+    return render(request, template, who.user, context, sound_on=who.sound_on)
+
+
+async def conversation(
+    conversation_id: str,
+    request: Request,
+    user: CurrentUser | None = Depends(optional_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    who = await viewer(deps, user)
+    if who is None:
+        return unauthorized(request)
+    if needs_tenant_choice(request, who.user):
+        return to_chooser(request)
+    try:
+        cid = str(UUID(conversation_id))
+    except ValueError:
+        return error_page(request, who, 404)
+    head = await api_get(request, f"/api/conversations/{cid}")
+    if not head.ok:
+        return _failed(request, who, head)
+    conv = conversation_view(head.data)
+    fragment = request.query_params.get("fragment") if is_htmx(request) else None
+    state, q = _list_args(request)
+    context: dict[str, Any] = {
+        "nav": "inbox",
+        "conv": conv,
+        "user_id": str(who.user.id),
+        "fragment": fragment or "",
+        "list_qs": _list_qs(state, q),
+        "state": state,
+        "q": q,
+    }
+    if fragment == "templates":
+        found = await api_get(request, f"/api/conversations/{cid}/templates")
+        context["templates"] = (
+            [template_view(tp) for tp in found.data["templates"]] if found.ok else []
+        )
+        context["templates_error"] = None if found.ok else _detail(found)
+        return render(request, "_templates.html", who.user, context, sound_on=who.sound_on)
+    before = request.query_params.get("before") if fragment == "older" else None
+    thread = await api_get(
+        request,
+        f"/api/conversations/{cid}/messages",
+        {"before": before, "limit": THREAD_PAGE},
+    )
+    if not thread.ok:
+        return _failed(request, who, thread)
+    context["messages"] = [message_view(m) for m in thread.data["messages"]]
+    context["older_cursor"] = thread.data.get("before")
+    if fragment == "older":
+        return render(request, "_older.html", who.user, context, sound_on=who.sound_on)
+    context["agents"] = await _assignable(deps, request, who)
+    if fragment == "live":
+        return render(request, "_thread_live.html", who.user, context, sound_on=who.sound_on)
+    if is_htmx(request):
+        return render(request, "_thread.html", who.user, context, sound_on=who.sound_on)
+    listed = await _list(request, state, q, None)
+    if not listed.ok:
+        return _failed(request, who, listed)
+    context["convs"] = [conversation_view(c) for c in listed.data["conversations"]]
+    context["next_cursor"] = listed.data.get("next_cursor")
+    context["current_id"] = cid
+    return render(request, "inbox.html", who.user, context, sound_on=who.sound_on)
+
+
 def inbox_router() -> APIRouter:
+    """This module's routes, in the order they are matched (the handlers are above)."""
     router = APIRouter(tags=["pages"], include_in_schema=False)
-
-    @router.get("/inbox")
-    async def inbox(
-        request: Request,
-        user: CurrentUser | None = Depends(optional_user),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        who = await viewer(deps, user)
-        if who is None:
-            return unauthorized(request)
-        if needs_tenant_choice(request, who.user):
-            return to_chooser(request)
-        state, q = _list_args(request)
-        fragment = request.query_params.get("fragment") if is_htmx(request) else None
-        cursor = request.query_params.get("cursor") if fragment == "more" else None
-        answer = await _list(request, state, q, cursor)
-        if not answer.ok:
-            return _failed(request, who, answer)
-        context: dict[str, Any] = {
-            "nav": "inbox",
-            "state": state,
-            "q": q,
-            "list_qs": _list_qs(state, q),
-            "convs": [conversation_view(c) for c in answer.data["conversations"]],
-            "next_cursor": answer.data.get("next_cursor"),
-            "current_id": request.query_params.get("current") or "",
-            "conv": None,
-        }
-        template = {"list": "_conv_list.html", "more": "_conv_items.html"}.get(
-            fragment or "", "inbox.html"
-        )
-        return render(request, template, who.user, context, sound_on=who.sound_on)
-
-    @router.get("/inbox/{conversation_id}")
-    async def conversation(
-        conversation_id: str,
-        request: Request,
-        user: CurrentUser | None = Depends(optional_user),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        who = await viewer(deps, user)
-        if who is None:
-            return unauthorized(request)
-        if needs_tenant_choice(request, who.user):
-            return to_chooser(request)
-        try:
-            cid = str(UUID(conversation_id))
-        except ValueError:
-            return error_page(request, who, 404)
-        head = await api_get(request, f"/api/conversations/{cid}")
-        if not head.ok:
-            return _failed(request, who, head)
-        conv = conversation_view(head.data)
-        fragment = request.query_params.get("fragment") if is_htmx(request) else None
-        state, q = _list_args(request)
-        context: dict[str, Any] = {
-            "nav": "inbox",
-            "conv": conv,
-            "user_id": str(who.user.id),
-            "fragment": fragment or "",
-            "list_qs": _list_qs(state, q),
-            "state": state,
-            "q": q,
-        }
-        if fragment == "templates":
-            found = await api_get(request, f"/api/conversations/{cid}/templates")
-            context["templates"] = (
-                [template_view(tp) for tp in found.data["templates"]] if found.ok else []
-            )
-            context["templates_error"] = None if found.ok else _detail(found)
-            return render(request, "_templates.html", who.user, context, sound_on=who.sound_on)
-        before = request.query_params.get("before") if fragment == "older" else None
-        thread = await api_get(
-            request,
-            f"/api/conversations/{cid}/messages",
-            {"before": before, "limit": THREAD_PAGE},
-        )
-        if not thread.ok:
-            return _failed(request, who, thread)
-        context["messages"] = [message_view(m) for m in thread.data["messages"]]
-        context["older_cursor"] = thread.data.get("before")
-        if fragment == "older":
-            return render(request, "_older.html", who.user, context, sound_on=who.sound_on)
-        context["agents"] = await _assignable(deps, request, who)
-        if fragment == "live":
-            return render(request, "_thread_live.html", who.user, context, sound_on=who.sound_on)
-        if is_htmx(request):
-            return render(request, "_thread.html", who.user, context, sound_on=who.sound_on)
-        listed = await _list(request, state, q, None)
-        if not listed.ok:
-            return _failed(request, who, listed)
-        context["convs"] = [conversation_view(c) for c in listed.data["conversations"]]
-        context["next_cursor"] = listed.data.get("next_cursor")
-        context["current_id"] = cid
-        return render(request, "inbox.html", who.user, context, sound_on=who.sound_on)
-
+    router.add_api_route("/inbox", inbox, methods=["GET"])
+    router.add_api_route("/inbox/{conversation_id}", conversation, methods=["GET"])
     return router
 
 

@@ -108,92 +108,95 @@ def _tabs(t: Translator) -> list[tuple[str, str]]:
     return [*tabs, (HISTORY, t("settings.history.title"))]
 
 
-def settings_pages_router() -> APIRouter:
-    router = APIRouter(tags=["pages"], include_in_schema=False)
+async def settings_home() -> Response:
+    return redirect("/configuracoes/persona")
 
-    @router.get("/configuracoes")
-    async def settings_home() -> Response:
-        return redirect("/configuracoes/persona")
 
-    @router.get(f"/configuracoes/{HISTORY}")
-    async def settings_history(
-        request: Request,
-        user: CurrentUser | None = Depends(optional_user),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        who, tenant, early = await _tenant_for_page(request, deps, user)
-        if early is not None:
-            return early
-        assert who is not None
-        t = translator_for(request, who.user)
-        changes = await store.history(deps.pool, tenant, limit=100)
-        for change in changes:
-            section = change["section"]
-            change["title"] = t(f"settings.section.{section}")
-            change["rows"] = [
-                row
-                for name in change["changed_fields"]
-                for row in _diff_rows(
-                    _label(t, section, name),
-                    change["before"].get(name),
-                    change["after"].get(name),
-                )
-            ]
-        return render(
-            request,
-            "settings_history.html",
-            who.user,
-            {"nav": "settings", "tabs": _tabs(t), "current": HISTORY, "changes": changes},
-            sound_on=who.sound_on,
-        )
-
-    @router.get("/configuracoes/{section}")
-    async def settings_section(
-        section: str,
-        request: Request,
-        user: CurrentUser | None = Depends(optional_user),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        who, tenant, early = await _tenant_for_page(request, deps, user)
-        if early is not None:
-            return early
-        assert who is not None
-        cls = SECTIONS.get(section)
-        if cls is None:
-            return error_page(request, who, 404)
-        stored = await store.load(deps.pool, tenant, deps.secrets)
-        if stored is None:
-            return error_page(request, who, 404)
-        t = translator_for(request, who.user)
-        values, defaults = cls.view(stored), cls.defaults()
-        groups = [
-            {
-                "title": None if g.key == "main" else t(f"settings.group.{section}.{g.key}"),
-                "fields": [_field_view(t, section, f, values, defaults) for f in g.fields],
-            }
-            for g in LAYOUT[section]
+async def settings_history(
+    request: Request,
+    user: CurrentUser | None = Depends(optional_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    who, tenant, early = await _tenant_for_page(request, deps, user)
+    if early is not None:
+        return early
+    assert who is not None
+    t = translator_for(request, who.user)
+    changes = await store.history(deps.pool, tenant, limit=100)
+    for change in changes:
+        section = change["section"]
+        change["title"] = t(f"settings.section.{section}")
+        change["rows"] = [
+            row
+            for name in change["changed_fields"]
+            for row in _diff_rows(
+                _label(t, section, name),
+                change["before"].get(name),
+                change["after"].get(name),
+            )
         ]
-        return render(
-            request,
-            "settings.html",
-            who.user,
-            {
-                "nav": "settings",
-                "tabs": _tabs(t),
-                "current": section,
-                "title": t(f"settings.section.{section}"),
-                "intro": t(f"settings.intro.{section}"),
-                "groups": groups,
-                "api_url": f"/api/settings/{section}",
-                "zones": ZONES,
-                "days": [(d, t(f"settings.day.{d}")) for d in DAY_KEYS],
-                "stage_types": [
-                    (k, t(f"settings.option.followups.stage.type.{k}")) for k in STAGE_TYPES
-                ],
-            },
-            sound_on=who.sound_on,
-        )
+    return render(
+        request,
+        "settings_history.html",
+        who.user,
+        {"nav": "settings", "tabs": _tabs(t), "current": HISTORY, "changes": changes},
+        sound_on=who.sound_on,
+    )
 
+
+async def settings_section(
+    section: str,
+    request: Request,
+    user: CurrentUser | None = Depends(optional_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    who, tenant, early = await _tenant_for_page(request, deps, user)
+    if early is not None:
+        return early
+    assert who is not None
+    cls = SECTIONS.get(section)
+    if cls is None:
+        return error_page(request, who, 404)
+    stored = await store.load(deps.pool, tenant, deps.secrets)
+    if stored is None:
+        return error_page(request, who, 404)
+    t = translator_for(request, who.user)
+    values, defaults = cls.view(stored), cls.defaults()
+    groups = [
+        {
+            "title": None if g.key == "main" else t(f"settings.group.{section}.{g.key}"),
+            "fields": [_field_view(t, section, f, values, defaults) for f in g.fields],
+        }
+        for g in LAYOUT[section]
+    ]
+    return render(
+        request,
+        "settings.html",
+        who.user,
+        {
+            "nav": "settings",
+            "tabs": _tabs(t),
+            "current": section,
+            "title": t(f"settings.section.{section}"),
+            "intro": t(f"settings.intro.{section}"),
+            "groups": groups,
+            "api_url": f"/api/settings/{section}",
+            "zones": ZONES,
+            "days": [(d, t(f"settings.day.{d}")) for d in DAY_KEYS],
+            "stage_types": [
+                (k, t(f"settings.option.followups.stage.type.{k}")) for k in STAGE_TYPES
+            ],
+        },
+        sound_on=who.sound_on,
+    )
+
+
+def settings_pages_router() -> APIRouter:
+    """This module's routes, in the order they are matched (the handlers are above)."""
+    router = APIRouter(tags=["pages"], include_in_schema=False)
+    router.add_api_route("/configuracoes", settings_home, methods=["GET"])
+    router.add_api_route(f"/configuracoes/{HISTORY}", settings_history, methods=["GET"])
+    router.add_api_route("/configuracoes/{section}", settings_section, methods=["GET"])
     return router
 
 

@@ -55,12 +55,14 @@ def _form(prompt: str, last: int, knowledge: str, error: str | None = None) -> d
     }
 
 
-def replay_lab_router() -> APIRouter:
-    router = APIRouter(tags=["pages"], include_in_schema=False)
-    running = asyncio.Semaphore(RUNS_AT_ONCE)
+class ReplayLabRoutes:
+    """The lab's page and its runs, at most RUNS_AT_ONCE of them at a time."""
 
-    @router.get("/laboratorio")
+    def __init__(self) -> None:
+        self.running = asyncio.Semaphore(RUNS_AT_ONCE)
+
     async def page(
+        self,
         request: Request,
         user: CurrentUser | None = Depends(optional_user),
         deps: ConsoleDeps = Depends(get_deps),
@@ -74,8 +76,8 @@ def replay_lab_router() -> APIRouter:
         context = {"nav": "sandbox", "tenant_id": str(tenant), **_form(prompt, 5, "current")}
         return render(request, "replay_lab.html", who.user, context, sound_on=who.sound_on)
 
-    @router.post("/laboratorio/rodar")
     async def run(
+        self,
         request: Request,
         prompt: str = Form(default=""),
         last: int = Form(default=5),
@@ -94,10 +96,10 @@ def replay_lab_router() -> APIRouter:
             error = t("lab.bad_field")
         if error is not None:
             return _results(request, user, _form(prompt, last, knowledge, error), 422)
-        if running.locked():
+        if self.running.locked():
             busy = _form(prompt, last, knowledge, t("lab.busy"))
             return _results(request, user, busy, 429)
-        async with running:
+        async with self.running:
             ai = AISettings()
             lab = LabDeps.of(ai, box_from_settings(deps.settings), deps.settings.metrics_prices)
             limits = LabLimits(
@@ -119,6 +121,13 @@ def replay_lab_router() -> APIRouter:
         context = {**_form(prompt, last, knowledge), "report": report, "totals": totals(report)}
         return _results(request, user, context, 200)
 
+
+def replay_lab_router() -> APIRouter:
+    """The lab's routes; one semaphore per router bounds the runs of this process."""
+    router = APIRouter(tags=["pages"], include_in_schema=False)
+    routes = ReplayLabRoutes()
+    router.add_api_route("/laboratorio", routes.page, methods=["GET"])
+    router.add_api_route("/laboratorio/rodar", routes.run, methods=["POST"])
     return router
 
 

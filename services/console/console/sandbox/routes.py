@@ -92,97 +92,99 @@ def _thread_fragment(
     )
 
 
-def sandbox_router() -> APIRouter:
-    router = APIRouter(tags=["pages"], include_in_schema=False)
+async def page(
+    request: Request,
+    user: CurrentUser | None = Depends(optional_user),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    found = await owner_page(request, deps, user)
+    if isinstance(found, Response):
+        return found
+    who, tenant = found
+    thread = await _thread(deps, tenant, who.user)
+    return render(
+        request,
+        "sandbox.html",
+        who.user,
+        {
+            "nav": "sandbox",
+            "thread": thread,
+            "urls": _urls(tenant),
+            "poll_ms": POLL_MS,
+            "text": "",
+            "mid": _new_mid(),
+            "error": None,
+            "max_text": MAX_TEXT,
+        },
+        sound_on=who.sound_on,
+    )
 
-    @router.get("/testar")
-    async def page(
-        request: Request,
-        user: CurrentUser | None = Depends(optional_user),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        found = await owner_page(request, deps, user)
-        if isinstance(found, Response):
-            return found
-        who, tenant = found
-        thread = await _thread(deps, tenant, who.user)
-        return render(
+
+async def thread(
+    request: Request,
+    v: str = "",
+    user: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    """The thread, or 204 when nothing changed since version `v` (htmx keeps it)."""
+    current = await _thread(deps, tenant, user)
+    if v and v == current.version:
+        return Response(status_code=204, headers=PAGE_HEADERS)
+    return _thread_fragment(request, user, tenant, current)
+
+
+async def send(
+    request: Request,
+    text: str = Form(default=""),
+    mid: str = Form(default=""),
+    user: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    """Publish the typed message as the test customer's; the composer comes back empty."""
+    t = translator_for(request, user)
+    contact = await current_contact(deps.redis, deps.settings, str(tenant), str(user.id))
+    try:
+        body = SandboxWebhook(id=mid, contact=contact, name=TEST_CUSTOMER, text=text.strip())
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0])
+        message = _invalid(t, field, text)
+        return _composer(request, user, tenant, text=text, mid=mid, error=message, status_code=422)
+    try:
+        await publish_typed(deps.publisher, str(tenant), body)
+    except NotPublished as exc:
+        log.warning("sandbox_not_published", error=str(exc))
+        return _composer(
             request,
-            "sandbox.html",
-            who.user,
-            {
-                "nav": "sandbox",
-                "thread": thread,
-                "urls": _urls(tenant),
-                "poll_ms": POLL_MS,
-                "text": "",
-                "mid": _new_mid(),
-                "error": None,
-                "max_text": MAX_TEXT,
-            },
-            sound_on=who.sound_on,
+            user,
+            tenant,
+            text=text,
+            mid=mid,
+            error=t("sandbox.not_sent"),
+            status_code=503,
         )
+    return _composer(request, user, tenant, refresh=True)
 
-    @router.get("/testar/conversa")
-    async def thread(
-        request: Request,
-        v: str = "",
-        user: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        """The thread, or 204 when nothing changed since version `v` (htmx keeps it)."""
-        current = await _thread(deps, tenant, user)
-        if v and v == current.version:
-            return Response(status_code=204, headers=PAGE_HEADERS)
-        return _thread_fragment(request, user, tenant, current)
 
-    @router.post("/testar/mensagens")
-    async def send(
-        request: Request,
-        text: str = Form(default=""),
-        mid: str = Form(default=""),
-        user: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        """Publish the typed message as the test customer's; the composer comes back empty."""
-        t = translator_for(request, user)
-        contact = await current_contact(deps.redis, deps.settings, str(tenant), str(user.id))
-        try:
-            body = SandboxWebhook(id=mid, contact=contact, name=TEST_CUSTOMER, text=text.strip())
-        except ValidationError as exc:
-            field = str(exc.errors()[0]["loc"][0])
-            message = _invalid(t, field, text)
-            return _composer(
-                request, user, tenant, text=text, mid=mid, error=message, status_code=422
-            )
-        try:
-            await publish_typed(deps.publisher, str(tenant), body)
-        except NotPublished as exc:
-            log.warning("sandbox_not_published", error=str(exc))
-            return _composer(
-                request,
-                user,
-                tenant,
-                text=text,
-                mid=mid,
-                error=t("sandbox.not_sent"),
-                status_code=503,
-            )
-        return _composer(request, user, tenant, refresh=True)
+async def reset(
+    request: Request,
+    user: CurrentUser = Depends(require_owner),
+    tenant: UUID = Depends(tenant_scope),
+    deps: ConsoleDeps = Depends(get_deps),
+) -> Response:
+    """A new test customer: the bot has never seen them."""
+    await reset_contact(deps.redis, deps.settings, str(tenant), str(user.id))
+    return _thread_fragment(request, user, tenant, await _thread(deps, tenant, user))
 
-    @router.post("/testar/reiniciar")
-    async def reset(
-        request: Request,
-        user: CurrentUser = Depends(require_owner),
-        tenant: UUID = Depends(tenant_scope),
-        deps: ConsoleDeps = Depends(get_deps),
-    ) -> Response:
-        """A new test customer: the bot has never seen them."""
-        await reset_contact(deps.redis, deps.settings, str(tenant), str(user.id))
-        return _thread_fragment(request, user, tenant, await _thread(deps, tenant, user))
 
+def sandbox_router() -> APIRouter:
+    """This module's routes, in the order they are matched (the handlers are above)."""
+    router = APIRouter(tags=["pages"], include_in_schema=False)
+    router.add_api_route("/testar", page, methods=["GET"])
+    router.add_api_route("/testar/conversa", thread, methods=["GET"])
+    router.add_api_route("/testar/mensagens", send, methods=["POST"])
+    router.add_api_route("/testar/reiniciar", reset, methods=["POST"])
     return router
 
 

@@ -56,24 +56,22 @@ def _out(row: dict[str, Any]) -> ConversationOut:
     )
 
 
-def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
-    """`/admin/clients/{id}/conversations` and the handover/resume actions."""
-    router = APIRouter(
-        prefix="/admin/clients/{client_id}/conversations",
-        tags=["conversations"],
-        dependencies=[Depends(require_admin(settings))],
-        responses=ADMIN_RESPONSES,
-    )
+class ConversationRoutes:
+    """The conversation routes, bound to the pool."""
 
-    async def load(client_id: str, conversation_id: str) -> tuple[str, str]:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def load(self, client_id: str, conversation_id: str) -> tuple[str, str]:
+        """(tenant id, conversation id) of a conversation of that tenant, or 404."""
         cid = parse_id(client_id, "client")
         conv_id = parse_id(conversation_id, "conversation")
-        if await conv_repo.get_conversation(pool, cid, conv_id) is None:
+        if await conv_repo.get_conversation(self.pool, cid, conv_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found")
         return cid, conv_id
 
-    @router.get("", response_model=list[ConversationOut])
     async def list_conversations(
+        self,
         client_id: str,
         contact: str | None = Query(None, pattern=NUL_FREE),
         state: State | None = None,
@@ -82,7 +80,7 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     ) -> list[ConversationOut]:
         """Conversations with their state, since when and why."""
         rows = await conv_repo.list_conversations(
-            pool,
+            self.pool,
             parse_id(client_id, "client"),
             contact=contact,
             state=state,
@@ -91,15 +89,12 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         )
         return [_out(r) for r in rows]
 
-    @router.post(
-        "/{conversation_id}/handover",
-        response_model=ConversationOut,
-        responses=error_responses({409: "the conversation cannot be handed over in its state"}),
-    )
-    async def handover(client_id: str, conversation_id: str, body: HandoverIn) -> ConversationOut:
+    async def handover(
+        self, client_id: str, conversation_id: str, body: HandoverIn
+    ) -> ConversationOut:
         """A human takes the conversation; the bot stays silent until resumed or the timeout."""
-        cid, conv_id = await load(client_id, conversation_id)
-        async with pool.acquire() as conn, conn.transaction():
+        cid, conv_id = await self.load(client_id, conversation_id)
+        async with self.pool.acquire() as conn, conn.transaction():
             now = await conn.fetchval("SELECT now()")
             until = now + timedelta(minutes=body.minutes) if body.minutes else None
             ok = await conversation_state.handover(
@@ -109,19 +104,14 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "conversation cannot be handed over in its state"
             )
-        row = await conv_repo.get_conversation(pool, cid, conv_id)
+        row = await conv_repo.get_conversation(self.pool, cid, conv_id)
         assert row is not None
         return _out(row)
 
-    @router.post(
-        "/{conversation_id}/resume",
-        response_model=ConversationOut,
-        responses=error_responses({409: "the conversation is not in human handover"}),
-    )
-    async def resume(client_id: str, conversation_id: str, body: ResumeIn) -> ConversationOut:
+    async def resume(self, client_id: str, conversation_id: str, body: ResumeIn) -> ConversationOut:
         """The bot answers again (and, if asked, an opt-out is cleared)."""
-        cid, conv_id = await load(client_id, conversation_id)
-        async with pool.acquire() as conn, conn.transaction():
+        cid, conv_id = await self.load(client_id, conversation_id)
+        async with self.pool.acquire() as conn, conn.transaction():
             ok = await conversation_state.resume(
                 conn, cid, conv_id, cause=f"operator:{body.reason}"
             )
@@ -131,8 +121,35 @@ def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
                 )
         if not ok:
             raise HTTPException(status.HTTP_409_CONFLICT, "conversation is not in human handover")
-        row = await conv_repo.get_conversation(pool, cid, conv_id)
+        row = await conv_repo.get_conversation(self.pool, cid, conv_id)
         assert row is not None
         return _out(row)
 
+
+def conversations_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
+    """`/admin/clients/{id}/conversations` and the handover/resume actions."""
+    router = APIRouter(
+        prefix="/admin/clients/{client_id}/conversations",
+        tags=["conversations"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
+    )
+    routes = ConversationRoutes(pool)
+    router.add_api_route(
+        "", routes.list_conversations, methods=["GET"], response_model=list[ConversationOut]
+    )
+    router.add_api_route(
+        "/{conversation_id}/handover",
+        routes.handover,
+        methods=["POST"],
+        response_model=ConversationOut,
+        responses=error_responses({409: "the conversation cannot be handed over in its state"}),
+    )
+    router.add_api_route(
+        "/{conversation_id}/resume",
+        routes.resume,
+        methods=["POST"],
+        response_model=ConversationOut,
+        responses=error_responses({409: "the conversation is not in human handover"}),
+    )
     return router

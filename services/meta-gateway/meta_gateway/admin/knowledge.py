@@ -81,49 +81,40 @@ def _doc_out(doc: Any) -> DocumentOut:
     )
 
 
-def knowledge_router(
-    settings: Settings,
-    pool: asyncpg.Pool,
-    *,
-    file_search: FileSearchSyncs | None = None,
-    embedders: Embedders | None = None,
-) -> APIRouter:
-    """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
-    ai = AISettings()
-    decrypt = box_from_settings(settings).decrypt
-    embedding = embedders or Embedders(ai, decrypt)
-    knowledge = KnowledgeBase(
-        pool,
-        ai,
-        decrypt,
-        document_limits(settings),
-        max_bytes=settings.knowledge_max_bytes,
-        file_search=file_search,
-        embedders=embedding,
-    )
-    router = APIRouter(
-        prefix="/admin/clients/{client_id}",
-        tags=["knowledge base"],
-        dependencies=[Depends(require_admin(settings))],
-        responses=ADMIN_RESPONSES,
-    )
+class KnowledgeRoutes:
+    """The knowledge-base routes, bound to the tenant documents' library."""
 
-    async def tenant(client_id: str) -> str:
-        return await client_or_404(pool, client_id)
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        file_search: FileSearchSyncs | None = None,
+        embedders: Embedders | None = None,
+    ) -> None:
+        ai = AISettings()
+        decrypt = box_from_settings(settings).decrypt
+        embedding = embedders or Embedders(ai, decrypt)
+        knowledge = KnowledgeBase(
+            pool,
+            ai,
+            decrypt,
+            document_limits(settings),
+            max_bytes=settings.knowledge_max_bytes,
+            file_search=file_search,
+            embedders=embedding,
+        )
+        self.pool = pool
+        self.embedding = embedding
+        self.knowledge = knowledge
 
-    @router.post(
-        "/documents",
-        status_code=status.HTTP_201_CREATED,
-        response_model=DocumentOut,
-        openapi_extra=DOCUMENT_BODY,
-        responses={
-            413: {"description": "document over KNOWLEDGE_MAX_BYTES (20 MB)"},
-            415: {"description": "unsupported file type"},
-        },
-    )
-    async def add_document(client_id: str, request: Request) -> DocumentOut:
+    async def tenant(self, client_id: str) -> str:
+        """The tenant's id, or 404."""
+        return await client_or_404(self.pool, client_id)
+
+    async def add_document(self, client_id: str, request: Request) -> DocumentOut:
         """Add or replace a document: a multipart `file` upload, or JSON `{name, text}`."""
-        cid = await tenant(client_id)
+        cid = await self.tenant(client_id)
         ctype = request.headers.get("content-type", "")
         upload_kind = ctype.startswith("multipart/form-data")
         if upload_kind:
@@ -142,7 +133,7 @@ def knowledge_router(
         try:
             # a File Search sync failure is recorded on the document, never fails the upload
             # a file document keeps its bytes: the bot may send a PDF as it is (send_file)
-            doc = await knowledge.add(cid, name, data, keep_pdf=upload_kind)
+            doc = await self.knowledge.add(cid, name, data, keep_pdf=upload_kind)
         except DocumentNameInvalid as exc:
             raise invalid(("body", "name"), str(exc)) from None
         except DocumentTooLarge as exc:
@@ -153,30 +144,68 @@ def knowledge_router(
             raise invalid(("body", "file" if upload_kind else "text"), str(exc)) from None
         return _doc_out(doc)
 
-    @router.get("/documents", response_model=list[DocumentOut])
-    async def list_documents(client_id: str) -> list[DocumentOut]:
+    async def list_documents(self, client_id: str) -> list[DocumentOut]:
         """The tenant's documents."""
-        return [_doc_out(d) for d in await knowledge.documents(await tenant(client_id))]
+        return [_doc_out(d) for d in await self.knowledge.documents(await self.tenant(client_id))]
 
-    @router.delete("/documents/{doc_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def delete_document(client_id: str, doc_id: str) -> Response:
+    async def delete_document(self, client_id: str, doc_id: str) -> Response:
         """Remove a document; it leaves retrieval at once."""
-        if not await knowledge.delete(await tenant(client_id), doc_id):
+        if not await self.knowledge.delete(await self.tenant(client_id), doc_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.get("/knowledge/search", response_model=list[PassageOut])
     async def search(
+        self,
         client_id: str,
         q: str = Query(min_length=1, max_length=500, pattern=NUL_FREE),
         k: int = Query(3, ge=1, le=20),
     ) -> list[PassageOut]:
         """The passages the responder would receive for `q`, ranked."""
-        cid = await tenant(client_id)
-        async with embedding.open(await knowledge.tools_config(cid)) as embedder:
-            found = await PgRetriever(pool, embedder=embedder).search(cid, q, k)
+        cid = await self.tenant(client_id)
+        async with self.embedding.open(await self.knowledge.tools_config(cid)) as embedder:
+            found = await PgRetriever(self.pool, embedder=embedder).search(cid, q, k)
         return [
             PassageOut(document=p.document, text=p.text, score=round(p.score, 4)) for p in found
         ]
 
+
+def knowledge_router(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    *,
+    file_search: FileSearchSyncs | None = None,
+    embedders: Embedders | None = None,
+) -> APIRouter:
+    """`/admin/clients/{id}/documents` and `/admin/clients/{id}/knowledge/search`."""
+    router = APIRouter(
+        prefix="/admin/clients/{client_id}",
+        tags=["knowledge base"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
+    )
+    routes = KnowledgeRoutes(settings, pool, file_search=file_search, embedders=embedders)
+    router.add_api_route(
+        "/documents",
+        routes.add_document,
+        methods=["POST"],
+        status_code=status.HTTP_201_CREATED,
+        response_model=DocumentOut,
+        openapi_extra=DOCUMENT_BODY,
+        responses={
+            413: {"description": "document over KNOWLEDGE_MAX_BYTES (20 MB)"},
+            415: {"description": "unsupported file type"},
+        },
+    )
+    router.add_api_route(
+        "/documents", routes.list_documents, methods=["GET"], response_model=list[DocumentOut]
+    )
+    router.add_api_route(
+        "/documents/{doc_id}",
+        routes.delete_document,
+        methods=["DELETE"],
+        status_code=status.HTTP_204_NO_CONTENT,
+    )
+    router.add_api_route(
+        "/knowledge/search", routes.search, methods=["GET"], response_model=list[PassageOut]
+    )
     return router

@@ -48,31 +48,19 @@ FILE_BODY: dict[str, Any] = {
 }
 
 
-def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
-    """`/admin/clients/{id}/files`: upload (multipart `file`, `description`), list, delete."""
-    router = APIRouter(
-        prefix="/admin/clients/{client_id}/files",
-        tags=["knowledge base"],
-        dependencies=[Depends(require_admin(settings))],
-        responses=ADMIN_RESPONSES,
-    )
+class ReplyFileRoutes:
+    """The reply-file routes, bound to the pool."""
 
-    async def tenant(client_id: str) -> str:
-        return await client_or_404(pool, client_id)
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
 
-    @router.post(
-        "",
-        status_code=status.HTTP_201_CREATED,
-        response_model=FileOut,
-        openapi_extra=FILE_BODY,
-        responses={
-            413: {"description": "over WhatsApp's size for the type (5 MB image, 16 MB PDF)"},
-            415: {"description": "not multipart, or not a .pdf, .jpg or .png"},
-        },
-    )
-    async def add_file(client_id: str, request: Request) -> FileOut:
+    async def tenant(self, client_id: str) -> str:
+        """The tenant's id, or 404."""
+        return await client_or_404(self.pool, client_id)
+
+    async def add_file(self, client_id: str, request: Request) -> FileOut:
         """Add or replace (same name) a PDF, JPEG or PNG the bot may send."""
-        cid = await tenant(client_id)
+        cid = await self.tenant(client_id)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data")
         form = await request.form()
@@ -98,25 +86,51 @@ def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         description = str(form.get("description") or "").strip()
         if "\x00" in description or len(description) > 500:
             raise invalid(("body", "description"), "at most 500 characters, without NUL")
-        stored = await reply_files.store_file(pool, cid, name, mime, data, description=description)
+        stored = await reply_files.store_file(
+            self.pool, cid, name, mime, data, description=description
+        )
         return FileOut(**stored.__dict__)
 
-    @router.get("", response_model=list[FileOut])
-    async def list_files(client_id: str) -> list[FileOut]:
+    async def list_files(self, client_id: str) -> list[FileOut]:
         return [
             FileOut(**f.__dict__)
-            for f in await reply_files.list_files(pool, await tenant(client_id))
+            for f in await reply_files.list_files(self.pool, await self.tenant(client_id))
         ]
 
-    @router.delete("/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def delete_file(client_id: str, file_id: str) -> Response:
-        cid = await tenant(client_id)
+    async def delete_file(self, client_id: str, file_id: str) -> Response:
+        cid = await self.tenant(client_id)
         try:
             uuid.UUID(file_id)
         except ValueError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "file not found") from None
-        if not await reply_files.delete_file(pool, cid, file_id):
+        if not await reply_files.delete_file(self.pool, cid, file_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "file not found")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
+
+def reply_files_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
+    """`/admin/clients/{id}/files`: upload (multipart `file`, `description`), list, delete."""
+    router = APIRouter(
+        prefix="/admin/clients/{client_id}/files",
+        tags=["knowledge base"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
+    )
+    routes = ReplyFileRoutes(pool)
+    router.add_api_route(
+        "",
+        routes.add_file,
+        methods=["POST"],
+        status_code=status.HTTP_201_CREATED,
+        response_model=FileOut,
+        openapi_extra=FILE_BODY,
+        responses={
+            413: {"description": "over WhatsApp's size for the type (5 MB image, 16 MB PDF)"},
+            415: {"description": "not multipart, or not a .pdf, .jpg or .png"},
+        },
+    )
+    router.add_api_route("", routes.list_files, methods=["GET"], response_model=list[FileOut])
+    router.add_api_route(
+        "/{file_id}", routes.delete_file, methods=["DELETE"], status_code=status.HTTP_204_NO_CONTENT
+    )
     return router

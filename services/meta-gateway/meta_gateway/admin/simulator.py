@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, cast
+from datetime import datetime
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
+from meta_gateway.admin.simulator_store import store_burst, store_replies
 from waai import context_window
 from waai.llm.config import AISettings
 from waai.responders.responder import (
@@ -26,13 +28,11 @@ from waai.responders.responder import (
     turn_from_row,
 )
 from waai.wiring import open_ai_wiring
-from wacommon.broker.schemas import Contact, InboundMessage, MessageKind, Provider, utcnow
+from wacommon.broker.schemas import Contact, utcnow
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
 from wacommon.repositories import clients as clients_repo
-from wacommon.repositories import conversations as conv_repo
 from wacommon.repositories import messages as msg_repo
-from wacommon.repositories import outbox as outbox_repo
 from wacommon.repositories.events import NullEventLog
 from wacommon.tenants.config import parse_tenant
 from wacommon.web.api_types import NUL_FREE
@@ -70,37 +70,34 @@ class SimulateOut(BaseModel):
     usage: UsageOut
 
 
-def simulator_router(
-    settings: Settings,
-    pool: asyncpg.Pool,
-    box: SecretBox,
-    *,
-    ai: AISettings | None = None,
-    responder_for: Callable[[Tenant], Responder] | None = None,
-) -> APIRouter:
-    """`POST /admin/clients/{id}/simulate`: the tenant's responder on a sandbox conversation."""
-    router = APIRouter(
-        prefix="/admin",
-        tags=["simulator"],
-        dependencies=[Depends(require_admin(settings))],
-        responses=ADMIN_RESPONSES,
-    )
-    ai_settings = ai or AISettings()
-    events = NullEventLog()
+class Simulator:
+    """The simulate route, bound to the pool, the secret box and the AI wiring."""
 
-    async def respond(tenant: Tenant, inp: ResponderInput) -> ResponderOutput:
-        if responder_for is not None:
-            return await responder_for(tenant).respond(inp)
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        box: SecretBox,
+        ai_settings: AISettings,
+        responder_for: Callable[[Tenant], Responder] | None,
+    ) -> None:
+        self.pool, self.box, self.ai_settings = pool, box, ai_settings
+        self.responder_for = responder_for
+        self.events = NullEventLog()
+
+    async def respond(self, tenant: Tenant, inp: ResponderInput) -> ResponderOutput:
+        """The tenant's responder on one input (a test's own, else the worker's wiring)."""
+        if self.responder_for is not None:
+            return await self.responder_for(tenant).respond(inp)
         # the worker's wiring (guarded tool client included), opened for one call: the
         # simulator is rare, and nothing outlives the request
         async with open_ai_wiring(
-            ai_settings, pool=pool, events=events, decrypt=box.decrypt
+            self.ai_settings, pool=self.pool, events=self.events, decrypt=self.box.decrypt
         ) as wiring:
             return await wiring.responder_for(tenant).respond(inp)
 
-    @router.post("/clients/{client_id}/simulate", response_model=SimulateOut)
-    async def simulate(client_id: str, body: SimulateIn) -> SimulateOut:
+    async def simulate(self, client_id: str, body: SimulateIn) -> SimulateOut:
         """Answer `messages` as one burst with the tenant's real responder; nothing is sent."""
+        pool = self.pool
         cid = parse_id(client_id, "client")
         client = await clients_repo.get_client(pool, cid)
         if client is None:
@@ -109,36 +106,41 @@ def simulator_router(
         burst_id = f"sim-{uuid.uuid4().hex}"
         now = utcnow()
         contact = Contact(key=SIM_PREFIX + session)
-        async with pool.acquire() as proxy, proxy.transaction():
-            conn = cast(asyncpg.Connection, proxy)
-            conv, _ = await conv_repo.upsert_for_message(
-                conn,
-                cid,
-                contact,
-                provider=Provider.SANDBOX.value,
-                instance_id=None,
-                at=now,
-                role="customer",
-            )
-            conv_id = str(conv["id"])
-            burst_ids: list[int] = []
-            for i, text in enumerate(body.messages):
-                stored = await msg_repo.store_inbound(
-                    conn,
-                    InboundMessage(
-                        provider=Provider.SANDBOX,
-                        tenant_id=cid,
-                        contact=contact,
-                        provider_message_id=f"{burst_id}:{i}",
-                        kind=MessageKind.TEXT,
-                        text=text,
-                        sent_at=now,
-                    ),
-                    conv_id,
-                )
-                assert stored is not None
-                burst_ids.append(stored)
-        config = parse_tenant(client, box.open)
+        conv, burst_ids = await store_burst(pool, cid, contact, burst_id, body.messages, now)
+        conv_id = str(conv["id"])
+        tenant, inp = await self._input(cid, client, conv, contact, burst_ids, burst_id, now)
+        output = await self.respond(tenant, inp)
+        # the responder's messages are already WhatsApp bubbles (see ResponderOutput)
+        replies = [text for text in output.messages if text.strip()]
+        await store_replies(pool, cid, conv_id, burst_id, replies)
+        usage = output.usage
+        return SimulateOut(
+            session=session,
+            conversation_id=conv_id,
+            replies=replies,
+            handover_reason=output.handover_reason,
+            opt_out=output.opt_out,
+            usage=UsageOut(
+                model=usage.model,
+                tokens_in=usage.tokens_in,
+                tokens_out=usage.tokens_out,
+                tool_calls=usage.tool_calls,
+            ),
+        )
+
+    async def _input(
+        self,
+        cid: str,
+        client: dict[str, Any],
+        conv: dict[str, Any],
+        contact: Contact,
+        burst_ids: list[int],
+        burst_id: str,
+        now: datetime,
+    ) -> tuple[Tenant, ResponderInput]:
+        """The tenant and what its responder reads: the history window and the burst."""
+        pool, conv_id = self.pool, str(conv["id"])
+        config = parse_tenant(client, self.box.open)
         tools_config = config.tools_config
         # the same window as the rag-worker's, so a simulation sees what the bot would
         max_messages, since = context_window.history_window(
@@ -155,63 +157,40 @@ def simulator_router(
             timezone=client["timezone"],
             tools_config=tools_config,
         )
-        output = await respond(
-            tenant,
-            ResponderInput(
-                tenant=tenant,
-                conversation_id=conv_id,
-                contact_key=contact.key,
-                contact_name=None,
-                history=[turn_from_row(r) for r in history],
-                burst=[turn_from_row(r) for r in burst],
-                now=now,
-                correlation_id=burst_id,
-                # a try before going live: bookings, CRM writes and the like are shown, not made
-                sandbox=True,
-            ),
-        )
-        # the responder's messages are already WhatsApp bubbles (see ResponderOutput)
-        replies = [text for text in output.messages if text.strip()]
-        await _store_replies(pool, cid, conv_id, burst_id, replies)
-        usage = output.usage
-        return SimulateOut(
-            session=session,
+        return tenant, ResponderInput(
+            tenant=tenant,
             conversation_id=conv_id,
-            replies=replies,
-            handover_reason=output.handover_reason,
-            opt_out=output.opt_out,
-            usage=UsageOut(
-                model=usage.model,
-                tokens_in=usage.tokens_in,
-                tokens_out=usage.tokens_out,
-                tool_calls=usage.tool_calls,
-            ),
+            contact_key=contact.key,
+            contact_name=None,
+            history=[turn_from_row(r) for r in history],
+            burst=[turn_from_row(r) for r in burst],
+            now=now,
+            correlation_id=burst_id,
+            # a try before going live: bookings, CRM writes and the like are shown, not made
+            sandbox=True,
         )
 
+
+def simulator_router(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    box: SecretBox,
+    *,
+    ai: AISettings | None = None,
+    responder_for: Callable[[Tenant], Responder] | None = None,
+) -> APIRouter:
+    """`POST /admin/clients/{id}/simulate`: the tenant's responder on a sandbox conversation."""
+    router = APIRouter(
+        prefix="/admin",
+        tags=["simulator"],
+        dependencies=[Depends(require_admin(settings))],
+        responses=ADMIN_RESPONSES,
+    )
+    simulator = Simulator(pool, box, ai or AISettings(), responder_for)
+    router.add_api_route(
+        "/clients/{client_id}/simulate",
+        simulator.simulate,
+        methods=["POST"],
+        response_model=SimulateOut,
+    )
     return router
-
-
-async def _store_replies(
-    pool: asyncpg.Pool, client_id: str, conv_id: str, burst_id: str, replies: list[str]
-) -> None:
-    """The bot's bubbles, stored as already sent (the sandbox delivers nothing)."""
-    async with pool.acquire() as proxy, proxy.transaction():
-        conn = cast(asyncpg.Connection, proxy)
-        for i, text in enumerate(replies):
-            new_id = await msg_repo.insert_outbound(
-                conn,
-                client_id,
-                conv_id,
-                provider=Provider.SANDBOX.value,
-                instance_id=None,
-                role="bot",
-                kind="text",
-                content=text,
-                payload={"origin": "bot", "simulated": True},
-                idempotency_key=f"{burst_id}:{i}",
-                burst_id=burst_id,
-            )
-            if new_id is not None:
-                await outbox_repo.mark_sent(conn, client_id, new_id, None)
-        if replies:
-            await conv_repo.record_outbound(conn, client_id, conv_id, role="bot", at=utcnow())
