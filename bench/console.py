@@ -179,7 +179,7 @@ async def agent(env: BenchEnv, tenant: str) -> tuple[str, str]:
     try:
         user = await users_repo.create_user(
             conn,
-            client_id=tenant,
+            tenant_id=tenant,
             email=f"agente-{uuid.uuid4().hex[:6]}@bench.example",
             name="Agente Bench",
             role="agent",

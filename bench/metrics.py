@@ -36,6 +36,7 @@ from metrics.report import tenant_daily  # noqa: E402
 from metrics.settings import MetricsSettings  # noqa: E402
 from wacommon.infra.db import create_pool  # noqa: E402
 from wacommon.migrations import apply_migrations, ensure_database  # noqa: E402
+from wacommon.web.api_types import TenantPath  # noqa: E402
 
 ADMIN = "bench-admin-token"
 ZONES = ["America/Sao_Paulo", "UTC", "America/Manaus", "Europe/Lisbon", "Asia/Tokyo"]
@@ -348,9 +349,9 @@ def serve_bare(port: int, dsn: str) -> None:
 
     @app.get("/bare/{client_id}")
     async def bare(
-        client_id: str, start: date = Query(alias="from"), end: date = Query(alias="to")
+        tenant_id: TenantPath, start: date = Query(alias="from"), end: date = Query(alias="to")
     ) -> Response:
-        rows = await state["pool"].fetch(BARE_SQL, client_id, start, end)
+        rows = await state["pool"].fetch(BARE_SQL, tenant_id, start, end)
         return Response(
             orjson.dumps([dict(r) for r in rows], default=float), media_type="application/json"
         )

@@ -216,7 +216,7 @@ async def run(args: argparse.Namespace) -> None:
 class Loaded:
     """A base ingested under its own tenant: the systems to compare over it."""
 
-    client_id: str
+    tenant_id: str
     files: int
     chunks: int
     systems: dict[str, System]
@@ -231,25 +231,25 @@ async def load_base(
 ) -> Loaded:
     """Ingest a folder's documents as a new tenant and build the systems over them."""
     client = await create_client(pool, {"name": f"bench {folder.name}"})
-    client_id = str(client["id"])
+    tenant_id = str(client["id"])
     files = sorted(p for p in folder.iterdir() if p.suffix in DOCUMENT_SUFFIXES)
     for path in files:
-        await ingest_document(pool, client_id, path.name, path.read_bytes(), embedder=embedder)
+        await ingest_document(pool, tenant_id, path.name, path.read_bytes(), embedder=embedder)
     rows = await pool.fetch(
         "SELECT d.name, c.heading, c.text FROM kb_chunks c JOIN kb_documents d"
         " ON d.id = c.document_id WHERE c.client_id = $1 ORDER BY c.id",
-        client_id,
+        tenant_id,
     )
     chunks = [(r["name"], r["text"]) for r in rows]
     bm25 = Bm25([f"{r['heading']}\n{r['text']}" for r in rows])
     bm25_folded = Bm25([unaccent(f"{r['heading']}\n{r['text']}") for r in rows])
 
     async def default(q: str) -> Ranked:
-        found = await knowledge_search.search(pool, client_id, q, args.k, min_score=args.min_score)
+        found = await knowledge_search.search(pool, tenant_id, q, args.k, min_score=args.min_score)
         return [(p.document, p.text) for p in found]
 
     async def plain_or(q: str) -> Ranked:
-        found = await pool.fetch(_PLAIN_OR, client_id, q, args.k)
+        found = await pool.fetch(_PLAIN_OR, tenant_id, q, args.k)
         return [(r["name"], r["text"]) for r in found]
 
     async def baseline(q: str) -> Ranked:
@@ -263,12 +263,12 @@ async def load_base(
 
         async def dense(q: str) -> Ranked:
             [vector] = await embedder.embed([q], "query")
-            found = await vectors.nearest(pool, client_id, embedder.model, vector, args.k)
+            found = await vectors.nearest(pool, tenant_id, embedder.model, vector, args.k)
             return [(n.document, n.text) for n in found]
 
         async def hybrid(q: str) -> Ranked:
             found = await hybrid_search(
-                pool, client_id, q, args.k, embedder, min_score=args.min_score
+                pool, tenant_id, q, args.k, embedder, min_score=args.min_score
             )
             return [(p.document, p.text) for p in found]
 
@@ -279,7 +279,7 @@ async def load_base(
         async def rewritten(q: str) -> Ranked:
             query = await search_query(rewriter, [Turn("customer", q, _NOW)], q)
             found = await knowledge_search.search(
-                pool, client_id, query, args.k, min_score=args.min_score
+                pool, tenant_id, query, args.k, min_score=args.min_score
             )
             return [(p.document, p.text) for p in found]
 
@@ -289,7 +289,7 @@ async def load_base(
         "BM25 (Python, accents folded)": bm25_unaccent,
         "plain OR full-text (ts_rank_cd)": plain_or,
     }
-    return Loaded(client_id, len(files), len(chunks), systems)
+    return Loaded(tenant_id, len(files), len(chunks), systems)
 
 
 async def score(system: System, questions: list[dict[str, Any]], *, keep_misses: bool) -> Score:
@@ -309,12 +309,12 @@ async def score(system: System, questions: list[dict[str, Any]], *, keep_misses:
 
 
 async def count_answered(
-    pool: asyncpg.Pool, client_id: str, negatives: list[str], min_score: float
+    pool: asyncpg.Pool, tenant_id: str, negatives: list[str], min_score: float
 ) -> list[str]:
     """The unanswerable questions the default retrieval still returned a passage for."""
     answered = []
     for q in negatives:
-        found = await knowledge_search.search(pool, client_id, q, 1, min_score=min_score)
+        found = await knowledge_search.search(pool, tenant_id, q, 1, min_score=min_score)
         if found:
             answered.append(
                 f"  answered unanswerable {q!r} -> {found[0].score} {found[0].text[:60]!r}"
@@ -424,7 +424,7 @@ async def evaluate_bases(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
             ):
                 continue
             negatives = [item["question"] for item in load_jsonl(spec.unanswerable)]
-            answered = await count_answered(pool, loaded.client_id, negatives, args.min_score)
+            answered = await count_answered(pool, loaded.tenant_id, negatives, args.min_score)
             negatives_by_half[half] = Score(negatives=len(negatives), answered=len(answered))
             if args.verbose and half == "tune":
                 print("\n".join(answered))
@@ -496,7 +496,7 @@ async def evaluate_folder(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
         print(f"{label:48} {s.r1 / s.n:9.3f} {s.r3 / s.n:9.3f} {s.seconds * 1000 / s.n:9.1f}")
     if args.unanswerable and Path(args.unanswerable).exists():
         negatives = [item["question"] for item in load_jsonl(Path(args.unanswerable))]
-        answered = await count_answered(pool, loaded.client_id, negatives, args.min_score)
+        answered = await count_answered(pool, loaded.tenant_id, negatives, args.min_score)
         if args.verbose:
             for line in answered:
                 print(line)

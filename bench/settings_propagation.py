@@ -54,7 +54,7 @@ async def run(rounds: int, services: int) -> None:
         tenant = str(await pool.fetchval("INSERT INTO clients (name) VALUES ('b') RETURNING id"))
         await users_repo.create_user(
             pool,
-            client_id=tenant,
+            tenant_id=tenant,
             email="bench-owner@example.com",
             name="Bench",
             role="owner",

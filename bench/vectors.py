@@ -78,30 +78,30 @@ class Topics:
 
 
 async def _tenant(conn: asyncpg.Connection, name: str) -> tuple[str, str]:
-    client_id = str(
+    tenant_id = str(
         await conn.fetchval("INSERT INTO clients (name) VALUES ($1) RETURNING id", name)
     )
     document_id = await conn.fetchval(
         "INSERT INTO kb_documents (client_id, name, source_kind, content_hash)"
         " VALUES ($1, 'base.md', 'md', 'h') RETURNING id",
-        client_id,
+        tenant_id,
     )
-    return client_id, str(document_id)
+    return tenant_id, str(document_id)
 
 
 async def _load(
-    conn: asyncpg.Connection, client_id: str, document_id: str, count: int, topics: Topics
+    conn: asyncpg.Connection, tenant_id: str, document_id: str, count: int, topics: Topics
 ) -> None:
     ids = await conn.fetch(
         "INSERT INTO kb_chunks (client_id, document_id, ordinal, heading, text)"
         " SELECT $1, $2, n, '', 'chunk ' || n FROM generate_series(1, $3) AS n RETURNING id",
-        client_id,
+        tenant_id,
         document_id,
         count,
     )
     for start in range(0, len(ids), 1000):
         batch = [(r["id"], topics.vector()) for r in ids[start : start + 1000]]
-        await vectors.store_vectors(conn, client_id, MODEL, batch)
+        await vectors.store_vectors(conn, tenant_id, MODEL, batch)
 
 
 async def _exact(conn: asyncpg.Connection, sql: str, *args: object) -> list[asyncpg.Record]:

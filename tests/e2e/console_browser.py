@@ -139,7 +139,7 @@ async def console_user(pool: asyncpg.Pool, tenant: str | None, role: str) -> str
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     await users_repo.create_user(
         pool,
-        client_id=tenant,
+        tenant_id=tenant,
         email=email,
         name=f"Pessoa {role}",
         role=role,

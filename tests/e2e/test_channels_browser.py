@@ -71,7 +71,7 @@ async def _user(pool: asyncpg.Pool, tenant: str, role: str) -> str:
     email = f"{role}-{uuid.uuid4().hex[:6]}@example.com"
     await users_repo.create_user(
         pool,
-        client_id=tenant,
+        tenant_id=tenant,
         email=email,
         name="Dona Rita" if role == "owner" else "Ana",
         role=role,

@@ -95,7 +95,7 @@ def graph() -> Iterator[tuple[GraphState, str]]:
 async def _user(pool: asyncpg.Pool, tenant: str, role: str, email: str, name: str) -> str:
     await users_repo.create_user(
         pool,
-        client_id=tenant,
+        tenant_id=tenant,
         email=email,
         name=name,
         role=role,
@@ -554,7 +554,7 @@ async def test_operator_picks_a_tenant_on_a_phone_and_works_in_its_inbox(
     operator = f"operadora-{tag}@example.com"
     await users_repo.create_user(
         env.pool,
-        client_id=None,
+        tenant_id=None,
         email=operator,
         name="Olga Operadora",
         role="operator",

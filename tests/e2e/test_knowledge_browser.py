@@ -56,7 +56,7 @@ async def _user(pool: asyncpg.Pool, tenant: str, role: str) -> str:
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     await users_repo.create_user(
         pool,
-        client_id=tenant,
+        tenant_id=tenant,
         email=email,
         name="Dona Marta" if role == "owner" else "Ana Atendente",
         role=role,

@@ -72,7 +72,7 @@ async def new_user(
     """A console account stored directly (what the operator's admin route does)."""
     return await users_repo.create_user(
         pool,
-        client_id=tenant,
+        tenant_id=tenant,
         email=email or f"{role}-{uuid.uuid4().hex[:8]}@example.com",
         name=name,
         role=role,

@@ -63,8 +63,8 @@ class StaticRetriever:
     def __init__(self) -> None:
         self.queries: list[tuple[str, str, int]] = []
 
-    async def search(self, client_id: str, query: str, k: int) -> Sequence[Passage]:
-        self.queries.append((client_id, query, k))
+    async def search(self, tenant_id: str, query: str, k: int) -> Sequence[Passage]:
+        self.queries.append((tenant_id, query, k))
         return [Passage("horarios.md", "Atendemos de segunda a sexta, das 9h às 18h.", 0.9)]
 
 

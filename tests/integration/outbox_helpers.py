@@ -59,7 +59,7 @@ class Tenant:
     def __init__(self, pool: asyncpg.Pool, provider: str) -> None:
         self.pool = pool
         self.provider = provider
-        self.client_id = ""
+        self.tenant_id = ""
         self.conversation_id = ""
         self.instance_id = ""
         self.phone = f"55119{uuid.uuid4().int % 10**8:08d}"
@@ -68,17 +68,17 @@ class Tenant:
         tenant = await clients_repo.create_client(
             self.pool, {"name": "double-send", "api_url": None, "token": uuid.uuid4().hex}
         )
-        self.client_id = str(tenant["id"])
+        self.tenant_id = str(tenant["id"])
         instance = await providers_repo.create_provider(
             self.pool,
             SecretBox(None),
-            self.client_id,
+            self.tenant_id,
             {"provider_type": self.provider, "config": config, "is_default": True},
         )
         self.instance_id = str(instance["id"])
         conv, _ = await conv_repo.upsert_for_message(
             self.pool,
-            self.client_id,
+            self.tenant_id,
             Contact(key=self.phone, phone=self.phone),
             provider=self.provider,
             instance_id=self.instance_id,
@@ -95,7 +95,7 @@ class Tenant:
         for n, text in enumerate(texts):
             row_id = await msg_repo.insert_outbound(
                 self.pool,
-                self.client_id,
+                self.tenant_id,
                 self.conversation_id,
                 provider=self.provider,
                 instance_id=self.instance_id,
@@ -112,21 +112,21 @@ class Tenant:
 
     def command(self, row_id: int) -> SendReply:
         return SendReply(
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=self.conversation_id,
             outbound_id=row_id,
             origin="bot",
         )
 
     async def statuses(self, ids: list[int]) -> list[str]:
-        rows = await msg_repo.messages_by_ids(self.pool, self.client_id, ids)
+        rows = await msg_repo.messages_by_ids(self.pool, self.tenant_id, ids)
         by_id = {int(r["id"]): str(r["status"]) for r in rows}
         return [by_id[i] for i in ids]
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT data FROM conversation_events WHERE client_id = $1 AND event_type = $2",
-            self.client_id,
+            self.tenant_id,
             event_type,
         )
         return [dict(r["data"]) for r in rows]

@@ -25,7 +25,7 @@ async def api(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[httpx.Asy
         yield c
 
 
-async def new_client(api: httpx.AsyncClient, name: str = "Loja") -> str:
+async def new_tenant(api: httpx.AsyncClient, name: str = "Loja") -> str:
     resp = await api.post("/admin/clients", json={"name": name}, headers=AUTH)
     assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])
@@ -75,7 +75,7 @@ async def test_client_crud_round_trip(api: httpx.AsyncClient) -> None:
 
 
 async def test_secrets_are_encrypted_at_rest(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
-    cid = await new_client(api)
+    cid = await new_tenant(api)
     resp = await api.post(
         f"/admin/clients/{cid}/providers",
         headers=AUTH,
@@ -138,7 +138,7 @@ async def test_bad_json_is_a_4xx(api: httpx.AsyncClient) -> None:
 
 
 async def test_provider_crud_and_webhook_url(api: httpx.AsyncClient) -> None:
-    cid = await new_client(api)
+    cid = await new_tenant(api)
     resp = await api.post(
         f"/admin/clients/{cid}/providers",
         headers=AUTH,
@@ -179,7 +179,7 @@ async def test_provider_crud_and_webhook_url(api: httpx.AsyncClient) -> None:
 
 
 async def test_new_default_instance_clears_the_previous_default(api: httpx.AsyncClient) -> None:
-    cid = await new_client(api)
+    cid = await new_tenant(api)
     for name in ("A", "B"):
         resp = await api.post(
             f"/admin/clients/{cid}/providers",
@@ -208,7 +208,7 @@ async def test_new_default_instance_clears_the_previous_default(api: httpx.Async
     ],
 )
 async def test_bad_provider_input_is_422(api: httpx.AsyncClient, body: dict, needle: str) -> None:
-    cid = await new_client(api)
+    cid = await new_tenant(api)
     resp = await api.post(f"/admin/clients/{cid}/providers", headers=AUTH, json=body)
     assert resp.status_code == 422 and needle in resp.text
 
@@ -225,7 +225,7 @@ async def test_unknown_ids_are_404(api: httpx.AsyncClient) -> None:
 
 
 async def test_one_tenant_cannot_touch_another_tenants_providers(api: httpx.AsyncClient) -> None:
-    a, b = await new_client(api, "A"), await new_client(api, "B")
+    a, b = await new_tenant(api, "A"), await new_tenant(api, "B")
     resp = await api.post(
         f"/admin/clients/{a}/providers",
         headers=AUTH,
@@ -253,7 +253,7 @@ async def test_a_number_another_tenant_owns_is_refused_with_409(
     api: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
     # routing picks one tenant per phone_number_id: a second owner would silently lose or steal
-    a, b = await new_client(api, "A"), await new_client(api, "B")
+    a, b = await new_tenant(api, "A"), await new_tenant(api, "B")
     meta = {"provider_type": "meta", "config": {"phone_id": "77001", "access_token": "EAAa"}}
     first = await api.post(f"/admin/clients/{a}/providers", headers=AUTH, json=meta)
     assert first.status_code == 201

@@ -23,6 +23,7 @@ from wacommon.broker.publisher import FakePublisher
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
 from wacommon.service.http import server_config, service_app
+from wacommon.web.api_types import TenantPath
 
 CAP = 256 * 1024
 UPLOAD_CAP = 1024 * 1024
@@ -128,12 +129,12 @@ async def test_document_uploads_get_the_larger_cap_and_forms_a_smaller_one(
     app = service_app(None, "meta-gateway")
 
     @app.post("/admin/clients/{client_id}/documents")
-    async def upload(client_id: str) -> dict[str, str]:
-        return {"ok": client_id}
+    async def upload(tenant_id: TenantPath) -> dict[str, str]:
+        return {"ok": tenant_id}
 
     @app.post("/api/v1/forms/{client_id}/submit")
-    async def submit(client_id: str) -> dict[str, str]:
-        return {"ok": client_id}
+    async def submit(tenant_id: TenantPath) -> dict[str, str]:
+        return {"ok": tenant_id}
 
     limits = gateway_body_limits(settings.model_copy(update={"http_max_upload_bytes": UPLOAD_CAP}))
     async with running(app, settings, limits) as port:

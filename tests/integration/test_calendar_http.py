@@ -54,16 +54,16 @@ class Env:
     """A tenant on the external calendar and a way to call its tools as a customer."""
 
     def __init__(
-        self, pool: asyncpg.Pool, client_id: str, toolbox: Toolbox, http: httpx.AsyncClient
+        self, pool: asyncpg.Pool, tenant_id: str, toolbox: Toolbox, http: httpx.AsyncClient
     ) -> None:
-        self.pool, self.client_id, self.toolbox, self.http = pool, client_id, toolbox, http
+        self.pool, self.tenant_id, self.toolbox, self.http = pool, tenant_id, toolbox, http
 
     async def call(
         self, tool: str, contact: str = "5511999990001", *, dry_run: bool = False, **args: Any
     ) -> dict[str, Any]:
         ctx = ToolContext(
             pool=self.pool,
-            client_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=str(uuid.uuid4()),
             contact_key=contact,
             contact_name="Ana",
@@ -130,7 +130,7 @@ async def test_booking_a_conflict_and_cancelling_on_the_external_calendar(
     assert sent["name"] == "Ana" and sent["contact_key"] == "5511999990001"
     assert calendar.bookings[booked["appointment_id"]]["phone"] == "11"
     local = await pool.fetchval(
-        "SELECT count(*) FROM appointments WHERE client_id = $1", env.client_id
+        "SELECT count(*) FROM appointments WHERE client_id = $1", env.tenant_id
     )
     assert local == 0  # the external calendar holds the booking, not our table
     free = (await env.call("check_availability", date=tuesday))["days"][0]["free"]

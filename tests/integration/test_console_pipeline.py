@@ -40,14 +40,14 @@ async def test_bot_handover_alerts_each_owner_once_and_notifies(
     )
     await pool.execute(
         "UPDATE clients SET api_url = 'https://uaz.example', token = 'tok' WHERE id = $1",
-        chat.client_id,
+        chat.tenant_id,
     )
-    alerted = await new_user(pool, chat.client_id, "owner", name="Dona")
+    alerted = await new_user(pool, chat.tenant_id, "owner", name="Dona")
     await pool.execute(
         "UPDATE console_users SET alert_whatsapp = '5511911112222' WHERE id = $1", alerted["id"]
     )
-    await new_user(pool, chat.client_id, "owner")  # no alert number
-    agent = await new_user(pool, chat.client_id, "agent")
+    await new_user(pool, chat.tenant_id, "owner")  # no alert number
+    agent = await new_user(pool, chat.tenant_id, "agent")
     await pool.execute(
         "UPDATE console_users SET alert_whatsapp = '5511933334444' WHERE id = $1", agent["id"]
     )
@@ -89,7 +89,7 @@ async def test_bot_handover_alerts_each_owner_once_and_notifies(
     )
     await handle_send_reply(
         SendReply(
-            tenant_id=chat.client_id,
+            tenant_id=chat.tenant_id,
             conversation_id=chat.conversation_id,
             outbound_id=alerts[0]["id"],
             origin="system",
@@ -104,11 +104,11 @@ async def test_bot_handover_alerts_each_owner_once_and_notifies(
 async def test_a_console_reply_stops_followups_and_the_timeout_is_notified(
     pool: asyncpg.Pool,
 ) -> None:
-    client_id, conv = await conversation(pool, plan=PLAN)
+    tenant_id, conv = await conversation(pool, plan=PLAN)
     async with pool.acquire() as conn:
         result = await queue_human_reply(
             conn,
-            client_id,
+            tenant_id,
             conv,
             user_id=str(uuid.uuid4()),
             key="k",
@@ -124,9 +124,9 @@ async def test_a_console_reply_stops_followups_and_the_timeout_is_notified(
     await scanner(pool, FakePublisher(), notifier=notifier).run_once(
         max(T0, row["state_until"]) + timedelta(days=2)
     )
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert {
-        "tenant_id": client_id,
+        "tenant_id": tenant_id,
         "conversation_id": conv,
         "kind": "conversation.updated",
         "state": "bot",
@@ -188,7 +188,7 @@ async def test_after_release_the_bot_sees_what_the_attendant_wrote(pool: asyncpg
     async with pool.acquire() as conn:
         result = await queue_human_reply(
             conn,
-            chat.client_id,
+            chat.tenant_id,
             chat.conversation_id,
             user_id=str(uuid.uuid4()),
             key="h1",
@@ -197,7 +197,7 @@ async def test_after_release_the_bot_sees_what_the_attendant_wrote(pool: asyncpg
     assert result is not None and result[2] == "human"
     await chat.mark_outbox_sent()
     async with pool.acquire() as conn:
-        assert await cs.resume(conn, chat.client_id, chat.conversation_id, cause="console")
+        assert await cs.resume(conn, chat.tenant_id, chat.conversation_id, cause="console")
     await chat.burst(await chat.inbound("e o frete?"))
 
     assert len(chat.responder.inputs) == 2

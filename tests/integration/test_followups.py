@@ -47,7 +47,7 @@ async def conversation(
     contact_name: str | None = "Ana Souza",
 ) -> tuple[str, str]:
     """A conversation where the customer wrote at `customer_at` and the bot answered at `bot_at`."""
-    client_id = str(
+    tenant_id = str(
         await pool.fetchval(
             "INSERT INTO clients (name, timezone, followup_config) VALUES ($1, $2, $3) RETURNING id",
             f"f-{uuid.uuid4().hex[:8]}",
@@ -60,7 +60,7 @@ async def conversation(
             "INSERT INTO active_conversations (client_id, contact_key, contact_name, provider,"
             " last_customer_message_at, last_bot_message_at, last_role)"
             " VALUES ($1, $2, $3, $4, $5, $6, 'bot') RETURNING id",
-            client_id,
+            tenant_id,
             uuid.uuid4().hex,
             contact_name,
             provider,
@@ -72,26 +72,26 @@ async def conversation(
         "INSERT INTO chat_messages (client_id, conversation_id, direction, role, provider,"
         " content, created_at) VALUES ($1, $2, 'in', 'customer', $3, 'Quanto custa?', $4),"
         " ($1, $2, 'out', 'bot', $3, 'Custa R$ 50.', $5)",
-        client_id,
+        tenant_id,
         conv,
         provider,
         customer_at,
         bot_at,
     )
     async with pool.acquire() as conn:
-        await schedule_followup(conn, client_id, conv, plan if plan is not None else PLAN, bot_at)
-    return client_id, conv
+        await schedule_followup(conn, tenant_id, conv, plan if plan is not None else PLAN, bot_at)
+    return tenant_id, conv
 
 
 async def customer_writes(
-    pool: asyncpg.Pool, client_id: str, conv: str, text: str, at: datetime
+    pool: asyncpg.Pool, tenant_id: str, conv: str, text: str, at: datetime
 ) -> bool:
     """What ingest does on a customer message; returns whether a follow-up converted."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO chat_messages (client_id, conversation_id, direction, role, provider,"
             " content, created_at) VALUES ($1, $2, 'in', 'customer', 'uazapi', $3, $4)",
-            client_id,
+            tenant_id,
             conv,
             text,
             at,
@@ -99,19 +99,19 @@ async def customer_writes(
         await conn.execute(
             "UPDATE active_conversations SET last_customer_message_at = $3, last_role = 'customer'"
             " WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conv,
             at,
         )
-        return await cancel_followups(conn, client_id, conv, now=at)
+        return await cancel_followups(conn, tenant_id, conv, now=at)
 
 
-async def outbound(pool: asyncpg.Pool, client_id: str, conv: str) -> list[asyncpg.Record]:
+async def outbound(pool: asyncpg.Pool, tenant_id: str, conv: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, kind, content, payload, status, idempotency_key FROM chat_messages"
         " WHERE client_id = $1 AND conversation_id = $2 AND direction = 'out' AND role = 'bot'"
         " AND payload ? 'origin' ORDER BY id",
-        client_id,
+        tenant_id,
         conv,
     )
 
@@ -124,21 +124,21 @@ def sends(publisher: FakePublisher, conv: str) -> list[SendReply]:
     ]
 
 
-async def events(pool: asyncpg.Pool, client_id: str, conv: str) -> list[tuple[str, Any]]:
+async def events(pool: asyncpg.Pool, tenant_id: str, conv: str) -> list[tuple[str, Any]]:
     rows = await pool.fetch(
         "SELECT event_type, data FROM conversation_events WHERE client_id = $1"
         " AND conversation_id = $2 ORDER BY id",
-        client_id,
+        tenant_id,
         conv,
     )
     return [(r["event_type"], r["data"]) for r in rows]
 
 
-async def followup_row(pool: asyncpg.Pool, client_id: str, conv: str) -> asyncpg.Record:
+async def followup_row(pool: asyncpg.Pool, tenant_id: str, conv: str) -> asyncpg.Record:
     row = await pool.fetchrow(
         "SELECT state, followup_stage, followup_due_at FROM active_conversations"
         " WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         conv,
     )
     assert row is not None
@@ -146,32 +146,32 @@ async def followup_row(pool: asyncpg.Pool, client_id: str, conv: str) -> asyncpg
 
 
 async def test_stages_fire_after_their_delay_and_not_before(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool)
+    tenant_id, conv = await conversation(pool)
     publisher = FakePublisher()
     scan = scanner(pool, publisher)
     await scan.run_once(T0 + timedelta(minutes=59))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     await scan.run_once(T0 + timedelta(minutes=60))
-    rows = await outbound(pool, client_id, conv)
+    rows = await outbound(pool, tenant_id, conv)
     assert [(r["kind"], r["content"], r["status"]) for r in rows] == [
         ("text", "Oi! Ainda posso ajudar?", "pending")
     ]
     assert rows[0]["payload"]["origin"] == "followup"
     [send] = sends(publisher, conv)
-    assert (send.outbound_id, send.origin, send.tenant_id) == (rows[0]["id"], "followup", client_id)
-    row = await followup_row(pool, client_id, conv)
+    assert (send.outbound_id, send.origin, send.tenant_id) == (rows[0]["id"], "followup", tenant_id)
+    row = await followup_row(pool, tenant_id, conv)
     assert (row["followup_stage"], row["followup_due_at"]) == (1, T0 + timedelta(minutes=180))
 
     await scan.run_once(T0 + timedelta(minutes=179))
-    assert len(await outbound(pool, client_id, conv)) == 1
+    assert len(await outbound(pool, tenant_id, conv)) == 1
     await scan.run_once(T0 + timedelta(minutes=180))
     await scan.run_once(T0 + timedelta(days=3))
-    rows = await outbound(pool, client_id, conv)
+    rows = await outbound(pool, tenant_id, conv)
     assert len(rows) == 2
     assert rows[1]["content"].startswith("Oi Ana")
     assert len(sends(publisher, conv)) == 2
-    assert (await followup_row(pool, client_id, conv))["followup_due_at"] is None
-    sent = [d["stage"] for e, d in await events(pool, client_id, conv) if e == "followup_sent"]
+    assert (await followup_row(pool, tenant_id, conv))["followup_due_at"] is None
+    sent = [d["stage"] for e, d in await events(pool, tenant_id, conv) if e == "followup_sent"]
     assert sent == [1, 2]
 
 
@@ -187,19 +187,19 @@ async def test_outside_allowed_hours_the_stage_waits(pool: asyncpg.Pool) -> None
     }
     # the bot spoke Monday 17:30 local: stage 1 is due at 18:30, outside the allowed hours
     bot_at = T0 + timedelta(hours=7, minutes=30)
-    client_id, conv = await conversation(
+    tenant_id, conv = await conversation(
         pool, plan=plan, bot_at=bot_at, customer_at=bot_at - timedelta(minutes=1)
     )
     publisher = FakePublisher()
     scan = scanner(pool, publisher)
     await scan.run_once(bot_at + timedelta(hours=1))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     tuesday_9 = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
-    assert (await followup_row(pool, client_id, conv))["followup_due_at"] == tuesday_9
+    assert (await followup_row(pool, tenant_id, conv))["followup_due_at"] == tuesday_9
     await scan.run_once(tuesday_9 - timedelta(minutes=1))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     await scan.run_once(tuesday_9)
-    assert len(await outbound(pool, client_id, conv)) == 1
+    assert len(await outbound(pool, tenant_id, conv)) == 1
 
 
 @pytest.mark.parametrize("provider", ["meta", "lancepilot"])
@@ -211,47 +211,47 @@ async def test_outside_24h_window_uses_the_stage_template(
         "active": True,
         "stages": [{"delay_minutes": 60 * 30, "message": "Oi!", "template": template}],
     }
-    client_id, conv = await conversation(pool, plan=plan, provider=provider)
+    tenant_id, conv = await conversation(pool, plan=plan, provider=provider)
     publisher = FakePublisher()
     await scanner(pool, publisher).run_once(T0 + timedelta(hours=30))
-    [row] = await outbound(pool, client_id, conv)
+    [row] = await outbound(pool, tenant_id, conv)
     assert row["kind"] == "template"
     assert row["payload"]["template"] == template
     assert len(sends(publisher, conv)) == 1
 
 
 async def test_inside_24h_window_meta_sends_free_text(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool, provider="meta")
+    tenant_id, conv = await conversation(pool, provider="meta")
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=1))
-    assert [r["kind"] for r in await outbound(pool, client_id, conv)] == ["text"]
+    assert [r["kind"] for r in await outbound(pool, tenant_id, conv)] == ["text"]
 
 
 async def test_outside_24h_window_without_template_skips_and_says_why(pool: asyncpg.Pool) -> None:
     plan = {"active": True, "stages": [{"delay_minutes": 60 * 25, "message": "Oi!"}]}
-    client_id, conv = await conversation(pool, plan=plan, provider="meta")
+    tenant_id, conv = await conversation(pool, plan=plan, provider="meta")
     publisher = FakePublisher()
     await scanner(pool, publisher).run_once(T0 + timedelta(hours=25))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert sends(publisher, conv) == []
     assert ("followup_skipped", {"stage": 1, "why": "outside_24h_window"}) in await events(
-        pool, client_id, conv
+        pool, tenant_id, conv
     )
-    assert (await followup_row(pool, client_id, conv))["followup_due_at"] is None
+    assert (await followup_row(pool, tenant_id, conv))["followup_due_at"] is None
 
 
 async def test_uazapi_has_no_24h_window(pool: asyncpg.Pool) -> None:
     plan = {"active": True, "stages": [{"delay_minutes": 60 * 48, "message": "Oi!"}]}
-    client_id, conv = await conversation(pool, plan=plan, provider="uazapi")
+    tenant_id, conv = await conversation(pool, plan=plan, provider="uazapi")
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=48))
-    assert len(await outbound(pool, client_id, conv)) == 1
+    assert len(await outbound(pool, tenant_id, conv)) == 1
 
 
 async def test_sandbox_test_customers_get_no_followups(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool, provider="sandbox")
-    assert (await followup_row(pool, client_id, conv))["followup_due_at"] is not None
+    tenant_id, conv = await conversation(pool, provider="sandbox")
+    assert (await followup_row(pool, tenant_id, conv))["followup_due_at"] is not None
     publisher = FakePublisher()
     await scanner(pool, publisher).run_once(T0 + timedelta(days=3))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert sends(publisher, conv) == []
 
 
@@ -262,8 +262,8 @@ async def test_two_replicas_and_overlapping_scans_send_each_stage_once(pool: asy
     replica_a, replica_b = scanner(pool, first), scanner(pool, second)
     await asyncio.gather(replica_a.run_once(at), replica_b.run_once(at), replica_a.run_once(at))
     await replica_b.run_once(at)
-    for client_id, conv in convs:
-        rows = await outbound(pool, client_id, conv)
+    for tenant_id, conv in convs:
+        rows = await outbound(pool, tenant_id, conv)
         assert len(rows) == 1
         published = sends(first, conv) + sends(second, conv)
         assert [m.outbound_id for m in published] == [rows[0]["id"]]
@@ -278,17 +278,17 @@ class CrashingWriter:
 
 async def test_a_failed_write_is_retried_after_its_lease_exactly_once(pool: asyncpg.Pool) -> None:
     plan = {"active": True, "stages": [{"delay_minutes": 60, "prompt": "retome"}]}
-    client_id, conv = await conversation(pool, plan=plan)
+    tenant_id, conv = await conversation(pool, plan=plan)
     at = T0 + timedelta(minutes=60)
     result = await scanner(pool, FakePublisher(), writer=CrashingWriter()).run_once(at)
     assert result.followups["error"] >= 1
     publisher = FakePublisher()
     scan = scanner(pool, publisher)
     await scan.run_once(at + timedelta(minutes=4))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     await scan.run_once(at + timedelta(minutes=5))
     await scan.run_once(at + timedelta(minutes=6))
-    assert len(await outbound(pool, client_id, conv)) == 1
+    assert len(await outbound(pool, tenant_id, conv)) == 1
     assert len(sends(publisher, conv)) == 1
 
 
@@ -298,8 +298,8 @@ async def test_replicas_share_llm_stages_exactly_once(pool: asyncpg.Pool) -> Non
     at = T0 + timedelta(minutes=61)
     first, second = FakePublisher(), FakePublisher()
     await asyncio.gather(scanner(pool, first).run_once(at), scanner(pool, second).run_once(at))
-    for client_id, conv in convs:
-        [row] = await outbound(pool, client_id, conv)
+    for tenant_id, conv in convs:
+        [row] = await outbound(pool, tenant_id, conv)
         assert [m.outbound_id for m in sends(first, conv) + sends(second, conv)] == [row["id"]]
 
 
@@ -311,65 +311,65 @@ class ReplyingWriter:
 
     async def write(self, request: FollowupRequest) -> FollowupDecision:
         await customer_writes(
-            self.pool, request.client_id, request.conversation_id, "Oi, voltei", request.now
+            self.pool, request.tenant_id, request.conversation_id, "Oi, voltei", request.now
         )
         return FollowupDecision(text="Ainda tem interesse?")
 
 
 async def test_customer_reply_between_scan_and_send_cancels(pool: asyncpg.Pool) -> None:
     plan = {"active": True, "stages": [{"delay_minutes": 60, "prompt": "retome"}]}
-    client_id, conv = await conversation(pool, plan=plan)
+    tenant_id, conv = await conversation(pool, plan=plan)
     publisher = FakePublisher()
     await scanner(pool, publisher, writer=ReplyingWriter(pool)).run_once(T0 + timedelta(hours=1))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert sends(publisher, conv) == []
-    row = await followup_row(pool, client_id, conv)
+    row = await followup_row(pool, tenant_id, conv)
     assert (row["followup_stage"], row["followup_due_at"]) == (0, None)
 
 
 async def test_customer_reply_drops_a_queued_followup(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool)
+    tenant_id, conv = await conversation(pool)
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=1))
     # the sender has not sent it yet when the customer writes
-    assert not await customer_writes(pool, client_id, conv, "oi", T0 + timedelta(minutes=61))
-    [row] = await outbound(pool, client_id, conv)
+    assert not await customer_writes(pool, tenant_id, conv, "oi", T0 + timedelta(minutes=61))
+    [row] = await outbound(pool, tenant_id, conv)
     assert row["status"] == "dropped"
     assert (
         "reply_dropped",
         {"why": "customer_replied", "origin": "followup", "outbound_id": row["id"]},
-    ) in await events(pool, client_id, conv)
+    ) in await events(pool, tenant_id, conv)
 
 
 async def test_reply_within_the_window_converts_and_resets_stages(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool)
+    tenant_id, conv = await conversation(pool)
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=1))
     await pool.execute(
         "UPDATE chat_messages SET status = 'sent' WHERE client_id = $1"
         " AND conversation_id = $2 AND direction = 'out'",
-        client_id,
+        tenant_id,
         conv,
     )
-    assert await customer_writes(pool, client_id, conv, "Tenho sim!", T0 + timedelta(hours=5))
-    row = await followup_row(pool, client_id, conv)
+    assert await customer_writes(pool, tenant_id, conv, "Tenho sim!", T0 + timedelta(hours=5))
+    row = await followup_row(pool, tenant_id, conv)
     assert (row["followup_stage"], row["followup_due_at"]) == (0, None)
-    assert ("followup_converted", {"stage": 1}) in await events(pool, client_id, conv)
+    assert ("followup_converted", {"stage": 1}) in await events(pool, tenant_id, conv)
     # the next customer message is no conversion: no follow-up since
-    assert not await customer_writes(pool, client_id, conv, "?", T0 + timedelta(hours=6))
+    assert not await customer_writes(pool, tenant_id, conv, "?", T0 + timedelta(hours=6))
 
 
 async def test_reply_after_the_window_is_no_conversion(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool, plan={**PLAN, "conversion_window_hours": 2})
+    tenant_id, conv = await conversation(pool, plan={**PLAN, "conversion_window_hours": 2})
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=1))
     await pool.execute(
         "UPDATE chat_messages SET status = 'sent' WHERE client_id = $1"
         " AND conversation_id = $2 AND direction = 'out'",
-        client_id,
+        tenant_id,
         conv,
     )
     assert not await customer_writes(
-        pool, client_id, conv, "oi", T0 + timedelta(hours=3, minutes=1)
+        pool, tenant_id, conv, "oi", T0 + timedelta(hours=3, minutes=1)
     )
-    assert "followup_converted" not in [e for e, _ in await events(pool, client_id, conv)]
+    assert "followup_converted" not in [e for e, _ in await events(pool, tenant_id, conv)]
 
 
 class FinishingWriter:
@@ -379,27 +379,27 @@ class FinishingWriter:
 
 async def test_finished_closes_the_conversation(pool: asyncpg.Pool) -> None:
     plan = {"active": True, "stages": [{"delay_minutes": 60, "prompt": "retome"}]}
-    client_id, conv = await conversation(pool, plan=plan)
+    tenant_id, conv = await conversation(pool, plan=plan)
     publisher = FakePublisher()
     await scanner(pool, publisher, writer=FinishingWriter()).run_once(T0 + timedelta(hours=1))
-    assert await outbound(pool, client_id, conv) == []
-    row = await followup_row(pool, client_id, conv)
+    assert await outbound(pool, tenant_id, conv) == []
+    row = await followup_row(pool, tenant_id, conv)
     assert (row["state"], row["followup_due_at"]) == ("closed", None)
-    [(_name, data)] = [e for e in await events(pool, client_id, conv) if e[0] == "resolved"]
+    [(_name, data)] = [e for e in await events(pool, tenant_id, conv) if e[0] == "resolved"]
     assert (data["by"], data["cause"]) == ("ai", "followup_finished")
 
 
 async def test_offline_writer_finishes_after_a_goodbye(pool: asyncpg.Pool) -> None:
     plan = {"active": True, "stages": [{"delay_minutes": 60, "prompt": "retome"}]}
-    client_id, conv = await conversation(pool, plan=plan)
+    tenant_id, conv = await conversation(pool, plan=plan)
     await pool.execute(
         "UPDATE chat_messages SET content = 'Valeu, obrigado!' WHERE client_id = $1"
         " AND conversation_id = $2 AND role = 'customer'",
-        client_id,
+        tenant_id,
         conv,
     )
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=1))
-    assert (await followup_row(pool, client_id, conv))["state"] == "closed"
+    assert (await followup_row(pool, tenant_id, conv))["state"] == "closed"
 
 
 async def test_no_followups_during_a_handover_or_after_opt_out(pool: asyncpg.Pool) -> None:
@@ -416,11 +416,11 @@ async def test_no_followups_during_a_handover_or_after_opt_out(pool: asyncpg.Poo
 
 
 async def test_a_lost_publish_is_published_again_by_the_senders_relay(pool: asyncpg.Pool) -> None:
-    client_id, conv = await conversation(pool)
+    tenant_id, conv = await conversation(pool)
     broken = FakePublisher()
     broken.fail_with = ConnectionError("broker down")
     await scanner(pool, broken).run_once(T0 + timedelta(hours=1))
-    [row] = await outbound(pool, client_id, conv)
+    [row] = await outbound(pool, tenant_id, conv)
     assert row["status"] == "pending"  # stored, its command lost
     relay = FakePublisher()
     await pool.execute(
@@ -438,19 +438,19 @@ async def reminder_conversation(pool: asyncpg.Pool, *, provider: str = "uazapi")
 
 
 async def test_due_reminder_is_sent_once(pool: asyncpg.Pool) -> None:
-    client_id, conv = await reminder_conversation(pool)
+    tenant_id, conv = await reminder_conversation(pool)
     async with pool.acquire() as conn:
         reminder = await create_reminder(
-            conn, client_id, conv, "amanhã às 15h", "buscar o carro na oficina", T0, SP
+            conn, tenant_id, conv, "amanhã às 15h", "buscar o carro na oficina", T0, SP
         )
     due = datetime(2031, 3, 4, 18, 0, tzinfo=UTC)
     assert reminder.due_at == due
     first, second = FakePublisher(), FakePublisher()
     await scanner(pool, first).run_once(due - timedelta(seconds=1))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     await asyncio.gather(scanner(pool, first).run_once(due), scanner(pool, second).run_once(due))
     await scanner(pool, second).run_once(due + timedelta(hours=1))
-    [row] = await outbound(pool, client_id, conv)
+    [row] = await outbound(pool, tenant_id, conv)
     assert row["content"] == "Lembrete: buscar o carro na oficina"
     assert row["payload"]["origin"] == "reminder"
     published = sends(first, conv) + sends(second, conv)
@@ -462,28 +462,28 @@ async def test_due_reminder_is_sent_once(pool: asyncpg.Pool) -> None:
 
 
 async def test_cancelled_reminder_is_not_sent(pool: asyncpg.Pool) -> None:
-    client_id, conv = await reminder_conversation(pool)
+    tenant_id, conv = await reminder_conversation(pool)
     async with pool.acquire() as conn:
-        reminder = await create_reminder(conn, client_id, conv, "daqui a 2 horas", "ligar", T0, SP)
-        assert await cancel_reminder(conn, client_id, reminder.id)
-        assert not await cancel_reminder(conn, client_id, reminder.id)
+        reminder = await create_reminder(conn, tenant_id, conv, "daqui a 2 horas", "ligar", T0, SP)
+        assert await cancel_reminder(conn, tenant_id, reminder.id)
+        assert not await cancel_reminder(conn, tenant_id, reminder.id)
     publisher = FakePublisher()
     await scanner(pool, publisher).run_once(T0 + timedelta(hours=3))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert sends(publisher, conv) == []
 
 
 async def test_reminder_the_customer_called_off_is_not_sent(pool: asyncpg.Pool) -> None:
-    client_id, conv = await reminder_conversation(pool)
+    tenant_id, conv = await reminder_conversation(pool)
     async with pool.acquire() as conn:
         reminder = await create_reminder(
-            conn, client_id, conv, "daqui a 2 horas", "consulta às 17h", T0, SP
+            conn, tenant_id, conv, "daqui a 2 horas", "consulta às 17h", T0, SP
         )
     await customer_writes(
-        pool, client_id, conv, "pode cancelar a consulta, não vou mais", T0 + timedelta(minutes=30)
+        pool, tenant_id, conv, "pode cancelar a consulta, não vou mais", T0 + timedelta(minutes=30)
     )
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=2))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert (
         await pool.fetchval("SELECT status FROM reminders WHERE id = $1", reminder.id)
         == "cancelled"
@@ -491,12 +491,12 @@ async def test_reminder_the_customer_called_off_is_not_sent(pool: asyncpg.Pool) 
 
 
 async def test_opt_out_cancels_pending_reminders(pool: asyncpg.Pool) -> None:
-    client_id, conv = await reminder_conversation(pool)
+    tenant_id, conv = await reminder_conversation(pool)
     async with pool.acquire() as conn:
-        reminder = await create_reminder(conn, client_id, conv, "daqui a 2 horas", "x", T0, SP)
-        await cs.opt_out(conn, client_id, conv, cause="customer_command")
+        reminder = await create_reminder(conn, tenant_id, conv, "daqui a 2 horas", "x", T0, SP)
+        await cs.opt_out(conn, tenant_id, conv, cause="customer_command")
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(hours=2))
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
     assert (
         await pool.fetchval("SELECT status FROM reminders WHERE id = $1", reminder.id)
         == "cancelled"
@@ -504,29 +504,29 @@ async def test_opt_out_cancels_pending_reminders(pool: asyncpg.Pool) -> None:
 
 
 async def test_reminder_outside_the_meta_window_fails_with_reason(pool: asyncpg.Pool) -> None:
-    client_id, conv = await reminder_conversation(pool, provider="meta")
+    tenant_id, conv = await reminder_conversation(pool, provider="meta")
     async with pool.acquire() as conn:
-        reminder = await create_reminder(conn, client_id, conv, "daqui a 3 dias", "x", T0, SP)
+        reminder = await create_reminder(conn, tenant_id, conv, "daqui a 3 dias", "x", T0, SP)
     await scanner(pool, FakePublisher()).run_once(T0 + timedelta(days=3))
     row = await pool.fetchrow("SELECT status, error FROM reminders WHERE id = $1", reminder.id)
     assert row is not None and (row["status"], row["error"]) == ("failed", "outside_24h_window")
-    assert await outbound(pool, client_id, conv) == []
+    assert await outbound(pool, tenant_id, conv) == []
 
 
 async def test_reminder_waits_while_a_human_has_the_conversation(pool: asyncpg.Pool) -> None:
-    client_id, conv = await reminder_conversation(pool)
+    tenant_id, conv = await reminder_conversation(pool)
     async with pool.acquire() as conn:
-        reminder = await create_reminder(conn, client_id, conv, "daqui a 2 horas", "x", T0, SP)
-        await cs.handover(conn, client_id, conv, cause="operator", until=None)
+        reminder = await create_reminder(conn, tenant_id, conv, "daqui a 2 horas", "x", T0, SP)
+        await cs.handover(conn, tenant_id, conv, cause="operator", until=None)
     scan = scanner(pool, FakePublisher())
     await scan.run_once(T0 + timedelta(hours=2))
     assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", reminder.id) == (
         "pending"
     )
     async with pool.acquire() as conn:
-        await cs.resume(conn, client_id, conv, cause="operator")
+        await cs.resume(conn, tenant_id, conv, cause="operator")
     await scan.run_once(T0 + timedelta(hours=2, minutes=16))
-    assert len(await outbound(pool, client_id, conv)) == 1
+    assert len(await outbound(pool, tenant_id, conv)) == 1
 
 
 async def test_a_delay_too_large_for_a_date_does_not_break_the_plan(pool: asyncpg.Pool) -> None:
@@ -535,8 +535,8 @@ async def test_a_delay_too_large_for_a_date_does_not_break_the_plan(pool: asyncp
         "active": True,
         "stages": [{"type": "text", "delay_minutes": 1e30, "message": "Oi?"}],
     }
-    client_id, conv = await conversation(pool, plan=plan)
-    due = (await followup_row(pool, client_id, conv))["followup_due_at"]
+    tenant_id, conv = await conversation(pool, plan=plan)
+    due = (await followup_row(pool, tenant_id, conv))["followup_due_at"]
     assert due is not None and due > T0 + timedelta(days=300)
 
 

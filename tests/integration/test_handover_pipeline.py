@@ -64,9 +64,9 @@ class ScriptedResponder:
 class Chat:
     """One tenant and one customer, seeded through the repositories, and the handler's deps."""
 
-    def __init__(self, pool: asyncpg.Pool, client_id: str, responder: ScriptedResponder) -> None:
+    def __init__(self, pool: asyncpg.Pool, tenant_id: str, responder: ScriptedResponder) -> None:
         self.pool = pool
-        self.client_id = client_id
+        self.tenant_id = tenant_id
         self.contact = Contact(key=f"55119{uuid.uuid4().int % 10**8:08d}", name="Ana")
         self.conversation_id = ""
         self.responder = responder
@@ -103,7 +103,7 @@ class Chat:
         at = utcnow()
         conv, _ = await conv_repo.upsert_for_message(
             self.pool,
-            self.client_id,
+            self.tenant_id,
             self.contact,
             provider="uazapi",
             instance_id=None,
@@ -113,7 +113,7 @@ class Chat:
         self.conversation_id = str(conv["id"])
         msg = InboundMessage(
             provider=Provider.UAZAPI,
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             contact=self.contact,
             provider_message_id=uuid.uuid4().hex,
             kind=MessageKind.TEXT,
@@ -128,7 +128,7 @@ class Chat:
     async def burst(self, *message_ids: int) -> BurstReady:
         """Run the handler on a burst of these stored messages."""
         msg = BurstReady(
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=self.conversation_id,
             burst_id=uuid.uuid4().hex,
             message_ids=list(message_ids),
@@ -141,34 +141,34 @@ class Chat:
         return await self.pool.fetch(
             "SELECT id, content, payload, status, burst_id FROM chat_messages"
             " WHERE client_id = $1 AND conversation_id = $2 AND direction = 'out' ORDER BY id",
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
         )
 
     async def mark_outbox_sent(self) -> None:
         """What the sender does with the replies written so far."""
         for row in await self.outbox():
-            await outbox_repo.mark_sent(self.pool, self.client_id, row["id"], uuid.uuid4().hex)
+            await outbox_repo.mark_sent(self.pool, self.tenant_id, row["id"], uuid.uuid4().hex)
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT data FROM conversation_events WHERE client_id = $1 AND conversation_id = $2"
             " AND event_type = $3 ORDER BY id",
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
             event_type,
         )
         return [dict(r["data"]) for r in rows]
 
     async def state(self) -> str:
-        conv = await conv_repo.get_conversation(self.pool, self.client_id, self.conversation_id)
+        conv = await conv_repo.get_conversation(self.pool, self.tenant_id, self.conversation_id)
         assert conv is not None
         return str(conv["state"])
 
     async def handover(self, cause: str = "operator", until: datetime | None = None) -> None:
         async with self.pool.acquire() as conn:
             assert await cs.handover(
-                conn, self.client_id, self.conversation_id, cause=cause, until=until
+                conn, self.tenant_id, self.conversation_id, cause=cause, until=until
             )
 
     def sends(self) -> list[SendReply]:
@@ -215,13 +215,13 @@ async def test_after_resume_the_prompt_shows_what_the_human_said(pool: asyncpg.P
     async with pool.acquire() as conn:
         await human_reply.on_human_message(
             conn,
-            chat.client_id,
+            chat.tenant_id,
             chat.conversation_id,
             tenant_tools_config={},
             human_timeout_s=None,
             text="Oi Ana, aqui é a Carla. Seu pedido sai amanhã.",
         )
-        assert await cs.resume(conn, chat.client_id, chat.conversation_id, cause="operator")
+        assert await cs.resume(conn, chat.tenant_id, chat.conversation_id, cause="operator")
     await chat.burst(await chat.inbound("obrigada!"))
 
     assert len(chat.responder.inputs) == 2
@@ -320,11 +320,11 @@ async def test_a_changed_history_window_applies_to_the_next_burst(pool: asyncpg.
     await chat.burst(await chat.inbound("tudo bem?"))
     await chat.mark_outbox_sent()
     # the worker read the tenant with the default window; an operator narrows it
-    assert chat.deps().history_windows[chat.client_id] == (20, 72.0)
+    assert chat.deps().history_windows[chat.tenant_id] == (20, 72.0)
     assert len(chat.responder.inputs[-1].history) == 2
     await pool.execute(
         "UPDATE clients SET tools_config = $2 WHERE id = $1",
-        chat.client_id,
+        chat.tenant_id,
         {"llm_config": {"history_messages": 1}},
     )
     await chat.burst(await chat.inbound("quanto custa?"))
@@ -332,7 +332,7 @@ async def test_a_changed_history_window_applies_to_the_next_burst(pool: asyncpg.
     # read with the remembered window, then again with the tenant's new one
     assert [(t.role, t.text) for t in chat.responder.inputs[-1].history] == [("bot", "Tudo bem.")]
     assert [t.text for t in chat.responder.inputs[-1].burst] == ["quanto custa?"]
-    assert chat.deps().history_windows[chat.client_id] == (1, 72.0)
+    assert chat.deps().history_windows[chat.tenant_id] == (1, 72.0)
 
 
 async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order(
@@ -341,7 +341,7 @@ async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order
     chat = await Chat.start(pool, says("Olá!", "Em que posso ajudar?"), says("Certo."))
     plan = {"active": True, "stages": [{"delay_minutes": 30}, {"delay_minutes": 120}]}
     await pool.execute(
-        "UPDATE clients SET followup_config = $2 WHERE id = $1", chat.client_id, plan
+        "UPDATE clients SET followup_config = $2 WHERE id = $1", chat.tenant_id, plan
     )
     before = utcnow()
     await chat.burst(await chat.inbound("oi"))
@@ -349,7 +349,7 @@ async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order
     assert [s.outbound_id for s in chat.sends()] == [(await chat.outbox())[0]["id"]]
     due = await pool.fetchval(
         "SELECT followup_due_at FROM active_conversations WHERE client_id = $1 AND id = $2",
-        chat.client_id,
+        chat.tenant_id,
         chat.conversation_id,
     )
     assert before + timedelta(minutes=30) <= due <= utcnow() + timedelta(minutes=30)
@@ -357,26 +357,26 @@ async def test_a_reply_schedules_the_next_follow_up_and_bubbles_keep_their_order
     # one follow-up went out: the next reply schedules the second stage ...
     await pool.execute(
         "UPDATE active_conversations SET followup_stage = 1 WHERE client_id = $1 AND id = $2",
-        chat.client_id,
+        chat.tenant_id,
         chat.conversation_id,
     )
     await chat.mark_outbox_sent()
     await chat.burst(await chat.inbound("e aí?"))
     due = await pool.fetchval(
         "SELECT followup_due_at FROM active_conversations WHERE client_id = $1 AND id = $2",
-        chat.client_id,
+        chat.tenant_id,
         chat.conversation_id,
     )
     assert before + timedelta(minutes=120) <= due <= utcnow() + timedelta(minutes=120)
 
     # ... and with the plan switched off the due time is cleared
-    await pool.execute("UPDATE clients SET followup_config = '{}' WHERE id = $1", chat.client_id)
+    await pool.execute("UPDATE clients SET followup_config = '{}' WHERE id = $1", chat.tenant_id)
     await chat.mark_outbox_sent()
     await chat.burst(await chat.inbound("obrigado"))
     assert (
         await pool.fetchval(
             "SELECT followup_due_at FROM active_conversations WHERE client_id = $1 AND id = $2",
-            chat.client_id,
+            chat.tenant_id,
             chat.conversation_id,
         )
         is None

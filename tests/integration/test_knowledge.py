@@ -20,16 +20,16 @@ async def _tenant(pool: asyncpg.Pool) -> str:
     return str(row["id"])
 
 
-async def _load_kb(pool: asyncpg.Pool, client_id: str) -> None:
+async def _load_kb(pool: asyncpg.Pool, tenant_id: str) -> None:
     for path in sorted(KB.iterdir()):
         if path.suffix in {".md", ".txt", ".csv", ".html", ".pdf"}:
-            await ingest_document(pool, client_id, path.name, path.read_bytes())
+            await ingest_document(pool, tenant_id, path.name, path.read_bytes())
 
 
 async def test_a_question_returns_the_passage_that_answers_it(pool: asyncpg.Pool) -> None:
-    client_id = await _tenant(pool)
-    await _load_kb(pool, client_id)
-    found = await PgRetriever(pool).search(client_id, "qto é a taxa de entrega pro taquaral", k=3)
+    tenant_id = await _tenant(pool)
+    await _load_kb(pool, tenant_id)
+    found = await PgRetriever(pool).search(tenant_id, "qto é a taxa de entrega pro taquaral", k=3)
     assert found[0].document == "entregas.txt"
     assert "R$ 12,00 para o Taquaral" in found[0].text
     assert 0 < found[0].score <= 1
@@ -37,46 +37,46 @@ async def test_a_question_returns_the_passage_that_answers_it(pool: asyncpg.Pool
 
 
 async def test_misspelt_and_unaccented_questions_still_find_the_answer(pool: asyncpg.Pool) -> None:
-    client_id = await _tenant(pool)
-    await _load_kb(pool, client_id)
-    margherita = await knowledge_search.search(pool, client_id, "qto ta a margerita", k=1)
+    tenant_id = await _tenant(pool)
+    await _load_kb(pool, tenant_id)
+    margherita = await knowledge_search.search(pool, tenant_id, "qto ta a margerita", k=1)
     assert "Margherita" in margherita[0].text
-    pix = await knowledge_search.search(pool, client_id, "me passa a chave pix pfv", k=1)
+    pix = await knowledge_search.search(pool, tenant_id, "me passa a chave pix pfv", k=1)
     assert "12.345.678/0001-90" in pix[0].text
 
 
 async def test_nothing_relevant_returns_no_passage(pool: asyncpg.Pool) -> None:
-    client_id = await _tenant(pool)
-    await _load_kb(pool, client_id)
-    assert await knowledge_search.search(pool, client_id, "vcs vendem pneu de bicicleta?") == []
-    assert await knowledge_search.search(pool, client_id, "oi, bom dia!") == []
+    tenant_id = await _tenant(pool)
+    await _load_kb(pool, tenant_id)
+    assert await knowledge_search.search(pool, tenant_id, "vcs vendem pneu de bicicleta?") == []
+    assert await knowledge_search.search(pool, tenant_id, "oi, bom dia!") == []
 
 
 async def test_re_adding_a_document_replaces_it(pool: asyncpg.Pool) -> None:
-    client_id = await _tenant(pool)
-    first = await ingest_document(pool, client_id, "horario.txt", b"Abrimos as 8h da manha.")
+    tenant_id = await _tenant(pool)
+    first = await ingest_document(pool, tenant_id, "horario.txt", b"Abrimos as 8h da manha.")
     second = await ingest_document(
-        pool, client_id, "horario.txt", b"Funcionamos das 10h as 22h.\n\nFechamos aos domingos."
+        pool, tenant_id, "horario.txt", b"Funcionamos das 10h as 22h.\n\nFechamos aos domingos."
     )
     assert second.id == first.id
     assert second.content_hash != first.content_hash
-    docs = await knowledge.list_documents(pool, client_id)
+    docs = await knowledge.list_documents(pool, tenant_id)
     assert [(d.name, d.chunk_count, d.source_kind) for d in docs] == [("horario.txt", 1, "txt")]
-    found = await knowledge_search.search(pool, client_id, "que horas abre?")
+    found = await knowledge_search.search(pool, tenant_id, "que horas abre?")
     assert [p.text for p in found] == ["Funcionamos das 10h as 22h.\n\nFechamos aos domingos."]
 
 
 async def test_deleting_a_document_removes_it_from_retrieval(pool: asyncpg.Pool) -> None:
-    client_id = await _tenant(pool)
+    tenant_id = await _tenant(pool)
     doc = await ingest_document(
-        pool, client_id, "pix.md", b"# Pix\n\nChave Pix: 11.222.333/0001-44"
+        pool, tenant_id, "pix.md", b"# Pix\n\nChave Pix: 11.222.333/0001-44"
     )
-    assert await knowledge_search.search(pool, client_id, "qual a chave pix")
-    assert await knowledge.get_document(pool, client_id, doc.id) == doc
-    assert await knowledge.delete_document(pool, client_id, doc.id) is True
-    assert await knowledge_search.search(pool, client_id, "qual a chave pix") == []
-    assert await knowledge.list_documents(pool, client_id) == []
-    assert await knowledge.delete_document(pool, client_id, doc.id) is False
+    assert await knowledge_search.search(pool, tenant_id, "qual a chave pix")
+    assert await knowledge.get_document(pool, tenant_id, doc.id) == doc
+    assert await knowledge.delete_document(pool, tenant_id, doc.id) is True
+    assert await knowledge_search.search(pool, tenant_id, "qual a chave pix") == []
+    assert await knowledge.list_documents(pool, tenant_id) == []
+    assert await knowledge.delete_document(pool, tenant_id, doc.id) is False
 
 
 async def test_a_tenant_never_retrieves_another_tenants_passages(pool: asyncpg.Pool) -> None:
@@ -111,21 +111,21 @@ _GYM = (
 async def test_a_question_about_a_word_no_document_knows_is_not_answered(
     pool: asyncpg.Pool,
 ) -> None:
-    client_id = await _tenant(pool)
-    await ingest_document(pool, client_id, "academia.md", _GYM)
+    tenant_id = await _tenant(pool)
+    await ingest_document(pool, tenant_id, "academia.md", _GYM)
     # "aula" is in a passage, but the question is about yoga, which no document mentions
-    assert await knowledge_search.search(pool, client_id, "tem aula de yoga?") == []
-    found = await knowledge_search.search(pool, client_id, "tem aula experimental?")
+    assert await knowledge_search.search(pool, tenant_id, "tem aula de yoga?") == []
+    found = await knowledge_search.search(pool, tenant_id, "tem aula experimental?")
     assert "gratuita" in found[0].text
 
 
 async def test_many_unknown_words_in_a_long_message_do_not_hide_its_topic(
     pool: asyncpg.Pool,
 ) -> None:
-    client_id = await _tenant(pool)
-    await ingest_document(pool, client_id, "academia.md", _GYM)
+    tenant_id = await _tenant(pool)
+    await ingest_document(pool, tenant_id, "academia.md", _GYM)
     message = "oi! meu marido falou ontem que o plano anual sai mais barato, procede?"
-    found = await knowledge_search.search(pool, client_id, message)
+    found = await knowledge_search.search(pool, tenant_id, message)
     assert "R$ 99" in found[0].text
     assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
 
@@ -133,8 +133,8 @@ async def test_many_unknown_words_in_a_long_message_do_not_hide_its_topic(
 async def test_an_unknown_aside_in_a_longer_question_does_not_silence_it(
     pool: asyncpg.Pool,
 ) -> None:
-    client_id = await _tenant(pool)
-    await ingest_document(pool, client_id, "academia.md", _GYM)
+    tenant_id = await _tenant(pool)
+    await ingest_document(pool, tenant_id, "academia.md", _GYM)
     # no document knows "dezembro": in a longer message it is more likely an aside to the one
     # word the base knows, in a short question it is the topic and the base does not answer it
     asked = {
@@ -142,6 +142,6 @@ async def test_an_unknown_aside_in_a_longer_question_does_not_silence_it(
         "academia em dezembro?": [],
     }
     for question, starts in asked.items():
-        found = await knowledge_search.search(pool, client_id, question, 1)
+        found = await knowledge_search.search(pool, tenant_id, question, 1)
         assert [p.text[: len(s)] for p, s in zip(found, starts, strict=False)] == starts
         assert len(found) == len(starts)

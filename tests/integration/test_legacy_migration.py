@@ -39,7 +39,7 @@ async def rows(pool: asyncpg.Pool, cid: str) -> list[dict[str, Any]]:
 
 async def run(pool: asyncpg.Pool, *ids: str, dry_run: bool = False) -> list[str]:
     lines: list[str] = []
-    await migrate_legacy(pool, BOX, dry_run=dry_run, out=lines.append, client_ids=list(ids))
+    await migrate_legacy(pool, BOX, dry_run=dry_run, out=lines.append, tenant_ids=list(ids))
     return lines
 
 

@@ -126,7 +126,7 @@ class Rig:
     ai: AISettings
     http: httpx.AsyncClient
     clients: LLMClients
-    client_id: str
+    tenant_id: str
     provider: Provider
     instance_id: str
     responder: Recorder = field(default_factory=Recorder)
@@ -158,7 +158,7 @@ class Rig:
         at = utcnow()
         conv, _ = await conv_repo.upsert_for_message(
             self.pool,
-            self.client_id,
+            self.tenant_id,
             self.contact,
             provider=self.provider.value,
             instance_id=self.instance_id,
@@ -169,7 +169,7 @@ class Rig:
         msg = InboundMessage(
             provider=self.provider,
             instance_id=self.instance_id,
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             contact=self.contact,
             provider_message_id=f"wamid.{uuid.uuid4().hex}",
             kind=kind,
@@ -183,7 +183,7 @@ class Rig:
 
     async def burst(self, *ids: int, burst_id: str | None = None, retry_count: int = 0) -> None:
         msg = BurstReady(
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=self.conversation_id,
             burst_id=burst_id or uuid.uuid4().hex,
             message_ids=list(ids),
@@ -195,7 +195,7 @@ class Rig:
         await handle_burst_ready(msg, delivery, deps=self.deps())
 
     async def row(self, message_id: int) -> dict[str, Any]:
-        row = await msg_repo.get_message(self.pool, self.client_id, message_id)
+        row = await msg_repo.get_message(self.pool, self.tenant_id, message_id)
         assert row is not None
         return row
 
@@ -203,7 +203,7 @@ class Rig:
         rows = await self.pool.fetch(
             "SELECT content FROM chat_messages WHERE client_id = $1 AND conversation_id = $2"
             " AND direction = 'out' ORDER BY id",
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
         )
         return [str(r["content"]) for r in rows]
@@ -212,7 +212,7 @@ class Rig:
         rows = await self.pool.fetch(
             "SELECT data FROM conversation_events WHERE client_id = $1 AND conversation_id = $2"
             " AND event_type = 'media_processed' ORDER BY id",
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
         )
         return [dict(r["data"]) for r in rows]
@@ -249,7 +249,7 @@ async def new_rig(
 ) -> Rig:
     fakes.openai.transcript_status = 200
     client = await clients_repo.create_client(pool, {"name": f"m-{uuid.uuid4().hex[:8]}"})
-    client_id = str(client["id"])
+    tenant_id = str(client["id"])
     if provider is Provider.META:
         # one active owner per number: each tenant gets its own
         phone_id = f"4440{uuid.uuid4().int % 10**11:011d}"
@@ -260,12 +260,12 @@ async def new_rig(
     instance = await providers_repo.create_provider(
         pool,
         BOX,
-        client_id,
+        tenant_id,
         {"provider_type": provider.value, "is_default": True, "config": config},
     )
     tuned = settings.model_copy(update={"meta_graph_url": fakes.graph_url, **settings_overrides})
     return Rig(
-        pool, tuned, ai or ai_for(fakes), http, clients, client_id, provider, str(instance["id"])
+        pool, tuned, ai or ai_for(fakes), http, clients, tenant_id, provider, str(instance["id"])
     )
 
 

@@ -62,7 +62,7 @@ async def env(
         yield Env(c, state, pool, srv.url)
 
 
-async def new_client(env: Env, name: str = "Loja") -> str:
+async def new_tenant(env: Env, name: str = "Loja") -> str:
     resp = await env.api.post("/admin/clients", json={"name": name}, headers=AUTH)
     assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])
@@ -95,7 +95,7 @@ async def signed_up(env: Env, cid: str) -> tuple[str, str, str]:
 async def test_signup_stores_a_default_meta_instance_with_the_token_sealed(
     env: Env, corpus_dir: str
 ) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     manual = await env.api.post(
         f"/admin/clients/{cid}/providers",
         headers=AUTH,
@@ -158,7 +158,7 @@ async def test_signup_stores_a_default_meta_instance_with_the_token_sealed(
 
 
 async def test_a_second_signup_of_the_same_number_refreshes_the_token(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     waba, phone = new_waba(env)
     env.graph.add_code("first", "EAAfirst-token-0000001", waba)
     env.graph.add_code("second", "EAAsecond-token-000002", waba)
@@ -177,7 +177,7 @@ async def test_a_second_signup_of_the_same_number_refreshes_the_token(env: Env) 
 
 
 async def test_a_bad_code_answers_400_with_the_graph_reason_and_stores_nothing(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     waba, phone = new_waba(env)
 
     resp = await signup(env, cid, waba, phone, "expired-or-unknown-code")
@@ -197,7 +197,7 @@ async def test_a_bad_code_answers_400_with_the_graph_reason_and_stores_nothing(e
 async def test_a_failed_registration_answers_400_without_the_token_and_stores_nothing(
     env: Env,
 ) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     waba, phone = new_waba(env)
     env.graph.add_code("code", "EAAsecret-business-token-42", waba)
     env.graph.fail_next("register", "pin_mismatch")
@@ -219,14 +219,14 @@ async def test_a_failed_registration_answers_400_without_the_token_and_stores_no
 async def test_a_given_pin_is_used_and_not_echoed_and_coexistence_skips_registration(
     env: Env,
 ) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     waba, phone = new_waba(env)
     env.graph.add_code("a", "EAAtoken-a-0000000001", waba)
     resp = await signup(env, cid, waba, phone, "a", pin="246810")
     assert resp.status_code == 201 and resp.json()["pin"] is None
     assert env.graph.calls("/register")[0].json["pin"] == "246810"
 
-    other = await new_client(env, "Coexistência")
+    other = await new_tenant(env, "Coexistência")
     waba2, phone2 = new_waba(env, "+55 21 97777-1111")
     env.graph.add_code("b", "EAAtoken-b-0000000002", waba2)
     resp = await signup(
@@ -238,7 +238,7 @@ async def test_a_given_pin_is_used_and_not_echoed_and_coexistence_skips_registra
 
 
 async def test_a_number_connected_to_another_client_is_refused(env: Env) -> None:
-    owner, intruder = await new_client(env, "Dona"), await new_client(env, "Outra")
+    owner, intruder = await new_tenant(env, "Dona"), await new_tenant(env, "Outra")
     _, waba, phone = await signed_up(env, owner)
     env.graph.add_code("intruder", "EAAintruder-token-00001", waba)
 
@@ -249,7 +249,7 @@ async def test_a_number_connected_to_another_client_is_refused(env: Env) -> None
 
 
 async def test_signup_validation_names_the_field(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     resp = await env.api.post(
         f"/admin/clients/{cid}/meta/embedded-signup",
         headers=AUTH,
@@ -262,7 +262,7 @@ async def test_signup_validation_names_the_field(env: Env) -> None:
 
 
 async def test_templates_are_created_and_listed(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     _, waba, _ = await signed_up(env, cid)
     template = {
         "name": "pedido_confirmado",
@@ -300,7 +300,7 @@ async def test_templates_are_created_and_listed(env: Env) -> None:
 
 
 async def test_template_validation_names_the_field(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     await signed_up(env, cid)
     resp = await env.api.post(
         f"/admin/clients/{cid}/meta/templates",
@@ -317,7 +317,7 @@ async def test_template_validation_names_the_field(env: Env) -> None:
 
 
 async def test_business_profile_is_read_and_updated(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     _, _, phone = await signed_up(env, cid)
     url = f"/admin/clients/{cid}/meta/business-profile"
 
@@ -345,7 +345,7 @@ async def test_business_profile_is_read_and_updated(env: Env) -> None:
 async def test_provider_id_selects_the_instance_and_other_clients_ids_are_not_found(
     env: Env,
 ) -> None:
-    mine, theirs = await new_client(env, "A"), await new_client(env, "B")
+    mine, theirs = await new_tenant(env, "A"), await new_tenant(env, "B")
     my_provider, _, my_phone = await signed_up(env, mine)
     their_provider, _, _ = await signed_up(env, theirs)
 
@@ -369,7 +369,7 @@ async def test_provider_id_selects_the_instance_and_other_clients_ids_are_not_fo
     assert (
         await env.api.get(f"/admin/clients/{unknown}/meta/templates", headers=AUTH)
     ).status_code == 404
-    bare = await new_client(env, "Sem Meta")
+    bare = await new_tenant(env, "Sem Meta")
     assert (
         await env.api.get(f"/admin/clients/{bare}/meta/templates", headers=AUTH)
     ).status_code == 404
@@ -390,7 +390,7 @@ async def test_provider_id_selects_the_instance_and_other_clients_ids_are_not_fo
 
 
 async def test_an_expired_token_answers_409_and_marks_the_instance_unhealthy(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     provider, _, phone = await signed_up(env, cid)
     env.graph.fail_next("message_templates", "token_expired")
 
@@ -405,7 +405,7 @@ async def test_an_expired_token_answers_409_and_marks_the_instance_unhealthy(env
 
 
 async def test_requests_without_the_admin_token_are_refused(env: Env) -> None:
-    cid = await new_client(env)
+    cid = await new_tenant(env)
     base = f"/admin/clients/{cid}/meta"
     assert (await env.api.post(f"{base}/embedded-signup", json={})).status_code == 401
     assert (await env.api.get(f"{base}/templates")).status_code == 401

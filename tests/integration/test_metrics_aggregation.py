@@ -55,9 +55,9 @@ async def drain(pool: asyncpg.Pool) -> None:
         await asyncio.sleep(0.05)
 
 
-async def daily(pool: asyncpg.Pool, client_id: str) -> dict[date, dict[str, Any]]:
+async def daily(pool: asyncpg.Pool, tenant_id: str) -> dict[date, dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT * FROM metrics_daily WHERE client_id = $1 ORDER BY day", client_id
+        "SELECT * FROM metrics_daily WHERE client_id = $1 ORDER BY day", tenant_id
     )
     return {r["day"]: {k: v for k, v in dict(r).items() if k != "updated_at"} for r in rows}
 
@@ -238,7 +238,7 @@ async def test_rerun_and_recompute_of_a_day_give_the_same_numbers(pool: asyncpg.
     first = await daily(pool, cid)
     await drain(pool)  # a run with nothing new changes nothing
     assert await daily(pool, cid) == first
-    await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY, client_id=cid)
+    await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY, tenant_id=cid)
     assert await daily(pool, cid) == first
     await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY)
     assert await daily(pool, cid) == first
@@ -278,7 +278,7 @@ async def test_writer_open_across_runs_is_counted_once_where_an_id_cursor_skips_
     await drain(pool)
     incremental = await daily(pool, cid)
     assert incremental[DAY]["messages_in"] == 4
-    await recompute(pool, PRICES, start=DAY, end=DAY, client_id=cid)
+    await recompute(pool, PRICES, start=DAY, end=DAY, tenant_id=cid)
     assert await daily(pool, cid) == incremental
 
 

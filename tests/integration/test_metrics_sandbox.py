@@ -107,7 +107,7 @@ async def test_sandbox_counts_in_cost_only_stored_and_recomputed(pool: asyncpg.P
     assert tested["cost_usd"] == round(TURN_USD, 6)
 
     # idempotent: rebuilding the days from the event log gives the same rows
-    await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY, client_id=tenant)
+    await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY, tenant_id=tenant)
     again = await daily(pool, tenant)
     assert again == days
 
@@ -121,7 +121,7 @@ async def test_live_today_and_the_budget_see_the_same_split(pool: asyncpg.Pool) 
     today: date = await pool.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
 
     live = await metrics_range(
-        pool, PRICES, client_id=tenant, start=today, end=today, usd_brl=float(USD_BRL)
+        pool, PRICES, tenant_id=tenant, start=today, end=today, usd_brl=float(USD_BRL)
     )
     (day,) = live["days"]
     assert day["live"] is True

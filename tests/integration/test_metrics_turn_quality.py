@@ -94,7 +94,7 @@ async def test_turn_quality_is_summed_per_day_across_runs_and_recomputes(
     whole = await daily(pool, cid)
     await drain(pool)
     assert await daily(pool, cid) == whole
-    await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY, client_id=cid)
+    await recompute(pool, PRICES, start=DAY - timedelta(days=1), end=DAY, tenant_id=cid)
     assert await daily(pool, cid) == whole
 
 
@@ -128,7 +128,7 @@ async def test_the_reports_show_the_quality_sums_and_rates(pool: asyncpg.Pool) -
     assert mine["totals"]["quality_judged"] == 3 and mine["totals"]["quality_repeated"] == 1
     assert fleet["silent_reasons"]["stale"] >= 1
     # the console's range (stored days), with the per-turn figures
-    page = await metrics_range(pool, PRICES, client_id=cid, start=DAY, end=DAY, usd_brl=5.0)
+    page = await metrics_range(pool, PRICES, tenant_id=cid, start=DAY, end=DAY, usd_brl=5.0)
     totals = page["totals"]
     assert totals["grounded_rate"] == round(2 / 3, 4)
     assert totals["repeated_rate"] == 0.25 and totals["passages_per_turn"] == 1.5
@@ -143,7 +143,7 @@ async def test_today_live_equals_the_row_the_next_rollup_stores(pool: asyncpg.Po
     for turn in (*TURNS, *LATER):
         await log.append(cid, et.TURN_QUALITY, turn.as_event(), conversation_id=str(uuid.uuid4()))
     today = datetime.now(UTC).date()
-    live = await metrics_range(pool, PRICES, client_id=cid, start=today, end=today, usd_brl=5.0)
+    live = await metrics_range(pool, PRICES, tenant_id=cid, start=today, end=today, usd_brl=5.0)
     [day] = live["days"]
     assert day["live"] is True and day["quality_turns"] == 9
     assert live["silent_reasons"] == {"stale": 2, "empty_reply": 1}

@@ -223,18 +223,18 @@ async def test_migration_0250_moves_real_array_vectors_to_pgvector(
         await migrations.apply_migrations(dsn)
         conn = await asyncpg.connect(dsn)
         try:
-            client_id = await conn.fetchval("INSERT INTO clients (name) VALUES ('v') RETURNING id")
+            tenant_id = await conn.fetchval("INSERT INTO clients (name) VALUES ('v') RETURNING id")
             document_id = await conn.fetchval(
                 "INSERT INTO kb_documents (client_id, name, source_kind, content_hash)"
                 " VALUES ($1, 'a.md', 'md', 'h') RETURNING id",
-                client_id,
+                tenant_id,
             )
             before = {}
             for ordinal, dims in enumerate((1536, 768, 3)):
                 chunk_id = await conn.fetchval(
                     "INSERT INTO kb_chunks (client_id, document_id, ordinal, heading, text)"
                     " VALUES ($1, $2, $3, '', 'x') RETURNING id",
-                    client_id,
+                    tenant_id,
                     document_id,
                     ordinal,
                 )
@@ -243,7 +243,7 @@ async def test_migration_0250_moves_real_array_vectors_to_pgvector(
                     "INSERT INTO kb_embeddings (chunk_id, client_id, model, embedding)"
                     " VALUES ($1, $2, 'm', $3)",
                     chunk_id,
-                    client_id,
+                    tenant_id,
                     vector,
                 )
                 before[chunk_id] = vector

@@ -21,12 +21,12 @@ KB = Path(__file__).resolve().parent.parent / "data" / "kb"
 @pytest.fixture(scope="module")
 async def tenant(pool: asyncpg.Pool) -> Tenant:
     row = await create_client(pool, {"name": "Forno da Vila"})
-    client_id = str(row["id"])
+    tenant_id = str(row["id"])
     for path in sorted(KB.iterdir()):
         if path.suffix in {".md", ".txt", ".csv", ".html", ".pdf"}:
-            await ingest_document(pool, client_id, path.name, path.read_bytes())
+            await ingest_document(pool, tenant_id, path.name, path.read_bytes())
     return Tenant(
-        id=client_id, name="Forno da Vila", system_prompt="", timezone="UTC", tools_config={}
+        id=tenant_id, name="Forno da Vila", system_prompt="", timezone="UTC", tools_config={}
     )
 
 

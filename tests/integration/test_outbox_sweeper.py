@@ -157,7 +157,7 @@ async def test_a_send_command_lost_in_flight_is_still_delivered_exactly_once(
     tenant = await Tenant(pool, "uazapi").seed(
         {"url": uaz_server.url, "token": TOKEN, "pacing": NO_PACING}
     )
-    s.tenants.add(tenant.client_id)
+    s.tenants.add(tenant.tenant_id)
     first, second = await tenant.reply("Oi, tudo bem?", "Posso ajudar?")
     await s.publisher.publish(tenant.command(first), exchange=PIPELINE)
     # the command is lost before any sender took it
@@ -188,7 +188,7 @@ async def test_rows_left_sending_by_a_dead_sender_are_redriven_by_provider_rules
     wa = await Tenant(pool, "meta").seed(
         {"phone_number_id": f"{uuid.uuid4().int % 10**15}", "access_token": "t"}
     )
-    s.tenants.update({uaz.client_id, wa.client_id})
+    s.tenants.update({uaz.tenant_id, wa.tenant_id})
     (uaz_row,) = await uaz.reply("Já enviei?")
     (wa_row,) = await wa.reply("Oi!")
     # both senders died after their claim, their commands' retries ran out long ago

@@ -108,7 +108,7 @@ async def _inbound(tenant: Tenant, text_: str, mid: str) -> None:
         tenant.pool,
         InboundMessage(
             provider=Provider.UAZAPI,
-            tenant_id=tenant.client_id,
+            tenant_id=tenant.tenant_id,
             instance_id=tenant.instance_id,
             contact=Contact(key=tenant.phone, phone=tenant.phone),
             provider_message_id=mid,
@@ -126,7 +126,7 @@ async def _sent_reply(
 ) -> None:
     """A bot reply as the pipeline leaves it: sent, with its `ai_responded` (and tool) events."""
     [row_id] = await tenant.reply(text_)
-    await outbox_repo.mark_sent(tenant.pool, tenant.client_id, row_id, f"uaz-{row_id}")
+    await outbox_repo.mark_sent(tenant.pool, tenant.tenant_id, row_id, f"uaz-{row_id}")
     at = await tenant.pool.fetchval("SELECT created_at FROM chat_messages WHERE id = $1", row_id)
     correlation = f"corr-{row_id}"
     events = [
@@ -141,7 +141,7 @@ async def _sent_reply(
             "INSERT INTO conversation_events"
             " (client_id, conversation_id, event_type, data, correlation_id, created_at)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
-            tenant.client_id,
+            tenant.tenant_id,
             tenant.conversation_id,
             kind,
             data,
@@ -163,11 +163,11 @@ async def tenant(pool: asyncpg.Pool, uazapi: tuple[UazapiFakeState, ServerThread
     await pool.execute(
         "UPDATE clients SET name = 'Forno da Vila', system_prompt = $2, tools_config = $3"
         " WHERE id = $1",
-        seeded.client_id,
+        seeded.tenant_id,
         "Persona antiga.",
         {"reminders": True},
     )
-    await ingest_document(pool, seeded.client_id, "loja.md", KB.encode())
+    await ingest_document(pool, seeded.tenant_id, "loja.md", KB.encode())
     await _inbound(seeded, "oi, qual a senha do wifi?", f"in-{seeded.phone}-1")
     await _sent_reply(seeded, WIFI_OLD, (300, 40))
     await _inbound(seeded, "me lembra amanhã de buscar o pedido", f"in-{seeded.phone}-2")
@@ -181,20 +181,20 @@ async def tenant(pool: asyncpg.Pool, uazapi: tuple[UazapiFakeState, ServerThread
     return seeded
 
 
-async def _footprint(pool: asyncpg.Pool, client_id: str) -> dict[str, int]:
+async def _footprint(pool: asyncpg.Pool, tenant_id: str) -> dict[str, int]:
     """Everything a run could have written for the tenant."""
     counts = {}
     for table in ("chat_messages", "conversation_events", "reminders", "reply_traces"):
         counts[table] = await pool.fetchval(
             f"SELECT count(*) FROM {table} WHERE client_id = $1",
-            client_id,
+            tenant_id,
         )
     return counts
 
 
 async def _run(pool: asyncpg.Pool, deps: LabDeps, tenant: Tenant, prompt: str) -> LabReport:
     limits = LabLimits(conversations=5, turns_per_conversation=5, concurrency=2)
-    return await run_lab(pool, tenant.client_id, Candidate(prompt=prompt), limits, deps)
+    return await run_lab(pool, tenant.tenant_id, Candidate(prompt=prompt), limits, deps)
 
 
 async def test_a_changed_prompt_changes_the_replies_and_nothing_is_sent(
@@ -206,7 +206,7 @@ async def test_a_changed_prompt_changes_the_replies_and_nothing_is_sent(
     uazapi: tuple[UazapiFakeState, ServerThread],
 ) -> None:
     uaz_state = uazapi[0]
-    before = await _footprint(pool, tenant.client_id)
+    before = await _footprint(pool, tenant.tenant_id)
 
     ana = await _run(pool, deps, tenant, "Ana da padaria:\nVocê é a Ana, simpática.")
     beto = await _run(pool, deps, tenant, "Beto da padaria:\nVocê é o Beto, direto.")
@@ -245,11 +245,11 @@ async def test_a_changed_prompt_changes_the_replies_and_nothing_is_sent(
     assert "MUDOU" in as_text(ana) and as_json(ana)["totals"]["changed"] == 2
 
     # nothing written: no message, no outbox row, no event, no reminder, no trace
-    assert await _footprint(pool, tenant.client_id) == before
+    assert await _footprint(pool, tenant.tenant_id) == before
     pending = [
         row
         for row in await outbox_repo.stale_pending(pool, 0, limit=10_000)
-        if str(row["client_id"]) == tenant.client_id
+        if str(row["client_id"]) == tenant.tenant_id
     ]
     assert pending == []
     # and the real sender, driving every outbox row of the tenant, sends nothing ...
@@ -270,7 +270,7 @@ async def test_a_candidate_without_a_key_is_refused_before_any_call(
     calls = len(model.requests)
     with pytest.raises(CandidateInvalid, match="no api key for gemini"):
         limits = LabLimits(conversations=1)
-        await run_lab(pool, tenant.client_id, Candidate(provider="gemini"), limits, deps)
+        await run_lab(pool, tenant.tenant_id, Candidate(provider="gemini"), limits, deps)
     assert len(model.requests) == calls
 
 
@@ -278,7 +278,7 @@ async def test_without_the_knowledge_base_nothing_is_retrieved(
     pool: asyncpg.Pool, deps: LabDeps, tenant: Tenant
 ) -> None:
     limits = LabLimits(conversations=1, turns_per_conversation=1)
-    report = await run_lab(pool, tenant.client_id, Candidate(knowledge="none"), limits, deps)
+    report = await run_lab(pool, tenant.tenant_id, Candidate(knowledge="none"), limits, deps)
     [turn] = report.turns
     assert turn.new is not None and turn.new.figures.passages == 0
     # the tenant's own prompt, and no passages to ground either reply on
@@ -298,15 +298,15 @@ async def api(
 
 
 async def test_admin_endpoint(api: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool) -> None:
-    url = f"/admin/clients/{tenant.client_id}/replay-lab"
-    before = await _footprint(pool, tenant.client_id)
+    url = f"/admin/clients/{tenant.tenant_id}/replay-lab"
+    before = await _footprint(pool, tenant.tenant_id)
     resp = await api.post(url, json={"prompt": "Carla da padaria:\nVocê é a Carla."}, headers=AUTH)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["totals"]["replayed"] == 2 and body["candidate"]["prompt"] is True
     assert all(t["new"]["bubbles"][0].startswith("Carla da padaria:") for t in body["turns"])
     assert body["turns"][0]["new"]["figures"]["cost_brl"] is not None
-    assert await _footprint(pool, tenant.client_id) == before
+    assert await _footprint(pool, tenant.tenant_id) == before
 
     assert (await api.post(url, json={})).status_code == 401
     other = "/admin/clients/00000000-0000-0000-0000-000000000000/replay-lab"
@@ -343,7 +343,7 @@ def test_the_cli_prints_old_and_new_side_by_side(
         "OPENAI_API_KEY": "sk-fake",
         "OPENAI_BASE_URL": model.base_url,
     }
-    args = ["--client", tenant.client_id, "--last", "3", "--prompt-file", str(prompt)]
+    args = ["--client", tenant.tenant_id, "--last", "3", "--prompt-file", str(prompt)]
     done = _cli(env, *args, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -362,11 +362,11 @@ async def test_the_console_page_shows_old_and_new_replies_to_the_owner(
     model: FakeOpenAI,
     tenant: Tenant,
 ) -> None:
-    owner = await new_user(pool, tenant.client_id, "owner")
-    agent = await new_user(pool, tenant.client_id, "agent")
+    owner = await new_user(pool, tenant.tenant_id, "owner")
+    agent = await new_user(pool, tenant.tenant_id, "agent")
     app = console_app(console_settings(test_env), pool, redis_client)
     llm = {"LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": model.base_url}
-    before = await _footprint(pool, tenant.client_id)
+    before = await _footprint(pool, tenant.tenant_id)
     with mock.patch.dict(os.environ, llm):
         async with client_for(app) as console:
             await sign_in(console, owner["email"])
@@ -388,4 +388,4 @@ async def test_the_console_page_shows_old_and_new_replies_to_the_owner(
             await sign_in(other, agent["email"])
             assert (await other.get("/laboratorio")).status_code == 403
             assert (await other.post("/laboratorio/rodar", data=form)).status_code == 403
-    assert await _footprint(pool, tenant.client_id) == before
+    assert await _footprint(pool, tenant.tenant_id) == before

@@ -67,7 +67,7 @@ async def test_a_phone_tries_a_prompt_and_reads_old_and_new_replies(
     browser: object,
     tenant: Tenant,  # noqa: F811
 ) -> None:
-    owner = await new_user(pool, tenant.client_id, "owner", password=cb.PASSWORD)
+    owner = await new_user(pool, tenant.tenant_id, "owner", password=cb.PASSWORD)
     page, errors = await cb.new_page(browser, viewport={"width": 390, "height": 844})
     await cb.sign_in(page, console, owner["email"])
     await page.goto(f"{console}/testar")

@@ -119,7 +119,7 @@ class Shop:
 
     def __init__(self, pool: asyncpg.Pool, fakes: Fakes, clients: LLMClients) -> None:
         self.pool, self.fakes, self.clients = pool, fakes, clients
-        self.client_id = self.instance_id = self.conversation_id = ""
+        self.tenant_id = self.instance_id = self.conversation_id = ""
         self.provider = Provider.META
         self.phone = f"55119{uuid.uuid4().int % 10**8:08d}"
         self.publisher = FakePublisher()
@@ -130,7 +130,7 @@ class Shop:
             self.pool,
             {"name": f"rich-{uuid.uuid4().hex[:6]}", "tools_config": {**RICH, **tools}},
         )
-        self.client_id = str(tenant["id"])
+        self.tenant_id = str(tenant["id"])
         if provider is Provider.META:
             phone_id, token = str(uuid.uuid4().int % 10**15), f"EAA{uuid.uuid4().hex}"
             self.fakes.graph.tokens[phone_id] = token
@@ -147,7 +147,7 @@ class Shop:
         instance = await providers_repo.create_provider(
             self.pool,
             BOX,
-            self.client_id,
+            self.tenant_id,
             {"provider_type": provider.value, "config": config, "is_default": True},
         )
         self.instance_id = str(instance["id"])
@@ -160,7 +160,7 @@ class Shop:
         contact = Contact(key=self.phone, phone=self.phone, name="Ana")
         conv, _ = await conv_repo.upsert_for_message(
             self.pool,
-            self.client_id,
+            self.tenant_id,
             contact,
             provider=self.provider.value,
             instance_id=self.instance_id,
@@ -174,7 +174,7 @@ class Shop:
             InboundMessage(
                 provider=self.provider,
                 instance_id=self.instance_id,
-                tenant_id=self.client_id,
+                tenant_id=self.tenant_id,
                 contact=contact,
                 provider_message_id=wamid,
                 kind=kind,
@@ -228,7 +228,7 @@ class Shop:
             voice=VoiceReplies(self.clients, ai, events),
         )
         burst = BurstReady(
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=self.conversation_id,
             burst_id=uuid.uuid4().hex,
             message_ids=[message_id],
@@ -251,7 +251,7 @@ class Shop:
         return await self.pool.fetch(
             "SELECT kind, content, payload, status FROM chat_messages WHERE client_id = $1"
             " AND conversation_id = $2 AND direction = 'out' ORDER BY id",
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
         )
 
@@ -405,7 +405,7 @@ async def test_a_pdf_of_the_knowledge_base_is_sent_as_a_document_by_media_id(
     shop = await Shop(pool, fakes, llm_clients).seed(Provider.META)
     menu = pdf_with_text("Cardapio: pizza grande R$ 50")
     resp = await admin.post(
-        f"/admin/clients/{shop.client_id}/documents",
+        f"/admin/clients/{shop.tenant_id}/documents",
         files={"file": ("cardapio.pdf", menu, "application/pdf")},
         headers=AUTH,
     )
@@ -440,7 +440,7 @@ async def test_offline_bot_sends_the_named_image_to_uazapi(
 ) -> None:
     shop = await Shop(pool, fakes, llm_clients).seed(Provider.UAZAPI)
     resp = await admin.post(
-        f"/admin/clients/{shop.client_id}/files",
+        f"/admin/clients/{shop.tenant_id}/files",
         files={"file": ("tabela-de-precos.png", PNG, "image/png")},
         data={"description": "tabela de preços dos serviços"},
         headers=AUTH,
@@ -469,7 +469,7 @@ async def test_offline_bot_sends_no_file_where_files_are_off(
 ) -> None:
     # a PDF of the knowledge base keeps its bytes for every tenant; sending it is opt-in
     shop = await Shop(pool, fakes, llm_clients).seed(Provider.UAZAPI, send_files=False)
-    await reply_files.store_file(pool, shop.client_id, "cardapio.pdf", "application/pdf", PNG)
+    await reply_files.store_file(pool, shop.tenant_id, "cardapio.pdf", "application/pdf", PNG)
     message_id, _ = await shop.customer_says("manda o cardapio")
     await shop.answer(message_id, http, offline=True)
     assert [r["kind"] for r in await shop.outbox()] == ["text"]
@@ -480,7 +480,7 @@ async def test_the_files_route_refuses_what_whatsapp_cannot_send(
 ) -> None:
     shop = await Shop(pool, fakes, llm_clients).seed(Provider.META)
     other = await Shop(pool, fakes, llm_clients).seed(Provider.META)
-    url = f"/admin/clients/{shop.client_id}/files"
+    url = f"/admin/clients/{shop.tenant_id}/files"
     resp = await admin.post(url, files={"file": ("virus.exe", b"MZ", "x")}, headers=AUTH)
     assert resp.status_code == 415
     big = b"\x89PNG" + b"0" * reply_files.IMAGE_MAX_BYTES
@@ -489,17 +489,17 @@ async def test_the_files_route_refuses_what_whatsapp_cannot_send(
     resp = await admin.post(url, files={"file": ("ok.png", PNG, "image/png")}, headers=AUTH)
     file_id = resp.json()["id"]
     # another tenant's id answers 404
-    gone = await admin.delete(f"/admin/clients/{other.client_id}/files/{file_id}", headers=AUTH)
+    gone = await admin.delete(f"/admin/clients/{other.tenant_id}/files/{file_id}", headers=AUTH)
     assert gone.status_code == 404
     listed = await admin.get(url, headers=AUTH)
     assert [f["name"] for f in listed.json()] == ["ok.png"]
     assert (await admin.delete(f"{url}/{file_id}", headers=AUTH)).status_code == 204
 
 
-async def usage_events(pool: asyncpg.Pool, client_id: str) -> list[dict[str, Any]]:
+async def usage_events(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT data FROM conversation_events WHERE client_id = $1 AND event_type = 'llm_usage'",
-        client_id,
+        tenant_id,
     )
     return [dict(r["data"]) for r in rows]
 
@@ -544,11 +544,11 @@ async def test_a_voice_note_is_answered_with_a_voice_note_on_meta(
     # the text stays in the history; the row goes as a voice note
     shaped = "Abrimos às _9h_ e fechamos às 18h."  # as WhatsApp writes emphasis
     assert [(r["kind"], r["content"]) for r in rows] == [("audio", shaped)]
-    usage = await usage_events(pool, shop.client_id)
+    usage = await usage_events(pool, shop.tenant_id)
     assert [(u["purpose"], u["characters"]) for u in usage] == [("tts", len(shaped))]
     # OpenAI reports no tokens for speech: the characters it read are what it bills
     assert usage[0]["tokens_in"] == len(speech["input"])
-    month = await pool.fetch(USAGE_SQL, shop.client_id, utcnow() - timedelta(hours=1))
+    month = await pool.fetch(USAGE_SQL, shop.tenant_id, utcnow() - timedelta(hours=1))
     [row] = [dict(r) for r in month if r["model"] == "gpt-4o-mini-tts"]
     usd = price_usage([row], default_prices())
     assert usd == Decimal(len(speech["input"])) * Decimal("16.67") / 1_000_000
@@ -580,7 +580,7 @@ async def test_a_contact_who_asks_for_audio_gets_voice_until_they_ask_for_text(
     stored = await pool.fetch(
         "SELECT o.mime_type, o.filename FROM outbound_media o JOIN chat_messages m"
         " ON m.id = o.message_id WHERE m.client_id = $1",
-        shop.client_id,
+        shop.tenant_id,
     )
     assert [(s["mime_type"], s["filename"]) for s in stored] == [("audio/ogg", "resposta.ogg")] * 2
 
@@ -616,7 +616,7 @@ async def test_a_gemini_tenant_answers_a_voice_note_with_gemini_speech_in_ogg_op
 
     # metered with the tokens Gemini reported, which the price table turns into reais
     tokens_in, tokens_out = gm.speech_tokens(spoken)
-    [usage] = [u for u in await usage_events(pool, shop.client_id) if u["purpose"] == "tts"]
+    [usage] = [u for u in await usage_events(pool, shop.tenant_id) if u["purpose"] == "tts"]
     assert usage == {
         "model": "gemini-2.5-flash-preview-tts",
         "tokens_in": tokens_in,
@@ -624,7 +624,7 @@ async def test_a_gemini_tenant_answers_a_voice_note_with_gemini_speech_in_ogg_op
         "purpose": "tts",
         "characters": len(shaped),
     }
-    month = await pool.fetch(USAGE_SQL, shop.client_id, utcnow() - timedelta(hours=1))
+    month = await pool.fetch(USAGE_SQL, shop.tenant_id, utcnow() - timedelta(hours=1))
     [row] = [dict(r) for r in month if r["model"] == "gemini-2.5-flash-preview-tts"]
     usd = price_usage([row], default_prices())
     assert usd == (Decimal(tokens_in) * Decimal("0.50") + Decimal(tokens_out) * 10) / 1_000_000
@@ -663,4 +663,4 @@ async def test_a_failed_speech_leaves_the_text_reply(
         fake.speech_status = 200
     assert len(fake.speeches) == spoken_before + 1
     assert [(r["kind"], r["content"]) for r in await shop.outbox()] == [("text", answer)]
-    assert [u for u in await usage_events(pool, shop.client_id) if u["purpose"] == "tts"] == []
+    assert [u for u in await usage_events(pool, shop.tenant_id) if u["purpose"] == "tts"] == []

@@ -291,7 +291,7 @@ async def test_the_uazapi_echo_of_a_send_of_unknown_outcome_settles_it(
         SecretBox(None),
     )
     received = WebhookReceived(
-        tenant_id=tenant.client_id,
+        tenant_id=tenant.tenant_id,
         provider=Provider.UAZAPI,
         instance_id=tenant.instance_id,
         body=json.dumps(echo),
@@ -299,7 +299,7 @@ async def test_the_uazapi_echo_of_a_send_of_unknown_outcome_settles_it(
     for _ in range(2):  # webhooks come twice
         await handle_webhook_received(received, DELIVERY, deps=ingest)
 
-    row = await msg_repo.get_message(pool, tenant.client_id, only)
+    row = await msg_repo.get_message(pool, tenant.tenant_id, only)
     assert row is not None and row["status"] == "sent"
     assert row["provider_message_id"] == answers[0]["messageid"]
     assert [e.get("reconciled") for e in await tenant.events("msg_sent")] == ["echo"]

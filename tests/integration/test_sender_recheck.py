@@ -55,7 +55,7 @@ class Outbox:
 
     def __init__(self, pool: asyncpg.Pool, deps: SenderDeps, client: RecordingClient) -> None:
         self.pool, self.deps, self.client = pool, deps, client
-        self.client_id = ""
+        self.tenant_id = ""
         self.conversation_id = ""
 
     async def seed(self) -> None:
@@ -63,10 +63,10 @@ class Outbox:
             self.pool,
             {"name": "s", "api_url": "https://uaz.example", "token": uuid.uuid4().hex},
         )
-        self.client_id = str(tenant["id"])
+        self.tenant_id = str(tenant["id"])
         conv, _ = await conv_repo.upsert_for_message(
             self.pool,
-            self.client_id,
+            self.tenant_id,
             Contact(key=f"55119{uuid.uuid4().int % 10**8:08d}"),
             provider="uazapi",
             instance_id=None,
@@ -79,7 +79,7 @@ class Outbox:
         """An outbox row as the rag-worker or the followup service writes it."""
         row_id = await msg_repo.insert_outbound(
             self.pool,
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
             provider="uazapi",
             instance_id=None,
@@ -94,7 +94,7 @@ class Outbox:
 
     async def send(self, row_id: int, origin: Any) -> None:
         msg = SendReply(
-            tenant_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=self.conversation_id,
             outbound_id=row_id,
             origin=origin,
@@ -102,7 +102,7 @@ class Outbox:
         await handle_send_reply(msg, DELIVERY, deps=self.deps)
 
     async def status(self, row_id: int) -> str:
-        row = await msg_repo.get_message(self.pool, self.client_id, row_id)
+        row = await msg_repo.get_message(self.pool, self.tenant_id, row_id)
         assert row is not None
         return str(row["status"])
 
@@ -110,7 +110,7 @@ class Outbox:
         rows = await self.pool.fetch(
             "SELECT data FROM conversation_events WHERE client_id = $1 AND conversation_id = $2"
             " AND event_type = 'reply_dropped' ORDER BY id",
-            self.client_id,
+            self.tenant_id,
             self.conversation_id,
         )
         return [dict(r["data"]) for r in rows]
@@ -118,7 +118,7 @@ class Outbox:
     async def human_takes_over(self) -> None:
         async with self.pool.acquire() as conn:
             assert await cs.handover(
-                conn, self.client_id, self.conversation_id, cause="human_reply", until=None
+                conn, self.tenant_id, self.conversation_id, cause="human_reply", until=None
             )
 
 
@@ -170,7 +170,7 @@ async def test_system_message_is_sent_during_a_handover(outbox: Outbox) -> None:
 async def test_followup_cancelled_by_a_customer_reply_is_not_sent(outbox: Outbox) -> None:
     row_id = await outbox.write("Oi! Ainda posso ajudar?", "followup")
     async with outbox.pool.acquire() as conn:
-        await cancel_followups(conn, outbox.client_id, outbox.conversation_id)
+        await cancel_followups(conn, outbox.tenant_id, outbox.conversation_id)
     assert await outbox.status(row_id) == "dropped"
     await outbox.send(row_id, "followup")
 
@@ -184,7 +184,7 @@ async def _human_reply(outbox: Outbox, text: str) -> int:
     async with outbox.pool.acquire() as conn:
         result = await queue_human_reply(
             conn,
-            outbox.client_id,
+            outbox.tenant_id,
             outbox.conversation_id,
             user_id=str(uuid.uuid4()),
             key=uuid.uuid4().hex,

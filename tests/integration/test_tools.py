@@ -59,19 +59,19 @@ class Env:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        client_id: str,
+        tenant_id: str,
         toolbox: Toolbox,
         http: httpx.AsyncClient,
         settings: AISettings,
     ) -> None:
-        self.pool, self.client_id, self.toolbox = pool, client_id, toolbox
+        self.pool, self.tenant_id, self.toolbox = pool, tenant_id, toolbox
         self.http, self.settings = http, settings
         self.events = FakeEventLog()
 
     def ctx(self, contact: str = "5511999990001") -> ToolContext:
         return ToolContext(
             pool=self.pool,
-            client_id=self.client_id,
+            tenant_id=self.tenant_id,
             conversation_id=str(uuid.uuid4()),
             contact_key=contact,
             contact_name="Ana",
@@ -93,8 +93,8 @@ class Env:
 async def make_env(
     pool: asyncpg.Pool, http: httpx.AsyncClient, tools_config: dict[str, Any], **settings: Any
 ) -> Env:
-    client_id = await new_tenant(pool, tools_config)
-    return Env(pool, client_id, build_toolbox(tools_config), http, AISettings(**settings))
+    tenant_id = await new_tenant(pool, tools_config)
+    return Env(pool, tenant_id, build_toolbox(tools_config), http, AISettings(**settings))
 
 
 CALENDAR = {
@@ -173,7 +173,7 @@ async def test_concurrent_bookings_of_one_slot_book_it_once(
     assert {r.get("error") for r in results if not r["ok"]} == {"slot_taken"}
     count = await pool.fetchval(
         "SELECT count(*) FROM appointments WHERE client_id = $1 AND status = 'booked'",
-        env.client_id,
+        env.tenant_id,
     )
     assert count == 1
     # another tenant's calendar is its own
@@ -224,7 +224,7 @@ async def test_cep_lookup_known_unknown_malformed_and_cached(
     assert malformed["error"] == "malformed_cep" and "8" in malformed["message"]
     assert viacep.calls[before:] == ["01310100", "99999999"]
     cached = await pool.fetch(
-        "SELECT cep, found FROM cep_cache WHERE client_id = $1 ORDER BY cep", env.client_id
+        "SELECT cep, found FROM cep_cache WHERE client_id = $1 ORDER BY cep", env.tenant_id
     )
     assert [(r["cep"], r["found"]) for r in cached] == [("01310100", True), ("99999999", False)]
 
@@ -403,7 +403,7 @@ async def test_crm_upserts_lead_adds_note_and_calls_the_webhook(
     second = await env.call("crm_upsert_lead", ctx, stage="qualified")
     assert second["lead_id"] == first["lead_id"]
     await env.call("crm_add_note", ctx, note="Prefere manhãs")
-    lead = await pool.fetchrow("SELECT * FROM leads WHERE client_id = $1", env.client_id)
+    lead = await pool.fetchrow("SELECT * FROM leads WHERE client_id = $1", env.tenant_id)
     assert lead is not None
     assert (lead["name"], lead["email"], lead["interest"], lead["stage"]) == (
         "Ana",
@@ -411,7 +411,7 @@ async def test_crm_upserts_lead_adds_note_and_calls_the_webhook(
         "implante",
         "qualified",
     )
-    notes = await pool.fetch("SELECT note FROM lead_notes WHERE client_id = $1", env.client_id)
+    notes = await pool.fetch("SELECT note FROM lead_notes WHERE client_id = $1", env.tenant_id)
     assert [n["note"] for n in notes] == ["Prefere manhãs"]
     hook = erp.requests[-1]
     assert hook["path"] == "/crm" and hook["auth"] == "Bearer crm-secret"
@@ -436,7 +436,7 @@ async def test_tool_use_is_written_to_the_event_log(
     await env.call("nao_existe", ctx)
     rows = await pool.fetch(
         "SELECT data FROM conversation_events WHERE client_id = $1 AND event_type = $2 ORDER BY id",
-        env.client_id,
+        env.tenant_id,
         TOOL_USED,
     )
     assert [r["data"] for r in rows] == [

@@ -23,7 +23,7 @@ async def quality_events(shop: Shop) -> list[dict[str, Any]]:
     rows = await shop.pool.fetch(
         "SELECT data FROM conversation_events WHERE client_id = $1 AND conversation_id = $2"
         " AND event_type = 'turn_quality' ORDER BY id",
-        shop.client_id,
+        shop.tenant_id,
         shop.conversation_id,
     )
     return [dict(r["data"]) for r in rows]

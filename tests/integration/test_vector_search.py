@@ -31,38 +31,38 @@ async def _tenant_with_vectors(
     pool: asyncpg.Pool, embeddings: Sequence[Sequence[float]]
 ) -> tuple[str, dict[int, Sequence[float]]]:
     """A tenant holding one document whose chunks have these vectors: (client id, id -> vector)."""
-    client_id = str((await create_client(pool, {"name": f"vec-{uuid.uuid4().hex[:6]}"}))["id"])
+    tenant_id = str((await create_client(pool, {"name": f"vec-{uuid.uuid4().hex[:6]}"}))["id"])
     document_id = await pool.fetchval(
         "INSERT INTO kb_documents (client_id, name, source_kind, content_hash)"
         " VALUES ($1, 'base.md', 'md', 'h') RETURNING id",
-        client_id,
+        tenant_id,
     )
     ids = [
         r["id"]
         for r in await pool.fetch(
             "INSERT INTO kb_chunks (client_id, document_id, ordinal, heading, text)"
             " SELECT $1, $2, n, '', 'chunk ' || n FROM generate_series(1, $3) AS n RETURNING id",
-            client_id,
+            tenant_id,
             document_id,
             len(embeddings),
         )
     ]
-    await vectors.store_vectors(pool, client_id, MODEL, list(zip(ids, embeddings, strict=True)))
-    return client_id, dict(zip(ids, embeddings, strict=True))
+    await vectors.store_vectors(pool, tenant_id, MODEL, list(zip(ids, embeddings, strict=True)))
+    return tenant_id, dict(zip(ids, embeddings, strict=True))
 
 
 def _exact(stored: dict[int, Sequence[float]], query: Sequence[float], k: int) -> list[int]:
     return sorted(stored, key=lambda i: (-_cosine(stored[i], query), i))[:k]
 
 
-async def _plan(pool: asyncpg.Pool, client_id: str, query: Sequence[float]) -> str:
+async def _plan(pool: asyncpg.Pool, tenant_id: str, query: Sequence[float]) -> str:
     """The JSON plan of the search as `nearest` runs it (its settings in the same transaction)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(vectors.SEARCH_SETTINGS)
         await conn.execute("ANALYZE kb_embeddings")
         plan = await conn.fetchval(
             "EXPLAIN (FORMAT JSON) " + vectors.NEAREST.format(dims=len(query)),
-            client_id,
+            tenant_id,
             MODEL,
             vectors.unit(query),
             20,
@@ -73,17 +73,17 @@ async def _plan(pool: asyncpg.Pool, client_id: str, query: Sequence[float]) -> s
 async def test_a_small_tenant_is_ranked_exactly_by_cosine(pool: asyncpg.Pool) -> None:
     rng = random.Random(7)
     centre = [rng.gauss(0, 1) for _ in range(DIMS)]
-    client_id, stored = await _tenant_with_vectors(
+    tenant_id, stored = await _tenant_with_vectors(
         pool, [_near(rng, centre, 1.0) for _ in range(40)]
     )
     query = _near(rng, centre, 1.0)
 
-    found = await vectors.nearest(pool, client_id, MODEL, query, 10)
+    found = await vectors.nearest(pool, tenant_id, MODEL, query, 10)
 
     assert [n.chunk_id for n in found] == _exact(stored, query, 10)
     for n in found:
         assert n.similarity == pytest.approx(_cosine(stored[n.chunk_id], query), abs=1e-5)
-    assert "kb_embeddings_hnsw" not in await _plan(pool, client_id, query)
+    assert "kb_embeddings_hnsw" not in await _plan(pool, tenant_id, query)
 
 
 async def test_a_large_tenant_goes_through_the_index_and_never_gets_another_tenants_chunks(

@@ -9,11 +9,11 @@ import pytest
 from wacommon.infra.errors import CredentialNotFound
 from wacommon.providers.credentials import resolve_credentials
 
-CLIENT_ID = "11111111-1111-1111-1111-111111111111"
+TENANT_ID = "11111111-1111-1111-1111-111111111111"
 
 
 def client(**fields: object) -> dict[str, object]:
-    return {"id": CLIENT_ID, "api_url": None, "token": None, "tools_config": {}, **fields}
+    return {"id": TENANT_ID, "api_url": None, "token": None, "tools_config": {}, **fields}
 
 
 def row(
@@ -21,7 +21,7 @@ def row(
 ) -> dict[str, object]:
     return {
         "id": f"p{n}",
-        "client_id": CLIENT_ID,
+        "client_id": TENANT_ID,
         "provider_type": provider,
         "config": config,
         "is_active": active,

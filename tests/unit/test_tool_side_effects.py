@@ -19,7 +19,7 @@ from wacommon.repositories.events import FakeEventLog
 def _context(dry_run: bool, *, replay: bool = False) -> ToolContext:
     return ToolContext(
         pool=cast(Any, None),
-        client_id="c1",
+        tenant_id="c1",
         conversation_id=None,
         contact_key="SANDBOX:0123456789abcdef",
         contact_name=None,

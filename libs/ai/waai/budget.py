@@ -266,7 +266,7 @@ class BudgetedResponder:
             else self._budget.on_hard
         )
         log.warning(
-            "budget_limit_reached", client_id=inp.tenant.id, limit=level, spent_brl=str(spent)
+            "budget_limit_reached", tenant_id=inp.tenant.id, limit=level, spent_brl=str(spent)
         )
         await self._events.append(
             inp.tenant.id,

@@ -164,7 +164,7 @@ async def seed_empty_tenant(settings: Settings) -> str:
 
 async def seed_console_users(
     settings: Settings,
-    client_id: str,
+    tenant_id: str,
     path: Path = ENV_FILE,
     users: tuple[tuple[str, str, str, str], ...] = DEMO_USERS,
 ) -> dict[str, str]:
@@ -188,7 +188,7 @@ async def seed_console_users(
             if existing is None:
                 await users_repo.create_user(
                     conn,
-                    client_id=client_id,
+                    tenant_id=tenant_id,
                     email=address,
                     name=name,
                     role=role,
@@ -220,11 +220,11 @@ def _demo_documents(folder: Path = Path("tests/data/kb")) -> list[tuple[str, byt
     return [(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix in suffixes]
 
 
-async def _seed_knowledge(conn: asyncpg.Connection, client_id: str) -> None:
+async def _seed_knowledge(conn: asyncpg.Connection, tenant_id: str) -> None:
     from waai.knowledge.ingest import ingest_document
 
     for name, data in await asyncio.to_thread(_demo_documents):
-        await ingest_document(conn, client_id, name, data)
+        await ingest_document(conn, tenant_id, name, data)
 
 
 def main() -> None:

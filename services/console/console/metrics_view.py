@@ -109,7 +109,7 @@ async def load(deps: ConsoleDeps, query: MetricsQuery) -> dict[str, Any]:
     return await metrics_range(
         deps.pool,
         deps.settings.price_map(),
-        client_id=str(query.tenant) if query.tenant else None,
+        tenant_id=str(query.tenant) if query.tenant else None,
         start=query.start,
         end=query.end,
         usd_brl=deps.settings.metrics_usd_brl,

@@ -29,7 +29,7 @@ async def add_user(
     try:
         row = await users_repo.create_user(
             conn,
-            client_id=tenant,
+            tenant_id=tenant,
             email=email,
             name=name,
             role=role,

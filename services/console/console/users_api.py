@@ -48,7 +48,7 @@ async def create_user(
     try:
         row = await users_repo.create_user(
             deps.pool,
-            client_id=str(tenant),
+            tenant_id=str(tenant),
             email=body.email,
             name=body.name,
             role=body.role,

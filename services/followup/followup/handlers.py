@@ -53,7 +53,7 @@ async def _advance(
         if event is not None:
             await record_event(
                 conn,
-                claim.client_id,
+                claim.tenant_id,
                 event[0],
                 event[1],
                 conversation_id=claim.conversation_id,
@@ -133,7 +133,7 @@ async def apply_locked(conn: Conn, claim: FollowupClaim, d: Decision, now: datet
     if d.event is not None:
         await record_event(
             conn,
-            claim.client_id,
+            claim.tenant_id,
             d.event[0],
             d.event[1],
             conversation_id=claim.conversation_id,
@@ -147,7 +147,7 @@ async def _write_send(conn: Conn, claim: FollowupClaim, d: Decision, now: dateti
     key = f"followup:{claim.conversation_id}:{claim.cycle}:{d.stage}"
     outbound_id = await store.insert_outbound(
         conn,
-        client_id=claim.client_id,
+        tenant_id=claim.tenant_id,
         conversation_id=claim.conversation_id,
         provider=claim.provider,
         provider_instance_id=claim.provider_instance_id,
@@ -161,7 +161,7 @@ async def _write_send(conn: Conn, claim: FollowupClaim, d: Decision, now: dateti
     if outbound_id is not None:
         await record_event(
             conn,
-            claim.client_id,
+            claim.tenant_id,
             ev.FOLLOWUP_SENT,
             {"stage": d.stage, "kind": d.kind, "outbound_id": outbound_id},
             conversation_id=claim.conversation_id,
@@ -183,11 +183,11 @@ async def handle_written(
     assert stage is not None
     number = claim.stage + 1
     history = await store.history(
-        deps.pool, claim.client_id, claim.conversation_id, since=claim.context_reset_at
+        deps.pool, claim.tenant_id, claim.conversation_id, since=claim.context_reset_at
     )
     decision = await deps.writer.write(
         FollowupRequest(
-            client_id=claim.client_id,
+            tenant_id=claim.tenant_id,
             conversation_id=claim.conversation_id,
             stage=stage,
             stage_number=number,
@@ -221,7 +221,7 @@ async def handle_written(
     if outbound_id is None:
         return "superseded"
     await publish_send(
-        deps.publisher, claim.client_id, claim.conversation_id, outbound_id, "followup"
+        deps.publisher, claim.tenant_id, claim.conversation_id, outbound_id, "followup"
     )
     return "sent"
 
@@ -234,7 +234,7 @@ async def _finish(deps: FollowupDeps, claim: FollowupClaim, now: datetime) -> st
         await store.set_followup(conn, claim, stage=claim.stage, due=None)
         await cs.close(
             conn,
-            claim.client_id,
+            claim.tenant_id,
             claim.conversation_id,
             by="ai",
             cause="followup_finished",
@@ -245,14 +245,14 @@ async def _finish(deps: FollowupDeps, claim: FollowupClaim, now: datetime) -> st
 
 async def publish_send(
     publisher: Publisher,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     outbound_id: int,
     origin: Literal["followup", "reminder"],
 ) -> bool:
     """Hand the stored row to the sender; a lost publish is retried by the sender's outbox relay."""
     message = SendReply(
-        tenant_id=client_id,
+        tenant_id=tenant_id,
         conversation_id=conversation_id,
         outbound_id=outbound_id,
         origin=origin,

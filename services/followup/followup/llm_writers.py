@@ -70,15 +70,15 @@ class TenantLLMs:
         self._ai = ai
         self._tenants = tenants or PgTenantDirectory(pool, secrets)
 
-    async def get(self, client_id: str) -> TenantLLM | None:
+    async def get(self, tenant_id: str) -> TenantLLM | None:
         """The tenant's model, or None for the offline defaults."""
-        tenant = await self._tenants.get(client_id)
+        tenant = await self._tenants.get(tenant_id)
         if tenant is None:
             return None
         try:
             config = llm_config_of(tenant.llm, self._ai)
         except ValueError as exc:
-            log.warning("llm_config_invalid", client_id=client_id, error=str(exc))
+            log.warning("llm_config_invalid", tenant_id=tenant_id, error=str(exc))
             return None
         if config.provider == "offline" or config.api_key is None:
             return None
@@ -98,7 +98,7 @@ class _LLMPort:
     async def _ask(
         self,
         tenant: TenantLLM,
-        client_id: str,
+        tenant_id: str,
         conversation_id: str,
         system: str,
         user: str,
@@ -114,7 +114,7 @@ class _LLMPort:
             }
             try:
                 await self._events.append(
-                    client_id, ev.LLM_USAGE, data, conversation_id=conversation_id
+                    tenant_id, ev.LLM_USAGE, data, conversation_id=conversation_id
                 )
             except Exception as exc:
                 log.warning("llm_usage_event_failed", error=repr(exc))
@@ -136,20 +136,20 @@ class LLMFollowupWriter(_LLMPort):
 
     async def write(self, request: FollowupRequest) -> FollowupDecision:
         """Ask the model; offline default when the tenant has none or it refuses."""
-        tenant = await self._tenants.get(request.client_id)
+        tenant = await self._tenants.get(request.tenant_id)
         if tenant is None:
             return await self._fallback.write(request)
         try:
             done = await self._ask(
                 tenant,
-                request.client_id,
+                request.tenant_id,
                 request.conversation_id,
                 followup_system(tenant, request),
                 transcript(request.history, request.contact_name),
                 "followup",
             )
         except LLMRejected as exc:
-            log.warning("followup_llm_rejected", client_id=request.client_id, error=str(exc))
+            log.warning("followup_llm_rejected", tenant_id=request.tenant_id, error=str(exc))
             return await self._fallback.write(request)
         if _is(done.text, FINISHED):
             return FollowupDecision(finished=True)
@@ -171,20 +171,20 @@ class LLMReminderCheck(_LLMPort):
 
     async def check(self, request: ReminderRequest) -> ReminderDecision:
         """SKIP (or FINISHED) cancels; any other answer is the reminder to send."""
-        tenant = await self._tenants.get(request.client_id)
+        tenant = await self._tenants.get(request.tenant_id)
         if tenant is None:
             return await self._fallback.check(request)
         try:
             done = await self._ask(
                 tenant,
-                request.client_id,
+                request.tenant_id,
                 request.conversation_id,
                 reminder_system(tenant, request),
                 transcript(request.newer, None) or "(nenhuma)",
                 "reminder_check",
             )
         except LLMRejected as exc:
-            log.warning("reminder_llm_rejected", client_id=request.client_id, error=str(exc))
+            log.warning("reminder_llm_rejected", tenant_id=request.tenant_id, error=str(exc))
             return await self._fallback.check(request)
         if _is(done.text, SKIP) or _is(done.text, FINISHED):
             return ReminderDecision(send=False, why="llm_check")

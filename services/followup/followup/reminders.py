@@ -27,7 +27,7 @@ async def handle_reminder(
 ) -> str:
     """Send one due reminder once, or cancel, postpone or fail it with a reason."""
     pool = deps.pool
-    conv = await store.reminder_conversation(pool, claim.client_id, claim.conversation_id)
+    conv = await store.reminder_conversation(pool, claim.tenant_id, claim.conversation_id)
     if conv is None or tenant is None or conv["state"] == cs.OPTED_OUT:
         return await _end_reminder(deps, claim, "cancelled", "opted_out", now)
     if conv["state"] == cs.HUMAN:
@@ -38,11 +38,11 @@ async def handle_reminder(
                 await store.finish_reminder(conn, claim, status="pending", locked_until=now + retry)
         return "postponed"
     newer = await store.history(
-        pool, claim.client_id, claim.conversation_id, since=claim.created_at, limit=50
+        pool, claim.tenant_id, claim.conversation_id, since=claim.created_at, limit=50
     )
     decision = await deps.checker.check(
         ReminderRequest(
-            client_id=claim.client_id,
+            tenant_id=claim.tenant_id,
             conversation_id=claim.conversation_id,
             text=claim.text,
             due_at=claim.due_at,
@@ -66,7 +66,7 @@ async def handle_reminder(
             return "superseded"
         outbound_id = await store.insert_outbound(
             conn,
-            client_id=claim.client_id,
+            tenant_id=claim.tenant_id,
             conversation_id=claim.conversation_id,
             provider=conv["provider"],
             provider_instance_id=str(conv["provider_instance_id"])
@@ -83,7 +83,7 @@ async def handle_reminder(
         )
     if outbound_id is not None:
         await publish_send(
-            deps.publisher, claim.client_id, claim.conversation_id, outbound_id, "reminder"
+            deps.publisher, claim.tenant_id, claim.conversation_id, outbound_id, "reminder"
         )
     return "sent"
 
@@ -97,7 +97,7 @@ async def _end_reminder(
         await store.finish_reminder(conn, claim, status=status, error=why)
         await record_event(
             conn,
-            claim.client_id,
+            claim.tenant_id,
             ev.REPLY_DROPPED,
             {"why": why, "origin": "reminder", "reminder_id": claim.id},
             conversation_id=claim.conversation_id,

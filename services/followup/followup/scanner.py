@@ -76,13 +76,13 @@ class FollowupScanner:
         deferred: list[store.FollowupClaim] = []
         async with self.deps.pool.acquire() as conn, conn.transaction():
             claims = await store.lock_due_followups(conn, now, self.settings.followup_batch)
-            by_id = await store.tenants(conn, {c.client_id for c in claims}) if claims else {}
+            by_id = await store.tenants(conn, {c.tenant_id for c in claims}) if claims else {}
             for claim in claims:
                 try:
                     # a savepoint per claim: one tenant's bad config or row is its own problem,
                     # never a rollback of every other tenant's follow-ups in the batch
                     async with conn.transaction():
-                        decision = handlers.decide(claim, by_id.get(claim.client_id), now)
+                        decision = handlers.decide(claim, by_id.get(claim.tenant_id), now)
                         if decision.what == "write":
                             await store.set_followup(conn, claim, stage=claim.stage, due=lease)
                             deferred.append(replace(claim, lease=lease))
@@ -99,14 +99,14 @@ class FollowupScanner:
                     sent.append((claim, outbound_id))
         for claim, outbound_id in sent:
             await handlers.publish_send(
-                self.deps.publisher, claim.client_id, claim.conversation_id, outbound_id, "followup"
+                self.deps.publisher, claim.tenant_id, claim.conversation_id, outbound_id, "followup"
             )
         outcomes.update(
             await self._each(
                 deferred,
                 lambda c: handlers.handle_written(
                     c,
-                    by_id[c.client_id],
+                    by_id[c.tenant_id],
                     deps=self.deps,
                     now=now,
                 ),
@@ -118,7 +118,7 @@ class FollowupScanner:
         """Stop this conversation's follow-ups (logged once) rather than fail it at every scan."""
         log.error(
             "followup_set_aside",
-            tenant_id=claim.client_id,
+            tenant_id=claim.tenant_id,
             conversation_id=claim.conversation_id,
             stage=claim.stage,
             error=repr(exc)[:300],
@@ -130,12 +130,12 @@ class FollowupScanner:
         claims = await store.claim_reminders(
             self.deps.pool, now, self.settings.followup_batch, lease
         )
-        by_id = await store.tenants(self.deps.pool, {c.client_id for c in claims}) if claims else {}
+        by_id = await store.tenants(self.deps.pool, {c.tenant_id for c in claims}) if claims else {}
         return await self._each(
             claims,
             lambda c: reminders.handle_reminder(
                 c,
-                by_id.get(c.client_id),
+                by_id.get(c.tenant_id),
                 deps=self.deps,
                 now=now,
                 retry=timedelta(seconds=self.settings.reminder_retry_s),

@@ -45,7 +45,7 @@ class FollowupClaim:
     """A due conversation as claimed; `lease` is its due time, moved later while a writer works."""
 
     conversation_id: str
-    client_id: str
+    tenant_id: str
     provider: str
     provider_instance_id: str | None
     contact_name: str | None
@@ -65,7 +65,7 @@ class ReminderClaim:
     """A pending reminder this scan owns until `lease`."""
 
     id: str
-    client_id: str
+    tenant_id: str
     conversation_id: str
     due_at: datetime
     text: str
@@ -89,7 +89,7 @@ async def lock_due_followups(conn: Conn, now: datetime, limit: int) -> list[Foll
     return [
         FollowupClaim(
             conversation_id=str(r["id"]),
-            client_id=str(r["client_id"]),
+            tenant_id=str(r["client_id"]),
             provider=r["provider"],
             provider_instance_id=str(r["provider_instance_id"])
             if r["provider_instance_id"]
@@ -113,7 +113,7 @@ async def claim_reminders(
     return [
         ReminderClaim(
             id=str(r["id"]),
-            client_id=str(r["client_id"]),
+            tenant_id=str(r["client_id"]),
             conversation_id=str(r["conversation_id"]),
             due_at=r["due_at"],
             text=r["text"],
@@ -137,13 +137,13 @@ async def tenants(conn: Conn | asyncpg.Pool, ids: set[str]) -> dict[str, Tenant]
 
 
 async def reminder_conversation(
-    db: Conn | asyncpg.Pool, client_id: str, conversation_id: str
+    db: Conn | asyncpg.Pool, tenant_id: str, conversation_id: str
 ) -> dict[str, Any] | None:
     """What a due reminder's send depends on: the conversation's state, channel, last message."""
     row = await db.fetchrow(
         "SELECT state, provider, provider_instance_id, last_customer_message_at"
         " FROM active_conversations WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         conversation_id,
     )
     return dict(row) if row is not None else None
@@ -151,7 +151,7 @@ async def reminder_conversation(
 
 async def history(
     conn: Conn | asyncpg.Pool,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     since: datetime | None,
@@ -163,7 +163,7 @@ async def history(
         " WHERE client_id = $1 AND conversation_id = $2"
         " AND ($3::timestamptz IS NULL OR created_at > $3)"
         " ORDER BY created_at DESC LIMIT $4",
-        client_id,
+        tenant_id,
         conversation_id,
         since,
         limit,
@@ -176,7 +176,7 @@ async def lock_followup(conn: Conn, claim: FollowupClaim) -> bool:
     row = await conn.fetchrow(
         "SELECT state, followup_stage, followup_due_at, last_customer_message_at"
         " FROM active_conversations WHERE client_id = $1 AND id = $2 FOR UPDATE",
-        claim.client_id,
+        claim.tenant_id,
         claim.conversation_id,
     )
     return (
@@ -205,7 +205,7 @@ async def set_followup(
         " attributes = CASE WHEN $5::timestamptz IS NULL THEN attributes ELSE attributes"
         " || jsonb_build_object('last_followup_at', $5::timestamptz, 'last_followup_stage', $3::int)"
         " END, updated_at = now() WHERE client_id = $1 AND id = $2",
-        claim.client_id,
+        claim.tenant_id,
         claim.conversation_id,
         stage,
         due,
@@ -216,7 +216,7 @@ async def set_followup(
 async def insert_outbound(
     conn: Conn,
     *,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     provider: str,
     provider_instance_id: str | None,
@@ -233,7 +233,7 @@ async def insert_outbound(
         " provider_instance_id, kind, content, payload, status, idempotency_key, created_at)"
         " VALUES ($1, $2, 'out', 'bot', $3, $4, $5, $6, $7, 'pending', $8, $9)"
         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        client_id,
+        tenant_id,
         conversation_id,
         provider,
         provider_instance_id,
@@ -250,7 +250,7 @@ async def lock_reminder(conn: Conn, claim: ReminderClaim) -> bool:
     """Lock the reminder; True only if it is still pending and ours."""
     row = await conn.fetchrow(
         "SELECT status, locked_until FROM reminders WHERE client_id = $1 AND id = $2 FOR UPDATE",
-        claim.client_id,
+        claim.tenant_id,
         claim.id,
     )
     return row is not None and row["status"] == "pending" and row["locked_until"] == claim.lease
@@ -270,7 +270,7 @@ async def finish_reminder(
     await conn.execute(
         "UPDATE reminders SET status = $3, error = $4, outbound_id = $5, sent_at = $6,"
         " locked_until = $7 WHERE client_id = $1 AND id = $2",
-        claim.client_id,
+        claim.tenant_id,
         claim.id,
         status,
         error,

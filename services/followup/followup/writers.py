@@ -36,7 +36,7 @@ class Line:
 class FollowupRequest:
     """What a writer sees: the stage, its number (1-based) and the recent conversation."""
 
-    client_id: str
+    tenant_id: str
     conversation_id: str
     stage: FollowupStage
     stage_number: int
@@ -78,7 +78,7 @@ class OfflineFollowupWriter:
 class ReminderRequest:
     """A due reminder and what the customer wrote after it was created."""
 
-    client_id: str
+    tenant_id: str
     conversation_id: str
     text: str
     due_at: datetime

@@ -129,10 +129,10 @@ async def customer_rules(
     return out
 
 
-async def conversation_state_now(conn: Conn, client_id: str, conversation_id: str) -> str:
+async def conversation_state_now(conn: Conn, tenant_id: str, conversation_id: str) -> str:
     value = await conn.fetchval(
         "SELECT state FROM active_conversations WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         conversation_id,
     )
     return str(value or "bot")

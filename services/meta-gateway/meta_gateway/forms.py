@@ -32,6 +32,7 @@ from wacommon.conversation.lead_context import FormPayloadInvalid, PhoneNotFound
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
 from wacommon.tenants.config import parse_tenant
+from wacommon.web.api_types import TenantPath
 from wacommon.web.http_errors import invalid
 
 log = structlog.get_logger(__name__)
@@ -71,10 +72,10 @@ class FormRoutes:
         self.publisher, self.box = publisher, box
         self.rate_per_minute, self.clock = rate_per_minute, clock
 
-    async def within_rate(self, client_id: str, limit: int) -> bool:
+    async def within_rate(self, tenant_id: str, limit: int) -> bool:
         """Count one submission in this minute's window; a Redis outage lets it through."""
         window = int(self.clock() // 60)
-        key = self.settings.rkey("forms", "rate", client_id, str(window))
+        key = self.settings.rkey("forms", "rate", tenant_id, str(window))
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)
@@ -85,10 +86,10 @@ class FormRoutes:
             return True
         return int(count) <= limit
 
-    async def tenant(self, client_id: str) -> tuple[asyncpg.Record, FormConfig]:
+    async def tenant(self, tenant_id: str) -> tuple[asyncpg.Record, FormConfig]:
         """The tenant and its form settings; 404 unless its forms are on."""
         try:
-            cid = str(uuid.UUID(client_id))
+            cid = str(uuid.UUID(tenant_id))
         except ValueError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "form not found") from None
         client = await self.pool.fetchrow(
@@ -103,18 +104,20 @@ class FormRoutes:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "form not found")
         return client, cfg
 
-    async def health(self, client_id: str) -> dict[str, str]:
+    async def health(self, tenant_id: TenantPath) -> dict[str, str]:
         """Form providers probe the URL with GET before saving it."""
         return {"status": "ok", "method": "POST"}
 
-    async def submit(self, client_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+    async def submit(
+        self, tenant_id: TenantPath, request: Request
+    ) -> dict[str, Any] | JSONResponse:
         """Store the submission as the conversation's lead context; queue the greeting if asked."""
-        client, cfg = await self.tenant(client_id)
+        client, cfg = await self.tenant(tenant_id)
         cid = str(client["id"])
         raw = await raw_body(request)
         # proof first: a stranger's request must not spend the tenant's rate limit
         if cfg.secret is None:
-            log.warning("form_refused_no_secret", client_id=cid)
+            log.warning("form_refused_no_secret", tenant_id=cid)
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 "this form has no secret yet: generate one with"
@@ -150,10 +153,10 @@ class FormRoutes:
                     exchange=PIPELINE,
                 )
             except Exception as exc:  # the pending outbox row is swept and republished
-                log.warning("form_greeting_publish_failed", client_id=cid, error=str(exc))
+                log.warning("form_greeting_publish_failed", tenant_id=cid, error=str(exc))
         log.info(
             "form_submitted",
-            client_id=cid,
+            tenant_id=cid,
             conversation_id=conv_id,
             greeting=greeting,
             fields=len(form.fields),

@@ -76,7 +76,7 @@ async def recompute(
     *,
     start: date | None = None,
     end: date | None = None,
-    client_id: str | None = None,
+    tenant_id: str | None = None,
 ) -> RollupResult:
     """Rebuild the rows of [start, end] (all days when omitted) from the event log.
 
@@ -91,16 +91,16 @@ async def recompute(
         )
         await conn.execute(_SESSION)
         if start is None or end is None:
-            if client_id is not None:
+            if tenant_id is not None:
                 raise ValueError("a tenant recompute needs a date range")
             await conn.execute("DELETE FROM metrics_daily_conversations")
             await conn.execute("DELETE FROM metrics_daily")
             row = await _rollup(conn, prices, ALL_STAGE, hi)
         else:
-            await _delete_range(conn, start, end, client_id)
+            await _delete_range(conn, start, end, tenant_id)
             t0 = datetime.combine(start, time(), UTC) - _ZONE_MARGIN
             t1 = datetime.combine(end, time(), UTC) + _ZONE_MARGIN
-            row = await _rollup(conn, prices, RANGE_STAGE, hi, t0, t1, client_id, start, end)
+            row = await _rollup(conn, prices, RANGE_STAGE, hi, t0, t1, tenant_id, start, end)
         return RollupResult(int(row["events"]), int(row["rows"]), "0", hi)
 
 
@@ -129,15 +129,15 @@ async def _rollup(
 
 
 async def _delete_range(
-    conn: PoolConnectionProxy[Any], start: date, end: date, client_id: str | None
+    conn: PoolConnectionProxy[Any], start: date, end: date, tenant_id: str | None
 ) -> None:
     for table in ("metrics_daily_conversations", "metrics_daily"):
-        if client_id is None:
+        if tenant_id is None:
             await conn.execute(f"DELETE FROM {table} WHERE day BETWEEN $1 AND $2", start, end)
         else:
             await conn.execute(
                 f"DELETE FROM {table} WHERE client_id = $1 AND day BETWEEN $2 AND $3",
-                client_id,
+                tenant_id,
                 start,
                 end,
             )

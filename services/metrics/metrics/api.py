@@ -186,7 +186,7 @@ def api_router(pool: asyncpg.Pool, resolver: KeyResolver, *, max_days: int) -> A
         principal = await caller(authorization)
         body = {
             "role": "operator" if principal.operator else "tenant",
-            "client_id": principal.client_id,
+            "client_id": principal.tenant_id,
             "name": principal.name,
         }
         return Response(content=orjson.dumps(body), media_type=_JSON, headers=_NO_STORE)

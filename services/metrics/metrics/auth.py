@@ -18,12 +18,12 @@ class Principal:
     """An authenticated caller: the operator sees every tenant, a tenant only itself."""
 
     operator: bool
-    client_id: str | None = None
+    tenant_id: str | None = None
     name: str | None = None
 
-    def may_read(self, client_id: str) -> bool:
+    def may_read(self, tenant_id: str) -> bool:
         """Whether this caller may read the tenant `client_id`."""
-        return self.operator or self.client_id == client_id
+        return self.operator or self.tenant_id == tenant_id
 
 
 class KeyResolver:
@@ -63,4 +63,4 @@ class KeyResolver:
         )
         if row is None:
             return None
-        return Principal(operator=False, client_id=row["id"], name=row["name"])
+        return Principal(operator=False, tenant_id=row["id"], name=row["name"])

@@ -44,12 +44,12 @@ async def run(settings: MetricsSettings) -> None:
 
 
 async def rebuild(
-    settings: MetricsSettings, start: date | None, end: date | None, client_id: str | None
+    settings: MetricsSettings, start: date | None, end: date | None, tenant_id: str | None
 ) -> None:
     """Recompute `metrics_daily` from the event log for a range (or everything)."""
     async with Runtime(settings, broker=False) as runtime:
         result = await recompute(
-            runtime.pool, settings.price_map(), start=start, end=end, client_id=client_id
+            runtime.pool, settings.price_map(), start=start, end=end, tenant_id=tenant_id
         )
         print(f"recomputed: {result.events} events, {result.rows} tenant-days")
 
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     rec = sub.add_parser("recompute", help="rebuild metrics_daily from conversation_events")
     rec.add_argument("--from", dest="start", type=date.fromisoformat)
     rec.add_argument("--to", dest="end", type=date.fromisoformat)
-    rec.add_argument("--client", dest="client_id")
+    rec.add_argument("--client", dest="tenant_id")
     args = parser.parse_args(argv)
     settings = MetricsSettings()
     configure_logging(settings)
     if args.command == "recompute":
-        asyncio.run(rebuild(settings, args.start, args.end, args.client_id))
+        asyncio.run(rebuild(settings, args.start, args.end, args.tenant_id))
     else:
         run_main(run(settings))

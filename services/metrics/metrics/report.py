@@ -118,14 +118,14 @@ def _in_day_order(columns: list[list[Any]]) -> list[list[Any]]:
     return [[col[i] for i in order] for col in columns]
 
 
-def build(client_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
+def build(tenant_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
     """The JSON body of `GET /api/clients/{id}/metrics/daily` from the `ROWS_SQL` row."""
     totals: dict[str, Any]
     if row[0] is None:  # no day in the range has a row
         totals = dict.fromkeys(COUNTS, 0)
         totals.update(days=0, response_time_avg_ms=None, resolution_time_avg_ms=None, cost_usd=0)
         totals["quality_cost_brl"] = 0
-        body: dict[str, Any] = {"client_id": client_id, "from": start, "to": end}
+        body: dict[str, Any] = {"client_id": tenant_id, "from": start, "to": end}
         body.update(series=[], totals=totals, response_time_p90_ms=None)
         body.update((name, {}) for name in MAPS)
         return orjson.dumps(body)
@@ -142,7 +142,7 @@ def build(client_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
     totals["cost_usd"] = cost
     totals["quality_cost_brl"] = round(sum(named["quality_cost_brl"]), 6)
     body = {
-        "client_id": client_id,
+        "client_id": tenant_id,
         "from": start,
         "to": end,
         "series": series,
@@ -153,8 +153,8 @@ def build(client_id: str, start: date, end: date, row: asyncpg.Record) -> bytes:
     return orjson.dumps(body)
 
 
-async def tenant_daily(pool: asyncpg.Pool, client_id: str, start: date, end: date) -> bytes:
+async def tenant_daily(pool: asyncpg.Pool, tenant_id: str, start: date, end: date) -> bytes:
     """One tenant's daily series and totals over [start, end], as JSON."""
-    row = await pool.fetchrow(ROWS_SQL, client_id, start, end)
+    row = await pool.fetchrow(ROWS_SQL, tenant_id, start, end)
     assert row is not None  # an aggregate without GROUP BY always returns one row
-    return build(client_id, start, end, row)
+    return build(tenant_id, start, end, row)

@@ -181,7 +181,7 @@ async def _voice_note(
         output,
         client["tools_config"],
         deps.secrets.decrypt,
-        client_id=msg.tenant_id or "",
+        tenant_id=msg.tenant_id or "",
         conversation_id=msg.conversation_id,
         correlation_id=msg.correlation_id,
     )

@@ -79,12 +79,12 @@ def wants_voice(
     return "audio" in burst_kinds
 
 
-async def remember_wish(db: Executor, client_id: str, conversation_id: str, wish: bool) -> None:
+async def remember_wish(db: Executor, tenant_id: str, conversation_id: str, wish: bool) -> None:
     """Keep the contact's choice on the conversation (its attributes)."""
     await db.execute(
         "UPDATE active_conversations SET attributes = coalesce(attributes, '{}'::jsonb)"
         " || jsonb_build_object($3::text, $4::bool) WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         conversation_id,
         ATTRIBUTE,
         wish,
@@ -105,7 +105,7 @@ class VoiceReplies:
         tools_config: dict[str, Any],
         decrypt: Any,
         *,
-        client_id: str,
+        tenant_id: str,
         conversation_id: str,
         correlation_id: str | None,
     ) -> VoiceNote | None:
@@ -120,21 +120,21 @@ class VoiceReplies:
         speaker = speaker_for(tools_config, self._ai, self._clients, decrypt) if vendor else None
         if speaker is None:
             SPOKEN.labels("no_key" if vendor else "unknown_provider").inc()
-            log.warning("voice_reply_no_speaker", client_id=client_id, vendor=vendor)
+            log.warning("voice_reply_no_speaker", tenant_id=tenant_id, vendor=vendor)
             return None
         try:
             speech = await speaker.speak(_speakable(text))
         except SpeechFailed as exc:
             SPOKEN.labels("failed").inc()
             log.warning(
-                "voice_reply_failed", client_id=client_id, vendor=speaker.vendor, error=exc.reason
+                "voice_reply_failed", tenant_id=tenant_id, vendor=speaker.vendor, error=exc.reason
             )
             return None
         SPOKEN.labels("spoken").inc()
         # metered as the other model costs: the price table prices the tokens (Gemini);
         # OpenAI reports none for speech, its usage is the characters read
         await self._events.append(
-            client_id,
+            tenant_id,
             ev.LLM_USAGE,
             {
                 "model": speech.model,

@@ -51,7 +51,7 @@ class BotRetrieval:
 
 async def retrieve_as_bot(
     pool: asyncpg.Pool,
-    client_id: str,
+    tenant_id: str,
     tools_config: Mapping[str, Any],
     question: str,
     *,
@@ -66,11 +66,11 @@ async def retrieve_as_bot(
     except ValueError:  # LLMConfigInvalid, or a key sealed with a key this deployment lacks
         config = None
     if config is None or config.provider == "offline" or config.api_key is None:
-        found = await base.search(client_id, question, OFFLINE_PASSAGES)
+        found = await base.search(tenant_id, question, OFFLINE_PASSAGES)
         return BotRetrieval(question, found, "offline", OFFLINE_PASSAGES, False)
     retriever = model_retriever(config, base, clients)
     turn = Turn("customer", question, datetime.now(UTC))
     query = await search_query(rewriter_for(config, clients), [turn], question)
     assert isinstance(retriever, PgRetriever)
-    found = await retriever.search(client_id, query, settings.retrieval_k)
+    found = await retriever.search(tenant_id, query, settings.retrieval_k)
     return BotRetrieval(query, found, "model", settings.retrieval_k, retriever.hybrid)

@@ -122,14 +122,14 @@ class Embedders:
             await clients.aclose()
 
 
-async def embed_missing(db: Db, client_id: str, embedder: Embedder) -> int:
+async def embed_missing(db: Db, tenant_id: str, embedder: Embedder) -> int:
     """Embed the tenant's chunks that have no vector of this model yet; how many were stored.
 
     Raises what the provider raises: the caller decides whether a failed embedding matters
     (at import it does not: the chunks stay searchable lexically and a later import or
     `make ingest` fills the gap).
     """
-    missing = await vectors.chunks_without_vector(db, client_id, embedder.model)
+    missing = await vectors.chunks_without_vector(db, tenant_id, embedder.model)
     stored = 0
     for start in range(0, len(missing), BATCH):
         batch = missing[start : start + BATCH]
@@ -137,7 +137,7 @@ async def embed_missing(db: Db, client_id: str, embedder: Embedder) -> int:
         if len(found) != len(batch):
             raise ValueError(f"{len(found)} vectors for {len(batch)} texts")
         await vectors.store_vectors(
-            db, client_id, embedder.model, [(c.id, v) for c, v in zip(batch, found, strict=True)]
+            db, tenant_id, embedder.model, [(c.id, v) for c, v in zip(batch, found, strict=True)]
         )
         stored += len(batch)
     return stored

@@ -62,30 +62,30 @@ class FileSearchSync:
         self._poll_interval_s = poll_interval_s
         self._poll_timeout_s = poll_timeout_s
 
-    async def store_for(self, client_id: str) -> str:
+    async def store_for(self, tenant_id: str) -> str:
         """The tenant's store name, creating the store on first use (once, even concurrently)."""
-        name = await fs.store_name(self._db, client_id)
+        name = await fs.store_name(self._db, tenant_id)
         if name:
             return name
         async with _connection(self._db) as conn, conn.transaction():
             await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))", f"kb_file_search:{client_id}"
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"kb_file_search:{tenant_id}"
             )
-            name = await fs.store_name(conn, client_id)
+            name = await fs.store_name(conn, tenant_id)
             if name:
                 return name
             store = await self._client.aio.file_search_stores.create(
-                config=types.CreateFileSearchStoreConfig(display_name=f"wa-{client_id}")
+                config=types.CreateFileSearchStoreConfig(display_name=f"wa-{tenant_id}")
             )
             if not store.name:
                 raise FileSearchFailed("the created store has no name")
-            await fs.save_store(conn, client_id, store.name)
-            log.info("file_search_store_created", client_id=client_id, store=store.name)
+            await fs.save_store(conn, tenant_id, store.name)
+            log.info("file_search_store_created", tenant_id=tenant_id, store=store.name)
             return store.name
 
     async def stored(self, doc: KbDocument, data: bytes) -> bool:
         """Upload a stored (new or replaced) document; a failure is recorded, never raised."""
-        cid = doc.client_id
+        cid = doc.tenant_id
         try:
             old = await fs.remote_copy(self._db, cid, doc.id)
             if old and old.document_name and old.content_hash == doc.content_hash:
@@ -98,30 +98,30 @@ class FileSearchSync:
         except Exception as exc:
             # the local document is already stored and searchable: record why, keep going
             error = _describe(exc)
-            log.warning("file_search_sync_failed", client_id=cid, document=doc.name, error=error)
+            log.warning("file_search_sync_failed", tenant_id=cid, document=doc.name, error=error)
             with contextlib.suppress(Exception):
                 await fs.mark_failed(self._db, cid, doc.id, error)
             return False
-        log.info("file_search_synced", client_id=cid, document=doc.name, remote=remote)
+        log.info("file_search_synced", tenant_id=cid, document=doc.name, remote=remote)
         await self._retry_orphans(cid)
         return True
 
-    async def remote_name(self, client_id: str, document_id: str) -> str | None:
+    async def remote_name(self, tenant_id: str, document_id: str) -> str | None:
         """The remote copy of a local document, read before the local row is deleted."""
-        copy = await fs.remote_copy(self._db, client_id, document_id)
+        copy = await fs.remote_copy(self._db, tenant_id, document_id)
         return copy.document_name if copy else None
 
-    async def removed(self, client_id: str, remote: str) -> bool:
+    async def removed(self, tenant_id: str, remote: str) -> bool:
         """Delete a remote document; a failure leaves it as an orphan retried later."""
         try:
             await self._delete(remote)
         except Exception as exc:
             error = _describe(exc)
             log.warning(
-                "file_search_delete_failed", client_id=client_id, remote=remote, error=error
+                "file_search_delete_failed", tenant_id=tenant_id, remote=remote, error=error
             )
             with contextlib.suppress(Exception):
-                await fs.add_orphan(self._db, client_id, remote, error)
+                await fs.add_orphan(self._db, tenant_id, remote, error)
             return False
         return True
 
@@ -156,14 +156,14 @@ class FileSearchSync:
             if exc.code != 404:  # already gone is what we wanted
                 raise
 
-    async def _retry_orphans(self, client_id: str) -> None:
+    async def _retry_orphans(self, tenant_id: str) -> None:
         with contextlib.suppress(Exception):
-            for remote in await fs.orphans(self._db, client_id):
+            for remote in await fs.orphans(self._db, tenant_id):
                 try:
                     await self._delete(remote)
                 except Exception:
                     return  # the API is still unhappy: next sync
-                await fs.drop_orphan(self._db, client_id, remote)
+                await fs.drop_orphan(self._db, tenant_id, remote)
 
 
 class FileSearchSyncs:

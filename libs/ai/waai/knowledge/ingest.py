@@ -42,7 +42,7 @@ class DocumentSync(Protocol):
 
 async def ingest_document(
     db: Db,
-    client_id: str,
+    tenant_id: str,
     name: str,
     data: bytes,
     kind: SourceKind | None = None,
@@ -58,13 +58,13 @@ async def ingest_document(
     """
     kind, digest, chunks = await prepare_chunks(name, data, kind, limits=limits)
     doc = await knowledge.upsert_document(
-        db, client_id, name, kind, digest, chunks, size_bytes=len(data)
+        db, tenant_id, name, kind, digest, chunks, size_bytes=len(data)
     )
     if embedder is not None:
         try:
-            await embed_missing(db, client_id, embedder)
+            await embed_missing(db, tenant_id, embedder)
         except Exception as exc:
-            log.warning("document_embedding_failed", client_id=client_id, error=repr(exc)[:300])
+            log.warning("document_embedding_failed", tenant_id=tenant_id, error=repr(exc)[:300])
     if sync is not None:
         await sync.stored(doc, data)
     return doc

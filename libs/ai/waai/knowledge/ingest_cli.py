@@ -49,17 +49,17 @@ class UnknownClient(Exception):
     """The --client id names no tenant."""
 
 
-async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: str) -> int:
+async def run(settings: Settings, tenant_id: str, files: list[Path], *, prefix: str) -> int:
     """Ingest every file with a progress bar; returns the number of failures."""
     failures = 0
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
         try:
-            tenant = await get_client(pool, client_id)
+            tenant = await get_client(pool, tenant_id)
         except asyncpg.DataError:
             tenant = None
         if tenant is None:
-            raise UnknownClient(client_id)
+            raise UnknownClient(tenant_id)
         box = box_from_settings(settings)
         ai = AISettings()
         syncs = FileSearchSyncs(ai, box.decrypt)
@@ -73,7 +73,7 @@ async def run(settings: Settings, client_id: str, files: list[Path], *, prefix: 
                     try:
                         doc = await ingest_document(
                             pool,
-                            client_id,
+                            tenant_id,
                             name,
                             path.read_bytes(),
                             sync=sync,

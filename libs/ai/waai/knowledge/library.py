@@ -74,12 +74,12 @@ class KnowledgeBase:
         self.syncs = file_search or FileSearchSyncs(ai, decrypt)
         self._embedders = embedders or Embedders(ai, decrypt)
 
-    async def tools_config(self, client_id: str) -> dict[str, Any]:
-        row = await clients_repo.get_client(self._pool, client_id)
+    async def tools_config(self, tenant_id: str) -> dict[str, Any]:
+        row = await clients_repo.get_client(self._pool, tenant_id)
         return dict(row["tools_config"] or {}) if row else {}
 
     async def add(
-        self, client_id: str, name: str, data: bytes, *, keep_pdf: bool = True
+        self, tenant_id: str, name: str, data: bytes, *, keep_pdf: bool = True
     ) -> KbDocument:
         """Read, chunk and store a file under `name`, replacing the tenant's document of that
         name; embed it and mirror it to File Search when the tenant has them.
@@ -92,78 +92,78 @@ class KnowledgeBase:
         if len(data) > self.max_bytes:
             raise DocumentTooLarge(self.max_bytes)
         source_kind(name)  # an unsupported kind fails before the parse
-        config = await self.tools_config(client_id)
+        config = await self.tools_config(tenant_id)
         async with (
             self.syncs.open(self._pool, config) as sync,
             self._embedders.open(config) as embedder,
         ):
             doc = await ingest_document(
-                self._pool, client_id, name, data, sync=sync, limits=self.limits, embedder=embedder
+                self._pool, tenant_id, name, data, sync=sync, limits=self.limits, embedder=embedder
             )
         mime = reply_files.mime_for(name)
         if keep_pdf and mime == "application/pdf":
             await reply_files.store_file(
-                self._pool, client_id, name, mime, data, document_id=doc.id
+                self._pool, tenant_id, name, mime, data, document_id=doc.id
             )
         return doc
 
-    async def documents(self, client_id: str) -> list[KbDocument]:
-        return await kb.list_documents(self._pool, client_id)
+    async def documents(self, tenant_id: str) -> list[KbDocument]:
+        return await kb.list_documents(self._pool, tenant_id)
 
-    async def sync_statuses(self, client_id: str) -> dict[str, fs.SyncStatus]:
-        return await fs.sync_statuses(self._pool, client_id)
+    async def sync_statuses(self, tenant_id: str) -> dict[str, fs.SyncStatus]:
+        return await fs.sync_statuses(self._pool, tenant_id)
 
-    async def delete(self, client_id: str, document_id: str) -> bool:
+    async def delete(self, tenant_id: str, document_id: str) -> bool:
         """Remove a document (gone from retrieval at once) and its remote copy; False when
         the tenant has no such document (another tenant's id included)."""
         try:
             uuid.UUID(document_id)
         except ValueError:
             return False
-        async with self.syncs.open(self._pool, await self.tools_config(client_id)) as sync:
-            remote = await sync.remote_name(client_id, document_id) if sync else None
-            if not await kb.delete_document(self._pool, client_id, document_id):
+        async with self.syncs.open(self._pool, await self.tools_config(tenant_id)) as sync:
+            remote = await sync.remote_name(tenant_id, document_id) if sync else None
+            if not await kb.delete_document(self._pool, tenant_id, document_id):
                 return False
             if sync and remote:
-                await sync.removed(client_id, remote)
+                await sync.removed(tenant_id, remote)
         return True
 
-    async def file_search_state(self, client_id: str) -> FileSearchState:
-        return self.syncs.state(await self.tools_config(client_id))
+    async def file_search_state(self, tenant_id: str) -> FileSearchState:
+        return self.syncs.state(await self.tools_config(tenant_id))
 
-    async def switch_file_search(self, client_id: str, enabled: bool) -> FileSearchState:
+    async def switch_file_search(self, tenant_id: str, enabled: bool) -> FileSearchState:
         """Turn the tenant's File Search on or off; its state afterwards."""
-        await fs.set_switch(self._pool, client_id, enabled)
-        return await self.file_search_state(client_id)
+        await fs.set_switch(self._pool, tenant_id, enabled)
+        return await self.file_search_state(tenant_id)
 
-    async def sync_pending(self, client_id: str) -> int:
+    async def sync_pending(self, tenant_id: str) -> int:
         """Mirror every document whose remote copy is missing or stale; how many got synced.
 
         Only the text is kept locally, so a document stored before the switch was on goes
         up as that text (Markdown); a failure is recorded on the document, never raised.
         """
         synced = 0
-        async with self.syncs.open(self._pool, await self.tools_config(client_id)) as sync:
+        async with self.syncs.open(self._pool, await self.tools_config(tenant_id)) as sync:
             if sync is None:
                 return 0
-            for doc_id in await fs.unsynced(self._pool, client_id):
-                doc = await kb.get_document(self._pool, client_id, doc_id)
+            for doc_id in await fs.unsynced(self._pool, tenant_id):
+                doc = await kb.get_document(self._pool, tenant_id, doc_id)
                 if doc is None:
                     continue  # deleted meanwhile
-                text = await kb.document_text(self._pool, client_id, doc_id)
+                text = await kb.document_text(self._pool, tenant_id, doc_id)
                 as_text = dataclasses.replace(doc, source_kind="md")
                 if await sync.stored(as_text, text.encode()):
                     synced += 1
         return synced
 
-    async def ask(self, client_id: str, question: str) -> BotRetrieval:
+    async def ask(self, tenant_id: str, question: str) -> BotRetrieval:
         """The passages the tenant's bot would read for a customer writing `question`."""
-        config = await self.tools_config(client_id)
+        config = await self.tools_config(tenant_id)
         clients = llm_clients(self._ai)
         try:
             return await retrieve_as_bot(
                 self._pool,
-                client_id,
+                tenant_id,
                 config,
                 question,
                 settings=self._ai,

@@ -34,7 +34,7 @@ class KnowledgeRetriever(Protocol):
     """Finds the tenant's passages that answer a question, best first, relevant ones only."""
 
     async def search(
-        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+        self, tenant_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
     ) -> list[Passage]: ...
 
 
@@ -62,22 +62,22 @@ class PgRetriever:
         return PgRetriever(self._pool, min_score=self._min_score, embedder=embedder)
 
     async def search(
-        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+        self, tenant_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
     ) -> list[Passage]:
         """The `k` best relevant passages (lexical score or dense similarity high enough)."""
         embedder = embedder or self._embedder
         if embedder is None:
             return await knowledge_search.search(
-                self._pool, client_id, query, k, min_score=self._min_score
+                self._pool, tenant_id, query, k, min_score=self._min_score
             )
         return await hybrid_search(
-            self._pool, client_id, query, k, embedder, min_score=self._min_score
+            self._pool, tenant_id, query, k, embedder, min_score=self._min_score
         )
 
 
 async def hybrid_search(
     db: Db,
-    client_id: str,
+    tenant_id: str,
     query: str,
     k: int,
     embedder: Embedder,
@@ -86,13 +86,13 @@ async def hybrid_search(
     dense_min_similarity: float = DENSE_MIN_SIMILARITY,
 ) -> list[Passage]:
     """Lexical and dense rankings fused by reciprocal rank; lexical only if embedding fails."""
-    lexical = await knowledge_search.search(db, client_id, query, CANDIDATES, min_score=0.0)
+    lexical = await knowledge_search.search(db, tenant_id, query, CANDIDATES, min_score=0.0)
     try:
         [vector] = await embedder.embed([query], "query")
-        dense = await vectors.nearest(db, client_id, embedder.model, vector, CANDIDATES)
+        dense = await vectors.nearest(db, tenant_id, embedder.model, vector, CANDIDATES)
     except Exception as exc:
         # the knowledge base still answers lexically; the provider's outage is logged, not fatal
-        log.warning("query_embedding_failed", client_id=client_id, error=repr(exc)[:300])
+        log.warning("query_embedding_failed", tenant_id=tenant_id, error=repr(exc)[:300])
         return knowledge_search.relevant(lexical, min_score)[:k]
     fused: dict[tuple[str, str], float] = {}
     passages: dict[tuple[str, str], Passage] = {}
@@ -123,8 +123,8 @@ class FakeRetriever:
         self.queries: list[tuple[str, str]] = []
 
     async def search(
-        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+        self, tenant_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
     ) -> list[Passage]:
         """The passages registered for `query`, at most `k`."""
-        self.queries.append((client_id, query))
+        self.queries.append((tenant_id, query))
         return self.answers.get(query, [])[:k]

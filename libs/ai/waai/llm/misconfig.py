@@ -73,7 +73,7 @@ class MisconfigReporter:
     async def report(self, inp: ResponderInput, reason: str, data: dict[str, Any]) -> None:
         MISCONFIGURED.labels(reason).inc()
         if self._limit.due(inp.tenant.id):
-            log.error("llm_misconfigured", client_id=inp.tenant.id, reason=reason, **data)
+            log.error("llm_misconfigured", tenant_id=inp.tenant.id, reason=reason, **data)
         await self._events.append(
             inp.tenant.id,
             ev.LLM_MISCONFIGURED,

@@ -22,11 +22,11 @@ class PassageLike(Protocol):
 class Retriever(Protocol):
     """Ranked passages of a tenant's knowledge base for a query."""
 
-    async def search(self, client_id: str, query: str, k: int) -> Sequence[PassageLike]: ...
+    async def search(self, tenant_id: str, query: str, k: int) -> Sequence[PassageLike]: ...
 
 
 class NoRetriever:
     """A retriever with an empty knowledge base."""
 
-    async def search(self, client_id: str, query: str, k: int) -> Sequence[PassageLike]:
+    async def search(self, tenant_id: str, query: str, k: int) -> Sequence[PassageLike]:
         return []

@@ -70,7 +70,7 @@ async def prepare(
     recent = window(inp.history, inp.now, config.history_messages, config.history_hours)
     ctx = ToolContext(
         pool=deps.pool,
-        client_id=inp.tenant.id,
+        tenant_id=inp.tenant.id,
         conversation_id=inp.conversation_id,
         contact_key=inp.contact_key,
         contact_name=inp.contact_name,

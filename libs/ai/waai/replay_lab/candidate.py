@@ -80,6 +80,6 @@ class EmptyKnowledge:
     """A knowledge base with nothing in it (the candidate's `knowledge="none"`)."""
 
     async def search(
-        self, client_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
+        self, tenant_id: str, query: str, k: int = 3, *, embedder: Embedder | None = None
     ) -> list[Passage]:
         return []

@@ -61,13 +61,13 @@ def _prompt(parser: argparse.ArgumentParser, path: str | None) -> str | None:
 
 
 async def _run(
-    settings: PricedSettings, client_id: str, candidate: Candidate, limits: LabLimits
+    settings: PricedSettings, tenant_id: str, candidate: Candidate, limits: LabLimits
 ) -> LabReport:
     ai = AISettings()
     deps = LabDeps.of(ai, box_from_settings(settings), settings.metrics_prices)
     pool = await create_pool(settings, min_size=1, max_size=limits.concurrency + 1)
     try:
-        return await run_lab(pool, client_id, candidate, limits, deps)
+        return await run_lab(pool, tenant_id, candidate, limits, deps)
     finally:
         await pool.close()
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        client_id = str(uuid.UUID(args.client))
+        tenant_id = str(uuid.UUID(args.client))
     except ValueError:
         parser.error(f"--client is not a tenant id: {args.client!r}")
     try:
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     # logs on stderr: stdout is the report (`--json` pipes into jq)
     configure_logging(settings)
     try:
-        report = asyncio.run(_run(settings, client_id, candidate, limits))
+        report = asyncio.run(_run(settings, tenant_id, candidate, limits))
     except TenantNotFound:
-        print(f"no such tenant: {client_id}", file=sys.stderr)
+        print(f"no such tenant: {tenant_id}", file=sys.stderr)
         return 2
     except CandidateInvalid as exc:
         print(f"the candidate cannot run: {exc}", file=sys.stderr)

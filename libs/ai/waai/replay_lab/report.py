@@ -69,7 +69,7 @@ def _turn(turn: TurnReplay) -> dict[str, Any]:
 def as_json(report: LabReport) -> dict[str, Any]:
     """The run as plain JSON values (costs as decimal strings, in R$)."""
     return {
-        "client_id": report.client_id,
+        "client_id": report.tenant_id,
         "candidate": report.candidate.describe(),
         "model": report.model,
         "timezone": report.timezone,
@@ -121,7 +121,7 @@ def _column(side: ReplySide | None, error: str | None) -> list[str]:
 def as_text(report: LabReport) -> str:
     """Old and new replies side by side, turn by turn, with the totals at the end."""
     out = [
-        f"Replay lab · cliente {report.client_id} · modelo {report.model}"
+        f"Replay lab · cliente {report.tenant_id} · modelo {report.model}"
         f" · {len(report.turns)} turnos",
         "",
     ]

@@ -117,7 +117,7 @@ class TurnReplay:
 class LabReport:
     """A whole run: the candidate, the limits and every turn, oldest first per conversation."""
 
-    client_id: str
+    tenant_id: str
     candidate: Candidate
     limits: LabLimits
     model: str
@@ -150,26 +150,26 @@ def masked_contact(key: str) -> str:
 
 async def run_lab(
     pool: asyncpg.Pool,
-    client_id: str,
+    tenant_id: str,
     candidate: Candidate,
     limits: LabLimits,
     deps: LabDeps,
 ) -> LabReport:
     """Re-answer the tenant's latest turns with `candidate`; `CandidateInvalid` before any call."""
-    row = await clients_repo.get_client(pool, client_id)
+    row = await clients_repo.get_client(pool, tenant_id)
     if row is None:
-        raise TenantNotFound(client_id)
+        raise TenantNotFound(tenant_id)
     ai, decrypt = deps.ai, deps.decrypt
     tenant = candidate_tenant(parse_tenant(row, deps.open_secrets), candidate)
     llm = checked_llm(tenant, ai, decrypt)
     started = utcnow()
     turns = await load_turns(
         pool,
-        client_id,
+        tenant_id,
         conversations=limits.conversations,
         turns_per_conversation=limits.turns_per_conversation,
     )
-    report = LabReport(client_id, candidate, limits, llm.model, started, tenant.timezone)
+    report = LabReport(tenant_id, candidate, limits, llm.model, started, tenant.timezone)
     retriever: KnowledgeRetriever = (
         PgRetriever(pool) if candidate.knowledge == "current" else EmptyKnowledge()
     )
@@ -192,7 +192,7 @@ async def run_lab(
     report.finished_at = utcnow()
     log.info(
         "replay_lab_finished",
-        client_id=client_id,
+        tenant_id=tenant_id,
         turns=len(report.turns),
         changed=sum(t.changed for t in report.turns),
         failed=sum(t.error is not None for t in report.turns),

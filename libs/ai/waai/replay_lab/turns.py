@@ -88,14 +88,14 @@ class CustomerTurn:
 
 
 async def load_turns(
-    db: Executor, client_id: str, *, conversations: int, turns_per_conversation: int
+    db: Executor, tenant_id: str, *, conversations: int, turns_per_conversation: int
 ) -> list[CustomerTurn]:
     """The last `turns_per_conversation` turns of each of the latest `conversations`."""
-    convs = await db.fetch(_CONVERSATIONS, client_id, conversations)
+    convs = await db.fetch(_CONVERSATIONS, tenant_id, conversations)
     if not convs:
         return []
     ids = [row["id"] for row in convs]
-    rows = await db.fetch(_MESSAGES, client_id, ids, MESSAGES_PER_CONVERSATION)
+    rows = await db.fetch(_MESSAGES, tenant_id, ids, MESSAGES_PER_CONVERSATION)
     by_conv: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_conv.setdefault(str(row["conversation_id"]), []).append(dict(row))
@@ -106,7 +106,7 @@ async def load_turns(
     if rows:
         # a reply's tools ran before it was written: read a little earlier than its turn
         since = min(r["created_at"] for r in rows) - EVENT_MARGIN
-        await _attach_usage(db, client_id, ids, since, turns)
+        await _attach_usage(db, tenant_id, ids, since, turns)
     return turns
 
 
@@ -144,10 +144,10 @@ def _split(conv: Any, rows: list[dict[str, Any]]) -> list[CustomerTurn]:
 
 
 async def _attach_usage(
-    db: Executor, client_id: str, ids: list[Any], since: datetime, turns: list[CustomerTurn]
+    db: Executor, tenant_id: str, ids: list[Any], since: datetime, turns: list[CustomerTurn]
 ) -> None:
     kinds = [ev.AI_RESPONDED, ev.TOOL_USED, ev.HUMAN_TAKEOVER]
-    events = await db.fetch(_EVENTS, client_id, ids, since, kinds)
+    events = await db.fetch(_EVENTS, tenant_id, ids, since, kinds)
     tools: dict[str, list[str]] = {}
     handovers: dict[str, str] = {}
     responded: dict[tuple[str, datetime], Any] = {}

@@ -66,7 +66,7 @@ async def _free_slots(
     booked = await ctx.pool.fetch(
         "SELECT starts_at, ends_at FROM appointments WHERE client_id = $1 AND status = 'booked'"
         " AND starts_at < $3 AND ends_at > $2",
-        ctx.client_id,
+        ctx.tenant_id,
         slots[0],
         slots[-1] + step,
     )
@@ -83,7 +83,7 @@ async def _insert(
         same = await conn.fetchrow(
             "SELECT id, starts_at, ends_at FROM appointments WHERE client_id = $1"
             " AND contact_key = $2 AND starts_at = $3 AND status = 'booked'",
-            ctx.client_id,
+            ctx.tenant_id,
             ctx.contact_key,
             start,
         )
@@ -94,7 +94,7 @@ async def _insert(
                 "INSERT INTO appointments (client_id, conversation_id, contact_key, contact_name,"
                 " contact_phone, notes, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " RETURNING id, starts_at, ends_at",
-                ctx.client_id,
+                ctx.tenant_id,
                 _uuid_or_none(ctx.conversation_id),
                 ctx.contact_key,
                 str(args.get("name") or ctx.contact_name or ""),
@@ -125,7 +125,7 @@ async def _cancel(ctx: ToolContext, appointment_id: Any, reason: Any) -> asyncpg
         "UPDATE appointments SET status = 'cancelled', cancelled_at = now(),"
         f" cancel_reason = ${3 + len(extra)} WHERE client_id = $1 AND contact_key = $2"
         f" AND status = 'booked' AND {where} RETURNING id, starts_at",
-        ctx.client_id,
+        ctx.tenant_id,
         ctx.contact_key,
         *extra,
         str(reason) if reason else None,

@@ -33,7 +33,7 @@ def cep_tool(instructions: str = "") -> Tool:
         cached = await ctx.pool.fetchrow(
             "SELECT found, data FROM cep_cache WHERE client_id = $1 AND cep = $2"
             " AND fetched_at > now() - CASE WHEN found THEN $3::interval ELSE $4::interval END",
-            ctx.client_id,
+            ctx.tenant_id,
             cep,
             FOUND_TTL,
             NOT_FOUND_TTL,
@@ -46,7 +46,7 @@ def cep_tool(instructions: str = "") -> Tool:
                 "INSERT INTO cep_cache (client_id, cep, found, data) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (client_id, cep) DO UPDATE SET found = EXCLUDED.found,"
                 " data = EXCLUDED.data, fetched_at = now()",
-                ctx.client_id,
+                ctx.tenant_id,
                 cep,
                 found,
                 data,

@@ -41,7 +41,7 @@ def crm_tools(cfg: Mapping[str, Any], instructions: str = "") -> list[Tool]:
         lead = await _upsert(ctx, {})
         await ctx.pool.execute(
             "INSERT INTO lead_notes (client_id, lead_id, note) VALUES ($1, $2, $3)",
-            ctx.client_id,
+            ctx.tenant_id,
             uuid.UUID(lead["id"]),
             note,
         )
@@ -95,7 +95,7 @@ async def _upsert(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     extra = args.get("data") if isinstance(args.get("data"), dict) else {}
     conversation = _uuid_or_none(ctx.conversation_id)
     row = await ctx.pool.fetchrow(
-        _UPSERT, ctx.client_id, ctx.contact_key, conversation, *values, extra
+        _UPSERT, ctx.tenant_id, ctx.contact_key, conversation, *values, extra
     )
     if row is None:
         raise ToolFailed("crm_error", "The lead could not be saved.")
@@ -120,7 +120,7 @@ async def _webhook(
             headers=headers,
             json_body={
                 "event": event,
-                "client_id": ctx.client_id,
+                "client_id": ctx.tenant_id,
                 "contact_key": ctx.contact_key,
                 **payload,
             },

@@ -14,7 +14,7 @@ def send_file_tool(instructions: str = "") -> Tool:
     """Send one of the tenant's files instead of pasting its text."""
 
     async def run(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-        files = await reply_files.list_files(ctx.pool, ctx.client_id)
+        files = await reply_files.list_files(ctx.pool, ctx.tenant_id)
         wanted = str(args.get("name") or "").strip()
         found = reply_files.find(files, wanted)
         if found is None:

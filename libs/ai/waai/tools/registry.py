@@ -58,7 +58,7 @@ class ToolContext:
     """What a tool may use: the tenant, the conversation, and the shared clients."""
 
     pool: asyncpg.Pool
-    client_id: str
+    tenant_id: str
     conversation_id: str | None
     contact_key: str
     contact_name: str | None
@@ -200,7 +200,7 @@ async def _record(ctx: ToolContext, result: ToolResult) -> None:
         data["error"] = result.error
     try:
         await ctx.events.append(
-            ctx.client_id,
+            ctx.tenant_id,
             TOOL_USED,
             data,
             conversation_id=ctx.conversation_id,

@@ -33,7 +33,7 @@ def reminder_tool(instructions: str = "") -> Tool:
                 existing = await conn.fetchrow(
                     "SELECT id, due_at, text FROM reminders WHERE client_id = $1"
                     " AND conversation_id = $2 AND status = 'pending' AND due_at = $3",
-                    ctx.client_id,
+                    ctx.tenant_id,
                     ctx.conversation_id,
                     parse_when(when, ctx.now, tz.key),
                 )
@@ -42,7 +42,7 @@ def reminder_tool(instructions: str = "") -> Tool:
                         str(existing["id"]), existing["due_at"], existing["text"], tz, again=True
                     )
                 reminder = await create_reminder(
-                    conn, ctx.client_id, ctx.conversation_id, when, text, ctx.now, tz.key
+                    conn, ctx.tenant_id, ctx.conversation_id, when, text, ctx.now, tz.key
                 )
         except AmbiguousTime as exc:
             raise ToolFailed("ambiguous_time", f"{exc} Ask the customer for day and time.") from exc

@@ -52,7 +52,7 @@ async def finish_signup(
     pool: asyncpg.Pool,
     box: SecretBox,
     meta: MetaAdminClient,
-    client_id: str,
+    tenant_id: str,
     signup: Signup,
     *,
     app_id: str | None,
@@ -65,11 +65,11 @@ async def finish_signup(
 
     Raises `GraphCallFailed` (a Graph step failed: nothing stored) or `NumberTaken`.
     """
-    await refuse_other_tenant(pool, box, client_id, signup.phone_number_id)
+    await refuse_other_tenant(pool, box, tenant_id, signup.phone_number_id)
     register = register and signup.event != COEXISTENCE_EVENT
     chosen, generated = "", False
     if register:
-        existing = await own_instance(pool, box, client_id, signup.phone_number_id)
+        existing = await own_instance(pool, box, tenant_id, signup.phone_number_id)
         chosen, generated = choose_pin(pin, existing, box, configured_pin)
     token = await meta.exchange_code(signup.code)
     await meta.subscribe_app(signup.waba_id, token)
@@ -88,10 +88,10 @@ async def finish_signup(
     if register:
         config[PIN_KEY] = box.encrypt(chosen)
     config = {k: v for k, v in config.items() if v is not None}
-    row = await store_instance(pool, box, client_id, signup.phone_number_id, config)
+    row = await store_instance(pool, box, tenant_id, signup.phone_number_id, config)
     log.info(
         "meta_signup_completed",
-        client_id=client_id,
+        tenant_id=tenant_id,
         provider_id=str(row["id"]),
         phone_number_id=signup.phone_number_id,
         waba_id=signup.waba_id,
@@ -100,16 +100,16 @@ async def finish_signup(
     return SignupDone(row, register, chosen if generated else None)
 
 
-async def refuse_other_tenant(conn: Conn, box: SecretBox, client_id: str, phone_id: str) -> None:
+async def refuse_other_tenant(conn: Conn, box: SecretBox, tenant_id: str, phone_id: str) -> None:
     owner = await providers_repo.find_meta_instance(conn, box, phone_id, None)
-    if owner is not None and str(owner["client_id"]) != client_id:
+    if owner is not None and str(owner["client_id"]) != tenant_id:
         raise NumberTaken("phone_number_id is connected to another client")
 
 
 async def own_instance(
-    conn: Conn, box: SecretBox, client_id: str, phone_id: str
+    conn: Conn, box: SecretBox, tenant_id: str, phone_id: str
 ) -> dict[str, Any] | None:
-    rows = await providers_repo.list_providers(conn, box, client_id)
+    rows = await providers_repo.list_providers(conn, box, tenant_id)
     found = [r for r in rows if r["provider_type"] == "meta" and r["external_id"] == phone_id]
     return found[0] if found else None
 
@@ -132,7 +132,7 @@ def choose_pin(
 
 
 async def store_instance(
-    pool: asyncpg.Pool, box: SecretBox, client_id: str, phone_id: str, config: dict[str, Any]
+    pool: asyncpg.Pool, box: SecretBox, tenant_id: str, phone_id: str, config: dict[str, Any]
 ) -> dict[str, Any]:
     """Create or refresh the tenant's instance for this number, as the default meta instance.
 
@@ -144,19 +144,19 @@ async def store_instance(
         await conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"meta-signup:{phone_id}"
         )
-        await refuse_other_tenant(conn, box, client_id, phone_id)
-        existing = await own_instance(conn, box, client_id, phone_id)
+        await refuse_other_tenant(conn, box, tenant_id, phone_id)
+        existing = await own_instance(conn, box, tenant_id, phone_id)
         if existing is not None:
             row = await providers_repo.update_provider(
                 conn,
                 box,
-                client_id,
+                tenant_id,
                 str(existing["id"]),
                 {"config": config, "is_active": True, "is_default": True},
             )
             assert row is not None
             await providers_repo.mark_health(
-                conn, client_id, str(row["id"]), healthy=True, error=None
+                conn, tenant_id, str(row["id"]), healthy=True, error=None
             )
             return {**row, "healthy": True, "last_error": None}
         fields = {
@@ -168,10 +168,10 @@ async def store_instance(
         }
         try:
             async with conn.transaction():
-                return await providers_repo.create_provider(conn, box, client_id, fields)
+                return await providers_repo.create_provider(conn, box, tenant_id, fields)
         except asyncpg.UniqueViolationError:
             fields["instance_name"] = f"{fields['instance_name']} ({phone_id})"
-            return await providers_repo.create_provider(conn, box, client_id, fields)
+            return await providers_repo.create_provider(conn, box, tenant_id, fields)
 
 
 def _instance_name(config: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from wacommon.console.passwords import MAX_LENGTH, MIN_LENGTH
 
@@ -82,8 +82,13 @@ class UserCreate(BaseModel):
 class UserOut(BaseModel):
     """A console account as every API answers it: never the hash."""
 
+    # the JSON says client_id (the API's contract, like the column); the code says tenant_id
+    model_config = ConfigDict(serialize_by_alias=True)
+
     id: str
-    client_id: str | None
+    tenant_id: str | None = Field(
+        validation_alias=AliasChoices("client_id", "tenant_id"), serialization_alias="client_id"
+    )
     email: str
     name: str
     role: Role

@@ -18,7 +18,7 @@ BOT_GATE_COLUMNS = "a.state, a.state_until, c.bot_active, coalesce($3::timestamp
 
 async def bot_may_reply(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     now: datetime | None = None,
@@ -34,7 +34,7 @@ async def bot_may_reply(
         row = await conn.fetchrow(
             f"SELECT {BOT_GATE_COLUMNS} FROM active_conversations a"
             " JOIN clients c ON c.id = a.client_id WHERE a.client_id = $1 AND a.id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
             now,
         )
@@ -45,25 +45,25 @@ async def bot_may_reply(
     state = row["state"]
     if state == HUMAN and row["state_until"] is not None and row["state_until"] <= row["now"]:
         # the scheduled scan will do it too; doing it here avoids a silent gap until then
-        resumed = await _expire_one(conn, client_id, conversation_id, row["now"])
+        resumed = await _expire_one(conn, tenant_id, conversation_id, row["now"])
         return (True, None) if resumed else (False, HUMAN)
     if state == BOT:
         return True, None
     return False, str(state)
 
 
-async def _expire_one(conn: Conn, client_id: str, conversation_id: str, now: datetime) -> bool:
+async def _expire_one(conn: Conn, tenant_id: str, conversation_id: str, now: datetime) -> bool:
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT 1 FROM active_conversations WHERE client_id = $1 AND id = $2"
             " AND state = 'human' AND state_until <= $3 FOR UPDATE",
-            client_id,
+            tenant_id,
             conversation_id,
             now,
         )
         if row is None:
             return False
-        return await resume(conn, client_id, conversation_id, cause="timeout", now=now)
+        return await resume(conn, tenant_id, conversation_id, cause="timeout", now=now)
 
 
 _EXPIRE = f"""

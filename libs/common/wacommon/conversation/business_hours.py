@@ -121,7 +121,7 @@ def business_hours_decision(hours: HoursSection, now: datetime, tz: str) -> Hour
 
 
 async def claim_off_hours_notice(
-    conn: Conn, client_id: str, conversation_id: str, period_key: str
+    conn: Conn, tenant_id: str, conversation_id: str, period_key: str
 ) -> bool:
     """True the first time per conversation and period (the caller then sends the notice)."""
     async with conn.transaction():
@@ -130,7 +130,7 @@ async def claim_off_hours_notice(
             "'off_hours_period', $3::text), updated_at = now()"
             " WHERE client_id = $1 AND id = $2"
             " AND attributes->>'off_hours_period' IS DISTINCT FROM $3::text",
-            client_id,
+            tenant_id,
             conversation_id,
             period_key,
         )
@@ -138,7 +138,7 @@ async def claim_off_hours_notice(
             return False
         await record_event(
             conn,
-            client_id,
+            tenant_id,
             ev.OFF_HOURS_REPLIED,
             {"period": period_key},
             conversation_id=conversation_id,

@@ -122,7 +122,7 @@ def _reply(cfg: CommandsSection, action: CommandAction) -> str | None:
 
 async def apply_customer_command(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     command: Command,
     *,
@@ -139,7 +139,7 @@ async def apply_customer_command(
         until = at + timedelta(hours=float(hours)) if hours else None
         done = await cs.handover(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             cause=CUSTOMER_PAUSE,
             until=until,
@@ -151,7 +151,7 @@ async def apply_customer_command(
         only = None if command.allowed else CUSTOMER_PAUSE
         done = await cs.resume(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             cause=CUSTOMER_PAUSE,
             correlation_id=correlation_id,
@@ -162,7 +162,7 @@ async def apply_customer_command(
         if command.allowed:
             done = await cs.reset_context(
                 conn,
-                client_id,
+                tenant_id,
                 conversation_id,
                 cause=CUSTOMER_PAUSE,
                 correlation_id=correlation_id,
@@ -171,7 +171,7 @@ async def apply_customer_command(
     elif command.action is CommandAction.OPT_OUT:
         done = await cs.opt_out(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             cause=CUSTOMER_PAUSE,
             correlation_id=correlation_id,

@@ -94,7 +94,7 @@ def free_text_allowed(provider: str, last_customer_at: datetime | None, now: dat
 
 async def schedule_followup(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     followup_config: dict[str, Any] | None,
     last_bot_at: datetime,
@@ -117,7 +117,7 @@ async def schedule_followup(
         await conn.execute(
             "UPDATE active_conversations SET followup_due_at = $3, updated_at = now()"
             " WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
             due,
         )
@@ -126,7 +126,7 @@ async def schedule_followup(
         stage_index = await conn.fetchval(
             "SELECT followup_stage FROM active_conversations"
             " WHERE client_id = $1 AND id = $2 AND state = 'bot' FOR UPDATE",
-            client_id,
+            tenant_id,
             conversation_id,
         )
         if stage_index is None:
@@ -136,7 +136,7 @@ async def schedule_followup(
         await conn.execute(
             "UPDATE active_conversations SET followup_due_at = $3, updated_at = now()"
             " WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
             due,
         )
@@ -154,7 +154,7 @@ def followup_pending(conversation: Mapping[str, Any]) -> bool:
 
 async def cancel_followups(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     now: datetime | None = None,
@@ -176,7 +176,7 @@ async def cancel_followups(
             " coalesce($3::timestamptz, now()) AS now"
             " FROM active_conversations a JOIN clients c ON c.id = a.client_id"
             " WHERE a.client_id = $1 AND a.id = $2 FOR UPDATE OF a",
-            client_id,
+            tenant_id,
             conversation_id,
             now,
         )
@@ -187,13 +187,13 @@ async def cancel_followups(
             " updated_at = now() WHERE client_id = $1 AND conversation_id = $2"
             " AND direction = 'out' AND status = 'pending' AND payload->>'origin' = 'followup'"
             " RETURNING id",
-            client_id,
+            tenant_id,
             conversation_id,
         )
         for d in dropped:
             await record_event(
                 conn,
-                client_id,
+                tenant_id,
                 ev.REPLY_DROPPED,
                 {"why": "customer_replied", "origin": "followup", "outbound_id": d["id"]},
                 conversation_id=conversation_id,
@@ -204,7 +204,7 @@ async def cancel_followups(
             "UPDATE active_conversations SET followup_stage = 0, followup_due_at = NULL,"
             " attributes = attributes - 'last_followup_at' - 'last_followup_stage',"
             " updated_at = now() WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
         )
         window = parse_plan(row["followup_config"]).conversion_window
@@ -213,7 +213,7 @@ async def cancel_followups(
             return False
         await record_event(
             conn,
-            client_id,
+            tenant_id,
             ev.FOLLOWUP_CONVERTED,
             {"stage": row["sent_stage"]},
             conversation_id=conversation_id,

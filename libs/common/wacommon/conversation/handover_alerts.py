@@ -52,11 +52,11 @@ def cause_text(cause: str) -> str:
 
 
 async def queue_alerts(
-    conn: Conn, client_id: str, conversation_id: str, *, cause: str, reply_key: str
+    conn: Conn, tenant_id: str, conversation_id: str, *, cause: str, reply_key: str
 ) -> list[int]:
     """Queue one alert per owner with an alert number; ids of the rows new now.
 
     `reply_key` names the handover (the burst id of the reply that made it).
     """
-    rows = await conn.fetch(_QUEUE, client_id, conversation_id, cause_text(cause), reply_key)
+    rows = await conn.fetch(_QUEUE, tenant_id, conversation_id, cause_text(cause), reply_key)
     return [int(r["id"]) for r in rows]

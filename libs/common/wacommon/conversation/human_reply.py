@@ -44,7 +44,7 @@ def _has_stop_trigger(tools_config: dict[str, Any], text: str | None) -> bool:
 
 async def on_human_message(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     tenant_tools_config: dict[str, Any],
@@ -59,7 +59,7 @@ async def on_human_message(
         row = await conn.fetchrow(
             "SELECT state, coalesce($3::timestamptz, now()) AS now FROM active_conversations"
             " WHERE client_id = $1 AND id = $2 FOR UPDATE",
-            client_id,
+            tenant_id,
             conversation_id,
             now,
         )
@@ -69,12 +69,12 @@ async def on_human_message(
         await conn.execute(
             "UPDATE active_conversations SET followup_due_at = NULL, followup_stage = 0"
             " WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
         )
         await record_event(
             conn,
-            client_id,
+            tenant_id,
             ev.HUMAN_RESPONDED,
             {"provider": provider},
             conversation_id=conversation_id,
@@ -87,7 +87,7 @@ async def on_human_message(
             # the agent hands the conversation back from the business phone
             await resume(
                 conn,
-                client_id,
+                tenant_id,
                 conversation_id,
                 cause="human_command",
                 correlation_id=correlation_id,
@@ -97,7 +97,7 @@ async def on_human_message(
         until = human_pause_until(tenant_tools_config, human_timeout_s, at, text)
         await handover(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             cause="human_reply",
             until=until,

@@ -83,9 +83,9 @@ class HumanReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def idempotency_key(client_id: str, user_id: str, key: str) -> str:
+def idempotency_key(tenant_id: str, user_id: str, key: str) -> str:
     """The outbox key: one namespace per tenant and user, so two users never collide."""
-    return f"console:{client_id}:{user_id}:{key}"
+    return f"console:{tenant_id}:{user_id}:{key}"
 
 
 def template_payload(template: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +136,7 @@ RETURNING {COLUMNS}, author_user_id
 
 async def queue_human_reply(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     user_id: str,
@@ -148,15 +148,15 @@ async def queue_human_reply(
     An existing key returns its row unchanged (created False), whatever this call carries.
     Raises `ReplyRefused` (nothing written) when the reply cannot go.
     """
-    full_key = idempotency_key(client_id, user_id, key)
+    full_key = idempotency_key(tenant_id, user_id, key)
     async with conn.transaction():
-        conv = await conn.fetchrow(_LOCK, client_id, conversation_id)
+        conv = await conn.fetchrow(_LOCK, tenant_id, conversation_id)
         if conv is None:
             return None
         existing = await conn.fetchrow(
             f"SELECT {COLUMNS}, author_user_id FROM chat_messages"
             " WHERE client_id = $1 AND idempotency_key = $2",
-            client_id,
+            tenant_id,
             full_key,
         )
         if existing is not None:
@@ -194,7 +194,7 @@ async def queue_human_reply(
             )
         row = await conn.fetchrow(
             _INSERT,
-            client_id,
+            tenant_id,
             conversation_id,
             conv["provider"],
             conv["provider_instance_id"],
@@ -208,7 +208,7 @@ async def queue_human_reply(
             again = await conn.fetchrow(
                 f"SELECT {COLUMNS}, author_user_id FROM chat_messages"
                 " WHERE client_id = $1 AND idempotency_key = $2",
-                client_id,
+                tenant_id,
                 full_key,
             )
             assert again is not None
@@ -218,14 +218,14 @@ async def queue_human_reply(
                 "INSERT INTO outbound_media (message_id, client_id, mime_type, filename, data)"
                 " VALUES ($1, $2, $3, $4, $5)",
                 row["id"],
-                client_id,
+                tenant_id,
                 reply.file.mime_type,
                 reply.file.filename,
                 reply.file.data,
             )
         state = await on_human_message(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             tenant_tools_config=dict(conv["tools_config"] or {}),
             human_timeout_s=conv["human_attendant_timeout"],
@@ -235,7 +235,7 @@ async def queue_human_reply(
         await conn.execute(
             "UPDATE active_conversations SET assigned_user_id = coalesce(assigned_user_id, $3)"
             " WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
             user_id,
         )

@@ -20,7 +20,7 @@ class Reminder:
     """A stored reminder."""
 
     id: str
-    client_id: str
+    tenant_id: str
     conversation_id: str
     due_at: datetime
     text: str
@@ -31,7 +31,7 @@ class Reminder:
 def _reminder(row: asyncpg.Record) -> Reminder:
     return Reminder(
         id=str(row["id"]),
-        client_id=str(row["client_id"]),
+        tenant_id=str(row["client_id"]),
         conversation_id=str(row["conversation_id"]),
         due_at=row["due_at"],
         text=row["text"],
@@ -42,7 +42,7 @@ def _reminder(row: asyncpg.Record) -> Reminder:
 
 async def create_reminder(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     when_text: str,
     text: str,
@@ -60,7 +60,7 @@ async def create_reminder(
         " SELECT a.client_id, a.id, $3, $4, $5, $6 FROM active_conversations a"
         " WHERE a.client_id = $1 AND a.id = $2 AND a.state <> 'opted_out'"
         " RETURNING id, client_id, conversation_id, due_at, text, status, created_at",
-        client_id,
+        tenant_id,
         conversation_id,
         due,
         text.strip(),
@@ -72,12 +72,12 @@ async def create_reminder(
     return _reminder(row)
 
 
-async def cancel_reminder(conn: Conn, client_id: str, reminder_id: str) -> bool:
+async def cancel_reminder(conn: Conn, tenant_id: str, reminder_id: str) -> bool:
     """Cancel a pending reminder; False when it is not pending (already sent, or not this tenant's)."""
     status = await conn.execute(
         "UPDATE reminders SET status = 'cancelled', error = 'cancelled'"
         " WHERE client_id = $1 AND id = $2 AND status = 'pending'",
-        client_id,
+        tenant_id,
         reminder_id,
     )
     return bool(status.endswith(" 1"))

@@ -35,7 +35,7 @@ RETURNING a.id
 
 async def _transition(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     to: str,
@@ -53,7 +53,7 @@ async def _transition(
     async with conn.transaction():
         row = await conn.fetchrow(
             _TRANSITION,
-            client_id,
+            tenant_id,
             conversation_id,
             to,
             now,
@@ -67,7 +67,7 @@ async def _transition(
             return None
         await record_event(
             conn,
-            client_id,
+            tenant_id,
             event,
             data,
             conversation_id=conversation_id,
@@ -79,7 +79,7 @@ async def _transition(
 
 async def handover(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     cause: str,
@@ -91,7 +91,7 @@ async def handover(
     data: dict[str, Any] = {"cause": cause, "until": until.isoformat() if until else None}
     row = await _transition(
         conn,
-        client_id,
+        tenant_id,
         conversation_id,
         to=HUMAN,
         allowed_from=(BOT, CLOSED),
@@ -104,11 +104,11 @@ async def handover(
     )
     if row is not None:
         return True
-    return await _extend_handover(conn, client_id, conversation_id, until)
+    return await _extend_handover(conn, tenant_id, conversation_id, until)
 
 
 async def _extend_handover(
-    conn: Conn, client_id: str, conversation_id: str, until: datetime | None
+    conn: Conn, tenant_id: str, conversation_id: str, until: datetime | None
 ) -> bool:
     """An ongoing handover only ever gets longer: permanent stays permanent."""
     status = await conn.execute(
@@ -116,7 +116,7 @@ async def _extend_handover(
         " state_until = CASE WHEN state_until IS NULL OR $3::timestamptz IS NULL THEN NULL"
         " ELSE greatest(state_until, $3) END"
         " WHERE client_id = $1 AND id = $2 AND state = 'human'",
-        client_id,
+        tenant_id,
         conversation_id,
         until,
     )
@@ -125,7 +125,7 @@ async def _extend_handover(
 
 async def resume(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     cause: str,
@@ -136,7 +136,7 @@ async def resume(
     """Human -> bot (operator, command or timeout); `only_if_reason` limits it to one kind of pause."""
     row = await _transition(
         conn,
-        client_id,
+        tenant_id,
         conversation_id,
         to=BOT,
         allowed_from=(HUMAN,),
@@ -153,7 +153,7 @@ async def resume(
 
 async def opt_out(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     cause: str,
@@ -164,7 +164,7 @@ async def opt_out(
     async with conn.transaction():
         row = await _transition(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             to=OPTED_OUT,
             allowed_from=(BOT, HUMAN, CLOSED),
@@ -180,7 +180,7 @@ async def opt_out(
         await conn.execute(
             "UPDATE reminders SET status = 'cancelled', error = 'opted_out'"
             " WHERE client_id = $1 AND conversation_id = $2 AND status = 'pending'",
-            client_id,
+            tenant_id,
             conversation_id,
         )
         return True
@@ -188,7 +188,7 @@ async def opt_out(
 
 async def clear_opt_out(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     cause: str,
@@ -198,7 +198,7 @@ async def clear_opt_out(
     """Opted_out -> bot; only operators call this."""
     row = await _transition(
         conn,
-        client_id,
+        tenant_id,
         conversation_id,
         to=BOT,
         allowed_from=(OPTED_OUT,),
@@ -214,7 +214,7 @@ async def clear_opt_out(
 
 async def close(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     by: str,
@@ -234,7 +234,7 @@ async def close(
             "SELECT coalesce((attributes->>'opened_at')::timestamptz, created_at) AS opened_at,"
             " coalesce($3::timestamptz, now()) AS now"
             " FROM active_conversations WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
             now,
         )
@@ -243,7 +243,7 @@ async def close(
         duration_ms = max(0, int((opened["now"] - opened["opened_at"]).total_seconds() * 1000))
         row = await _transition(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             to=CLOSED,
             allowed_from=(BOT, HUMAN),
@@ -259,7 +259,7 @@ async def close(
 
 async def reopen(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     cause: str = "customer",
@@ -272,7 +272,7 @@ async def reopen(
         opened_at = at or (await conn.fetchval("SELECT now()")).isoformat()
         row = await _transition(
             conn,
-            client_id,
+            tenant_id,
             conversation_id,
             to=BOT,
             allowed_from=(CLOSED,),
@@ -289,7 +289,7 @@ async def reopen(
 
 async def reset_context(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     cause: str,
@@ -302,7 +302,7 @@ async def reset_context(
             "UPDATE active_conversations SET context_reset_at = coalesce($3, now()),"
             " followup_stage = 0, followup_due_at = NULL, updated_at = now()"
             " WHERE client_id = $1 AND id = $2",
-            client_id,
+            tenant_id,
             conversation_id,
             now,
         )
@@ -310,7 +310,7 @@ async def reset_context(
             return False
         await record_event(
             conn,
-            client_id,
+            tenant_id,
             ev.CONVERSATION_RESET,
             {"cause": cause},
             conversation_id=conversation_id,

@@ -249,7 +249,7 @@ async def metrics_range(
     pool: asyncpg.Pool,
     prices: Mapping[str, Any],
     *,
-    client_id: str | None,
+    tenant_id: str | None,
     start: date,
     end: date,
     usd_brl: float,
@@ -268,7 +268,7 @@ async def metrics_range(
             orjson.dumps(prices).decode(),
         )
         unknown = await conn.fetchval(_UNKNOWN_ZONES)
-        text = await conn.fetchval(RANGE_SQL, unknown, client_id, start, end, per_tenant)
+        text = await conn.fetchval(RANGE_SQL, unknown, tenant_id, start, end, per_tenant)
     data = orjson.loads(text)
     days = data["days"]
     totals, hist = _totals(days)
@@ -280,7 +280,7 @@ async def metrics_range(
         _finish(tenant, {}, usd_brl)
         del tenant["response_time_p90_ms"]
     return {
-        "client_id": client_id,
+        "client_id": tenant_id,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "today": data["today"],

@@ -1,6 +1,6 @@
 """Move legacy tenants' provider credentials into `client_providers` (PRODUCT.md section C).
 
-    python -m wacommon.ops.legacy [--dry-run] [--tenant CLIENT_ID ...]
+    python -m wacommon.ops.legacy [--dry-run] [--tenant TENANT_ID ...]
 
 Sources, in the precedence credential resolution used: the `clients.api_url`/`token`
 pair (each falling back to `tools_config.whatsapp.url`/`.key`), `tools_config.whatsapp`
@@ -29,7 +29,7 @@ from wacommon.repositories import providers as providers_repo
 
 
 async def migrate_tenant(
-    pool: asyncpg.Pool, box: SecretBox, client_id: str, *, dry_run: bool
+    pool: asyncpg.Pool, box: SecretBox, tenant_id: str, *, dry_run: bool
 ) -> TenantPlan | None:
     """Plan and (unless dry_run) create one tenant's rows in one transaction; None if gone."""
     async with pool.acquire() as proxy, proxy.transaction():
@@ -38,7 +38,7 @@ async def migrate_tenant(
         row = await conn.fetchrow(
             "SELECT id, name, token, api_url, whatsapp_provider, tools_config FROM clients"
             " WHERE id = $1 FOR UPDATE",
-            client_id,
+            tenant_id,
         )
         if row is None:
             return None
@@ -47,7 +47,7 @@ async def migrate_tenant(
         if client.get("token"):
             client["token"] = box.decrypt(str(client["token"]))  # sealed by the admin API
         types = await conn.fetch(
-            "SELECT DISTINCT provider_type FROM client_providers WHERE client_id = $1", client_id
+            "SELECT DISTINCT provider_type FROM client_providers WHERE client_id = $1", tenant_id
         )
         plan = plan_tenant(client, {r["provider_type"] for r in types})
         if not dry_run:
@@ -55,7 +55,7 @@ async def migrate_tenant(
                 await providers_repo.create_provider(
                     conn,
                     box,
-                    client_id,
+                    tenant_id,
                     {
                         "provider_type": p.provider_type,
                         "instance_name": p.instance_name,
@@ -73,7 +73,7 @@ async def migrate_legacy(
     *,
     dry_run: bool = False,
     out: Callable[[str], None] = print,
-    client_ids: list[str] | None = None,
+    tenant_ids: list[str] | None = None,
     batch: int = 500,
 ) -> list[TenantPlan]:
     """Migrate every tenant (or only `client_ids`), printing one line each; returns the plans."""
@@ -85,7 +85,7 @@ async def migrate_legacy(
             "SELECT id FROM clients WHERE id > $1 AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))"
             " ORDER BY id LIMIT $3",
             after,
-            client_ids,
+            tenant_ids,
             batch,
         )
         if not rows:
@@ -103,7 +103,7 @@ async def migrate_legacy(
         after = str(rows[-1]["id"])
 
 
-async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None = None) -> int:
+async def run(settings: Settings, *, dry_run: bool, tenant_ids: list[str] | None = None) -> int:
     """The command: refuses to write secrets unencrypted."""
     key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
     if not key and not dry_run:
@@ -115,7 +115,7 @@ async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None
     box = box_from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
-        plans = await migrate_legacy(pool, box, dry_run=dry_run, client_ids=client_ids)
+        plans = await migrate_legacy(pool, box, dry_run=dry_run, tenant_ids=tenant_ids)
     finally:
         await pool.close()
     created = sum(len(p.create) for p in plans)
@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> None:
         "--tenant",
         action="append",
         type=_uuid,
-        metavar="CLIENT_ID",
+        metavar="TENANT_ID",
         help="only this tenant (repeatable); default: every tenant",
     )
     args = parser.parse_args(argv)
-    sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, client_ids=args.tenant)))
+    sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, tenant_ids=args.tenant)))
 
 
 def _uuid(value: str) -> str:

@@ -44,7 +44,7 @@ class Planned:
 class TenantPlan:
     """What the migration does for one tenant, and why it leaves the rest."""
 
-    client_id: str
+    tenant_id: str
     name: str
     create: list[Planned] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -62,7 +62,7 @@ class TenantPlan:
             parts = ["skipped: " + ("; ".join(self.skipped) or "no legacy credentials")]
         elif self.skipped:
             parts.append("skipped: " + "; ".join(self.skipped))
-        return f"{self.client_id} {self.name!r}: " + "; ".join(parts)
+        return f"{self.tenant_id} {self.name!r}: " + "; ".join(parts)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Re-encrypt every stored secret with the current key: key rotation and plaintext clean-up.
 
-    python -m wacommon.ops.reseal [--dry-run] [--tenant CLIENT_ID ...]
+    python -m wacommon.ops.reseal [--dry-run] [--tenant TENANT_ID ...]
 
 Reads each tenant's `tools_config` and legacy `token`, and each instance's `config`, opens
 every secret (values
@@ -84,7 +84,7 @@ async def reseal_all(
     dry_run: bool = False,
     out: Callable[[str], None] = print,
     batch: int = 500,
-    client_ids: list[str] | None = None,
+    tenant_ids: list[str] | None = None,
 ) -> dict[str, ResealReport]:
     """Re-seal every row of every target (or only `client_ids`' rows); a report per column."""
     reports: dict[str, ResealReport] = {}
@@ -99,7 +99,7 @@ async def reseal_all(
                 " ORDER BY id LIMIT $2",
                 after,
                 batch,
-                client_ids,
+                tenant_ids,
             )
             if not rows:
                 break
@@ -120,7 +120,7 @@ async def reseal_all(
     return reports
 
 
-async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None = None) -> int:
+async def run(settings: Settings, *, dry_run: bool, tenant_ids: list[str] | None = None) -> int:
     """The command: without a key there is nothing to seal with."""
     if settings.encryption_key is None:
         print("ENCRYPTION_KEY is not set: nothing to seal secrets with", file=sys.stderr)
@@ -128,7 +128,7 @@ async def run(settings: Settings, *, dry_run: bool, client_ids: list[str] | None
     box = box_from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=2)
     try:
-        reports = await reseal_all(pool, box, dry_run=dry_run, client_ids=client_ids)
+        reports = await reseal_all(pool, box, dry_run=dry_run, tenant_ids=tenant_ids)
     finally:
         await pool.close()
     # keep the old keys configured until a run reports nothing unreadable
@@ -145,11 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         "--tenant",
         action="append",
         type=_uuid,
-        metavar="CLIENT_ID",
+        metavar="TENANT_ID",
         help="only this tenant's rows (repeatable); default: every tenant",
     )
     args = parser.parse_args(argv)
-    sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, client_ids=args.tenant)))
+    sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, tenant_ids=args.tenant)))
 
 
 def _uuid(value: str) -> str:

@@ -18,7 +18,7 @@ class ProviderCredentials:
     """What a provider client needs to talk for one tenant."""
 
     provider_type: str
-    client_id: str
+    tenant_id: str
     instance_id: str | None
     config: dict[str, Any] = field(repr=False)
     source: str = "client_providers"  # or "legacy"
@@ -44,20 +44,20 @@ def resolve_credentials(
     `provider_rows` are the tenant's `client_providers` rows (already decrypted);
     `client` is its `clients` row (id, api_url, token, tools_config).
     """
-    client_id = str(client["id"])
+    tenant_id = str(client["id"])
     candidates = [
         r
         for r in provider_rows
         if r["provider_type"] == provider_type
         and r.get("is_active", True)
-        and str(r["client_id"]) == client_id
+        and str(r["client_id"]) == tenant_id
     ]
     if candidates:
         row = sorted(
             candidates, key=lambda r: (not r.get("is_default", False), r.get("created_at") or 0)
         )[0]
         return ProviderCredentials(
-            provider_type, client_id, str(row["id"]), dict(row["config"] or {})
+            provider_type, tenant_id, str(row["id"]), dict(row["config"] or {})
         )
 
     whatsapp = (client.get("tools_config") or {}).get("whatsapp") or {}
@@ -73,7 +73,7 @@ def resolve_credentials(
         for extra in ("phone_id", "access_token", "waba_id", "workspace_id", "number"):
             if whatsapp.get(extra):
                 config[extra] = whatsapp[extra]
-        return ProviderCredentials(provider_type, client_id, None, config, source="legacy")
+        return ProviderCredentials(provider_type, tenant_id, None, config, source="legacy")
     raise CredentialNotFound(
-        f"tenant {client_id} has no active {provider_type} provider and no legacy credentials"
+        f"tenant {tenant_id} has no active {provider_type} provider and no legacy credentials"
     )

@@ -70,8 +70,8 @@ async def create_client(
     return dict(row)
 
 
-async def get_client(conn: Conn, client_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM clients WHERE id = $1", client_id)
+async def get_client(conn: Conn, tenant_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM clients WHERE id = $1", tenant_id)
     return dict(row) if row else None
 
 
@@ -83,23 +83,23 @@ async def list_clients(conn: Conn, *, limit: int = 100, offset: int = 0) -> list
 
 
 async def update_client(
-    conn: Conn, client_id: str, fields: dict[str, Any], box: SecretBox | None = None
+    conn: Conn, tenant_id: str, fields: dict[str, Any], box: SecretBox | None = None
 ) -> dict[str, Any] | None:
     data = {k: v for k, v in fields.items() if k in UPDATABLE}
     _legacy_token(data, box)
     if fields.get("api_key"):
         data["api_key_hash"] = hash_api_key(fields["api_key"])
     if not data:
-        return await get_client(conn, client_id)
+        return await get_client(conn, tenant_id)
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(data, start=2))
     row = await conn.fetchrow(
         f"UPDATE clients SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
-        client_id,
+        tenant_id,
         *data.values(),
     )
     return dict(row) if row else None
 
 
-async def delete_client(conn: Conn, client_id: str) -> bool:
-    status = await conn.execute("DELETE FROM clients WHERE id = $1", client_id)
+async def delete_client(conn: Conn, tenant_id: str) -> bool:
+    status = await conn.execute("DELETE FROM clients WHERE id = $1", tenant_id)
     return bool(status.endswith(" 1"))

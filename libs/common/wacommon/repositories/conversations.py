@@ -57,7 +57,7 @@ UPSERT_SET = """
 
 async def upsert_for_message(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     contact: Contact,
     *,
     provider: str,
@@ -75,7 +75,7 @@ async def upsert_for_message(
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (client_id, contact_key) DO UPDATE SET {UPSERT_SET}
             RETURNING {_COLUMNS}, (xmax = 0) AS created""",
-        client_id,
+        tenant_id,
         contact.key,
         contact.phone,
         contact.name,
@@ -93,11 +93,11 @@ async def upsert_for_message(
 
 
 async def get_conversation(
-    conn: Conn, client_id: str, conversation_id: str
+    conn: Conn, tenant_id: str, conversation_id: str
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM active_conversations WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         conversation_id,
     )
     return dict(row) if row else None
@@ -105,7 +105,7 @@ async def get_conversation(
 
 async def list_conversations(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     *,
     contact: str | None = None,
     state: str | None = None,
@@ -117,7 +117,7 @@ async def list_conversations(
             WHERE client_id = $1 AND ($2::text IS NULL OR contact_key = $2 OR contact_phone = $2)
               AND ($3::text IS NULL OR state = $3)
             ORDER BY last_message_at DESC NULLS LAST, id LIMIT $4 OFFSET $5""",
-        client_id,
+        tenant_id,
         contact,
         state,
         limit,
@@ -127,7 +127,7 @@ async def list_conversations(
 
 
 async def record_outbound(
-    conn: Conn, client_id: str, conversation_id: str, *, role: str, at: datetime
+    conn: Conn, tenant_id: str, conversation_id: str, *, role: str, at: datetime
 ) -> None:
     """A message of ours (bot or operator) reached the customer."""
     await conn.execute(
@@ -141,7 +141,7 @@ async def record_outbound(
                               ELSE last_role END,
              updated_at = now()
            WHERE client_id = $1 AND id = $2""",
-        client_id,
+        tenant_id,
         conversation_id,
         at,
         role,
@@ -176,14 +176,14 @@ BurstContext = tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, dict
 
 
 async def burst_context(
-    conn: Conn, client_id: str, conversation_id: str, reply_key: str
+    conn: Conn, tenant_id: str, conversation_id: str, reply_key: str
 ) -> BurstContext | None:
     """One round trip for a burst: (client, conversation, existing reply, bot gate) or None.
 
     The existing reply is the outbox row with idempotency key `reply_key` (`id`,
     `payload`); the bot gate is the row `bot_gate.bot_may_reply` reads.
     """
-    row = await conn.fetchrow(BURST_CONTEXT_SQL, client_id, conversation_id, reply_key)
+    row = await conn.fetchrow(BURST_CONTEXT_SQL, tenant_id, conversation_id, reply_key)
     return split_burst_context(dict(row)) if row is not None else None
 
 
@@ -203,7 +203,7 @@ def split_burst_context(data: dict[str, Any]) -> BurstContext:
 
 async def lock_and_queue_reply(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     after_id: int,
@@ -300,7 +300,7 @@ async def lock_and_queue_reply(
             SELECT ok.*, (SELECT coalesce(array_agg(ins.id ORDER BY array_position($6::text[],
                                   ins.idempotency_key)), '{{}}') FROM ins) AS new_ids
             FROM ok""",
-        client_id,
+        tenant_id,
         conversation_id,
         after_id,
         overdue,

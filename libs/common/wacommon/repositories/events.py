@@ -52,7 +52,7 @@ _INSERT = f"{INSERT_EVENTS} VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))"
 
 async def record_event(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     event_type: str,
     data: dict[str, Any] | None = None,
     *,
@@ -62,7 +62,7 @@ async def record_event(
 ) -> None:
     """Append the event in the transaction `conn` holds: it commits iff the effect does."""
     await conn.execute(
-        _INSERT, client_id, conversation_id, event_type, data or {}, correlation_id, at
+        _INSERT, tenant_id, conversation_id, event_type, data or {}, correlation_id, at
     )
 
 
@@ -71,7 +71,7 @@ class EventLog(Protocol):
 
     async def append(
         self,
-        client_id: str,
+        tenant_id: str,
         event_type: str,
         data: dict[str, Any] | None = None,
         *,
@@ -89,7 +89,7 @@ class PgEventLog:
 
     async def append(
         self,
-        client_id: str,
+        tenant_id: str,
         event_type: str,
         data: dict[str, Any] | None = None,
         *,
@@ -98,7 +98,7 @@ class PgEventLog:
         at: datetime | None = None,
     ) -> None:
         await self._pool.execute(
-            _INSERT, client_id, conversation_id, event_type, data or {}, correlation_id, at
+            _INSERT, tenant_id, conversation_id, event_type, data or {}, correlation_id, at
         )
 
 
@@ -135,7 +135,7 @@ class BufferedEventLog(PgEventLog):
 
     async def append(
         self,
-        client_id: str,
+        tenant_id: str,
         event_type: str,
         data: dict[str, Any] | None = None,
         *,
@@ -143,7 +143,7 @@ class BufferedEventLog(PgEventLog):
         correlation_id: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        self._keep([(client_id, conversation_id, event_type, data or {}, correlation_id, at)])
+        self._keep([(tenant_id, conversation_id, event_type, data or {}, correlation_id, at)])
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         if len(self._buffer) >= self._max_batch and not self._lock.locked():
@@ -162,7 +162,7 @@ class BufferedEventLog(PgEventLog):
             row = self._buffer.popleft()
             log.error(
                 "event_log_overflow",
-                client_id=row[0],
+                tenant_id=row[0],
                 conversation_id=row[1],
                 event_type=row[2],
                 data=row[3],
@@ -203,14 +203,14 @@ class BufferedEventLog(PgEventLog):
                     raise
 
     async def _reject(self, row: _Row, exc: Exception) -> None:
-        client_id, conversation_id, event_type, data, correlation_id, at = row
+        tenant_id, conversation_id, event_type, data, correlation_id, at = row
         error = storable_text(f"{type(exc).__name__}: {exc}")[:2000]
         EVENTS_REJECTED.labels(storable_text(str(event_type))[:64]).inc()
-        log.error("event_rejected", client_id=str(client_id), event_type=event_type, error=error)
+        log.error("event_rejected", tenant_id=str(tenant_id), event_type=event_type, error=error)
         await self._pool.execute(
             "INSERT INTO event_log_rejects (client_id, conversation_id, event_type, data,"
             " correlation_id, event_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            _text(client_id),
+            _text(tenant_id),
             _text(conversation_id),
             _text(event_type) or "",
             _evidence(data),
@@ -255,7 +255,7 @@ class NullEventLog:
 
     async def append(
         self,
-        client_id: str,
+        tenant_id: str,
         event_type: str,
         data: dict[str, Any] | None = None,
         *,
@@ -274,7 +274,7 @@ class FakeEventLog:
 
     async def append(
         self,
-        client_id: str,
+        tenant_id: str,
         event_type: str,
         data: dict[str, Any] | None = None,
         *,
@@ -284,7 +284,7 @@ class FakeEventLog:
     ) -> None:
         self.events.append(
             {
-                "client_id": client_id,
+                "client_id": tenant_id,
                 "event_type": event_type,
                 "data": data or {},
                 "conversation_id": conversation_id,

@@ -18,7 +18,7 @@ from wacommon.repositories.messages import COLUMNS, UNANSWERED, inbound_payload,
 
 async def burst_with_history(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     up_to_id: int,
@@ -42,7 +42,7 @@ async def burst_with_history(
               ORDER BY id DESC LIMIT $6)
             SELECT true AS in_burst, * FROM burst UNION ALL SELECT false, * FROM hist
             ORDER BY in_burst, id""",
-        client_id,
+        tenant_id,
         conversation_id,
         up_to_id,
         since,
@@ -59,7 +59,7 @@ REANSWER_PREFIX = "reanswer:"
 
 async def named_with_history(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     ids: list[int],
@@ -80,7 +80,7 @@ async def named_with_history(
               ORDER BY id DESC LIMIT $5)
             SELECT true AS in_burst, * FROM burst UNION ALL SELECT false, * FROM hist
             ORDER BY in_burst, id""",
-        client_id,
+        tenant_id,
         conversation_id,
         ids,
         history_since,
@@ -97,7 +97,7 @@ _NULL_MESSAGE = ", ".join(f"NULL AS m_{c}" for c in _MSG_COLUMNS)
 
 async def burst_context_with_history(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     reply_key: str,
     *,
@@ -127,7 +127,7 @@ async def burst_context_with_history(
             UNION ALL SELECT 1, {_NULL_CONTEXT}, {_AS_M} FROM burst
             UNION ALL SELECT 2, {_NULL_CONTEXT}, {_AS_M} FROM hist
             ORDER BY part, m_id""",
-        client_id,
+        tenant_id,
         conversation_id,
         reply_key,
         up_to_id,
@@ -200,7 +200,7 @@ async def store_plain_inbound(
 
 
 async def buffered_inbound(
-    conn: Conn, client_id: str, provider: str, provider_message_id: str
+    conn: Conn, tenant_id: str, provider: str, provider_message_id: str
 ) -> dict[str, Any] | None:
     """A stored inbound message still `buffered` (its id and conversation), else None."""
     row = await conn.fetchrow(
@@ -209,7 +209,7 @@ async def buffered_inbound(
         " AND status = 'buffered'",
         provider,
         provider_message_id,
-        client_id,
+        tenant_id,
     )
     return dict(row) if row is not None else None
 

@@ -35,7 +35,7 @@ class KbDocument:
     """A stored document (without its text)."""
 
     id: str
-    client_id: str
+    tenant_id: str
     name: str
     source_kind: str
     content_hash: str
@@ -58,7 +58,7 @@ async def _transaction(db: Db) -> AsyncIterator[asyncpg.Connection]:
 
 async def upsert_document(
     db: Db,
-    client_id: str,
+    tenant_id: str,
     name: str,
     source_kind: SourceKind,
     content_hash: str,
@@ -76,7 +76,7 @@ async def upsert_document(
             " chunk_count = EXCLUDED.chunk_count, size_bytes = EXCLUDED.size_bytes,"
             " updated_at = now()"
             f" RETURNING {_DOC_COLUMNS}",
-            client_id,
+            tenant_id,
             name,
             source_kind,
             content_hash,
@@ -86,47 +86,47 @@ async def upsert_document(
         assert row is not None
         doc = KbDocument(**dict(row))
         await conn.execute(
-            "DELETE FROM kb_chunks WHERE client_id = $1 AND document_id = $2", client_id, doc.id
+            "DELETE FROM kb_chunks WHERE client_id = $1 AND document_id = $2", tenant_id, doc.id
         )
         await conn.execute(
-            "DELETE FROM kb_terms WHERE client_id = $1 AND document_id = $2", client_id, doc.id
+            "DELETE FROM kb_terms WHERE client_id = $1 AND document_id = $2", tenant_id, doc.id
         )
         await conn.executemany(
             "INSERT INTO kb_chunks (client_id, document_id, ordinal, heading, text)"
             " VALUES ($1, $2, $3, $4, $5)",
-            [(client_id, doc.id, i, c.heading, c.text) for i, c in enumerate(chunks)],
+            [(tenant_id, doc.id, i, c.heading, c.text) for i, c in enumerate(chunks)],
         )
         terms: set[str] = set()
         for c in chunks:
             terms |= vocabulary(f"{c.heading} {c.text}")
         await conn.execute(
             "INSERT INTO kb_terms (client_id, document_id, term) SELECT $1, $2, unnest($3::text[])",
-            client_id,
+            tenant_id,
             doc.id,
             sorted(terms),
         )
     return doc
 
 
-async def list_documents(db: Db, client_id: str) -> list[KbDocument]:
+async def list_documents(db: Db, tenant_id: str) -> list[KbDocument]:
     """The tenant's documents, by name."""
     rows = await db.fetch(
-        f"SELECT {_DOC_COLUMNS} FROM kb_documents WHERE client_id = $1 ORDER BY name", client_id
+        f"SELECT {_DOC_COLUMNS} FROM kb_documents WHERE client_id = $1 ORDER BY name", tenant_id
     )
     return [KbDocument(**dict(r)) for r in rows]
 
 
-async def get_document(db: Db, client_id: str, document_id: str) -> KbDocument | None:
+async def get_document(db: Db, tenant_id: str, document_id: str) -> KbDocument | None:
     """One of the tenant's documents, or None."""
     row = await db.fetchrow(
         f"SELECT {_DOC_COLUMNS} FROM kb_documents WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         document_id,
     )
     return KbDocument(**dict(row)) if row else None
 
 
-async def document_text(db: Db, client_id: str, document_id: str) -> str:
+async def document_text(db: Db, tenant_id: str, document_id: str) -> str:
     """A stored document's text rebuilt from its chunks (headings as Markdown titles), in order.
 
     What File Search gets for a document whose original bytes are gone (the switch turned on
@@ -135,7 +135,7 @@ async def document_text(db: Db, client_id: str, document_id: str) -> str:
     rows = await db.fetch(
         "SELECT heading, text FROM kb_chunks WHERE client_id = $1 AND document_id = $2"
         " ORDER BY ordinal",
-        client_id,
+        tenant_id,
         document_id,
     )
     parts: list[str] = []
@@ -148,9 +148,9 @@ async def document_text(db: Db, client_id: str, document_id: str) -> str:
     return "\n\n".join(parts)
 
 
-async def delete_document(db: Db, client_id: str, document_id: str) -> bool:
+async def delete_document(db: Db, tenant_id: str, document_id: str) -> bool:
     """Delete a document and its chunks (gone from retrieval at once); False if not found."""
     status = await db.execute(
-        "DELETE FROM kb_documents WHERE client_id = $1 AND id = $2", client_id, document_id
+        "DELETE FROM kb_documents WHERE client_id = $1 AND id = $2", tenant_id, document_id
     )
     return str(status).endswith(" 1")

@@ -99,11 +99,11 @@ _K1 = 1.2
 _B = 0.3
 
 
-async def _search_terms(db: Db, client_id: str, terms: list[QueryTerm]) -> list[QueryTerm]:
+async def _search_terms(db: Db, tenant_id: str, terms: list[QueryTerm]) -> list[QueryTerm]:
     """Stem the words; a customer word no document has also looks for close document words."""
     rows = await db.fetch(
         _ANALYSE,
-        client_id,
+        tenant_id,
         [t.word for t in terms],
         [t.weight == 1.0 for t in terms],
         MIN_SPELLING_SIMILARITY,
@@ -127,7 +127,7 @@ def _idf(n: float, df: float) -> float:
 
 
 async def search(
-    db: Db, client_id: str, query: str, k: int = 3, *, min_score: float = DEFAULT_MIN_SCORE
+    db: Db, tenant_id: str, query: str, k: int = 3, *, min_score: float = DEFAULT_MIN_SCORE
 ) -> list[Passage]:
     """The tenant's `k` passages most relevant to a customer's question, best first.
 
@@ -142,14 +142,14 @@ async def search(
     terms = query_terms(query)
     if not terms:
         return []
-    lexical = await _search_terms(db, client_id, terms)
+    lexical = await _search_terms(db, tenant_id, terms)
     if not lexical:
         return []
     lexemes = sorted({t.word for t in lexical})
     tsquery = " | ".join(_quote_lexeme(x) for x in lexemes)
     price = asks_price(query)
-    rows = await db.fetch(_CANDIDATES, client_id, lexemes, tsquery, price, _PRICE_PATTERN)
-    stats = await db.fetchrow(_STATS, client_id, _PRICE_PATTERN)
+    rows = await db.fetch(_CANDIDATES, tenant_id, lexemes, tsquery, price, _PRICE_PATTERN)
+    stats = await db.fetchrow(_STATS, tenant_id, _PRICE_PATTERN)
     assert stats is not None
     n, avglen = float(stats["n"]), float(stats["avglen"]) or 1.0
     found = [_occurrences(r["found"]) for r in rows]

@@ -45,20 +45,20 @@ def embedding_text(heading: str, text: str) -> str:
     return f"{heading}\n{text}" if heading and heading not in text else text
 
 
-async def chunks_without_vector(db: Db, client_id: str, model: str) -> list[ChunkText]:
+async def chunks_without_vector(db: Db, tenant_id: str, model: str) -> list[ChunkText]:
     """The tenant's chunks that have no vector of `model` yet, in document order."""
     rows = await db.fetch(
         "SELECT c.id, c.heading, c.text FROM kb_chunks c WHERE c.client_id = $1 AND NOT EXISTS"
         " (SELECT 1 FROM kb_embeddings e WHERE e.chunk_id = c.id AND e.model = $2)"
         " ORDER BY c.document_id, c.ordinal",
-        client_id,
+        tenant_id,
         model,
     )
     return [ChunkText(r["id"], embedding_text(r["heading"], r["text"])) for r in rows]
 
 
 async def store_vectors(
-    db: Db, client_id: str, model: str, vectors: Sequence[tuple[int, Sequence[float]]]
+    db: Db, tenant_id: str, model: str, vectors: Sequence[tuple[int, Sequence[float]]]
 ) -> None:
     """Store (chunk id, vector) pairs of `model`; a chunk deleted meanwhile is skipped."""
     await db.executemany(
@@ -66,7 +66,7 @@ async def store_vectors(
         " SELECT c.id, c.client_id, $3, $4::real[]::vector FROM kb_chunks c"
         " WHERE c.id = $1 AND c.client_id = $2"
         " ON CONFLICT (chunk_id, model) DO UPDATE SET embedding = EXCLUDED.embedding",
-        [(chunk_id, client_id, model, unit(v)) for chunk_id, v in vectors],
+        [(chunk_id, tenant_id, model, unit(v)) for chunk_id, v in vectors],
     )
 
 
@@ -117,7 +117,7 @@ async def _search(conn: Conn, sql: str, *args: object) -> list[asyncpg.Record]:
 
 
 async def nearest(
-    db: Db, client_id: str, model: str, vector: Sequence[float], limit: int
+    db: Db, tenant_id: str, model: str, vector: Sequence[float], limit: int
 ) -> list[Neighbour]:
     """The tenant's `limit` chunks most similar to `vector` (vectors of `model` only)."""
     query = unit(vector)
@@ -127,9 +127,9 @@ async def nearest(
     sql = NEAREST.format(dims=len(query))
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
-            rows = await _search(conn, sql, client_id, model, query, limit)
+            rows = await _search(conn, sql, tenant_id, model, query, limit)
     else:
-        rows = await _search(db, sql, client_id, model, query, limit)
+        rows = await _search(db, sql, tenant_id, model, query, limit)
     return [
         Neighbour(r["id"], r["document"], r["heading"], r["text"], _number(r["similarity"]))
         for r in rows

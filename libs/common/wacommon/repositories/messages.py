@@ -63,7 +63,7 @@ async def store_inbound(
 
 async def insert_outbound(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     provider: str,
@@ -87,7 +87,7 @@ async def insert_outbound(
               content, payload, status, idempotency_key, burst_id, reply_to)
            VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-        client_id,
+        tenant_id,
         conversation_id,
         role,
         provider,
@@ -102,29 +102,29 @@ async def insert_outbound(
     return int(value) if value is not None else None
 
 
-async def get_message(conn: Conn, client_id: str, message_id: int) -> dict[str, Any] | None:
+async def get_message(conn: Conn, tenant_id: str, message_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM chat_messages WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         message_id,
     )
     return dict(row) if row else None
 
 
-async def get_by_idempotency_key(conn: Conn, client_id: str, key: str) -> dict[str, Any] | None:
+async def get_by_idempotency_key(conn: Conn, tenant_id: str, key: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM chat_messages WHERE client_id = $1 AND idempotency_key = $2",
-        client_id,
+        tenant_id,
         key,
     )
     return dict(row) if row else None
 
 
-async def messages_by_ids(conn: Conn, client_id: str, ids: list[int]) -> list[dict[str, Any]]:
+async def messages_by_ids(conn: Conn, tenant_id: str, ids: list[int]) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM chat_messages WHERE client_id = $1 AND id = ANY($2::bigint[])"
         " ORDER BY provider_sent_at, id",
-        client_id,
+        tenant_id,
         ids,
     )
     return [dict(r) for r in rows]
@@ -132,7 +132,7 @@ async def messages_by_ids(conn: Conn, client_id: str, ids: list[int]) -> list[di
 
 async def conversation_history(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     *,
     since: datetime | None,
@@ -151,7 +151,7 @@ async def conversation_history(
                 AND ($5::bigint IS NULL OR id < $5)
                 AND status NOT IN ('failed', 'dropped')
               ORDER BY id DESC LIMIT $4) t ORDER BY id""",
-        client_id,
+        tenant_id,
         conversation_id,
         since,
         limit,
@@ -183,14 +183,14 @@ UNANSWERED = unanswered_sql("$3", "$4::timestamptz")
 
 
 async def set_inbound_text(
-    conn: Conn, client_id: str, message_id: int, *, content: str, extra: dict[str, Any]
+    conn: Conn, tenant_id: str, message_id: int, *, content: str, extra: dict[str, Any]
 ) -> None:
     """Store what media processing produced (transcript, description) on the message."""
     content, extra = clean_text(content), clean_json(extra)
     await conn.execute(
         """UPDATE chat_messages SET content = $3, payload = payload || $4::jsonb, updated_at = now()
            WHERE client_id = $1 AND id = $2""",
-        client_id,
+        tenant_id,
         message_id,
         content,
         extra,
@@ -199,7 +199,7 @@ async def set_inbound_text(
 
 async def apply_status(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     *,
     provider: str,
     provider_message_id: str,
@@ -219,7 +219,7 @@ async def apply_status(
             """UPDATE chat_messages SET provider_message_id = $4, updated_at = now()
                WHERE client_id = $1 AND id = $2 AND direction = 'out' AND provider = $3
                  AND provider_message_id IS NULL""",
-            client_id,
+            tenant_id,
             int(callback_data),
             provider,
             provider_message_id,
@@ -227,7 +227,7 @@ async def apply_status(
     row = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM chat_messages WHERE client_id = $1 AND provider = $2"
         " AND provider_message_id = $3 AND direction = 'out' FOR UPDATE",
-        client_id,
+        tenant_id,
         provider,
         provider_message_id,
     )
@@ -241,7 +241,7 @@ async def apply_status(
         await conn.execute(
             """UPDATE chat_messages SET status = 'failed', error_code = $3, error_detail = $4,
                  failed_at = $5, updated_at = now() WHERE client_id = $1 AND id = $2""",
-            client_id,
+            tenant_id,
             row["id"],
             error_code,
             error_detail,
@@ -255,7 +255,7 @@ async def apply_status(
     await conn.execute(
         f"UPDATE chat_messages SET status = $3{stamp}, updated_at = now()"
         " WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         row["id"],
         new,
         *([at] if column else []),

@@ -16,26 +16,26 @@ from wacommon.repositories.events import INSERT_EVENTS
 from wacommon.repositories.messages import COLUMNS
 
 
-async def claim_for_send(conn: Conn, client_id: str, message_id: int) -> dict[str, Any] | None:
+async def claim_for_send(conn: Conn, tenant_id: str, message_id: int) -> dict[str, Any] | None:
     """pending -> sending; None when another attempt holds or finished it."""
     row = await conn.fetchrow(
         f"""UPDATE chat_messages SET status = 'sending', attempts = attempts + 1, updated_at = now()
             WHERE client_id = $1 AND id = $2 AND status = 'pending' RETURNING {COLUMNS}""",
-        client_id,
+        tenant_id,
         message_id,
     )
     return dict(row) if row else None
 
 
 async def reclaim_stale_sending(
-    conn: Conn, client_id: str, message_id: int, older_than_s: float
+    conn: Conn, tenant_id: str, message_id: int, older_than_s: float
 ) -> dict[str, Any] | None:
     """A `sending` row whose attempt died long ago (no status webhook reconciled it): take it over."""
     row = await conn.fetchrow(
         f"""UPDATE chat_messages SET attempts = attempts + 1, updated_at = now()
             WHERE client_id = $1 AND id = $2 AND status = 'sending'
               AND updated_at < now() - make_interval(secs => $3) RETURNING {COLUMNS}""",
-        client_id,
+        tenant_id,
         message_id,
         older_than_s,
     )
@@ -43,7 +43,7 @@ async def reclaim_stale_sending(
 
 
 async def mark_sent(
-    conn: Conn, client_id: str, message_id: int, provider_message_id: str | None
+    conn: Conn, tenant_id: str, message_id: int, provider_message_id: str | None
 ) -> None:
     await conn.execute(
         """UPDATE chat_messages SET status = CASE WHEN status IN ('pending', 'sending', 'unknown')
@@ -51,14 +51,14 @@ async def mark_sent(
              provider_message_id = coalesce(provider_message_id, $3),
              sent_at = coalesce(sent_at, now()), updated_at = now()
            WHERE client_id = $1 AND id = $2""",
-        client_id,
+        tenant_id,
         message_id,
         provider_message_id,
     )
 
 
 async def mark_pending(
-    conn: Conn, client_id: str, message_id: int, error: str | None, *, claim: int | None = None
+    conn: Conn, tenant_id: str, message_id: int, error: str | None, *, claim: int | None = None
 ) -> None:
     """A retryable failure (the request never reached the provider): the row waits again."""
     await conn.execute(
@@ -66,7 +66,7 @@ async def mark_pending(
              updated_at = now()
            WHERE client_id = $1 AND id = $2 AND status = 'sending'
              AND ($4::int IS NULL OR attempts = $4)""",
-        client_id,
+        tenant_id,
         message_id,
         error,
         claim,
@@ -75,7 +75,7 @@ async def mark_pending(
 
 async def mark_unknown(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     message_id: int,
     *,
     detail: str,
@@ -95,7 +95,7 @@ async def mark_unknown(
               AND ($4::int IS NULL OR attempts = $4)
               AND ($5::float8 IS NULL OR updated_at < now() - make_interval(secs => $5))
             RETURNING {COLUMNS}""",
-        client_id,
+        tenant_id,
         message_id,
         detail,
         claim,
@@ -105,7 +105,7 @@ async def mark_unknown(
 
 
 async def reconcile_own_echo(
-    conn: Conn, client_id: str, provider: str, message_id: int, provider_message_id: str
+    conn: Conn, tenant_id: str, provider: str, message_id: int, provider_message_id: str
 ) -> dict[str, Any] | None:
     """The provider echoed our send of row `message_id` (Uazapi `track_id`): it went out.
 
@@ -128,7 +128,7 @@ async def reconcile_own_echo(
              updated_at = now()
            FROM before WHERE m.client_id = $1 AND m.id = before.id
            RETURNING m.conversation_id, m.kind, m.role, before.status AS was""",
-        client_id,
+        tenant_id,
         message_id,
         provider,
         provider_message_id,
@@ -137,13 +137,13 @@ async def reconcile_own_echo(
 
 
 async def sending_is_stale(
-    conn: Conn, client_id: str, message_id: int, older_than_s: float
+    conn: Conn, tenant_id: str, message_id: int, older_than_s: float
 ) -> bool:
     """Whether a `sending` row was left untouched for `older_than_s` (its sender died)."""
     value = await conn.fetchval(
         """SELECT updated_at < now() - make_interval(secs => $3) FROM chat_messages
            WHERE client_id = $1 AND id = $2 AND status = 'sending'""",
-        client_id,
+        tenant_id,
         message_id,
         older_than_s,
     )
@@ -151,7 +151,7 @@ async def sending_is_stale(
 
 
 async def hold_for_pacing(
-    conn: Conn, client_id: str, message_id: int, burst_id: str | None, seconds: float
+    conn: Conn, tenant_id: str, message_id: int, burst_id: str | None, seconds: float
 ) -> None:
     """Mark the row and the rest of its group as waited on by a live sender for `seconds`.
 
@@ -161,7 +161,7 @@ async def hold_for_pacing(
         """UPDATE chat_messages SET paced_until = now() + make_interval(secs => $4)
            WHERE client_id = $1 AND direction = 'out' AND status = 'pending'
              AND (id = $2 OR ($3::text IS NOT NULL AND burst_id = $3 AND id > $2))""",
-        client_id,
+        tenant_id,
         message_id,
         burst_id,
         seconds,
@@ -170,7 +170,7 @@ async def hold_for_pacing(
 
 async def mark_failed(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     message_id: int,
     *,
     status: str,
@@ -187,7 +187,7 @@ async def mark_failed(
              failed_at = now(), updated_at = now()
            WHERE client_id = $1 AND id = $2
              AND ($6::int IS NULL OR (status = 'sending' AND attempts = $6))""",
-        client_id,
+        tenant_id,
         message_id,
         status,
         code,
@@ -253,7 +253,7 @@ _FINAL = "('sent', 'delivered', 'read', 'played', 'failed', 'dropped', 'unknown'
 
 async def send_context(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     first_id: int,
     conversation_id: str,
     *,
@@ -327,7 +327,7 @@ async def send_context(
               ORDER BY i.id DESC LIMIT 1) li ON true
             WHERE a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3
             ORDER BY m.id""",
-        client_id,
+        tenant_id,
         first_id,
         conversation_id,
         claim_first,
@@ -371,7 +371,7 @@ async def send_context(
 
 
 async def claim_for_bot_send(
-    conn: Conn, client_id: str, message_id: int, conversation_id: str
+    conn: Conn, tenant_id: str, message_id: int, conversation_id: str
 ) -> dict[str, Any] | None:
     """pending -> sending only while the conversation is the bot's and the tenant's bot is on.
 
@@ -387,7 +387,7 @@ async def claim_for_bot_send(
               AND a.client_id IS NOT DISTINCT FROM $1 AND a.id = $3 AND a.state = 'bot'
               AND c.bot_active
             RETURNING {_M_COLUMNS}""",
-        client_id,
+        tenant_id,
         message_id,
         conversation_id,
     )
@@ -396,7 +396,7 @@ async def claim_for_bot_send(
 
 async def mark_sent_recorded(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     message_id: int,
     provider_message_id: str | None,
     *,
@@ -443,7 +443,7 @@ async def mark_sent_recorded(
            {INSERT_EVENTS}
            SELECT $1::uuid, $4::uuid, $7::text, $8::jsonb, $9::text, now()
              FROM prev WHERE prev.sent_event_at IS NULL""",
-        client_id,
+        tenant_id,
         message_id,
         provider_message_id,
         conversation_id,
@@ -456,7 +456,7 @@ async def mark_sent_recorded(
 
 
 async def next_waiting(
-    conn: Conn, client_id: str, conversation_id: str, after_id: int
+    conn: Conn, tenant_id: str, conversation_id: str, after_id: int
 ) -> dict[str, Any] | None:
     """The oldest pending outbound row of the conversation after `after_id`, with its origin."""
     row = await conn.fetchrow(
@@ -465,7 +465,7 @@ async def next_waiting(
              AND direction = 'out' AND status = 'pending' AND id > $3
              AND payload->>'alert_to' IS NULL
            ORDER BY id LIMIT 1""",
-        client_id,
+        tenant_id,
         conversation_id,
         after_id,
     )

@@ -66,7 +66,7 @@ def _decode(row: asyncpg.Record, box: SecretBox) -> dict[str, Any]:
 
 
 async def create_provider(
-    conn: Conn, box: SecretBox, client_id: str, fields: dict[str, Any]
+    conn: Conn, box: SecretBox, tenant_id: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
     """Insert an instance; when it is the default, other defaults of the same type are cleared."""
     config = dict(fields.get("config") or {})
@@ -77,7 +77,7 @@ async def create_provider(
               (client_id, provider_type, instance_name, config, external_id, phone_number,
                is_active, is_default)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
-        client_id,
+        tenant_id,
         fields["provider_type"],
         fields.get("instance_name") or "Principal",
         box.seal(config),
@@ -88,45 +88,45 @@ async def create_provider(
     )
     assert row is not None
     if row["is_default"]:
-        await _clear_other_defaults(conn, client_id, row["provider_type"], str(row["id"]))
+        await _clear_other_defaults(conn, tenant_id, row["provider_type"], str(row["id"]))
     return _decode(row, box)
 
 
 async def _clear_other_defaults(
-    conn: Conn, client_id: str, provider_type: str, keep_id: str
+    conn: Conn, tenant_id: str, provider_type: str, keep_id: str
 ) -> None:
     await conn.execute(
         "UPDATE client_providers SET is_default = false, updated_at = now()"
         " WHERE client_id = $1 AND provider_type = $2 AND id <> $3 AND is_default",
-        client_id,
+        tenant_id,
         provider_type,
         keep_id,
     )
 
 
-async def list_providers(conn: Conn, box: SecretBox, client_id: str) -> list[dict[str, Any]]:
+async def list_providers(conn: Conn, box: SecretBox, tenant_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM client_providers WHERE client_id = $1 ORDER BY created_at, id",
-        client_id,
+        tenant_id,
     )
     return [_decode(r, box) for r in rows]
 
 
 async def get_provider(
-    conn: Conn, box: SecretBox, client_id: str, provider_id: str
+    conn: Conn, box: SecretBox, tenant_id: str, provider_id: str
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM client_providers WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         provider_id,
     )
     return _decode(row, box) if row else None
 
 
 async def update_provider(
-    conn: Conn, box: SecretBox, client_id: str, provider_id: str, fields: dict[str, Any]
+    conn: Conn, box: SecretBox, tenant_id: str, provider_id: str, fields: dict[str, Any]
 ) -> dict[str, Any] | None:
-    current = await get_provider(conn, box, client_id, provider_id)
+    current = await get_provider(conn, box, tenant_id, provider_id)
     if current is None:
         return None
     data = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
@@ -144,31 +144,31 @@ async def update_provider(
         conn,
         f"UPDATE client_providers SET {sets}, updated_at = now()"
         f" WHERE client_id = $1 AND id = $2 RETURNING {_COLUMNS}",
-        client_id,
+        tenant_id,
         provider_id,
         *data.values(),
     )
     if row is None:
         return None
     if row["is_default"]:
-        await _clear_other_defaults(conn, client_id, row["provider_type"], str(row["id"]))
+        await _clear_other_defaults(conn, tenant_id, row["provider_type"], str(row["id"]))
     return _decode(row, box)
 
 
-async def delete_provider(conn: Conn, client_id: str, provider_id: str) -> bool:
+async def delete_provider(conn: Conn, tenant_id: str, provider_id: str) -> bool:
     status = await conn.execute(
-        "DELETE FROM client_providers WHERE client_id = $1 AND id = $2", client_id, provider_id
+        "DELETE FROM client_providers WHERE client_id = $1 AND id = $2", tenant_id, provider_id
     )
     return bool(status.endswith(" 1"))
 
 
 async def mark_health(
-    conn: Conn, client_id: str, provider_id: str, *, healthy: bool, error: str | None
+    conn: Conn, tenant_id: str, provider_id: str, *, healthy: bool, error: str | None
 ) -> None:
     await conn.execute(
         "UPDATE client_providers SET healthy = $3, last_error = $4, updated_at = now()"
         " WHERE client_id = $1 AND id = $2",
-        client_id,
+        tenant_id,
         provider_id,
         healthy,
         error,
@@ -211,19 +211,19 @@ async def find_by_webhook_secret(conn: Conn, box: SecretBox, secret: str) -> dic
 
 
 async def load_credentials(
-    conn: Conn, box: SecretBox, client_id: str, provider_type: str, instance_id: str | None = None
+    conn: Conn, box: SecretBox, tenant_id: str, provider_type: str, instance_id: str | None = None
 ) -> ProviderCredentials:
     """Credentials for a tenant's provider: the given instance, else resolution with legacy fallback."""
-    rows = await list_providers(conn, box, client_id)
+    rows = await list_providers(conn, box, tenant_id)
     if instance_id:
         chosen = [r for r in rows if str(r["id"]) == instance_id and r["is_active"]]
         if chosen:
             row = chosen[0]
-            return ProviderCredentials(provider_type, client_id, instance_id, dict(row["config"]))
+            return ProviderCredentials(provider_type, tenant_id, instance_id, dict(row["config"]))
     client = await conn.fetchrow(
         "SELECT id, api_url, token, whatsapp_provider, tools_config FROM clients WHERE id = $1",
-        client_id,
+        tenant_id,
     )
     if client is None:
-        raise CredentialNotFound(f"tenant {client_id} does not exist")
+        raise CredentialNotFound(f"tenant {tenant_id} does not exist")
     return resolve_credentials(provider_type, box.open(dict(client)), rows)

@@ -48,7 +48,7 @@ def size_limit(mime_type: str) -> int:
 
 async def store_file(
     db: Db,
-    client_id: str,
+    tenant_id: str,
     name: str,
     mime_type: str,
     data: bytes,
@@ -64,7 +64,7 @@ async def store_file(
                description = EXCLUDED.description, data = EXCLUDED.data,
                document_id = EXCLUDED.document_id, updated_at = now()
            RETURNING id, name, mime_type, description, octet_length(data) AS size""",
-        client_id,
+        tenant_id,
         name,
         mime_type,
         description,
@@ -75,18 +75,18 @@ async def store_file(
     return _file(row)
 
 
-async def list_files(db: Db, client_id: str) -> list[ReplyFile]:
+async def list_files(db: Db, tenant_id: str) -> list[ReplyFile]:
     rows = await db.fetch(
         "SELECT id, name, mime_type, description, octet_length(data) AS size FROM kb_files"
         " WHERE client_id = $1 ORDER BY name",
-        client_id,
+        tenant_id,
     )
     return [_file(r) for r in rows]
 
 
-async def delete_file(db: Db, client_id: str, file_id: str) -> bool:
+async def delete_file(db: Db, tenant_id: str, file_id: str) -> bool:
     status = await db.execute(
-        "DELETE FROM kb_files WHERE client_id = $1 AND id = $2::uuid", client_id, file_id
+        "DELETE FROM kb_files WHERE client_id = $1 AND id = $2::uuid", tenant_id, file_id
     )
     return str(status).endswith(" 1")
 
@@ -109,7 +109,7 @@ def fold(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", plain))
 
 
-async def queue_for_messages(db: Db, client_id: str, sends: list[tuple[str, str]]) -> None:
+async def queue_for_messages(db: Db, tenant_id: str, sends: list[tuple[str, str]]) -> None:
     """Copy each file's bytes to the outbox row with that idempotency key (file id, key)."""
     for file_id, key in sends:
         await db.execute(
@@ -119,7 +119,7 @@ async def queue_for_messages(db: Db, client_id: str, sends: list[tuple[str, str]
                  AND f.id = $3::uuid
                WHERE m.client_id = $1 AND m.idempotency_key = $2
                ON CONFLICT (message_id) DO NOTHING""",
-            client_id,
+            tenant_id,
             key,
             file_id,
         )
@@ -136,7 +136,7 @@ def _file(row: Any) -> ReplyFile:
 
 
 async def queue_bytes(
-    db: Db, client_id: str, key: str, mime_type: str, filename: str, data: bytes
+    db: Db, tenant_id: str, key: str, mime_type: str, filename: str, data: bytes
 ) -> None:
     """Store bytes made for one outbox row (a voice note) for the sender to upload."""
     await db.execute(
@@ -144,7 +144,7 @@ async def queue_bytes(
            SELECT m.id, m.client_id, $3, $4, $5 FROM chat_messages m
            WHERE m.client_id = $1 AND m.idempotency_key = $2
            ON CONFLICT (message_id) DO NOTHING""",
-        client_id,
+        tenant_id,
         key,
         mime_type,
         filename,

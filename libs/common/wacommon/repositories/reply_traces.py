@@ -34,7 +34,7 @@ def trace_of(
 
 async def record(
     conn: Conn,
-    client_id: str,
+    tenant_id: str,
     conversation_id: str,
     outbound_id: int,
     burst_id: str,
@@ -45,7 +45,7 @@ async def record(
         "INSERT INTO reply_traces (outbound_id, client_id, conversation_id, burst_id, trace)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (outbound_id) DO NOTHING",
         outbound_id,
-        client_id,
+        tenant_id,
         conversation_id,
         burst_id,
         trace,
@@ -53,13 +53,13 @@ async def record(
 
 
 async def for_conversation(
-    conn: Conn, client_id: str, conversation_id: str
+    conn: Conn, tenant_id: str, conversation_id: str
 ) -> dict[int, dict[str, Any]]:
     """The traces of a conversation's replies, by first bubble id."""
     rows = await conn.fetch(
         "SELECT outbound_id, burst_id, trace FROM reply_traces"
         " WHERE client_id = $1 AND conversation_id = $2",
-        client_id,
+        tenant_id,
         conversation_id,
     )
     out: dict[int, dict[str, Any]] = {}

@@ -25,7 +25,7 @@ class EmailTaken(Exception):
 async def create_user(
     conn: Conn,
     *,
-    client_id: str | None,
+    tenant_id: str | None,
     email: str,
     name: str,
     role: str,
@@ -36,7 +36,7 @@ async def create_user(
         row = await conn.fetchrow(
             "INSERT INTO console_users (client_id, email, name, role, password_hash)"
             f" VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}",
-            client_id,
+            tenant_id,
             email,
             name,
             role,
@@ -62,41 +62,41 @@ async def password_hash(conn: Conn, user_id: str) -> str | None:
     return str(value) if value is not None else None
 
 
-async def get_user(conn: Conn, user_id: str, client_id: str | None = None) -> dict[str, Any] | None:
+async def get_user(conn: Conn, user_id: str, tenant_id: str | None = None) -> dict[str, Any] | None:
     """An account by id; with `client_id`, only if it belongs to that tenant."""
-    if client_id is None:
+    if tenant_id is None:
         row = await conn.fetchrow(f"SELECT {COLUMNS} FROM console_users WHERE id = $1", user_id)
     else:
         row = await conn.fetchrow(
             f"SELECT {COLUMNS} FROM console_users WHERE id = $1 AND client_id = $2",
             user_id,
-            client_id,
+            tenant_id,
         )
     return dict(row) if row else None
 
 
-async def list_users(conn: Conn, client_id: str) -> list[dict[str, Any]]:
+async def list_users(conn: Conn, tenant_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM console_users WHERE client_id = $1 ORDER BY lower(name), id",
-        client_id,
+        tenant_id,
     )
     return [dict(r) for r in rows]
 
 
 async def update_user(
-    conn: Conn, user_id: str, fields: dict[str, Any], client_id: str | None = None
+    conn: Conn, user_id: str, fields: dict[str, Any], tenant_id: str | None = None
 ) -> dict[str, Any] | None:
     """Change some fields (unknown keys ignored); None when no such account (in that tenant)."""
     data = {k: v for k, v in fields.items() if k in UPDATABLE}
     if not data:
-        return await get_user(conn, user_id, client_id)
+        return await get_user(conn, user_id, tenant_id)
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(data, start=3))
     row = await conn.fetchrow(
         f"UPDATE console_users SET {sets}, updated_at = now()"
         " WHERE id = $1 AND ($2::uuid IS NULL OR client_id = $2)"
         f" RETURNING {COLUMNS}",
         user_id,
-        client_id,
+        tenant_id,
         *data.values(),
     )
     return dict(row) if row else None
@@ -114,9 +114,9 @@ async def record_login(conn: Conn, user_id: str, new_hash: str | None = None) ->
     return stamp
 
 
-async def count_active_owners(conn: Conn, client_id: str) -> int:
+async def count_active_owners(conn: Conn, tenant_id: str) -> int:
     value = await conn.fetchval(
         "SELECT count(*) FROM console_users WHERE client_id = $1 AND role = 'owner' AND is_active",
-        client_id,
+        tenant_id,
     )
     return int(value or 0)

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import Field
 from typing_extensions import TypeAliasType
 
 NUL_FREE = r"^[^\x00]*$"
 
 NulFreeStr = Annotated[str, Field(pattern=NUL_FREE)]
+
+# The admin and form URLs name the tenant `{client_id}` (/admin/clients/{client_id}/...), and
+# their OpenAPI parameter keeps that name for the API's callers; the handlers call it tenant_id.
+TenantPath = Annotated[str, Path(alias="client_id")]
 
 # any JSON value whose strings (and object keys) hold no NUL: what a jsonb column stores
 Json = TypeAliasType(

@@ -85,7 +85,7 @@ def graph_refusal(exc: GraphCallFailed) -> HTTPException:
 async def graph_failed(
     deps: ConsoleDeps, tenant: UUID, row: dict[str, Any], exc: GraphCallFailed
 ) -> HTTPException:
-    log.warning("console_meta_graph_failed", client_id=str(tenant), step=exc.step, code=exc.code)
+    log.warning("console_meta_graph_failed", tenant_id=str(tenant), step=exc.step, code=exc.code)
     if exc.credentials_invalid:
         await providers_repo.mark_health(
             deps.pool, str(tenant), str(row["id"]), healthy=False, error=exc.message[:500]

@@ -72,7 +72,7 @@ async def signup(body: SignupIn, request: Request, s: Scoped = Depends(scoped)) 
             register=False,
         )
     except GraphCallFailed as exc:
-        log.warning("console_meta_signup_failed", client_id=str(s.tenant), step=exc.step)
+        log.warning("console_meta_signup_failed", tenant_id=str(s.tenant), step=exc.step)
         raise graph_refusal(exc) from None
     except (NumberTaken, RouteTaken):
         raise HTTPException(status.HTTP_409_CONFLICT, NUMBER_TAKEN) from None
@@ -125,5 +125,5 @@ async def register(
     )
     if updated is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "número não encontrado")
-    log.info("console_meta_number_registered", client_id=str(s.tenant), provider_id=provider_id)
+    log.info("console_meta_number_registered", tenant_id=str(s.tenant), provider_id=provider_id)
     return number_view(updated)

@@ -53,5 +53,5 @@ async def update_profile(
         profile = await meta.get_business_profile(phone, token)
     except GraphCallFailed as exc:
         raise await graph_failed(s.deps, s.tenant, row, exc) from None
-    log.info("console_meta_profile_updated", client_id=str(s.tenant), fields=sorted(fields))
+    log.info("console_meta_profile_updated", tenant_id=str(s.tenant), fields=sorted(fields))
     return {k: profile.get(k) for k in (*PROFILE_FIELDS, "profile_picture_url")}

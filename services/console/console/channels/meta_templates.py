@@ -48,7 +48,7 @@ async def create_template(
         answer = await admin_client(request).create_template(waba, token, body.graph_body())
     except GraphCallFailed as exc:
         raise await graph_failed(s.deps, s.tenant, row, exc) from None
-    log.info("console_meta_template_created", client_id=str(s.tenant), template=body.name)
+    log.info("console_meta_template_created", tenant_id=str(s.tenant), template=body.name)
     return {
         "id": str(answer.get("id") or ""),
         "name": body.name,
@@ -70,7 +70,7 @@ async def delete_template(
         await admin_client(request).delete_template(waba, token, name)
     except GraphCallFailed as exc:
         raise await graph_failed(s.deps, s.tenant, row, exc) from None
-    log.info("console_meta_template_deleted", client_id=str(s.tenant), template=name)
+    log.info("console_meta_template_deleted", tenant_id=str(s.tenant), template=name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -55,7 +55,7 @@ async def approved_templates(
     token = str(creds.config.get("access_token") or creds.config.get("token") or "")
     if not waba or not token:
         raise TemplatesUnavailable("o número não tem WABA ou token configurado")
-    key = settings.redis_prefix + f"console:templates:{creds.client_id}:{waba}"
+    key = settings.redis_prefix + f"console:templates:{creds.tenant_id}:{waba}"
     cached = await redis.get(key)
     if cached:
         data: list[dict[str, Any]] = json.loads(cached)

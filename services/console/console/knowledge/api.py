@@ -94,7 +94,7 @@ def sync_in_background(deps: ConsoleDeps, tenant: str) -> None:
         try:
             await knowledge_of(deps).sync_pending(tenant)
         except Exception as exc:  # a failure is recorded per document; this is the rest
-            log.warning("file_search_background_sync_failed", client_id=tenant, error=repr(exc))
+            log.warning("file_search_background_sync_failed", tenant_id=tenant, error=repr(exc))
 
     task = asyncio.create_task(run(), name=name)
     deps.tasks.add(task)

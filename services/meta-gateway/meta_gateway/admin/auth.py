@@ -55,9 +55,9 @@ def parse_id(value: str, what: str) -> str:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found") from None
 
 
-async def client_or_404(pool: asyncpg.Pool, client_id: str) -> str:
+async def tenant_or_404(pool: asyncpg.Pool, tenant_id: str) -> str:
     """The tenant id named in a path, parsed; 404 when no such tenant exists."""
-    cid = parse_id(client_id, "client")
+    cid = parse_id(tenant_id, "client")
     if await clients_repo.get_client(pool, cid) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
     return cid

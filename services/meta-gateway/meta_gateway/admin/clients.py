@@ -12,6 +12,7 @@ from meta_gateway.admin.form_secret import ensure_form_secret
 from meta_gateway.admin.models import ClientCreate, ClientOut, ClientUpdate
 from wacommon.infra.crypto import SecretBox, keep_masked, mask
 from wacommon.repositories import clients as clients_repo
+from wacommon.web.api_types import TenantPath
 from wacommon.web.http_errors import invalid
 
 
@@ -52,19 +53,19 @@ class ClientRoutes:
             for r in await clients_repo.list_clients(self.pool, limit=limit, offset=offset)
         ]
 
-    async def get_client(self, client_id: str) -> ClientOut:
+    async def get_client(self, tenant_id: TenantPath) -> ClientOut:
         """One tenant."""
-        row = await clients_repo.get_client(self.pool, parse_id(client_id, "client"))
+        row = await clients_repo.get_client(self.pool, parse_id(tenant_id, "client"))
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row)
 
-    async def update_client(self, client_id: str, body: ClientUpdate) -> ClientOut:
+    async def update_client(self, tenant_id: TenantPath, body: ClientUpdate) -> ClientOut:
         """Change some fields of a tenant."""
         fields = body.model_dump(exclude_unset=True)
         if "name" in fields and fields["name"] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "name cannot be null")
-        cid = parse_id(client_id, "client")
+        cid = parse_id(tenant_id, "client")
         generated = None
         if fields.get("tools_config") is not None:
             current = await clients_repo.get_client(self.pool, cid)
@@ -83,8 +84,8 @@ class ClientRoutes:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return _client_out(row, generated)
 
-    async def delete_client(self, client_id: str) -> Response:
+    async def delete_client(self, tenant_id: TenantPath) -> Response:
         """Delete a tenant and everything it owns."""
-        if not await clients_repo.delete_client(self.pool, parse_id(client_id, "client")):
+        if not await clients_repo.delete_client(self.pool, parse_id(tenant_id, "client")):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")
         return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ from meta_gateway.admin.models import DbInt
 from wacommon.conversation import state as conversation_state
 from wacommon.infra.settings import Settings
 from wacommon.repositories import conversations as conv_repo
-from wacommon.web.api_types import NUL_FREE, NulFreeStr
+from wacommon.web.api_types import NUL_FREE, NulFreeStr, TenantPath
 from wacommon.web.http_errors import error_responses
 
 State = Literal["bot", "human", "opted_out", "closed"]
@@ -62,9 +62,9 @@ class ConversationRoutes:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def load(self, client_id: str, conversation_id: str) -> tuple[str, str]:
+    async def load(self, tenant_id: str, conversation_id: str) -> tuple[str, str]:
         """(tenant id, conversation id) of a conversation of that tenant, or 404."""
-        cid = parse_id(client_id, "client")
+        cid = parse_id(tenant_id, "client")
         conv_id = parse_id(conversation_id, "conversation")
         if await conv_repo.get_conversation(self.pool, cid, conv_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found")
@@ -72,7 +72,7 @@ class ConversationRoutes:
 
     async def list_conversations(
         self,
-        client_id: str,
+        tenant_id: TenantPath,
         contact: str | None = Query(None, pattern=NUL_FREE),
         state: State | None = None,
         limit: int = Query(100, ge=1, le=1000),
@@ -81,7 +81,7 @@ class ConversationRoutes:
         """Conversations with their state, since when and why."""
         rows = await conv_repo.list_conversations(
             self.pool,
-            parse_id(client_id, "client"),
+            parse_id(tenant_id, "client"),
             contact=contact,
             state=state,
             limit=limit,
@@ -90,10 +90,10 @@ class ConversationRoutes:
         return [_out(r) for r in rows]
 
     async def handover(
-        self, client_id: str, conversation_id: str, body: HandoverIn
+        self, tenant_id: TenantPath, conversation_id: str, body: HandoverIn
     ) -> ConversationOut:
         """A human takes the conversation; the bot stays silent until resumed or the timeout."""
-        cid, conv_id = await self.load(client_id, conversation_id)
+        cid, conv_id = await self.load(tenant_id, conversation_id)
         async with self.pool.acquire() as conn, conn.transaction():
             now = await conn.fetchval("SELECT now()")
             until = now + timedelta(minutes=body.minutes) if body.minutes else None
@@ -108,9 +108,11 @@ class ConversationRoutes:
         assert row is not None
         return _out(row)
 
-    async def resume(self, client_id: str, conversation_id: str, body: ResumeIn) -> ConversationOut:
+    async def resume(
+        self, tenant_id: TenantPath, conversation_id: str, body: ResumeIn
+    ) -> ConversationOut:
         """The bot answers again (and, if asked, an opt-out is cleared)."""
-        cid, conv_id = await self.load(client_id, conversation_id)
+        cid, conv_id = await self.load(tenant_id, conversation_id)
         async with self.pool.acquire() as conn, conn.transaction():
             ok = await conversation_state.resume(
                 conn, cid, conv_id, cause=f"operator:{body.reason}"

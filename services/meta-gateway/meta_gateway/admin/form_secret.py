@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from meta_gateway.admin.auth import ADMIN_RESPONSES, parse_id, require_admin
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
+from wacommon.web.api_types import TenantPath
 
 
 def new_secret() -> str:
@@ -53,9 +54,9 @@ def form_secret_router(settings: Settings, pool: asyncpg.Pool, box: SecretBox) -
     @router.post(
         "/clients/{client_id}/form-secret", response_model=FormSecretOut, responses=ADMIN_RESPONSES
     )
-    async def rotate(client_id: str) -> FormSecretOut:
+    async def rotate(tenant_id: TenantPath) -> FormSecretOut:
         """Generate the tenant's form secret; the answer is the only place it is shown."""
-        cid = parse_id(client_id, "client")
+        cid = parse_id(tenant_id, "client")
         secret = new_secret()
         async with pool.acquire() as proxy, proxy.transaction():
             conn = cast(asyncpg.Connection, proxy)

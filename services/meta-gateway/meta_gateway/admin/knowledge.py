@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, require_admin, tenant_or_404
 from waai.knowledge.embeddings import Embedders
 from waai.knowledge.extract import (
     DocumentNotSupported,
@@ -22,7 +22,7 @@ from waai.knowledge.retrieval import PgRetriever
 from waai.llm.config import AISettings
 from wacommon.infra.crypto import box_from_settings
 from wacommon.infra.settings import Settings
-from wacommon.web.api_types import NUL_FREE, NulFreeStr
+from wacommon.web.api_types import NUL_FREE, NulFreeStr, TenantPath
 from wacommon.web.http_errors import invalid, invalid_model
 
 
@@ -108,13 +108,13 @@ class KnowledgeRoutes:
         self.embedding = embedding
         self.knowledge = knowledge
 
-    async def tenant(self, client_id: str) -> str:
+    async def tenant(self, tenant_id: str) -> str:
         """The tenant's id, or 404."""
-        return await client_or_404(self.pool, client_id)
+        return await tenant_or_404(self.pool, tenant_id)
 
-    async def add_document(self, client_id: str, request: Request) -> DocumentOut:
+    async def add_document(self, tenant_id: TenantPath, request: Request) -> DocumentOut:
         """Add or replace a document: a multipart `file` upload, or JSON `{name, text}`."""
-        cid = await self.tenant(client_id)
+        cid = await self.tenant(tenant_id)
         ctype = request.headers.get("content-type", "")
         upload_kind = ctype.startswith("multipart/form-data")
         if upload_kind:
@@ -144,24 +144,24 @@ class KnowledgeRoutes:
             raise invalid(("body", "file" if upload_kind else "text"), str(exc)) from None
         return _doc_out(doc)
 
-    async def list_documents(self, client_id: str) -> list[DocumentOut]:
+    async def list_documents(self, tenant_id: TenantPath) -> list[DocumentOut]:
         """The tenant's documents."""
-        return [_doc_out(d) for d in await self.knowledge.documents(await self.tenant(client_id))]
+        return [_doc_out(d) for d in await self.knowledge.documents(await self.tenant(tenant_id))]
 
-    async def delete_document(self, client_id: str, doc_id: str) -> Response:
+    async def delete_document(self, tenant_id: TenantPath, doc_id: str) -> Response:
         """Remove a document; it leaves retrieval at once."""
-        if not await self.knowledge.delete(await self.tenant(client_id), doc_id):
+        if not await self.knowledge.delete(await self.tenant(tenant_id), doc_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     async def search(
         self,
-        client_id: str,
+        tenant_id: TenantPath,
         q: str = Query(min_length=1, max_length=500, pattern=NUL_FREE),
         k: int = Query(3, ge=1, le=20),
     ) -> list[PassageOut]:
         """The passages the responder would receive for `q`, ranked."""
-        cid = await self.tenant(client_id)
+        cid = await self.tenant(tenant_id)
         async with self.embedding.open(await self.knowledge.tools_config(cid)) as embedder:
             found = await PgRetriever(self.pool, embedder=embedder).search(cid, q, k)
         return [

@@ -13,7 +13,7 @@ import httpx
 import structlog
 from fastapi import HTTPException, status
 
-from meta_gateway.admin.auth import client_or_404, parse_id
+from meta_gateway.admin.auth import parse_id, tenant_or_404
 from meta_gateway.admin.meta_account_models import GRAPH_ID
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
@@ -74,9 +74,9 @@ class MetaAccount:
         async with httpx.AsyncClient(timeout=15.0) as own:
             yield client(own)
 
-    async def tenant(self, client_id: str) -> str:
+    async def tenant(self, tenant_id: str) -> str:
         """The tenant's id, or 404."""
-        return await client_or_404(self.pool, client_id)
+        return await tenant_or_404(self.pool, tenant_id)
 
     async def meta_instance(self, cid: str, provider_id: str | None) -> dict[str, Any]:
         """The named Meta instance, else the tenant's default active one, else 404."""
@@ -113,7 +113,7 @@ class MetaAccount:
 
     async def failed(self, cid: str, row: dict[str, Any], exc: GraphCallFailed) -> HTTPException:
         """The HTTP error of a failed call; dead credentials mark the instance unhealthy."""
-        log.warning("meta_graph_call_failed", client_id=cid, step=exc.step, code=exc.code)
+        log.warning("meta_graph_call_failed", tenant_id=cid, step=exc.step, code=exc.code)
         if exc.credentials_invalid:
             await providers_repo.mark_health(
                 self.pool, cid, str(row["id"]), healthy=False, error=exc.message[:500]

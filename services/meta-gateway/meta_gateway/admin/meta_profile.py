@@ -9,6 +9,7 @@ import structlog
 from meta_gateway.admin.meta_account_access import MetaAccount
 from meta_gateway.admin.meta_account_models import BusinessProfile, BusinessProfilePatch
 from wacommon.providers.meta.admin import GraphCallFailed
+from wacommon.web.api_types import TenantPath
 
 log = structlog.get_logger(__name__)
 
@@ -20,11 +21,11 @@ class ProfileRoutes:
         self.account = account
 
     async def get_business_profile(
-        self, client_id: str, provider_id: str | None = None
+        self, tenant_id: TenantPath, provider_id: str | None = None
     ) -> BusinessProfile:
         """The number's business profile as WhatsApp users see it."""
         account = self.account
-        cid = await account.tenant(client_id)
+        cid = await account.tenant(tenant_id)
         row = await account.meta_instance(cid, provider_id)
         phone, token = account.credential(row, "phone_id"), account.credential(row, "access_token")
         try:
@@ -35,12 +36,12 @@ class ProfileRoutes:
         return _profile(profile)
 
     async def update_business_profile(
-        self, client_id: str, body: BusinessProfilePatch, provider_id: str | None = None
+        self, tenant_id: TenantPath, body: BusinessProfilePatch, provider_id: str | None = None
     ) -> BusinessProfile:
         """Change some profile fields; answers the profile as Graph now holds it."""
         account = self.account
         fields = body.model_dump(exclude_none=True)
-        cid = await account.tenant(client_id)
+        cid = await account.tenant(tenant_id)
         row = await account.meta_instance(cid, provider_id)
         phone, token = account.credential(row, "phone_id"), account.credential(row, "access_token")
         try:
@@ -49,7 +50,7 @@ class ProfileRoutes:
                 profile = await meta.get_business_profile(phone, token)
         except GraphCallFailed as exc:
             raise await account.failed(cid, row, exc) from None
-        log.info("meta_business_profile_updated", client_id=cid, fields=sorted(fields))
+        log.info("meta_business_profile_updated", tenant_id=cid, fields=sorted(fields))
         return _profile(profile)
 
 

@@ -14,6 +14,7 @@ from wacommon.console.meta_signup import PIN_KEY, NumberTaken, Signup, finish_si
 from wacommon.infra.crypto import mask
 from wacommon.infra.errors import RouteTaken
 from wacommon.providers.meta.admin import GraphCallFailed
+from wacommon.web.api_types import TenantPath
 
 log = structlog.get_logger(__name__)
 
@@ -24,10 +25,10 @@ class SignupRoutes:
     def __init__(self, account: MetaAccount) -> None:
         self.account = account
 
-    async def embedded_signup(self, client_id: str, body: EmbeddedSignupIn) -> SignupOut:
+    async def embedded_signup(self, tenant_id: TenantPath, body: EmbeddedSignupIn) -> SignupOut:
         """Finish Embedded Signup: token exchange, app subscription, registration, storage."""
         account, settings = self.account, self.account.settings
-        cid = await account.tenant(client_id)
+        cid = await account.tenant(tenant_id)
         if not settings.meta_app_id or not account.app_secret:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -48,7 +49,7 @@ class SignupRoutes:
                     configured_pin=configured.get_secret_value() if configured else None,
                 )
         except GraphCallFailed as exc:
-            log.warning("meta_signup_failed", client_id=cid, step=exc.step, code=exc.code)
+            log.warning("meta_signup_failed", tenant_id=cid, step=exc.step, code=exc.code)
             raise graph_failure(exc) from None
         except (NumberTaken, RouteTaken) as exc:
             # the phone id, or its display number, is another tenant's
@@ -70,6 +71,6 @@ def _out_fields(row: dict[str, Any]) -> dict[str, Any]:
     if config.get(PIN_KEY):
         config[PIN_KEY] = "****"
     fields.update(
-        id=str(row["id"]), client_id=str(row["client_id"]), config=config, webhook_url=None
+        id=str(row["id"]), tenant_id=str(row["client_id"]), config=config, webhook_url=None
     )
     return fields

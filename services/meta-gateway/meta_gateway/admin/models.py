@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from wacommon.web.api_types import JsonObject, NulFreeStr
@@ -214,8 +222,13 @@ class ProviderUpdate(BaseModel):
 
 
 class ProviderOut(BaseModel):
+    # the JSON says client_id (the API's contract, like the column); the code says tenant_id
+    model_config = ConfigDict(serialize_by_alias=True)
+
     id: str
-    client_id: str
+    tenant_id: str = Field(
+        validation_alias=AliasChoices("client_id", "tenant_id"), serialization_alias="client_id"
+    )
     provider_type: str
     instance_name: str
     config: dict[str, Any] = Field(description="secret values masked")

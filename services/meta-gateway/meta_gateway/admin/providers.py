@@ -7,12 +7,13 @@ from typing import Any
 import asyncpg
 from fastapi import HTTPException, Response, status
 
-from meta_gateway.admin.auth import client_or_404, parse_id
+from meta_gateway.admin.auth import parse_id, tenant_or_404
 from meta_gateway.admin.models import ProviderCreate, ProviderOut, ProviderUpdate
 from wacommon.infra.crypto import SecretBox, mask
 from wacommon.infra.errors import RouteTaken
 from wacommon.infra.settings import Settings
 from wacommon.repositories import providers as providers_repo
+from wacommon.web.api_types import TenantPath
 
 
 def webhook_url(settings: Settings, row: dict[str, Any]) -> str | None:
@@ -24,7 +25,7 @@ def _provider_out(settings: Settings, row: dict[str, Any]) -> ProviderOut:
     fields = {k: v for k, v in row.items() if k in ProviderOut.model_fields}
     fields.update(
         id=str(row["id"]),
-        client_id=str(row["client_id"]),
+        tenant_id=str(row["client_id"]),
         config=mask(row["config"]),
         webhook_url=webhook_url(settings, row),
     )
@@ -37,9 +38,9 @@ class ProviderRoutes:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, box: SecretBox) -> None:
         self.settings, self.pool, self.box = settings, pool, box
 
-    async def create_provider(self, client_id: str, body: ProviderCreate) -> ProviderOut:
+    async def create_provider(self, tenant_id: TenantPath, body: ProviderCreate) -> ProviderOut:
         """Add a provider instance; the answer carries its id and, for Uazapi/LancePilot, its webhook URL."""
-        cid = await client_or_404(self.pool, client_id)
+        cid = await tenant_or_404(self.pool, tenant_id)
         try:
             row = await providers_repo.create_provider(self.pool, self.box, cid, body.model_dump())
         except RouteTaken as exc:
@@ -51,32 +52,32 @@ class ProviderRoutes:
             ) from None
         return _provider_out(self.settings, row)
 
-    async def list_providers(self, client_id: str) -> list[ProviderOut]:
+    async def list_providers(self, tenant_id: TenantPath) -> list[ProviderOut]:
         """The tenant's provider instances (secrets masked)."""
-        cid = await client_or_404(self.pool, client_id)
+        cid = await tenant_or_404(self.pool, tenant_id)
         return [
             _provider_out(self.settings, r)
             for r in await providers_repo.list_providers(self.pool, self.box, cid)
         ]
 
-    async def get_provider(self, client_id: str, provider_id: str) -> ProviderOut:
+    async def get_provider(self, tenant_id: TenantPath, provider_id: str) -> ProviderOut:
         """One provider instance of this tenant."""
         row = await providers_repo.get_provider(
-            self.pool, self.box, parse_id(client_id, "client"), parse_id(provider_id, "provider")
+            self.pool, self.box, parse_id(tenant_id, "client"), parse_id(provider_id, "provider")
         )
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
         return _provider_out(self.settings, row)
 
     async def update_provider(
-        self, client_id: str, provider_id: str, body: ProviderUpdate
+        self, tenant_id: TenantPath, provider_id: str, body: ProviderUpdate
     ) -> ProviderOut:
         """Change an instance; `config` keys are merged into the stored config."""
         try:
             row = await providers_repo.update_provider(
                 self.pool,
                 self.box,
-                parse_id(client_id, "client"),
+                parse_id(tenant_id, "client"),
                 parse_id(provider_id, "provider"),
                 body.model_dump(exclude_unset=True),
             )
@@ -88,10 +89,10 @@ class ProviderRoutes:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")
         return _provider_out(self.settings, row)
 
-    async def delete_provider(self, client_id: str, provider_id: str) -> Response:
+    async def delete_provider(self, tenant_id: TenantPath, provider_id: str) -> Response:
         """Remove an instance of this tenant."""
         deleted = await providers_repo.delete_provider(
-            self.pool, parse_id(client_id, "client"), parse_id(provider_id, "provider")
+            self.pool, parse_id(tenant_id, "client"), parse_id(provider_id, "provider")
         )
         if not deleted:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "provider not found")

@@ -14,7 +14,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, require_admin, tenant_or_404
 from waai.llm.config import AISettings
 from waai.replay_lab.candidate import MAX_PROMPT_CHARS, Candidate, CandidateInvalid, Knowledge
 from waai.replay_lab.report import as_json
@@ -22,7 +22,7 @@ from waai.replay_lab.runner import LabDeps, LabLimits, TenantNotFound, run_lab
 from wacommon.infra.crypto import SecretBox
 from wacommon.infra.settings import Settings
 from wacommon.metrics.prices import default_prices
-from wacommon.web.api_types import NUL_FREE
+from wacommon.web.api_types import NUL_FREE, TenantPath
 from wacommon.web.http_errors import invalid
 
 API_MAX_CONVERSATIONS = 50
@@ -66,9 +66,9 @@ def replay_lab_router(
     deps = LabDeps.of(ai or AISettings(), box, default_prices())
 
     @router.post("/clients/{client_id}/replay-lab")
-    async def replay_lab(client_id: str, body: ReplayLabIn) -> dict[str, Any]:
+    async def replay_lab(tenant_id: TenantPath, body: ReplayLabIn) -> dict[str, Any]:
         """Old and new replies side by side with their figures; nothing is sent."""
-        cid = await client_or_404(pool, client_id)
+        cid = await tenant_or_404(pool, tenant_id)
         limits = LabLimits(
             conversations=body.last,
             turns_per_conversation=body.turns,

@@ -13,9 +13,10 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, require_admin, tenant_or_404
 from wacommon.infra.settings import Settings
 from wacommon.repositories import reply_files
+from wacommon.web.api_types import TenantPath
 from wacommon.web.http_errors import invalid
 
 
@@ -54,13 +55,13 @@ class ReplyFileRoutes:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def tenant(self, client_id: str) -> str:
+    async def tenant(self, tenant_id: str) -> str:
         """The tenant's id, or 404."""
-        return await client_or_404(self.pool, client_id)
+        return await tenant_or_404(self.pool, tenant_id)
 
-    async def add_file(self, client_id: str, request: Request) -> FileOut:
+    async def add_file(self, tenant_id: TenantPath, request: Request) -> FileOut:
         """Add or replace (same name) a PDF, JPEG or PNG the bot may send."""
-        cid = await self.tenant(client_id)
+        cid = await self.tenant(tenant_id)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data")
         form = await request.form()
@@ -91,14 +92,14 @@ class ReplyFileRoutes:
         )
         return FileOut(**stored.__dict__)
 
-    async def list_files(self, client_id: str) -> list[FileOut]:
+    async def list_files(self, tenant_id: TenantPath) -> list[FileOut]:
         return [
             FileOut(**f.__dict__)
-            for f in await reply_files.list_files(self.pool, await self.tenant(client_id))
+            for f in await reply_files.list_files(self.pool, await self.tenant(tenant_id))
         ]
 
-    async def delete_file(self, client_id: str, file_id: str) -> Response:
-        cid = await self.tenant(client_id)
+    async def delete_file(self, tenant_id: TenantPath, file_id: str) -> Response:
+        cid = await self.tenant(tenant_id)
         try:
             uuid.UUID(file_id)
         except ValueError:

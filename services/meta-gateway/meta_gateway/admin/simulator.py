@@ -35,7 +35,7 @@ from wacommon.repositories import clients as clients_repo
 from wacommon.repositories import messages as msg_repo
 from wacommon.repositories.events import NullEventLog
 from wacommon.tenants.config import parse_tenant
-from wacommon.web.api_types import NUL_FREE
+from wacommon.web.api_types import NUL_FREE, TenantPath
 
 SIM_PREFIX = "SIM:"
 
@@ -95,10 +95,10 @@ class Simulator:
         ) as wiring:
             return await wiring.responder_for(tenant).respond(inp)
 
-    async def simulate(self, client_id: str, body: SimulateIn) -> SimulateOut:
+    async def simulate(self, tenant_id: TenantPath, body: SimulateIn) -> SimulateOut:
         """Answer `messages` as one burst with the tenant's real responder; nothing is sent."""
         pool = self.pool
-        cid = parse_id(client_id, "client")
+        cid = parse_id(tenant_id, "client")
         client = await clients_repo.get_client(pool, cid)
         if client is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "client not found")

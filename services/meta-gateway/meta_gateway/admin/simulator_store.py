@@ -56,7 +56,7 @@ async def store_burst(
 
 
 async def store_replies(
-    pool: asyncpg.Pool, client_id: str, conv_id: str, burst_id: str, replies: list[str]
+    pool: asyncpg.Pool, tenant_id: str, conv_id: str, burst_id: str, replies: list[str]
 ) -> None:
     """The bot's bubbles, stored as already sent (the sandbox delivers nothing)."""
     async with pool.acquire() as proxy, proxy.transaction():
@@ -64,7 +64,7 @@ async def store_replies(
         for i, text in enumerate(replies):
             new_id = await msg_repo.insert_outbound(
                 conn,
-                client_id,
+                tenant_id,
                 conv_id,
                 provider=Provider.SANDBOX.value,
                 instance_id=None,
@@ -76,6 +76,6 @@ async def store_replies(
                 burst_id=burst_id,
             )
             if new_id is not None:
-                await outbox_repo.mark_sent(conn, client_id, new_id, None)
+                await outbox_repo.mark_sent(conn, tenant_id, new_id, None)
         if replies:
-            await conv_repo.record_outbound(conn, client_id, conv_id, role="bot", at=utcnow())
+            await conv_repo.record_outbound(conn, tenant_id, conv_id, role="bot", at=utcnow())

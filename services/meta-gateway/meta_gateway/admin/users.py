@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from meta_gateway.admin.auth import ADMIN_RESPONSES, client_or_404, require_admin
+from meta_gateway.admin.auth import ADMIN_RESPONSES, require_admin, tenant_or_404
 from wacommon.console import passwords
 from wacommon.console.users import UserCreate, UserOut, user_out
 from wacommon.infra.settings import Settings
 from wacommon.repositories import users as users_repo
+from wacommon.web.api_types import TenantPath
 from wacommon.web.http_errors import error_responses
 
 
@@ -19,8 +20,8 @@ def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
         prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin(settings))]
     )
 
-    async def existing_client(client_id: str) -> str:
-        return await client_or_404(pool, client_id)
+    async def existing_tenant(tenant_id: str) -> str:
+        return await tenant_or_404(pool, tenant_id)
 
     @router.post(
         "/clients/{client_id}/users",
@@ -31,13 +32,13 @@ def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
             **error_responses({409: "this email already has an account"}),
         },
     )
-    async def create_user(client_id: str, body: UserCreate) -> UserOut:
+    async def create_user(tenant_id: TenantPath, body: UserCreate) -> UserOut:
         """Create a console account (owner or agent) for the tenant."""
-        cid = await existing_client(client_id)
+        cid = await existing_tenant(tenant_id)
         try:
             row = await users_repo.create_user(
                 pool,
-                client_id=cid,
+                tenant_id=cid,
                 email=body.email,
                 name=body.name,
                 role=body.role,
@@ -52,9 +53,9 @@ def users_router(settings: Settings, pool: asyncpg.Pool) -> APIRouter:
     @router.get(
         "/clients/{client_id}/users", response_model=list[UserOut], responses=ADMIN_RESPONSES
     )
-    async def list_users(client_id: str) -> list[UserOut]:
+    async def list_users(tenant_id: TenantPath) -> list[UserOut]:
         """The tenant's console accounts."""
-        cid = await existing_client(client_id)
+        cid = await existing_tenant(tenant_id)
         return [user_out(r) for r in await users_repo.list_users(pool, cid)]
 
     return router

@@ -232,7 +232,7 @@ def _phone_and_token(creds: ProviderCredentials) -> tuple[str, str]:
     token = creds.config.get("access_token") or creds.token
     if not phone_id or not token:
         raise ProviderSendError(
-            f"meta credentials for tenant {creds.client_id} lack phone_id or access_token",
+            f"meta credentials for tenant {creds.tenant_id} lack phone_id or access_token",
             retryable=False,
             code="missing_credentials",
             credentials_invalid=True,

@@ -61,7 +61,7 @@ def _alias_of(model: type[Section], key: str) -> str:
 
 def _warn(section: str, tenant_id: str, keys: tuple[str, ...]) -> None:
     INVALID.labels(section).inc()
-    log.warning("tenant_config_invalid", section=section, client_id=tenant_id, keys=list(keys))
+    log.warning("tenant_config_invalid", section=section, tenant_id=tenant_id, keys=list(keys))
 
 
 def _blank(value: Any) -> bool:
