@@ -22,7 +22,7 @@ class Principal:
     name: str | None = None
 
     def may_read(self, tenant_id: str) -> bool:
-        """Whether this caller may read the tenant `client_id`."""
+        """Whether this caller may read the tenant `tenant_id`."""
         return self.operator or self.tenant_id == tenant_id
 
 

@@ -53,7 +53,7 @@ def document_name(raw: str) -> str:
 
 
 class KnowledgeBase:
-    """One deployment's knowledge bases, each call scoped to one tenant (`client_id`)."""
+    """One deployment's knowledge bases, each call scoped to one tenant (`tenant_id`)."""
 
     def __init__(
         self,

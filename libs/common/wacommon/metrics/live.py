@@ -256,7 +256,7 @@ async def metrics_range(
     per_tenant: bool = False,
 ) -> dict[str, Any]:
     """Days of [start, end] (today live), totals, handover causes and categories, silent turns
-    per reason; `client_id` None = all.
+    per reason; `tenant_id` None = all.
 
     `prices` is the per-unit price map (`PricedSettings.price_map()`) that prices today's
     usage; `usd_brl` converts every cost to reais; `per_tenant` adds each tenant's totals.

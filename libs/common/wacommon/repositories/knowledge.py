@@ -17,7 +17,7 @@ SourceKind = Literal["txt", "md", "pdf", "docx", "csv", "html"]
 Db = asyncpg.Connection | asyncpg.Pool
 
 _DOC_COLUMNS = (
-    "id::text AS id, client_id::text AS client_id, name, source_kind, content_hash,"
+    "id::text AS id, client_id::text AS tenant_id, name, source_kind, content_hash,"
     " chunk_count, created_at, updated_at, size_bytes"
 )
 

@@ -63,7 +63,7 @@ async def password_hash(conn: Conn, user_id: str) -> str | None:
 
 
 async def get_user(conn: Conn, user_id: str, tenant_id: str | None = None) -> dict[str, Any] | None:
-    """An account by id; with `client_id`, only if it belongs to that tenant."""
+    """An account by id; with `tenant_id`, only if it belongs to that tenant."""
     if tenant_id is None:
         row = await conn.fetchrow(f"SELECT {COLUMNS} FROM console_users WHERE id = $1", user_id)
     else:
