@@ -29,7 +29,7 @@ import structlog
 from pydantic import Field, field_validator
 
 from waai.responders.responder import Responder, ResponderInput, ResponderOutput, Usage
-from wacommon.metrics.prices import ModelPrice
+from wacommon.metrics.prices import ModelPrice, reply_cost_usd
 from wacommon.repositories import event_types as ev
 from wacommon.repositories.events import EventLog
 from wacommon.tenants.sections.base import Section, parse_section
@@ -112,7 +112,6 @@ USAGE_SQL = _USAGE_SQL.format(
     seconds=_NUM.format(k="seconds"),
     images=_NUM.format(k="images"),
 )
-_MILLION = Decimal(1_000_000)
 _MINUTE = Decimal(60)
 
 
@@ -121,9 +120,9 @@ def price_usage(rows: list[Mapping[str, Any]], prices: Mapping[str, ModelPrice])
     fallback = prices.get("default", ModelPrice())
     total = Decimal(0)
     for row in rows:
-        price = prices.get(str(row["model"]), fallback)
-        total += Decimal(row["tokens_in"] or 0) * price.input_per_1m / _MILLION
-        total += Decimal(row["tokens_out"] or 0) * price.output_per_1m / _MILLION
+        model = str(row["model"])
+        price = prices.get(model, fallback)
+        total += reply_cost_usd(prices, model, row["tokens_in"] or 0, row["tokens_out"] or 0)
         total += Decimal(row["seconds"] or 0) * price.audio_per_minute / _MINUTE
         total += Decimal(row["images"] or 0) * price.per_image
     return total

@@ -6,6 +6,7 @@ figures with the same table, so a day costs the same before and after aggregatio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -73,7 +74,7 @@ def default_prices() -> dict[str, ModelPrice]:
 
 
 def reply_cost_usd(
-    prices: dict[str, ModelPrice], model: str, tokens_in: int, tokens_out: int
+    prices: Mapping[str, ModelPrice], model: str, tokens_in: int, tokens_out: int
 ) -> Decimal:
     """A reply's token cost: the model's price, else the "default" row's."""
     price = prices.get(model) or prices.get("default") or ModelPrice()
