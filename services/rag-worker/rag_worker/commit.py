@@ -47,28 +47,19 @@ class Reply:
     latency_ms: int
     # a sandbox reply keeps its trace, written with it
     traced: bool
+    # each row's idempotency key (`reply:<burst>:<index>`), and the rows that carry bytes
+    keys: list[str]
+    files: list[tuple[str, str]]
+    made: list[tuple[bytes, str]]
 
     @property
     def bubbles(self) -> list[str]:
         return [row.content for row in self.rows]
 
-    def key(self, burst_id: str, index: int) -> str:
-        return f"reply:{burst_id}:{index}"
-
-    def files(self, burst_id: str) -> list[tuple[str, str]]:
-        return [(r.file_id, self.key(burst_id, i)) for i, r in enumerate(self.rows) if r.file_id]
-
-    def made(self, burst_id: str) -> list[tuple[bytes, str]]:
-        return [(r.data, self.key(burst_id, i)) for i, r in enumerate(self.rows) if r.data]
-
-    def whole(self, output: ResponderOutput, burst_id: str) -> bool:
+    def whole(self, output: ResponderOutput) -> bool:
         """One statement is enough: nothing but the bubbles and their follow-up."""
         return not (
-            self.traced
-            or output.handover_reason
-            or output.opt_out
-            or self.files(burst_id)
-            or self.made(burst_id)
+            self.traced or output.handover_reason or output.opt_out or self.files or self.made
         )
 
 
@@ -104,6 +95,7 @@ def prepare(
     usage = output.usage
     latency_ms = int((utcnow() - first_at).total_seconds() * 1000)
     bubbles = [row.content for row in rows]
+    keys = [f"reply:{msg.burst_id}:{i}" for i in range(len(rows))]
     turn = (
         quality.turn_quality(
             output, bubbles, repeated=repeated, prices=deps.prices, usd_brl=deps.usd_brl
@@ -125,6 +117,9 @@ def prepare(
         turn=turn,
         latency_ms=latency_ms,
         traced=provider == Provider.SANDBOX.value,
+        keys=keys,
+        files=[(row.file_id, key) for row, key in zip(rows, keys, strict=True) if row.file_id],
+        made=[(row.data, key) for row, key in zip(rows, keys, strict=True) if row.data],
     )
 
 
@@ -141,9 +136,9 @@ async def commit_reply(
 ) -> None:
     """Queue the reply (or drop it, logged, when the conversation no longer wants it), then
     hand its first row to the sender and tell the console."""
-    whole = reply.whole(output, msg.burst_id)
+    whole = reply.whole(output)
     async with deps.pool.acquire() as conn, _transaction(conn, not whole):
-        queued = await _queue(conn, msg, output, reply, last_id, plan=plan, overdue=overdue)
+        queued = await _queue(conn, msg, reply, last_id, whole=whole, plan=plan, overdue=overdue)
         if queued is None:
             return
         if not whole:
@@ -155,17 +150,16 @@ async def commit_reply(
 async def _queue(
     conn: Any,
     msg: BurstReady,
-    output: ResponderOutput,
     reply: Reply,
     last_id: int,
     *,
+    whole: bool,
     plan: followups.FollowupPlan,
     overdue: bool,
 ) -> Queued | None:
     """One statement: lock the conversation, check it still wants this reply (the bot's, no
     newer customer message unless overdue), queue the bubbles, log the outcome (`ai_responded`
     or `reply_dropped`) and, for the common reply, schedule the next follow-up."""
-    whole = reply.whole(output, msg.burst_id)
     rich = any(row.kind != "text" for row in reply.rows)
     conv, why, new_ids = await conv_repo.lock_and_queue_reply(
         conn,
@@ -173,7 +167,7 @@ async def _queue(
         msg.conversation_id,
         after_id=last_id,
         overdue=overdue,
-        bubbles=[(text, reply.key(msg.burst_id, i)) for i, text in enumerate(reply.bubbles)],
+        bubbles=list(zip(reply.bubbles, reply.keys, strict=True)),
         burst_id=msg.burst_id,
         payload={"origin": reply.origin},
         event=(ev.AI_RESPONDED, reply.responded),
@@ -224,9 +218,9 @@ async def _with_the_reply(
                 handover_reason=output.handover_reason,
             ),
         )
-    if files := reply.files(msg.burst_id):
-        await reply_files.queue_for_messages(conn, tenant_id, files)
-    for data, key in reply.made(msg.burst_id):
+    if reply.files:
+        await reply_files.queue_for_messages(conn, tenant_id, reply.files)
+    for data, key in reply.made:
         await reply_files.queue_bytes(conn, tenant_id, key, VOICE_MIME, VOICE_FILENAME, data)
     if output.handover_reason:
         until = human_reply.human_pause_until(

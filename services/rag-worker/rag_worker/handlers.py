@@ -143,8 +143,11 @@ async def _burst_and_history(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The burst's messages and the history before them, as the tenant's window says."""
     tenant_id, cid = msg.tenant_id or "", msg.conversation_id
+    reanswer = msg.burst_id.startswith(inbound_repo.REANSWER_PREFIX)
+    if prefetched is not None and not reanswer:
+        return prefetched
     max_messages, history_since = context_window.history_window(window, conv, utcnow())
-    if msg.burst_id.startswith(inbound_repo.REANSWER_PREFIX):
+    if reanswer:
         # an operator's explicit re-answer: the named messages, answered already
         return await inbound_repo.named_with_history(
             deps.pool,
@@ -154,8 +157,6 @@ async def _burst_and_history(
             history_since=history_since,
             history_limit=max_messages,
         )
-    if prefetched is not None:
-        return prefetched
     # first burst of the tenant here, or its window changed since the last one
     return await inbound_repo.burst_with_history(
         deps.pool,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import uuid
 from collections.abc import Callable
 from typing import cast
 
@@ -25,6 +24,7 @@ from wacommon.infra.db import create_pool
 from wacommon.infra.errors import RouteTaken
 from wacommon.infra.settings import Settings
 from wacommon.ops.legacy_plan import TenantPlan, plan_tenant
+from wacommon.ops.tenant_args import add_tenant_option
 from wacommon.repositories import providers as providers_repo
 
 
@@ -131,22 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         description="Create client_providers rows from legacy credential fields (left in place).",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
-    parser.add_argument(
-        "--tenant",
-        action="append",
-        type=_uuid,
-        metavar="TENANT_ID",
-        help="only this tenant (repeatable); default: every tenant",
-    )
+    add_tenant_option(parser, "only this tenant (repeatable); default: every tenant")
     args = parser.parse_args(argv)
     sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, tenant_ids=args.tenant)))
-
-
-def _uuid(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a client id: {value!r}") from None
 
 
 if __name__ == "__main__":

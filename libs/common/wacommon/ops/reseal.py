@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -25,6 +24,7 @@ import asyncpg
 from wacommon.infra.crypto import SecretBox, box_from_settings
 from wacommon.infra.db import create_pool
 from wacommon.infra.settings import Settings
+from wacommon.ops.tenant_args import add_tenant_option
 
 # (table, column, tenant column, whole value is the secret): jsonb columns hold secrets under
 # secret keys; the legacy token column is one secret (its webhook lookup hash stays as it is)
@@ -141,22 +141,9 @@ def main(argv: list[str] | None = None) -> None:
         description="Re-encrypt every stored secret with ENCRYPTION_KEY (rotation, plaintext).",
     )
     parser.add_argument("--dry-run", action="store_true", help="count, write nothing")
-    parser.add_argument(
-        "--tenant",
-        action="append",
-        type=_uuid,
-        metavar="TENANT_ID",
-        help="only this tenant's rows (repeatable); default: every tenant",
-    )
+    add_tenant_option(parser, "only this tenant's rows (repeatable); default: every tenant")
     args = parser.parse_args(argv)
     sys.exit(asyncio.run(run(Settings(), dry_run=args.dry_run, tenant_ids=args.tenant)))
-
-
-def _uuid(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a client id: {value!r}") from None
 
 
 if __name__ == "__main__":

@@ -275,12 +275,14 @@ async def send_context(
     """
     rows = await conn.fetch(
         f"""WITH grp AS (
-              SELECT min(g.id) AS first_id, (array_agg(g.burst_id ORDER BY g.id))[1] AS burst_id
-              FROM chat_messages g
-              WHERE g.client_id IS NOT DISTINCT FROM $1 AND g.conversation_id = $3
-                AND g.direction = 'out' AND (g.id = $2 OR (g.burst_id IS NOT NULL AND g.burst_id = (
-                  SELECT burst_id FROM chat_messages
-                  WHERE client_id IS NOT DISTINCT FROM $1 AND id = $2)))
+              -- the group is row $2's burst (every row of it), or row $2 alone
+              SELECT t.burst_id, CASE WHEN t.burst_id IS NULL THEN t.id ELSE (
+                       SELECT min(g.id) FROM chat_messages g
+                       WHERE g.client_id IS NOT DISTINCT FROM $1 AND g.conversation_id = $3
+                         AND g.direction = 'out' AND g.burst_id = t.burst_id) END AS first_id
+              FROM chat_messages t
+              WHERE t.client_id IS NOT DISTINCT FROM $1 AND t.id = $2 AND t.conversation_id = $3
+                AND t.direction = 'out'
             ), earlier AS (
               SELECT e.id FROM chat_messages e, grp
               WHERE e.client_id IS NOT DISTINCT FROM $1 AND e.conversation_id = $3
